@@ -1,0 +1,135 @@
+// Package event defines the one normalized form of a webhook delivery from any
+// git host. Everything after the webhook handler works on Event only.
+package event
+
+import (
+	"strings"
+	"time"
+)
+
+// Provider is the git host that sent the event.
+type Provider string
+
+const (
+	GitHub Provider = "github"
+	GitLab Provider = "gitlab"
+)
+
+// Kind is what happened in the repository.
+type Kind string
+
+const (
+	Push         Kind = "push"
+	Tag          Kind = "tag"
+	MergeRequest Kind = "merge_request"
+)
+
+// Action is what Slipway should do about the event.
+type Action string
+
+const (
+	// Build starts a pipeline for the event's SHA.
+	Build Action = "build"
+	// Cancel stops the running pipelines of the event's merge request.
+	Cancel Action = "cancel"
+	// Ignore records the event without starting anything; Reason says why.
+	Ignore Action = "ignore"
+)
+
+// State is where an event is in the durable queue.
+type State string
+
+const (
+	Queued     State = "queued"
+	Dispatched State = "dispatched"
+	Ignored    State = "ignored"
+	Failed     State = "failed"
+)
+
+// Event is a verified webhook delivery, normalized.
+type Event struct {
+	// ID is assigned by the store; zero until recorded.
+	ID       int64    `json:"id"`
+	Provider Provider `json:"provider"`
+	Kind     Kind     `json:"kind"`
+	Action   Action   `json:"action"`
+	// Delivery is the host's unique delivery id (X-GitHub-Delivery,
+	// X-Gitlab-Event-UUID); a redelivery carries the same one.
+	Delivery string `json:"delivery"`
+
+	// Repo is the full path: "owner/name" on GitHub, "group/sub/name" on GitLab.
+	Repo string `json:"repo"`
+	// ProjectID is GitLab's numeric project id (0 on GitHub).
+	ProjectID int64  `json:"projectId,omitempty"`
+	CloneURL  string `json:"cloneUrl"`
+	WebURL    string `json:"webUrl,omitempty"`
+	// DefaultBranch of the repository, when the payload says.
+	DefaultBranch string `json:"defaultBranch,omitempty"`
+
+	// Ref is the full git ref: refs/heads/main, refs/tags/v1.2.0, or for a
+	// merge request the source branch ref.
+	Ref       string `json:"ref"`
+	SHA       string `json:"sha"`
+	BeforeSHA string `json:"beforeSha,omitempty"`
+
+	// Merge request fields; zero unless Kind is MergeRequest.
+	MRNumber     int    `json:"mrNumber,omitempty"`
+	SourceBranch string `json:"sourceBranch,omitempty"`
+	TargetBranch string `json:"targetBranch,omitempty"`
+	MRTitle      string `json:"mrTitle,omitempty"`
+
+	Author        string `json:"author,omitempty"`
+	AuthorEmail   string `json:"authorEmail,omitempty"`
+	CommitMessage string `json:"commitMessage,omitempty"`
+	// CommitTime is the head commit's timestamp (used for reproducible image dates).
+	CommitTime time.Time `json:"commitTime,omitzero"`
+	// ChangedPaths are the files added, modified or removed by the pushed
+	// commits, when the payload lists them. Nil means unknown.
+	ChangedPaths []string `json:"changedPaths,omitempty"`
+
+	// Queue bookkeeping, owned by the store.
+	State      State     `json:"state"`
+	Reason     string    `json:"reason,omitempty"`
+	Attempts   int       `json:"attempts"`
+	LastError  string    `json:"lastError,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// ZeroSHA is what both hosts send as the new SHA of a deleted ref.
+const ZeroSHA = "0000000000000000000000000000000000000000"
+
+// IsDeletion reports whether sha names no commit (a deleted branch or tag).
+func IsDeletion(sha string) bool {
+	return sha == "" || strings.Trim(sha, "0") == ""
+}
+
+// Branch returns the branch name of a branch ref, or the MR's source branch.
+func (e *Event) Branch() string {
+	if e.Kind == MergeRequest {
+		return e.SourceBranch
+	}
+	return strings.TrimPrefix(e.Ref, "refs/heads/")
+}
+
+// TagName returns the tag of a tag event, or "".
+func (e *Event) TagName() string {
+	if e.Kind != Tag {
+		return ""
+	}
+	return strings.TrimPrefix(e.Ref, "refs/tags/")
+}
+
+// ShortSHA is the first 8 characters of SHA.
+func (e *Event) ShortSHA() string {
+	if len(e.SHA) > 8 {
+		return e.SHA[:8]
+	}
+	return e.SHA
+}
+
+// Ignored marks the event as one that starts nothing, with the reason.
+func (e *Event) Ignored(reason string) *Event {
+	e.Action = Ignore
+	e.Reason = reason
+	return e
+}

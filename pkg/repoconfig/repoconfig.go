@@ -1,0 +1,156 @@
+// Package repoconfig reads a repository's .slipway.yaml: which pushes build
+// (filters), how superseded runs are cancelled, and how the image is built.
+package repoconfig
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// FileName is where Slipway looks in the repository root.
+const FileName = ".slipway.yaml"
+
+// Config is the parsed .slipway.yaml. The zero value is the default: build
+// every branch, tag and merge request.
+type Config struct {
+	// App names the image and the PipelineRuns; default: the repo's last
+	// path element.
+	App string `json:"app,omitempty"`
+	// Branches are glob patterns of branches whose pushes build; empty = all.
+	Branches []string `json:"branches,omitempty"`
+	// Tags are glob patterns of tags that build; empty = all.
+	Tags []string `json:"tags,omitempty"`
+	// Paths: build only when a changed file matches one ("**" spans
+	// directories). Empty = any change.
+	Paths []string `json:"paths,omitempty"`
+	// IgnorePaths: changes only to files matching these never build.
+	IgnorePaths []string `json:"ignorePaths,omitempty"`
+	// CancelInProgress decides whether a newer push supersedes a running one.
+	CancelInProgress *CancelPolicy `json:"cancelInProgress,omitempty"`
+	// Build tunes the generated Dockerfile and the unit tests.
+	Build Build `json:"build,omitempty"`
+}
+
+// CancelPolicy: nil fields take the defaults (branches no, merge requests yes).
+type CancelPolicy struct {
+	Branches      *bool `json:"branches,omitempty"`
+	MergeRequests *bool `json:"mergeRequests,omitempty"`
+}
+
+// Build settings override what detection would choose.
+type Build struct {
+	// Language forces a template: go, java-maven, java-gradle, node, python, static.
+	Language string `json:"language,omitempty"`
+	// Version of the language toolchain (Go "1.22", JDK "17", Node "20", ...).
+	Version     string            `json:"version,omitempty"`
+	Port        int               `json:"port,omitempty"`
+	BuildArgs   map[string]string `json:"buildArgs,omitempty"`
+	TestCommand string            `json:"testCommand,omitempty"`
+	// Dockerfile, when set, is the repo's own Dockerfile path; no template.
+	Dockerfile string `json:"dockerfile,omitempty"`
+	// Context is the build context directory relative to the repo root.
+	Context string `json:"context,omitempty"`
+}
+
+// Parse reads and validates a .slipway.yaml. Unknown fields are errors, so a
+// typo is reported instead of silently ignored.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	if err := yaml.UnmarshalStrict(data, &c); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", FileName, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid %s: %w", FileName, err)
+	}
+	return &c, nil
+}
+
+// Validate checks patterns and values.
+func (c *Config) Validate() error {
+	for _, set := range [][]string{c.Branches, c.Tags, c.Paths, c.IgnorePaths} {
+		for _, p := range set {
+			if _, err := path.Match(strings.ReplaceAll(p, "**", "*"), ""); err != nil {
+				return fmt.Errorf("bad pattern %q: %w", p, err)
+			}
+		}
+	}
+	if c.Build.Port < 0 || c.Build.Port > 65535 {
+		return fmt.Errorf("build.port %d out of range", c.Build.Port)
+	}
+	if c.App != "" && !validName(c.App) {
+		return fmt.Errorf("app %q: use lowercase letters, digits and '-' (max 40)", c.App)
+	}
+	if strings.HasPrefix(c.Build.Dockerfile, "/") || strings.Contains(c.Build.Dockerfile, "..") {
+		return fmt.Errorf("build.dockerfile %q must be a path inside the repository", c.Build.Dockerfile)
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 40 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// CancelBranches reports whether a newer push to a branch cancels the older run.
+func (c *Config) CancelBranches() bool {
+	if c.CancelInProgress == nil || c.CancelInProgress.Branches == nil {
+		return false
+	}
+	return *c.CancelInProgress.Branches
+}
+
+// CancelMergeRequests reports whether a newer push to an MR cancels the older run.
+func (c *Config) CancelMergeRequests() bool {
+	if c.CancelInProgress == nil || c.CancelInProgress.MergeRequests == nil {
+		return true
+	}
+	return *c.CancelInProgress.MergeRequests
+}
+
+// MatchAny reports whether name matches one of the glob patterns. "**"
+// matches across "/", "*" within one path element.
+func MatchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if Match(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Match is path.Match on "/"-separated elements, where a "**" element
+// matches zero or more whole elements.
+func Match(pattern, name string) bool {
+	return matchSegs(strings.Split(pattern, "/"), strings.Split(name, "/"))
+}
+
+func matchSegs(pat, name []string) bool {
+	if len(pat) == 0 {
+		return len(name) == 0
+	}
+	if pat[0] == "**" {
+		for i := 0; i <= len(name); i++ {
+			if matchSegs(pat[1:], name[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(name) == 0 {
+		return false
+	}
+	if ok, _ := path.Match(pat[0], name[0]); !ok {
+		return false
+	}
+	return matchSegs(pat[1:], name[1:])
+}

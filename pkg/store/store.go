@@ -1,0 +1,113 @@
+// Package store is Slipway's durable record: the event queue, the pipeline
+// runs, and (later) promotions and the audit log. One interface, two engines:
+// SQLite for a single replica and PostgreSQL for several.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+)
+
+// ErrNotFound is returned when a looked-up record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Events is the durable event queue.
+type Events interface {
+	// RecordEvent writes a verified event in one transaction. An event whose
+	// Action is Ignore is stored with state ignored and its Reason; any other
+	// is stored queued. A second delivery with the same provider and
+	// Delivery id records nothing and returns the first event's id with
+	// duplicate=true.
+	RecordEvent(ctx context.Context, ev *event.Event) (id int64, duplicate bool, err error)
+	// ClaimEvents leases up to limit queued events that are due, for lease
+	// long, incrementing their attempts. A claimed event is invisible to
+	// other claimers until its lease runs out or it is finished. On
+	// PostgreSQL replicas share work with FOR UPDATE SKIP LOCKED.
+	ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error)
+	// FinishEvent moves a claimed event to a final state (dispatched,
+	// ignored or failed) with a reason, and releases its lease.
+	FinishEvent(ctx context.Context, id int64, state event.State, reason string) error
+	// RetryEvent keeps a claimed event queued, records the error and makes
+	// it due again at notBefore.
+	RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error
+	// ListEvents returns the newest events first.
+	ListEvents(ctx context.Context, f EventFilter) ([]event.Event, error)
+}
+
+// EventFilter narrows ListEvents. Zero fields match everything.
+type EventFilter struct {
+	Limit int
+	Repo  string
+	State event.State
+}
+
+// RunState is the lifecycle of a PipelineRun as Slipway reports it.
+type RunState string
+
+const (
+	RunPending   RunState = "pending"
+	RunRunning   RunState = "running"
+	RunSucceeded RunState = "success"
+	RunFailed    RunState = "failure"
+	RunCanceled  RunState = "canceled"
+)
+
+// Terminal reports whether the run has finished.
+func (s RunState) Terminal() bool {
+	return s == RunSucceeded || s == RunFailed || s == RunCanceled
+}
+
+// Run is one PipelineRun Slipway created.
+type Run struct {
+	// ID is "namespace/name" of the PipelineRun.
+	ID        string         `json:"id"`
+	EventID   int64          `json:"eventId"`
+	Provider  event.Provider `json:"provider"`
+	Kind      event.Kind     `json:"kind"`
+	Repo      string         `json:"repo"`
+	ProjectID int64          `json:"projectId,omitempty"`
+	App       string         `json:"app"`
+	Ref       string         `json:"ref"`
+	SHA       string         `json:"sha"`
+	MRNumber  int            `json:"mrNumber,omitempty"`
+	State     RunState       `json:"state"`
+	// Reported is the last state posted to the git host, so a state is
+	// never posted twice.
+	Reported    RunState  `json:"reported,omitempty"`
+	Message     string    `json:"message,omitempty"`
+	ImageURL    string    `json:"imageUrl,omitempty"`
+	ImageDigest string    `json:"imageDigest,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	StartedAt   time.Time `json:"startedAt,omitzero"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero"`
+}
+
+// Runs records PipelineRuns and what was reported about them.
+type Runs interface {
+	// CreateRun records a new run; creating an existing ID is a no-op.
+	CreateRun(ctx context.Context, r *Run) error
+	// UpdateRun stores state, message, times, image and Reported of r.
+	UpdateRun(ctx context.Context, r *Run) error
+	GetRun(ctx context.Context, id string) (*Run, error)
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+}
+
+// RunFilter narrows ListRuns. Zero fields match everything.
+type RunFilter struct {
+	Limit    int
+	Repo     string
+	Ref      string
+	MRNumber int
+	State    RunState
+}
+
+// Store is both, plus lifecycle.
+type Store interface {
+	Events
+	Runs
+	Ping(ctx context.Context) error
+	Close() error
+}

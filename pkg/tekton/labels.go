@@ -1,0 +1,39 @@
+package tekton
+
+// Labels and annotations Slipway puts on the PipelineRuns it creates. Label
+// values must be valid Kubernetes label values, so anything that may hold
+// "/" (repo paths, refs) goes in an annotation.
+const (
+	// LabelManaged marks a PipelineRun as Slipway's ("true").
+	LabelManaged = "slipway.dev/managed"
+	// LabelEventID is the store id of the event that started the run.
+	LabelEventID = "slipway.dev/event-id"
+	// LabelProvider is "github" or "gitlab".
+	LabelProvider = "slipway.dev/provider"
+	// LabelKind is "push", "tag" or "merge_request".
+	LabelKind = "slipway.dev/kind"
+	// LabelApp is the app name (image name).
+	LabelApp = "slipway.dev/app"
+	// LabelRepoHash is a short hash of the repo path, to select one repo's runs.
+	LabelRepoHash = "slipway.dev/repo-hash"
+	// LabelBranchHash is a short hash of the branch, to find runs superseded
+	// by a newer push to the same branch.
+	LabelBranchHash = "slipway.dev/branch-hash"
+	// LabelMR is the merge request number, to cancel an MR's older runs.
+	LabelMR = "slipway.dev/mr"
+	// LabelSHA is the full commit SHA.
+	LabelSHA = "slipway.dev/sha"
+	// LabelPipeline names the pipeline: "ci" or "deploy".
+	LabelPipeline = "slipway.dev/pipeline"
+
+	// AnnotationRepo is the full repo path ("owner/name").
+	AnnotationRepo = "slipway.dev/repo"
+	// AnnotationProjectID is GitLab's numeric project id.
+	AnnotationProjectID = "slipway.dev/project-id"
+	// AnnotationRef is the git ref that was pushed.
+	AnnotationRef = "slipway.dev/ref"
+	// AnnotationDelivery is the webhook delivery id.
+	AnnotationDelivery = "slipway.dev/delivery"
+	// AnnotationCloneURL is the repository's clone URL.
+	AnnotationCloneURL = "slipway.dev/clone-url"
+)
