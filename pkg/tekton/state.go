@@ -1,0 +1,38 @@
+package tekton
+
+import (
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	"knative.dev/pkg/apis"
+
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+// RunState maps a PipelineRun's Succeeded condition to the state Slipway
+// reports, with the condition's message.
+func RunState(pr *pipelinev1.PipelineRun) (store.RunState, string) {
+	c := pr.Status.GetCondition(apis.ConditionSucceeded)
+	if c == nil {
+		if pr.Spec.Status == pipelinev1.PipelineRunSpecStatusCancelled {
+			return store.RunCanceled, "cancelled before it started"
+		}
+		return store.RunPending, "waiting to start"
+	}
+	switch c.Status {
+	case corev1.ConditionTrue:
+		return store.RunSucceeded, c.Message
+	case corev1.ConditionFalse:
+		switch c.Reason {
+		case pipelinev1.PipelineRunReasonCancelled.String(),
+			pipelinev1.PipelineRunReasonCancelledRunningFinally.String(),
+			pipelinev1.PipelineRunReasonStoppedRunningFinally.String():
+			return store.RunCanceled, c.Message
+		}
+		return store.RunFailed, c.Message
+	default:
+		if c.Reason == pipelinev1.PipelineRunReasonPending.String() || pr.Status.StartTime == nil {
+			return store.RunPending, c.Message
+		}
+		return store.RunRunning, c.Message
+	}
+}
