@@ -1,0 +1,333 @@
+// Package fakescm is a working stand-in for the GitHub and GitLab APIs and a
+// git server over HTTP, for the local stack and the end-to-end tests. It
+// serves real git repositories (git http-backend), answers the API calls
+// Slipway makes with the shapes the real SDKs expect, reading files from
+// those same repositories, and records every commit status and comment so
+// tests can assert on them.
+package fakescm
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status is one commit status as posted by a client.
+type Status struct {
+	Provider    string    `json:"provider"`
+	Repo        string    `json:"repo"`
+	SHA         string    `json:"sha"`
+	State       string    `json:"state"`
+	Context     string    `json:"context"`
+	Description string    `json:"description"`
+	TargetURL   string    `json:"targetUrl"`
+	Ref         string    `json:"ref,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// Comment is one MR/PR comment (created or edited).
+type Comment struct {
+	ID       int64  `json:"id"`
+	Provider string `json:"provider"`
+	Repo     string `json:"repo"`
+	Number   int    `json:"number"`
+	Body     string `json:"body"`
+}
+
+// Server holds the repositories and the recorded calls.
+type Server struct {
+	// ReposDir holds bare repositories at <owner>/<name>.git.
+	ReposDir string
+
+	mu       sync.Mutex
+	statuses []Status
+	comments []Comment
+	projects map[int64]string // GitLab numeric id → path
+	nextID   int64
+	// failures makes the next N status posts answer 502 (retry tests).
+	failures int
+}
+
+// New serves the bare repositories under reposDir.
+func New(reposDir string) *Server {
+	return &Server{ReposDir: reposDir, projects: map[int64]string{}, nextID: 1}
+}
+
+// AddGitLabProject maps a numeric GitLab project id to a repository path.
+func (s *Server) AddGitLabProject(id int64, path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.projects[id] = path
+}
+
+// FailNextStatuses makes the next n status posts fail with 502.
+func (s *Server) FailNextStatuses(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = n
+}
+
+// Statuses returns the recorded statuses of repo and sha, oldest first
+// (all of them when both are empty).
+func (s *Server) Statuses(repo, sha string) []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Status
+	for _, st := range s.statuses {
+		if (repo == "" || st.Repo == repo) && (sha == "" || st.SHA == sha) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Comments returns the recorded comments.
+func (s *Server) Comments() []Comment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Comment(nil), s.comments...)
+}
+
+var (
+	ghContents = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/contents/(.+)$`)
+	ghStatus   = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/statuses/([0-9a-f]{40})$`)
+	ghComments = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$`)
+	ghComment  = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$`)
+	glRaw      = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/repository/files/([^/]+)/raw$`)
+	glStatus   = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/statuses/([0-9a-f]{40})$`)
+	glNotes    = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes$`)
+)
+
+// Handler serves /git/ (git over HTTP), /github/api/v3/, /gitlab/api/v4/
+// and /_fake/ (recorded calls as JSON).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/git/", &cgi.Handler{
+		Path: gitHTTPBackend(),
+		Root: "/git",
+		Env:  []string{"GIT_PROJECT_ROOT=" + s.ReposDir, "GIT_HTTP_EXPORT_ALL=1"},
+	})
+	mux.HandleFunc("/github/", s.github)
+	mux.HandleFunc("/gitlab/", s.gitlab)
+	mux.HandleFunc("/_fake/statuses", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Statuses(r.URL.Query().Get("repo"), r.URL.Query().Get("sha")))
+	})
+	mux.HandleFunc("/_fake/comments", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Comments())
+	})
+	return mux
+}
+
+func gitHTTPBackend() string {
+	if p, err := exec.Command("git", "--exec-path").Output(); err == nil {
+		return filepath.Join(strings.TrimSpace(string(p)), "git-http-backend")
+	}
+	return "/usr/lib/git-core/git-http-backend"
+}
+
+func (s *Server) github(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	switch {
+	case r.Method == http.MethodGet && ghContents.MatchString(p):
+		m := ghContents.FindStringSubmatch(p)
+		file, _ := url.PathUnescape(m[3])
+		data, err := s.show(m[1]+"/"+m[2], r.URL.Query().Get("ref"), file)
+		if err != nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"type": "file", "encoding": "base64", "name": filepath.Base(file), "path": file,
+			"size": len(data), "content": base64.StdEncoding.EncodeToString(data),
+		})
+	case r.Method == http.MethodPost && ghStatus.MatchString(p):
+		m := ghStatus.FindStringSubmatch(p)
+		var in struct {
+			State       string `json:"state"`
+			Context     string `json:"context"`
+			Description string `json:"description"`
+			TargetURL   string `json:"target_url"`
+		}
+		if !s.decode(w, r, &in) {
+			return
+		}
+		s.mu.Lock()
+		s.statuses = append(s.statuses, Status{Provider: "github", Repo: m[1] + "/" + m[2], SHA: m[3], State: in.State,
+			Context: in.Context, Description: in.Description, TargetURL: in.TargetURL, At: time.Now()})
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"id": 1, "state": in.State, "context": in.Context})
+	case r.Method == http.MethodGet && ghComments.MatchString(p):
+		m := ghComments.FindStringSubmatch(p)
+		n, _ := strconv.Atoi(m[3])
+		var out []map[string]any
+		for _, c := range s.Comments() {
+			if c.Provider == "github" && c.Repo == m[1]+"/"+m[2] && c.Number == n {
+				out = append(out, map[string]any{"id": c.ID, "body": c.Body})
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	case r.Method == http.MethodPost && ghComments.MatchString(p):
+		m := ghComments.FindStringSubmatch(p)
+		n, _ := strconv.Atoi(m[3])
+		var in struct {
+			Body string `json:"body"`
+		}
+		if !s.decode(w, r, &in) {
+			return
+		}
+		s.mu.Lock()
+		c := Comment{ID: s.nextID, Provider: "github", Repo: m[1] + "/" + m[2], Number: n, Body: in.Body}
+		s.nextID++
+		s.comments = append(s.comments, c)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "body": c.Body})
+	case r.Method == http.MethodPatch && ghComment.MatchString(p):
+		m := ghComment.FindStringSubmatch(p)
+		id, _ := strconv.ParseInt(m[3], 10, 64)
+		var in struct {
+			Body string `json:"body"`
+		}
+		if !s.decode(w, r, &in) {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i := range s.comments {
+			if s.comments[i].ID == id {
+				s.comments[i].Body = in.Body
+				writeJSON(w, http.StatusOK, map[string]any{"id": id, "body": in.Body})
+				return
+			}
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found: " + r.Method + " " + p})
+	}
+}
+
+func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	switch {
+	case r.Method == http.MethodGet && glRaw.MatchString(p):
+		m := glRaw.FindStringSubmatch(p)
+		repo, ok := s.project(m[1])
+		file, _ := url.PathUnescape(m[2])
+		data, err := s.show(repo, r.URL.Query().Get("ref"), file)
+		if !ok || err != nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 File Not Found"})
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(data)
+	case r.Method == http.MethodPost && glStatus.MatchString(p):
+		m := glStatus.FindStringSubmatch(p)
+		repo, ok := s.project(m[1])
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Project Not Found"})
+			return
+		}
+		var in struct {
+			State       string `json:"state"`
+			Name        string `json:"name"`
+			Context     string `json:"context"`
+			Ref         string `json:"ref"`
+			Description string `json:"description"`
+			TargetURL   string `json:"target_url"`
+		}
+		if !s.decode(w, r, &in) {
+			return
+		}
+		if in.Name == "" {
+			in.Name = in.Context
+		}
+		s.mu.Lock()
+		s.statuses = append(s.statuses, Status{Provider: "gitlab", Repo: repo, SHA: m[2], State: in.State, Context: in.Name,
+			Description: in.Description, TargetURL: in.TargetURL, Ref: in.Ref, At: time.Now()})
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"id": 1, "sha": m[2], "status": in.State, "name": in.Name, "ref": in.Ref})
+	case r.Method == http.MethodPost && glNotes.MatchString(p):
+		m := glNotes.FindStringSubmatch(p)
+		repo, _ := s.project(m[1])
+		n, _ := strconv.Atoi(m[2])
+		var in struct {
+			Body string `json:"body"`
+		}
+		if !s.decode(w, r, &in) {
+			return
+		}
+		s.mu.Lock()
+		c := Comment{ID: s.nextID, Provider: "gitlab", Repo: repo, Number: n, Body: in.Body}
+		s.nextID++
+		s.comments = append(s.comments, c)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "body": c.Body})
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not Found: " + r.Method + " " + p})
+	}
+}
+
+// decode reads a JSON body and, when status failures are armed, answers
+// 502 instead (so clients' retry paths are exercised for real).
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	s.mu.Lock()
+	fail := s.failures > 0
+	if fail {
+		s.failures--
+	}
+	s.mu.Unlock()
+	if fail {
+		writeJSON(w, http.StatusBadGateway, map[string]string{"message": "injected failure"})
+		return false
+	}
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "bad JSON: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+// project resolves a GitLab id: a number registered with AddGitLabProject,
+// or a URL-encoded path.
+func (s *Server) project(id string) (string, bool) {
+	id, _ = url.PathUnescape(id)
+	if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		p, ok := s.projects[n]
+		return p, ok
+	}
+	return id, true
+}
+
+// show returns the file at ref in the repository, like `git show ref:path`.
+func (s *Server) show(repo, ref, file string) ([]byte, error) {
+	if ref == "" {
+		ref = "HEAD"
+	}
+	if strings.Contains(repo, "..") || strings.HasPrefix(ref, "-") {
+		return nil, fmt.Errorf("bad repo or ref")
+	}
+	dir := filepath.Join(s.ReposDir, repo+".git")
+	if _, err := os.Stat(dir); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("git", "--git-dir", dir, "show", ref+":"+strings.TrimPrefix(file, "/"))
+	return cmd.Output()
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,266 @@
+// Package config holds every setting of `slipway serve`. Each setting can be
+// given as a flag, as a SLIPWAY_* environment variable, or in a YAML config
+// file (--config), in that order of precedence. Secrets can also be read from
+// files (mounted Kubernetes Secrets) via the *-file variants.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the server configuration.
+type Config struct {
+	Addr      string
+	PublicURL string
+	Store     string
+	LogLevel  string
+	LogFormat string
+
+	GitHubWebhookSecret Secret
+	GitHubToken         Secret
+	GitHubAPIURL        string
+	GitLabWebhookToken  Secret
+	GitLabToken         Secret
+	GitLabAPIURL        string
+
+	Kubeconfig         string
+	Namespace          string
+	KubeQPS            float64
+	KubeBurst          int
+	InstallPipelines   bool
+	ImageRegistry      string
+	BaseRegistry       string
+	SlipwayImage       string
+	ServiceAccount     string
+	GitCredentials     string
+	WorkspaceSize      string
+	StorageClass       string
+	PipelineTimeout    time.Duration
+	DispatchWorkers    int
+	PollInterval       time.Duration
+	StatusContext      string
+	CancelBranchRuns   bool
+	InsecureRegistries []string
+	ShutdownTimeout    time.Duration
+}
+
+// setting describes one configuration key in all three of its spellings.
+type setting struct {
+	name   string // flag name; config file key; env is SLIPWAY_ + upper snake
+	usage  string
+	secret bool // also accepts NAME-file / SLIPWAY_NAME_FILE / name-file:
+}
+
+// EnvName is the environment variable of a flag name.
+func EnvName(flag string) string {
+	return "SLIPWAY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Bind registers every setting on fs with its default, and returns the
+// Config the flags write into.
+func Bind(fs *pflag.FlagSet) *Config {
+	c := &Config{}
+	fs.StringVar(&c.Addr, "addr", ":8080", "listen address of the webhook, API and UI server")
+	fs.StringVar(&c.PublicURL, "public-url", "http://localhost:8080", "URL users reach Slipway at; commit status links point here")
+	fs.StringVar(&c.Store, "store", "sqlite://slipway.db", "event and run store: sqlite://PATH or postgres://USER:PASS@HOST/DB")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
+
+	fs.Var(secretValue{&c.GitHubWebhookSecret}, "github-webhook-secret", "secret GitHub signs webhooks with (X-Hub-Signature-256)")
+	fs.Var(secretValue{&c.GitHubToken}, "github-token", "GitHub API token for commit statuses and reading .slipway.yaml")
+	fs.StringVar(&c.GitHubAPIURL, "github-api-url", "", "GitHub API base URL; empty for github.com, https://HOST/api/v3/ for GitHub Enterprise")
+	fs.Var(secretValue{&c.GitLabWebhookToken}, "gitlab-webhook-token", "secret token GitLab sends in X-Gitlab-Token")
+	fs.Var(secretValue{&c.GitLabToken}, "gitlab-token", "GitLab API token for commit statuses and reading .slipway.yaml")
+	fs.StringVar(&c.GitLabAPIURL, "gitlab-api-url", "", "GitLab API base URL; empty for gitlab.com, https://HOST/api/v4 for self-hosted")
+
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig path; empty means in-cluster, then $KUBECONFIG")
+	fs.StringVar(&c.Namespace, "namespace", "slipway-builds", "namespace of the PipelineRuns")
+	fs.Float64Var(&c.KubeQPS, "kube-qps", 200, "Kubernetes client queries per second (client-go's default of 5 throttles dispatch)")
+	fs.IntVar(&c.KubeBurst, "kube-burst", 400, "Kubernetes client burst")
+	fs.BoolVar(&c.InstallPipelines, "install-pipelines", true, "server-side apply the embedded Tasks and Pipelines into the namespace at start")
+	fs.StringVar(&c.ImageRegistry, "image-registry", "", "registry and path prefix images are pushed to, e.g. registry.corp/team")
+	fs.StringVar(&c.BaseRegistry, "base-registry", "", "registry prefix of the base images the generated Dockerfiles use")
+	fs.StringVar(&c.SlipwayImage, "slipway-image", "ghcr.io/slipway-ci/slipway:latest", "image the pipeline's Slipway steps (clone, render, build) run in")
+	fs.StringVar(&c.ServiceAccount, "service-account", "", "service account of the PipelineRuns (empty: the namespace default)")
+	fs.StringVar(&c.GitCredentials, "git-credentials-secret", "", "Secret with .git-credentials and .gitconfig for cloning private repos")
+	fs.StringVar(&c.WorkspaceSize, "workspace-size", "1Gi", "size of each run's source workspace volume")
+	fs.StringVar(&c.StorageClass, "storage-class", "", "storage class of the workspace volume (empty: the cluster default)")
+	fs.DurationVar(&c.PipelineTimeout, "pipeline-timeout", time.Hour, "timeout of a CI PipelineRun")
+	fs.IntVar(&c.DispatchWorkers, "dispatch-workers", 8, "events dispatched concurrently")
+	fs.DurationVar(&c.PollInterval, "poll-interval", time.Second, "how often the dispatcher looks for due events when not woken")
+	fs.StringVar(&c.StatusContext, "status-context", "slipway/ci", "name of the commit status Slipway posts")
+	fs.BoolVar(&c.CancelBranchRuns, "cancel-branch-runs", false, "a new push to a branch cancels its older running builds (merge requests always do unless .slipway.yaml says not)")
+	fs.StringSliceVar(&c.InsecureRegistries, "insecure-registries", nil, "registries reached over plain HTTP (local development only)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
+	for _, name := range secretNames(fs) {
+		fs.String(name+"-file", "", "read --"+name+" from this file")
+	}
+	fs.String("secrets-dir", "", "directory of secret files named after the settings (e.g. a mounted Secret with keys github-webhook-secret, github-token); missing files are skipped")
+	return c
+}
+
+func secretNames(fs *pflag.FlagSet) []string {
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Value.Type() == "secret" {
+			names = append(names, f.Name)
+		}
+	})
+	return names
+}
+
+// Resolve fills every flag not given on the command line from the
+// environment, then from the config file (path may be empty), and reads
+// secret files. lookupEnv is os.LookupEnv outside tests.
+func Resolve(fs *pflag.FlagSet, path string, lookupEnv func(string) (string, bool)) error {
+	file := map[string]any{}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading config file: %w", err)
+		}
+		if err := yaml.Unmarshal(data, &file); err != nil {
+			return fmt.Errorf("parsing config file %s: %w", path, err)
+		}
+		var unknown []string
+		for k := range file {
+			if fs.Lookup(k) == nil || k == "config" {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return fmt.Errorf("config file %s: unknown keys %s", path, strings.Join(unknown, ", "))
+		}
+	}
+	var errs []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" {
+			return
+		}
+		if v, ok := lookupEnv(EnvName(f.Name)); ok {
+			if err := setFlag(fs, f, v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", EnvName(f.Name), err))
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			if err := setFlag(fs, f, fileValue(v)); err != nil {
+				errs = append(errs, fmt.Sprintf("%s in %s: %v", f.Name, path, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
+	}
+	dir := fs.Lookup("secrets-dir").Value.String()
+	for _, name := range secretNames(fs) {
+		p := fs.Lookup(name + "-file").Value.String()
+		if p == "" && dir != "" && fs.Lookup(name).Value.String() == "" {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				p = filepath.Join(dir, name)
+			}
+		}
+		if p == "" {
+			continue
+		}
+		if fs.Lookup(name).Value.String() != "" && fs.Lookup(name).Changed {
+			return fmt.Errorf("--%s and --%s-file are both set; use one", name, name)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			// The path is fine to print; the content never is.
+			return fmt.Errorf("reading %s-file: %w", name, err)
+		}
+		if err := fs.Set(name, strings.TrimRight(string(data), "\r\n")); err != nil {
+			return fmt.Errorf("%s-file: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setFlag(fs *pflag.FlagSet, f *pflag.Flag, v string) error {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return sv.Replace(splitList(v))
+	}
+	return fs.Set(f.Name, v)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// fileValue turns a YAML scalar or list into the string a flag parses.
+func fileValue(v any) string {
+	switch t := v.(type) {
+	case []any:
+		parts := make([]string, len(t))
+		for i, x := range t {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	case float64:
+		// YAML numbers arrive as float64; print integers without exponent.
+		if t == float64(int64(t)) {
+			return fmt.Sprintf("%d", int64(t))
+		}
+		return fmt.Sprint(t)
+	default:
+		return fmt.Sprint(t)
+	}
+}
+
+// Validate checks what must hold before serving.
+func (c *Config) Validate() error {
+	var errs []string
+	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		errs = append(errs, fmt.Sprintf("store %q: want sqlite://PATH or postgres://…", redactURL(c.Store)))
+	}
+	if !c.GitHubWebhookSecret.IsSet() && !c.GitLabWebhookToken.IsSet() {
+		errs = append(errs, "neither github-webhook-secret nor gitlab-webhook-token is set: no webhook could be verified")
+	}
+	if c.ImageRegistry == "" {
+		errs = append(errs, "image-registry is required (where built images are pushed)")
+	}
+	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
+		errs = append(errs, "kube-qps and kube-burst must be positive")
+	}
+	if c.DispatchWorkers < 1 {
+		errs = append(errs, "dispatch-workers must be at least 1")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// redactURL hides the password of a store URL in messages.
+func redactURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 {
+		return s
+	}
+	userinfo := s[scheme+3 : at]
+	if i := strings.Index(userinfo, ":"); i >= 0 {
+		return s[:scheme+3] + userinfo[:i] + ":xxxxx" + s[at:]
+	}
+	return s
+}
+
+// RedactedStore is the store URL without its password, for logs.
+func (c *Config) RedactedStore() string { return redactURL(c.Store) }

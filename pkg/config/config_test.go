@@ -1,0 +1,165 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+)
+
+func load(t *testing.T, args []string, env map[string]string, file string) (*Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	c := Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	path := ""
+	if file != "" {
+		path = filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := Resolve(fs, path, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	return c, err
+}
+
+func TestPrecedence(t *testing.T) {
+	type got struct {
+		Addr, Namespace, Store string
+		Workers                int
+		Insecure               []string
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want got
+	}{
+		{
+			name: "defaults",
+			want: got{Addr: ":8080", Namespace: "slipway-builds", Store: "sqlite://slipway.db", Workers: 8},
+		},
+		{
+			name: "file over default",
+			file: "addr: :9000\nnamespace: ci\ndispatch-workers: 16\ninsecure-registries: [a:5000, b:5000]\n",
+			want: got{Addr: ":9000", Namespace: "ci", Store: "sqlite://slipway.db", Workers: 16, Insecure: []string{"a:5000", "b:5000"}},
+		},
+		{
+			name: "env over file",
+			env:  map[string]string{"SLIPWAY_ADDR": ":7000", "SLIPWAY_INSECURE_REGISTRIES": "c:1"},
+			file: "addr: :9000\nnamespace: ci\n",
+			want: got{Addr: ":7000", Namespace: "ci", Store: "sqlite://slipway.db", Workers: 8, Insecure: []string{"c:1"}},
+		},
+		{
+			name: "flag over env",
+			args: []string{"--addr", ":6000", "--store", "postgres://u@h/db"},
+			env:  map[string]string{"SLIPWAY_ADDR": ":7000", "SLIPWAY_STORE": "sqlite://x.db"},
+			file: "addr: :9000\n",
+			want: got{Addr: ":6000", Namespace: "slipway-builds", Store: "postgres://u@h/db", Workers: 8},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.args, tt.env, tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := got{Addr: c.Addr, Namespace: c.Namespace, Store: c.Store, Workers: c.DispatchWorkers, Insecure: c.InsecureRegistries}
+			if diff := cmp.Diff(tt.want, g); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		file    string
+		wantErr string
+	}{
+		{name: "unknown file key", file: "adress: :1\n", wantErr: "unknown keys adress"},
+		{name: "bad env value", env: map[string]string{"SLIPWAY_DISPATCH_WORKERS": "many"}, wantErr: "SLIPWAY_DISPATCH_WORKERS"},
+		{name: "missing secret file", env: map[string]string{"SLIPWAY_GITHUB_TOKEN_FILE": "/nonexistent/token"}, wantErr: "reading github-token-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, nil, tt.env, tt.file)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSecretFromFileNeverPrinted(t *testing.T) {
+	const token = "s3cr3t-value-42"
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, nil, map[string]string{"SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE": p}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.GitHubWebhookSecret.Reveal(); got != token {
+		t.Fatalf("Reveal() = %q, want %q (trailing newline trimmed)", got, token)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("cfg", "secret", c.GitHubWebhookSecret, "config", c)
+	js, _ := json.Marshal(c)
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", *c), "%#v": fmt.Sprintf("%#v", *c),
+		"json": string(js), "slog": logged.String(),
+	} {
+		if strings.Contains(out, token) {
+			t.Errorf("%s output leaks the secret: %s", name, out)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c, err := load(t, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	for _, want := range []string{"neither github-webhook-secret", "image-registry is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to mention %q", err, want)
+		}
+	}
+	c.Store = "postgres://slipway:hunter2@db/slipway"
+	if got := c.RedactedStore(); strings.Contains(got, "hunter2") {
+		t.Errorf("RedactedStore() = %q leaks the password", got)
+	}
+	c.Store = "mysql://x"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sqlite://PATH or postgres://") {
+		t.Errorf("Validate() = %v, want store scheme error", err)
+	}
+}
+
+func TestSecretsDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gitlab-webhook-token"), []byte("tok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, nil, map[string]string{"SLIPWAY_SECRETS_DIR": dir, "SLIPWAY_GITHUB_TOKEN": "from-env"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{c.GitLabWebhookToken.Reveal(), c.GitHubToken.Reveal(), c.GitHubWebhookSecret.Reveal()}
+	if diff := cmp.Diff([]string{"tok", "from-env", ""}, got); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}

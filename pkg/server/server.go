@@ -1,0 +1,154 @@
+// Package server runs `slipway serve`: the HTTP front (webhooks, API,
+// health, metrics) and the background components (dispatcher, reporter),
+// with an orderly shutdown that loses nothing that was accepted.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipway-ci/slipway/pkg/logging"
+)
+
+// Component is a long-running part of the server, e.g. the dispatcher.
+// Run returns when ctx is done, after handing back or finishing its work.
+type Component interface {
+	Run(ctx context.Context) error
+}
+
+// Check reports whether a dependency is reachable; nil means healthy.
+type Check func(ctx context.Context) error
+
+// Server is the assembled service.
+type Server struct {
+	// Echo has the routes already registered (webhooks, API, UI).
+	Echo *echo.Echo
+	// Listener, when set, is used instead of listening on Addr (tests).
+	Listener net.Listener
+	Addr     string
+	// Components run beside the HTTP server. Named for logs.
+	Components map[string]Component
+	// Checks are what /readyz reports on, by name.
+	Checks map[string]Check
+	// Gatherer backs /metrics.
+	Gatherer prometheus.Gatherer
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight work.
+	ShutdownTimeout time.Duration
+}
+
+// routes adds /healthz, /readyz and /metrics.
+func (s *Server) routes() {
+	s.Echo.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	s.Echo.GET("/readyz", s.readyz)
+	if s.Gatherer != nil {
+		s.Echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
+	}
+}
+
+// readyz answers 200 when every check passes, else 503; the body names
+// each dependency and what is wrong with it.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	type result struct{ name, status string }
+	names := make([]string, 0, len(s.Checks))
+	for n := range s.Checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	results := make([]result, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = result{n, "ok"}
+			if err := s.Checks[n](ctx); err != nil {
+				results[i].status = "unreachable: " + err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	body := map[string]string{}
+	code := http.StatusOK
+	for _, r := range results {
+		body[r.name] = r.status
+		if r.status != "ok" {
+			code = http.StatusServiceUnavailable
+		}
+	}
+	return c.JSON(code, body)
+}
+
+// Run serves until ctx is cancelled, then stops accepting requests, lets
+// in-flight requests finish, and stops the components.
+func (s *Server) Run(ctx context.Context) error {
+	log := logging.From(ctx)
+	s.routes()
+	ln := s.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+			return fmt.Errorf("listening on %s: %w", s.Addr, err)
+		}
+	}
+	hs := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second}
+
+	compCtx, stopComponents := context.WithCancel(logging.Into(context.WithoutCancel(ctx), log))
+	defer stopComponents()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(s.Components)+1)
+	for name, c := range s.Components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Run(compCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	log.Info("serving", "addr", ln.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: no new requests; finishing in-flight work", "timeout", s.ShutdownTimeout)
+	case runErr = <-errc:
+		log.Error("component failed; shutting down", "err", runErr)
+	}
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 25 * time.Second
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	// Stop the front door first: every webhook answered 202 is already in
+	// the store, so nothing accepted depends on the components below.
+	if err := hs.Shutdown(shutCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopComponents()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutCtx.Done():
+		log.Warn("components did not stop in time; their leased events return to the queue when the leases expire")
+	}
+	return runErr
+}
