@@ -35,10 +35,20 @@ unit: ## Unit tests with the race detector.
 integration: ## Store tests on a real PostgreSQL started by hack/postgres.sh (installs it if missing).
 	@eval "$$(hack/postgres.sh up)" && $(GO) test -count=1 -run 'Postgres|Store' ./pkg/store/...
 
+.PHONY: integration-build
+integration-build: ## Build+push+provenance tests on a real buildkitd and loopback registry (e2e/stack; left running).
+	@eval "$$(e2e/stack/registry.sh up)" && eval "$$(e2e/stack/buildkit.sh up)" && \
+		$(GO) test -tags integration -count=1 ./pkg/build/... ./pkg/provenance/... $(TESTFLAGS)
+
+.PHONY: build-stack-down
+build-stack-down: ## Stop the buildkitd and registry started by integration-build.
+	e2e/stack/buildkit.sh down
+	e2e/stack/registry.sh down
+
 .PHONY: fuzz
 fuzz: ## Fuzz both webhook parsers for 30s each.
-	$(GO) test -run '^$$' -fuzz FuzzParseGitHub -fuzztime 30s ./pkg/scm/github/
-	$(GO) test -run '^$$' -fuzz FuzzParseGitLab -fuzztime 30s ./pkg/scm/gitlab/
+	$(GO) test -run '^$$' -fuzz FuzzParseGitHub -fuzztime 30s -fuzzminimizetime 2s ./pkg/scm/github/
+	$(GO) test -run '^$$' -fuzz FuzzParseGitLab -fuzztime 30s -fuzzminimizetime 2s ./pkg/scm/gitlab/
 
 .PHONY: update-golden
 update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.
@@ -60,3 +70,17 @@ $(GOLANGCI_LINT):
 .PHONY: clean
 clean: ## Remove build outputs (not the cache).
 	rm -rf $(BIN)
+
+##@ Local stack
+
+.PHONY: dev-up
+dev-up: ## Start the local stack (Kubernetes + Tekton, registry, buildkitd, images); built once, cached in .cache/.
+	e2e/stack/up.sh
+
+.PHONY: dev-down
+dev-down: ## Stop the local stack and clean what it added to the host (caches stay).
+	e2e/stack/down.sh
+
+.PHONY: e2e
+e2e: ## End-to-end tests on the local stack (starts it if needed).
+	$(GO) test -tags e2e -count=1 -timeout 60m ./e2e/...

@@ -1,0 +1,230 @@
+// Package webhook is Slipway's intake: echo handlers that cap the body,
+// verify the sender, parse the delivery and record it in the durable queue.
+// Nothing else happens on the request path; the dispatcher does the work.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/scm"
+	"github.com/slipway-ci/slipway/pkg/scm/github"
+	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
+)
+
+// MaxBody is the largest payload accepted: GitHub caps deliveries at 25 MB.
+const MaxBody = 25 << 20
+
+// recordTimeout bounds the store write. The write is detached from the
+// request so a sender hanging up after verification does not lose the event.
+const recordTimeout = 10 * time.Second
+
+// Recorder stores a verified event; store.Events satisfies it.
+type Recorder interface {
+	RecordEvent(ctx context.Context, ev *event.Event) (id int64, duplicate bool, err error)
+}
+
+// Handler serves POST /hooks/github and POST /hooks/gitlab.
+type Handler struct {
+	rec          Recorder
+	githubSecret []byte
+	gitlabToken  string
+	wake         func()
+	log          *slog.Logger
+	reg          prometheus.Registerer
+	m            *metrics
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithGitHubSecret sets the secret GitHub signs deliveries with. Default:
+// none, and every GitHub delivery is refused with 401.
+func WithGitHubSecret(secret []byte) Option {
+	return func(h *Handler) { h.githubSecret = append([]byte(nil), secret...) }
+}
+
+// WithGitLabToken sets the secret token configured on the GitLab webhook.
+// Default: none, and every GitLab delivery is refused with 401.
+func WithGitLabToken(token string) Option {
+	return func(h *Handler) { h.gitlabToken = token }
+}
+
+// WithWake sets a function called after an event is queued, so the
+// dispatcher can start at once instead of at its next poll. It must not
+// block. Default: none.
+func WithWake(wake func()) Option {
+	return func(h *Handler) { h.wake = wake }
+}
+
+// WithRegisterer registers the handler's metrics there. Default: the
+// metrics are kept but not registered anywhere.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(h *Handler) { h.reg = reg }
+}
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option {
+	return func(h *Handler) { h.log = l }
+}
+
+// New returns a Handler recording into rec.
+func New(rec Recorder, opts ...Option) (*Handler, error) {
+	if rec == nil {
+		return nil, errors.New("webhook handler: nil Recorder")
+	}
+	h := &Handler{rec: rec, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(h)
+	}
+	m, err := newMetrics(h.reg)
+	if err != nil {
+		return nil, fmt.Errorf("webhook handler: %w", err)
+	}
+	h.m = m
+	return h, nil
+}
+
+// Register adds the webhook routes to e.
+func (h *Handler) Register(e *echo.Echo) {
+	e.POST("/hooks/github", h.GitHub)
+	e.POST("/hooks/gitlab", h.GitLab)
+}
+
+// provider is what differs between hosts on the request path.
+type provider struct {
+	name           event.Provider
+	eventHeader    string
+	deliveryHeader string
+	verify         func(r *http.Request, body []byte) error
+	parse          func(eventType, delivery string, body []byte) (*event.Event, error)
+}
+
+// GitHub handles a GitHub delivery.
+func (h *Handler) GitHub(c echo.Context) error {
+	return h.serve(c, provider{
+		name:           event.GitHub,
+		eventHeader:    github.EventHeader,
+		deliveryHeader: github.DeliveryHeader,
+		verify: func(r *http.Request, body []byte) error {
+			return github.VerifySignature(h.githubSecret, body, r.Header.Get(github.SignatureHeader))
+		},
+		parse: github.ParseWebhook,
+	})
+}
+
+// GitLab handles a GitLab delivery.
+func (h *Handler) GitLab(c echo.Context) error {
+	return h.serve(c, provider{
+		name:           event.GitLab,
+		eventHeader:    gitlab.EventHeader,
+		deliveryHeader: gitlab.DeliveryHeader,
+		verify: func(r *http.Request, _ []byte) error {
+			return gitlab.VerifyToken(h.gitlabToken, r.Header.Get(gitlab.TokenHeader))
+		},
+		parse: gitlab.ParseWebhook,
+	})
+}
+
+// Response is the JSON body of every answer.
+type Response struct {
+	ID        int64  `json:"id,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Ignored   string `json:"ignored,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (h *Handler) serve(c echo.Context, p provider) error {
+	start := time.Now()
+	r := c.Request()
+	code, resp, kind, result := h.handle(r, p)
+	h.m.events.WithLabelValues(string(p.name), kind, result).Inc()
+	h.m.duration.WithLabelValues(string(p.name), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	return c.JSON(code, resp)
+}
+
+// handle returns the status, the answer, and the kind and result labels.
+func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, kind, result string) {
+	const unknown = "unknown"
+	log := h.log.With("provider", p.name, "delivery", r.Header.Get(p.deliveryHeader), "remote", r.RemoteAddr)
+
+	// 1. Cap the body before anything reads it.
+	if r.ContentLength > MaxBody {
+		return http.StatusRequestEntityTooLarge, Response{Error: fmt.Sprintf("payload larger than %d bytes", MaxBody)}, unknown, "malformed"
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return http.StatusBadRequest, Response{Error: "reading the payload: " + err.Error()}, unknown, "malformed"
+	}
+	if len(body) > MaxBody {
+		return http.StatusRequestEntityTooLarge, Response{Error: fmt.Sprintf("payload larger than %d bytes", MaxBody)}, unknown, "malformed"
+	}
+
+	// 2. Verify the sender before looking at the content.
+	if err := p.verify(r, body); err != nil {
+		log.Warn("webhook refused", "error", err)
+		return http.StatusUnauthorized, Response{Error: err.Error()}, unknown, "unauthorized"
+	}
+
+	// A GitHub hook left on the form-encoded content type sends
+	// payload=<urlencoded JSON>; say so rather than "invalid JSON".
+	if ct := r.Header.Get(echo.HeaderContentType); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
+			return http.StatusBadRequest, Response{Error: fmt.Sprintf("content type %q: the webhook must send application/json", ct)}, unknown, "malformed"
+		}
+	}
+
+	// 3. Redelivery detection keys on the delivery id.
+	delivery := r.Header.Get(p.deliveryHeader)
+	if delivery == "" {
+		return http.StatusBadRequest, Response{Error: "missing " + p.deliveryHeader + " header"}, unknown, "malformed"
+	}
+
+	// 4. Parse.
+	ev, err := p.parse(r.Header.Get(p.eventHeader), delivery, body)
+	switch {
+	case errors.Is(err, scm.ErrPing):
+		return http.StatusOK, Response{Ignored: "ping"}, unknown, "ignored"
+	case errors.Is(err, scm.ErrUnsupportedEvent):
+		return http.StatusOK, Response{Ignored: err.Error()}, unknown, "unsupported"
+	case err != nil:
+		log.Info("webhook payload rejected", "error", err)
+		return http.StatusBadRequest, Response{Error: err.Error()}, unknown, "malformed"
+	}
+	kind = string(ev.Kind)
+	log = log.With("repo", ev.Repo, "sha", ev.SHA, "kind", ev.Kind, "action", ev.Action)
+
+	// 5. Record in the durable queue.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
+	defer cancel()
+	id, dup, err := h.rec.RecordEvent(ctx, ev)
+	if err != nil {
+		log.Error("recording webhook event", "error", err)
+		return http.StatusServiceUnavailable, Response{Error: "could not record the event; redeliver later"}, kind, "error"
+	}
+	log = log.With("event", id)
+	if dup {
+		log.Info("webhook redelivered")
+		return http.StatusOK, Response{ID: id, Duplicate: true}, kind, "duplicate"
+	}
+	if ev.Action == event.Ignore {
+		log.Info("webhook event ignored", "reason", ev.Reason)
+		return http.StatusAccepted, Response{ID: id, Ignored: ev.Reason}, kind, "ignored"
+	}
+	log.Info("webhook event queued")
+	if h.wake != nil {
+		h.wake()
+	}
+	return http.StatusAccepted, Response{ID: id}, kind, "queued"
+}
