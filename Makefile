@@ -52,7 +52,7 @@ fuzz: ## Fuzz both webhook parsers for 30s each.
 
 .PHONY: update-golden
 update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.
-	$(GO) test ./... -run 'Golden' -update
+	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ -run Golden -update
 
 ##@ Quality
 

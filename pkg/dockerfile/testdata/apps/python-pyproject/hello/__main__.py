@@ -1,0 +1,3 @@
+from hello.server import main
+
+main()
