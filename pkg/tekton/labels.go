@@ -36,4 +36,7 @@ const (
 	AnnotationDelivery = "slipway.dev/delivery"
 	// AnnotationCloneURL is the repository's clone URL.
 	AnnotationCloneURL = "slipway.dev/clone-url"
+	// AnnotationSourceBranch is a merge request's source branch, the ref
+	// GitLab attaches MR pipeline statuses to (set only on MR runs).
+	AnnotationSourceBranch = "slipway.dev/source-branch"
 )

@@ -1,0 +1,347 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	k8serrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+	"knative.dev/pkg/apis"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/scm"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+// Pipeline result names the build tasks declare for Tekton Chains.
+const (
+	resultImageURL    = "IMAGE_URL"
+	resultImageDigest = "IMAGE_DIGEST"
+)
+
+// maxDescription is GitHub's limit on a status description.
+const maxDescription = 140
+
+// reconcile brings the stored run and the commit status in line with the
+// PipelineRun named by key.
+func (r *Reporter) reconcile(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return &badRunError{fmt.Errorf("bad key %q: %w", key, err)}
+	}
+	pr, err := r.lister.PipelineRuns(ns).Get(name)
+	if k8serrors.IsNotFound(err) {
+		return nil // deleted; what was stored stays
+	}
+	if err != nil {
+		return fmt.Errorf("getting PipelineRun %s: %w", key, err)
+	}
+	if pr.Labels[tekton.LabelManaged] != "true" {
+		return nil
+	}
+
+	run, err := r.loadRun(ctx, key, pr)
+	if err != nil {
+		return err
+	}
+	before := *run
+	state, msg := tekton.RunState(pr)
+	applyStatus(run, pr, state, msg)
+	if state.Terminal() && before.Reported == state {
+		// Keep the final word: the failed task or why the post failed.
+		run.Message = before.Message
+	}
+
+	var postErr error
+	if rank(state) > rank(run.Reported) {
+		desc := r.describe(ctx, pr, state, msg)
+		if state == store.RunFailed && desc.detail != "" {
+			run.Message = desc.detail
+		}
+		postErr = r.post(ctx, run, pr, state, desc.text)
+		if ok, _ := scm.IsTransient(postErr); ok || ctx.Err() != nil {
+			// Keep what we learned, but not Reported: the post is retried.
+			if err := r.update(ctx, &before, run); err != nil {
+				return errors.Join(postErr, err)
+			}
+			return postErr
+		}
+		if postErr != nil {
+			run.Message = fmt.Sprintf("%s (status not posted: %v)", run.Message, postErr)
+		}
+		run.Reported = state
+	}
+	if err := r.update(ctx, &before, run); err != nil {
+		return err
+	}
+	// The store holds Reported now; the in-process memo is no longer needed.
+	r.mu.Lock()
+	delete(r.posted, run.ID)
+	r.mu.Unlock()
+	if state.Terminal() && !before.Reported.Terminal() && run.Reported == state {
+		r.metrics.finished(state)
+		if r.onFinished != nil {
+			r.onFinished(ctx, *run)
+		}
+	}
+	return nil
+}
+
+// loadRun returns the stored run, recording it first when the dispatcher
+// did not (the run predates the record, or its replica crashed).
+func (r *Reporter) loadRun(ctx context.Context, key string, pr *pipelinev1.PipelineRun) (*store.Run, error) {
+	run, err := r.runs.GetRun(ctx, key)
+	if err == nil {
+		return run, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("getting run %s: %w", key, err)
+	}
+	fresh, err := runFromPipelineRun(pr)
+	if err != nil {
+		return nil, &badRunError{fmt.Errorf("run %s: %w", key, err)}
+	}
+	if err := r.runs.CreateRun(ctx, fresh); err != nil {
+		return nil, fmt.Errorf("creating run %s: %w", key, err)
+	}
+	// Read back: a concurrent creator's record wins.
+	run, err = r.runs.GetRun(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("getting run %s after creating it: %w", key, err)
+	}
+	return run, nil
+}
+
+func (r *Reporter) update(ctx context.Context, before, run *store.Run) error {
+	if *before == *run {
+		return nil
+	}
+	if err := r.runs.UpdateRun(ctx, run); err != nil {
+		return fmt.Errorf("updating run %s: %w", run.ID, err)
+	}
+	return nil
+}
+
+// post sends the commit status for state, unless this process already did.
+func (r *Reporter) post(ctx context.Context, run *store.Run, pr *pipelinev1.PipelineRun, state store.RunState, desc string) error {
+	r.mu.Lock()
+	done := r.posted[run.ID] == state
+	r.mu.Unlock()
+	if done {
+		return nil
+	}
+	log := r.log.With("run", run.ID, "repo", run.Repo, "sha", run.SHA, "state", state)
+	client := r.providers[run.Provider]
+	if client == nil {
+		r.metrics.posted(run.Provider, "no_client")
+		log.Warn("no SCM client for provider", "provider", run.Provider)
+		return fmt.Errorf("no SCM client for provider %q", run.Provider)
+	}
+	st := scm.Status{
+		SHA:         run.SHA,
+		State:       scm.StatusState(state),
+		Context:     r.statusContext,
+		Description: desc,
+		TargetURL:   r.targetURL(pr),
+		Ref:         statusRef(pr),
+	}
+	err := client.SetStatus(ctx, scm.Repo{FullName: run.Repo, ProjectID: run.ProjectID}, st)
+	switch transient, _ := scm.IsTransient(err); {
+	case err == nil:
+		r.metrics.posted(run.Provider, "ok")
+		log.Info("status posted")
+		r.mu.Lock()
+		r.posted[run.ID] = state
+		r.mu.Unlock()
+		return nil
+	case transient:
+		r.metrics.posted(run.Provider, "retry")
+	default:
+		r.metrics.posted(run.Provider, "error")
+		log.Error("status not posted", "err", err)
+	}
+	return fmt.Errorf("posting %s status: %w", state, err)
+}
+
+func (r *Reporter) targetURL(pr *pipelinev1.PipelineRun) string {
+	if r.baseURL == "" {
+		return ""
+	}
+	return r.baseURL + "/runs/" + pr.Namespace + "/" + pr.Name
+}
+
+// rank orders states so a stale view never posts a state older than the
+// one reported; all terminal states are final.
+func rank(s store.RunState) int {
+	switch {
+	case s == store.RunPending:
+		return 1
+	case s == store.RunRunning:
+		return 2
+	case s.Terminal():
+		return 3
+	}
+	return 0
+}
+
+// applyStatus copies what the PipelineRun says into run.
+func applyStatus(run *store.Run, pr *pipelinev1.PipelineRun, state store.RunState, msg string) {
+	run.State = state
+	run.Message = msg
+	if t := pr.Status.StartTime; t != nil {
+		run.StartedAt = t.Time
+	}
+	if t := pr.Status.CompletionTime; t != nil {
+		run.FinishedAt = t.Time
+	}
+	for _, res := range pr.Status.Results {
+		switch res.Name {
+		case resultImageURL:
+			run.ImageURL = strings.TrimSpace(res.Value.StringVal)
+		case resultImageDigest:
+			run.ImageDigest = strings.TrimSpace(res.Value.StringVal)
+		}
+	}
+}
+
+type description struct {
+	text string
+	// detail names the failed task and why, when known.
+	detail string
+}
+
+// describe is the short status text for state.
+func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, state store.RunState, msg string) description {
+	switch state {
+	case store.RunPending:
+		return description{text: "Build queued"}
+	case store.RunRunning:
+		return description{text: "Build running"}
+	case store.RunSucceeded:
+		return description{text: "Build succeeded"}
+	case store.RunCanceled:
+		return description{text: "Build canceled"}
+	}
+	if task, why := r.failedTask(ctx, pr); task != "" {
+		detail := "task " + task + " failed"
+		if why != "" {
+			detail += ": " + why
+		}
+		return description{text: truncate("Build failed in task "+task+": "+why, maxDescription), detail: detail}
+	}
+	return description{text: truncate("Build failed: "+msg, maxDescription)}
+}
+
+// failedTask finds the first child TaskRun that failed, in pipeline order.
+// It asks the API rather than a cache: this happens once per failed run,
+// and a TaskRun cache could lag behind the PipelineRun.
+func (r *Reporter) failedTask(ctx context.Context, pr *pipelinev1.PipelineRun) (task, why string) {
+	for _, ref := range pr.Status.ChildReferences {
+		if ref.Kind != "" && ref.Kind != "TaskRun" {
+			continue
+		}
+		tr, err := r.tekton.TektonV1().TaskRuns(pr.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			continue // pruned or unreadable: fall back to the PipelineRun's message
+		}
+		c := tr.Status.GetCondition(apis.ConditionSucceeded)
+		if c == nil || !c.IsFalse() {
+			continue
+		}
+		name := ref.PipelineTaskName
+		if name == "" {
+			name = ref.Name
+		}
+		return name, strings.TrimSpace(c.Message)
+	}
+	return "", ""
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// statusRef is the branch a status belongs to: the MR's source branch for
+// merge requests (GitLab shows MR pipelines by it), else the pushed branch
+// or tag.
+func statusRef(pr *pipelinev1.PipelineRun) string {
+	ref := pr.Annotations[tekton.AnnotationRef]
+	if b := pr.Annotations[tekton.AnnotationSourceBranch]; b != "" {
+		return b
+	}
+	switch {
+	case strings.HasPrefix(ref, "refs/heads/"):
+		return strings.TrimPrefix(ref, "refs/heads/")
+	case strings.HasPrefix(ref, "refs/tags/"):
+		return strings.TrimPrefix(ref, "refs/tags/")
+	case strings.HasPrefix(ref, "refs/merge-requests/"), strings.HasPrefix(ref, "refs/pull/"):
+		return "" // no branch known; the host attaches the status by SHA alone
+	}
+	return ref
+}
+
+// runFromPipelineRun rebuilds a Run from the labels and annotations the
+// dispatcher put on the PipelineRun.
+func runFromPipelineRun(pr *pipelinev1.PipelineRun) (*store.Run, error) {
+	l, a := pr.Labels, pr.Annotations
+	run := &store.Run{
+		ID:        pr.Namespace + "/" + pr.Name,
+		Provider:  event.Provider(l[tekton.LabelProvider]),
+		Kind:      event.Kind(l[tekton.LabelKind]),
+		Repo:      a[tekton.AnnotationRepo],
+		App:       l[tekton.LabelApp],
+		Ref:       a[tekton.AnnotationRef],
+		SHA:       l[tekton.LabelSHA],
+		CreatedAt: pr.CreationTimestamp.Time,
+	}
+	var missing []string
+	for _, f := range []struct{ name, val string }{
+		{tekton.LabelProvider, string(run.Provider)},
+		{tekton.AnnotationRepo, run.Repo},
+		{tekton.LabelSHA, run.SHA},
+	} {
+		if f.val == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("missing %s", strings.Join(missing, ", "))
+	}
+	var err error
+	if run.EventID, err = parseInt(l, tekton.LabelEventID); err != nil {
+		return nil, err
+	}
+	if run.ProjectID, err = parseInt(a, tekton.AnnotationProjectID); err != nil {
+		return nil, err
+	}
+	mr, err := parseInt(l, tekton.LabelMR)
+	if err != nil {
+		return nil, err
+	}
+	run.MRNumber = int(mr)
+	return run, nil
+}
+
+func parseInt(m map[string]string, key string) (int64, error) {
+	v, ok := m[key]
+	if !ok || v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %w", key, v, err)
+	}
+	return n, nil
+}
