@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Loopback OCI registry for the local stack and the integration tests.
+#   e2e/stack/registry.sh up     # builds crane once into .cache/tools, serves on $SLIPWAY_REGISTRY_ADDR
+#   e2e/stack/registry.sh down   # stops only the registry this script started (PID file)
+# Prints `export SLIPWAY_REGISTRY=...` on success so callers can eval it.
+# Blobs live on disk under .cache/registry, so pushed images survive a restart.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=$ROOT/.cache
+TOOLS=$CACHE/tools
+STATE=$CACHE/registry
+ADDR=${SLIPWAY_REGISTRY_ADDR:-127.0.0.1:5000}
+CRANE_VERSION=v0.22.1
+PIDFILE=$STATE/registry.pid
+LOG=$STATE/registry.log
+export PATH=/usr/local/go/bin:$PATH
+
+log() { echo "registry.sh: $*" >&2; }
+
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+ready() { curl -sf -o /dev/null "http://$ADDR/v2/"; }
+
+crane_bin() {
+	local bin=$TOOLS/crane-$CRANE_VERSION
+	if [ ! -x "$bin" ]; then
+		log "building crane $CRANE_VERSION"
+		mkdir -p "$TOOLS"
+		GOBIN=$TOOLS go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+		mv "$TOOLS/crane" "$bin"
+	fi
+	# Stable name for other scripts (base image builders use it too).
+	ln -sf "$(basename "$bin")" "$TOOLS/crane"
+	echo "$bin"
+}
+
+up() {
+	mkdir -p "$STATE/disk"
+	local crane
+	crane=$(crane_bin)
+	if running; then
+		local was
+		was=$(cat "$STATE/addr")
+		# An explicitly requested address must be the one it serves on (the
+		# stack needs the bridge address, pods cannot reach loopback).
+		if [ -n "${SLIPWAY_REGISTRY_ADDR:-}" ] && [ "$SLIPWAY_REGISTRY_ADDR" != "$was" ]; then
+			log "already running on $was, not $SLIPWAY_REGISTRY_ADDR; run '$0 down' first"
+			exit 1
+		fi
+		ADDR=$was
+		log "already running (pid $(cat "$PIDFILE")) on $ADDR"
+	elif ready; then
+		# Something we did not start owns the port: refuse rather than share it silently.
+		log "$ADDR already serves a registry not started by this script; set SLIPWAY_REGISTRY_ADDR"
+		exit 1
+	else
+		log "starting on $ADDR (log $LOG)"
+		nohup "$crane" registry serve --address "$ADDR" --disk "$STATE/disk" >"$LOG" 2>&1 &
+		echo $! >"$PIDFILE"
+		echo "$ADDR" >"$STATE/addr"
+	fi
+	for _ in $(seq 100); do
+		ready && { echo "export SLIPWAY_REGISTRY=$ADDR"; return 0; }
+		running || break
+		sleep 0.1
+	done
+	log "registry did not become ready; last log lines:"
+	tail -n 20 "$LOG" >&2 || true
+	exit 1
+}
+
+down() {
+	if running; then
+		local pid
+		pid=$(cat "$PIDFILE")
+		log "stopping pid $pid"
+		kill "$pid"
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	fi
+	rm -f "$PIDFILE" "$STATE/addr"
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+*) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
