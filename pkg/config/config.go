@@ -37,7 +37,9 @@ type Config struct {
 	KubeBurst          int
 	InstallPipelines   bool
 	ImageRegistry      string
+	RegistryInsecure   bool
 	BaseRegistry       string
+	BuildkitAddr       string
 	SlipwayImage       string
 	ServiceAccount     string
 	GitCredentials     string
@@ -87,6 +89,8 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.IntVar(&c.KubeBurst, "kube-burst", 400, "Kubernetes client burst")
 	fs.BoolVar(&c.InstallPipelines, "install-pipelines", true, "server-side apply the embedded Tasks and Pipelines into the namespace at start")
 	fs.StringVar(&c.ImageRegistry, "image-registry", "", "registry and path prefix images are pushed to, e.g. registry.corp/team")
+	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "the image registry speaks plain HTTP (local development only)")
+	fs.StringVar(&c.BuildkitAddr, "buildkit-addr", "tcp://buildkitd.slipway.svc:1234", "address of the shared buildkitd the build step uses")
 	fs.StringVar(&c.BaseRegistry, "base-registry", "", "registry prefix of the base images the generated Dockerfiles use")
 	fs.StringVar(&c.SlipwayImage, "slipway-image", "ghcr.io/slipway-ci/slipway:latest", "image the pipeline's Slipway steps (clone, render, build) run in")
 	fs.StringVar(&c.ServiceAccount, "service-account", "", "service account of the PipelineRuns (empty: the namespace default)")

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slipway-ci/slipway/pkg/dockerfile"
+	"github.com/slipway-ci/slipway/pkg/repoconfig"
+)
+
+// NewRenderCmd returns `slipway render [DIR]`: detect the project's
+// language and print its standard Dockerfile. The pipeline writes it to
+// DIR/.slipway/Dockerfile (`-o .slipway/Dockerfile`), where the Dockerfile
+// copies itself into the image from.
+func NewRenderCmd() *cobra.Command {
+	var (
+		o         dockerfile.Options
+		output    string
+		printTest bool
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "render [DIR]",
+		Short: "Print the standard Dockerfile for the project in DIR (default: .)",
+		Long: `Detect the language of the project in DIR (go.mod, pom.xml, build.gradle(.kts),
+package.json, requirements.txt, pyproject.toml, index.html) and render its
+standard Dockerfile. DIR/.slipway.yaml may choose the language, version, port,
+build args, test command, or name the repository's own Dockerfile.
+
+The Dockerfile must be written to .slipway/Dockerfile in the build context:
+it copies itself from there into the image at /.slipway/Dockerfile.`,
+		Example: `  slipway render -o .slipway/Dockerfile --base-registry 127.0.0.1:5000/base .
+  slipway render --print-test-command .
+  slipway render --json --maven-offline ./service`,
+		Args:         cobra.MaximumNArgs(1),
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			rc, err := renderRepoConfig(dir)
+			if err != nil {
+				return err
+			}
+			res, err := dockerfile.Render(dir, rc, o)
+			if err != nil {
+				return err
+			}
+			if output != "" {
+				if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+					return fmt.Errorf("creating the output directory: %w", err)
+				}
+				if err := os.WriteFile(output, res.Dockerfile, 0o644); err != nil {
+					return fmt.Errorf("writing the Dockerfile: %w", err)
+				}
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case printTest:
+				_, err = fmt.Fprintln(out, res.TestCommand)
+			case asJSON:
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(res)
+			case output == "":
+				_, err = out.Write(res.Dockerfile)
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.BaseRegistry, "base-registry", "", "registry prefix of the base images, e.g. registry.corp/mirror (default: Docker Hub names)")
+	f.StringVarP(&output, "output", "o", "", "write the Dockerfile to this file instead of stdout (the pipeline uses .slipway/Dockerfile)")
+	f.StringVar(&o.GoProxy, "goproxy", "", "default GOPROXY build arg (default https://proxy.golang.org,direct)")
+	f.StringVar(&o.NpmRegistry, "npm-registry", "", "default NPM_CONFIG_REGISTRY build arg (default https://registry.npmjs.org/)")
+	f.StringVar(&o.PipIndexURL, "pip-index-url", "", "default PIP_INDEX_URL build arg (default https://pypi.org/simple)")
+	f.StringVar(&o.MavenSettings, "maven-settings", "", "settings.xml path inside the build context, or a Maven mirror URL")
+	f.BoolVar(&o.MavenOffline, "maven-offline", false, "default MAVEN_OFFLINE build arg: build Maven projects offline against /usr/share/maven-repo")
+	f.BoolVar(&printTest, "print-test-command", false, "print only the unit test command")
+	f.BoolVar(&asJSON, "json", false, "print the render result (language, version, port, test command, images) as JSON")
+	cmd.MarkFlagsMutuallyExclusive("print-test-command", "json")
+	return cmd
+}
+
+// renderRepoConfig reads DIR/.slipway.yaml; a repository without one gets
+// the defaults (nil).
+func renderRepoConfig(dir string) (*repoconfig.Config, error) {
+	data, err := os.ReadFile(filepath.Join(dir, repoconfig.FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", repoconfig.FileName, err)
+	}
+	return repoconfig.Parse(data)
+}

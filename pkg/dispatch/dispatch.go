@@ -1,0 +1,399 @@
+// Package dispatch turns queued events into PipelineRuns: it claims events
+// from the store, reads each repository's .slipway.yaml, applies its
+// filters, creates the PipelineRun (idempotently, named after the
+// delivery), records the run and cancels the runs it supersedes.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/repoconfig"
+	"github.com/slipway-ci/slipway/pkg/scm"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+// Store is what the dispatcher needs from pkg/store; store.Store has it.
+type Store interface {
+	ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error)
+	FinishEvent(ctx context.Context, id int64, state event.State, reason string) error
+	RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error
+	CreateRun(ctx context.Context, r *store.Run) error
+}
+
+var _ Store = store.Store(nil)
+
+// Dispatcher owns the dispatch loop. Create it with New and start Run.
+type Dispatcher struct {
+	store  Store
+	tekton versioned.Interface
+	scms   map[event.Provider]scm.Client
+	run    tekton.RunOptions
+
+	workers     int
+	poll        time.Duration
+	lease       time.Duration
+	maxAttempts int
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	log         *slog.Logger
+	metrics     *metrics
+	configs     *configCache
+	cacheSize   int
+	registerer  prometheus.Registerer
+
+	now  func() time.Time
+	rnd  func(int64) int64
+	wake chan struct{}
+}
+
+// Option configures a Dispatcher.
+type Option func(*Dispatcher)
+
+// WithWorkers sets how many events are handled at once. Default 8.
+func WithWorkers(n int) Option { return func(d *Dispatcher) { d.workers = n } }
+
+// WithPollInterval sets how often the queue is polled when nobody calls
+// Wake. Default 1 s.
+func WithPollInterval(p time.Duration) Option { return func(d *Dispatcher) { d.poll = p } }
+
+// WithLease sets how long a claimed event is reserved for this replica.
+// Handling one event is cut off at half the lease, so its outcome is
+// recorded before another replica may claim it. Default 2 min.
+func WithLease(l time.Duration) Option { return func(d *Dispatcher) { d.lease = l } }
+
+// WithMaxAttempts caps the attempts at an event with transient errors
+// before it is failed. Default 50.
+func WithMaxAttempts(n int) Option { return func(d *Dispatcher) { d.maxAttempts = n } }
+
+// WithBackoff sets the first and the largest wait between attempts.
+// Default 1 s doubling to 2 min.
+func WithBackoff(first, max time.Duration) Option {
+	return func(d *Dispatcher) { d.minBackoff, d.maxBackoff = first, max }
+}
+
+// WithConfigCacheSize sets how many parsed .slipway.yaml (by repo and SHA)
+// are kept. Default 256.
+func WithConfigCacheSize(n int) Option { return func(d *Dispatcher) { d.cacheSize = n } }
+
+// WithLogger sets the logger. Default: log nothing.
+func WithLogger(l *slog.Logger) Option { return func(d *Dispatcher) { d.log = l } }
+
+// WithMetrics registers slipway_dispatch_latency_seconds and
+// slipway_dispatch_events_total with r. Default: no metrics.
+func WithMetrics(r prometheus.Registerer) Option { return func(d *Dispatcher) { d.registerer = r } }
+
+// New returns a Dispatcher that claims events from st, reads repository
+// configuration through the scms client of each event's provider and
+// creates PipelineRuns with client, built with run.
+func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Client, run tekton.RunOptions, opts ...Option) (*Dispatcher, error) {
+	d := &Dispatcher{
+		store: st, tekton: client, scms: scms, run: run,
+		workers: 8, poll: time.Second, lease: 2 * time.Minute, maxAttempts: 50,
+		minBackoff: time.Second, maxBackoff: 2 * time.Minute, cacheSize: 256,
+		log: slog.New(slog.DiscardHandler),
+		now: time.Now, rnd: rand.Int64N,
+		wake: make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	switch {
+	case st == nil || client == nil:
+		return nil, errors.New("dispatch: store and Tekton client are required")
+	case d.workers < 1:
+		return nil, fmt.Errorf("dispatch: workers must be at least 1, got %d", d.workers)
+	case d.poll <= 0 || d.lease <= 0:
+		return nil, fmt.Errorf("dispatch: poll interval and lease must be positive")
+	case d.maxAttempts < 1:
+		return nil, fmt.Errorf("dispatch: max attempts must be at least 1, got %d", d.maxAttempts)
+	case d.minBackoff <= 0 || d.maxBackoff < d.minBackoff:
+		return nil, fmt.Errorf("dispatch: backoff %s..%s is not a valid range", d.minBackoff, d.maxBackoff)
+	case d.cacheSize < 1:
+		return nil, fmt.Errorf("dispatch: config cache size must be at least 1, got %d", d.cacheSize)
+	}
+	// Probe the run options once now: a misconfigured server should fail at
+	// start, not fail every event.
+	if err := checkRunOptions(run); err != nil {
+		return nil, err
+	}
+	d.configs = newConfigCache(d.cacheSize)
+	m, err := newMetrics(d.registerer)
+	if err != nil {
+		return nil, err
+	}
+	d.metrics = m
+	return d, nil
+}
+
+// Wake makes Run look at the queue now instead of at the next poll. It
+// never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and handles events until ctx is cancelled. It then waits for
+// the events in hand; an event whose outcome could not be recorded keeps
+// its lease and is claimed again when the lease runs out, so none is lost.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, d.workers)
+	// done wakes the loop when a worker frees up; one pending signal is enough.
+	done := make(chan struct{}, 1)
+	ticker := time.NewTicker(d.poll)
+	defer ticker.Stop()
+	for {
+		free := d.workers - len(slots)
+		claimed := 0
+		if free > 0 {
+			evs, err := d.store.ClaimEvents(ctx, free, d.lease)
+			if err != nil && ctx.Err() == nil {
+				d.log.ErrorContext(ctx, "claiming events", "err", err)
+			}
+			for i := range evs {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func(ev event.Event) {
+					defer wg.Done()
+					d.Handle(ctx, &ev)
+					<-slots
+					select {
+					case done <- struct{}{}:
+					default:
+					}
+				}(evs[i])
+			}
+			claimed = len(evs)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if claimed > 0 && claimed == free {
+			continue // the queue may hold more
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-d.wake:
+		case <-done:
+		}
+	}
+}
+
+// Handle dispatches one claimed event and records the outcome in the
+// store: finished (dispatched, ignored, failed) or retried later. It is
+// what Run calls for each claimed event.
+func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
+	log := d.log.With("event", ev.ID, "provider", ev.Provider, "repo", ev.Repo, "sha", ev.SHA, "delivery", ev.Delivery)
+	// Work on an event is not cut short by shutdown: it ends within half
+	// the lease, and its outcome is written before the lease runs out.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease/2)
+	state, reason, err := d.dispatch(wctx, ev)
+	cancel()
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease/2)
+	defer cancel()
+	result := string(state)
+	if err != nil {
+		retry, after := transient(err)
+		switch {
+		case !retry:
+			state, reason, result = event.Failed, err.Error(), string(event.Failed)
+		case ev.Attempts >= d.maxAttempts:
+			state, reason, result = event.Failed, fmt.Sprintf("gave up after %d attempts: %v", ev.Attempts, err), string(event.Failed)
+		default:
+			wait := max(backoff(ev.Attempts, d.minBackoff, d.maxBackoff, d.rnd), after)
+			log.WarnContext(ctx, "dispatch failed, will retry", "err", err, "attempt", ev.Attempts, "wait", wait)
+			if rerr := d.store.RetryEvent(rctx, ev.ID, err, d.now().Add(wait)); rerr != nil {
+				log.ErrorContext(ctx, "recording retry; the lease will expire", "err", rerr)
+			}
+			d.metrics.event("retried")
+			return
+		}
+	}
+	log.InfoContext(ctx, "event handled", "state", state, "reason", reason)
+	if ferr := d.store.FinishEvent(rctx, ev.ID, state, reason); ferr != nil {
+		log.ErrorContext(ctx, "finishing event; the lease will expire", "err", ferr)
+	}
+	d.metrics.event(result)
+}
+
+// dispatch decides and does what ev asks. A returned error is classified
+// by the caller; otherwise state and reason finish the event.
+func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event) (event.State, string, error) {
+	switch ev.Action {
+	case event.Cancel:
+		if ev.Kind != event.MergeRequest || ev.MRNumber <= 0 {
+			return "", "", fmt.Errorf("cancel event %d names no merge request", ev.ID)
+		}
+		n, err := d.cancel(ctx, labels.Set{
+			tekton.LabelRepoHash: tekton.RepoHash(ev.Provider, ev.Repo),
+			tekton.LabelMR:       strconv.Itoa(ev.MRNumber),
+		}, func(*pipelinev1.PipelineRun) bool { return true })
+		if err != nil {
+			return "", "", err
+		}
+		return event.Dispatched, fmt.Sprintf("cancelled %d runs", n), nil
+	case event.Ignore:
+		return event.Ignored, ev.Reason, nil
+	case event.Build:
+		return d.build(ctx, ev)
+	default:
+		return "", "", fmt.Errorf("event %d: unknown action %q", ev.ID, ev.Action)
+	}
+}
+
+func (d *Dispatcher) build(ctx context.Context, ev *event.Event) (event.State, string, error) {
+	if event.IsDeletion(ev.SHA) {
+		return event.Ignored, "the ref was deleted", nil
+	}
+	rc, err := d.config(ctx, ev)
+	if err != nil {
+		return "", "", err
+	}
+	if why := filter(ev, rc); why != "" {
+		return event.Ignored, why, nil
+	}
+	pr, err := tekton.NewCIRun(ev, rc, d.run)
+	if err != nil {
+		return "", "", fmt.Errorf("building PipelineRun: %w", err)
+	}
+	id := pr.Namespace + "/" + pr.Name
+	note := "created PipelineRun " + id
+	_, err = d.tekton.TektonV1().PipelineRuns(pr.Namespace).Create(ctx, pr, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		// An earlier attempt created it and then failed to record it.
+		note = "PipelineRun " + id + " already existed"
+	case err != nil:
+		return "", "", fmt.Errorf("creating PipelineRun %s: %w", id, err)
+	default:
+		d.metrics.latency(d.now().Sub(ev.ReceivedAt))
+	}
+	run := &store.Run{
+		ID: id, EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind, Repo: ev.Repo, ProjectID: ev.ProjectID,
+		App: pr.Labels[tekton.LabelApp], Ref: ev.Ref, SHA: ev.SHA, MRNumber: ev.MRNumber,
+		State: store.RunPending, CreatedAt: d.now(),
+	}
+	if err := d.store.CreateRun(ctx, run); err != nil {
+		return "", "", &retryable{fmt.Errorf("recording run %s: %w", id, err)}
+	}
+	n, err := d.supersede(ctx, ev, rc)
+	if err != nil {
+		if ok, _ := transient(err); ok {
+			return "", "", err // the retry finds the run created and recorded
+		}
+		// The run exists; failing the event would misreport it.
+		return event.Dispatched, note + "; cancelling older runs failed: " + err.Error(), nil
+	}
+	if n > 0 {
+		note += fmt.Sprintf(", cancelled %d older runs", n)
+	}
+	return event.Dispatched, note, nil
+}
+
+// supersede cancels the unfinished runs that an MR push or (when enabled)
+// a branch push makes obsolete: same repo and MR/branch, other SHA, from an
+// older event. Comparing event ids, not creation times, keeps a retried
+// old event from cancelling the newer run.
+func (d *Dispatcher) supersede(ctx context.Context, ev *event.Event, rc *repoconfig.Config) (int, error) {
+	sel := labels.Set{tekton.LabelRepoHash: tekton.RepoHash(ev.Provider, ev.Repo), tekton.LabelPipeline: "ci"}
+	switch {
+	case ev.Kind == event.MergeRequest && rc.CancelMergeRequests():
+		sel[tekton.LabelMR] = strconv.Itoa(ev.MRNumber)
+	case ev.Kind == event.Push && rc.CancelBranches():
+		sel[tekton.LabelKind] = string(event.Push)
+		sel[tekton.LabelBranchHash] = tekton.BranchHash(ev.Branch())
+	default:
+		return 0, nil
+	}
+	return d.cancel(ctx, sel, func(pr *pipelinev1.PipelineRun) bool {
+		if pr.Labels[tekton.LabelSHA] == ev.SHA || len(ev.SHA) > 63 && pr.Labels[tekton.LabelSHA] == ev.SHA[:63] {
+			return false
+		}
+		id, err := strconv.ParseInt(pr.Labels[tekton.LabelEventID], 10, 64)
+		return err == nil && id < ev.ID
+	})
+}
+
+// cancel cancels the unfinished Slipway runs matching sel and keep.
+func (d *Dispatcher) cancel(ctx context.Context, sel labels.Set, keep func(*pipelinev1.PipelineRun) bool) (int, error) {
+	sel[tekton.LabelManaged] = "true"
+	list, err := d.tekton.TektonV1().PipelineRuns(d.run.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return 0, fmt.Errorf("listing PipelineRuns %s: %w", sel, err)
+	}
+	n := 0
+	for i := range list.Items {
+		pr := &list.Items[i]
+		if !keep(pr) {
+			continue
+		}
+		sent, err := tekton.CancelRun(ctx, d.tekton, pr)
+		if apierrors.IsNotFound(err) {
+			continue // deleted meanwhile: nothing left to stop
+		}
+		if err != nil {
+			return n, err
+		}
+		if sent {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// config returns the .slipway.yaml of ev's commit: defaults when there is
+// none, an error naming the problem when it does not parse.
+func (d *Dispatcher) config(ctx context.Context, ev *event.Event) (*repoconfig.Config, error) {
+	client := d.scms[ev.Provider]
+	if client == nil {
+		return nil, fmt.Errorf("no SCM client configured for provider %q", ev.Provider)
+	}
+	key := configKey{provider: string(ev.Provider), repo: ev.Repo, sha: ev.SHA}
+	res := d.configs.get(ctx, key, func() (configResult, bool) {
+		data, err := client.ReadFile(ctx, scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}, ev.SHA, repoconfig.FileName)
+		if errors.Is(err, scm.ErrNotFound) {
+			return configResult{cfg: &repoconfig.Config{}}, true
+		}
+		if err != nil {
+			// Not cached: the next attempt reads again.
+			return configResult{err: fmt.Errorf("reading %s at %s: %w", repoconfig.FileName, ev.ShortSHA(), err)}, false
+		}
+		cfg, err := repoconfig.Parse(data)
+		return configResult{cfg: cfg, err: err}, true
+	})
+	return res.cfg, res.err
+}
+
+func checkRunOptions(o tekton.RunOptions) error {
+	probe := &event.Event{
+		ID: 1, Provider: event.GitHub, Kind: event.Push, Action: event.Build, Delivery: "probe",
+		Repo: "probe/probe", CloneURL: "https://example.invalid/probe.git", Ref: "refs/heads/main",
+		SHA: "0123456789abcdef0123456789abcdef01234567",
+	}
+	if _, err := tekton.NewCIRun(probe, nil, o); err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	return nil
+}

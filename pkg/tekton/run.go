@@ -1,0 +1,312 @@
+package tekton
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/repoconfig"
+)
+
+// DefaultWorkspaceSize is the size of the source volume when RunOptions.Size is zero.
+const DefaultWorkspaceSize = "1Gi"
+
+// RunOptions are the cluster-side settings of every CI PipelineRun.
+type RunOptions struct {
+	// Namespace of the PipelineRuns (where Install put the Pipeline). Required.
+	Namespace string
+	// ImagePrefix is prepended to the app name to form the image repository,
+	// e.g. "registry.local:5000/team" gives "registry.local:5000/team/web". Required.
+	ImagePrefix string
+	// SlipwayImage is the tools image every Slipway task runs in. Required.
+	SlipwayImage string
+	// ServiceAccount runs the TaskRuns; empty means the namespace's default.
+	ServiceAccount string
+	// GitCredentialsSecret, when set, is bound as the git-credentials workspace.
+	GitCredentialsSecret string
+	// StorageClass of the source volume; empty means the cluster default.
+	StorageClass string
+	// Size of the source volume; empty means DefaultWorkspaceSize.
+	Size string
+	// Timeout bounds the whole PipelineRun; zero means Tekton's default.
+	Timeout time.Duration
+	// BaseRegistry is the registry prefix of the language base images;
+	// empty keeps the pipeline's default.
+	BaseRegistry string
+	// BuildkitAddr is the shared buildkitd; empty keeps the pipeline's default.
+	BuildkitAddr string
+	// InsecureRegistry pushes over plain HTTP (local development only).
+	InsecureRegistry bool
+}
+
+func (o RunOptions) validate() error {
+	switch {
+	case o.Namespace == "":
+		return fmt.Errorf("run options: namespace is required")
+	case o.ImagePrefix == "":
+		return fmt.Errorf("run options: image prefix is required")
+	case o.SlipwayImage == "":
+		return fmt.Errorf("run options: slipway image is required")
+	case o.Timeout < 0:
+		return fmt.Errorf("run options: negative timeout %s", o.Timeout)
+	}
+	// Tekton does not check these names; a typo would only show as a run
+	// stuck on a missing object.
+	for what, name := range map[string]string{"service account": o.ServiceAccount, "git credentials secret": o.GitCredentialsSecret, "storage class": o.StorageClass} {
+		if name == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+			return fmt.Errorf("run options: %s %q: %s", what, name, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// NewCIRun builds the PipelineRun of the CI pipeline for a Build event. It
+// is pure: the same event and options always give the same object, whose
+// name derives from the delivery, so creating it twice is detectable.
+func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1.PipelineRun, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if rc == nil {
+		rc = &repoconfig.Config{}
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, err
+	}
+	app := rc.App
+	if app == "" {
+		app = AppName(ev.Repo)
+	} else if err := rc.Validate(); err != nil {
+		return nil, err
+	}
+	size := o.Size
+	if size == "" {
+		size = DefaultWorkspaceSize
+	}
+	qty, err := resource.ParseQuantity(size)
+	if err != nil {
+		return nil, fmt.Errorf("run options: workspace size %q: %w", size, err)
+	}
+
+	short := ev.ShortSHA()
+	mr := ""
+	if ev.Kind == event.MergeRequest {
+		mr = strconv.Itoa(ev.MRNumber)
+	}
+	labels := map[string]string{
+		LabelManaged:  "true",
+		LabelEventID:  strconv.FormatInt(ev.ID, 10),
+		LabelProvider: string(ev.Provider),
+		LabelKind:     string(ev.Kind),
+		LabelApp:      app,
+		LabelRepoHash: RepoHash(ev.Provider, ev.Repo),
+		LabelSHA:      shaLabel(ev.SHA),
+		LabelPipeline: "ci",
+	}
+	if b := ev.Branch(); b != "" && ev.Kind != event.Tag {
+		labels[LabelBranchHash] = BranchHash(b)
+	}
+	if mr != "" {
+		labels[LabelMR] = mr
+	}
+	annotations := map[string]string{
+		AnnotationRepo:     ev.Repo,
+		AnnotationRef:      ev.Ref,
+		AnnotationDelivery: ev.Delivery,
+		AnnotationCloneURL: ev.CloneURL,
+	}
+	if ev.Kind == event.MergeRequest && ev.SourceBranch != "" {
+		annotations[AnnotationSourceBranch] = ev.SourceBranch
+	}
+	if ev.ProjectID != 0 {
+		annotations[AnnotationProjectID] = strconv.FormatInt(ev.ProjectID, 10)
+	}
+
+	str := func(name, v string) pipelinev1.Param {
+		return pipelinev1.Param{Name: name, Value: *pipelinev1.NewStructuredValues(v)}
+	}
+	pvc := corev1.PersistentVolumeClaim{
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: qty},
+			},
+		},
+	}
+	if o.StorageClass != "" {
+		sc := o.StorageClass
+		pvc.Spec.StorageClassName = &sc
+	}
+	ws := []pipelinev1.WorkspaceBinding{{Name: "source", VolumeClaimTemplate: &pvc}}
+	if o.GitCredentialsSecret != "" {
+		ws = append(ws, pipelinev1.WorkspaceBinding{
+			Name:   "git-credentials",
+			Secret: &corev1.SecretVolumeSource{SecretName: o.GitCredentialsSecret},
+		})
+	}
+
+	pr := &pipelinev1.PipelineRun{
+		TypeMeta: metav1.TypeMeta{APIVersion: pipelinev1.SchemeGroupVersion.String(), Kind: "PipelineRun"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        RunName(app, ev),
+			Namespace:   o.Namespace,
+			Labels:      labels,
+			Annotations: annotations,
+		},
+		Spec: pipelinev1.PipelineRunSpec{
+			PipelineRef: &pipelinev1.PipelineRef{Name: CIPipeline},
+			Params: pipelinev1.Params{
+				str("repo-url", ev.CloneURL),
+				str("revision", ev.SHA),
+				str("ref", FetchRef(ev)),
+				str("app", app),
+				str("image", strings.TrimSuffix(o.ImagePrefix, "/")+"/"+app),
+				str("image-tag", short),
+				str("event-kind", string(ev.Kind)),
+				str("mr-number", mr),
+				str("slipway-image", o.SlipwayImage),
+			},
+			Workspaces:      ws,
+			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{ServiceAccountName: o.ServiceAccount},
+		},
+	}
+	// Optional params are set only when configured, so the Pipeline's own
+	// defaults stay the single place that defines them.
+	if o.BaseRegistry != "" {
+		pr.Spec.Params = append(pr.Spec.Params, str("base-registry", o.BaseRegistry))
+	}
+	if o.BuildkitAddr != "" {
+		pr.Spec.Params = append(pr.Spec.Params, str("buildkit-addr", o.BuildkitAddr))
+	}
+	if o.InsecureRegistry {
+		pr.Spec.Params = append(pr.Spec.Params, str("insecure-registry", "true"))
+	}
+	if o.Timeout > 0 {
+		pr.Spec.Timeouts = &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: o.Timeout}}
+	}
+	if err := ValidatePipelineRun(context.Background(), pr); err != nil {
+		return nil, err
+	}
+	return pr, nil
+}
+
+func checkEvent(ev *event.Event) error {
+	if ev == nil {
+		return fmt.Errorf("nil event")
+	}
+	switch ev.Kind {
+	case event.Push, event.Tag, event.MergeRequest:
+	default:
+		return fmt.Errorf("event kind %q: want push, tag or merge_request", ev.Kind)
+	}
+	if !isHexSHA(ev.SHA) || event.IsDeletion(ev.SHA) {
+		return fmt.Errorf("event sha %q is not a full commit SHA", ev.SHA)
+	}
+	if ev.CloneURL == "" || ev.Repo == "" || ev.Delivery == "" || ev.Ref == "" {
+		return fmt.Errorf("event %d: clone URL, repo, ref and delivery are required", ev.ID)
+	}
+	if ev.Kind == event.MergeRequest && ev.MRNumber <= 0 {
+		return fmt.Errorf("merge request event without a merge request number")
+	}
+	return nil
+}
+
+func isHexSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// shaLabel fits a SHA-256 commit id into a label value (63 characters max).
+func shaLabel(sha string) string {
+	if len(sha) > 63 {
+		return sha[:63]
+	}
+	return sha
+}
+
+// FetchRef is the ref the clone task fetches when the host refuses a fetch
+// by SHA. A merge request's commits may live in a fork, so its host-side
+// ref is used rather than the source branch.
+func FetchRef(ev *event.Event) string {
+	if ev.Kind != event.MergeRequest {
+		return ev.Ref
+	}
+	if ev.Provider == event.GitLab {
+		return fmt.Sprintf("refs/merge-requests/%d/head", ev.MRNumber)
+	}
+	return fmt.Sprintf("refs/pull/%d/head", ev.MRNumber)
+}
+
+// RunName is "<app>-<short sha>-<8 hex of sha256(provider/delivery)>": a
+// redelivery of the same webhook gets the same name.
+func RunName(app string, ev *event.Event) string {
+	h := sha256.Sum256([]byte(string(ev.Provider) + "/" + ev.Delivery))
+	return app + "-" + strings.ToLower(ev.ShortSHA()) + "-" + hex.EncodeToString(h[:4])
+}
+
+// RepoHash is the value of LabelRepoHash for a repository.
+func RepoHash(p event.Provider, repo string) string {
+	return shortHash(string(p) + "/" + repo)
+}
+
+// BranchHash is the value of LabelBranchHash for a branch.
+func BranchHash(branch string) string {
+	return shortHash(branch)
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:8])
+}
+
+// maxApp keeps "<app>-<8>-<8>" within the 63 characters of a DNS label.
+const maxApp = 40
+
+// AppName derives an app name from a repository path: its last element,
+// lowercased, with runs of other characters turned into one '-'.
+func AppName(repo string) string {
+	if i := strings.LastIndex(repo, "/"); i >= 0 {
+		repo = repo[i+1:]
+	}
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(repo) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := b.String()
+	if len(s) > maxApp {
+		s = s[:maxApp]
+	}
+	s = strings.TrimRight(s, "-")
+	if s == "" {
+		return "app"
+	}
+	return s
+}

@@ -1,0 +1,48 @@
+package tekton
+
+import (
+	"testing"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+func TestRunState(t *testing.T) {
+	cond := func(s corev1.ConditionStatus, reason, msg string) *apis.Condition {
+		return &apis.Condition{Type: apis.ConditionSucceeded, Status: s, Reason: reason, Message: msg}
+	}
+	started := func(pr *pipelinev1.PipelineRun) *pipelinev1.PipelineRun {
+		pr.Status.StartTime = &metav1.Time{}
+		return pr
+	}
+	tests := []struct {
+		name      string
+		pr        *pipelinev1.PipelineRun
+		wantState store.RunState
+		wantMsg   string
+	}{
+		{name: "new", pr: prWith("a", "", nil), wantState: store.RunPending, wantMsg: "waiting to start"},
+		{name: "cancelled before start", pr: prWith("a", pipelinev1.PipelineRunSpecStatusCancelled, nil), wantState: store.RunCanceled, wantMsg: "cancelled before it started"},
+		{name: "pending reason", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "PipelineRunPending", "queued"))), wantState: store.RunPending, wantMsg: "queued"},
+		{name: "unknown without start time", pr: prWith("a", "", cond(corev1.ConditionUnknown, "Started", "")), wantState: store.RunPending},
+		{name: "running", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "Running", "Tasks Completed: 0"))), wantState: store.RunRunning, wantMsg: "Tasks Completed: 0"},
+		{name: "succeeded", pr: prWith("a", "", cond(corev1.ConditionTrue, "Succeeded", "all done")), wantState: store.RunSucceeded, wantMsg: "all done"},
+		{name: "failed", pr: prWith("a", "", cond(corev1.ConditionFalse, "Failed", "clone failed")), wantState: store.RunFailed, wantMsg: "clone failed"},
+		{name: "timed out is a failure", pr: prWith("a", "", cond(corev1.ConditionFalse, "PipelineRunTimeout", "timed out")), wantState: store.RunFailed, wantMsg: "timed out"},
+		{name: "cancelled", pr: prWith("a", "", cond(corev1.ConditionFalse, "Cancelled", "by slipway")), wantState: store.RunCanceled, wantMsg: "by slipway"},
+		{name: "cancelled running finally", pr: prWith("a", "", cond(corev1.ConditionFalse, "CancelledRunningFinally", "")), wantState: store.RunCanceled},
+		{name: "stopped running finally", pr: prWith("a", "", cond(corev1.ConditionFalse, "StoppedRunningFinally", "")), wantState: store.RunCanceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			state, msg := RunState(tt.pr)
+			if state != tt.wantState || msg != tt.wantMsg {
+				t.Errorf("RunState = (%q, %q), want (%q, %q)", state, msg, tt.wantState, tt.wantMsg)
+			}
+		})
+	}
+}
