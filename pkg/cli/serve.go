@@ -190,14 +190,14 @@ func restConfig(cfg *config.Config) (*rest.Config, error) {
 
 func scmClients(cfg *config.Config) (map[event.Provider]scm.Client, error) {
 	out := map[event.Provider]scm.Client{}
-	if cfg.GitHubWebhookSecret.IsSet() || cfg.GitHubToken.IsSet() {
+	if cfg.GitHubToken.IsSet() {
 		c, err := github.NewClient(cfg.GitHubToken.Reveal(), cfg.GitHubAPIURL, nil)
 		if err != nil {
 			return nil, fmt.Errorf("github client: %w", err)
 		}
 		out[event.GitHub] = c
 	}
-	if cfg.GitLabWebhookToken.IsSet() || cfg.GitLabToken.IsSet() {
+	if cfg.GitLabToken.IsSet() {
 		c, err := gitlab.NewClient(cfg.GitLabToken.Reveal(), cfg.GitLabAPIURL, nil)
 		if err != nil {
 			return nil, fmt.Errorf("gitlab client: %w", err)

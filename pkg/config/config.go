@@ -237,6 +237,12 @@ func (c *Config) Validate() error {
 	if !c.GitHubWebhookSecret.IsSet() && !c.GitLabWebhookToken.IsSet() {
 		errs = append(errs, "neither github-webhook-secret nor gitlab-webhook-token is set: no webhook could be verified")
 	}
+	if c.GitHubWebhookSecret.IsSet() && !c.GitHubToken.IsSet() {
+		errs = append(errs, "github-webhook-secret is set but github-token is not: Slipway reads .slipway.yaml and posts commit statuses through the API")
+	}
+	if c.GitLabWebhookToken.IsSet() && !c.GitLabToken.IsSet() {
+		errs = append(errs, "gitlab-webhook-token is set but gitlab-token is not: Slipway reads .slipway.yaml and posts commit statuses through the API")
+	}
 	if c.ImageRegistry == "" {
 		errs = append(errs, "image-registry is required (where built images are pushed)")
 	}

@@ -163,3 +163,17 @@ func TestSecretsDir(t *testing.T) {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
 }
+
+func TestValidateTokenNeeded(t *testing.T) {
+	c, err := load(t, nil, map[string]string{"SLIPWAY_GITLAB_WEBHOOK_TOKEN": "x", "SLIPWAY_IMAGE_REGISTRY": "r"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "gitlab-token is not") {
+		t.Errorf("Validate() = %v, want the missing API token named", err)
+	}
+	c.GitLabToken = NewSecret("y")
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+}
