@@ -22,6 +22,12 @@ help: ## Show this help.
 build: ## Build bin/slipway.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/slipway ./cmd/slipway
 
+REGISTRY  ?= 127.0.0.1:5000
+IMAGE_OCI_TAR ?=
+.PHONY: image
+image: build ## Build the Slipway image (Debian minbase + git + bin/slipway, uid 65532), push REGISTRY/slipway:dev; IMAGE_OCI_TAR=file also writes an OCI archive. Root.
+	REGISTRY=$(REGISTRY) SLIPWAY_BIN=$(BIN)/slipway SLIPWAY_OCI_TAR=$(IMAGE_OCI_TAR) e2e/stack/images.sh slipway
+
 ##@ Test
 
 .PHONY: test
@@ -33,7 +39,7 @@ unit: ## Unit tests with the race detector.
 
 .PHONY: integration
 integration: ## Store tests on a real PostgreSQL started by hack/postgres.sh (installs it if missing).
-	@eval "$$(hack/postgres.sh up)" && $(GO) test -count=1 -run 'Postgres|Store' ./pkg/store/...
+	@eval "$$(hack/postgres.sh up)" && $(GO) test -race -count=1 -run 'Postgres' ./pkg/store/...
 
 .PHONY: integration-build
 integration-build: ## Build+push+provenance tests on a real buildkitd and loopback registry (e2e/stack; left running).
@@ -53,6 +59,17 @@ fuzz: ## Fuzz both webhook parsers for 30s each.
 .PHONY: update-golden
 update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.
 	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ -run Golden -update
+
+##@ Benchmarks
+
+BENCH_EVENTS      ?= 500
+BENCH_CONCURRENCY ?= 1,8,32
+
+.PHONY: bench
+bench: ## Intake benchmark (signed GitHub push → 202) on SQLite and a real PostgreSQL; writes bench/RESULTS.md. BENCHFLAGS=-cpuprofile=bench.prof to profile.
+	$(GO) build -o $(BIN)/intakebench ./bench/cmd/intakebench
+	@eval "$$(hack/postgres.sh up)" && $(BIN)/intakebench --engines sqlite,postgres \
+		--events $(BENCH_EVENTS) --concurrency $(BENCH_CONCURRENCY) --out bench/RESULTS.md $(BENCHFLAGS)
 
 ##@ Quality
 
@@ -79,7 +96,24 @@ dev-up: ## Start the local stack (Kubernetes + Tekton, registry, buildkitd, imag
 
 .PHONY: dev-down
 dev-down: ## Stop the local stack and clean what it added to the host (caches stay).
+	-e2e/stack/slipway.sh down
 	e2e/stack/down.sh
+
+.PHONY: dev
+dev: ## One command on a fresh machine: the stack, the images, Slipway in the cluster (from deploy/), the fake GitHub/GitLab; prints the webhook URLs.
+	@t0=$$(date +%s); \
+	e2e/stack/up.sh >/dev/null && \
+	e2e/stack/slipway.sh up >/dev/null && \
+	echo && echo "make dev: ready in $$(( $$(date +%s) - t0 ))s" && \
+	echo "  try:    make demo-push   (commits to demo/hello on the fake git server, sends a signed GitHub push)" && \
+	echo "  watch:  curl -s http://10.96.80.80/api/v1/runs | jq" && \
+	echo "          . e2e/stack/env.sh; PATH=\$$PATH:$(CACHE)/stack/bin kubectl -n slipway-builds get pipelineruns -w" && \
+	echo "  logs:   kubectl -n slipway logs deploy/slipway -f" && \
+	echo "  stop:   make dev-down"
+
+.PHONY: demo-push
+demo-push: ## Commit to the sample repo demo/hello and send Slipway a signed GitHub push webhook (after make dev).
+	@e2e/stack/demo.sh
 
 .PHONY: e2e
 e2e: ## End-to-end tests on the local stack (starts it if needed).

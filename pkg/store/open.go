@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock sets the clock used for receive times, leases and retry times.
+// Default: time.Now. Tests pass a fake clock to move leases forward.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// Open connects to the store named by url, applying any pending schema
+// migrations first:
+//
+//	sqlite://slipway.db, sqlite:///var/lib/slipway/slipway.db
+//	postgres://user:pass@host:5432/db?sslmode=require (or postgresql://)
+//
+// SQLite suits a single replica; PostgreSQL lets several replicas share the
+// queue.
+func Open(ctx context.Context, url string, opts ...Option) (Store, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return nil, fmt.Errorf("store URL %q has no scheme: want sqlite://PATH or postgres://…", redact(url))
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3":
+		return openSQLite(ctx, rest, o)
+	case "postgres", "postgresql":
+		return openPostgres(ctx, url, o)
+	default:
+		return nil, fmt.Errorf("store URL scheme %q is not supported: want sqlite://PATH, postgres:// or postgresql://", scheme)
+	}
+}
+
+// redact hides a password in a URL that is going into an error message.
+func redact(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	auth, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	if user, _, hasPass := strings.Cut(auth, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return url
+}

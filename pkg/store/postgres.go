@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/pressly/goose/v3"
+)
+
+const (
+	// pgMaxConns bounds the pool: the group-commit writers, claimers,
+	// readers and the migration lock.
+	pgMaxConns = 16
+	// pgWriters is the number of group-commit writers. More than one lets a
+	// batch fill and commit while another waits for its fsync; PostgreSQL
+	// then merges their WAL flushes too.
+	pgWriters = 4
+	// migrateLockKey is the advisory lock replicas take around migrations,
+	// so that two starting at once migrate one after the other.
+	migrateLockKey int64 = 0x736c69707761 // "slipwa"
+)
+
+var postgresDialect = dialect{
+	name:   "postgres",
+	rebind: rebindDollar,
+	// Replicas claiming at once each skip the rows the other has locked
+	// instead of waiting for them, so they share the queue.
+	lockSkip: " FOR UPDATE SKIP LOCKED",
+	timeArg:  func(t time.Time) any { return t },
+}
+
+func openPostgres(ctx context.Context, url string, o options) (Store, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", redact(url), err)
+	}
+	db.SetMaxOpenConns(pgMaxConns)
+	db.SetMaxIdleConns(pgMaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", redact(url), err)
+	}
+	if err := migratePostgres(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return newSQLStore(postgresDialect, db, db, o.now, db.Close, pgWriters), nil
+}
+
+// migratePostgres runs the migrations under a session advisory lock. The
+// lock lives on its own connection and dies with it, so a replica killed
+// mid-migration does not leave the others waiting.
+func migratePostgres(ctx context.Context, db *sql.DB) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres migrations: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
+		return fmt.Errorf("postgres migrations: take lock: %w", err)
+	}
+	defer func() {
+		if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrateLockKey); uerr != nil && err == nil {
+			err = fmt.Errorf("postgres migrations: release lock: %w", uerr)
+		}
+	}()
+	return migrate(ctx, goose.DialectPostgres, db, "postgres")
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite runs with one writer connection and a few reader connections:
+//
+//   - WAL lets readers (lists, the UI) run while the writer commits.
+//   - synchronous=FULL fsyncs the WAL at every commit, so a recorded event
+//     survives a power cut, not only a crash of the process; group commit
+//     (groupcommit.go) pays that fsync once per batch, not once per event.
+//   - A single writer means writes queue in Go instead of failing with
+//     SQLITE_BUSY, and the claim needs no row locks: nothing else writes
+//     while it runs. busy_timeout covers a second process on the same file
+//     (an operator's CLI), and _txlock=immediate takes the write lock at
+//     BEGIN so a transaction never fails to upgrade a read lock.
+const (
+	sqliteWriterParams = "_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate"
+	sqliteReaderParams = "_pragma=busy_timeout(10000)&_pragma=query_only(1)"
+	sqliteReaders      = 4
+)
+
+var sqliteDialect = dialect{
+	name:   "sqlite",
+	rebind: func(q string) string { return q },
+	// Left to itself the planner takes events_state (an equality on state)
+	// and sorts every queued row, leased ones included, on each claim.
+	claimIndex: " INDEXED BY events_due",
+	timeArg:    func(t time.Time) any { return t.UnixMicro() },
+}
+
+func openSQLite(ctx context.Context, path string, o options) (Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite store URL has no path: want sqlite://PATH, e.g. sqlite://slipway.db or sqlite:///var/lib/slipway/slipway.db")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite store path %q: parameters are not supported, the store sets its own", path)
+	}
+	w, err := sql.Open("sqlite", path+"?"+sqliteWriterParams)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := setWAL(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	if err := migrate(ctx, goose.DialectSQLite3, w, "sqlite"); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", path+"?"+sqliteReaderParams)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
+	closeDB := func() error {
+		return errors.Join(r.Close(), w.Close())
+	}
+	return newSQLStore(sqliteDialect, w, r, o.now, closeDB, 1), nil
+}
+
+// setWAL switches the database file to WAL, which then sticks to the file.
+// The switch needs the file to itself and SQLite answers SQLITE_BUSY
+// without waiting when another process holds it (two processes creating
+// the database at once), so it is retried for as long as busy_timeout.
+func setWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("journal_mode is %q, want wal", mode)
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			return fmt.Errorf("set journal_mode=WAL: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code := se.Code() & 0xff
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}

@@ -1,0 +1,518 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+)
+
+// dialect is what differs between the SQL engines; the queries are written
+// once with ? placeholders.
+type dialect struct {
+	name string
+	// rebind rewrites ? placeholders into the engine's own.
+	rebind func(q string) string
+	// lockSkip ends the claim's inner SELECT; PostgreSQL replicas use it to
+	// skip rows another replica is claiming right now.
+	lockSkip string
+	// claimIndex follows the table name in the claim's inner SELECT.
+	claimIndex string
+	// timeArg turns a time into the column's representation.
+	timeArg func(t time.Time) any
+}
+
+// sqlStore implements Store over database/sql for both engines.
+type sqlStore struct {
+	d dialect
+	// w takes every write; r serves reads. They are the same pool on
+	// PostgreSQL and split on SQLite, which has a single writer.
+	w, r *sql.DB
+	now  func() time.Time
+	rec  *committer
+	// closeDB closes the pools once the committer has drained.
+	closeDB func() error
+
+	// Queries, rebound for the dialect once at open.
+	qClaim, qFinish, qRetry, qLookup string
+	qCreateRun, qUpdateRun, qGetRun  string
+	insertMu                         sync.Mutex
+	inserts                          map[int]string // multi-row INSERT by row count
+}
+
+var _ Store = (*sqlStore)(nil)
+
+const eventCols = "id, body, state, reason, attempts, last_error, received_at"
+
+const runCols = "id, event_id, provider, kind, repo, project_id, app, ref, sha, mr_number, " +
+	"state, reported, message, image_url, image_digest, created_at, started_at, finished_at"
+
+// insertEventCols are the columns a new event row is written with, in the
+// order eventRow.args returns them.
+const insertEventCols = "provider, delivery, kind, action, repo, sha, ref, body, state, reason, " +
+	"attempts, last_error, next_attempt_at, received_at, updated_at"
+
+const insertEventPlaceholders = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?)"
+
+const insertEventArgs = 13
+
+func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() error, flushers int) *sqlStore {
+	s := &sqlStore{d: d, w: w, r: r, now: now, closeDB: closeDB, inserts: map[int]string{}}
+	// A claim also moves next_attempt_at to the end of the lease: a leased
+	// event is simply not due, so the claim reads the events_due index from
+	// the first due row instead of stepping over every leased one.
+	s.qClaim = d.rebind(`UPDATE events SET attempts = attempts + 1, claimed_until = ?, next_attempt_at = ?, updated_at = ?
+		WHERE id IN (
+			SELECT id FROM events` + d.claimIndex + `
+			WHERE state = 'queued' AND next_attempt_at <= ?
+			ORDER BY next_attempt_at, id
+			LIMIT ?` + d.lockSkip + `)
+		RETURNING ` + eventCols)
+	s.qFinish = d.rebind(`UPDATE events SET state = ?, reason = ?, claimed_until = NULL, updated_at = ? WHERE id = ?`)
+	s.qRetry = d.rebind(`UPDATE events SET last_error = ?, next_attempt_at = ?, claimed_until = NULL, updated_at = ?
+		WHERE id = ? AND state = 'queued'`)
+	s.qLookup = d.rebind(`SELECT id FROM events WHERE provider = ? AND delivery = ?`)
+	s.qCreateRun = d.rebind(`INSERT INTO runs (` + runCols + `, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	s.qUpdateRun = d.rebind(`UPDATE runs SET state = ?, reported = ?, message = ?, image_url = ?, image_digest = ?,
+		started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`)
+	s.qGetRun = d.rebind(`SELECT ` + runCols + ` FROM runs WHERE id = ?`)
+	s.rec = newCommitter(s.flush, flushers)
+	return s
+}
+
+// ts is the store's notion of now, at the microsecond precision both
+// engines keep.
+func (s *sqlStore) ts() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *sqlStore) nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.d.timeArg(t.UTC().Truncate(time.Microsecond))
+}
+
+// eventRow is an event made ready for INSERT before it reaches the writer,
+// so the writer goroutine spends its time on the database only.
+type eventRow struct {
+	provider, delivery string
+	args               []any
+}
+
+func (s *sqlStore) newEventRow(ev *event.Event) (eventRow, error) {
+	if ev == nil {
+		return eventRow{}, errors.New("record event: nil event")
+	}
+	if ev.Provider == "" || ev.Delivery == "" {
+		return eventRow{}, fmt.Errorf("record event: provider (%q) and delivery id (%q) are both required", ev.Provider, ev.Delivery)
+	}
+	body := *ev
+	// Bookkeeping lives in columns; keep the JSON to what the host sent.
+	body.ID, body.State, body.Reason, body.Attempts, body.LastError, body.ReceivedAt = 0, "", "", 0, "", time.Time{}
+	js, err := json.Marshal(&body)
+	if err != nil {
+		return eventRow{}, fmt.Errorf("record event: encode: %w", err)
+	}
+	state := event.Queued
+	if ev.Action == event.Ignore {
+		state = event.Ignored
+	}
+	now := s.d.timeArg(s.ts())
+	return eventRow{
+		provider: string(ev.Provider),
+		delivery: ev.Delivery,
+		args: []any{
+			string(ev.Provider), ev.Delivery, string(ev.Kind), string(ev.Action), ev.Repo, ev.SHA, ev.Ref,
+			string(js), string(state), ev.Reason, now, now, now,
+		},
+	}, nil
+}
+
+func (s *sqlStore) RecordEvent(ctx context.Context, ev *event.Event) (int64, bool, error) {
+	row, err := s.newEventRow(ev)
+	if err != nil {
+		return 0, false, err
+	}
+	res, err := s.rec.do(ctx, row)
+	if err != nil {
+		return 0, false, fmt.Errorf("record event %s/%s: %w", ev.Provider, ev.Delivery, err)
+	}
+	return res.id, res.dup, nil
+}
+
+// flush writes a batch of new events in one transaction: one multi-row
+// INSERT, then a lookup for each delivery that was already there. It
+// returns one result per row, or an error if the batch must be retried.
+func (s *sqlStore) flush(ctx context.Context, rows []eventRow) ([]recordResult, error) {
+	res := make([]recordResult, len(rows))
+	// A delivery twice in one batch: the first wins, the others are
+	// duplicates of it.
+	type key struct{ provider, delivery string }
+	first := make(map[key]int, len(rows))
+	var fresh []int
+	for i, r := range rows {
+		k := key{r.provider, r.delivery}
+		if _, ok := first[k]; ok {
+			continue
+		}
+		first[k] = i
+		fresh = append(fresh, i)
+	}
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	args := make([]any, 0, len(fresh)*insertEventArgs)
+	for _, i := range fresh {
+		args = append(args, rows[i].args...)
+	}
+	inserted := make(map[key]int64, len(fresh))
+	rs, err := tx.QueryContext(ctx, s.insertSQL(len(fresh)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("insert: %w", err)
+	}
+	for rs.Next() {
+		var (
+			id int64
+			k  key
+		)
+		if err := rs.Scan(&id, &k.provider, &k.delivery); err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("insert: %w", err)
+		}
+		inserted[k] = id
+	}
+	if err := rs.Close(); err != nil {
+		return nil, fmt.Errorf("insert: %w", err)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("insert: %w", err)
+	}
+	for _, i := range fresh {
+		k := key{rows[i].provider, rows[i].delivery}
+		if id, ok := inserted[k]; ok {
+			res[i] = recordResult{id: id}
+			continue
+		}
+		// Recorded before this batch: answer with the first id.
+		var id int64
+		if err := tx.QueryRowContext(ctx, s.qLookup, k.provider, k.delivery).Scan(&id); err != nil {
+			return nil, fmt.Errorf("look up duplicate delivery %s/%s: %w", k.provider, k.delivery, err)
+		}
+		res[i] = recordResult{id: id, dup: true}
+	}
+	for i, r := range rows {
+		if j := first[key{r.provider, r.delivery}]; j != i {
+			res[i] = recordResult{id: res[j].id, dup: true}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return res, nil
+}
+
+// insertSQL is the INSERT of n events, built once per n.
+func (s *sqlStore) insertSQL(n int) string {
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+	if q, ok := s.inserts[n]; ok {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO events (" + insertEventCols + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(insertEventPlaceholders)
+	}
+	b.WriteString(" ON CONFLICT (provider, delivery) DO NOTHING RETURNING id, provider, delivery")
+	q := s.d.rebind(b.String())
+	s.inserts[n] = q
+	return q
+}
+
+func (s *sqlStore) ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("claim events: limit must be positive, got %d", limit)
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("claim events: lease must be positive, got %s", lease)
+	}
+	now := s.ts()
+	n := s.d.timeArg(now)
+	until := s.d.timeArg(now.Add(lease))
+	rows, err := s.w.QueryContext(ctx, s.qClaim, until, until, n, n, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim events: %w", err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("claim events: %w", err)
+	}
+	// RETURNING has no order; hand them out oldest first.
+	slices.SortFunc(evs, func(a, b event.Event) int { return int(a.ID - b.ID) })
+	return evs, nil
+}
+
+func (s *sqlStore) FinishEvent(ctx context.Context, id int64, state event.State, reason string) error {
+	switch state {
+	case event.Dispatched, event.Ignored, event.Failed:
+	default:
+		return fmt.Errorf("finish event %d: state %q is not final (want dispatched, ignored or failed)", id, state)
+	}
+	res, err := s.w.ExecContext(ctx, s.qFinish, string(state), reason, s.d.timeArg(s.ts()), id)
+	if err != nil {
+		return fmt.Errorf("finish event %d: %w", id, err)
+	}
+	return affectedOne(res, fmt.Sprintf("finish event %d", id))
+}
+
+func (s *sqlStore) RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error {
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+	}
+	res, err := s.w.ExecContext(ctx, s.qRetry, msg, s.d.timeArg(notBefore.UTC().Truncate(time.Microsecond)), s.d.timeArg(s.ts()), id)
+	if err != nil {
+		return fmt.Errorf("retry event %d: %w", id, err)
+	}
+	// Zero rows: no such event, or it already reached a final state.
+	return affectedOne(res, fmt.Sprintf("retry event %d (queued)", id))
+}
+
+func affectedOne(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) ([]event.Event, error) {
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("list events: negative limit %d", f.Limit)
+	}
+	switch f.State {
+	case "", event.Queued, event.Dispatched, event.Ignored, event.Failed:
+	default:
+		return nil, fmt.Errorf("list events: unknown state %q", f.State)
+	}
+	var w where
+	w.add("repo = ?", f.Repo, f.Repo != "")
+	w.add("state = ?", string(f.State), f.State != "")
+	q := "SELECT " + eventCols + " FROM events" + w.String() + " ORDER BY id DESC" + limit(f.Limit)
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return evs, nil
+}
+
+func scanEvents(rows *sql.Rows) ([]event.Event, error) {
+	defer rows.Close()
+	var evs []event.Event
+	for rows.Next() {
+		var (
+			ev   event.Event
+			body []byte
+			st   string
+		)
+		var id int64
+		var reason, lastErr string
+		var attempts int
+		var received time.Time
+		if err := rows.Scan(&id, &body, &st, &reason, &attempts, &lastErr, dbTime{&received}); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(body, &ev); err != nil {
+			return nil, fmt.Errorf("decode event %d: %w", id, err)
+		}
+		ev.ID, ev.State, ev.Reason, ev.Attempts, ev.LastError, ev.ReceivedAt = id, event.State(st), reason, attempts, lastErr, received
+		evs = append(evs, ev)
+	}
+	return evs, rows.Err()
+}
+
+func (s *sqlStore) CreateRun(ctx context.Context, r *Run) error {
+	if r == nil || r.ID == "" {
+		return errors.New("create run: a run needs an ID (namespace/name)")
+	}
+	now := s.ts()
+	created := r.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	_, err := s.w.ExecContext(ctx, s.qCreateRun,
+		r.ID, r.EventID, string(r.Provider), string(r.Kind), r.Repo, r.ProjectID, r.App, r.Ref, r.SHA, r.MRNumber,
+		string(r.State), string(r.Reported), r.Message, r.ImageURL, r.ImageDigest,
+		s.nullTime(created), s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(now))
+	if err != nil {
+		return fmt.Errorf("create run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) UpdateRun(ctx context.Context, r *Run) error {
+	if r == nil || r.ID == "" {
+		return errors.New("update run: a run needs an ID (namespace/name)")
+	}
+	res, err := s.w.ExecContext(ctx, s.qUpdateRun,
+		string(r.State), string(r.Reported), r.Message, r.ImageURL, r.ImageDigest,
+		s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(s.ts()), r.ID)
+	if err != nil {
+		return fmt.Errorf("update run %s: %w", r.ID, err)
+	}
+	return affectedOne(res, "update run "+r.ID)
+}
+
+func (s *sqlStore) GetRun(ctx context.Context, id string) (*Run, error) {
+	rows, err := s.r.QueryContext(ctx, s.qGetRun, id)
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, err)
+	}
+	runs, err := scanRuns(rows)
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, err)
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("get run %s: %w", id, ErrNotFound)
+	}
+	return &runs[0], nil
+}
+
+func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("list runs: negative limit %d", f.Limit)
+	}
+	var w where
+	w.add("repo = ?", f.Repo, f.Repo != "")
+	w.add("ref = ?", f.Ref, f.Ref != "")
+	w.add("mr_number = ?", f.MRNumber, f.MRNumber != 0)
+	w.add("state = ?", string(f.State), f.State != "")
+	q := "SELECT " + runCols + " FROM runs" + w.String() + " ORDER BY created_at DESC, id DESC" + limit(f.Limit)
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	runs, err := scanRuns(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return runs, nil
+}
+
+func scanRuns(rows *sql.Rows) ([]Run, error) {
+	defer rows.Close()
+	var runs []Run
+	for rows.Next() {
+		var (
+			r                               Run
+			provider, kind, state, reported string
+		)
+		if err := rows.Scan(&r.ID, &r.EventID, &provider, &kind, &r.Repo, &r.ProjectID, &r.App, &r.Ref, &r.SHA, &r.MRNumber,
+			&state, &reported, &r.Message, &r.ImageURL, &r.ImageDigest,
+			dbTime{&r.CreatedAt}, dbTime{&r.StartedAt}, dbTime{&r.FinishedAt}); err != nil {
+			return nil, err
+		}
+		r.Provider, r.Kind, r.State, r.Reported = event.Provider(provider), event.Kind(kind), RunState(state), RunState(reported)
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
+}
+
+func (s *sqlStore) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", s.d.name, err)
+	}
+	return nil
+}
+
+// Close waits for recorded events in flight to commit, then closes the
+// database.
+func (s *sqlStore) Close() error {
+	s.rec.close()
+	return s.closeDB()
+}
+
+// where builds a WHERE clause from optional conditions.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any, ok bool) {
+	if ok {
+		w.conds = append(w.conds, cond)
+		w.args = append(w.args, arg)
+	}
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func limit(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return " LIMIT " + strconv.Itoa(n)
+}
+
+// dbTime scans a time column of either engine: INTEGER microseconds
+// (SQLite), TIMESTAMPTZ (PostgreSQL), or NULL (the zero time).
+type dbTime struct{ t *time.Time }
+
+func (d dbTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*d.t = time.Time{}
+	case int64:
+		*d.t = time.UnixMicro(v).UTC()
+	case time.Time:
+		*d.t = v.UTC()
+	default:
+		return fmt.Errorf("time column: unexpected %T", v)
+	}
+	return nil
+}
+
+// rebindDollar turns ? placeholders into $1, $2, … for PostgreSQL. The
+// queries here have no ? inside string literals.
+func rebindDollar(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
