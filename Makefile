@@ -64,12 +64,13 @@ update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) fro
 
 BENCH_EVENTS      ?= 500
 BENCH_CONCURRENCY ?= 1,8,32
+BENCH_RATE        ?= 500
 
 .PHONY: bench
-bench: ## Intake benchmark (signed GitHub push → 202) on SQLite and a real PostgreSQL; writes bench/RESULTS.md. BENCHFLAGS=-cpuprofile=bench.prof to profile.
+bench: ## Intake benchmark (signed GitHub push → 202, closed loop at each concurrency and open loop at BENCH_RATE/s) on SQLite and a real PostgreSQL; writes bench/RESULTS.md. BENCHFLAGS=-cpuprofile=bench.prof to profile.
 	$(GO) build -o $(BIN)/intakebench ./bench/cmd/intakebench
 	@eval "$$(hack/postgres.sh up)" && $(BIN)/intakebench --engines sqlite,postgres \
-		--events $(BENCH_EVENTS) --concurrency $(BENCH_CONCURRENCY) --out bench/RESULTS.md $(BENCHFLAGS)
+		--events $(BENCH_EVENTS) --concurrency $(BENCH_CONCURRENCY) --rate $(BENCH_RATE) --out bench/RESULTS.md $(BENCHFLAGS)
 
 ##@ Quality
 
