@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# down.sh - stop the local Slipway stack in the reverse order of up.sh; each
+# part stops only the processes it recorded in its PID files. The cluster part
+# also removes what the kubelet added to the host (iptables KUBE-* chains, the
+# CNI bridge, pod cgroups, mounts, /var/lib/kubelet). Caches stay.
+#
+#   e2e/stack/down.sh               # every part
+#   e2e/stack/down.sh buildkit      # only the named parts
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/env.sh"
+export SLIPWAY_REGISTRY_ADDR=$REGISTRY SLIPWAY_BUILDKIT_TCP=$BUILDKIT_ADDR
+
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(buildkit registry cluster)
+rc=0
+for p in "${parts[@]}"; do
+  case $p in
+    cluster|registry|buildkit) script=$HERE/$p.sh ;;
+    images) continue ;; # images.sh starts nothing
+    *) echo "down.sh: unknown part $p (want cluster registry buildkit)" >&2; exit 2 ;;
+  esac
+  [ -x "$script" ] || continue
+  t=$(date +%s)
+  if "$script" down >&2; then
+    printf '  %-10s stopped in %ss\n' "$p" "$(( $(date +%s) - t ))" >&2
+  else
+    echo "down.sh: $p down failed" >&2; rc=1
+  fi
+done
+exit $rc
