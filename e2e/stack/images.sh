@@ -19,7 +19,10 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-CACHE=$ROOT/.cache/images
+# The layers depend only on Debian's packages and the host's Go, not on this
+# checkout, so they live in a per-machine cache shared by every clone (like
+# Go's module cache); SLIPWAY_IMAGE_CACHE moves it.
+CACHE=${SLIPWAY_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway/images}
 TOOLS=$ROOT/.cache/tools
 REGISTRY=${REGISTRY:-127.0.0.1:5000}
 SUITE=bookworm

@@ -17,7 +17,10 @@ NODE_NAME=slipway-node
 export PATH=$BIN:/usr/local/go/bin:$PATH
 # The Go caches of the stack's own builds sit next to the binaries so that
 # removing .cache/stack resets everything; they do not touch the project's.
-GO_ENV=(GOMODCACHE=$S/go/mod GOCACHE=$S/go/cache GOPATH=$S/go GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOTOOLCHAIN=local)
+# The Go module and build caches are the machine's own (go env), shared with
+# every checkout, so a fresh clone rebuilds Kubernetes and Tekton from cached
+# objects instead of from scratch.
+GO_ENV=(GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE) GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOTOOLCHAIN=local)
 
 KUBECTL=(kubectl --kubeconfig "$KUBECONFIG")
 CTR=(ctr --address "$RUN/containerd/containerd.sock" -n k8s.io)
