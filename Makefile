@@ -42,9 +42,11 @@ integration: ## Store tests on a real PostgreSQL started by hack/postgres.sh (in
 	@eval "$$(hack/postgres.sh up)" && $(GO) test -race -count=1 -run 'Postgres' ./pkg/store/...
 
 .PHONY: integration-build
-integration-build: ## Build+push+provenance tests on a real buildkitd and loopback registry (e2e/stack; left running).
+integration-build: ## Real builds on buildkitd + loopback registry + Debian-made base images (e2e/stack; left running): build/push/provenance, then every language template built, verified and run with runc. Root.
 	@eval "$$(e2e/stack/registry.sh up)" && eval "$$(e2e/stack/buildkit.sh up)" && \
-		$(GO) test -tags integration -count=1 ./pkg/build/... ./pkg/provenance/... $(TESTFLAGS)
+		$(GO) test -tags integration -count=1 ./pkg/build/... ./pkg/provenance/... $(TESTFLAGS) && \
+		REGISTRY=$$SLIPWAY_REGISTRY e2e/stack/images.sh base && \
+		$(GO) test -tags integration -count=1 -timeout 60m ./e2e/builds/... $(TESTFLAGS)
 
 .PHONY: build-stack-down
 build-stack-down: ## Stop the buildkitd and registry started by integration-build.
@@ -71,6 +73,22 @@ bench: ## Intake benchmark (signed GitHub push → 202, closed loop at each conc
 	$(GO) build -o $(BIN)/intakebench ./bench/cmd/intakebench
 	@eval "$$(hack/postgres.sh up)" && $(BIN)/intakebench --engines sqlite,postgres \
 		--events $(BENCH_EVENTS) --concurrency $(BENCH_CONCURRENCY) --rate $(BENCH_RATE) --out bench/RESULTS.md $(BENCHFLAGS)
+
+.PHONY: bench-build
+bench-build: ## Build benchmark: cold build, source-only rebuild and image size per language template (private buildkitds); writes the Builds section of bench/RESULTS.md. Root.
+	$(GO) build -o $(BIN)/buildbench ./bench/cmd/buildbench
+	@eval "$$(e2e/stack/registry.sh up)" && eval "$$(e2e/stack/buildkit.sh up)" && \
+		REGISTRY=$$SLIPWAY_REGISTRY e2e/stack/images.sh base && \
+		$(BIN)/buildbench --out bench/RESULTS.md $(BENCHFLAGS)
+
+DISPATCH_FLAGS ?=
+
+.PHONY: bench-dispatch
+bench-dispatch: ## Webhook → PipelineRun through a real `slipway serve` vs the client-go floor, on the local stack's apiserver (bench-* namespaces, no pods), SQLite and PostgreSQL, plus the SIGTERM/restart burst; writes bench/RESULTS.md.
+	$(GO) build -o $(BIN)/slipway ./cmd/slipway
+	$(GO) build -o $(BIN)/dispatchbench ./bench/cmd/dispatchbench
+	@. e2e/stack/env.sh && eval "$$(hack/postgres.sh up)" && $(BIN)/dispatchbench --slipway $(BIN)/slipway \
+		--engines sqlite,postgres --events $(BENCH_EVENTS) --concurrency $(BENCH_CONCURRENCY) --out bench/RESULTS.md $(DISPATCH_FLAGS)
 
 ##@ Quality
 
