@@ -53,7 +53,8 @@ func setup(t testing.TB) env {
 }
 
 // pushBusybox makes a base image from Debian's busybox-static (no pull from
-// the internet) and pushes it as <registry>/base/busybox:latest.
+// the internet) and pushes it as <registry>/test/busybox:latest (not base/busybox,
+// which e2e/stack/images.sh owns and the static template serves with).
 func pushBusybox(t testing.TB, registry string) string {
 	t.Helper()
 	bin, err := os.ReadFile("/usr/bin/busybox")
@@ -106,7 +107,7 @@ func pushBusybox(t testing.TB, registry string) string {
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
-	ref := registry + "/base/busybox:latest"
+	ref := registry + "/test/busybox:latest"
 	tag, err := name.NewTag(ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
