@@ -103,11 +103,17 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		dispatch.WithPollInterval(cfg.PollInterval),
 		dispatch.WithLogger(log.With("component", "dispatch")),
 		dispatch.WithMetrics(reg),
+		dispatch.WithMaxRunningPerRepo(cfg.MaxRunningPerRepo),
 	)
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
+	notifier, err := newNotifier(cfg, st, tc, kc, scms, log.With("component", "notify"))
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
 	rep, err := report.New(tc, st, scms,
+		report.WithOnFinished(onFinished(d, notifier, log.With("component", "report"))),
 		report.WithNamespace(cfg.Namespace),
 		report.WithStatusContext(cfg.StatusContext),
 		report.WithBaseURL(cfg.PublicURL),
@@ -138,6 +144,9 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	e.HideBanner, e.HidePort = true, true
 	hooks.Register(e)
 	api.Register(e, st)
+	if nr, ok := st.(api.NotificationReader); ok {
+		api.RegisterNotifications(e, nr)
+	}
 
 	inst := &installer{client: tc, namespace: cfg.Namespace, enabled: cfg.InstallPipelines}
 	srv := &server.Server{
@@ -147,6 +156,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 			"dispatcher": d,
 			"reporter":   rep,
 			"installer":  inst,
+			"notifier":   notifier,
 		},
 		Checks: map[string]server.Check{
 			"store": st.Ping,

@@ -52,6 +52,20 @@ type Config struct {
 	CancelBranchRuns   bool
 	InsecureRegistries []string
 	ShutdownTimeout    time.Duration
+
+	// Merge requests, concurrency and notifications.
+	MaxRunningPerRepo  int
+	MRComments         bool
+	SMTPAddr           string
+	SMTPTLS            string
+	SMTPUsername       string
+	SMTPPassword       Secret
+	SMTPFrom           string
+	NotifyEmail        []string
+	NotifyCommitAuthor bool
+	NotifyOnSuccess    bool
+	ChatWebhookURL     Secret
+	SlackWebhookURL    Secret
 }
 
 // setting describes one configuration key in all three of its spellings.
@@ -104,6 +118,18 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.BoolVar(&c.CancelBranchRuns, "cancel-branch-runs", false, "a new push to a branch cancels its older running builds (merge requests always do unless .slipway.yaml says not)")
 	fs.StringSliceVar(&c.InsecureRegistries, "insecure-registries", nil, "registries reached over plain HTTP (local development only)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
+	fs.IntVar(&c.MaxRunningPerRepo, "max-running-per-repo", 0, "CI runs running at once per repository; more wait queued and start oldest first (0: no limit)")
+	fs.BoolVar(&c.MRComments, "mr-comments", true, "keep one comment with the last run's result on each merge request")
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP server host:port for email notifications (empty: no email)")
+	fs.StringVar(&c.SMTPTLS, "smtp-tls", "starttls", "SMTP security: starttls (port 587), tls (port 465) or none")
+	fs.StringVar(&c.SMTPUsername, "smtp-username", "", "SMTP AUTH PLAIN user (empty: no auth)")
+	fs.Var(secretValue{&c.SMTPPassword}, "smtp-password", "SMTP AUTH PLAIN password")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "sender address of notification emails, e.g. Slipway <ci@example.com>")
+	fs.StringSliceVar(&c.NotifyEmail, "notify-email", nil, "addresses mailed about every failed run (besides the commit author)")
+	fs.BoolVar(&c.NotifyCommitAuthor, "notify-commit-author", true, "mail the commit author about their failed runs")
+	fs.BoolVar(&c.NotifyOnSuccess, "notify-on-success", false, "also send email and chat notifications for succeeded runs")
+	fs.Var(secretValue{&c.ChatWebhookURL}, "chat-webhook-url", "comma-separated URLs that get a JSON document about each failed run")
+	fs.Var(secretValue{&c.SlackWebhookURL}, "slack-webhook-url", "comma-separated Slack-compatible incoming webhook URLs")
 	for _, name := range secretNames(fs) {
 		fs.String(name+"-file", "", "read --"+name+" from this file")
 	}
@@ -252,6 +278,23 @@ func (c *Config) Validate() error {
 	if c.DispatchWorkers < 1 {
 		errs = append(errs, "dispatch-workers must be at least 1")
 	}
+	if c.MaxRunningPerRepo < 0 {
+		errs = append(errs, "max-running-per-repo must not be negative")
+	}
+	switch {
+	case c.SMTPAddr == "" && len(c.NotifyEmail) > 0:
+		errs = append(errs, "notify-email is set but smtp-addr is not: no server to send through")
+	case c.SMTPAddr != "" && c.SMTPFrom == "":
+		errs = append(errs, "smtp-addr is set but smtp-from is not")
+	}
+	switch c.SMTPTLS {
+	case "starttls", "tls", "none":
+	default:
+		errs = append(errs, fmt.Sprintf("smtp-tls %q: want starttls, tls or none", c.SMTPTLS))
+	}
+	if c.SMTPPassword.IsSet() && c.SMTPUsername == "" {
+		errs = append(errs, "smtp-password is set but smtp-username is not")
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}
@@ -270,6 +313,11 @@ func redactURL(s string) string {
 		return s[:scheme+3] + userinfo[:i] + ":xxxxx" + s[at:]
 	}
 	return s
+}
+
+// ChatWebhooks returns the generic and the Slack webhook URLs.
+func (c *Config) ChatWebhooks() (generic, slack []string) {
+	return splitList(c.ChatWebhookURL.Reveal()), splitList(c.SlackWebhookURL.Reveal())
 }
 
 // RedactedStore is the store URL without its password, for logs.

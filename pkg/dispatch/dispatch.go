@@ -56,6 +56,11 @@ type Dispatcher struct {
 	configs     *configCache
 	cacheSize   int
 	registerer  prometheus.Registerer
+	maxRunning  int
+	admitMu     sync.Mutex
+	// admitEvery is how often Run admits queued runs of every repo, a
+	// safety net for a finish the reporter missed (e.g. during a restart).
+	admitEvery time.Duration
 
 	now  func() time.Time
 	rnd  func(int64) int64
@@ -106,8 +111,9 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 		store: st, tekton: client, scms: scms, run: run,
 		workers: 8, poll: time.Second, lease: 2 * time.Minute, maxAttempts: 50,
 		minBackoff: time.Second, maxBackoff: 2 * time.Minute, cacheSize: 256,
-		log: slog.New(slog.DiscardHandler),
-		now: time.Now, rnd: rand.Int64N,
+		admitEvery: 30 * time.Second,
+		log:        slog.New(slog.DiscardHandler),
+		now:        time.Now, rnd: rand.Int64N,
 		wake: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
@@ -124,6 +130,8 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 		return nil, fmt.Errorf("dispatch: max attempts must be at least 1, got %d", d.maxAttempts)
 	case d.minBackoff <= 0 || d.maxBackoff < d.minBackoff:
 		return nil, fmt.Errorf("dispatch: backoff %s..%s is not a valid range", d.minBackoff, d.maxBackoff)
+	case d.maxRunning < 0:
+		return nil, fmt.Errorf("dispatch: max running per repo must not be negative, got %d", d.maxRunning)
 	case d.cacheSize < 1:
 		return nil, fmt.Errorf("dispatch: config cache size must be at least 1, got %d", d.cacheSize)
 	}
@@ -132,6 +140,7 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 	if err := checkRunOptions(run); err != nil {
 		return nil, err
 	}
+	d.store = pairRuns(d.store)
 	d.configs = newConfigCache(d.cacheSize)
 	m, err := newMetrics(d.registerer)
 	if err != nil {
@@ -161,6 +170,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	done := make(chan struct{}, 1)
 	ticker := time.NewTicker(d.poll)
 	defer ticker.Stop()
+	admitTicker := time.NewTicker(d.admitEvery)
+	defer admitTicker.Stop()
 	for {
 		free := d.workers - len(slots)
 		claimed := 0
@@ -194,6 +205,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+		case <-admitTicker.C:
+			if _, err := d.admitAll(ctx); err != nil && ctx.Err() == nil {
+				d.log.ErrorContext(ctx, "admitting queued runs", "err", err)
+			}
 		case <-d.wake:
 		case <-done:
 		}
@@ -241,7 +256,18 @@ func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
 // dispatch decides and does what ev asks. A returned error is classified
 // by the caller; otherwise state and reason finish the event.
 func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event) (event.State, string, error) {
+	if ev.Commented && (ev.Action == event.Retest || ev.Action == event.Cancel) {
+		ok, reason, err := d.checkCommenter(ctx, ev)
+		if err != nil {
+			return "", "", err
+		}
+		if !ok {
+			return event.Ignored, reason, nil
+		}
+	}
 	switch ev.Action {
+	case event.Retest:
+		return d.retest(ctx, ev)
 	case event.Cancel:
 		if ev.Kind != event.MergeRequest || ev.MRNumber <= 0 {
 			return "", "", fmt.Errorf("cancel event %d names no merge request", ev.ID)
@@ -278,6 +304,12 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event) (event.State, s
 	if err != nil {
 		return "", "", fmt.Errorf("building PipelineRun: %w", err)
 	}
+	if ev.AuthorEmail != "" {
+		pr.Annotations[tekton.AnnotationAuthorEmail] = ev.AuthorEmail
+	}
+	if d.maxRunning > 0 {
+		pr.Spec.Status = pipelinev1.PipelineRunSpecStatusPending
+	}
 	id := pr.Namespace + "/" + pr.Name
 	note := "created PipelineRun " + id
 	_, err = d.tekton.TektonV1().PipelineRuns(pr.Namespace).Create(ctx, pr, metav1.CreateOptions{})
@@ -308,6 +340,16 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event) (event.State, s
 	}
 	if n > 0 {
 		note += fmt.Sprintf(", cancelled %d older runs", n)
+	}
+	if d.maxRunning > 0 {
+		started, err := d.Admit(ctx, ev.Provider, ev.Repo)
+		switch {
+		case err != nil:
+			// The run is queued; the next admission starts it.
+			note += "; starting queued runs failed: " + err.Error()
+		case started == 0:
+			note += fmt.Sprintf(", queued behind %d running", d.maxRunning)
+		}
 	}
 	return event.Dispatched, note, nil
 }

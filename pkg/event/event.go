@@ -32,6 +32,11 @@ const (
 	Build Action = "build"
 	// Cancel stops the running pipelines of the event's merge request.
 	Cancel Action = "cancel"
+	// Retest re-runs the pipeline for the merge request's current head. It
+	// comes from a "/retest" comment whose writer is in Author; the
+	// dispatcher checks that writer's access before acting, and resolves the
+	// head through the host when SHA is empty (GitHub comments carry none).
+	Retest Action = "retest"
 	// Ignore records the event without starting anything; Reason says why.
 	Ignore Action = "ignore"
 )
@@ -78,7 +83,10 @@ type Event struct {
 	TargetBranch string `json:"targetBranch,omitempty"`
 	MRTitle      string `json:"mrTitle,omitempty"`
 
+	// Author is the pusher or MR author; on a "/retest" or "/cancel"
+	// comment it is the commenter, and Commented is true.
 	Author        string `json:"author,omitempty"`
+	Commented     bool   `json:"commented,omitempty"`
 	AuthorEmail   string `json:"authorEmail,omitempty"`
 	CommitMessage string `json:"commitMessage,omitempty"`
 	// CommitTime is the head commit's timestamp (used for reproducible image dates).

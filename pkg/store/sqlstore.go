@@ -38,6 +38,7 @@ type sqlStore struct {
 	w, r *sql.DB
 	now  func() time.Time
 	rec  *committer
+	fin  *batcher
 	// closeDB closes the pools once the committer has drained.
 	closeDB func() error
 
@@ -86,6 +87,7 @@ func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() e
 		started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`)
 	s.qGetRun = d.rebind(`SELECT ` + runCols + ` FROM runs WHERE id = ?`)
 	s.rec = newCommitter(s.flush, flushers)
+	s.fin = newBatcher(s.flushDispatched, flushers)
 	return s
 }
 
@@ -451,6 +453,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 // database.
 func (s *sqlStore) Close() error {
 	s.rec.close()
+	s.fin.close()
 	return s.closeDB()
 }
 

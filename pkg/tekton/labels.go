@@ -39,4 +39,7 @@ const (
 	// AnnotationSourceBranch is a merge request's source branch, the ref
 	// GitLab attaches MR pipeline statuses to (set only on MR runs).
 	AnnotationSourceBranch = "slipway.dev/source-branch"
+	// AnnotationAuthorEmail is the commit author's email, for failure
+	// notifications (set by the dispatcher when the payload had one).
+	AnnotationAuthorEmail = "slipway.dev/author-email"
 )

@@ -8,10 +8,18 @@ import (
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
+// QueuedMessage describes a run waiting for a free slot under the per-repo
+// limit of running PipelineRuns.
+const QueuedMessage = "queued: waiting for a running build of this repository to finish"
+
 // RunState maps a PipelineRun's Succeeded condition to the state Slipway
 // reports, with the condition's message.
 func RunState(pr *pipelinev1.PipelineRun) (store.RunState, string) {
 	c := pr.Status.GetCondition(apis.ConditionSucceeded)
+	// Held by Slipway's per-repo concurrency limit (see pkg/dispatch).
+	if pr.Spec.Status == pipelinev1.PipelineRunSpecStatusPending && (c == nil || c.Status == corev1.ConditionUnknown) {
+		return store.RunPending, QueuedMessage
+	}
 	if c == nil {
 		if pr.Spec.Status == pipelinev1.PipelineRunSpecStatusCancelled {
 			return store.RunCanceled, "cancelled before it started"

@@ -27,6 +27,7 @@ func TestRunState(t *testing.T) {
 	}{
 		{name: "new", pr: prWith("a", "", nil), wantState: store.RunPending, wantMsg: "waiting to start"},
 		{name: "cancelled before start", pr: prWith("a", pipelinev1.PipelineRunSpecStatusCancelled, nil), wantState: store.RunCanceled, wantMsg: "cancelled before it started"},
+		{name: "queued by the per-repo limit", pr: prWith("a", pipelinev1.PipelineRunSpecStatusPending, cond(corev1.ConditionUnknown, "PipelineRunPending", "PipelineRun is pending")), wantState: store.RunPending, wantMsg: QueuedMessage},
 		{name: "pending reason", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "PipelineRunPending", "queued"))), wantState: store.RunPending, wantMsg: "queued"},
 		{name: "unknown without start time", pr: prWith("a", "", cond(corev1.ConditionUnknown, "Started", "")), wantState: store.RunPending},
 		{name: "running", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "Running", "Tasks Completed: 0"))), wantState: store.RunRunning, wantMsg: "Tasks Completed: 0"},

@@ -368,7 +368,7 @@ func TestHandlerMetrics(t *testing.T) {
 	do(t, e, ghRequest(t, "push", "push.json"))
 	do(t, e, ghRequest(t, "push", "push.json"))
 	do(t, e, ghRequest(t, "push", "push.json").with("X-Hub-Signature-256", "sha256=00"))
-	do(t, e, glRequest(t, "Note Hook", "push.json"))
+	do(t, e, glRequest(t, "Pipeline Hook", "push.json"))
 	got := map[string]float64{
 		"github/push/queued":          testutil.ToFloat64(h.m.events.WithLabelValues("github", "push", "queued")),
 		"github/push/duplicate":       testutil.ToFloat64(h.m.events.WithLabelValues("github", "push", "duplicate")),

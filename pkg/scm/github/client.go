@@ -17,16 +17,36 @@ import (
 type repositoriesService interface {
 	GetContents(ctx context.Context, owner, repo, path string, opts *gh.RepositoryContentGetOptions) (*gh.RepositoryContent, []*gh.RepositoryContent, *gh.Response, error)
 	CreateStatus(ctx context.Context, owner, repo, ref string, status *gh.RepoStatus) (*gh.RepoStatus, *gh.Response, error)
+	GetPermissionLevel(ctx context.Context, owner, repo, user string) (*gh.RepositoryPermissionLevel, *gh.Response, error)
+}
+
+// issuesService and pullRequestsService are the parts of go-github's
+// IssuesService and PullRequestsService Slipway calls (MR comments).
+type issuesService interface {
+	ListComments(ctx context.Context, owner string, repo string, number int, opts *gh.IssueListCommentsOptions) ([]*gh.IssueComment, *gh.Response, error)
+	CreateComment(ctx context.Context, owner string, repo string, number int, comment *gh.IssueComment) (*gh.IssueComment, *gh.Response, error)
+	EditComment(ctx context.Context, owner string, repo string, commentID int64, comment *gh.IssueComment) (*gh.IssueComment, *gh.Response, error)
+}
+
+type pullRequestsService interface {
+	Get(ctx context.Context, owner string, repo string, number int) (*gh.PullRequest, *gh.Response, error)
 }
 
 // Client implements scm.Client against github.com or GitHub Enterprise.
 type Client struct {
-	repos repositoriesService
+	repos  repositoriesService
+	issues issuesService
+	pulls  pullRequestsService
 	// host is what String reports; never the token.
 	host string
 }
 
-var _ scm.Client = (*Client)(nil)
+var (
+	_ scm.Client        = (*Client)(nil)
+	_ scm.Commenter     = (*Client)(nil)
+	_ scm.Permissions   = (*Client)(nil)
+	_ scm.MergeRequests = (*Client)(nil)
+)
 
 // NewClient returns a client authenticated with token. An empty baseURL means
 // api.github.com; otherwise baseURL is a GitHub Enterprise server
@@ -44,7 +64,7 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 			return nil, fmt.Errorf("github client: base URL %q: %w", baseURL, err)
 		}
 	}
-	return &Client{repos: c.Repositories, host: c.BaseURL.Host}, nil
+	return &Client{repos: c.Repositories, issues: c.Issues, pulls: c.PullRequests, host: c.BaseURL.Host}, nil
 }
 
 // String names the API host, never the credentials.

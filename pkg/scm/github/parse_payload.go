@@ -25,7 +25,7 @@ const (
 // error wrapping scm.ErrMalformed when the body is not a usable payload.
 func ParseWebhook(eventType, delivery string, body []byte) (*event.Event, error) {
 	switch eventType {
-	case "push", "pull_request":
+	case "push", "pull_request", "issue_comment":
 	case "ping":
 		return nil, scm.ErrPing
 	default:
@@ -41,6 +41,8 @@ func ParseWebhook(eventType, delivery string, body []byte) (*event.Event, error)
 		ev, err = fromPush(p)
 	case *gh.PullRequestEvent:
 		ev, err = fromPullRequest(p)
+	case *gh.IssueCommentEvent:
+		ev, err = fromIssueComment(p)
 	default:
 		// A JSON null decodes to no payload at all.
 		return nil, fmt.Errorf("github %s payload: %w: no JSON object", eventType, scm.ErrMalformed)
@@ -181,5 +183,55 @@ func fromPullRequest(p *gh.PullRequestEvent) (*event.Event, error) {
 	default:
 		ev.Ignored(fmt.Sprintf("pull request action %q does not build", action))
 	}
+	return ev, nil
+}
+
+// fromIssueComment turns a "/retest" or "/cancel" comment on a pull request
+// into an event for the commenter. The payload does not name the PR's head
+// commit, so SHA stays empty and the dispatcher asks GitHub for it.
+func fromIssueComment(p *gh.IssueCommentEvent) (*event.Event, error) {
+	repo := p.GetRepo()
+	issue := p.GetIssue()
+	ev := &event.Event{
+		Kind:          event.MergeRequest,
+		Repo:          repo.GetFullName(),
+		CloneURL:      repo.GetCloneURL(),
+		WebURL:        repo.GetHTMLURL(),
+		DefaultBranch: repo.GetDefaultBranch(),
+		MRNumber:      issue.GetNumber(),
+		MRTitle:       issue.GetTitle(),
+		Author:        p.GetComment().GetUser().GetLogin(),
+		Commented:     true,
+	}
+	switch {
+	case ev.Repo == "":
+		return nil, missing("repository.full_name")
+	case ev.MRNumber <= 0:
+		return nil, missing("issue.number")
+	}
+	ev.Ref = fmt.Sprintf("refs/pull/%d/head", ev.MRNumber)
+	// Ordinary conversation is not recorded: only commands are events.
+	var skip string
+	cmd := scm.CommentCommand(p.GetComment().GetBody())
+	switch {
+	case !issue.IsPullRequest():
+		skip = "comment on an issue"
+	case p.GetAction() != "created":
+		skip = fmt.Sprintf("comment %s", p.GetAction())
+	case p.GetComment().GetUser().GetType() == "Bot":
+		skip = "comment by a bot"
+	case cmd == "":
+		skip = "comment without a command"
+	}
+	if skip != "" {
+		return nil, fmt.Errorf("%s: %w", skip, scm.ErrUnsupportedEvent)
+	}
+	if ev.Author == "" {
+		return nil, missing("comment.user.login")
+	}
+	if ev.CloneURL == "" {
+		return nil, missing("repository.clone_url")
+	}
+	ev.Action = cmd
 	return ev, nil
 }

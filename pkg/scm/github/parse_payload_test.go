@@ -150,6 +150,8 @@ func FuzzParseGitHub(f *testing.F) {
 			typ = "pull_request"
 		case e.Name() == "ping.json":
 			typ = "ping"
+		case len(e.Name()) > 13 && e.Name()[:13] == "issue_comment":
+			typ = "issue_comment"
 		}
 		f.Add(typ, fixture(f, e.Name()))
 	}
@@ -176,6 +178,10 @@ func FuzzParseGitHub(f *testing.F) {
 		case event.Cancel:
 			if ev.MRNumber <= 0 {
 				t.Fatalf("cancel without merge request number: %+v", ev)
+			}
+		case event.Retest:
+			if ev.MRNumber <= 0 || ev.Author == "" || !ev.Commented || ev.CloneURL == "" {
+				t.Fatalf("retest without merge request number, commenter or clone URL: %+v", ev)
 			}
 		default:
 			t.Fatalf("unknown action %q", ev.Action)

@@ -23,15 +23,44 @@ type commitsService interface {
 	SetCommitStatus(pid interface{}, sha string, opt *gl.SetCommitStatusOptions, options ...gl.RequestOptionFunc) (*gl.CommitStatus, *gl.Response, error)
 }
 
+// notesService, usersService, projectMembersService and
+// mergeRequestsService back MR comments and the "/retest" access check.
+type notesService interface {
+	ListMergeRequestNotes(pid interface{}, mergeRequest int, opt *gl.ListMergeRequestNotesOptions, options ...gl.RequestOptionFunc) ([]*gl.Note, *gl.Response, error)
+	CreateMergeRequestNote(pid interface{}, mergeRequest int, opt *gl.CreateMergeRequestNoteOptions, options ...gl.RequestOptionFunc) (*gl.Note, *gl.Response, error)
+	UpdateMergeRequestNote(pid interface{}, mergeRequest, note int, opt *gl.UpdateMergeRequestNoteOptions, options ...gl.RequestOptionFunc) (*gl.Note, *gl.Response, error)
+}
+
+type usersService interface {
+	ListUsers(opt *gl.ListUsersOptions, options ...gl.RequestOptionFunc) ([]*gl.User, *gl.Response, error)
+}
+
+type projectMembersService interface {
+	GetInheritedProjectMember(pid interface{}, user int, options ...gl.RequestOptionFunc) (*gl.ProjectMember, *gl.Response, error)
+}
+
+type mergeRequestsService interface {
+	GetMergeRequest(pid interface{}, mergeRequest int, opt *gl.GetMergeRequestsOptions, options ...gl.RequestOptionFunc) (*gl.MergeRequest, *gl.Response, error)
+}
+
 // Client implements scm.Client against gitlab.com or a self-hosted GitLab.
 type Client struct {
 	files   repositoryFilesService
 	commits commitsService
+	notes   notesService
+	users   usersService
+	members projectMembersService
+	mrs     mergeRequestsService
 	// host is what String reports; never the token.
 	host string
 }
 
-var _ scm.Client = (*Client)(nil)
+var (
+	_ scm.Client        = (*Client)(nil)
+	_ scm.Commenter     = (*Client)(nil)
+	_ scm.Permissions   = (*Client)(nil)
+	_ scm.MergeRequests = (*Client)(nil)
+)
 
 // NewClient returns a client authenticated with a personal, group or project
 // access token. An empty baseURL means gitlab.com; otherwise it is the
@@ -55,7 +84,10 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 		// go-gitlab's errors name the URL, not the token.
 		return nil, fmt.Errorf("gitlab client: base URL %q: %w", baseURL, err)
 	}
-	return &Client{files: c.RepositoryFiles, commits: c.Commits, host: c.BaseURL().Host}, nil
+	return &Client{
+		files: c.RepositoryFiles, commits: c.Commits, notes: c.Notes, users: c.Users,
+		members: c.ProjectMembers, mrs: c.MergeRequests, host: c.BaseURL().Host,
+	}, nil
 }
 
 // String names the API host, never the credentials.

@@ -26,7 +26,7 @@ const (
 // not a usable payload.
 func ParseWebhook(eventType, delivery string, body []byte) (*event.Event, error) {
 	switch gl.EventType(eventType) {
-	case gl.EventTypePush, gl.EventTypeTagPush, gl.EventTypeMergeRequest:
+	case gl.EventTypePush, gl.EventTypeTagPush, gl.EventTypeMergeRequest, gl.EventTypeNote:
 	default:
 		return nil, fmt.Errorf("gitlab event %q: %w", eventType, scm.ErrUnsupportedEvent)
 	}
@@ -42,6 +42,8 @@ func ParseWebhook(eventType, delivery string, body []byte) (*event.Event, error)
 		ev, err = fromTag(p)
 	case *gl.MergeEvent:
 		ev, err = fromMerge(p)
+	case *gl.MergeCommentEvent:
+		ev, err = fromMergeComment(p)
 	default:
 		// go-gitlab also maps service hooks and resource access token
 		// payloads onto these event types; none of them is a build trigger.
@@ -236,6 +238,57 @@ func fromMerge(p *gl.MergeEvent) (*event.Event, error) {
 	}
 	if ev.Action == event.Build && ev.CloneURL == "" {
 		return nil, missing("project.git_http_url")
+	}
+	return ev, nil
+}
+
+// fromMergeComment turns a "/retest" or "/cancel" note on a merge request
+// into an event for the commenter. Ordinary notes are not recorded.
+func fromMergeComment(p *gl.MergeCommentEvent) (*event.Event, error) {
+	a, mr := p.ObjectAttributes, p.MergeRequest
+	ev := &event.Event{
+		Kind:          event.MergeRequest,
+		Repo:          p.Project.PathWithNamespace,
+		ProjectID:     int64(p.Project.ID),
+		CloneURL:      p.Project.GitHTTPURL,
+		WebURL:        p.Project.WebURL,
+		DefaultBranch: p.Project.DefaultBranch,
+		Ref:           fmt.Sprintf("refs/merge-requests/%d/head", mr.IID),
+		SHA:           mr.LastCommit.ID,
+		MRNumber:      mr.IID,
+		SourceBranch:  mr.SourceBranch,
+		TargetBranch:  mr.TargetBranch,
+		MRTitle:       mr.Title,
+		CommitMessage: mr.LastCommit.Message,
+		Commented:     true,
+	}
+	if ev.ProjectID == 0 {
+		ev.ProjectID = int64(p.ProjectID)
+	}
+	if mr.LastCommit.Timestamp != nil {
+		ev.CommitTime = *mr.LastCommit.Timestamp
+	}
+	if p.User != nil {
+		ev.Author = p.User.Username
+	}
+	cmd := scm.CommentCommand(a.Note)
+	switch {
+	case a.System:
+		return nil, fmt.Errorf("system note: %w", scm.ErrUnsupportedEvent)
+	case cmd == "":
+		return nil, fmt.Errorf("note without a command: %w", scm.ErrUnsupportedEvent)
+	case ev.Repo == "":
+		return nil, missing("project.path_with_namespace")
+	case mr.IID <= 0:
+		return nil, missing("merge_request.iid")
+	case ev.Author == "":
+		return nil, missing("user.username")
+	case ev.CloneURL == "":
+		return nil, missing("project.git_http_url")
+	}
+	ev.Action = cmd
+	if cmd == event.Retest && mr.State != "" && mr.State != "opened" {
+		return ev.Ignored(fmt.Sprintf("retest on a %s merge request", mr.State)), nil
 	}
 	return ev, nil
 }

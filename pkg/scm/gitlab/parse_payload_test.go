@@ -31,6 +31,8 @@ func eventTypeOf(file string) string {
 		return "Tag Push Hook"
 	case strings.HasPrefix(file, "merge_request"):
 		return "Merge Request Hook"
+	case strings.HasPrefix(file, "note"):
+		return "Note Hook"
 	default:
 		return "Push Hook"
 	}
@@ -190,6 +192,10 @@ func FuzzParseGitLab(f *testing.F) {
 		case event.Cancel:
 			if ev.MRNumber <= 0 {
 				t.Fatalf("cancel without merge request number: %+v", ev)
+			}
+		case event.Retest:
+			if ev.MRNumber <= 0 || ev.Author == "" || !ev.Commented || ev.CloneURL == "" {
+				t.Fatalf("retest without merge request number, commenter or clone URL: %+v", ev)
 			}
 		default:
 			t.Fatalf("unknown action %q", ev.Action)

@@ -38,6 +38,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ConcurrentOpen", testConcurrentOpen},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"GroupCommit", testGroupCommit},
+		{"Notifications", testNotifications},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })

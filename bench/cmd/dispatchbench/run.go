@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/slipway-ci/slipway/bench/dispatch"
+	"github.com/slipway-ci/slipway/bench/intake"
+)
+
+// postgresEnv names the server used by --engines postgres; hack/postgres.sh
+// up exports it.
+const postgresEnv = "SLIPWAY_TEST_POSTGRES_URL"
+
+type options struct {
+	slipway     string
+	kubeconfig  string
+	engines     []string
+	events      int
+	concurrency []int
+	workers     int
+	sigterm     bool
+	out         string
+}
+
+func parse(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("dispatchbench", flag.ContinueOnError)
+	fs.StringVar(&o.slipway, "slipway", "", "path of the slipway binary to run (required)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the apiserver to measure against (. e2e/stack/env.sh sets $KUBECONFIG)")
+	engines := fs.String("engines", "sqlite,postgres", "comma-separated stores: sqlite (a temp file) and postgres (a fresh database on $"+postgresEnv+")")
+	fs.IntVar(&o.events, "events", 500, "pushes per burst")
+	conc := fs.String("concurrency", "1,8,32", "comma-separated requests in flight; one burst each")
+	fs.IntVar(&o.workers, "workers", 32, "Slipway's --dispatch-workers")
+	fs.BoolVar(&o.sigterm, "sigterm", true, "also run the SIGTERM/restart burst on each store")
+	fs.StringVar(&o.out, "out", "", "Markdown file to write the results section into (replaced between markers, else appended); empty: stdout only")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.slipway == "" {
+		return o, errors.New("--slipway is required (make bench-dispatch builds it)")
+	}
+	if o.kubeconfig == "" {
+		return o, errors.New("no kubeconfig: give --kubeconfig or set $KUBECONFIG (. e2e/stack/env.sh)")
+	}
+	for e := range strings.SplitSeq(*engines, ",") {
+		switch e = strings.TrimSpace(e); e {
+		case "sqlite":
+		case "postgres":
+			if os.Getenv(postgresEnv) == "" {
+				return o, fmt.Errorf("--engines postgres needs $%s (eval \"$(hack/postgres.sh up)\")", postgresEnv)
+			}
+		default:
+			return o, fmt.Errorf("--engines: unknown engine %q: want sqlite or postgres", e)
+		}
+		o.engines = append(o.engines, e)
+	}
+	if o.events < 2 {
+		return o, fmt.Errorf("--events must be at least 2, got %d", o.events)
+	}
+	if o.workers < 1 {
+		return o, fmt.Errorf("--workers must be at least 1, got %d", o.workers)
+	}
+	for c := range strings.SplitSeq(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("--concurrency: %q is not a positive number", c)
+		}
+		o.concurrency = append(o.concurrency, n)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	machine, err := intake.ThisMachine(commit())
+	if err != nil {
+		return err
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", o.kubeconfig, err)
+	}
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	sv, err := kc.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("apiserver version: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "dispatchbench-")
+	if err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	when := time.Now()
+	var results []dispatch.Result
+	for _, engine := range o.engines {
+		res, err := measure(ctx, o, engine, rc, dir)
+		results = append(results, res)
+		if err != nil {
+			return fmt.Errorf("%s: %w (logs in %s)", engine, err, dir)
+		}
+		for _, r := range res.Rows {
+			fmt.Fprintf(os.Stderr, "dispatchbench: %s c=%d: %s\n", engine, r.Concurrency, strings.Join(r.Met(), "; "))
+		}
+	}
+	if machine.LoadAfter, err = intake.LoadAverage(); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "## Dispatch: signed GitHub push → PipelineRun visible, against the client-go floor (%s)\n\n", when.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Machine: %d CPUs, %s, %d MiB memory; %s; commit %s; kube-apiserver %s (local stack, shared with other work), Tekton Pipelines controller v1.15.0\n",
+		machine.CPUs, machine.CPUModel, machine.MemoryMiB, machine.Go, machine.Commit, sv.GitVersion)
+	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after\n", machine.LoadBefore, machine.LoadAfter)
+	fmt.Fprintf(&b, "- %d pushes per burst, closed loop at each concurrency c; Slipway ran as a `slipway serve` subprocess with --dispatch-workers %d, default --kube-qps/--kube-burst, --install-pipelines=false in a fresh `bench-dispatch-*` namespace without the slipway-ci Pipeline (the floor in another, so Slipway's reporter ignores its runs), so Tekton fails each run at once and starts no pod. `.slipway.yaml` reads are real HTTP calls to an in-process fakescm (GitHub API; answers 404, so defaults apply).\n", o.events, o.workers)
+	b.WriteString("- floor: the same PipelineRuns (built beforehand with pkg/tekton.NewCIRun) created with client-go (QPS unlimited), c in flight; its \"create\" column is Create's round trip. visible: request start → ADDED on a watch opened before the bursts. lost: accepted (2xx / created) but never seen (30 s without a new run ends the wait); dup: more than one PipelineRun for one push. Slipway CPU is the process's user+system time during its burst and wait; RSS is its VmHWM.\n\n")
+	if err := dispatch.WriteTable(&b, results); err != nil {
+		return err
+	}
+	if _, err := stdout.Write(b.Bytes()); err != nil {
+		return err
+	}
+	if o.out != "" {
+		if err := writeOut(o.out, b.String()); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+// measure runs one engine on a fresh store.
+func measure(ctx context.Context, o options, engine string, rc *rest.Config, dir string) (dispatch.Result, error) {
+	cfg := dispatch.Config{Slipway: o.slipway, Rest: rc, Engine: engine, Events: o.events, Concurrency: o.concurrency,
+		Workers: o.workers, SIGTERM: o.sigterm, Dir: dir}
+	switch engine {
+	case "sqlite":
+		cfg.Store = "sqlite://" + filepath.Join(dir, "slipway-"+engine+".db")
+	case "postgres":
+		u, drop, err := freshDatabase(ctx, os.Getenv(postgresEnv))
+		if err != nil {
+			return dispatch.Result{Engine: engine}, err
+		}
+		defer drop()
+		cfg.Store = u
+	}
+	return dispatch.Run(ctx, cfg)
+}
+
+// freshDatabase creates an empty database on the server of base and
+// returns its URL and a func that drops it.
+func freshDatabase(ctx context.Context, base string) (string, func(), error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres URL: %w", err)
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, fmt.Errorf("database name: %w", err)
+	}
+	name := "dispatchbench_" + hex.EncodeToString(b[:])
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop := func() {
+		dctx := context.WithoutCancel(ctx)
+		c, err := pgx.Connect(dctx, base)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dispatchbench: drop database %s: %v\n", name, err)
+			return
+		}
+		defer c.Close(dctx)
+		if _, err := c.Exec(dctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			fmt.Fprintf(os.Stderr, "dispatchbench: drop database %s: %v\n", name, err)
+		}
+	}
+	fresh := *u
+	fresh.Path = "/" + name
+	return fresh.String(), drop, nil
+}
+
+// commit names the checked-out commit, or "unknown" outside a git tree.
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func writeOut(path, section string) error {
+	doc, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	next, err := dispatch.ReplaceSection(string(doc), section)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParse(t *testing.T) {
+	t.Setenv(postgresEnv, "postgres://u@127.0.0.1/db")
+	t.Setenv("KUBECONFIG", "/k")
+	o, err := parse([]string{"--slipway", "bin/slipway", "--concurrency", "1, 8,32", "--engines", "sqlite,postgres"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := options{slipway: "bin/slipway", kubeconfig: "/k", engines: []string{"sqlite", "postgres"}, events: 500,
+		concurrency: []int{1, 8, 32}, workers: 32, sigterm: true}
+	if d := cmp.Diff(want, o, cmp.AllowUnexported(options{})); d != "" {
+		t.Errorf("parse (-want +got):\n%s", d)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	t.Setenv("KUBECONFIG", "/k")
+	t.Setenv(postgresEnv, "")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no binary", []string{}, "--slipway is required"},
+		{"unknown engine", []string{"--slipway", "s", "--engines", "mysql"}, "unknown engine"},
+		{"postgres without URL", []string{"--slipway", "s", "--engines", "postgres"}, postgresEnv},
+		{"bad concurrency", []string{"--slipway", "s", "--engines", "sqlite", "--concurrency", "8,x"}, "not a positive number"},
+		{"one event", []string{"--slipway", "s", "--engines", "sqlite", "--events", "1"}, "at least 2"},
+		{"no workers", []string{"--slipway", "s", "--engines", "sqlite", "--workers", "0"}, "--workers"},
+		{"stray argument", []string{"--slipway", "s", "extra"}, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(tt.args)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parse(%q) = %v, want an error with %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,495 @@
+// Package dispatch measures webhook → PipelineRun against the client-go
+// floor: signed GitHub pushes sent to a real `slipway serve` process, and
+// the same PipelineRuns created directly with client-go, both timed up to
+// the moment a watch opened before the burst sees the run.
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+
+	"github.com/slipway-ci/slipway/e2e/fakescm"
+	"github.com/slipway-ci/slipway/pkg/repoconfig"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+// Config is one engine's measurement.
+type Config struct {
+	// Slipway is the path of the slipway binary to run.
+	Slipway string
+	// Rest reaches the kube-apiserver (the floor's client and the proxy
+	// Slipway goes through). Its QPS and Burst are raised for the floor.
+	Rest *rest.Config
+	// Engine names the store ("sqlite" or "postgres"); Store is its URL.
+	Engine, Store string
+	Events        int
+	Concurrency   []int
+	// Workers is Slipway's --dispatch-workers.
+	Workers int
+	// SIGTERM adds the shutdown burst: SIGTERM after half the answers,
+	// restart, redeliver what was not accepted, count.
+	SIGTERM bool
+	// Dir holds the kubeconfig and Slipway's log.
+	Dir string
+	// Quiet is how long without a new PipelineRun ends the wait for the
+	// rest of a burst; what is still missing then is lost. Default 30 s.
+	Quiet time.Duration
+}
+
+// Stats are latencies and counts of one burst.
+type Stats struct {
+	Events             int
+	Accepted, Rejected int // 2xx / anything else (Slipway), created / failed (floor)
+	AnswerP50          time.Duration
+	AnswerP99          time.Duration
+	VisibleP50         time.Duration
+	VisibleP99         time.Duration
+	EventsPerSec       float64 // accepted / (last answer − first start)
+	RunsPerSec         float64 // runs seen / (last seen − first start)
+	Lost, Duplicates   int
+	Errors             []string // the first few distinct errors
+}
+
+// Row is one concurrency level: the floor, then Slipway.
+type Row struct {
+	Engine      string
+	Concurrency int
+	Floor       Stats
+	Slipway     Stats
+	// CPU is Slipway's CPU time during its burst (until the last run was
+	// seen); PeakRSSKiB its largest resident set so far.
+	CPU        time.Duration
+	PeakRSSKiB int64
+	// APICalls are Slipway's requests to the apiserver during the burst.
+	APICalls []string
+}
+
+// Shutdown is the SIGTERM burst.
+type Shutdown struct {
+	Engine           string
+	Events           int
+	AcceptedBefore   int           // 2xx before the restart
+	Refused          int           // not answered 2xx by the first process
+	ExitAfter        time.Duration // SIGTERM → process gone
+	ExitErr          string        // how it exited, "" when code 0
+	Grace            time.Duration // its --shutdown-timeout
+	Redelivered      int
+	Lost, Duplicates int
+	Errors           []string
+}
+
+// Result is everything measured on one engine.
+type Result struct {
+	Engine   string
+	Rows     []Row
+	Shutdown *Shutdown
+	// Namespace is where Slipway created its runs (deleted afterwards; the
+	// floor used another).
+	Namespace string
+}
+
+const secret = "dispatchbench-secret"
+
+// imagePrefix only names images in the runs' parameters; no run starts a
+// pod, so nothing is ever pushed there.
+const imagePrefix = "registry.bench.invalid/ci"
+
+// grace is the --shutdown-timeout Slipway runs with; Kubernetes' default
+// terminationGracePeriodSeconds is 30 s.
+const grace = 25 * time.Second
+
+// Run measures one engine. The namespace it makes has no slipway-ci
+// Pipeline, so Tekton fails each run at once without starting pods.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
+	res.Engine = cfg.Engine
+	switch {
+	case cfg.Slipway == "" || cfg.Rest == nil || cfg.Store == "" || cfg.Dir == "":
+		return res, errors.New("dispatch bench: slipway binary, rest config, store and dir are required")
+	case cfg.Events < 2:
+		return res, fmt.Errorf("dispatch bench: events must be at least 2, got %d", cfg.Events)
+	case len(cfg.Concurrency) == 0 || slices.Min(cfg.Concurrency) < 1:
+		return res, fmt.Errorf("dispatch bench: concurrency levels must be at least 1, got %v", cfg.Concurrency)
+	case cfg.Workers < 1:
+		return res, fmt.Errorf("dispatch bench: workers must be at least 1, got %d", cfg.Workers)
+	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = 30 * time.Second
+	}
+	floorCfg := rest.CopyConfig(cfg.Rest)
+	floorCfg.QPS, floorCfg.Burst = 1e6, 1e6
+	tc, err := versioned.NewForConfig(floorCfg)
+	if err != nil {
+		return res, fmt.Errorf("tekton client: %w", err)
+	}
+	kc, err := kubernetes.NewForConfig(floorCfg)
+	if err != nil {
+		return res, fmt.Errorf("kubernetes client: %w", err)
+	}
+	// The floor gets its own namespace: Slipway's reporter watches only
+	// its namespace, so it does no work for the floor's runs.
+	ns, err := benchNamespace(ctx, kc, cfg.Engine)
+	if err != nil {
+		return res, err
+	}
+	res.Namespace = ns
+	defer func() { err = errors.Join(err, deleteNamespace(ctx, kc, ns)) }()
+	floorNS, err := benchNamespace(ctx, kc, cfg.Engine+"-floor")
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, deleteNamespace(ctx, kc, floorNS)) }()
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	seen := newSightings()
+	for _, n := range []string{ns, floorNS} {
+		if err := watchRuns(wctx, tc, n, seen); err != nil {
+			return res, err
+		}
+	}
+
+	scm := httptest.NewServer(fakescm.New(filepath.Join(cfg.Dir, "repos")).Handler())
+	defer scm.Close()
+	proxy, err := newCounter(cfg.Rest)
+	if err != nil {
+		return res, err
+	}
+	defer proxy.close()
+	kubeconfig := filepath.Join(cfg.Dir, "kubeconfig")
+	if err := proxy.kubeconfig(kubeconfig); err != nil {
+		return res, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	args := []string{"serve", "--addr", addr, "--public-url", "http://" + addr,
+		"--store", cfg.Store, "--kubeconfig", kubeconfig, "--namespace", ns,
+		"--install-pipelines=false", "--image-registry", imagePrefix, "--dispatch-workers", strconv.Itoa(cfg.Workers),
+		"--github-webhook-secret", secret, "--github-token", "bench-token",
+		"--github-api-url", scm.URL + "/github/api/v3/",
+		"--shutdown-timeout", grace.String(), "--log-level", "warn"}
+	logPath := filepath.Join(cfg.Dir, "slipway-"+cfg.Engine+".log")
+	sw, err := startSlipway(ctx, cfg.Slipway, args, addr, logPath)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, sw.stop()) }()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: time.Minute}
+	runOpts := tekton.RunOptions{Namespace: floorNS, ImagePrefix: imagePrefix, SlipwayImage: "ghcr.io/slipway-ci/slipway:latest", Size: "1Gi",
+		Timeout: time.Hour, BuildkitAddr: "tcp://buildkitd.slipway.svc:1234"}
+	for _, c := range cfg.Concurrency {
+		row := Row{Engine: cfg.Engine, Concurrency: c}
+		// The floor: the same runs straight from client-go.
+		ds, fx, err := pushDeliveries(cfg.Events, []byte(secret), fmt.Sprintf("floor-%d", c))
+		if err != nil {
+			return res, err
+		}
+		prs := make([]*pipelinev1.PipelineRun, len(ds))
+		for i, d := range ds {
+			if prs[i], err = tekton.NewCIRun(floorEvent(d, fx, int64(1_000_000+i)), &repoconfig.Config{}, runOpts); err != nil {
+				return res, fmt.Errorf("floor PipelineRun: %w", err)
+			}
+		}
+		answers := burst(len(ds), c, func(i int) (bool, error) {
+			_, err := tc.TektonV1().PipelineRuns(floorNS).Create(ctx, prs[i], metav1.CreateOptions{})
+			return err == nil, err
+		})
+		row.Floor = measure(ctx, ds, answers, seen, cfg.Quiet)
+
+		// Slipway.
+		if ds, _, err = pushDeliveries(cfg.Events, []byte(secret), fmt.Sprintf("slipway-%d", c)); err != nil {
+			return res, err
+		}
+		before, err := readProc(sw.pid())
+		if err != nil {
+			return res, err
+		}
+		calls := proxy.snapshot()
+		answers = burst(len(ds), c, func(i int) (bool, error) { return post(ctx, client, sw.url, ds[i]) })
+		row.Slipway = measure(ctx, ds, answers, seen, cfg.Quiet)
+		after, err := readProc(sw.pid())
+		if err != nil {
+			return res, err
+		}
+		row.CPU, row.PeakRSSKiB = after.CPU-before.CPU, after.PeakKiB
+		row.APICalls = diff(calls, proxy.snapshot())
+		res.Rows = append(res.Rows, row)
+	}
+	if cfg.SIGTERM {
+		sd, err := shutdownBurst(ctx, cfg, sw, client, seen)
+		res.Shutdown = &sd
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// benchNamespace creates a fresh bench-dispatch-<what>-xxxxx namespace.
+func benchNamespace(ctx context.Context, kc kubernetes.Interface, what string) (string, error) {
+	ns, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "bench-dispatch-" + what + "-",
+		Labels:       map[string]string{"slipway.dev/bench": "dispatch"},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("creating namespace: %w", err)
+	}
+	return ns.Name, nil
+}
+
+func deleteNamespace(ctx context.Context, kc kubernetes.Interface, ns string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := kc.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("deleting namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
+// answer is one request: when it started and ended, and whether it was
+// accepted (2xx, or created).
+type answer struct {
+	start, end time.Time
+	ok         bool
+	err        error
+}
+
+// burst runs do(0..n-1) with conc in flight, each worker taking the next
+// index when its request is answered (closed loop).
+func burst(n, conc int, do func(i int) (bool, error)) []answer {
+	out := make([]answer, n)
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				start := time.Now()
+				ok, err := do(i)
+				out[i] = answer{start: start, end: time.Now(), ok: ok, err: err}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// post sends one delivery and reports whether Slipway accepted it.
+func post(ctx context.Context, client *http.Client, base string, d delivery) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/hooks/github", bytes.NewReader(d.body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", d.id)
+	req.Header.Set("X-Hub-Signature-256", d.signature)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return false, fmt.Errorf("answered %s", resp.Status)
+	}
+	return true, nil
+}
+
+// measure waits for the accepted deliveries' runs and computes the stats.
+func measure(ctx context.Context, ds []delivery, answers []answer, seen *sightings, quiet time.Duration) Stats {
+	st := Stats{Events: len(ds)}
+	var accepted []string
+	var answerLat []time.Duration
+	first, lastAnswer := answers[0].start, answers[0].end
+	errs := map[string]bool{}
+	for i, a := range answers {
+		first = minTime(first, a.start)
+		if !a.ok {
+			st.Rejected++
+			if a.err != nil && len(errs) < 3 && !errs[a.err.Error()] {
+				errs[a.err.Error()] = true
+				st.Errors = append(st.Errors, a.err.Error())
+			}
+			continue
+		}
+		st.Accepted++
+		accepted = append(accepted, ds[i].sha)
+		answerLat = append(answerLat, a.end.Sub(a.start))
+		lastAnswer = maxTime(lastAnswer, a.end)
+	}
+	seen.waitAll(ctx, accepted, quiet)
+	var visible []time.Duration
+	lastSeen := first
+	for i, a := range answers {
+		if !a.ok {
+			continue
+		}
+		at, ok := seen.at(ds[i].sha)
+		if !ok {
+			st.Lost++
+			continue
+		}
+		visible = append(visible, at.Sub(a.start))
+		lastSeen = maxTime(lastSeen, at)
+		st.Duplicates += max(0, seen.runs(ds[i].sha)-1)
+	}
+	slices.Sort(answerLat)
+	slices.Sort(visible)
+	st.AnswerP50, st.AnswerP99 = percentile(answerLat, 50), percentile(answerLat, 99)
+	st.VisibleP50, st.VisibleP99 = percentile(visible, 50), percentile(visible, 99)
+	if d := lastAnswer.Sub(first); d > 0 {
+		st.EventsPerSec = float64(st.Accepted) / d.Seconds()
+	}
+	if d := lastSeen.Sub(first); d > 0 {
+		st.RunsPerSec = float64(len(visible)) / d.Seconds()
+	}
+	return st
+}
+
+// percentile is the nearest-rank p-th percentile of sorted; 0 if empty.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(sorted)) + 0.999999)
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// slipwayProc is a running `slipway serve`.
+type slipwayProc struct {
+	bin, addr, logPath string
+	args               []string
+	url                string
+	cmd                *exec.Cmd
+	exited             chan error
+}
+
+func startSlipway(ctx context.Context, bin string, args []string, addr, logPath string) (*slipwayProc, error) {
+	s := &slipwayProc{bin: bin, args: args, addr: addr, logPath: logPath, url: "http://" + addr}
+	return s, s.start(ctx)
+}
+
+// start runs the process and waits until /readyz answers 200.
+func (s *slipwayProc) start(ctx context.Context) error {
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("slipway log: %w", err)
+	}
+	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("starting slipway: %w", err)
+	}
+	s.exited = make(chan error, 1)
+	go func() {
+		s.exited <- s.cmd.Wait()
+		logf.Close()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.exited:
+			s.exited <- err
+			return fmt.Errorf("slipway exited at start (%v); see %s", err, s.logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("slipway not ready within 30 s; see %s", s.logPath)
+}
+
+func (s *slipwayProc) pid() int { return s.cmd.Process.Pid }
+
+// term sends SIGTERM and waits for the process to exit, at most grace+10 s.
+func (s *slipwayProc) term() (time.Duration, error) {
+	start := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return 0, fmt.Errorf("SIGTERM: %w", err)
+	}
+	select {
+	case err := <-s.exited:
+		s.exited <- err
+		return time.Since(start), err
+	case <-time.After(grace + 10*time.Second):
+		_ = s.cmd.Process.Kill()
+		return time.Since(start), fmt.Errorf("slipway did not exit within %s of SIGTERM; killed", grace+10*time.Second)
+	}
+}
+
+// stop ends the process if it still runs.
+func (s *slipwayProc) stop() error {
+	select {
+	case err := <-s.exited:
+		s.exited <- err
+		return nil
+	default:
+	}
+	_, err := s.term()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("slipway exited with %v; see %s", err, s.logPath)
+	}
+	return err
+}

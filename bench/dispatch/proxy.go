@@ -1,0 +1,134 @@
+package dispatch
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// counter is a loopback reverse proxy in front of the kube-apiserver that
+// counts the requests Slipway makes, by verb and resource, so the report
+// can show there is one API call per event and no discovery.
+type counter struct {
+	mu     sync.Mutex
+	counts map[string]int
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// newCounter forwards to the apiserver of cfg with cfg's credentials.
+func newCounter(cfg *rest.Config) (*counter, error) {
+	target, err := url.Parse(cfg.Host)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver URL %q: %w", cfg.Host, err)
+	}
+	if target.Scheme == "" {
+		target.Scheme = "https"
+	}
+	tr, err := rest.TransportFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver transport: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("counting proxy: %w", err)
+	}
+	c := &counter{counts: map[string]int{}, ln: ln}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = target.Host
+		},
+		Transport:     tr,
+		FlushInterval: -1, // watches stream
+	}
+	c.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.add(requestKey(r))
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = c.srv.Serve(ln) }()
+	return c, nil
+}
+
+// requestKey names a request "VERB resource", e.g. "POST pipelineruns",
+// "GET discovery", "WATCH pipelineruns".
+func requestKey(r *http.Request) string {
+	p := strings.Trim(r.URL.Path, "/")
+	parts := strings.Split(p, "/")
+	verb := r.Method
+	if r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1" {
+		verb = "WATCH"
+	}
+	// /api, /apis, /apis/GROUP, /apis/GROUP/VERSION are discovery.
+	switch {
+	case p == "api" || p == "apis" || p == "version" || p == "openapi/v2" || strings.HasPrefix(p, "openapi/"):
+		return verb + " discovery"
+	case parts[0] == "api" && len(parts) <= 2, parts[0] == "apis" && len(parts) <= 3:
+		return verb + " discovery"
+	case parts[0] != "api" && parts[0] != "apis":
+		return verb + " /" + p // e.g. /readyz, /healthz
+	}
+	rest := parts[2:] // after api/v1 or apis/group/version
+	if parts[0] == "apis" {
+		rest = parts[3:]
+	}
+	if len(rest) >= 2 && rest[0] == "namespaces" && len(rest) > 2 {
+		rest = rest[2:]
+	}
+	return verb + " " + rest[0]
+}
+
+func (c *counter) add(key string) {
+	c.mu.Lock()
+	c.counts[key]++
+	c.mu.Unlock()
+}
+
+// snapshot returns the counts so far.
+func (c *counter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.counts))
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// diff returns after − before, without zero entries, as "KEY=N" sorted.
+func diff(before, after map[string]int) []string {
+	var out []string
+	for k, v := range after {
+		if n := v - before[k]; n != 0 {
+			out = append(out, fmt.Sprintf("%s=%d", k, n))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// kubeconfig writes a kubeconfig that points at the proxy (plain HTTP on
+// loopback: the proxy holds the credentials).
+func (c *counter) kubeconfig(path string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["bench"] = &clientcmdapi.Cluster{Server: "http://" + c.ln.Addr().String()}
+	cfg.AuthInfos["bench"] = &clientcmdapi.AuthInfo{}
+	cfg.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench"}
+	cfg.CurrentContext = "bench"
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	return os.Chmod(path, 0o600)
+}
+
+func (c *counter) close() error { return c.srv.Close() }

@@ -1,0 +1,135 @@
+package dispatch
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Section markers in RESULTS.md: the text between them is this program's.
+const (
+	BeginMarker = "<!-- dispatchbench:begin -->"
+	EndMarker   = "<!-- dispatchbench:end -->"
+)
+
+// Aims of issue 6.
+const (
+	aimVisibleRatio = 1.3                  // Slipway visible p50 ≤ 1.3 × floor's
+	aimRunsRatio    = 0.9                  // Slipway runs/s ≥ 0.9 × floor's at c=32
+	aimAnswerP99    = 5 * time.Millisecond // webhook → 2xx p99 at c=8
+)
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+// Met lists the aims of one row and whether each is met.
+func (r Row) Met() []string {
+	var out []string
+	ratio := 0.0
+	if r.Floor.VisibleP50 > 0 {
+		ratio = float64(r.Slipway.VisibleP50) / float64(r.Floor.VisibleP50)
+	}
+	out = append(out, verdict(ratio <= aimVisibleRatio, fmt.Sprintf("visible p50 %.2f× floor (aim ≤ %.1f×)", ratio, aimVisibleRatio)))
+	if r.Concurrency == 32 {
+		rr := 0.0
+		if r.Floor.RunsPerSec > 0 {
+			rr = r.Slipway.RunsPerSec / r.Floor.RunsPerSec
+		}
+		out = append(out, verdict(rr >= aimRunsRatio, fmt.Sprintf("runs/s %.2f× floor (aim ≥ %.1f×)", rr, aimRunsRatio)))
+	}
+	if r.Concurrency == 8 {
+		out = append(out, verdict(r.Slipway.AnswerP99 <= aimAnswerP99, fmt.Sprintf("2xx p99 %s ms (aim ≤ %s ms)", ms(r.Slipway.AnswerP99), ms(aimAnswerP99))))
+	}
+	lossless := r.Slipway.Lost == 0 && r.Slipway.Duplicates == 0 && r.Slipway.Rejected == 0
+	out = append(out, verdict(lossless, "0 lost, 0 duplicates, 0 refused"))
+	return out
+}
+
+func verdict(ok bool, s string) string {
+	if ok {
+		return "met: " + s
+	}
+	return "**not met**: " + s
+}
+
+// WriteTable writes the rows and the shutdown bursts as Markdown.
+func WriteTable(w io.Writer, results []Result) error {
+	var b bytes.Buffer
+	b.WriteString("| store | c | who | accepted | 2xx/create p50 | p99 ms | visible p50 | p99 ms | events/s | runs/s | lost | dup | CPU s | peak RSS MiB |\n")
+	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, res := range results {
+		for _, r := range res.Rows {
+			f, s := r.Floor, r.Slipway
+			fmt.Fprintf(&b, "| %s | %d | floor | %d/%d | %s | %s | %s | %s | — | %.0f | %d | %d | | |\n",
+				r.Engine, r.Concurrency, f.Accepted, f.Events, ms(f.AnswerP50), ms(f.AnswerP99), ms(f.VisibleP50), ms(f.VisibleP99), f.RunsPerSec, f.Lost, f.Duplicates)
+			fmt.Fprintf(&b, "| %s | %d | slipway | %d/%d | %s | %s | %s | %s | %.0f | %.0f | %d | %d | %.2f | %.0f |\n",
+				r.Engine, r.Concurrency, s.Accepted, s.Events, ms(s.AnswerP50), ms(s.AnswerP99), ms(s.VisibleP50), ms(s.VisibleP99), s.EventsPerSec, s.RunsPerSec, s.Lost, s.Duplicates,
+				r.CPU.Seconds(), float64(r.PeakRSSKiB)/1024)
+		}
+	}
+	b.WriteString("\nAims per row:\n\n")
+	for _, res := range results {
+		for _, r := range res.Rows {
+			fmt.Fprintf(&b, "- %s c=%d: %s\n", r.Engine, r.Concurrency, strings.Join(r.Met(), "; "))
+		}
+	}
+	b.WriteString("\nSlipway's requests to the apiserver during each burst (counted by a loopback proxy between Slipway and the apiserver; WATCH is a watch opened, not an event):\n\n")
+	for _, res := range results {
+		for _, r := range res.Rows {
+			fmt.Fprintf(&b, "- %s c=%d: %s\n", r.Engine, r.Concurrency, strings.Join(r.APICalls, ", "))
+		}
+	}
+	var sds []*Shutdown
+	for _, res := range results {
+		if res.Shutdown != nil {
+			sds = append(sds, res.Shutdown)
+		}
+	}
+	if len(sds) > 0 {
+		b.WriteString("\nSIGTERM burst (c=8; SIGTERM once half the pushes are answered; restart on the same store; redeliver every push not answered 2xx, same delivery id):\n\n")
+		b.WriteString("| store | pushes | 2xx before SIGTERM | refused/failed | SIGTERM → exit s | grace s | exit | redelivered | lost | dup |\n|---|--:|--:|--:|--:|--:|---|--:|--:|--:|\n")
+		for _, sd := range sds {
+			exit := "0"
+			if sd.ExitErr != "" {
+				exit = sd.ExitErr
+			}
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %.2f | %.0f | %s | %d | %d | %d |\n", sd.Engine, sd.Events, sd.AcceptedBefore, sd.Refused,
+				sd.ExitAfter.Seconds(), sd.Grace.Seconds(), exit, sd.Redelivered, sd.Lost, sd.Duplicates)
+		}
+	}
+	for _, res := range results {
+		for _, r := range res.Rows {
+			for _, e := range append(r.Floor.Errors, r.Slipway.Errors...) {
+				fmt.Fprintf(&b, "\n- %s c=%d error: `%s`", r.Engine, r.Concurrency, e)
+			}
+		}
+		if res.Shutdown != nil {
+			for _, e := range res.Shutdown.Errors {
+				fmt.Fprintf(&b, "\n- %s SIGTERM burst error: `%s`", res.Engine, e)
+			}
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// ReplaceSection returns doc with the text between the markers replaced by
+// section, or with a marked section appended if doc has none.
+func ReplaceSection(doc, section string) (string, error) {
+	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker
+	i, j := strings.Index(doc, BeginMarker), strings.Index(doc, EndMarker)
+	switch {
+	case i < 0 && j < 0:
+		if doc != "" && !strings.HasSuffix(doc, "\n") {
+			doc += "\n"
+		}
+		if doc != "" {
+			doc += "\n"
+		}
+		return doc + block + "\n", nil
+	case i < 0 || j < i:
+		return "", fmt.Errorf("markers %s and %s are unpaired or out of order", BeginMarker, EndMarker)
+	}
+	return doc[:i] + block + doc[j+len(EndMarker):], nil
+}

@@ -1,0 +1,73 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/scm"
+)
+
+// refusal is the reply to a command from someone without write access.
+const refusal = "Sorry @%s, only people with write access to this repository can use `%s`. " +
+	"Ask a maintainer to run it for you."
+
+// checkCommenter reports whether the writer of a "/retest" or "/cancel"
+// comment may push to the repository. When not, it posts a polite refusal
+// on the MR and returns the reason to finish the event with.
+func (d *Dispatcher) checkCommenter(ctx context.Context, ev *event.Event) (bool, string, error) {
+	client := d.scms[ev.Provider]
+	perms, ok := client.(scm.Permissions)
+	if !ok {
+		return false, "", fmt.Errorf("the %s client cannot check permissions", ev.Provider)
+	}
+	if ev.Author == "" || ev.MRNumber <= 0 {
+		return false, "", fmt.Errorf("%s comment event %d names no commenter or merge request", ev.Action, ev.ID)
+	}
+	repo := scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}
+	allowed, err := perms.CanWrite(ctx, repo, ev.Author)
+	if err != nil {
+		return false, "", fmt.Errorf("checking %s's access to %s: %w", ev.Author, ev.Repo, err)
+	}
+	if allowed {
+		return true, "", nil
+	}
+	reason := fmt.Sprintf("%s by %s refused: no write access", ev.Action, ev.Author)
+	if c, ok := client.(scm.Commenter); ok {
+		if err := c.CreateComment(ctx, repo, ev.MRNumber, fmt.Sprintf(refusal, ev.Author, "/"+string(ev.Action))); err != nil {
+			return false, "", fmt.Errorf("posting refusal on %s#%d: %w", ev.Repo, ev.MRNumber, err)
+		}
+	}
+	return false, reason, nil
+}
+
+// retest builds the MR's current head again. The comment's delivery id
+// names the new PipelineRun, so it never collides with the earlier one.
+func (d *Dispatcher) retest(ctx context.Context, ev *event.Event) (event.State, string, error) {
+	if ev.Kind != event.MergeRequest || ev.MRNumber <= 0 {
+		return "", "", fmt.Errorf("retest event %d names no merge request", ev.ID)
+	}
+	b := *ev
+	if b.SHA == "" {
+		mrs, ok := d.scms[ev.Provider].(scm.MergeRequests)
+		if !ok {
+			return "", "", fmt.Errorf("the %s client cannot look up merge requests", ev.Provider)
+		}
+		head, err := mrs.MergeRequestHead(ctx, scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}, ev.MRNumber)
+		if err != nil {
+			return "", "", fmt.Errorf("looking up %s#%d: %w", ev.Repo, ev.MRNumber, err)
+		}
+		if !head.Open {
+			return event.Ignored, fmt.Sprintf("merge request %d is closed", ev.MRNumber), nil
+		}
+		b.SHA, b.SourceBranch, b.TargetBranch = head.SHA, head.SourceBranch, head.TargetBranch
+		if head.Title != "" {
+			b.MRTitle = head.Title
+		}
+	}
+	// A retest is asked for by a person: a [skip ci] in the head commit's
+	// message must not stop it.
+	b.CommitMessage = ""
+	b.Action = event.Build
+	return d.build(ctx, &b)
+}

@@ -1,0 +1,95 @@
+package dispatch
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+// dispatchedFinisher is the optional store method that records a run and
+// finishes its event in one transaction shared with concurrent callers;
+// the stores of pkg/store have it.
+type dispatchedFinisher interface {
+	FinishDispatched(ctx context.Context, id int64, run *store.Run, reason string) error
+}
+
+// pairedStore holds back the run a worker records (CreateRun) until the
+// same worker writes its event's outcome, and writes both at once when that
+// outcome is "dispatched". Recording them apart cost two commits per event
+// on the store's writer, and with many workers they queued there instead of
+// creating PipelineRuns (bench/RESULTS.md, "Dispatch"). A held run is
+// written before any other outcome, so every path records what it did
+// before.
+type pairedStore struct {
+	Store
+	fin dispatchedFinisher
+
+	mu   sync.Mutex
+	held map[int64]*store.Run // by event id
+}
+
+// pairRuns wraps st when it can finish a dispatched event with its run.
+func pairRuns(st Store) Store {
+	fin, ok := st.(dispatchedFinisher)
+	if !ok {
+		return st
+	}
+	return &pairedStore{Store: st, fin: fin, held: map[int64]*store.Run{}}
+}
+
+// CreateRun holds r until its event's outcome is written.
+func (p *pairedStore) CreateRun(ctx context.Context, r *store.Run) error {
+	p.mu.Lock()
+	prev, ok := p.held[r.EventID]
+	if !ok || prev.ID == r.ID {
+		p.held[r.EventID] = r
+	}
+	p.mu.Unlock()
+	if ok && prev.ID != r.ID {
+		// A second run for one event: the first keeps the pairing, this
+		// one is written on its own.
+		return p.Store.CreateRun(ctx, r)
+	}
+	return nil
+}
+
+// take removes and returns the run held for event id.
+func (p *pairedStore) take(id int64) *store.Run {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.held[id]
+	delete(p.held, id)
+	return r
+}
+
+// flush writes a held run on its own, before an outcome that is not
+// "dispatched".
+func (p *pairedStore) flush(ctx context.Context, id int64) error {
+	if r := p.take(id); r != nil {
+		return p.Store.CreateRun(ctx, r)
+	}
+	return nil
+}
+
+func (p *pairedStore) FinishEvent(ctx context.Context, id int64, state event.State, reason string) error {
+	if state == event.Dispatched {
+		if r := p.take(id); r != nil {
+			return p.fin.FinishDispatched(ctx, id, r, reason)
+		}
+		return p.Store.FinishEvent(ctx, id, state, reason)
+	}
+	if err := p.flush(ctx, id); err != nil {
+		return err
+	}
+	return p.Store.FinishEvent(ctx, id, state, reason)
+}
+
+func (p *pairedStore) RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error {
+	if err := p.flush(ctx, id); err != nil {
+		return err
+	}
+	return p.Store.RetryEvent(ctx, id, cause, notBefore)
+}

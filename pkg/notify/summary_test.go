@@ -1,0 +1,114 @@
+package notify
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	"knative.dev/pkg/apis"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func failedRun() store.Run {
+	return store.Run{
+		ID: "ci/web-1a2b3c4d-abcd", Provider: event.GitHub, Kind: event.MergeRequest, Repo: "acme/web",
+		App: "web", Ref: "refs/pull/7/head", SHA: "1a2b3c4d5e6f", MRNumber: 7, State: store.RunFailed,
+		Message: "Tasks Completed: 2 (Failed: 1)", StartedAt: t0, FinishedAt: t0.Add(95 * time.Second),
+	}
+}
+
+func failedSummary() Summary {
+	return Summary{
+		Run: failedRun(), Link: "https://ci.example.com/runs/ci/web-1a2b3c4d-abcd", AuthorEmail: "ada@example.com",
+		FailedTask: "unit-test", FailedStep: "go-test", LogTail: []string{"=== RUN TestCart", "--- FAIL: TestCart (0.00s)", "FAIL"},
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	pr := &pipelinev1.PipelineRun{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1a2b3c4d-abcd", Namespace: "ci",
+			Annotations: map[string]string{tekton.AnnotationAuthorEmail: "ada@example.com"}},
+		Status: pipelinev1.PipelineRunStatus{PipelineRunStatusFields: pipelinev1.PipelineRunStatusFields{
+			ChildReferences: []pipelinev1.ChildStatusReference{
+				{TypeMeta: runtimeTaskRun, Name: "web-clone", PipelineTaskName: "clone"},
+				{TypeMeta: runtimeTaskRun, Name: "web-unit", PipelineTaskName: "unit-test"},
+			},
+		}},
+	}
+	ok := taskRun("web-clone", corev1.ConditionTrue, nil)
+	bad := taskRun("web-unit", corev1.ConditionFalse, []pipelinev1.StepState{
+		{Name: "setup", Container: "step-setup", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+		{Name: "go-test", Container: "step-go-test", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
+	})
+	tc := tektonfake.NewSimpleClientset(pr, ok, bad)
+	kc := kubefake.NewSimpleClientset()
+	s, err := NewSummarizer(tc, kc, "https://ci.example.com/", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Summarize(context.Background(), failedRun())
+	want := Summary{
+		Run: failedRun(), Link: "https://ci.example.com/runs/ci/web-1a2b3c4d-abcd", AuthorEmail: "ada@example.com",
+		FailedTask: "unit-test", FailedStep: "go-test",
+		// client-go's fake answers every log request with this line.
+		LogTail: []string{"fake logs"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Summarize (-want +got):\n%s", diff)
+	}
+	// The log was asked of the failed step's container.
+	var asked []string
+	for _, a := range kc.Actions() {
+		if a.GetSubresource() == "log" {
+			asked = append(asked, a.GetNamespace()+"/"+a.GetResource().Resource)
+		}
+	}
+	if diff := cmp.Diff([]string{"ci/pods"}, asked); diff != "" {
+		t.Errorf("log requests (-want +got):\n%s", diff)
+	}
+
+	// A run whose PipelineRun is gone is still summarized, with the problem.
+	gone := failedRun()
+	gone.ID = "ci/deleted"
+	if got := s.Summarize(context.Background(), gone); got.Problem == "" || got.Link != "https://ci.example.com/runs/ci/deleted" {
+		t.Errorf("Summarize(deleted) = %+v, want a problem and the link", got)
+	}
+}
+
+var runtimeTaskRun = runtime.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "TaskRun"}
+
+func taskRun(name string, st corev1.ConditionStatus, steps []pipelinev1.StepState) *pipelinev1.TaskRun {
+	tr := &pipelinev1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ci"}}
+	tr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: st})
+	tr.Status.PodName = name + "-pod"
+	tr.Status.Steps = steps
+	return tr
+}
+
+func TestLastLines(t *testing.T) {
+	var in strings.Builder
+	for i := range 30 {
+		in.WriteString(strings.Repeat("x", i) + "\n")
+	}
+	got, err := lastLines(strings.NewReader(in.String()), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{strings.Repeat("x", 27), strings.Repeat("x", 28), strings.Repeat("x", 29)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lastLines (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,141 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/store/storetest"
+)
+
+// dispatchedStore is the optional method pkg/dispatch looks for.
+type dispatchedStore interface {
+	FinishDispatched(ctx context.Context, id int64, run *store.Run, reason string) error
+}
+
+func TestFinishDispatchedSQLite(t *testing.T)   { testFinishDispatched(t, sqliteURL) }
+func TestFinishDispatchedPostgres(t *testing.T) { testFinishDispatched(t, postgresURL) }
+
+func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
+	ctx := context.Background()
+	open := func(t *testing.T) (store.Store, dispatchedStore) {
+		s := storetest.Open(t, fresh(t))
+		fd, ok := s.(dispatchedStore)
+		if !ok {
+			t.Fatalf("%T has no FinishDispatched", s)
+		}
+		return s, fd
+	}
+	claim := func(t *testing.T, s store.Store, n int) []event.Event {
+		t.Helper()
+		for i := range n {
+			if _, _, err := s.RecordEvent(ctx, storetest.Event(fmt.Sprintf("d-%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs, err := s.ClaimEvents(ctx, n, time.Minute)
+		if err != nil || len(evs) != n {
+			t.Fatalf("ClaimEvents = %d events, %v; want %d", len(evs), err, n)
+		}
+		return evs
+	}
+	run := func(ev event.Event) *store.Run {
+		return &store.Run{ID: fmt.Sprintf("ns/run-%d", ev.ID), EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind,
+			Repo: ev.Repo, App: "shop", Ref: ev.Ref, SHA: ev.SHA, State: store.RunPending,
+			CreatedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	}
+
+	t.Run("records the run and finishes the event, concurrently", func(t *testing.T) {
+		s, fd := open(t)
+		evs := claim(t, s, 40)
+		var wg sync.WaitGroup
+		errs := make([]error, len(evs))
+		for i, ev := range evs {
+			wg.Go(func() { errs[i] = fd.FinishDispatched(ctx, ev.ID, run(ev), "created "+run(ev).ID) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("FinishDispatched(%d): %v", evs[i].ID, err)
+			}
+		}
+		done, err := s.ListEvents(ctx, store.EventFilter{State: event.Dispatched})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(done) != len(evs) {
+			t.Errorf("%d dispatched events, want %d", len(done), len(evs))
+		}
+		for _, ev := range done {
+			if ev.Reason != "created "+run(ev).ID {
+				t.Errorf("event %d reason %q", ev.ID, ev.Reason)
+			}
+			got, err := s.GetRun(ctx, run(ev).ID)
+			if err != nil {
+				t.Fatalf("GetRun: %v", err)
+			}
+			want := run(ev)
+			if d := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".ProjectID" }, cmp.Ignore())); d != "" {
+				t.Errorf("run of event %d (-want +got):\n%s", ev.ID, d)
+			}
+		}
+	})
+
+	t.Run("an existing run is kept", func(t *testing.T) {
+		s, fd := open(t)
+		ev := claim(t, s, 1)[0]
+		first := run(ev)
+		first.Message = "recorded by the reporter"
+		if err := s.CreateRun(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		if err := fd.FinishDispatched(ctx, ev.ID, run(ev), "again"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetRun(ctx, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Message != first.Message {
+			t.Errorf("run message = %q, want the first record's %q", got.Message, first.Message)
+		}
+	})
+
+	t.Run("an unknown event fails alone and records no run", func(t *testing.T) {
+		s, fd := open(t)
+		ev := claim(t, s, 1)[0]
+		ghost := run(ev)
+		ghost.ID = "ns/ghost"
+		var wg sync.WaitGroup
+		var okErr, ghostErr error
+		wg.Go(func() { okErr = fd.FinishDispatched(ctx, ev.ID, run(ev), "ok") })
+		wg.Go(func() { ghostErr = fd.FinishDispatched(ctx, 999999, ghost, "ghost") })
+		wg.Wait()
+		if okErr != nil {
+			t.Errorf("FinishDispatched(known): %v", okErr)
+		}
+		if !errors.Is(ghostErr, store.ErrNotFound) {
+			t.Errorf("FinishDispatched(unknown) = %v, want ErrNotFound", ghostErr)
+		}
+		if _, err := s.GetRun(ctx, ghost.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetRun(ghost) = %v, want ErrNotFound", err)
+		}
+		if _, err := s.GetRun(ctx, run(ev).ID); err != nil {
+			t.Errorf("GetRun(known): %v", err)
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		_, fd := open(t)
+		if err := fd.FinishDispatched(ctx, 1, &store.Run{}, "x"); err == nil {
+			t.Error("a run without ID: want an error")
+		}
+	})
+}
