@@ -39,6 +39,7 @@ func NewRootCmd() *cobra.Command {
 		NewRenderCmd(),
 		NewBuildCmd(),
 		NewProvenanceCmd(),
+		NewDeployCmd(),
 	)
 	return root
 }

@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/slipway-ci/slipway/pkg/deploy"
+)
+
+type deployOptions struct {
+	spec          deploy.Spec
+	strategy      string
+	kubeconfig    string
+	steps         []int
+	prometheusURL string
+	analysis      []string
+	poll          time.Duration
+}
+
+// NewDeployCmd returns `slipway deploy`: one rollout, rolled back by itself
+// on failure. It exits 1 with the reason when it rolled back, 2 on bad flags.
+func NewDeployCmd() *cobra.Command {
+	o := &deployOptions{}
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Roll out an image digest (rolling, bluegreen or canary) and roll back on failure",
+		Long: `Roll out --image (REPO@sha256:…, never a tag) to --app in --namespace.
+
+rolling    sets the image on Deployment APP, waits for the rollout, restores the
+           previous pod template on failure.
+bluegreen  deploys to the idle one of APP-blue / APP-green, waits until ready,
+           fetches --smoke-url, moves Service APP's slipway.dev/color selector,
+           keeps the old colour for --scale-down-delay (switching back if the
+           new one fails meanwhile), then scales it to zero.
+canary     runs APP-canary beside Deployment APP behind the same Service at each
+           of --steps percent of its replicas, analysing it for --pause per
+           step (readiness, restarts, crash loops, --analysis queries); then the
+           stable Deployment takes the image and the canary is removed. On
+           failure only the canary is removed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			return o.run(cmd)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.strategy, "strategy", "rolling", "rolling, bluegreen or canary")
+	f.StringVar(&o.spec.Image, "image", "", "image to deploy, REPO@sha256:… (required)")
+	f.StringVarP(&o.spec.Namespace, "namespace", "n", "", "namespace of the app (required)")
+	f.StringVar(&o.spec.App, "app", "", "Deployment/Service name of the app (required)")
+	f.StringVar(&o.spec.Container, "container", "", "container to update (default: the first)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG / ~/.kube/config)")
+	f.DurationVar(&o.spec.ProgressDeadline, "progress-deadline", 10*time.Minute, "longest wait for a Deployment to become ready")
+	f.IntSliceVar(&o.steps, "steps", []int{10, 50, 100}, "canary sizes in percent of the stable replicas")
+	f.DurationVar(&o.spec.Pause, "pause", 30*time.Second, "canary analysis time per step")
+	f.Int32Var(&o.spec.Analysis.MaxRestarts, "max-restarts", 0, "container restarts of the new pods tolerated (every strategy)")
+	f.StringVar(&o.prometheusURL, "prometheus-url", "", "Prometheus base URL for --analysis queries")
+	f.StringArrayVar(&o.analysis, "analysis", nil, `canary threshold "NAME=PROMQL<=MAX" or "NAME=PROMQL>=MIN" (repeatable)`)
+	f.StringVar(&o.spec.SmokeURL, "smoke-url", "", "bluegreen: URL that must answer 2xx before the switch")
+	f.DurationVar(&o.spec.ScaleDownDelay, "scale-down-delay", 30*time.Second, "bluegreen: how long the old colour is kept after the switch")
+	f.DurationVar(&o.poll, "poll-interval", 2*time.Second, "how often the cluster is read while waiting")
+	for _, n := range []string{"image", "namespace", "app"} {
+		_ = cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+func (o *deployOptions) complete() error {
+	o.spec.Strategy = deploy.Strategy(o.strategy)
+	if o.spec.Strategy == deploy.Canary {
+		o.spec.Steps = o.steps
+	}
+	for _, a := range o.analysis {
+		q, err := parseAnalysis(a)
+		if err != nil {
+			return err
+		}
+		o.spec.Analysis.Queries = append(o.spec.Analysis.Queries, q)
+	}
+	if len(o.spec.Analysis.Queries) > 0 && o.prometheusURL == "" {
+		return errors.New("--analysis needs --prometheus-url")
+	}
+	if o.poll <= 0 {
+		return errors.New("--poll-interval must be positive")
+	}
+	return o.spec.Validate()
+}
+
+// parseAnalysis reads "NAME=PROMQL<=MAX" or "NAME=PROMQL>=MIN"; the last
+// comparison operator splits, so PromQL may contain its own.
+func parseAnalysis(s string) (deploy.Query, error) {
+	name, rest, ok := strings.Cut(s, "=")
+	le, ge := strings.LastIndex(rest, "<="), strings.LastIndex(rest, ">=")
+	if !ok || name == "" || max(le, ge) <= 0 {
+		return deploy.Query{}, fmt.Errorf("--analysis %q: want NAME=PROMQL<=MAX or NAME=PROMQL>=MIN", s)
+	}
+	i := max(le, ge)
+	v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+2:]), 64)
+	if err != nil {
+		return deploy.Query{}, fmt.Errorf("--analysis %q: threshold: %w", s, err)
+	}
+	q := deploy.Query{Name: name, Query: strings.TrimSpace(rest[:i])}
+	if i == le {
+		q.Max = &v
+	} else {
+		q.Min = &v
+	}
+	return q, nil
+}
+
+func (o *deployOptions) run(cmd *cobra.Command) error {
+	rc, err := deployRESTConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	opts := []deploy.Option{
+		deploy.WithPollInterval(o.poll),
+		deploy.WithProgress(func(s string) { fmt.Fprintf(out, "%s %s\n", time.Now().UTC().Format(time.TimeOnly), s) }),
+	}
+	if o.prometheusURL != "" {
+		opts = append(opts, deploy.WithMetrics(&deploy.Prometheus{URL: o.prometheusURL, Client: &http.Client{Timeout: 30 * time.Second}}))
+	}
+	err = deploy.New(client, opts...).Run(cmd.Context(), o.spec)
+	var rb *deploy.RollbackError
+	if errors.As(err, &rb) {
+		fmt.Fprintf(out, "ROLLED BACK: %s\n", rb.Reason)
+		return &exitError{code: 1, err: err}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "deployed %s to %s/%s (%s)\n", o.spec.Image, o.spec.Namespace, o.spec.App, o.spec.Strategy)
+	return nil
+}
+
+// deployRESTConfig: --kubeconfig, else in-cluster (the deploy Task), else
+// $KUBECONFIG / ~/.kube/config.
+func deployRESTConfig(kubeconfig string) (*rest.Config, error) {
+	var rc *rest.Config
+	var err error
+	if kubeconfig != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else if rc, err = rest.InClusterConfig(); err != nil {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	return rc, nil
+}

@@ -1,0 +1,236 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const (
+	blue  = "blue"
+	green = "green"
+)
+
+// blueGreen deploys to the idle colour, checks it, moves the Service
+// selector to it and keeps the old colour for ScaleDownDelay so a switch
+// back is instant. Until the switch, traffic never sees the new image.
+func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
+	svcs := d.client.CoreV1().Services(s.Namespace)
+	svc, err := svcs.Get(ctx, s.App, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading service %s/%s: %w", s.Namespace, s.App, err)
+	}
+	active := svc.Spec.Selector[LabelColor]
+	if active != blue && active != green {
+		return fmt.Errorf("service %s: selector must hold %s=blue or %s=green, has %q", s.App, LabelColor, LabelColor, active)
+	}
+	idle := blue
+	if active == blue {
+		idle = green
+	}
+	activeName, idleName := s.App+"-"+active, s.App+"-"+idle
+	deps := d.client.AppsV1().Deployments(s.Namespace)
+	activeDep, err := deps.Get(ctx, activeName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading active deployment %s: %w", activeName, err)
+	}
+	if err := d.prepareIdle(ctx, s, activeDep, idleName, idle); err != nil {
+		return err
+	}
+	d.logf("bluegreen: %s is %s; deploying %s to %s", s.App, active, s.Image, idleName)
+
+	// rollback before the switch: the Service never moved, just stop idle.
+	undoIdle := func(reason string, cause error) error {
+		d.logf("bluegreen: %s failed (%s); scaling %s down, traffic stays on %s", s.App, reason, idleName, active)
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if err := d.scale(cctx, s.Namespace, idleName, 0); err != nil {
+			return &RollbackError{Strategy: BlueGreen, Reason: reason, Err: err}
+		}
+		return &RollbackError{Strategy: BlueGreen, Reason: reason, Restored: true, Err: cause}
+	}
+	if err := d.waitReady(ctx, s.Namespace, idleName, s.ProgressDeadline, &podCheck{image: s.Image, maxRestarts: s.Analysis.MaxRestarts}); err != nil {
+		return undoIdle(reasonOf(err), nil)
+	}
+	if s.SmokeURL != "" {
+		if err := d.smoke(ctx, s.SmokeURL); err != nil {
+			return undoIdle("smoke test failed", err)
+		}
+		d.logf("bluegreen: smoke test %s passed", s.SmokeURL)
+	}
+	if err := d.selectColor(ctx, s.Namespace, s.App, idle); err != nil {
+		return undoIdle("switching the service", err)
+	}
+	d.logf("bluegreen: service %s now selects %s", s.App, idle)
+
+	if s.ScaleDownDelay > 0 {
+		d.logf("bluegreen: keeping %s for %s", activeName, s.ScaleDownDelay)
+		if why, err := d.watchHealthy(ctx, s.Namespace, idleName, s.ScaleDownDelay); err != nil || why != "" {
+			if err != nil {
+				why = err.Error()
+			}
+			d.logf("bluegreen: %s unhealthy after the switch (%s); switching back to %s", idleName, why, active)
+			cctx, cancel := cleanupContext(ctx)
+			defer cancel()
+			if serr := d.selectColor(cctx, s.Namespace, s.App, active); serr != nil {
+				return &RollbackError{Strategy: BlueGreen, Reason: why, Err: serr}
+			}
+			if serr := d.scale(cctx, s.Namespace, idleName, 0); serr != nil {
+				return &RollbackError{Strategy: BlueGreen, Reason: why, Err: serr}
+			}
+			return &RollbackError{Strategy: BlueGreen, Reason: why, Restored: true}
+		}
+	}
+	if err := d.scale(ctx, s.Namespace, activeName, 0); err != nil {
+		return fmt.Errorf("rollout done, but scaling down %s: %w", activeName, err)
+	}
+	d.logf("bluegreen: %s scaled down; %s is live on %s", activeName, s.App, idle)
+	return nil
+}
+
+// prepareIdle gives the idle colour the new image and the active replica
+// count, creating it from the active Deployment the first time.
+func (d *Deployer) prepareIdle(ctx context.Context, s Spec, activeDep *appsv1.Deployment, idleName, idle string) error {
+	deps := d.client.AppsV1().Deployments(s.Namespace)
+	replicas := derefReplicas(activeDep)
+	_, err := deps.Get(ctx, idleName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		dep := colored(activeDep, idleName, idle)
+		dep.Spec.Replicas = &replicas
+		c, err := container(&dep.Spec.Template, s.Container)
+		if err != nil {
+			return fmt.Errorf("deployment %s: %w", activeDep.Name, err)
+		}
+		c.Image = s.Image
+		if _, err := deps.Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("creating deployment %s: %w", idleName, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading idle deployment %s: %w", idleName, err)
+	}
+	var cerr error
+	err = d.update(ctx, s.Namespace, idleName, func(dep *appsv1.Deployment) {
+		dep.Spec.Replicas = &replicas
+		c, err := container(&dep.Spec.Template, s.Container)
+		if err != nil {
+			cerr = err
+			return
+		}
+		c.Image = s.Image
+	})
+	if cerr != nil {
+		return fmt.Errorf("deployment %s: %w", idleName, cerr)
+	}
+	return err
+}
+
+// colored copies src under a new name with the colour label replaced in
+// its selector and pod template.
+func colored(src *appsv1.Deployment, name, color string) *appsv1.Deployment {
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   src.Namespace,
+			Labels:      maps.Clone(src.Labels),
+			Annotations: maps.Clone(src.Annotations),
+		},
+		Spec: *src.Spec.DeepCopy(),
+	}
+	delete(dep.Annotations, "deployment.kubernetes.io/revision")
+	if dep.Labels == nil {
+		dep.Labels = map[string]string{}
+	}
+	dep.Labels[LabelColor] = color
+	if dep.Spec.Selector == nil {
+		dep.Spec.Selector = &metav1.LabelSelector{}
+	}
+	if dep.Spec.Selector.MatchLabels == nil {
+		dep.Spec.Selector.MatchLabels = map[string]string{}
+	}
+	dep.Spec.Selector.MatchLabels[LabelColor] = color
+	if dep.Spec.Template.Labels == nil {
+		dep.Spec.Template.Labels = map[string]string{}
+	}
+	dep.Spec.Template.Labels[LabelColor] = color
+	return dep
+}
+
+// selectColor points the Service at one colour.
+func (d *Deployer) selectColor(ctx context.Context, ns, name, color string) error {
+	svcs := d.client.CoreV1().Services(ns)
+	var err error
+	for range 5 {
+		svc, gerr := svcs.Get(ctx, name, metav1.GetOptions{})
+		if gerr != nil {
+			return fmt.Errorf("reading service %s: %w", name, gerr)
+		}
+		svc.Spec.Selector = maps.Clone(svc.Spec.Selector)
+		svc.Spec.Selector[LabelColor] = color
+		if _, err = svcs.Update(ctx, svc, metav1.UpdateOptions{}); err == nil || !isConflict(err) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("updating service %s selector: %w", name, err)
+	}
+	return nil
+}
+
+func (d *Deployer) scale(ctx context.Context, ns, name string, replicas int32) error {
+	return d.update(ctx, ns, name, func(dep *appsv1.Deployment) { dep.Spec.Replicas = &replicas })
+}
+
+// watchHealthy polls the Deployment for dur and returns why it stopped
+// being fully available, or "" when it stayed healthy.
+func (d *Deployer) watchHealthy(ctx context.Context, ns, name string, dur time.Duration) (string, error) {
+	end := d.clock.Now().Add(dur)
+	for {
+		dep, err := d.client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("reading deployment %s: %w", name, err)
+		}
+		if want := derefReplicas(dep); dep.Status.AvailableReplicas < want {
+			return fmt.Sprintf("deployment %s has %d of %d replicas available", name, dep.Status.AvailableReplicas, want), nil
+		}
+		pods, err := d.podsOf(ctx, dep, "")
+		if err != nil {
+			return "", err
+		}
+		if why := podTrouble(pods, 0); why != "" {
+			return fmt.Sprintf("deployment %s: %s", name, why), nil
+		}
+		if !d.clock.Now().Before(end) {
+			return "", nil
+		}
+		if err := d.clock.Sleep(ctx, min(d.poll, end.Sub(d.clock.Now()))); err != nil {
+			return "", fmt.Errorf("watching deployment %s: %w", name, err)
+		}
+	}
+}
+
+// smoke GETs url and wants a 2xx answer.
+func (d *Deployer) smoke(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("smoke url %q: %w", url, err)
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("smoke GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("smoke GET %s: status %s", url, resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+// Package deploy runs one rollout of an image digest against a Kubernetes
+// cluster with one of three strategies (rolling, blue-green, canary). Each
+// strategy waits on real readiness and rolls back by itself on failure.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Strategy names a rollout strategy.
+type Strategy string
+
+const (
+	Rolling   Strategy = "rolling"
+	BlueGreen Strategy = "bluegreen"
+	Canary    Strategy = "canary"
+)
+
+// Labels Slipway puts on the objects it creates for a rollout.
+const (
+	// LabelColor is the blue-green colour ("blue" or "green") of a Deployment's
+	// pods; the Service selector carries the active one.
+	LabelColor = "slipway.dev/color"
+	// LabelTrack is "canary" on the pods of a canary Deployment, so they can be
+	// told apart from the stable ones behind the same Service.
+	LabelTrack = "slipway.dev/track"
+)
+
+// Spec is one rollout.
+type Spec struct {
+	Strategy  Strategy
+	Namespace string
+	// App names the Deployment (rolling, canary's stable one) and the Service
+	// (blue-green, canary); blue-green Deployments are App-blue and App-green.
+	App string
+	// Image is REPO@sha256:…; tags are refused so what runs is what was verified.
+	Image string
+	// Container is the container to set the image on; empty means the first.
+	Container string
+	// ProgressDeadline bounds each wait for readiness. Default 10m.
+	ProgressDeadline time.Duration
+
+	// SmokeURL (blue-green) is fetched once the idle colour is ready; any
+	// answer but 2xx aborts before the switch.
+	SmokeURL string
+	// ScaleDownDelay (blue-green) keeps the old colour running (and watched
+	// for a switch back) after the switch. Default 0.
+	ScaleDownDelay time.Duration
+
+	// Steps (canary) are the canary's size in percent of the stable
+	// replicas, ascending, e.g. 10, 50, 100. Default 100.
+	Steps []int
+	// Pause (canary) is how long each step is analysed before the next.
+	Pause time.Duration
+	// Analysis (canary) is what each step must satisfy.
+	Analysis Analysis
+}
+
+// Analysis is the health a canary must keep during every step. Readiness
+// and crash loops are always checked.
+type Analysis struct {
+	// MaxRestarts is the most container restarts tolerated across the new
+	// image's pods (every strategy uses it while waiting). Default 0.
+	MaxRestarts int32
+	// Queries are Prometheus thresholds; they need WithMetrics.
+	Queries []Query
+}
+
+// Query is a Prometheus instant query whose scalar value must stay within
+// [Min, Max] (a nil bound is not checked).
+type Query struct {
+	Name  string
+	Query string
+	Min   *float64
+	Max   *float64
+}
+
+// Validate reports the first problem with s, with defaults applied.
+func (s *Spec) Validate() error {
+	switch s.Strategy {
+	case Rolling, BlueGreen, Canary:
+	default:
+		return fmt.Errorf("unknown strategy %q (want rolling, bluegreen or canary)", s.Strategy)
+	}
+	if s.Namespace == "" || s.App == "" {
+		return errors.New("namespace and app are required")
+	}
+	if err := ValidateImage(s.Image); err != nil {
+		return err
+	}
+	if s.ProgressDeadline < 0 || s.ScaleDownDelay < 0 || s.Pause < 0 {
+		return errors.New("durations must not be negative")
+	}
+	prev := 0
+	for _, p := range s.Steps {
+		if p <= prev || p > 100 {
+			return fmt.Errorf("canary steps %v: each must be in 1..100 and greater than the one before", s.Steps)
+		}
+		prev = p
+	}
+	for _, q := range s.Analysis.Queries {
+		if q.Query == "" || (q.Min == nil && q.Max == nil) {
+			return fmt.Errorf("analysis query %q: needs a query and a min or max", q.Name)
+		}
+	}
+	return nil
+}
+
+func (s *Spec) defaults() {
+	if s.ProgressDeadline == 0 {
+		s.ProgressDeadline = 10 * time.Minute
+	}
+	if len(s.Steps) == 0 {
+		s.Steps = []int{100}
+	}
+}
+
+// ValidateImage accepts only REPO@sha256:<64 hex>, without a tag.
+func ValidateImage(image string) error {
+	if _, err := name.NewDigest(image, name.StrictValidation); err != nil {
+		return fmt.Errorf("image %q must be REPO@sha256:<digest>: %w", image, err)
+	}
+	repo, _, _ := strings.Cut(image, "@")
+	// StrictValidation makes NewTag fail when no tag is spelled out.
+	if _, err := name.NewTag(repo, name.StrictValidation); err == nil {
+		return fmt.Errorf("image %q: give the digest alone, without a tag", image)
+	}
+	return nil
+}
+
+// RollbackError says the rollout failed and what was undone. The cluster
+// is back on what ran before (Restored false means the undo itself failed).
+type RollbackError struct {
+	Strategy Strategy
+	Reason   string
+	Restored bool
+	Err      error
+}
+
+func (e *RollbackError) Error() string {
+	msg := fmt.Sprintf("%s rollout rolled back: %s", e.Strategy, e.Reason)
+	if !e.Restored {
+		msg = fmt.Sprintf("%s rollout failed and the rollback did not complete: %s", e.Strategy, e.Reason)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *RollbackError) Unwrap() error { return e.Err }
+
+// Clock is the time source; tests inject one whose Sleep moves time at once.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// MetricsQuerier runs an instant query and returns its scalar value.
+type MetricsQuerier interface {
+	Query(ctx context.Context, query string) (float64, error)
+}
+
+// Deployer runs rollouts with one client.
+type Deployer struct {
+	client   kubernetes.Interface
+	clock    Clock
+	poll     time.Duration
+	progress func(string)
+	http     *http.Client
+	metrics  MetricsQuerier
+}
+
+// Option configures a Deployer.
+type Option func(*Deployer)
+
+// WithClock sets the time source. Default: the wall clock.
+func WithClock(c Clock) Option { return func(d *Deployer) { d.clock = c } }
+
+// WithPollInterval sets how often state is read while waiting. Default 2s.
+func WithPollInterval(p time.Duration) Option { return func(d *Deployer) { d.poll = p } }
+
+// WithProgress receives one line per step of the rollout. Default: discarded.
+func WithProgress(f func(string)) Option { return func(d *Deployer) { d.progress = f } }
+
+// WithHTTPClient is used for smoke URLs. Default: a client with a 10s timeout.
+func WithHTTPClient(c *http.Client) Option { return func(d *Deployer) { d.http = c } }
+
+// WithMetrics answers canary analysis queries. Default: none; a Spec with
+// queries is then refused.
+func WithMetrics(m MetricsQuerier) Option { return func(d *Deployer) { d.metrics = m } }
+
+// New returns a Deployer for the cluster behind client.
+func New(client kubernetes.Interface, opts ...Option) *Deployer {
+	d := &Deployer{
+		client:   client,
+		clock:    realClock{},
+		poll:     2 * time.Second,
+		progress: func(string) {},
+		http:     &http.Client{Timeout: 10 * time.Second},
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Run performs the rollout. A failed rollout that was undone returns a
+// *RollbackError; other errors mean nothing was changed (bad input, objects
+// missing) or the cluster could not be reached.
+func (d *Deployer) Run(ctx context.Context, s Spec) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if len(s.Analysis.Queries) > 0 && d.metrics == nil {
+		return errors.New("analysis queries need a metrics source (Prometheus URL)")
+	}
+	s.defaults()
+	switch s.Strategy {
+	case Rolling:
+		return d.rolling(ctx, s)
+	case BlueGreen:
+		return d.blueGreen(ctx, s)
+	default:
+		return d.canary(ctx, s)
+	}
+}
+
+func (d *Deployer) logf(format string, args ...any) { d.progress(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,56 @@
+package deploy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestPrometheusQuery(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		want    float64
+		wantErr string
+	}{
+		{"vector of one", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.1,"0.25"]}]}}`, 0.25, ""},
+		{"scalar", `{"status":"success","data":{"resultType":"scalar","result":[1700000000.1,"3"]}}`, 3, ""},
+		{"empty vector", `{"status":"success","data":{"resultType":"vector","result":[]}}`, 0, "0 series, want exactly 1"},
+		{"two series", `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`, 0, "2 series"},
+		{"matrix", `{"status":"success","data":{"resultType":"matrix","result":[]}}`, 0, `result type "matrix"`},
+		{"error", `{"status":"error","errorType":"bad_data","error":"parse error"}`, 0, "bad_data: parse error"},
+		{"not json", `<html>`, 0, "undecodable answer"},
+		{"NaN", `{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}`, 0, "NaN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var gotQuery string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/api/v1/query" {
+					http.NotFound(w, r)
+					return
+				}
+				gotQuery = r.URL.Query().Get("query")
+				w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			p := &Prometheus{URL: srv.URL + "/"}
+			q := `sum(rate(http_requests_total{code=~"5.."}[1m]))`
+			got, err := p.Query(context.Background(), q)
+			if gotQuery != q {
+				t.Errorf("server saw query %q, want %q", gotQuery, q)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Query = %v, %v; want error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Query = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
