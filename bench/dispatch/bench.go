@@ -176,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	defer proxy.close()
+	defer func() { _ = proxy.close() }()
 	kubeconfig := filepath.Join(cfg.Dir, "kubeconfig")
 	if err := proxy.kubeconfig(kubeconfig); err != nil {
 		return res, err
@@ -444,7 +444,7 @@ func (s *slipwayProc) start(ctx context.Context) error {
 		select {
 		case err := <-s.exited:
 			s.exited <- err
-			return fmt.Errorf("slipway exited at start (%v); see %s", err, s.logPath)
+			return fmt.Errorf("slipway exited at start (%w); see %s", err, s.logPath)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -489,7 +489,7 @@ func (s *slipwayProc) stop() error {
 	_, err := s.term()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return fmt.Errorf("slipway exited with %v; see %s", err, s.logPath)
+		return fmt.Errorf("slipway exited with %w; see %s", err, s.logPath)
 	}
 	return err
 }

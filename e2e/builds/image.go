@@ -69,7 +69,7 @@ func walk(img v1.Image, fn func(*tar.Header, io.Reader) (done bool, err error)) 
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

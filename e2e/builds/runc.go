@@ -294,7 +294,7 @@ func WaitHTTP(ctx context.Context, c *Container, url string, attempts int, pause
 	var last error
 	for range attempts {
 		if c.Exited() {
-			return "", fmt.Errorf("the container exited before answering on %s: %v\n%s", url, c.Wait(), c.Output())
+			return "", fmt.Errorf("the container exited before answering on %s: %w\n%s", url, c.Wait(), c.Output())
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -307,7 +307,7 @@ func WaitHTTP(ctx context.Context, c *Container, url string, attempts int, pause
 			if rerr == nil && resp.StatusCode == http.StatusOK {
 				return string(body), nil
 			}
-			err = fmt.Errorf("GET %s: %s %v", url, resp.Status, rerr)
+			err = fmt.Errorf("GET %s: %s %w", url, resp.Status, rerr)
 		}
 		last = err
 		select {

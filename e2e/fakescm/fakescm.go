@@ -57,6 +57,9 @@ type Server struct {
 	nextID   int64
 	// failures makes the next N status posts answer 502 (retry tests).
 	failures int
+	// readsDown makes file reads answer 503, so an accepted event cannot be
+	// dispatched yet (the e2e crash-recovery test holds events this way).
+	readsDown bool
 }
 
 // New serves the bare repositories under reposDir.
@@ -76,6 +79,24 @@ func (s *Server) FailNextStatuses(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = n
+}
+
+// SetReadsDown makes every file read (.slipway.yaml) answer 503 while down
+// is true: a transient outage of the host's API.
+func (s *Server) SetReadsDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readsDown = down
+}
+
+func (s *Server) readsAvailable(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	down := s.readsDown
+	s.mu.Unlock()
+	if down {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "reads are down (fakescm /_fake/reads)"})
+	}
+	return !down
 }
 
 // Statuses returns the recorded statuses of repo and sha, oldest first
@@ -126,6 +147,32 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/_fake/comments", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Comments())
 	})
+	// The controls below let a separate process (the e2e tests, with fakescm
+	// running as its own binary) drive what the in-process API offers.
+	mux.HandleFunc("POST /_fake/gitlab/projects", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			ID   int64  `json:"id"`
+			Path string `json:"path"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.ID <= 0 || in.Path == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": `want {"id": N > 0, "path": "owner/name"}`})
+			return
+		}
+		s.AddGitLabProject(in.ID, in.Path)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_fake/reads", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("down") {
+		case "true":
+			s.SetReadsDown(true)
+		case "false":
+			s.SetReadsDown(false)
+		default:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "want ?down=true or ?down=false"})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	return mux
 }
 
@@ -140,6 +187,9 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	switch {
 	case r.Method == http.MethodGet && ghContents.MatchString(p):
+		if !s.readsAvailable(w) {
+			return
+		}
 		m := ghContents.FindStringSubmatch(p)
 		file, _ := url.PathUnescape(m[3])
 		data, err := s.show(m[1]+"/"+m[2], r.URL.Query().Get("ref"), file)
@@ -220,6 +270,9 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	switch {
 	case r.Method == http.MethodGet && glRaw.MatchString(p):
+		if !s.readsAvailable(w) {
+			return
+		}
 		m := glRaw.FindStringSubmatch(p)
 		repo, ok := s.project(m[1])
 		file, _ := url.PathUnescape(m[2])

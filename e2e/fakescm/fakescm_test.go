@@ -109,3 +109,72 @@ func TestRealClientsAgainstFake(t *testing.T) {
 		t.Errorf("git ls-remote = %s, %v", out, err)
 	}
 }
+
+// The /_fake/ controls drive a fakescm running as its own process.
+func TestControls(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	root := t.TempDir()
+	sha := makeRepo(t, root, "acme/api", map[string]string{".slipway.yaml": "app: api\n"})
+	srv := httptest.NewServer(New(root).Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	post := func(path, body string) int {
+		t.Helper()
+		resp, err := srv.Client().Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	glc, err := gitlab.NewClient("token", srv.URL+"/gitlab/api/v4", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghc, err := github.NewClient("token", srv.URL+"/github/api/v3/", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := scm.Repo{ProjectID: 7}
+	if _, err := glc.ReadFile(ctx, byID, sha, ".slipway.yaml"); !errors.Is(err, scm.ErrNotFound) {
+		t.Errorf("ReadFile(unregistered project) = %v, want ErrNotFound", err)
+	}
+
+	for _, tc := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/_fake/gitlab/projects", `{"id": 7, "path": "acme/api"}`, 204},
+		{"/_fake/gitlab/projects", `{"id": 0, "path": "acme/api"}`, 400},
+		{"/_fake/gitlab/projects", `not json`, 400},
+		{"/_fake/reads?down=maybe", ``, 400},
+		{"/_fake/reads?down=true", ``, 204},
+	} {
+		if got := post(tc.path, tc.body); got != tc.want {
+			t.Errorf("POST %s %s = %d, want %d", tc.path, tc.body, got, tc.want)
+		}
+	}
+	for name, read := range map[string]func() ([]byte, error){
+		"github": func() ([]byte, error) { return ghc.ReadFile(ctx, scm.Repo{FullName: "acme/api"}, sha, ".slipway.yaml") },
+		"gitlab": func() ([]byte, error) { return glc.ReadFile(ctx, byID, sha, ".slipway.yaml") },
+	} {
+		if _, err := read(); err == nil {
+			t.Errorf("%s ReadFile while reads are down: no error", name)
+		} else if ok, _ := scm.IsTransient(err); !ok {
+			t.Errorf("%s ReadFile while reads are down = %v, want a transient error", name, err)
+		}
+	}
+	if got := post("/_fake/reads?down=false", ""); got != 204 {
+		t.Fatalf("POST /_fake/reads?down=false = %d", got)
+	}
+	for name, read := range map[string]func() ([]byte, error){
+		"github": func() ([]byte, error) { return ghc.ReadFile(ctx, scm.Repo{FullName: "acme/api"}, sha, ".slipway.yaml") },
+		"gitlab": func() ([]byte, error) { return glc.ReadFile(ctx, byID, sha, ".slipway.yaml") },
+	} {
+		if got, err := read(); err != nil || string(got) != "app: api\n" {
+			t.Errorf("%s ReadFile after reads are back = %q, %v", name, got, err)
+		}
+	}
+}

@@ -153,7 +153,7 @@ func waitFor[T runtime.Object](ctx context.Context, what string,
 		case apierrors.IsNotFound(err):
 		case err != nil:
 			if ctx.Err() != nil {
-				return last, fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+				return last, fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
 			}
 			return last, fmt.Errorf("reading %s: %w", what, err)
 		default:

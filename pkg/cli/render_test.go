@@ -101,10 +101,10 @@ func TestRenderCmdOutputAndJSON(t *testing.T) {
 
 func TestRenderCmdBadRepoConfig(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, ".slipway.yaml"), []byte("build: {langauge: go}\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ".slipway.yaml"), []byte("build: {langauge: go}\n"), 0o644); err != nil { //nolint:misspell // the typo is the test
 		t.Fatal(err)
 	}
-	if _, err := runRender(t, dir); err == nil || !strings.Contains(err.Error(), `unknown field "langauge"`) {
+	if _, err := runRender(t, dir); err == nil || !strings.Contains(err.Error(), `unknown field "langauge"`) { //nolint:misspell // the typo is the test
 		t.Errorf("error = %v, want the typo reported", err)
 	}
 }

@@ -64,7 +64,11 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("opening store %s: %w", cfg.RedactedStore(), err)
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
 
 	restCfg, err := restConfig(cfg)
 	if err != nil {
@@ -98,6 +102,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		BaseRegistry:         cfg.BaseRegistry,
 		BuildkitAddr:         cfg.BuildkitAddr,
 		InsecureRegistry:     cfg.RegistryInsecure,
+		FSGroup:              cfg.PipelineFSGroup,
 	},
 		dispatch.WithWorkers(cfg.DispatchWorkers),
 		dispatch.WithPollInterval(cfg.PollInterval),

@@ -40,6 +40,7 @@ type Config struct {
 	RegistryInsecure   bool
 	BaseRegistry       string
 	BuildkitAddr       string
+	PipelineFSGroup    int64
 	SlipwayImage       string
 	ServiceAccount     string
 	GitCredentials     string
@@ -66,13 +67,6 @@ type Config struct {
 	NotifyOnSuccess    bool
 	ChatWebhookURL     Secret
 	SlackWebhookURL    Secret
-}
-
-// setting describes one configuration key in all three of its spellings.
-type setting struct {
-	name   string // flag name; config file key; env is SLIPWAY_ + upper snake
-	usage  string
-	secret bool // also accepts NAME-file / SLIPWAY_NAME_FILE / name-file:
 }
 
 // EnvName is the environment variable of a flag name.
@@ -105,6 +99,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.ImageRegistry, "image-registry", "", "registry and path prefix images are pushed to, e.g. registry.corp/team")
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "the image registry speaks plain HTTP (local development only)")
 	fs.StringVar(&c.BuildkitAddr, "buildkit-addr", "tcp://buildkitd.slipway.svc:1234", "address of the shared buildkitd the build step uses")
+	fs.Int64Var(&c.PipelineFSGroup, "pipeline-fs-group", 65532, "fsGroup of the pipeline pods, so the non-root Slipway steps can write the workspace volume (0: unset)")
 	fs.StringVar(&c.BaseRegistry, "base-registry", "", "registry prefix of the base images the generated Dockerfiles use")
 	fs.StringVar(&c.SlipwayImage, "slipway-image", "ghcr.io/slipway-ci/slipway:latest", "image the pipeline's Slipway steps (clone, render, build) run in")
 	fs.StringVar(&c.ServiceAccount, "service-account", "", "service account of the PipelineRuns (empty: the namespace default)")

@@ -88,7 +88,7 @@ func TestErrors(t *testing.T) {
 		file    string
 		wantErr string
 	}{
-		{name: "unknown file key", file: "adress: :1\n", wantErr: "unknown keys adress"},
+		{name: "unknown file key", file: "adress: :1\n", wantErr: "unknown keys adress"}, //nolint:misspell // the typo is the test
 		{name: "bad env value", env: map[string]string{"SLIPWAY_DISPATCH_WORKERS": "many"}, wantErr: "SLIPWAY_DISPATCH_WORKERS"},
 		{name: "missing secret file", env: map[string]string{"SLIPWAY_GITHUB_TOKEN_FILE": "/nonexistent/token"}, wantErr: "reading github-token-file"},
 	}

@@ -117,7 +117,7 @@ func toStart(prs []pipelinev1.PipelineRun, limit int) []*pipelinev1.PipelineRun 
 // olderFirst orders by creation time, then event id (the queue's order),
 // then name.
 func olderFirst(a, b *pipelinev1.PipelineRun) int {
-	if c := a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time); c != 0 {
+	if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
 		return c
 	}
 	ea, _ := strconv.ParseInt(a.Labels[tekton.LabelEventID], 10, 64)

@@ -481,10 +481,10 @@ func prepareMaven(dir string, o Options, d *data) (string, string, error) {
 	case s != "":
 		clean := path.Clean(filepath.ToSlash(s))
 		if path.IsAbs(clean) || strings.HasPrefix(clean, "..") {
-			return "", "", fmt.Errorf("Maven settings %q must be a path inside the build context or a mirror URL", s)
+			return "", "", fmt.Errorf("maven settings %q must be a path inside the build context or a mirror URL", s)
 		}
 		if !exists(filepath.Join(dir, filepath.FromSlash(clean))) {
-			return "", "", fmt.Errorf("Maven settings %s not found in the build context", clean)
+			return "", "", fmt.Errorf("maven settings %s not found in the build context", clean)
 		}
 		d.MavenSettingsPath = clean
 	}

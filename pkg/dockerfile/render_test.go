@@ -126,7 +126,7 @@ func TestRenderConfig(t *testing.T) {
 			opts: Options{MavenSettings: ".mvn/settings.xml"}, contains: []string{"COPY .mvn/settings.xml /slipway/settings.xml"},
 			wantTest: "mvn -B -s .mvn/settings.xml test"},
 		{name: "maven settings file missing", files: map[string]string{"pom.xml": pomWith("", "")},
-			opts: Options{MavenSettings: "settings.xml"}, wantErr: "Maven settings settings.xml not found in the build context"},
+			opts: Options{MavenSettings: "settings.xml"}, wantErr: "maven settings settings.xml not found in the build context"},
 		{name: "maven mirror", files: map[string]string{"pom.xml": pomWith("", "")},
 			opts: Options{MavenSettings: "https://nexus.corp/maven/"}, contains: []string{`ARG MAVEN_MIRROR_URL="https://nexus.corp/maven/"`}},
 		{name: "go module with go.sum and vendor", files: map[string]string{"go.mod": "module m\ngo 1.23\n", "go.sum": "", "vendor/modules.txt": "", "main.go": "package main\n"},

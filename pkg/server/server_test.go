@@ -97,8 +97,8 @@ func TestServeHealthAndShutdown(t *testing.T) {
 	default:
 		t.Error("component was not stopped")
 	}
-	if _, err := http.Get(base + "/healthz"); err == nil {
+	if resp, err := http.Get(base + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Error("server still accepting after shutdown")
 	}
 }
-

@@ -101,8 +101,8 @@ func TestLoadRejectsBroken(t *testing.T) {
 		},
 		{
 			name: "unknown field", file: task,
-			old: "  description: Shallow", new: "  descripton: Shallow",
-			wantErr: `unknown field "descripton"`,
+			old: "  description: Shallow", new: "  descripton: Shallow", //nolint:misspell // the typo is the test
+			wantErr: `unknown field "descripton"`, //nolint:misspell // the typo is the test
 		},
 		{
 			name: "wrong kind", file: task,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/pod"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -48,6 +49,9 @@ type RunOptions struct {
 	BuildkitAddr string
 	// InsecureRegistry pushes over plain HTTP (local development only).
 	InsecureRegistry bool
+	// FSGroup is the pods' fsGroup, so the non-root Slipway steps can write
+	// the freshly provisioned (root-owned) workspace volume; 0 leaves it unset.
+	FSGroup int64
 }
 
 func (o RunOptions) validate() error {
@@ -195,6 +199,10 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	if o.InsecureRegistry {
 		pr.Spec.Params = append(pr.Spec.Params, str("insecure-registry", "true"))
 	}
+	if o.FSGroup > 0 {
+		g := o.FSGroup
+		pr.Spec.TaskRunTemplate.PodTemplate = &pod.Template{SecurityContext: &corev1.PodSecurityContext{FSGroup: &g}}
+	}
 	if o.Timeout > 0 {
 		pr.Spec.Timeouts = &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: o.Timeout}}
 	}
@@ -230,7 +238,7 @@ func isHexSHA(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
 			return false
 		}
 	}

@@ -76,7 +76,7 @@ func startDaemon(ctx context.Context, bin, buildctl, dir, registry string) (*dae
 		select {
 		case err := <-d.done:
 			d.done <- err
-			return nil, fmt.Errorf("buildkitd exited: %v (log %s)", err, logf.Name())
+			return nil, fmt.Errorf("buildkitd exited: %w (log %s)", err, logf.Name())
 		case <-ctx.Done():
 			_ = d.stop()
 			return nil, ctx.Err()

@@ -6,8 +6,11 @@
 // applies a pod's fsGroup to hostPath volumes, so a non-root pod cannot
 // write to them. A `local` volume is different: the kubelet changes its
 // ownership to the pod's fsGroup on mount, as it does for production CSI
-// volumes. The directories start as a fresh filesystem does (root, 0755),
-// so a pod without the right fsGroup fails here as it would in production.
+// volumes, but only when the volume's path is a mount point of its own
+// (with no other mount of the same source); so each directory is bind
+// mounted onto itself. The directories start as a fresh filesystem does
+// (root, 0755), so a pod without the right fsGroup fails here as it would
+// in production.
 //
 // It lists claims and volumes once a second rather than watching: the loop
 // is simple and survives apiserver restarts, which the e2e suite performs.
@@ -22,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +44,53 @@ type provisioner struct {
 	class string
 	node  string
 	log   *slog.Logger
+	mount mounter
+}
+
+// mounter makes a directory a mount point of its own and undoes it.
+type mounter interface {
+	BindSelf(path string) error
+	Unmount(path string) error
+}
+
+// bindMounter is the real mounter (needs root).
+type bindMounter struct{}
+
+func (bindMounter) BindSelf(path string) error {
+	mounted, err := isMountPoint(path)
+	if err != nil || mounted {
+		return err
+	}
+	if err := syscall.Mount(path, path, "", syscall.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind mounting %s: %w", path, err)
+	}
+	return nil
+}
+
+func (bindMounter) Unmount(path string) error {
+	mounted, err := isMountPoint(path)
+	if err != nil || !mounted {
+		return err
+	}
+	if err := syscall.Unmount(path, 0); err != nil {
+		return fmt.Errorf("unmounting %s: %w", path, err)
+	}
+	return nil
+}
+
+// isMountPoint reports whether path is the mount point of an entry of
+// /proc/self/mountinfo (field 5).
+func isMountPoint(path string) (bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func main() {
@@ -64,7 +115,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "localpv: client: %v\n", err)
 		os.Exit(1)
 	}
-	p := &provisioner{kube: kc, dir: *dir, class: *class, node: *node, log: log}
+	p := &provisioner{kube: kc, dir: *dir, class: *class, node: *node, log: log, mount: bindMounter{}}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("provisioning", "class", *class, "dir", *dir, "node", *node)
@@ -109,9 +160,18 @@ func (p *provisioner) sync(ctx context.Context) error {
 		if v.Annotations["pv.kubernetes.io/provisioned-by"] != provisionedBy {
 			continue
 		}
-		if v.Status.Phase == corev1.VolumeReleased || v.Status.Phase == corev1.VolumeFailed {
+		switch v.Status.Phase {
+		case corev1.VolumeReleased, corev1.VolumeFailed:
 			if err := p.remove(ctx, v); err != nil {
 				errs = append(errs, err)
+			}
+		default:
+			// Mounts do not survive a host restart; the data does.
+			if v.Spec.Local == nil {
+				continue
+			}
+			if err := p.mount.BindSelf(v.Spec.Local.Path); err != nil {
+				errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
 			}
 		}
 	}
@@ -122,6 +182,9 @@ func (p *provisioner) provision(ctx context.Context, c *corev1.PersistentVolumeC
 	name := "localpv-" + string(c.UID)
 	path := filepath.Join(p.dir, name)
 	if err := os.MkdirAll(path, 0o755); err != nil {
+		return fmt.Errorf("claim %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	if err := p.mount.BindSelf(path); err != nil {
 		return fmt.Errorf("claim %s/%s: %w", c.Namespace, c.Name, err)
 	}
 	mode := corev1.PersistentVolumeFilesystem
@@ -161,6 +224,9 @@ func (p *provisioner) provision(ctx context.Context, c *corev1.PersistentVolumeC
 func (p *provisioner) remove(ctx context.Context, v *corev1.PersistentVolume) error {
 	if v.Spec.Local == nil || filepath.Dir(v.Spec.Local.Path) != filepath.Clean(p.dir) {
 		return fmt.Errorf("volume %s: path is not under %s; left alone", v.Name, p.dir)
+	}
+	if err := p.mount.Unmount(v.Spec.Local.Path); err != nil {
+		return fmt.Errorf("volume %s: %w", v.Name, err)
 	}
 	if err := os.RemoveAll(v.Spec.Local.Path); err != nil {
 		return fmt.Errorf("volume %s: %w", v.Name, err)

@@ -42,6 +42,12 @@ func volume(name, path string, phase corev1.PersistentVolumePhase, ours bool) *c
 	return pv
 }
 
+// fakeMounter records which directories are mount points.
+type fakeMounter map[string]bool
+
+func (m fakeMounter) BindSelf(path string) error { m[path] = true; return nil }
+func (m fakeMounter) Unmount(path string) error  { delete(m, path); return nil }
+
 func TestSync(t *testing.T) {
 	dir := t.TempDir()
 	released := filepath.Join(dir, "localpv-old")
@@ -57,7 +63,8 @@ func TestSync(t *testing.T) {
 		volume("localpv-in-use", filepath.Join(dir, "localpv-in-use"), corev1.VolumeBound, true),
 	}
 	kc := fake.NewSimpleClientset(objs...)
-	p := &provisioner{kube: kc, dir: dir, class: "slipway-local", node: "node-1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	mounts := fakeMounter{released: true}
+	p := &provisioner{kube: kc, dir: dir, class: "slipway-local", node: "node-1", log: slog.New(slog.NewTextHandler(io.Discard, nil)), mount: mounts}
 	ctx := context.Background()
 	// Twice: a second pass finds nothing more to do and fails on nothing.
 	for range 2 {
@@ -104,17 +111,38 @@ func TestSync(t *testing.T) {
 	if _, err := os.Stat(released); !os.IsNotExist(err) {
 		t.Errorf("released volume's directory still there (err %v)", err)
 	}
+	// The new volume and the one in use are mount points; the released one no longer.
+	wantMounts := fakeMounter{filepath.Join(dir, "localpv-uid-wanted"): true, filepath.Join(dir, "localpv-in-use"): true}
+	if diff := cmp.Diff(wantMounts, mounts); diff != "" {
+		t.Errorf("mount points (-want +got)\n%s", diff)
+	}
 }
 
 // A volume whose path is outside the directory is never removed.
 func TestRemoveRefusesForeignPath(t *testing.T) {
 	dir, other := t.TempDir(), t.TempDir()
 	kc := fake.NewSimpleClientset(volume("localpv-x", other, corev1.VolumeReleased, true))
-	p := &provisioner{kube: kc, dir: dir, class: "c", node: "n", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	p := &provisioner{kube: kc, dir: dir, class: "c", node: "n", log: slog.New(slog.NewTextHandler(io.Discard, nil)), mount: fakeMounter{}}
 	if err := p.sync(context.Background()); err == nil {
 		t.Error("sync removed a volume outside its directory without an error")
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("foreign directory removed: %v", err)
+	}
+}
+
+func TestIsMountPoint(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/", true},
+		{"/proc", true},
+		{filepath.Join(t.TempDir(), "not-mounted"), false},
+	} {
+		got, err := isMountPoint(tc.path)
+		if err != nil || got != tc.want {
+			t.Errorf("isMountPoint(%s) = %v, %v; want %v", tc.path, got, err, tc.want)
+		}
 	}
 }

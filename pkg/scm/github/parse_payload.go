@@ -33,7 +33,7 @@ func ParseWebhook(eventType, delivery string, body []byte) (*event.Event, error)
 	}
 	payload, err := gh.ParseWebHook(eventType, body)
 	if err != nil {
-		return nil, fmt.Errorf("github %s payload: %w: %v", eventType, scm.ErrMalformed, err)
+		return nil, fmt.Errorf("github %s payload: %w: %w", eventType, scm.ErrMalformed, err)
 	}
 	var ev *event.Event
 	switch p := payload.(type) {

@@ -79,7 +79,7 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 	if httpClient != nil {
 		opts = append(opts, gl.WithHTTPClient(httpClient))
 	}
-	c, err := gl.NewClient(token, opts...)
+	c, err := gl.NewClient(token, opts...) //nolint:staticcheck // go-gitlab is the SDK this project standardises on; the successor module is a later migration
 	if err != nil {
 		// go-gitlab's errors name the URL, not the token.
 		return nil, fmt.Errorf("gitlab client: base URL %q: %w", baseURL, err)

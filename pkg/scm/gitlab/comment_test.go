@@ -46,6 +46,7 @@ func TestParseNote(t *testing.T) {
 		}(), nil},
 		{"no command", strings.Replace(base, `/retest"`, `lgtm"`, 1), nil, scm.ErrUnsupportedEvent},
 		{"system note", strings.Replace(base, `"system": false`, `"system": true`, 1), nil, scm.ErrUnsupportedEvent},
+		//nolint:misspell // "noteable" is GitLab's field name
 		{"on a commit", strings.Replace(base, `"noteable_type": "MergeRequest"`, `"noteable_type": "Commit"`, 1), nil, scm.ErrUnsupportedEvent},
 		{"no user", strings.Replace(base, `"username": "root"`, `"username": ""`, 1), nil, scm.ErrMalformed},
 	}

@@ -32,7 +32,7 @@ func ParseWebhook(eventType, delivery string, body []byte) (*event.Event, error)
 	}
 	payload, err := gl.ParseWebhook(gl.EventType(eventType), body)
 	if err != nil {
-		return nil, fmt.Errorf("gitlab %s payload: %w: %v", eventType, scm.ErrMalformed, err)
+		return nil, fmt.Errorf("gitlab %s payload: %w: %w", eventType, scm.ErrMalformed, err)
 	}
 	var ev *event.Event
 	switch p := payload.(type) {
