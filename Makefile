@@ -31,7 +31,12 @@ image: build ## Build the Slipway image (Debian minbase + git + bin/slipway, uid
 ##@ Test
 
 .PHONY: test
-test: lint unit integration ## Everything CI runs: lint, unit tests, integration tests on real PostgreSQL.
+test: lint unit integration ## Everything CI runs: lint, unit, PostgreSQL, real BuildKit builds, end-to-end on the local cluster. Root.
+	$(MAKE) integration-build
+	@# integration-build's registry and buildkitd listen on loopback; the
+	@# cluster's listen on the bridge, so stop them before the stack starts.
+	$(MAKE) build-stack-down
+	$(MAKE) e2e
 
 .PHONY: unit
 unit: ## Unit tests with the race detector.
@@ -135,5 +140,6 @@ demo-push: ## Commit to the sample repo demo/hello and send Slipway a signed Git
 	@e2e/stack/demo.sh
 
 .PHONY: e2e
-e2e: ## End-to-end tests on the local stack (starts it if needed).
-	$(GO) test -tags e2e -count=1 -timeout 60m ./e2e/...
+e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway image from the tree when it runs).
+	e2e/stack/up.sh
+	$(GO) test -tags e2e -count=1 -parallel 4 -timeout 75m ./e2e/...

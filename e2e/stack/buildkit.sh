@@ -92,15 +92,20 @@ up() {
 	mkdir -p "$STATE/root"
 	ln -sf "$(basename "$BUILDCTL")" "$TOOLS/buildctl"
 	if running; then
-		# Explicitly requested addresses must match what it was started with.
+		# Explicitly requested addresses must match what it was started
+		# with. It is ours (PID file), so restart it with what is asked;
+		# its cache stays in the state dir.
 		local want
 		for want in ${SLIPWAY_BUILDKIT_TCP:+"SLIPWAY_BUILDKIT_TCP=$SLIPWAY_BUILDKIT_TCP"} \
 			${SLIPWAY_REGISTRY_ADDR:+"SLIPWAY_BUILDKIT_REGISTRY=$SLIPWAY_REGISTRY_ADDR"}; do
 			if ! grep -qx "export $want" "$STATE/env"; then
-				log "already running with $(tr '\n' ' ' <"$STATE/env"), not $want; run '$0 down' first"
-				exit 1
+				log "restarting: running with $(tr '\n' ' ' <"$STATE/env"), asked for $want"
+				down
+				break
 			fi
 		done
+	fi
+	if running; then
 		log "already running (pid $(cat "$PIDFILE")): $(tr '\n' ' ' <"$STATE/env")"
 	else
 		write_config

@@ -97,7 +97,10 @@ build_tekton() {
 # tekton_config_dir: the module's config/ (CRDs, RBAC, config maps) from the build's module cache.
 tekton_config_dir() {
   local dir
-  dir=$(cd "$S/build/tekton" && env "${GO_ENV[@]}" go list -m -f '{{.Dir}}' github.com/tektoncd/pipeline) || die "tekton module not downloaded"
+  # `go mod download` first: the binaries may be cached while the module
+  # cache (shared with the machine) has never extracted this version.
+  dir=$(cd "$S/build/tekton" && env "${GO_ENV[@]}" go mod download -json github.com/tektoncd/pipeline | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$dir" ] && [ -d "$dir/config" ] || die "tekton module not downloaded (go mod download github.com/tektoncd/pipeline in $S/build/tekton)"
   echo "$dir/config"
 }
 
@@ -475,16 +478,18 @@ spec:
     - -ec
     # busybox 1.35 wget segfaults with -T: bound it with timeout instead.
     - |
-      timeout 10 wget -q -O- http://$ip/ | grep -q slipway-service-ok
+      # kube-proxy may not have programmed a new Service yet: retry.
+      try() { for i in \$(seq 1 30); do "\$@" && return 0; sleep 1; done; return 1; }
+      try sh -c 'timeout 5 wget -q -O- http://$ip/ | grep -q slipway-service-ok'
       echo "service $ip reachable"
-      timeout 10 wget -q --no-check-certificate -O- https://10.96.0.1/livez | grep -q ok
+      try sh -c 'timeout 5 wget -q --no-check-certificate -O- https://10.96.0.1/livez | grep -q ok'
       echo "kubernetes service reachable"
       echo written >/data/proof && grep -q written /data/proof
       echo "pvc writable"
     volumeMounts: [{name: data, mountPath: /data}]
   volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
 YAML
-  for _ in $(seq 1 90); do
+  for _ in $(seq 1 200); do
     phase=$("${KUBECTL[@]}" -n "$ns" get pod client -o jsonpath='{.status.phase}')
     case $phase in Succeeded|Failed) break ;; esac
     sleep 1

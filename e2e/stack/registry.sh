@@ -39,16 +39,16 @@ up() {
 	mkdir -p "$STATE/disk"
 	local crane
 	crane=$(crane_bin)
-	if running; then
-		local was
-		was=$(cat "$STATE/addr")
+	if running && [ -n "${SLIPWAY_REGISTRY_ADDR:-}" ] && [ "$SLIPWAY_REGISTRY_ADDR" != "$(cat "$STATE/addr")" ]; then
 		# An explicitly requested address must be the one it serves on (the
-		# stack needs the bridge address, pods cannot reach loopback).
-		if [ -n "${SLIPWAY_REGISTRY_ADDR:-}" ] && [ "$SLIPWAY_REGISTRY_ADDR" != "$was" ]; then
-			log "already running on $was, not $SLIPWAY_REGISTRY_ADDR; run '$0 down' first"
-			exit 1
-		fi
-		ADDR=$was
+		# stack needs the bridge address, pods cannot reach loopback). The
+		# process is ours: move it. Blobs stay on disk; callers re-push
+		# manifests (images.sh), as after any restart.
+		log "moving from $(cat "$STATE/addr") to $SLIPWAY_REGISTRY_ADDR"
+		down
+	fi
+	if running; then
+		ADDR=$(cat "$STATE/addr")
 		log "already running (pid $(cat "$PIDFILE")) on $ADDR"
 	elif ready; then
 		# Something we did not start owns the port: refuse rather than share it silently.
