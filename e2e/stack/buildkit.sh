@@ -56,11 +56,13 @@ MOD
 	mv "$BUILDCTL.tmp" "$BUILDCTL"
 }
 
+# ensure_runc installs the runc worker's runtime, and busybox-static, from
+# which the build tests make their base image (no image pulls here).
 ensure_runc() {
-	command -v runc >/dev/null && return 0
-	log "installing runc with apt"
+	command -v runc >/dev/null && [ -x /bin/busybox ] && return 0
+	log "installing runc and busybox-static with apt"
 	apt-get -o DPkg::Lock::Timeout=300 update -qq
-	apt-get -o DPkg::Lock::Timeout=300 install -y -qq runc >/dev/null
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq runc busybox-static >/dev/null
 }
 
 write_config() {
