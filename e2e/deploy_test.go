@@ -452,7 +452,7 @@ func TestDeployCLIRollingCrashLoopRollsBack(t *testing.T) {
 	t.Logf("slipway deploy output:\n%s", out.String())
 	// Whichever the kubelet shows first: a restart or the back-off.
 	if err == nil || !strings.Contains(out.String(), "ROLLED BACK:") ||
-		!(strings.Contains(err.Error(), "crash loop") || strings.Contains(err.Error(), "container restarts")) {
+		!strings.Contains(err.Error(), "crash loop") && !strings.Contains(err.Error(), "container restarts") {
 		t.Fatalf("slipway deploy of a crashing image = %v, want a rollback for a crash loop", err)
 	}
 	if got := deploymentImage(ctx, t, ns, "web"); got != v1 {

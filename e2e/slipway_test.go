@@ -163,7 +163,9 @@ func newRepo(t *testing.T, s *slipwayStack, prefix string, files map[string]stri
 	for k, v := range files {
 		all[k] = v
 	}
-	return r, r.commit(t, "main", "Initial import", all)
+	// Tests commit the same files within the same second; the repo's name in
+	// the message keeps their SHAs (and so runsOf) apart.
+	return r, r.commit(t, "main", "Initial import of "+r.Name, all)
 }
 
 // commit writes files on branch (created from the current HEAD when new),
