@@ -627,6 +627,10 @@ clean_host() {
   # Run state (etcd data, containerd root, kubelet dir); binaries, images and PKI stay cached.
   if [ -d "$RUN" ] && ! awk -v s="$RUN/" 'index($2, s) == 1 {found=1} END {exit !found}' /proc/mounts; then
     rm -rf "$RUN"
+    # The local volumes' data belonged to PV objects in the etcd just removed.
+    if [ -d "$LOCALPV_DIR" ] && ! awk -v s="$LOCALPV_DIR/" 'index($2, s) == 1 {found=1} END {exit !found}' /proc/mounts; then
+      rm -rf "$LOCALPV_DIR"
+    fi
   fi
 }
 

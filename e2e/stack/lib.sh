@@ -12,6 +12,7 @@ RUN=$S/run
 LOGS=$S/logs
 PKI=$S/pki
 HOSTPATH_DIR=/tmp/hostpath_provisioner   # hard-coded by the in-tree host-path provisioner
+LOCALPV_DIR=/var/lib/slipway-localpv       # e2e/cmd/localpv volumes (slipway.sh)
 NODE_NAME=slipway-node
 
 export PATH=$BIN:/usr/local/go/bin:$PATH

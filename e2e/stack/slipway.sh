@@ -33,7 +33,6 @@ CRANE=$CACHE/tools/crane
 # Volumes of this class are `local` PVs, which the kubelet chowns to the
 # pod's fsGroup like any production CSI volume; see e2e/cmd/localpv.
 STORAGE_CLASS=slipway-local
-LOCALPV_DIR=/var/lib/slipway-localpv
 
 # The settings of the stack: the ConfigMap values the overlay writes.
 config_values() {
