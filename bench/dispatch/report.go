@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/slipway-ci/slipway/bench/intake"
 )
 
 // Section markers in RESULTS.md: the text between them is this program's.
@@ -117,19 +119,5 @@ func WriteTable(w io.Writer, results []Result) error {
 // ReplaceSection returns doc with the text between the markers replaced by
 // section, or with a marked section appended if doc has none.
 func ReplaceSection(doc, section string) (string, error) {
-	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker
-	i, j := strings.Index(doc, BeginMarker), strings.Index(doc, EndMarker)
-	switch {
-	case i < 0 && j < 0:
-		if doc != "" && !strings.HasSuffix(doc, "\n") {
-			doc += "\n"
-		}
-		if doc != "" {
-			doc += "\n"
-		}
-		return doc + block + "\n", nil
-	case i < 0 || j < i:
-		return "", fmt.Errorf("markers %s and %s are unpaired or out of order", BeginMarker, EndMarker)
-	}
-	return doc[:i] + block + doc[j+len(EndMarker):], nil
+	return intake.ReplaceMarked(doc, BeginMarker, EndMarker, section)
 }

@@ -3,9 +3,11 @@ package intake
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -164,12 +166,19 @@ const (
 	EndMarker   = "<!-- intakebench:end -->"
 )
 
-// ReplaceSection returns doc with the text between the markers replaced by
-// section, or with a marked section appended if doc has none.
+// ReplaceSection returns doc with the text between the intake markers
+// replaced by section, or with a marked section appended if doc has none.
 func ReplaceSection(doc, section string) (string, error) {
-	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker
-	i := strings.Index(doc, BeginMarker)
-	j := strings.Index(doc, EndMarker)
+	return ReplaceMarked(doc, BeginMarker, EndMarker, section)
+}
+
+// ReplaceMarked returns doc with the text between begin and end replaced by
+// section, or with a marked section appended if doc has none. Every bench
+// program owns one such section of RESULTS.md and keeps the rest.
+func ReplaceMarked(doc, begin, end, section string) (string, error) {
+	block := begin + "\n" + strings.TrimRight(section, "\n") + "\n" + end
+	i := strings.Index(doc, begin)
+	j := strings.Index(doc, end)
 	switch {
 	case i < 0 && j < 0:
 		if doc != "" && !strings.HasSuffix(doc, "\n") {
@@ -180,7 +189,33 @@ func ReplaceSection(doc, section string) (string, error) {
 		}
 		return doc + block + "\n", nil
 	case i < 0 || j < i:
-		return "", fmt.Errorf("markers %s and %s are unpaired or out of order", BeginMarker, EndMarker)
+		return "", fmt.Errorf("markers %s and %s are unpaired or out of order", begin, end)
 	}
-	return doc[:i] + block + doc[j+len(EndMarker):], nil
+	return doc[:i] + block + doc[j+len(end):], nil
+}
+
+// UpdateResults rewrites the marked section of the results file at path,
+// creating the file if it does not exist.
+func UpdateResults(path, begin, end, section string) error {
+	doc, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	next, err := ReplaceMarked(string(doc), begin, end, section)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// GitCommit names the checked-out commit, or "unknown" outside a git tree.
+func GitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }

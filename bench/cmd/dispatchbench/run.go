@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,7 +96,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	machine, err := intake.ThisMachine(commit())
+	machine, err := intake.ThisMachine(intake.GitCommit())
 	if err != nil {
 		return err
 	}
@@ -146,7 +145,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if o.out != "" {
-		if err := writeOut(o.out, b.String()); err != nil {
+		if err := intake.UpdateResults(o.out, dispatch.BeginMarker, dispatch.EndMarker, b.String()); err != nil {
 			return err
 		}
 	}
@@ -206,28 +205,4 @@ func freshDatabase(ctx context.Context, base string) (string, func(), error) {
 	fresh := *u
 	fresh.Path = "/" + name
 	return fresh.String(), drop, nil
-}
-
-// commit names the checked-out commit, or "unknown" outside a git tree.
-func commit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func writeOut(path, section string) error {
-	doc, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	next, err := dispatch.ReplaceSection(string(doc), section)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -99,7 +98,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	machine, err := intake.ThisMachine(commit())
+	machine, err := intake.ThisMachine(intake.GitCommit())
 	if err != nil {
 		return err
 	}
@@ -145,7 +144,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		return err
 	}
 	if o.out != "" {
-		if err := writeOut(o.out, section.String()); err != nil {
+		if err := intake.UpdateResults(o.out, intake.BeginMarker, intake.EndMarker, section.String()); err != nil {
 			return err
 		}
 	}
@@ -185,28 +184,4 @@ func burst(ctx context.Context, storeURL string, load intake.Config) (intake.Row
 		return intake.Row{}, fmt.Errorf("%s %s: %w", engine, res.Load(), err)
 	}
 	return intake.Row{Engine: engine, Where: fresh.Where, Result: res}, nil
-}
-
-// commit names the checked-out commit, or "unknown" outside a git tree.
-func commit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func writeOut(path, section string) error {
-	doc, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	next, err := intake.ReplaceSection(string(doc), section)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
