@@ -46,6 +46,11 @@ type Config struct {
 	Engine, Store string
 	Events        int
 	Concurrency   []int
+	// Rates adds an open-loop burst per rate (events/s): a request starts
+	// every 1/rate s whether or not the earlier ones were answered, and
+	// latency counts from that scheduled start, so a stall cannot hide the
+	// requests it delayed (no coordinated omission).
+	Rates []float64
 	// Workers is Slipway's --dispatch-workers.
 	Workers int
 	// SIGTERM adds the shutdown burst: SIGTERM after half the answers,
@@ -72,10 +77,13 @@ type Stats struct {
 	Errors             []string // the first few distinct errors
 }
 
-// Row is one concurrency level: the floor, then Slipway.
+// Row is one load level: the floor, then Slipway.
 type Row struct {
-	Engine      string
+	Engine string
+	// Concurrency is the closed loop's requests in flight; 0 in an
+	// open-loop row, whose Rate (events/s) is set instead.
 	Concurrency int
+	Rate        float64
 	Floor       Stats
 	Slipway     Stats
 	// CPU is Slipway's CPU time during its burst (until the last run was
@@ -129,8 +137,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, errors.New("dispatch bench: slipway binary, rest config, store and dir are required")
 	case cfg.Events < 2:
 		return res, fmt.Errorf("dispatch bench: events must be at least 2, got %d", cfg.Events)
-	case len(cfg.Concurrency) == 0 || slices.Min(cfg.Concurrency) < 1:
+	case len(cfg.Concurrency) == 0 && len(cfg.Rates) == 0:
+		return res, errors.New("dispatch bench: no concurrency level and no rate")
+	case len(cfg.Concurrency) > 0 && slices.Min(cfg.Concurrency) < 1:
 		return res, fmt.Errorf("dispatch bench: concurrency levels must be at least 1, got %v", cfg.Concurrency)
+	case len(cfg.Rates) > 0 && slices.Min(cfg.Rates) <= 0:
+		return res, fmt.Errorf("dispatch bench: rates must be positive, got %v", cfg.Rates)
 	case cfg.Workers < 1:
 		return res, fmt.Errorf("dispatch bench: workers must be at least 1, got %d", cfg.Workers)
 	}
@@ -201,10 +213,24 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: time.Minute}
 	runOpts := tekton.RunOptions{Namespace: floorNS, ImagePrefix: imagePrefix, SlipwayImage: "ghcr.io/slipway-ci/slipway:latest", Size: "1Gi",
 		Timeout: time.Hour, BuildkitAddr: "tcp://buildkitd.slipway.svc:1234"}
+	type level struct {
+		row  Row
+		name string
+		load func(n int, do func(i int) (bool, error)) []answer
+	}
+	var levels []level
 	for _, c := range cfg.Concurrency {
-		row := Row{Engine: cfg.Engine, Concurrency: c}
+		levels = append(levels, level{Row{Engine: cfg.Engine, Concurrency: c}, fmt.Sprintf("%d", c),
+			func(n int, do func(int) (bool, error)) []answer { return burst(n, c, do) }})
+	}
+	for _, r := range cfg.Rates {
+		levels = append(levels, level{Row{Engine: cfg.Engine, Rate: r}, fmt.Sprintf("r%g", r),
+			func(n int, do func(int) (bool, error)) []answer { return openBurst(n, r, do) }})
+	}
+	for _, lv := range levels {
+		row := lv.row
 		// The floor: the same runs straight from client-go.
-		ds, fx, err := pushDeliveries(cfg.Events, []byte(secret), fmt.Sprintf("floor-%d", c))
+		ds, fx, err := pushDeliveries(cfg.Events, []byte(secret), "floor-"+lv.name)
 		if err != nil {
 			return res, err
 		}
@@ -214,14 +240,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				return res, fmt.Errorf("floor PipelineRun: %w", err)
 			}
 		}
-		answers := burst(len(ds), c, func(i int) (bool, error) {
+		answers := lv.load(len(ds), func(i int) (bool, error) {
 			_, err := tc.TektonV1().PipelineRuns(floorNS).Create(ctx, prs[i], metav1.CreateOptions{})
 			return err == nil, err
 		})
 		row.Floor = measure(ctx, ds, answers, seen, cfg.Quiet)
 
 		// Slipway.
-		if ds, _, err = pushDeliveries(cfg.Events, []byte(secret), fmt.Sprintf("slipway-%d", c)); err != nil {
+		if ds, _, err = pushDeliveries(cfg.Events, []byte(secret), "slipway-"+lv.name); err != nil {
 			return res, err
 		}
 		before, err := readProc(sw.pid())
@@ -229,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			return res, err
 		}
 		calls := proxy.snapshot()
-		answers = burst(len(ds), c, func(i int) (bool, error) { return post(ctx, client, sw.url, ds[i]) })
+		answers = lv.load(len(ds), func(i int) (bool, error) { return post(ctx, client, sw.url, ds[i]) })
 		row.Slipway = measure(ctx, ds, answers, seen, cfg.Quiet)
 		after, err := readProc(sw.pid())
 		if err != nil {
@@ -297,6 +323,29 @@ func burst(n, conc int, do func(i int) (bool, error)) []answer {
 				ok, err := do(i)
 				out[i] = answer{start: start, end: time.Now(), ok: ok, err: err}
 			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// openBurst starts do(0..n-1) at rate per second, each at its scheduled
+// time whether or not the earlier ones were answered (open loop). A
+// request's start is its scheduled time, so one that could not even be
+// sent on time (a stalled sender) is charged for the wait.
+func openBurst(n int, rate float64, do func(i int) (bool, error)) []answer {
+	out := make([]answer, n)
+	interval := time.Duration(float64(time.Second) / rate)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		at := t0.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := do(i)
+			out[i] = answer{start: at, end: time.Now(), ok: ok, err: err}
 		}()
 	}
 	wg.Wait()

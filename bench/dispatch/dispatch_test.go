@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
@@ -97,21 +98,31 @@ func TestCounterForwardsAndCounts(t *testing.T) {
 	if err := c.kubeconfig(path); err != nil {
 		t.Fatal(err)
 	}
+	kc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := rest.HTTPClientFor(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := c.snapshot()
-	base := "http://" + c.ln.Addr().String()
 	var bodies []string
 	for _, p := range []string{"/apis", "/apis/tekton.dev/v1/namespaces/x/pipelineruns", "/apis/tekton.dev/v1/namespaces/x/pipelineruns"} {
 		method := http.MethodPost
 		if p == "/apis" {
 			method = http.MethodGet
 		}
-		req, _ := http.NewRequest(method, base+p, nil)
-		resp, err := http.DefaultClient.Do(req)
+		req, _ := http.NewRequest(method, kc.Host+p, nil)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Errorf("%s %s: %s to the proxy, want HTTP/2 as to an apiserver", method, p, resp.Proto)
+		}
 		bodies = append(bodies, string(b))
 	}
 	want := []string{"GET /apis", "POST /apis/tekton.dev/v1/namespaces/x/pipelineruns", "POST /apis/tekton.dev/v1/namespaces/x/pipelineruns"}
@@ -120,6 +131,42 @@ func TestCounterForwardsAndCounts(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"GET discovery=1", "POST pipelineruns=2"}, diff(before, c.snapshot())); d != "" {
 		t.Errorf("counts (-want +got):\n%s", d)
+	}
+}
+
+// TestOpenBurstDoesNotWaitForAnswers holds every request until all have
+// started: a loop that waited for answers would never get there. Starts
+// are the schedule, not when the goroutine ran.
+func TestOpenBurstDoesNotWaitForAnswers(t *testing.T) {
+	const n, rate = 50, 1e6
+	var started atomic.Int64
+	release := make(chan struct{})
+	var mu sync.Mutex
+	done := map[int]int{}
+	answers := openBurst(n, rate, func(i int) (bool, error) {
+		if started.Add(1) == n {
+			close(release)
+		}
+		<-release
+		mu.Lock()
+		done[i]++
+		mu.Unlock()
+		return i%2 == 0, nil
+	})
+	if len(done) != n {
+		t.Errorf("%d distinct indexes done, want %d", len(done), n)
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	for i, a := range answers {
+		if done[i] != 1 {
+			t.Errorf("index %d done %d times", i, done[i])
+		}
+		if got, want := a.start.Sub(answers[0].start), time.Duration(i)*interval; got != want {
+			t.Errorf("request %d scheduled %s after the first, want %s", i, got, want)
+		}
+		if a.ok != (i%2 == 0) || a.end.Before(a.start) {
+			t.Errorf("answer %d = %+v", i, a)
+		}
 	}
 }
 
@@ -288,7 +335,8 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"no binary", func(c *Config) { c.Slipway = "" }, "required"},
 		{"one event", func(c *Config) { c.Events = 1 }, "events must be at least 2"},
 		{"zero concurrency", func(c *Config) { c.Concurrency = []int{8, 0} }, "concurrency"},
-		{"no concurrency", func(c *Config) { c.Concurrency = nil }, "concurrency"},
+		{"no load", func(c *Config) { c.Concurrency = nil }, "no concurrency level and no rate"},
+		{"zero rate", func(c *Config) { c.Rates = []float64{0} }, "rates must be positive"},
 		{"no workers", func(c *Config) { c.Workers = 0 }, "workers"},
 	}
 	for _, tt := range tests {

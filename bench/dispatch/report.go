@@ -25,6 +25,14 @@ const (
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
 
+// Load names the row's load: "c=8" (closed loop) or "open 100/s".
+func (r Row) Load() string {
+	if r.Rate > 0 {
+		return fmt.Sprintf("open %g/s", r.Rate)
+	}
+	return fmt.Sprintf("c=%d", r.Concurrency)
+}
+
 // Met lists the aims of one row and whether each is met.
 func (r Row) Met() []string {
 	var out []string
@@ -58,28 +66,28 @@ func verdict(ok bool, s string) string {
 // WriteTable writes the rows and the shutdown bursts as Markdown.
 func WriteTable(w io.Writer, results []Result) error {
 	var b bytes.Buffer
-	b.WriteString("| store | c | who | accepted | 2xx/create p50 | p99 ms | visible p50 | p99 ms | events/s | runs/s | lost | dup | CPU s | peak RSS MiB |\n")
+	b.WriteString("| store | load | who | accepted | 2xx/create p50 | p99 ms | visible p50 | p99 ms | events/s | runs/s | lost | dup | CPU s | peak RSS MiB |\n")
 	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, res := range results {
 		for _, r := range res.Rows {
 			f, s := r.Floor, r.Slipway
-			fmt.Fprintf(&b, "| %s | %d | floor | %d/%d | %s | %s | %s | %s | — | %.0f | %d | %d | | |\n",
-				r.Engine, r.Concurrency, f.Accepted, f.Events, ms(f.AnswerP50), ms(f.AnswerP99), ms(f.VisibleP50), ms(f.VisibleP99), f.RunsPerSec, f.Lost, f.Duplicates)
-			fmt.Fprintf(&b, "| %s | %d | slipway | %d/%d | %s | %s | %s | %s | %.0f | %.0f | %d | %d | %.2f | %.0f |\n",
-				r.Engine, r.Concurrency, s.Accepted, s.Events, ms(s.AnswerP50), ms(s.AnswerP99), ms(s.VisibleP50), ms(s.VisibleP99), s.EventsPerSec, s.RunsPerSec, s.Lost, s.Duplicates,
+			fmt.Fprintf(&b, "| %s | %s | floor | %d/%d | %s | %s | %s | %s | — | %.0f | %d | %d | | |\n",
+				r.Engine, r.Load(), f.Accepted, f.Events, ms(f.AnswerP50), ms(f.AnswerP99), ms(f.VisibleP50), ms(f.VisibleP99), f.RunsPerSec, f.Lost, f.Duplicates)
+			fmt.Fprintf(&b, "| %s | %s | slipway | %d/%d | %s | %s | %s | %s | %.0f | %.0f | %d | %d | %.2f | %.0f |\n",
+				r.Engine, r.Load(), s.Accepted, s.Events, ms(s.AnswerP50), ms(s.AnswerP99), ms(s.VisibleP50), ms(s.VisibleP99), s.EventsPerSec, s.RunsPerSec, s.Lost, s.Duplicates,
 				r.CPU.Seconds(), float64(r.PeakRSSKiB)/1024)
 		}
 	}
 	b.WriteString("\nAims per row:\n\n")
 	for _, res := range results {
 		for _, r := range res.Rows {
-			fmt.Fprintf(&b, "- %s c=%d: %s\n", r.Engine, r.Concurrency, strings.Join(r.Met(), "; "))
+			fmt.Fprintf(&b, "- %s %s: %s\n", r.Engine, r.Load(), strings.Join(r.Met(), "; "))
 		}
 	}
 	b.WriteString("\nSlipway's requests to the apiserver during each burst (counted by a loopback proxy between Slipway and the apiserver; WATCH is a watch opened, not an event):\n\n")
 	for _, res := range results {
 		for _, r := range res.Rows {
-			fmt.Fprintf(&b, "- %s c=%d: %s\n", r.Engine, r.Concurrency, strings.Join(r.APICalls, ", "))
+			fmt.Fprintf(&b, "- %s %s: %s\n", r.Engine, r.Load(), strings.Join(r.APICalls, ", "))
 		}
 	}
 	var sds []*Shutdown
@@ -103,7 +111,7 @@ func WriteTable(w io.Writer, results []Result) error {
 	for _, res := range results {
 		for _, r := range res.Rows {
 			for _, e := range append(r.Floor.Errors, r.Slipway.Errors...) {
-				fmt.Fprintf(&b, "\n- %s c=%d error: `%s`", r.Engine, r.Concurrency, e)
+				fmt.Fprintf(&b, "\n- %s %s error: `%s`", r.Engine, r.Load(), e)
 			}
 		}
 		if res.Shutdown != nil {

@@ -56,6 +56,8 @@ type Config struct {
 
 	// Merge requests, concurrency and notifications.
 	MaxRunningPerRepo  int
+	PruneKeep          int    // finished PipelineRuns kept per app and pipeline; 0 keeps all
+	DeployAccount      string // service account of the deploy PipelineRuns
 	MRComments         bool
 	SMTPAddr           string
 	SMTPTLS            string
@@ -67,6 +69,14 @@ type Config struct {
 	NotifyOnSuccess    bool
 	ChatWebhookURL     Secret
 	SlackWebhookURL    Secret
+
+	// APITokensFile lists the API's bearer tokens and their roles (a
+	// mounted Secret); see pkg/auth. Empty: every write is refused.
+	APITokensFile string
+
+	// ReleaseConfig is the YAML file of environments and apps promotions
+	// use (see pkg/environment); empty: no promotions, no auto-deploy.
+	ReleaseConfig string
 }
 
 // EnvName is the environment variable of a flag name.
@@ -114,6 +124,8 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringSliceVar(&c.InsecureRegistries, "insecure-registries", nil, "registries reached over plain HTTP (local development only)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
 	fs.IntVar(&c.MaxRunningPerRepo, "max-running-per-repo", 0, "CI runs running at once per repository; more wait queued and start oldest first (0: no limit)")
+	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns; it needs deploy/deployer-rbac.yaml's ClusterRole bound in every target namespace")
+	fs.IntVar(&c.PruneKeep, "prune-keep", 20, "finished PipelineRuns kept per app, CI and deploy runs counted apart; older ones are deleted (0: keep all)")
 	fs.BoolVar(&c.MRComments, "mr-comments", true, "keep one comment with the last run's result on each merge request")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP server host:port for email notifications (empty: no email)")
 	fs.StringVar(&c.SMTPTLS, "smtp-tls", "starttls", "SMTP security: starttls (port 587), tls (port 465) or none")
@@ -125,6 +137,8 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.BoolVar(&c.NotifyOnSuccess, "notify-on-success", false, "also send email and chat notifications for succeeded runs")
 	fs.Var(secretValue{&c.ChatWebhookURL}, "chat-webhook-url", "comma-separated URLs that get a JSON document about each failed run")
 	fs.Var(secretValue{&c.SlackWebhookURL}, "slack-webhook-url", "comma-separated Slack-compatible incoming webhook URLs")
+	fs.StringVar(&c.ReleaseConfig, "release-config", "", "YAML file of the environments (in promotion order) and apps to promote (empty: no promotions or auto-deploy)")
+	fs.StringVar(&c.APITokensFile, "api-tokens-file", "", "YAML/JSON list of API tokens {name, role, token or sha256}; roles: developer, release-manager, admin (empty: the API refuses every write)")
 	for _, name := range secretNames(fs) {
 		fs.String(name+"-file", "", "read --"+name+" from this file")
 	}
@@ -275,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRunningPerRepo < 0 {
 		errs = append(errs, "max-running-per-repo must not be negative")
+	}
+	if c.PruneKeep < 0 {
+		errs = append(errs, "prune-keep must not be negative")
 	}
 	switch {
 	case c.SMTPAddr == "" && len(c.NotifyEmail) > 0:

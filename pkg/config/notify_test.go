@@ -22,6 +22,7 @@ func TestNotifySettings(t *testing.T) {
 		{name: "bad tls", args: append(base, "--smtp-tls=ssl"), wantErr: `smtp-tls "ssl"`},
 		{name: "password without user", args: append(base, "--smtp-password=p"), wantErr: "smtp-username is not"},
 		{name: "negative limit", args: append(base, "--max-running-per-repo=-1"), wantErr: "max-running-per-repo"},
+		{name: "negative prune keep", args: append(base, "--prune-keep=-1"), wantErr: "prune-keep must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,6 +65,23 @@ type Dispatcher struct {
 	now  func() time.Time
 	rnd  func(int64) int64
 	wake chan struct{}
+
+	// slots holds one token per busy worker, claimed or handed over.
+	slots chan struct{}
+	// freed wakes Run when a worker frees up; one pending signal is enough.
+	freed chan struct{}
+	// wg counts the events in hand, so Run returns after the last.
+	wg sync.WaitGroup
+	// hmu orders Reserve against Run's start and end: no worker is
+	// reserved once Run has begun waiting for the last ones.
+	hmu       sync.Mutex
+	accepting bool
+	runCtx    context.Context
+	// drained says the last claim found the queue empty of due events.
+	// Reserve hands over only then, so a new event never overtakes older
+	// queued ones (which would, e.g., keep an older push's run from being
+	// cancelled by the newer one's).
+	drained bool
 }
 
 // Option configures a Dispatcher.
@@ -141,6 +158,8 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 		return nil, err
 	}
 	d.store = pairRuns(d.store)
+	d.slots = make(chan struct{}, d.workers)
+	d.freed = make(chan struct{}, 1)
 	d.configs = newConfigCache(d.cacheSize)
 	m, err := newMetrics(d.registerer)
 	if err != nil {
@@ -159,38 +178,87 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
+// Reserve takes a free worker for an event the caller is about to record
+// already claimed, with the lease returned, and then hand over with
+// Dispatch (or give back with Release). It never blocks: false when every
+// worker is busy or Run is not running. The webhook uses it so that a push
+// goes from its commit to a worker with no claim and no wake-up between.
+func (d *Dispatcher) Reserve() (lease time.Duration, ok bool) {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	if !d.accepting || !d.drained {
+		return 0, false
+	}
+	select {
+	case d.slots <- struct{}{}:
+	default:
+		// The caller queues its event: until a claim takes it, newer
+		// ones queue behind it.
+		d.drained = false
+		return 0, false
+	}
+	d.wg.Add(1)
+	return d.lease, true
+}
+
+// Release gives back a worker Reserve took that gets no event.
+func (d *Dispatcher) Release() { d.free() }
+
+// Dispatch hands ev, recorded and claimed with the lease Reserve gave
+// (its ID and Attempts set), to the worker Reserve took. It never blocks.
+func (d *Dispatcher) Dispatch(ev *event.Event) {
+	go func() {
+		d.Handle(d.runCtx, ev)
+		d.free()
+	}()
+}
+
+// free ends one worker's event: its slot is free and Run hears of it.
+func (d *Dispatcher) free() {
+	<-d.slots
+	select {
+	case d.freed <- struct{}{}:
+	default:
+	}
+	d.wg.Done()
+}
+
 // Run claims and handles events until ctx is cancelled. It then waits for
 // the events in hand; an event whose outcome could not be recorded keeps
 // its lease and is claimed again when the lease runs out, so none is lost.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, d.workers)
-	// done wakes the loop when a worker frees up; one pending signal is enough.
-	done := make(chan struct{}, 1)
+	d.hmu.Lock()
+	d.runCtx, d.accepting = ctx, true
+	d.hmu.Unlock()
+	defer func() {
+		d.hmu.Lock()
+		d.accepting = false
+		d.hmu.Unlock()
+		d.wg.Wait()
+	}()
 	ticker := time.NewTicker(d.poll)
 	defer ticker.Stop()
 	admitTicker := time.NewTicker(d.admitEvery)
 	defer admitTicker.Stop()
 	for {
-		free := d.workers - len(slots)
+		free := d.workers - len(d.slots)
 		claimed := 0
 		if free > 0 {
 			evs, err := d.store.ClaimEvents(ctx, free, d.lease)
 			if err != nil && ctx.Err() == nil {
 				d.log.ErrorContext(ctx, "claiming events", "err", err)
 			}
+			d.hmu.Lock()
+			d.drained = err == nil && len(evs) < free
+			d.hmu.Unlock()
 			for i := range evs {
-				slots <- struct{}{}
-				wg.Add(1)
+				// A handed-over event may have taken the slot meanwhile;
+				// this waits for the next free one.
+				d.slots <- struct{}{}
+				d.wg.Add(1)
 				go func(ev event.Event) {
-					defer wg.Done()
 					d.Handle(ctx, &ev)
-					<-slots
-					select {
-					case done <- struct{}{}:
-					default:
-					}
+					d.free()
 				}(evs[i])
 			}
 			claimed = len(evs)
@@ -210,7 +278,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.log.ErrorContext(ctx, "admitting queued runs", "err", err)
 			}
 		case <-d.wake:
-		case <-done:
+		case <-d.freed:
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -539,6 +540,102 @@ func TestRun(t *testing.T) {
 	}
 	if got := len(h.runs(t)); got != n {
 		t.Errorf("%d PipelineRuns, want %d", got, n)
+	}
+}
+
+// A worker reserved by the webhook counts against the limit, and an event
+// handed to it is handled like a claimed one; nothing is reserved while
+// Run is not running, nor while queued events wait (TestHandoffKeepsOrder).
+func TestHandoff(t *testing.T) {
+	h := newHarness(t, WithWorkers(2), WithPollInterval(time.Hour))
+	h.store.finished = make(chan int64, 2)
+	if _, ok := h.d.Reserve(); ok {
+		t.Fatal("Reserve before Run: got a worker")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.d.Run(ctx) }()
+	lease, ok := h.d.Reserve()
+	for !ok { // until Run has started; no timing involved
+		goruntime.Gosched()
+		lease, ok = h.d.Reserve()
+	}
+	if lease != 2*time.Minute {
+		t.Errorf("lease = %s, want the dispatcher's 2m0s", lease)
+	}
+	if _, ok := h.d.Reserve(); !ok {
+		t.Fatal("second Reserve of 2 workers: none free")
+	}
+	if _, ok := h.d.Reserve(); ok {
+		t.Fatal("third Reserve of 2 workers: got one")
+	}
+	// The third caller queued its event: no handover until Run's next
+	// claim (woken by the Release) has found the queue empty again.
+	h.d.Release()
+	for _, ok := h.d.Reserve(); !ok; _, ok = h.d.Reserve() {
+		goruntime.Gosched()
+	}
+	// The webhook records them claimed; here the fake store claims them.
+	h.store.add(push("main", shaA, "d1"))
+	h.store.add(push("main", shaB, "d2"))
+	evs, err := h.store.ClaimEvents(ctx, 2, lease)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("ClaimEvents = %d, %v", len(evs), err)
+	}
+	for i := range evs {
+		h.d.Dispatch(&evs[i])
+	}
+	got := map[int64]bool{}
+	for range evs {
+		got[<-h.store.finished] = true
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if o := h.outcome(ev.ID); !got[ev.ID] || o.State != event.Dispatched {
+			t.Errorf("event %d: finished %v, outcome %+v; want dispatched", ev.ID, got[ev.ID], o)
+		}
+	}
+	if n := len(h.runs(t)); n != 2 {
+		t.Errorf("%d PipelineRuns, want 2", n)
+	}
+	if _, ok := h.d.Reserve(); ok {
+		t.Error("Reserve after Run returned: got a worker")
+	}
+}
+
+// Reserve hands over only when the last claim found the queue drained,
+// and a refusal for want of a worker marks the queue as holding the
+// caller's event: a new event never overtakes queued ones.
+func TestReserveKeepsOrder(t *testing.T) {
+	tests := []struct {
+		name      string
+		drained   bool
+		busy      int // of 2 workers
+		want      bool
+		wantAfter bool // drained afterwards
+	}{
+		{"queue drained, worker free", true, 0, true, true},
+		{"events queued", false, 0, false, false},
+		{"all busy: the event queues", true, 2, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, WithWorkers(2))
+			d := h.d
+			d.accepting, d.drained = true, tt.drained
+			for range tt.busy {
+				d.slots <- struct{}{}
+			}
+			if _, ok := d.Reserve(); ok != tt.want {
+				t.Errorf("Reserve = %v, want %v", ok, tt.want)
+			}
+			if d.drained != tt.wantAfter {
+				t.Errorf("drained = %v afterwards, want %v", d.drained, tt.wantAfter)
+			}
+		})
 	}
 }
 

@@ -139,3 +139,64 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 		}
 	})
 }
+
+// claimingStore is the optional method the webhook hands events over with.
+type claimingStore interface {
+	RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (int64, bool, error)
+}
+
+func TestRecordClaimedSQLite(t *testing.T)   { testRecordClaimed(t, sqliteURL) }
+func TestRecordClaimedPostgres(t *testing.T) { testRecordClaimed(t, postgresURL) }
+
+func testRecordClaimed(t *testing.T, fresh func(testing.TB) string) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := storetest.Open(t, fresh(t), store.WithClock(clock))
+	cs, ok := s.(claimingStore)
+	if !ok {
+		t.Fatalf("%T has no RecordClaimed", s)
+	}
+	ignored := storetest.Event("ignored")
+	ignored.Action, ignored.Reason = event.Ignore, "not a branch"
+	tests := []struct {
+		name    string
+		ev      *event.Event
+		wantDup bool
+	}{
+		{"queued", storetest.Event("a"), false},
+		{"redelivered", storetest.Event("a"), true},
+		{"ignored", ignored, false},
+	}
+	for _, tt := range tests {
+		if _, dup, err := cs.RecordClaimed(ctx, tt.ev, time.Minute); err != nil || dup != tt.wantDup {
+			t.Fatalf("%s: RecordClaimed = dup %v, %v; want dup %v", tt.name, dup, err, tt.wantDup)
+		}
+	}
+	if _, _, err := cs.RecordClaimed(ctx, storetest.Event("b"), 0); err == nil {
+		t.Error("RecordClaimed without a lease: want an error")
+	}
+	// Leased to the recorder: nobody else may claim it yet.
+	if evs, err := s.ClaimEvents(ctx, 10, time.Minute); err != nil || len(evs) != 0 {
+		t.Fatalf("ClaimEvents during the lease = %d events, %v; want none", len(evs), err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	evs, err := s.ClaimEvents(ctx, 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type claimed struct {
+		Delivery string
+		Attempts int
+	}
+	var got []claimed
+	for _, ev := range evs {
+		got = append(got, claimed{ev.Delivery, ev.Attempts})
+	}
+	if d := cmp.Diff([]claimed{{"a", 2}}, got); d != "" {
+		t.Errorf("claimed after the lease (-want +got):\n%s", d)
+	}
+}

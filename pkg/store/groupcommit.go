@@ -9,14 +9,20 @@ import (
 
 // Group commit: RecordEvent is on the webhook's request path and must be
 // durable before the webhook answers 202, so every event costs a commit
-// (an fsync). Writer goroutines take whatever callers are waiting, write
-// them in one transaction and answer each only after that commit, so the
-// cost of one fsync is shared by all of them. Nothing waits on a timer: an
-// idle store commits a lone event at once; a busy one builds bigger
-// batches while the previous commit is in flight.
+// (an fsync). The dispatcher's claims and finishes and the reporter's run
+// updates are writes too, and on SQLite they all go through one writer
+// connection: committed one by one they queued there behind each other
+// (bench/RESULTS.md, "Dispatch"). So every write of the hot path is a
+// request to the committer, whose writer goroutines take whatever requests
+// are waiting, write them all in one transaction and answer each only
+// after that commit: one fsync (and on PostgreSQL one round trip) for the
+// lot. Nothing waits on a timer: an idle store commits a lone write at
+// once; a busy one builds bigger batches while the previous commit is in
+// flight.
 
 const (
-	// maxBatch bounds one transaction (and its bind parameters: 13 a row).
+	// maxBatch bounds one transaction (and the multi-row INSERT's bind
+	// parameters: 13 a row).
 	maxBatch = 256
 	// flushTimeout bounds one batch's transaction. It does not come from a
 	// caller: a caller that gives up must not abort the others' commit.
@@ -25,25 +31,57 @@ const (
 
 var errClosed = errors.New("store is closed")
 
+// rowScanner is what a statement's result rows offer: *sql.Rows and
+// pgx.Rows both have it.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// stmt is one statement of a write. Its callbacks keep what they learn in
+// their request and must assign, not accumulate: a failed batch is written
+// again, one request at a time. An error a callback returns fails its own
+// request only (ErrNotFound, a row that does not scan); the statements of
+// a request must be written so that such a request changed nothing, since
+// the transaction still commits for the others. An error executing a
+// statement fails the whole batch.
+type stmt struct {
+	q    string // rebound for the dialect
+	args []any
+	// rows reads what the statement returns; nil for a plain exec.
+	rows func(rowScanner) error
+	// affected, when set, gets the number of rows an exec changed.
+	affected func(n int64) error
+}
+
+// writeReq is one caller's write: a new event (row) or other statements.
+type writeReq struct {
+	ctx   context.Context
+	row   *eventRow
+	stmts []stmt
+	// lazy: the caller does not need the write to survive a power cut,
+	// only a crash of the process (a claim: losing it only means the event
+	// is claimed again). A batch of lazy requests alone may skip the fsync.
+	lazy bool
+	done chan recordResult // buffered: a writer never blocks on a caller
+}
+
+// recordResult answers a writeReq: the event's id and whether it was a
+// duplicate for a row, and its error.
 type recordResult struct {
 	id  int64
 	dup bool
 	err error
 }
 
-type recordReq struct {
-	ctx  context.Context
-	row  eventRow
-	done chan recordResult // buffered: a writer never blocks on a caller
-}
-
-// flushFunc writes rows in one transaction and returns one result per row,
-// or an error when nothing was committed.
-type flushFunc func(ctx context.Context, rows []eventRow) ([]recordResult, error)
+// flushFunc writes reqs in one transaction and returns one result per
+// request, or an error when nothing was committed.
+type flushFunc func(ctx context.Context, reqs []*writeReq) ([]recordResult, error)
 
 type committer struct {
 	flush flushFunc
-	reqs  chan *recordReq
+	reqs  chan *writeReq
 	quit  chan struct{}
 	wg    sync.WaitGroup
 
@@ -56,7 +94,7 @@ type committer struct {
 func newCommitter(flush flushFunc, writers int) *committer {
 	c := &committer{
 		flush: flush,
-		reqs:  make(chan *recordReq, maxBatch),
+		reqs:  make(chan *writeReq, maxBatch),
 		quit:  make(chan struct{}),
 	}
 	for range writers {
@@ -66,9 +104,9 @@ func newCommitter(flush flushFunc, writers int) *committer {
 	return c
 }
 
-// do hands row to a writer and waits for the commit that holds it.
-func (c *committer) do(ctx context.Context, row eventRow) (recordResult, error) {
-	req := &recordReq{ctx: ctx, row: row, done: make(chan recordResult, 1)}
+// do hands req to a writer and waits for the commit that holds it.
+func (c *committer) do(ctx context.Context, req *writeReq) (recordResult, error) {
+	req.ctx, req.done = ctx, make(chan recordResult, 1)
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -85,14 +123,20 @@ func (c *committer) do(ctx context.Context, row eventRow) (recordResult, error) 
 	case r := <-req.done:
 		return r, r.err
 	case <-ctx.Done():
-		// The row may still commit; a redelivery then finds it.
+		// The write may still commit; a retry then finds it done.
 		return recordResult{}, ctx.Err()
 	}
 }
 
+// exec is do for a write that answers nothing but its error.
+func (c *committer) exec(ctx context.Context, lazy bool, stmts ...stmt) error {
+	_, err := c.do(ctx, &writeReq{stmts: stmts, lazy: lazy})
+	return err
+}
+
 func (c *committer) loop() {
 	defer c.wg.Done()
-	batch := make([]*recordReq, 0, maxBatch)
+	batch := make([]*writeReq, 0, maxBatch)
 	for {
 		select {
 		case r := <-c.reqs:
@@ -119,30 +163,28 @@ func (c *committer) drain() {
 	for {
 		select {
 		case r := <-c.reqs:
-			c.commit([]*recordReq{r})
+			c.commit([]*writeReq{r})
 		default:
 			return
 		}
 	}
 }
 
-// commit writes a batch; if the batch fails, it writes the rows one by one
-// so that one bad row fails only its own caller.
-func (c *committer) commit(batch []*recordReq) {
-	live := make([]*recordReq, 0, len(batch))
-	rows := make([]eventRow, 0, len(batch))
+// commit writes a batch; if the batch fails, it writes the requests one by
+// one so that one bad request fails only its own caller.
+func (c *committer) commit(batch []*writeReq) {
+	live := make([]*writeReq, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.done <- recordResult{err: err}
 			continue
 		}
 		live = append(live, r)
-		rows = append(rows, r.row)
 	}
 	if len(live) == 0 {
 		return
 	}
-	res, err := c.flushOnce(rows)
+	res, err := c.flushOnce(live)
 	if err == nil {
 		for i, r := range live {
 			r.done <- res[i]
@@ -154,7 +196,7 @@ func (c *committer) commit(batch []*recordReq) {
 		return
 	}
 	for _, r := range live {
-		res, err := c.flushOnce([]eventRow{r.row})
+		res, err := c.flushOnce([]*writeReq{r})
 		if err != nil {
 			r.done <- recordResult{err: err}
 			continue
@@ -163,13 +205,13 @@ func (c *committer) commit(batch []*recordReq) {
 	}
 }
 
-func (c *committer) flushOnce(rows []eventRow) ([]recordResult, error) {
+func (c *committer) flushOnce(reqs []*writeReq) ([]recordResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
-	return c.flush(ctx, rows)
+	return c.flush(ctx, reqs)
 }
 
-// close stops taking events, commits those already handed over, and waits
+// close stops taking writes, commits those already handed over, and waits
 // for the writers to finish.
 func (c *committer) close() {
 	c.mu.Lock()

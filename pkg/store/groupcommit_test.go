@@ -22,7 +22,7 @@ type fakeDB struct {
 	gate chan struct{}
 }
 
-func (f *fakeDB) flush(_ context.Context, rows []eventRow) ([]recordResult, error) {
+func (f *fakeDB) flush(_ context.Context, rows []*writeReq) ([]recordResult, error) {
 	f.mu.Lock()
 	f.calls++
 	first := f.calls == 1
@@ -32,10 +32,10 @@ func (f *fakeDB) flush(_ context.Context, rows []eventRow) ([]recordResult, erro
 	}
 	var ds []string
 	for _, r := range rows {
-		if r.delivery == "bad" {
+		if r.row.delivery == "bad" {
 			return nil, errors.New("CHECK constraint failed")
 		}
-		ds = append(ds, r.delivery)
+		ds = append(ds, r.row.delivery)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -60,7 +60,7 @@ func (f *fakeDB) waitStarted() {
 	}
 }
 
-func row(d string) eventRow { return eventRow{provider: "github", delivery: d} }
+func row(d string) *writeReq { return &writeReq{row: &eventRow{provider: "github", delivery: d}} }
 
 // waitQueued yields until n requests wait in the channel; no timing.
 func waitQueued(c *committer, n int) {

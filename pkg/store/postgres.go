@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 )
 
@@ -48,7 +50,7 @@ func openPostgres(ctx context.Context, url string, o options) (Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return newSQLStore(postgresDialect, db, db, o.now, db.Close, pgWriters), nil
+	return newSQLStore(postgresDialect, db, db, o.now, db.Close, flushPostgres, pgWriters), nil
 }
 
 // migratePostgres runs the migrations under a session advisory lock. The
@@ -69,4 +71,47 @@ func migratePostgres(ctx context.Context, db *sql.DB) (err error) {
 		}
 	}()
 	return migrate(ctx, goose.DialectPostgres, db, "postgres")
+}
+
+// flushPostgres sends the whole batch as one pgx batch: one round trip,
+// run by PostgreSQL in one implicit transaction that commits (durably,
+// synchronous_commit being on) at its end, with no BEGIN and COMMIT round
+// trips around it. A statement that fails rolls all of it back. A batch
+// of lazy requests only (claims) commits asynchronously.
+func flushPostgres(s *sqlStore) flushFunc {
+	return func(ctx context.Context, reqs []*writeReq) ([]recordResult, error) {
+		p := s.plan(reqs)
+		conn, err := s.w.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connection: %w", err)
+		}
+		defer conn.Close()
+		err = conn.Raw(func(dc any) error {
+			sc, ok := dc.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("unexpected driver connection %T", dc)
+			}
+			var b pgx.Batch
+			if p.lazy {
+				// Local to the batch's implicit transaction: its commit
+				// does not wait for the WAL to reach the disk. A later
+				// durable commit's flush covers it.
+				b.Queue("SELECT set_config('synchronous_commit', 'off', true)")
+			}
+			for k, st := range p.stmts {
+				qq := b.Queue(st.q, st.args...)
+				switch {
+				case st.rows != nil:
+					qq.Query(func(rows pgx.Rows) error { return p.fail(k, st.rows(rows)) })
+				case st.affected != nil:
+					qq.Exec(func(ct pgconn.CommandTag) error { return p.fail(k, st.affected(ct.RowsAffected())) })
+				}
+			}
+			return sc.Conn().SendBatch(ctx, &b).Close()
+		})
+		if err != nil {
+			return nil, err
+		}
+		return s.finish(ctx, p, reqs), nil
+	}
 }

@@ -88,9 +88,12 @@ type Promotions interface {
 	// CreatePromotion records p and sets its ID and times.
 	CreatePromotion(ctx context.Context, p *Promotion) error
 	// UpdatePromotion stores every mutable field of p (state, reason,
-	// progress, approver, images, pipeline runs, finished time) and sets
+	// progress, approver, images, commit and CI run (the gate may learn
+	// them late), pipeline runs, finished time) and sets
 	// UpdatedAt, only if the stored state is one of from (any when from is
-	// empty); otherwise it returns ErrConflict and stores nothing.
+	// empty); otherwise it returns ErrConflict and stores nothing. A
+	// terminal state without a FinishedAt gets now. ErrNotFound when there
+	// is no promotion p.ID.
 	UpdatePromotion(ctx context.Context, p *Promotion, from ...PromotionState) error
 	GetPromotion(ctx context.Context, id int64) (*Promotion, error)
 	// ListPromotions returns the newest first.

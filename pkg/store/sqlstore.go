@@ -37,16 +37,19 @@ type sqlStore struct {
 	// PostgreSQL and split on SQLite, which has a single writer.
 	w, r *sql.DB
 	now  func() time.Time
-	rec  *committer
-	fin  *batcher
+	// rec takes every write of the hot path (groupcommit.go).
+	rec *committer
 	// closeDB closes the pools once the committer has drained.
 	closeDB func() error
 
 	// Queries, rebound for the dialect once at open.
 	qClaim, qFinish, qRetry, qLookup string
 	qCreateRun, qUpdateRun, qGetRun  string
-	insertMu                         sync.Mutex
-	inserts                          map[int]string // multi-row INSERT by row count
+	// qCreateRunIf records a run only if its event exists (the last
+	// argument), so FinishDispatched of an unknown event writes nothing.
+	qCreateRunIf string
+	insertMu     sync.Mutex
+	inserts      map[int]string // multi-row INSERT by row count
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -59,13 +62,18 @@ const runCols = "id, event_id, provider, kind, repo, project_id, app, ref, sha, 
 // insertEventCols are the columns a new event row is written with, in the
 // order eventRow.args returns them.
 const insertEventCols = "provider, delivery, kind, action, repo, sha, ref, body, state, reason, " +
-	"attempts, last_error, next_attempt_at, received_at, updated_at"
+	"attempts, last_error, claimed_until, next_attempt_at, received_at, updated_at"
 
-const insertEventPlaceholders = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?)"
+const insertEventPlaceholders = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)"
 
-const insertEventArgs = 13
+const insertEventArgs = 15
 
-func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() error, flushers int) *sqlStore {
+// newSQLStore builds the store; flush is the engine's way of writing a
+// batch (flushSQLite, flushPostgres), writers the number of batches that
+// may be in flight at once.
+func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() error,
+	flush func(*sqlStore) flushFunc, writers int,
+) *sqlStore {
 	s := &sqlStore{d: d, w: w, r: r, now: now, closeDB: closeDB, inserts: map[int]string{}}
 	// A claim also moves next_attempt_at to the end of the lease: a leased
 	// event is simply not due, so the claim reads the events_due index from
@@ -85,9 +93,11 @@ func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() e
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	s.qUpdateRun = d.rebind(`UPDATE runs SET state = ?, reported = ?, message = ?, image_url = ?, image_digest = ?,
 		started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`)
+	s.qCreateRunIf = d.rebind(`INSERT INTO runs (` + runCols + `, updated_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE EXISTS (SELECT 1 FROM events WHERE id = ?) ON CONFLICT (id) DO NOTHING`)
 	s.qGetRun = d.rebind(`SELECT ` + runCols + ` FROM runs WHERE id = ?`)
-	s.rec = newCommitter(s.flush, flushers)
-	s.fin = newBatcher(s.flushDispatched, flushers)
+	s.rec = newCommitter(flush(s), writers)
 	return s
 }
 
@@ -109,7 +119,9 @@ type eventRow struct {
 	args               []any
 }
 
-func (s *sqlStore) newEventRow(ev *event.Event) (eventRow, error) {
+// newEventRow prepares ev's INSERT. With a positive lease a queued event
+// is written already claimed, as ClaimEvents would leave it.
+func (s *sqlStore) newEventRow(ev *event.Event, lease time.Duration) (eventRow, error) {
 	if ev == nil {
 		return eventRow{}, errors.New("record event: nil event")
 	}
@@ -127,102 +139,149 @@ func (s *sqlStore) newEventRow(ev *event.Event) (eventRow, error) {
 	if ev.Action == event.Ignore {
 		state = event.Ignored
 	}
-	now := s.d.timeArg(s.ts())
+	ts := s.ts()
+	now := s.d.timeArg(ts)
+	attempts, claimedUntil, due := 0, any(nil), now
+	if lease > 0 && state == event.Queued {
+		attempts, claimedUntil = 1, s.d.timeArg(ts.Add(lease))
+		due = claimedUntil
+	}
 	return eventRow{
 		provider: string(ev.Provider),
 		delivery: ev.Delivery,
 		args: []any{
 			string(ev.Provider), ev.Delivery, string(ev.Kind), string(ev.Action), ev.Repo, ev.SHA, ev.Ref,
-			string(js), string(state), ev.Reason, now, now, now,
+			string(js), string(state), ev.Reason, attempts, claimedUntil, due, now, now,
 		},
 	}, nil
 }
 
 func (s *sqlStore) RecordEvent(ctx context.Context, ev *event.Event) (int64, bool, error) {
-	row, err := s.newEventRow(ev)
+	return s.record(ctx, ev, 0)
+}
+
+func (s *sqlStore) record(ctx context.Context, ev *event.Event, lease time.Duration) (int64, bool, error) {
+	row, err := s.newEventRow(ev, lease)
 	if err != nil {
 		return 0, false, err
 	}
-	res, err := s.rec.do(ctx, row)
+	res, err := s.rec.do(ctx, &writeReq{row: &row})
 	if err != nil {
 		return 0, false, fmt.Errorf("record event %s/%s: %w", ev.Provider, ev.Delivery, err)
 	}
 	return res.id, res.dup, nil
 }
 
-// flush writes a batch of new events in one transaction: one multi-row
-// INSERT, then a lookup for each delivery that was already there. It
-// returns one result per row, or an error if the batch must be retried.
-func (s *sqlStore) flush(ctx context.Context, rows []eventRow) ([]recordResult, error) {
-	res := make([]recordResult, len(rows))
-	// A delivery twice in one batch: the first wins, the others are
-	// duplicates of it.
+// batchPlan is a batch turned into statements: one multi-row INSERT for
+// the new events, then each request's own statements in order. res fills
+// in as they run.
+type batchPlan struct {
+	stmts []stmt
+	// owner[i] is the request stmts[i] belongs to; -1 for the INSERT,
+	// whose callback errors fail the batch.
+	owner []int
+	res   []recordResult
+	// lookups are the requests whose delivery was recorded before this
+	// batch: their id is read after the commit.
+	lookups []int
+	// sameAs[i] = j: request i repeats the delivery of request j.
+	sameAs map[int]int
+	lazy   bool
+}
+
+func (s *sqlStore) plan(reqs []*writeReq) *batchPlan {
+	p := &batchPlan{res: make([]recordResult, len(reqs)), sameAs: map[int]int{}, lazy: true}
 	type key struct{ provider, delivery string }
-	first := make(map[key]int, len(rows))
+	first := map[key]int{}
 	var fresh []int
-	for i, r := range rows {
-		k := key{r.provider, r.delivery}
-		if _, ok := first[k]; ok {
+	for i, r := range reqs {
+		p.lazy = p.lazy && r.lazy
+		if r.row == nil {
+			continue
+		}
+		k := key{r.row.provider, r.row.delivery}
+		if j, ok := first[k]; ok {
+			p.sameAs[i] = j // a delivery twice in one batch: the first wins
 			continue
 		}
 		first[k] = i
 		fresh = append(fresh, i)
 	}
-
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	args := make([]any, 0, len(fresh)*insertEventArgs)
-	for _, i := range fresh {
-		args = append(args, rows[i].args...)
-	}
-	inserted := make(map[key]int64, len(fresh))
-	rs, err := tx.QueryContext(ctx, s.insertSQL(len(fresh)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("insert: %w", err)
-	}
-	for rs.Next() {
-		var (
-			id int64
-			k  key
-		)
-		if err := rs.Scan(&id, &k.provider, &k.delivery); err != nil {
-			rs.Close()
-			return nil, fmt.Errorf("insert: %w", err)
+	if len(fresh) > 0 {
+		args := make([]any, 0, len(fresh)*insertEventArgs)
+		for _, i := range fresh {
+			args = append(args, reqs[i].row.args...)
 		}
-		inserted[k] = id
+		p.stmts = append(p.stmts, stmt{q: s.insertSQL(len(fresh)), args: args, rows: func(rs rowScanner) error {
+			inserted := make(map[key]int64, len(fresh))
+			for rs.Next() {
+				var (
+					id int64
+					k  key
+				)
+				if err := rs.Scan(&id, &k.provider, &k.delivery); err != nil {
+					return fmt.Errorf("insert: %w", err)
+				}
+				inserted[k] = id
+			}
+			if err := rs.Err(); err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+			p.lookups = p.lookups[:0]
+			for _, i := range fresh {
+				if id, ok := inserted[key{reqs[i].row.provider, reqs[i].row.delivery}]; ok {
+					p.res[i] = recordResult{id: id}
+					continue
+				}
+				p.lookups = append(p.lookups, i)
+			}
+			return nil
+		}})
+		p.owner = append(p.owner, -1)
 	}
-	if err := rs.Close(); err != nil {
-		return nil, fmt.Errorf("insert: %w", err)
+	for i, r := range reqs {
+		for _, st := range r.stmts {
+			p.stmts = append(p.stmts, st)
+			p.owner = append(p.owner, i)
+		}
 	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("insert: %w", err)
+	return p
+}
+
+// fail records err as the outcome of statement k's request (the first
+// error wins), or returns it when it fails the batch.
+func (p *batchPlan) fail(k int, err error) error {
+	if err == nil {
+		return nil
 	}
-	for _, i := range fresh {
-		k := key{rows[i].provider, rows[i].delivery}
-		if id, ok := inserted[k]; ok {
-			res[i] = recordResult{id: id}
+	i := p.owner[k]
+	if i < 0 {
+		return err
+	}
+	if p.res[i].err == nil {
+		p.res[i].err = err
+	}
+	return nil
+}
+
+// finish completes the results after the commit: the ids of deliveries
+// recorded before, and the repeats within the batch.
+func (s *sqlStore) finish(ctx context.Context, p *batchPlan, reqs []*writeReq) []recordResult {
+	for _, i := range p.lookups {
+		var id int64
+		r := reqs[i].row
+		// A reader suffices: the first delivery committed before ours
+		// found it (a concurrent PostgreSQL insert is waited for).
+		if err := s.r.QueryRowContext(ctx, s.qLookup, r.provider, r.delivery).Scan(&id); err != nil {
+			p.res[i] = recordResult{err: fmt.Errorf("look up duplicate delivery %s/%s: %w", r.provider, r.delivery, err)}
 			continue
 		}
-		// Recorded before this batch: answer with the first id.
-		var id int64
-		if err := tx.QueryRowContext(ctx, s.qLookup, k.provider, k.delivery).Scan(&id); err != nil {
-			return nil, fmt.Errorf("look up duplicate delivery %s/%s: %w", k.provider, k.delivery, err)
-		}
-		res[i] = recordResult{id: id, dup: true}
+		p.res[i] = recordResult{id: id, dup: true}
 	}
-	for i, r := range rows {
-		if j := first[key{r.provider, r.delivery}]; j != i {
-			res[i] = recordResult{id: res[j].id, dup: true}
-		}
+	for i, j := range p.sameAs {
+		p.res[i] = recordResult{id: p.res[j].id, dup: true, err: p.res[j].err}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	return res, nil
+	return p.res
 }
 
 // insertSQL is the INSERT of n events, built once per n.
@@ -256,11 +315,14 @@ func (s *sqlStore) ClaimEvents(ctx context.Context, limit int, lease time.Durati
 	now := s.ts()
 	n := s.d.timeArg(now)
 	until := s.d.timeArg(now.Add(lease))
-	rows, err := s.w.QueryContext(ctx, s.qClaim, until, until, n, n, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim events: %w", err)
-	}
-	evs, err := scanEvents(rows)
+	var evs []event.Event
+	// Lazy: a claim lost to a power cut only means the event is claimed
+	// again, and its PipelineRun's name makes that a no-op.
+	err := s.rec.exec(ctx, true, stmt{q: s.qClaim, args: []any{until, until, n, n, limit}, rows: func(rs rowScanner) error {
+		var err error
+		evs, err = scanEvents(rs)
+		return err
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("claim events: %w", err)
 	}
@@ -275,11 +337,11 @@ func (s *sqlStore) FinishEvent(ctx context.Context, id int64, state event.State,
 	default:
 		return fmt.Errorf("finish event %d: state %q is not final (want dispatched, ignored or failed)", id, state)
 	}
-	res, err := s.w.ExecContext(ctx, s.qFinish, string(state), reason, s.d.timeArg(s.ts()), id)
+	err := s.rec.exec(ctx, false, stmt{q: s.qFinish, args: []any{string(state), reason, s.d.timeArg(s.ts()), id}, affected: one})
 	if err != nil {
 		return fmt.Errorf("finish event %d: %w", id, err)
 	}
-	return affectedOne(res, fmt.Sprintf("finish event %d", id))
+	return nil
 }
 
 func (s *sqlStore) RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error {
@@ -287,12 +349,13 @@ func (s *sqlStore) RetryEvent(ctx context.Context, id int64, cause error, notBef
 	if cause != nil {
 		msg = cause.Error()
 	}
-	res, err := s.w.ExecContext(ctx, s.qRetry, msg, s.d.timeArg(notBefore.UTC().Truncate(time.Microsecond)), s.d.timeArg(s.ts()), id)
-	if err != nil {
-		return fmt.Errorf("retry event %d: %w", id, err)
-	}
 	// Zero rows: no such event, or it already reached a final state.
-	return affectedOne(res, fmt.Sprintf("retry event %d (queued)", id))
+	err := s.rec.exec(ctx, false, stmt{q: s.qRetry, affected: one,
+		args: []any{msg, s.d.timeArg(notBefore.UTC().Truncate(time.Microsecond)), s.d.timeArg(s.ts()), id}})
+	if err != nil {
+		return fmt.Errorf("retry event %d (queued): %w", id, err)
+	}
+	return nil
 }
 
 func affectedOne(res sql.Result, what string) error {
@@ -302,6 +365,14 @@ func affectedOne(res sql.Result, what string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+// one is the affected-rows check of a write to one existing row.
+func one(n int64) error {
+	if n == 0 {
+		return ErrNotFound
 	}
 	return nil
 }
@@ -323,6 +394,7 @@ func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) ([]event.Event
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
+	defer rows.Close()
 	evs, err := scanEvents(rows)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
@@ -330,8 +402,7 @@ func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) ([]event.Event
 	return evs, nil
 }
 
-func scanEvents(rows *sql.Rows) ([]event.Event, error) {
-	defer rows.Close()
+func scanEvents(rows rowScanner) ([]event.Event, error) {
 	var evs []event.Event
 	for rows.Next() {
 		var (
@@ -359,32 +430,35 @@ func (s *sqlStore) CreateRun(ctx context.Context, r *Run) error {
 	if r == nil || r.ID == "" {
 		return errors.New("create run: a run needs an ID (namespace/name)")
 	}
+	if err := s.rec.exec(ctx, false, stmt{q: s.qCreateRun, args: s.runArgs(r)}); err != nil {
+		return fmt.Errorf("create run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// runArgs are the arguments of qCreateRun for r.
+func (s *sqlStore) runArgs(r *Run) []any {
 	now := s.ts()
 	created := r.CreatedAt
 	if created.IsZero() {
 		created = now
 	}
-	_, err := s.w.ExecContext(ctx, s.qCreateRun,
-		r.ID, r.EventID, string(r.Provider), string(r.Kind), r.Repo, r.ProjectID, r.App, r.Ref, r.SHA, r.MRNumber,
+	return []any{r.ID, r.EventID, string(r.Provider), string(r.Kind), r.Repo, r.ProjectID, r.App, r.Ref, r.SHA, r.MRNumber,
 		string(r.State), string(r.Reported), r.Message, r.ImageURL, r.ImageDigest,
-		s.nullTime(created), s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(now))
-	if err != nil {
-		return fmt.Errorf("create run %s: %w", r.ID, err)
-	}
-	return nil
+		s.nullTime(created), s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(now)}
 }
 
 func (s *sqlStore) UpdateRun(ctx context.Context, r *Run) error {
 	if r == nil || r.ID == "" {
 		return errors.New("update run: a run needs an ID (namespace/name)")
 	}
-	res, err := s.w.ExecContext(ctx, s.qUpdateRun,
+	err := s.rec.exec(ctx, false, stmt{q: s.qUpdateRun, affected: one, args: []any{
 		string(r.State), string(r.Reported), r.Message, r.ImageURL, r.ImageDigest,
-		s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(s.ts()), r.ID)
+		s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(s.ts()), r.ID}})
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
 	}
-	return affectedOne(res, "update run "+r.ID)
+	return nil
 }
 
 func (s *sqlStore) GetRun(ctx context.Context, id string) (*Run, error) {
@@ -453,7 +527,6 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 // database.
 func (s *sqlStore) Close() error {
 	s.rec.close()
-	s.fin.close()
 	return s.closeDB()
 }
 

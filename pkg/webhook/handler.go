@@ -35,12 +35,31 @@ type Recorder interface {
 	RecordEvent(ctx context.Context, ev *event.Event) (id int64, duplicate bool, err error)
 }
 
+// ClaimingRecorder records an event already claimed by the caller for
+// lease, in the same commit; the SQL stores of pkg/store have it.
+type ClaimingRecorder interface {
+	RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, duplicate bool, err error)
+}
+
+// Handoff gives a just-recorded event straight to a dispatch worker;
+// *dispatch.Dispatcher implements it.
+type Handoff interface {
+	// Reserve takes a free worker without blocking and returns the lease
+	// to record the event claimed with; false when none is free.
+	Reserve() (lease time.Duration, ok bool)
+	// Release gives back a reserved worker that gets no event.
+	Release()
+	// Dispatch hands the recorded, claimed event to the reserved worker.
+	Dispatch(ev *event.Event)
+}
+
 // Handler serves POST /hooks/github and POST /hooks/gitlab.
 type Handler struct {
 	rec          Recorder
 	githubSecret []byte
 	gitlabToken  string
 	wake         func()
+	handoff      Handoff
 	log          *slog.Logger
 	reg          prometheus.Registerer
 	m            *metrics
@@ -66,6 +85,16 @@ func WithGitLabToken(token string) Option {
 // block. Default: none.
 func WithWake(wake func()) Option {
 	return func(h *Handler) { h.wake = wake }
+}
+
+// WithHandoff makes the handler give each new queued event to a free
+// worker of h itself, recorded already claimed (the Recorder must be a
+// ClaimingRecorder, else this does nothing): the PipelineRun is created
+// with no claim round trip and no wake-up between the commit and the
+// worker. With no worker free the event is queued as usual and WithWake's
+// function called. Default: none.
+func WithHandoff(h Handoff) Option {
+	return func(hd *Handler) { hd.handoff = h }
 }
 
 // WithRegisterer registers the handler's metrics there. Default: the
@@ -205,10 +234,10 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 	kind = string(ev.Kind)
 	log = log.With("repo", ev.Repo, "sha", ev.SHA, "kind", ev.Kind, "action", ev.Action)
 
-	// 5. Record in the durable queue.
+	// 5. Record in the durable queue, claimed for a free worker if any.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
-	id, dup, err := h.rec.RecordEvent(ctx, ev)
+	id, dup, handed, err := h.record(ctx, ev)
 	if err != nil {
 		log.Error("recording webhook event", "error", err)
 		return http.StatusServiceUnavailable, Response{Error: "could not record the event; redeliver later"}, kind, "error"
@@ -222,9 +251,36 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 		log.Info("webhook event ignored", "reason", ev.Reason)
 		return http.StatusAccepted, Response{ID: id, Ignored: ev.Reason}, kind, "ignored"
 	}
-	log.Info("webhook event queued")
-	if h.wake != nil {
+	log.Info("webhook event queued", "handed", handed != nil)
+	switch {
+	case handed != nil:
+		h.handoff.Dispatch(handed)
+	case h.wake != nil:
 		h.wake()
 	}
 	return http.StatusAccepted, Response{ID: id}, kind, "queued"
+}
+
+// record stores ev. When a worker is free it records ev claimed for that
+// worker and returns the event to hand it (ev itself, with its queue
+// fields set); otherwise handed is nil.
+func (h *Handler) record(ctx context.Context, ev *event.Event) (id int64, dup bool, handed *event.Event, err error) {
+	cr, ok := h.rec.(ClaimingRecorder)
+	if !ok || h.handoff == nil || ev.Action == event.Ignore {
+		id, dup, err = h.rec.RecordEvent(ctx, ev)
+		return id, dup, nil, err
+	}
+	lease, ok := h.handoff.Reserve()
+	if !ok {
+		id, dup, err = h.rec.RecordEvent(ctx, ev)
+		return id, dup, nil, err
+	}
+	received := time.Now()
+	id, dup, err = cr.RecordClaimed(ctx, ev, lease)
+	if err != nil || dup {
+		h.handoff.Release()
+		return id, dup, nil, err
+	}
+	ev.ID, ev.State, ev.Attempts, ev.ReceivedAt = id, event.Queued, 1, received
+	return id, false, ev, nil
 }

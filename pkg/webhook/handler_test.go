@@ -418,3 +418,93 @@ func TestHandlerLogsStoreFailure(t *testing.T) {
 		t.Errorf("log leaks the secret:\n%s", out)
 	}
 }
+
+// claimingRecorder is a fakeRecorder that also records events claimed.
+type claimingRecorder struct {
+	fakeRecorder
+	leases []time.Duration // of the events recorded claimed
+}
+
+func (c *claimingRecorder) RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (int64, bool, error) {
+	id, dup, err := c.RecordEvent(ctx, ev)
+	if err == nil && !dup {
+		c.leases = append(c.leases, lease)
+	}
+	return id, dup, err
+}
+
+// fakeHandoff has free workers and notes what happens to them.
+type fakeHandoff struct {
+	free               int
+	reserved, released int
+	dispatched         []int64 // event ids
+	attempts           []int
+}
+
+func (f *fakeHandoff) Reserve() (time.Duration, bool) {
+	if f.free == 0 {
+		return 0, false
+	}
+	f.free--
+	f.reserved++
+	return time.Minute, true
+}
+
+func (f *fakeHandoff) Release() { f.free++; f.released++ }
+
+func (f *fakeHandoff) Dispatch(ev *event.Event) {
+	f.dispatched = append(f.dispatched, ev.ID)
+	f.attempts = append(f.attempts, ev.Attempts)
+}
+
+func TestHandlerHandoff(t *testing.T) {
+	type want struct {
+		Codes      []int
+		Dispatched []int64
+		Attempts   []int
+		Leases     []time.Duration
+		Reserved   int
+		Released   int
+		Wakes      int
+	}
+	push := ghRequest(t, "push", "push.json")
+	deleted := ghRequest(t, "push", "push-branch-deleted.json")
+	tests := []struct {
+		name    string
+		free    int
+		reqs    []request
+		failing bool
+		want    want
+	}{
+		{"free worker: recorded claimed and handed over", 1, []request{push},
+			false, want{Codes: []int{202}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 1}},
+		{"no free worker: queued and the dispatcher woken", 0, []request{push},
+			false, want{Codes: []int{202}, Wakes: 1}},
+		{"redelivery: the reserved worker is given back", 2, []request{push, push},
+			false, want{Codes: []int{202, 200}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 2, Released: 1}},
+		{"ignored event: no worker taken", 1, []request{deleted},
+			false, want{Codes: []int{202}}},
+		{"store down: the worker is given back", 1, []request{push},
+			true, want{Codes: []int{503}, Reserved: 1, Released: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &claimingRecorder{}
+			if tt.failing {
+				rec.err = errors.New("disk on fire")
+			}
+			ho := &fakeHandoff{free: tt.free}
+			var got want
+			e, _ := newServer(t, rec, WithHandoff(ho), WithWake(func() { got.Wakes++ }))
+			for _, r := range tt.reqs {
+				code, _ := do(t, e, r)
+				got.Codes = append(got.Codes, code)
+			}
+			got.Dispatched, got.Attempts, got.Leases = ho.dispatched, ho.attempts, rec.leases
+			got.Reserved, got.Released = ho.reserved, ho.released
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}

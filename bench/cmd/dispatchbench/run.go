@@ -35,6 +35,7 @@ type options struct {
 	engines     []string
 	events      int
 	concurrency []int
+	rates       []float64
 	workers     int
 	sigterm     bool
 	out         string
@@ -47,7 +48,8 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the apiserver to measure against (. e2e/stack/env.sh sets $KUBECONFIG)")
 	engines := fs.String("engines", "sqlite,postgres", "comma-separated stores: sqlite (a temp file) and postgres (a fresh database on $"+postgresEnv+")")
 	fs.IntVar(&o.events, "events", 500, "pushes per burst")
-	conc := fs.String("concurrency", "1,8,32", "comma-separated requests in flight; one burst each")
+	conc := fs.String("concurrency", "1,8,32", "comma-separated requests in flight; one closed-loop burst each (empty: none)")
+	rates := fs.String("rate", "100,400", "comma-separated events/s; one open-loop burst each, requests started on schedule whatever the answers (empty: none)")
 	fs.IntVar(&o.workers, "workers", 32, "Slipway's --dispatch-workers")
 	fs.BoolVar(&o.sigterm, "sigterm", true, "also run the SIGTERM/restart burst on each store")
 	fs.StringVar(&o.out, "out", "", "Markdown file to write the results section into (replaced between markers, else appended); empty: stdout only")
@@ -82,11 +84,27 @@ func parse(args []string) (options, error) {
 		return o, fmt.Errorf("--workers must be at least 1, got %d", o.workers)
 	}
 	for c := range strings.SplitSeq(*conc, ",") {
+		if strings.TrimSpace(c) == "" {
+			continue
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n <= 0 {
 			return o, fmt.Errorf("--concurrency: %q is not a positive number", c)
 		}
 		o.concurrency = append(o.concurrency, n)
+	}
+	for r := range strings.SplitSeq(*rates, ",") {
+		if strings.TrimSpace(r) == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil || f <= 0 {
+			return o, fmt.Errorf("--rate: %q is not a positive number", r)
+		}
+		o.rates = append(o.rates, f)
+	}
+	if len(o.concurrency) == 0 && len(o.rates) == 0 {
+		return o, errors.New("--concurrency and --rate are both empty: nothing to measure")
 	}
 	return o, nil
 }
@@ -125,7 +143,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("%s: %w (logs in %s)", engine, err, dir)
 		}
 		for _, r := range res.Rows {
-			fmt.Fprintf(os.Stderr, "dispatchbench: %s c=%d: %s\n", engine, r.Concurrency, strings.Join(r.Met(), "; "))
+			fmt.Fprintf(os.Stderr, "dispatchbench: %s %s: %s\n", engine, r.Load(), strings.Join(r.Met(), "; "))
 		}
 	}
 	if machine.LoadAfter, err = intake.LoadAverage(); err != nil {
@@ -133,10 +151,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "## Dispatch: signed GitHub push → PipelineRun visible, against the client-go floor (%s)\n\n", when.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- Machine: %d CPUs, %s, %d MiB memory; %s; commit %s; kube-apiserver %s (local stack, shared with other work), Tekton Pipelines controller v1.15.0\n",
+	fmt.Fprintf(&b, "- Machine: %d CPUs, %s, %d MiB memory; %s; commit %s; kube-apiserver %s (local stack, shared with other work), Tekton Pipelines controller v1.15.1 (TEKTON_VERSION of e2e/stack/lib.sh)\n",
 		machine.CPUs, machine.CPUModel, machine.MemoryMiB, machine.Go, machine.Commit, sv.GitVersion)
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after\n", machine.LoadBefore, machine.LoadAfter)
-	fmt.Fprintf(&b, "- %d pushes per burst, closed loop at each concurrency c; Slipway ran as a `slipway serve` subprocess with --dispatch-workers %d, default --kube-qps/--kube-burst, --install-pipelines=false in a fresh `bench-dispatch-*` namespace without the slipway-ci Pipeline (the floor in another, so Slipway's reporter ignores its runs), so Tekton fails each run at once and starts no pod. `.slipway.yaml` reads are real HTTP calls to an in-process fakescm (GitHub API; answers 404, so defaults apply).\n", o.events, o.workers)
+	fmt.Fprintf(&b, "- %d pushes per burst. Load c=N: closed loop, N senders each sending its next push when answered (saturation; latency is mostly queueing once Slipway or the floor falls behind). Load open R/s: a push starts every 1/R s whatever the answers, latency from its scheduled start (no coordinated omission). Slipway ran as a `slipway serve` subprocess with --dispatch-workers %d, default --kube-qps/--kube-burst, --install-pipelines=false in a fresh `bench-dispatch-*` namespace without the slipway-ci Pipeline (the floor in another, so Slipway's reporter ignores its runs), so Tekton fails each run at once and starts no pod. `.slipway.yaml` reads are real HTTP calls to an in-process fakescm (GitHub API; answers 404, so defaults apply).\n", o.events, o.workers)
 	b.WriteString("- floor: the same PipelineRuns (built beforehand with pkg/tekton.NewCIRun) created with client-go (QPS unlimited), c in flight; its \"create\" column is Create's round trip. visible: request start → ADDED on a watch opened before the bursts. lost: accepted (2xx / created) but never seen (30 s without a new run ends the wait); dup: more than one PipelineRun for one push. Slipway CPU is the process's user+system time during its burst and wait; RSS is its VmHWM.\n\n")
 	if err := dispatch.WriteTable(&b, results); err != nil {
 		return err
@@ -154,7 +172,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // measure runs one engine on a fresh store.
 func measure(ctx context.Context, o options, engine string, rc *rest.Config, dir string) (dispatch.Result, error) {
-	cfg := dispatch.Config{Slipway: o.slipway, Rest: rc, Engine: engine, Events: o.events, Concurrency: o.concurrency,
+	cfg := dispatch.Config{Slipway: o.slipway, Rest: rc, Engine: engine, Events: o.events, Concurrency: o.concurrency, Rates: o.rates,
 		Workers: o.workers, SIGTERM: o.sigterm, Dir: dir}
 	switch engine {
 	case "sqlite":

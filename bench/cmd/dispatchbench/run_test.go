@@ -10,12 +10,12 @@ import (
 func TestParse(t *testing.T) {
 	t.Setenv(postgresEnv, "postgres://u@127.0.0.1/db")
 	t.Setenv("KUBECONFIG", "/k")
-	o, err := parse([]string{"--slipway", "bin/slipway", "--concurrency", "1, 8,32", "--engines", "sqlite,postgres"})
+	o, err := parse([]string{"--slipway", "bin/slipway", "--concurrency", "1, 8,32", "--rate", "100, 400", "--engines", "sqlite,postgres"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := options{slipway: "bin/slipway", kubeconfig: "/k", engines: []string{"sqlite", "postgres"}, events: 500,
-		concurrency: []int{1, 8, 32}, workers: 32, sigterm: true}
+		concurrency: []int{1, 8, 32}, rates: []float64{100, 400}, workers: 32, sigterm: true}
 	if d := cmp.Diff(want, o, cmp.AllowUnexported(options{})); d != "" {
 		t.Errorf("parse (-want +got):\n%s", d)
 	}
@@ -33,6 +33,8 @@ func TestParseRejects(t *testing.T) {
 		{"unknown engine", []string{"--slipway", "s", "--engines", "mysql"}, "unknown engine"},
 		{"postgres without URL", []string{"--slipway", "s", "--engines", "postgres"}, postgresEnv},
 		{"bad concurrency", []string{"--slipway", "s", "--engines", "sqlite", "--concurrency", "8,x"}, "not a positive number"},
+		{"bad rate", []string{"--slipway", "s", "--engines", "sqlite", "--rate", "0"}, "not a positive number"},
+		{"no load", []string{"--slipway", "s", "--engines", "sqlite", "--concurrency", "", "--rate", ""}, "nothing to measure"},
 		{"one event", []string{"--slipway", "s", "--engines", "sqlite", "--events", "1"}, "at least 2"},
 		{"no workers", []string{"--slipway", "s", "--engines", "sqlite", "--workers", "0"}, "--workers"},
 		{"stray argument", []string{"--slipway", "s", "extra"}, "unexpected arguments"},

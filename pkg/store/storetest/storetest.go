@@ -39,6 +39,13 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"GroupCommit", testGroupCommit},
 		{"Notifications", testNotifications},
+		{"Promotions", testPromotions},
+		{"PromotionRace", testPromotionRace},
+		{"Deployments", testDeployments},
+		{"DeploymentsDefaultLimit", testDeploymentsDefaultLimit},
+		{"Audit", testAudit},
+		{"RunLogs", testRunLogs},
+		{"GetEvent", testGetEvent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })

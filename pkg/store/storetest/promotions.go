@@ -1,0 +1,484 @@
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+// promoStore is what the promotion engine needs of an engine.
+type promoStore interface {
+	store.Store
+	store.Promotions
+	store.Deployments
+	store.Audit
+}
+
+// openPromo opens url with a clock that answers in a zone other than UTC,
+// so the suite sees whether times come back in UTC.
+func openPromo(t *testing.T, url string, clock *Clock) promoStore {
+	t.Helper()
+	cet := time.FixedZone("CET", 3600)
+	s, ok := Open(t, url, store.WithClock(func() time.Time { return clock.Now().In(cet).Add(123 * time.Nanosecond) })).(promoStore)
+	if !ok {
+		t.Fatal("the store does not record promotions, deployments and audit entries")
+	}
+	return s
+}
+
+func checkUTC(t *testing.T, what string, times ...time.Time) {
+	t.Helper()
+	for i, ts := range times {
+		if !ts.IsZero() && ts.Location() != time.UTC {
+			t.Errorf("%s: time %d is in %s, want UTC", what, i, ts.Location())
+		}
+	}
+}
+
+const (
+	digestA = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	digestB = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+func testPromotions(t *testing.T, url string) {
+	ctx := context.Background()
+	clock := NewClock()
+	s := openPromo(t, url, clock)
+
+	t0 := clock.Now()
+	auto := &store.Promotion{Kind: store.KindAutoDeploy, App: "web", To: "qa", Digest: digestA,
+		TargetImage: "registry.qa/web@" + digestA, Commit: "3f786850e387550fdab836ed7e6dc881de23001b", RunID: "ci/web-3f78-1",
+		State: store.PromotionRunning, RequestedBy: "slipway", PipelineRuns: []string{"deploy/web-qa-1"}}
+	if err := s.CreatePromotion(ctx, auto); err != nil {
+		t.Fatalf("CreatePromotion: %v", err)
+	}
+	clock.Advance(time.Second)
+	t1 := clock.Now()
+	prod := &store.Promotion{Kind: store.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
+		State: store.PromotionAwaitingApproval, RequestedBy: "dana"}
+	if err := s.CreatePromotion(ctx, prod); err != nil {
+		t.Fatalf("CreatePromotion: %v", err)
+	}
+	clock.Advance(time.Second)
+	t2 := clock.Now()
+	refused := &store.Promotion{Kind: store.KindPromote, App: "api", From: "qa", To: "prod", Digest: digestB,
+		State: store.PromotionRefused, Reason: "provenance: builder is not this Slipway", RequestedBy: "rita"}
+	if err := s.CreatePromotion(ctx, refused); err != nil {
+		t.Fatalf("CreatePromotion: %v", err)
+	}
+	if auto.ID == 0 || prod.ID == 0 || refused.ID == 0 || auto.ID == prod.ID || prod.ID == refused.ID {
+		t.Fatalf("ids %d, %d, %d: want distinct non-zero", auto.ID, prod.ID, refused.ID)
+	}
+	if !auto.CreatedAt.Equal(t0) || !auto.UpdatedAt.Equal(t0) || !refused.FinishedAt.Equal(t2) || !prod.FinishedAt.IsZero() {
+		t.Errorf("times after create: auto %v/%v, refused finished %v, prod finished %v; want %v, %v, zero",
+			auto.CreatedAt, auto.UpdatedAt, refused.FinishedAt, prod.FinishedAt, t0, t2)
+	}
+
+	// Approve, then progress through a rollout to success.
+	clock.Advance(time.Second)
+	t3 := clock.Now()
+	prod.State, prod.ApprovedBy = store.PromotionRunning, "rita"
+	if err := s.UpdatePromotion(ctx, prod, store.PromotionAwaitingApproval); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if !prod.UpdatedAt.Equal(t3) || !prod.FinishedAt.IsZero() {
+		t.Errorf("after approval: updated %v, finished %v; want %v and zero", prod.UpdatedAt, prod.FinishedAt, t3)
+	}
+	clock.Advance(time.Second)
+	t4 := clock.Now()
+	prod.State, prod.Progress = store.PromotionSucceeded, "wave 2/2 dc-west: done"
+	prod.SourceImage, prod.TargetImage = "registry.qa/web@"+digestA, "registry.prod/web@"+digestA
+	prod.Commit, prod.RunID = "3f786850e387550fdab836ed7e6dc881de23001b", "ci/web-3f78-1"
+	prod.PipelineRuns = []string{"deploy/web-prod-dc-east-1", "deploy/web-prod-dc-west-1"}
+	if err := s.UpdatePromotion(ctx, prod, store.PromotionRunning, store.PromotionPaused); err != nil {
+		t.Fatalf("succeed: %v", err)
+	}
+	if !prod.UpdatedAt.Equal(t4) || !prod.FinishedAt.Equal(t4) {
+		t.Errorf("after success: updated %v, finished %v; want both %v", prod.UpdatedAt, prod.FinishedAt, t4)
+	}
+
+	wantAuto := store.Promotion{ID: auto.ID, Kind: store.KindAutoDeploy, App: "web", To: "qa", Digest: digestA,
+		TargetImage: "registry.qa/web@" + digestA, Commit: "3f786850e387550fdab836ed7e6dc881de23001b", RunID: "ci/web-3f78-1",
+		State: store.PromotionRunning, RequestedBy: "slipway", PipelineRuns: []string{"deploy/web-qa-1"}, CreatedAt: t0, UpdatedAt: t0}
+	wantProd := store.Promotion{ID: prod.ID, Kind: store.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
+		SourceImage: "registry.qa/web@" + digestA, TargetImage: "registry.prod/web@" + digestA,
+		Commit: "3f786850e387550fdab836ed7e6dc881de23001b", RunID: "ci/web-3f78-1",
+		State: store.PromotionSucceeded, Progress: "wave 2/2 dc-west: done", RequestedBy: "dana", ApprovedBy: "rita",
+		PipelineRuns: []string{"deploy/web-prod-dc-east-1", "deploy/web-prod-dc-west-1"}, CreatedAt: t1, UpdatedAt: t4, FinishedAt: t4}
+	wantRefused := store.Promotion{ID: refused.ID, Kind: store.KindPromote, App: "api", From: "qa", To: "prod", Digest: digestB,
+		State: store.PromotionRefused, Reason: "provenance: builder is not this Slipway", RequestedBy: "rita",
+		CreatedAt: t2, UpdatedAt: t2, FinishedAt: t2}
+
+	got, err := s.GetPromotion(ctx, prod.ID)
+	if err != nil {
+		t.Fatalf("GetPromotion: %v", err)
+	}
+	if diff := cmp.Diff(wantProd, *got); diff != "" {
+		t.Errorf("GetPromotion (-want +got):\n%s", diff)
+	}
+	checkUTC(t, "GetPromotion", got.CreatedAt, got.UpdatedAt, got.FinishedAt)
+	if diff := cmp.Diff(wantProd, *prod); diff != "" {
+		t.Errorf("promotion after UpdatePromotion (-want +got):\n%s", diff)
+	}
+
+	for _, tc := range []struct {
+		name string
+		f    store.PromotionFilter
+		want []store.Promotion
+	}{
+		{"all, newest first", store.PromotionFilter{}, []store.Promotion{wantRefused, wantProd, wantAuto}},
+		{"limit", store.PromotionFilter{Limit: 2}, []store.Promotion{wantRefused, wantProd}},
+		{"by app", store.PromotionFilter{App: "web"}, []store.Promotion{wantProd, wantAuto}},
+		{"by target", store.PromotionFilter{To: "prod"}, []store.Promotion{wantRefused, wantProd}},
+		{"by app and target", store.PromotionFilter{App: "web", To: "qa"}, []store.Promotion{wantAuto}},
+		{"by state", store.PromotionFilter{State: store.PromotionRefused}, []store.Promotion{wantRefused}},
+		{"by app, target and state", store.PromotionFilter{App: "web", To: "prod", State: store.PromotionSucceeded, Limit: 5},
+			[]store.Promotion{wantProd}},
+		{"no match", store.PromotionFilter{App: "nothing"}, nil},
+	} {
+		got, err := s.ListPromotions(ctx, tc.f)
+		if err != nil {
+			t.Fatalf("%s: ListPromotions: %v", tc.name, err)
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: ListPromotions (-want +got):\n%s", tc.name, diff)
+		}
+		for _, p := range got {
+			checkUTC(t, tc.name, p.CreatedAt, p.UpdatedAt, p.FinishedAt)
+		}
+	}
+
+	// Compare-and-set: a finished promotion cannot be approved or aborted,
+	// and a refused update stores nothing.
+	late := wantProd
+	late.State, late.ApprovedBy, late.Reason = store.PromotionAborted, "mallory", "too late"
+	err = s.UpdatePromotion(ctx, &late, store.PromotionAwaitingApproval, store.PromotionRunning, store.PromotionPaused)
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UpdatePromotion(succeeded → aborted) err = %v, want ErrConflict", err)
+	}
+	if got, err := s.GetPromotion(ctx, prod.ID); err != nil || !cmp.Equal(wantProd, *got) {
+		t.Errorf("after a conflicting update: GetPromotion = %+v, %v; want it unchanged", got, err)
+	}
+	// No from: unconditional (the engine's own bookkeeping).
+	clock.Advance(time.Second)
+	t5 := clock.Now()
+	auto.Progress, auto.PipelineRuns = "rolling: 2/3 updated", nil
+	if err := s.UpdatePromotion(ctx, auto); err != nil {
+		t.Fatalf("UpdatePromotion(no from): %v", err)
+	}
+	wantAuto.Progress, wantAuto.PipelineRuns, wantAuto.UpdatedAt = "rolling: 2/3 updated", nil, t5
+	if got, err := s.GetPromotion(ctx, auto.ID); err != nil {
+		t.Errorf("GetPromotion: %v", err)
+	} else if diff := cmp.Diff(wantAuto, *got); diff != "" {
+		t.Errorf("after an unconditional update (-want +got):\n%s", diff)
+	}
+
+	// Missing records and bad input.
+	if _, err := s.GetPromotion(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetPromotion(missing) err = %v, want ErrNotFound", err)
+	}
+	missing := &store.Promotion{ID: 999999, State: store.PromotionRunning}
+	if err := s.UpdatePromotion(ctx, missing, store.PromotionAwaitingApproval); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdatePromotion(missing, with from) err = %v, want ErrNotFound", err)
+	}
+	if err := s.UpdatePromotion(ctx, missing); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdatePromotion(missing) err = %v, want ErrNotFound", err)
+	}
+	for _, bad := range []*store.Promotion{
+		{Kind: store.KindPromote, To: "prod", State: store.PromotionRunning, RequestedBy: "dana"},
+		{Kind: store.KindPromote, App: "web", State: store.PromotionRunning, RequestedBy: "dana"},
+		{Kind: store.KindPromote, App: "web", To: "prod", State: store.PromotionRunning},
+		{Kind: "teleport", App: "web", To: "prod", State: store.PromotionRunning, RequestedBy: "dana"},
+		{Kind: store.KindPromote, App: "web", To: "prod", RequestedBy: "dana"},
+		{Kind: store.KindPromote, App: "web", To: "prod", State: "lost", RequestedBy: "dana"},
+	} {
+		if err := s.CreatePromotion(ctx, bad); err == nil {
+			t.Errorf("CreatePromotion(%+v): want error", bad)
+		}
+	}
+	if err := s.UpdatePromotion(ctx, &store.Promotion{ID: prod.ID, State: "lost"}); err == nil {
+		t.Error("UpdatePromotion(unknown state): want error")
+	}
+	if err := s.UpdatePromotion(ctx, &store.Promotion{State: store.PromotionRunning}); err == nil {
+		t.Error("UpdatePromotion(no id): want error")
+	}
+	if _, err := s.ListPromotions(ctx, store.PromotionFilter{Limit: -1}); err == nil {
+		t.Error("ListPromotions(limit -1): want error")
+	}
+	if _, err := s.ListPromotions(ctx, store.PromotionFilter{State: "lost"}); err == nil {
+		t.Error("ListPromotions(unknown state): want error")
+	}
+}
+
+// testPromotionRace approves each promotion from several goroutines at
+// once, as two release managers clicking together would: exactly one
+// approval wins, the others get ErrConflict, and the stored approver is the
+// winner.
+func testPromotionRace(t *testing.T, url string) {
+	ctx := context.Background()
+	s := openPromo(t, url, NewClock())
+	const (
+		rounds    = 10
+		approvers = 6
+	)
+	for round := range rounds {
+		p := &store.Promotion{Kind: store.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
+			State: store.PromotionAwaitingApproval, RequestedBy: "dana"}
+		if err := s.CreatePromotion(ctx, p); err != nil {
+			t.Fatalf("CreatePromotion: %v", err)
+		}
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			errs    = make([]error, approvers)
+			winners []string
+		)
+		for i := range approvers {
+			wg.Go(func() {
+				mine := *p
+				mine.State, mine.ApprovedBy = store.PromotionRunning, fmt.Sprintf("rm-%d", i)
+				<-start
+				errs[i] = s.UpdatePromotion(ctx, &mine, store.PromotionAwaitingApproval)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				winners = append(winners, fmt.Sprintf("rm-%d", i))
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("round %d: approver %d: %v, want nil or ErrConflict", round, i, err)
+			}
+		}
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d approvals won (%v), want exactly 1", round, len(winners), winners)
+		}
+		got, err := s.GetPromotion(ctx, p.ID)
+		if err != nil {
+			t.Fatalf("GetPromotion: %v", err)
+		}
+		if got.State != store.PromotionRunning || got.ApprovedBy != winners[0] {
+			t.Errorf("round %d: stored %s approved by %q, want running approved by %q", round, got.State, got.ApprovedBy, winners[0])
+		}
+	}
+}
+
+func testDeployments(t *testing.T, url string) {
+	ctx := context.Background()
+	clock := NewClock()
+	s := openPromo(t, url, clock)
+
+	var all []store.Deployment // newest first
+	for _, d := range []store.Deployment{
+		{App: "web", Env: "qa", Digest: digestA, Image: "registry.qa/web@" + digestA, Commit: "3f78", PromotionID: 1},
+		{App: "web", Env: "prod", Digest: digestA, Image: "registry.prod/web@" + digestA, Commit: "3f78", PromotionID: 2},
+		{App: "api", Env: "qa", Digest: digestB, Image: "registry.qa/api@" + digestB},
+		{App: "web", Env: "qa", Digest: digestB, Image: "registry.qa/web@" + digestB, PromotionID: 3},
+	} {
+		clock.Advance(time.Second)
+		d.ID, d.DeployedAt = 42, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) // both overwritten
+		if err := s.RecordDeployment(ctx, &d); err != nil {
+			t.Fatalf("RecordDeployment: %v", err)
+		}
+		if d.ID == 42 || !d.DeployedAt.Equal(clock.Now()) {
+			t.Fatalf("RecordDeployment set id %d, time %v; want a new id and %v", d.ID, d.DeployedAt, clock.Now())
+		}
+		all = append([]store.Deployment{d}, all...)
+	}
+	webQA2, apiQA, webProd, webQA1 := all[0], all[1], all[2], all[3]
+
+	for _, tc := range []struct {
+		name     string
+		app, env string
+		limit    int
+		want     []store.Deployment
+	}{
+		{"app in env, newest first", "web", "qa", 0, []store.Deployment{webQA2, webQA1}},
+		{"what runs now", "web", "qa", 1, []store.Deployment{webQA2}},
+		{"every env", "web", "", 0, []store.Deployment{webQA2, webProd, webQA1}},
+		{"other app", "api", "", 0, []store.Deployment{apiQA}},
+		{"nothing there", "web", "staging", 0, nil},
+	} {
+		got, err := s.ListDeployments(ctx, tc.app, tc.env, tc.limit)
+		if err != nil {
+			t.Fatalf("%s: ListDeployments: %v", tc.name, err)
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: ListDeployments (-want +got):\n%s", tc.name, diff)
+		}
+		for _, d := range got {
+			checkUTC(t, tc.name, d.DeployedAt)
+		}
+	}
+
+	if err := s.DeleteDeployments(ctx, "web"); err != nil {
+		t.Fatalf("DeleteDeployments: %v", err)
+	}
+	if err := s.DeleteDeployments(ctx, "web"); err != nil {
+		t.Errorf("DeleteDeployments again: %v, want nil", err)
+	}
+	if got, err := s.ListDeployments(ctx, "web", "", 0); err != nil || len(got) != 0 {
+		t.Errorf("after delete: web has %v, %v; want none", got, err)
+	}
+	if got, err := s.ListDeployments(ctx, "api", "", 0); err != nil || !cmp.Equal([]store.Deployment{apiQA}, got) {
+		t.Errorf("after deleting web: api has %v, %v; want it untouched", got, err)
+	}
+
+	for _, bad := range []*store.Deployment{
+		{Env: "qa", Digest: digestA},
+		{App: "web", Digest: digestA},
+		{App: "web", Env: "qa"},
+	} {
+		if err := s.RecordDeployment(ctx, bad); err == nil {
+			t.Errorf("RecordDeployment(%+v): want error", bad)
+		}
+	}
+	if _, err := s.ListDeployments(ctx, "web", "qa", -1); err == nil {
+		t.Error("ListDeployments(limit -1): want error")
+	}
+	if _, err := s.ListDeployments(ctx, "", "qa", 0); err == nil {
+		t.Error("ListDeployments(no app): want error")
+	}
+	if err := s.DeleteDeployments(ctx, ""); err == nil {
+		t.Error("DeleteDeployments(no app): want error")
+	}
+}
+
+// testDeploymentsDefaultLimit checks that limit 0 is bounded.
+func testDeploymentsDefaultLimit(t *testing.T, url string) {
+	ctx := context.Background()
+	clock := NewClock()
+	s := openPromo(t, url, clock)
+	for range store.DefaultDeploymentsLimit + 5 {
+		clock.Advance(time.Millisecond)
+		if err := s.RecordDeployment(ctx, &store.Deployment{App: "web", Env: "qa", Digest: digestA}); err != nil {
+			t.Fatalf("RecordDeployment: %v", err)
+		}
+	}
+	got, err := s.ListDeployments(ctx, "web", "qa", 0)
+	if err != nil {
+		t.Fatalf("ListDeployments: %v", err)
+	}
+	if len(got) != store.DefaultDeploymentsLimit {
+		t.Errorf("ListDeployments(limit 0) = %d deployments, want %d", len(got), store.DefaultDeploymentsLimit)
+	}
+}
+
+func testAudit(t *testing.T, url string) {
+	ctx := context.Background()
+	clock := NewClock()
+	s := openPromo(t, url, clock)
+
+	var all []store.AuditEntry // newest first
+	for _, e := range []store.AuditEntry{
+		{Actor: "dana", Role: "developer", Action: "promote", App: "web", From: "qa", To: "prod", Digest: digestA, PromotionID: 7, Result: "accepted"},
+		{Actor: "dana", Role: "developer", Action: "approve", App: "web", PromotionID: 7,
+			Result: "forbidden: dana is a developer; this needs release-manager"},
+		{Actor: "rita", Role: "release-manager", Action: "approve", App: "web", PromotionID: 7, Result: "accepted"},
+		{Actor: "slipway", Action: "auto-deploy", App: "api", To: "qa", Digest: digestB, PromotionID: 8, Result: "succeeded"},
+	} {
+		clock.Advance(time.Second)
+		if err := s.AppendAudit(ctx, &e); err != nil {
+			t.Fatalf("AppendAudit: %v", err)
+		}
+		if e.ID == 0 || !e.At.Equal(clock.Now()) || e.At.Location() != time.UTC {
+			t.Fatalf("AppendAudit set id %d, at %v; want an id and %v in UTC", e.ID, e.At, clock.Now())
+		}
+		all = append([]store.AuditEntry{e}, all...)
+	}
+	// A caller that knows when it happened keeps its time, in UTC at the
+	// store's precision; it sorts by that time, not by insertion.
+	early := store.AuditEntry{Actor: "ada", Role: "admin", Action: "app-delete", App: "old", Result: "succeeded",
+		At: time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.FixedZone("CET", 3600))}
+	if err := s.AppendAudit(ctx, &early); err != nil {
+		t.Fatalf("AppendAudit(with time): %v", err)
+	}
+	wantAt := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
+	if !early.At.Equal(wantAt) || early.At.Location() != time.UTC {
+		t.Errorf("AppendAudit(with time) at = %v, want %v", early.At, wantAt)
+	}
+	all = append(all, early)
+	slipwayAuto, rmApprove, devApprove, devPromote := all[0], all[1], all[2], all[3]
+
+	for _, tc := range []struct {
+		name string
+		f    store.AuditFilter
+		want []store.AuditEntry
+	}{
+		{"all, newest first", store.AuditFilter{}, all},
+		{"limit", store.AuditFilter{Limit: 2}, all[:2]},
+		{"by app", store.AuditFilter{App: "web"}, []store.AuditEntry{rmApprove, devApprove, devPromote}},
+		{"by actor", store.AuditFilter{Actor: "dana"}, []store.AuditEntry{devApprove, devPromote}},
+		{"by promotion", store.AuditFilter{PromotionID: 8}, []store.AuditEntry{slipwayAuto}},
+		{"by actor and promotion", store.AuditFilter{Actor: "rita", PromotionID: 7, Limit: 10}, []store.AuditEntry{rmApprove}},
+		{"no match", store.AuditFilter{Actor: "mallory"}, nil},
+	} {
+		got, err := s.ListAudit(ctx, tc.f)
+		if err != nil {
+			t.Fatalf("%s: ListAudit: %v", tc.name, err)
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: ListAudit (-want +got):\n%s", tc.name, diff)
+		}
+		for _, e := range got {
+			checkUTC(t, tc.name, e.At)
+		}
+	}
+
+	for _, bad := range []*store.AuditEntry{
+		{Action: "promote", Result: "accepted"},
+		{Actor: "dana", Result: "accepted"},
+	} {
+		if err := s.AppendAudit(ctx, bad); err == nil {
+			t.Errorf("AppendAudit(%+v): want error", bad)
+		}
+	}
+	if _, err := s.ListAudit(ctx, store.AuditFilter{Limit: -1}); err == nil {
+		t.Error("ListAudit(limit -1): want error")
+	}
+
+	// Append-only below the Go interface too.
+	db := rawDB(t, url)
+	for _, q := range []string{
+		"UPDATE audit SET result = 'succeeded' WHERE actor = 'dana'",
+		"DELETE FROM audit WHERE actor = 'dana'",
+	} {
+		_, err := db.ExecContext(ctx, q)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want the append-only refusal", q, err)
+		}
+	}
+	if got, err := s.ListAudit(ctx, store.AuditFilter{}); err != nil || !cmp.Equal(all, got) {
+		t.Errorf("after the refused changes: ListAudit = %v, %v; want it unchanged", got, err)
+	}
+}
+
+// rawDB opens the database behind url directly, beside the store.
+func rawDB(t *testing.T, url string) *sql.DB {
+	t.Helper()
+	var (
+		db  *sql.DB
+		err error
+	)
+	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
+		db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	} else {
+		db, err = sql.Open("pgx", url)
+	}
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
