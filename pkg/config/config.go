@@ -117,7 +117,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.WorkspaceSize, "workspace-size", "1Gi", "size of each run's source workspace volume")
 	fs.StringVar(&c.StorageClass, "storage-class", "", "storage class of the workspace volume (empty: the cluster default)")
 	fs.DurationVar(&c.PipelineTimeout, "pipeline-timeout", time.Hour, "timeout of a CI PipelineRun")
-	fs.IntVar(&c.DispatchWorkers, "dispatch-workers", 8, "events dispatched concurrently")
+	fs.IntVar(&c.DispatchWorkers, "dispatch-workers", 32, "events dispatched concurrently (each mostly waits on the git host and the API server, so many are cheap)")
 	fs.DurationVar(&c.PollInterval, "poll-interval", time.Second, "how often the dispatcher looks for due events when not woken")
 	fs.StringVar(&c.StatusContext, "status-context", "slipway/ci", "name of the commit status Slipway posts")
 	fs.BoolVar(&c.CancelBranchRuns, "cancel-branch-runs", false, "a new push to a branch cancels its older running builds (merge requests always do unless .slipway.yaml says not)")

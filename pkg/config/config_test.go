@@ -46,7 +46,7 @@ func TestPrecedence(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: got{Addr: ":8080", Namespace: "slipway-builds", Store: "sqlite://slipway.db", Workers: 8},
+			want: got{Addr: ":8080", Namespace: "slipway-builds", Store: "sqlite://slipway.db", Workers: 32},
 		},
 		{
 			name: "file over default",
@@ -57,14 +57,14 @@ func TestPrecedence(t *testing.T) {
 			name: "env over file",
 			env:  map[string]string{"SLIPWAY_ADDR": ":7000", "SLIPWAY_INSECURE_REGISTRIES": "c:1"},
 			file: "addr: :9000\nnamespace: ci\n",
-			want: got{Addr: ":7000", Namespace: "ci", Store: "sqlite://slipway.db", Workers: 8, Insecure: []string{"c:1"}},
+			want: got{Addr: ":7000", Namespace: "ci", Store: "sqlite://slipway.db", Workers: 32, Insecure: []string{"c:1"}},
 		},
 		{
 			name: "flag over env",
 			args: []string{"--addr", ":6000", "--store", "postgres://u@h/db"},
 			env:  map[string]string{"SLIPWAY_ADDR": ":7000", "SLIPWAY_STORE": "sqlite://x.db"},
 			file: "addr: :9000\n",
-			want: got{Addr: ":6000", Namespace: "slipway-builds", Store: "postgres://u@h/db", Workers: 8},
+			want: got{Addr: ":6000", Namespace: "slipway-builds", Store: "postgres://u@h/db", Workers: 32},
 		},
 	}
 	for _, tt := range tests {
