@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,6 +26,9 @@ type deployOptions struct {
 	prometheusURL string
 	analysis      []string
 	poll          time.Duration
+	pause         string
+	outcomeFile   string
+	reasonFile    string
 }
 
 // NewDeployCmd returns `slipway deploy`: one rollout, rolled back by itself
@@ -45,7 +50,15 @@ canary     runs APP-canary beside Deployment APP behind the same Service at each
            of --steps percent of its replicas, analysing it for --pause per
            step (readiness, restarts, crash loops, --analysis queries); then the
            stable Deployment takes the image and the canary is removed. On
-           failure only the canary is removed.`,
+           failure only the canary is removed. --pause manual waits at every
+           step for a continue signal (annotation slipway.dev/continue on
+           Deployment APP); --http-route / --nginx-ingress weight the traffic
+           through Service APP-canary instead of by pod count.
+
+Any strategy rolls back when annotation slipway.dev/abort is set on
+Deployment APP (blue-green: Service APP) while it waits; the progress is kept
+in annotation slipway.dev/rollout-progress. --outcome-file receives
+succeeded, rolled-back or aborted, --reason-file why (Tekton results).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.complete(); err != nil {
@@ -63,13 +76,17 @@ canary     runs APP-canary beside Deployment APP behind the same Service at each
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG / ~/.kube/config)")
 	f.DurationVar(&o.spec.ProgressDeadline, "progress-deadline", 10*time.Minute, "longest wait for a Deployment to become ready")
 	f.IntSliceVar(&o.steps, "steps", []int{10, 50, 100}, "canary sizes in percent of the stable replicas")
-	f.DurationVar(&o.spec.Pause, "pause", 30*time.Second, "canary analysis time per step")
+	f.StringVar(&o.pause, "pause", "30s", `canary analysis time per step, or "manual": wait for a continue signal`)
 	f.Int32Var(&o.spec.Analysis.MaxRestarts, "max-restarts", 0, "container restarts of the new pods tolerated (every strategy)")
 	f.StringVar(&o.prometheusURL, "prometheus-url", "", "Prometheus base URL for --analysis queries")
 	f.StringArrayVar(&o.analysis, "analysis", nil, `canary threshold "NAME=PROMQL<=MAX" or "NAME=PROMQL>=MIN" (repeatable)`)
 	f.StringVar(&o.spec.SmokeURL, "smoke-url", "", "bluegreen: URL that must answer 2xx before the switch")
 	f.DurationVar(&o.spec.ScaleDownDelay, "scale-down-delay", 30*time.Second, "bluegreen: how long the old colour is kept after the switch")
 	f.DurationVar(&o.poll, "poll-interval", 2*time.Second, "how often the cluster is read while waiting")
+	f.StringVar(&o.spec.HTTPRoute, "http-route", "", "canary: Gateway API HTTPRoute whose backendRefs to Service APP carry the traffic weights")
+	f.StringVar(&o.spec.NginxIngress, "nginx-ingress", "", "canary: Ingress copied as an ingress-nginx canary Ingress carrying the traffic weights")
+	f.StringVar(&o.outcomeFile, "outcome-file", "", "write succeeded, rolled-back or aborted here (a Tekton result)")
+	f.StringVar(&o.reasonFile, "reason-file", "", "write why it rolled back or was aborted here (a Tekton result)")
 	for _, n := range []string{"image", "namespace", "app"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
@@ -80,6 +97,18 @@ func (o *deployOptions) complete() error {
 	o.spec.Strategy = deploy.Strategy(o.strategy)
 	if o.spec.Strategy == deploy.Canary {
 		o.spec.Steps = o.steps
+	}
+	if o.pause == "manual" {
+		o.spec.ManualPause = true
+	} else {
+		p, err := time.ParseDuration(o.pause)
+		if err != nil {
+			return fmt.Errorf(`--pause %q: want a duration or "manual"`, o.pause)
+		}
+		o.spec.Pause = p
+	}
+	if (o.spec.HTTPRoute != "" || o.spec.NginxIngress != "") && o.spec.Strategy != deploy.Canary {
+		return errors.New("--http-route and --nginx-ingress apply to --strategy canary only")
 	}
 	for _, a := range o.analysis {
 		q, err := parseAnalysis(a)
@@ -136,17 +165,41 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 	if o.prometheusURL != "" {
 		opts = append(opts, deploy.WithMetrics(&deploy.Prometheus{URL: o.prometheusURL, Client: &http.Client{Timeout: 30 * time.Second}}))
 	}
+	if o.spec.HTTPRoute != "" {
+		dc, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return fmt.Errorf("kubernetes dynamic client: %w", err)
+		}
+		opts = append(opts, deploy.WithDynamic(dc))
+	}
 	err = deploy.New(client, opts...).Run(cmd.Context(), o.spec)
 	var rb *deploy.RollbackError
-	if errors.As(err, &rb) {
+	switch {
+	case errors.As(err, &rb) && rb.Aborted:
+		fmt.Fprintf(out, "%s\n", rb.Reason)
+		return o.result("aborted", rb.Reason, &exitError{code: 1, err: err})
+	case errors.As(err, &rb):
 		fmt.Fprintf(out, "ROLLED BACK: %s\n", rb.Reason)
-		return &exitError{code: 1, err: err}
-	}
-	if err != nil {
-		return err
+		return o.result("rolled-back", rb.Reason, &exitError{code: 1, err: err})
+	case err != nil:
+		return o.result("failed", err.Error(), err)
 	}
 	fmt.Fprintf(out, "deployed %s to %s/%s (%s)\n", o.spec.Image, o.spec.Namespace, o.spec.App, o.spec.Strategy)
-	return nil
+	return o.result("succeeded", "", nil)
+}
+
+// result writes the outcome files (when asked for) and returns err, or
+// the write error when there was none.
+func (o *deployOptions) result(outcome, reason string, err error) error {
+	for file, v := range map[string]string{o.outcomeFile: outcome, o.reasonFile: reason} {
+		if file == "" {
+			continue
+		}
+		if werr := os.WriteFile(file, []byte(v), 0o644); werr != nil && err == nil {
+			err = fmt.Errorf("writing %s: %w", file, werr)
+		}
+	}
+	return err
 }
 
 // deployRESTConfig: --kubeconfig, else in-cluster (the deploy Task), else

@@ -40,6 +40,13 @@ func NewRootCmd() *cobra.Command {
 		NewBuildCmd(),
 		NewProvenanceCmd(),
 		NewDeployCmd(),
+		NewPromoteCmd(),
+		NewApproveCmd(),
+		NewAbortCmd(),
+		NewRollbackCmd(),
+		NewPromotionsCmd(),
+		NewAppCmd(),
+		NewAuditCmd(),
 	)
 	return root
 }

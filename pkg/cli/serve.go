@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -117,8 +118,16 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
+	tokens, err := apiTokens(cfg)
+	if err != nil {
+		return err
+	}
+	promo, err := promotionService(cfg, st, tc, kc)
+	if err != nil {
+		return fmt.Errorf("promotions: %w", err)
+	}
 	rep, err := report.New(tc, st, scms,
-		report.WithOnFinished(onFinished(d, notifier, log.With("component", "report"))),
+		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), promo, log.With("component", "promotion"))),
 		report.WithNamespace(cfg.Namespace),
 		report.WithStatusContext(cfg.StatusContext),
 		report.WithBaseURL(cfg.PublicURL),
@@ -138,11 +147,17 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	}
 	hooks, err := webhook.New(st, append(hookOpts,
 		webhook.WithWake(d.Wake),
+		webhook.WithHandoff(d),
 		webhook.WithRegisterer(reg),
 		webhook.WithLogger(log.With("component", "webhook")),
 	)...)
 	if err != nil {
 		return fmt.Errorf("webhook handler: %w", err)
+	}
+
+	webui, logCollector, err := webUI(ctx, cfg, st, tc, kc, tokens, d.Wake)
+	if err != nil {
+		return err
 	}
 
 	e := echo.New()
@@ -152,16 +167,21 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if nr, ok := st.(api.NotificationReader); ok {
 		api.RegisterNotifications(e, nr)
 	}
+	webui.Register(e)
+	if promo != nil {
+		api.RegisterPromotions(e, promo, tokens)
+	}
 
 	inst := &installer{client: tc, namespace: cfg.Namespace, enabled: cfg.InstallPipelines}
 	srv := &server.Server{
 		Echo: e,
 		Addr: cfg.Addr,
 		Components: map[string]server.Component{
-			"dispatcher": d,
-			"reporter":   rep,
-			"installer":  inst,
-			"notifier":   notifier,
+			"dispatcher":    d,
+			"reporter":      rep,
+			"installer":     inst,
+			"notifier":      notifier,
+			"log-collector": logCollector,
 		},
 		Checks: map[string]server.Check{
 			"store": st.Ping,
@@ -174,6 +194,10 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		Gatherer:        reg,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	}
+	if promo != nil {
+		srv.Components["promotions"] = promo
+	}
+	srv.Components["pruner"] = &pruner{tc: tc, namespace: cfg.Namespace, keep: cfg.PruneKeep, every: 10 * time.Minute}
 	log.Info("starting slipway", "version", Version, "addr", cfg.Addr, "store", cfg.RedactedStore(),
 		"namespace", cfg.Namespace, "providers", providerNames(scms))
 	return srv.Run(ctx)
@@ -205,15 +229,22 @@ func restConfig(cfg *config.Config) (*rest.Config, error) {
 
 func scmClients(cfg *config.Config) (map[event.Provider]scm.Client, error) {
 	out := map[event.Provider]scm.Client{}
+	// http.DefaultTransport keeps 2 idle connections per host: with many
+	// dispatch workers reading .slipway.yaml from one HTTP/1.1 API host
+	// (GitHub Enterprise or GitLab behind a proxy), every other call dialled
+	// a new connection (bench/RESULTS.md, "Dispatch").
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	hc := &http.Client{Transport: tr}
 	if cfg.GitHubToken.IsSet() {
-		c, err := github.NewClient(cfg.GitHubToken.Reveal(), cfg.GitHubAPIURL, nil)
+		c, err := github.NewClient(cfg.GitHubToken.Reveal(), cfg.GitHubAPIURL, hc)
 		if err != nil {
 			return nil, fmt.Errorf("github client: %w", err)
 		}
 		out[event.GitHub] = c
 	}
 	if cfg.GitLabToken.IsSet() {
-		c, err := gitlab.NewClient(cfg.GitLabToken.Reveal(), cfg.GitLabAPIURL, nil)
+		c, err := gitlab.NewClient(cfg.GitLabToken.Reveal(), cfg.GitLabAPIURL, hc)
 		if err != nil {
 			return nil, fmt.Errorf("gitlab client: %w", err)
 		}

@@ -44,11 +44,11 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 	if err := d.prepareIdle(ctx, s, activeDep, idleName, idle); err != nil {
 		return err
 	}
-	d.logf("bluegreen: %s is %s; deploying %s to %s", s.App, active, s.Image, idleName)
+	d.status(ctx, "bluegreen: %s is %s; deploying %s to %s", s.App, active, s.Image, idleName)
 
 	// rollback before the switch: the Service never moved, just stop idle.
 	undoIdle := func(reason string, cause error) error {
-		d.logf("bluegreen: %s failed (%s); scaling %s down, traffic stays on %s", s.App, reason, idleName, active)
+		d.status(ctx, "bluegreen: %s failed (%s); scaling %s down, traffic stays on %s", s.App, reason, idleName, active)
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
 		if err := d.scale(cctx, s.Namespace, idleName, 0); err != nil {
@@ -63,20 +63,20 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 		if err := d.smoke(ctx, s.SmokeURL); err != nil {
 			return undoIdle("smoke test failed", err)
 		}
-		d.logf("bluegreen: smoke test %s passed", s.SmokeURL)
+		d.status(ctx, "bluegreen: smoke test %s passed", s.SmokeURL)
 	}
 	if err := d.selectColor(ctx, s.Namespace, s.App, idle); err != nil {
 		return undoIdle("switching the service", err)
 	}
-	d.logf("bluegreen: service %s now selects %s", s.App, idle)
+	d.status(ctx, "bluegreen: service %s now selects %s", s.App, idle)
 
 	if s.ScaleDownDelay > 0 {
-		d.logf("bluegreen: keeping %s for %s", activeName, s.ScaleDownDelay)
+		d.status(ctx, "bluegreen: keeping %s for %s", activeName, s.ScaleDownDelay)
 		if why, err := d.watchHealthy(ctx, s.Namespace, idleName, s.ScaleDownDelay); err != nil || why != "" {
 			if err != nil {
 				why = err.Error()
 			}
-			d.logf("bluegreen: %s unhealthy after the switch (%s); switching back to %s", idleName, why, active)
+			d.status(ctx, "bluegreen: %s unhealthy after the switch (%s); switching back to %s", idleName, why, active)
 			cctx, cancel := cleanupContext(ctx)
 			defer cancel()
 			if serr := d.selectColor(cctx, s.Namespace, s.App, active); serr != nil {
@@ -91,7 +91,7 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 	if err := d.scale(ctx, s.Namespace, activeName, 0); err != nil {
 		return fmt.Errorf("rollout done, but scaling down %s: %w", activeName, err)
 	}
-	d.logf("bluegreen: %s scaled down; %s is live on %s", activeName, s.App, idle)
+	d.status(ctx, "bluegreen: %s scaled down; %s is live on %s", activeName, s.App, idle)
 	return nil
 }
 
@@ -207,6 +207,9 @@ func (d *Deployer) watchHealthy(ctx context.Context, ns, name string, dur time.D
 		}
 		if why := podTrouble(pods, 0); why != "" {
 			return fmt.Sprintf("deployment %s: %s", name, why), nil
+		}
+		if _, err := d.signalled(ctx); err != nil {
+			return reasonOf(err), nil
 		}
 		if !d.clock.Now().Before(end) {
 			return "", nil

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -25,7 +27,14 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 		return fmt.Errorf("reading stable deployment %s/%s: %w", s.Namespace, s.App, err)
 	}
 	canaryName := s.App + "-canary"
-	dep, err := canaryFrom(stable, canaryName, s)
+	weighted := s.HTTPRoute != "" || s.NginxIngress != ""
+	var stableSvc *corev1.Service
+	if weighted {
+		if stableSvc, err = d.client.CoreV1().Services(s.Namespace).Get(ctx, s.App, metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("reading service %s/%s: %w", s.Namespace, s.App, err)
+		}
+	}
+	dep, err := canaryFrom(stable, canaryName, s, stableSvc)
 	if err != nil {
 		return err
 	}
@@ -36,11 +45,20 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 	if _, err := deps.Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating deployment %s: %w", canaryName, err)
 	}
+	var route routers
+	if weighted {
+		if route, err = d.routing(ctx, s, stableSvc, canaryName, dep.Spec.Selector.MatchLabels); err != nil {
+			cctx, cancel := cleanupContext(ctx)
+			defer cancel()
+			return errors.Join(err, d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName))
+		}
+	}
 	abort := func(reason string, cause error) error {
-		d.logf("canary: %s failed (%s); removing %s, stable untouched", s.App, reason, canaryName)
+		d.status(ctx, "canary: %s failed (%s); removing %s, stable untouched", s.App, reason, canaryName)
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		if err := d.deleteDeployment(cctx, s.Namespace, canaryName); err != nil {
+		// Traffic first, so no request reaches a canary that is going.
+		if err := errors.Join(d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName)); err != nil {
 			return &RollbackError{Strategy: Canary, Reason: reason, Err: errors.Join(cause, err)}
 		}
 		return &RollbackError{Strategy: Canary, Reason: reason, Restored: true, Err: cause}
@@ -49,14 +67,19 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 	check := &podCheck{image: s.Image, maxRestarts: s.Analysis.MaxRestarts}
 	for i, pct := range s.Steps {
 		n := stepReplicas(total, pct)
-		d.logf("canary: step %d/%d: %d%% = %d of %d replicas", i+1, len(s.Steps), pct, n, total)
+		d.status(ctx, "canary %d%%: starting %d of %d replicas (step %d/%d)", pct, n, total, i+1, len(s.Steps))
 		if err := d.scale(ctx, s.Namespace, canaryName, n); err != nil {
 			return abort("scaling the canary", err)
 		}
 		if err := d.waitReady(ctx, s.Namespace, canaryName, s.ProgressDeadline, check); err != nil {
 			return abort(reasonOf(err), causeOf(err))
 		}
-		why, err := d.analyse(ctx, s, canaryName, check)
+		if route != nil {
+			if err := route.setWeight(ctx, pct); err != nil {
+				return abort("setting the traffic weight", err)
+			}
+		}
+		why, err := d.analyse(ctx, s, canaryName, check, pct)
 		if err != nil {
 			return abort("analysis", err)
 		}
@@ -66,7 +89,7 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 		d.logf("canary: step %d/%d healthy", i+1, len(s.Steps))
 	}
 
-	d.logf("canary: promoting %s to stable %s", s.Image, s.App)
+	d.status(ctx, "canary: promoting %s to stable %s", s.Image, s.App)
 	prev := stable.Spec.Template.DeepCopy()
 	var cerr error
 	if err := d.update(ctx, s.Namespace, s.App, func(dep *appsv1.Deployment) {
@@ -87,17 +110,64 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 		if rerr == nil {
 			rerr = d.waitReady(cctx, s.Namespace, s.App, s.ProgressDeadline, nil)
 		}
-		derr := d.deleteDeployment(cctx, s.Namespace, canaryName)
+		derr := errors.Join(d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName))
 		if rerr != nil || derr != nil {
 			return &RollbackError{Strategy: Canary, Reason: reason, Err: errors.Join(rerr, derr)}
 		}
 		return &RollbackError{Strategy: Canary, Reason: reason, Restored: true}
 	}
+	if err := d.removeRouting(ctx, s, route, canaryName); err != nil {
+		return fmt.Errorf("rollout done, but restoring the traffic weights: %w", err)
+	}
 	if err := d.deleteDeployment(ctx, s.Namespace, canaryName); err != nil {
 		return fmt.Errorf("rollout done, but removing the canary: %w", err)
 	}
-	d.logf("canary: %s is live on %s; canary removed", s.App, s.Image)
+	d.status(ctx, "canary: %s is live on %s; canary removed", s.App, s.Image)
 	return nil
+}
+
+// routing creates the canary Service and the routers the Spec names; on
+// an error it returns what it made so far, for removal.
+func (d *Deployer) routing(ctx context.Context, s Spec, stableSvc *corev1.Service, canaryName string, selector map[string]string) (routers, error) {
+	svcs := d.client.CoreV1().Services(s.Namespace)
+	if err := svcs.Delete(ctx, canaryName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("deleting a leftover service %s: %w", canaryName, err)
+	}
+	if _, err := svcs.Create(ctx, canaryService(stableSvc, canaryName, s.App, selector), metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("creating service %s: %w", canaryName, err)
+	}
+	var rs routers
+	if s.HTTPRoute != "" {
+		// "NAMESPACE/NAME": a route beside the Gateway may point across
+		// namespaces (with a ReferenceGrant); default the app's namespace.
+		ns, name, ok := strings.Cut(s.HTTPRoute, "/")
+		if !ok {
+			ns, name = s.Namespace, s.HTTPRoute
+		}
+		rs = append(rs, &httpRoute{client: d.dynamic, ns: ns, name: name, stable: s.App, canary: canaryName})
+	}
+	if s.NginxIngress != "" {
+		rs = append(rs, &nginxIngress{client: d.client, ns: s.Namespace, name: s.NginxIngress, app: s.App, stable: s.App, canary: canaryName})
+	}
+	// Weight 0 first: it checks the route/ingress reference the stable
+	// Service before any canary pod can get traffic.
+	if err := rs.setWeight(ctx, 0); err != nil {
+		return rs, err
+	}
+	return rs, nil
+}
+
+// removeRouting sends all traffic to stable again and deletes the canary
+// Service; without weighted routing it does nothing.
+func (d *Deployer) removeRouting(ctx context.Context, s Spec, rs routers, canaryName string) error {
+	if s.HTTPRoute == "" && s.NginxIngress == "" {
+		return nil
+	}
+	err := rs.remove(ctx)
+	if derr := d.client.CoreV1().Services(s.Namespace).Delete(ctx, canaryName, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
+		err = errors.Join(err, fmt.Errorf("deleting service %s: %w", canaryName, derr))
+	}
+	return err
 }
 
 // causeOf keeps err as the cause unless it is a plain failure reason.
@@ -118,8 +188,10 @@ func stepReplicas(total int32, pct int) int32 {
 // canaryFrom copies stable's spec under name with the new image, zero
 // replicas and the canary track label in selector and pod labels, so the
 // Service (selecting the shared labels) sends it traffic while the stable
-// Deployment's own pods stay apart.
-func canaryFrom(stable *appsv1.Deployment, name string, s Spec) (*appsv1.Deployment, error) {
+// Deployment's own pods stay apart. With weighted routing (svc set) the
+// canary's pods must not match the stable Service: they lose its selector
+// labels and are selected by track and LabelCanaryOf instead.
+func canaryFrom(stable *appsv1.Deployment, name string, s Spec, svc *corev1.Service) (*appsv1.Deployment, error) {
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,
@@ -132,6 +204,8 @@ func canaryFrom(stable *appsv1.Deployment, name string, s Spec) (*appsv1.Deploym
 		dep.Labels = map[string]string{}
 	}
 	dep.Labels[LabelTrack] = trackCanary
+	dep.Labels[LabelManagedBy] = managedBy
+	dep.Labels[LabelApp] = s.App
 	zero := int32(0)
 	dep.Spec.Replicas = &zero
 	sel := dep.Spec.Selector.DeepCopy()
@@ -142,11 +216,21 @@ func canaryFrom(stable *appsv1.Deployment, name string, s Spec) (*appsv1.Deploym
 		sel.MatchLabels = map[string]string{}
 	}
 	sel.MatchLabels[LabelTrack] = trackCanary
-	dep.Spec.Selector = sel
 	if dep.Spec.Template.Labels == nil {
 		dep.Spec.Template.Labels = map[string]string{}
 	}
 	dep.Spec.Template.Labels[LabelTrack] = trackCanary
+	if svc != nil {
+		if len(svc.Spec.Selector) == 0 {
+			return nil, fmt.Errorf("service %s has no selector to keep the canary out of", svc.Name)
+		}
+		sel = &metav1.LabelSelector{MatchLabels: map[string]string{LabelTrack: trackCanary, LabelCanaryOf: s.App}}
+		for k := range svc.Spec.Selector {
+			delete(dep.Spec.Template.Labels, k)
+		}
+		dep.Spec.Template.Labels[LabelCanaryOf] = s.App
+	}
+	dep.Spec.Selector = sel
 	c, err := container(&dep.Spec.Template, s.Container)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s: %w", stable.Name, err)
@@ -155,11 +239,21 @@ func canaryFrom(stable *appsv1.Deployment, name string, s Spec) (*appsv1.Deploym
 	return dep, nil
 }
 
-// analyse watches the canary for the step's pause (at least one look) and
-// returns why it is unhealthy, or "".
-func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podCheck) (string, error) {
+// analyse watches the canary for the step's pause (at least one look),
+// or with a manual pause until one more continue was signalled, and
+// returns why it is unhealthy or aborted, or "".
+func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podCheck, pct int) (string, error) {
 	end := d.clock.Now().Add(s.Pause)
+	if s.ManualPause {
+		d.status(ctx, "paused at canary %d%%: waiting for continue", pct)
+	} else {
+		d.status(ctx, "canary %d%%: analysing %s", pct, s.Pause)
+	}
 	for {
+		continues, err := d.signalled(ctx)
+		if err != nil {
+			return reasonOf(err), causeOf(err)
+		}
 		dep, err := d.client.AppsV1().Deployments(s.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return "", fmt.Errorf("reading deployment %s: %w", name, err)
@@ -186,10 +280,19 @@ func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podC
 				return fmt.Sprintf("analysis %s = %g, above the maximum %g", q.Name, v, *q.Max), nil
 			}
 		}
-		if !d.clock.Now().Before(end) {
-			return "", nil
+		wait := d.poll
+		if s.ManualPause {
+			if continues > d.sig.waited {
+				d.sig.waited++
+				return "", nil
+			}
+		} else {
+			if !d.clock.Now().Before(end) {
+				return "", nil
+			}
+			wait = min(wait, end.Sub(d.clock.Now()))
 		}
-		if err := d.clock.Sleep(ctx, min(d.poll, end.Sub(d.clock.Now()))); err != nil {
+		if err := d.clock.Sleep(ctx, wait); err != nil {
 			return "", fmt.Errorf("pausing: %w", err)
 		}
 	}

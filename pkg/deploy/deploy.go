@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -60,6 +61,16 @@ type Spec struct {
 	Steps []int
 	// Pause (canary) is how long each step is analysed before the next.
 	Pause time.Duration
+	// ManualPause (canary) makes every step, the last included, wait for a
+	// continue signal (see Signal) instead of Pause, analysing meanwhile.
+	ManualPause bool
+	// HTTPRoute (canary) names a Gateway API HTTPRoute ("NAME" in
+	// Namespace, or "NAMESPACE/NAME") whose backendRefs to Service App are
+	// split with Service App-canary by the step's percent.
+	HTTPRoute string
+	// NginxIngress (canary) names an Ingress whose ingress-nginx canary
+	// copy (App's backends pointed at App-canary) carries the step's percent.
+	NginxIngress string
 	// Analysis (canary) is what each step must satisfy.
 	Analysis Analysis
 }
@@ -142,7 +153,10 @@ type RollbackError struct {
 	Strategy Strategy
 	Reason   string
 	Restored bool
-	Err      error
+	// Aborted: the rollback followed an abort signal, not a failure; Reason
+	// then starts with "aborted: ".
+	Aborted bool
+	Err     error
 }
 
 func (e *RollbackError) Error() string {
@@ -184,14 +198,19 @@ type MetricsQuerier interface {
 	Query(ctx context.Context, query string) (float64, error)
 }
 
-// Deployer runs rollouts with one client.
+// Deployer runs rollouts with one client. Each Run works on a copy, so
+// one Deployer may run several rollouts at once.
 type Deployer struct {
 	client   kubernetes.Interface
+	dynamic  dynamic.Interface
 	clock    Clock
 	poll     time.Duration
 	progress func(string)
 	http     *http.Client
 	metrics  MetricsQuerier
+
+	// sig is the current rollout's signals (set on the copy Run makes).
+	sig *signals
 }
 
 // Option configures a Deployer.
@@ -212,6 +231,10 @@ func WithHTTPClient(c *http.Client) Option { return func(d *Deployer) { d.http =
 // WithMetrics answers canary analysis queries. Default: none; a Spec with
 // queries is then refused.
 func WithMetrics(m MetricsQuerier) Option { return func(d *Deployer) { d.metrics = m } }
+
+// WithDynamic is the client for Gateway API HTTPRoutes. Default: none; a
+// Spec with an HTTPRoute is then refused.
+func WithDynamic(c dynamic.Interface) Option { return func(d *Deployer) { d.dynamic = c } }
 
 // New returns a Deployer for the cluster behind client.
 func New(client kubernetes.Interface, opts ...Option) *Deployer {
@@ -238,15 +261,62 @@ func (d *Deployer) Run(ctx context.Context, s Spec) error {
 	if len(s.Analysis.Queries) > 0 && d.metrics == nil {
 		return errors.New("analysis queries need a metrics source (Prometheus URL)")
 	}
+	if s.HTTPRoute != "" && d.dynamic == nil {
+		return errors.New("an HTTPRoute needs a dynamic client")
+	}
 	s.defaults()
+	r := *d
+	r.sig = &signals{t: target{client: d.client, ns: s.Namespace, app: s.App}}
+	if err := r.sig.start(ctx); err != nil {
+		return fmt.Errorf("reading the rollout signals: %w", err)
+	}
+	r.status(ctx, "%s: starting %s", s.Strategy, s.Image)
+	var err error
 	switch s.Strategy {
 	case Rolling:
-		return d.rolling(ctx, s)
+		err = r.rolling(ctx, s)
 	case BlueGreen:
-		return d.blueGreen(ctx, s)
+		err = r.blueGreen(ctx, s)
 	default:
-		return d.canary(ctx, s)
+		err = r.canary(ctx, s)
 	}
+	var rb *RollbackError
+	switch {
+	case errors.As(err, &rb):
+		rb.Aborted = r.sig.aborted != ""
+		r.finalStatus(ctx, "rolled back: %s", rb.Reason)
+	case err != nil:
+		r.finalStatus(ctx, "failed: %v", err)
+	default:
+		r.finalStatus(ctx, "done")
+	}
+	return err
 }
 
 func (d *Deployer) logf(format string, args ...any) { d.progress(fmt.Sprintf(format, args...)) }
+
+// status logs a line and records it as the rollout's progress annotation.
+// Recording is best effort: a rollout does not fail for its progress line.
+func (d *Deployer) status(ctx context.Context, format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	d.progress(line)
+	if d.sig == nil || d.sig.off || ctx.Err() != nil {
+		return
+	}
+	if err := d.sig.t.patch(ctx, "", map[string]*string{AnnotationProgress: &line}); err != nil {
+		d.progress("recording progress: " + err.Error())
+	}
+}
+
+// finalStatus records the outcome even when ctx was cancelled.
+func (d *Deployer) finalStatus(ctx context.Context, format string, args ...any) {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	d.status(cctx, format, args...)
+}
+
+// signalled returns how many continues were given since the rollout
+// started, and a *failure ("aborted: …") once an abort was signalled.
+func (d *Deployer) signalled(ctx context.Context) (int, error) {
+	return d.sig.check(ctx)
+}

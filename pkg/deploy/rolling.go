@@ -24,17 +24,23 @@ func (d *Deployer) rolling(ctx context.Context, s Spec) error {
 		return fmt.Errorf("deployment %s: %w", s.App, err)
 	}
 	d.logf("rolling: %s container %s: %s -> %s", s.App, c.Name, c.Image, s.Image)
-	c.Image = s.Image
-	if _, err := deps.Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating deployment %s: %w", s.App, err)
+	// Read-modify-write with retries: the controller's status writes and
+	// our own progress annotation move the resourceVersion meanwhile.
+	if err := d.update(ctx, s.Namespace, s.App, func(dep *appsv1.Deployment) {
+		if c, err := container(&dep.Spec.Template, s.Container); err == nil {
+			c.Image = s.Image
+		}
+	}); err != nil {
+		return err
 	}
+	d.status(ctx, "rolling: waiting for %d replicas of the new image", derefReplicas(dep))
 	err = d.waitReady(ctx, s.Namespace, s.App, s.ProgressDeadline, &podCheck{image: s.Image, maxRestarts: s.Analysis.MaxRestarts})
 	if err == nil {
-		d.logf("rolling: %s is rolled out", s.App)
+		d.status(ctx, "rolling: %s is rolled out", s.App)
 		return nil
 	}
 	reason := reasonOf(err)
-	d.logf("rolling: %s failed (%s); restoring the previous template", s.App, reason)
+	d.status(ctx, "rolling: %s failed (%s); restoring the previous template", s.App, reason)
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	if rerr := d.restoreTemplate(cctx, s.Namespace, s.App, prev); rerr != nil {
@@ -43,7 +49,7 @@ func (d *Deployer) rolling(ctx context.Context, s Spec) error {
 	if werr := d.waitReady(cctx, s.Namespace, s.App, s.ProgressDeadline, nil); werr != nil {
 		return &RollbackError{Strategy: Rolling, Reason: reason, Err: fmt.Errorf("previous template not ready again: %w", werr)}
 	}
-	d.logf("rolling: %s is back on the previous template", s.App)
+	d.status(ctx, "rolling: %s is back on the previous template", s.App)
 	return &RollbackError{Strategy: Rolling, Reason: reason, Restored: true}
 }
 

@@ -121,6 +121,10 @@ func (d *Deployer) waitReady(ctx context.Context, ns, name string, deadline time
 			return err
 		}
 		if check != nil {
+			// Only forward waits heed an abort: rollback waits pass no check.
+			if _, err := d.signalled(ctx); err != nil {
+				return err
+			}
 			pods, err := d.podsOf(ctx, dep, check.image)
 			if err != nil {
 				return err

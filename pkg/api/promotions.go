@@ -1,0 +1,248 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/pkg/auth"
+	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+// PromotionActions change promotions (*promotion.Service).
+type PromotionActions interface {
+	Promote(ctx context.Context, who auth.Identity, req promotion.Request) (*store.Promotion, error)
+	Rollback(ctx context.Context, who auth.Identity, app, env string) (*store.Promotion, error)
+	Approve(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error)
+	Abort(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error)
+	Continue(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error)
+}
+
+// PromotionReader reads promotions and the audit log.
+type PromotionReader interface {
+	Get(ctx context.Context, id int64) (*store.Promotion, error)
+	List(ctx context.Context, f store.PromotionFilter) ([]store.Promotion, error)
+	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+}
+
+// AppAdmin deletes apps and audits refused requests.
+type AppAdmin interface {
+	DeleteApp(ctx context.Context, who auth.Identity, app string) error
+	RecordDenied(ctx context.Context, who auth.Identity, e store.AuditEntry, err error)
+}
+
+// PromotionService is all of it.
+type PromotionService interface {
+	PromotionActions
+	PromotionReader
+	AppAdmin
+}
+
+// RegisterPromotions adds the promotion, rollback, app and audit routes.
+// Every write needs a token (401 without one, also when no tokens are
+// configured); the service decides the role each needs (403 with the
+// reason). Reads need a developer token once tokens are configured: the
+// audit log says who did what.
+func RegisterPromotions(e *echo.Echo, svc PromotionService, tokens *auth.Tokens) {
+	h := &promotions{svc: svc}
+	read := []echo.MiddlewareFunc{auth.Middleware(tokens, false)}
+	if tokens.Len() > 0 {
+		read = []echo.MiddlewareFunc{auth.Middleware(tokens, true), auth.Require(auth.Developer)}
+	}
+	write := func(action string) []echo.MiddlewareFunc {
+		return []echo.MiddlewareFunc{h.auditDenied(action), auth.Middleware(tokens, true)}
+	}
+	g := e.Group("/api/v1")
+	g.GET("/promotions", h.list, read...)
+	g.GET("/promotions/:id", h.get, read...)
+	g.GET("/audit", h.audit, read...)
+	g.POST("/promotions", h.promote, write("promote")...)
+	g.POST("/promotions/:id/approve", h.act("approve", svc.Approve), write("approve")...)
+	g.POST("/promotions/:id/abort", h.act("abort", svc.Abort), write("abort")...)
+	g.POST("/promotions/:id/continue", h.act("continue", svc.Continue), write("continue")...)
+	g.POST("/apps/:app/rollback", h.rollback, write("rollback")...)
+	g.DELETE("/apps/:app", h.deleteApp, write("app-delete")...)
+}
+
+type promotions struct{ svc PromotionService }
+
+// auditDenied records writes refused for want of a valid token, which
+// never reach the service.
+func (h *promotions) auditDenied(action string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			var he *echo.HTTPError
+			if errors.As(err, &he) && he.Code == http.StatusUnauthorized {
+				e := store.AuditEntry{Action: action, App: c.Param("app")}
+				e.PromotionID, _ = strconv.ParseInt(c.Param("id"), 10, 64)
+				h.svc.RecordDenied(c.Request().Context(), auth.Identity{}, e, fmt.Errorf("%w: %v", auth.ErrUnauthenticated, he.Message))
+			}
+			return err
+		}
+	}
+}
+
+// RollbackRequest is the body of POST /api/v1/apps/{app}/rollback.
+type RollbackRequest struct {
+	Env string `json:"env"`
+}
+
+func (h *promotions) promote(c echo.Context) error {
+	var req promotion.Request
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.App == "" || req.To == "" {
+		return echo.NewHTTPError(http.StatusBadRequest, "app and to are required")
+	}
+	p, err := h.svc.Promote(c.Request().Context(), identity(c), req)
+	return created(c, p, err)
+}
+
+func (h *promotions) rollback(c echo.Context) error {
+	var req RollbackRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.Env == "" {
+		return echo.NewHTTPError(http.StatusBadRequest, "env is required")
+	}
+	p, err := h.svc.Rollback(c.Request().Context(), identity(c), c.Param("app"), req.Env)
+	return created(c, p, err)
+}
+
+// created answers 201 with the new promotion, or 422 with it when the
+// gate refused it (the reason is in the promotion).
+func created(c echo.Context, p *store.Promotion, err error) error {
+	if err != nil {
+		return httpError(err)
+	}
+	if p.State == store.PromotionRefused {
+		return c.JSON(http.StatusUnprocessableEntity, p)
+	}
+	return c.JSON(http.StatusCreated, p)
+}
+
+func (h *promotions) act(what string, f func(context.Context, auth.Identity, int64) (*store.Promotion, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := idParam(c)
+		if err != nil {
+			return err
+		}
+		p, err := f(c.Request().Context(), identity(c), id)
+		if err != nil {
+			return httpError(fmt.Errorf("%s: %w", what, err))
+		}
+		return c.JSON(http.StatusOK, p)
+	}
+}
+
+func (h *promotions) deleteApp(c echo.Context) error {
+	if err := h.svc.DeleteApp(c.Request().Context(), identity(c), c.Param("app")); err != nil {
+		return httpError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *promotions) get(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.Get(c.Request().Context(), id)
+	if err != nil {
+		return httpError(err)
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (h *promotions) list(c echo.Context) error {
+	limit, err := limitParam(c)
+	if err != nil {
+		return err
+	}
+	f := store.PromotionFilter{Limit: limit, App: c.QueryParam("app"), To: c.QueryParam("to"), State: store.PromotionState(c.QueryParam("state"))}
+	switch f.State {
+	case "", store.PromotionAwaitingApproval, store.PromotionRunning, store.PromotionPaused, store.PromotionSucceeded,
+		store.PromotionFailed, store.PromotionRefused, store.PromotionAborted:
+	default:
+		return echo.NewHTTPError(http.StatusBadRequest, "state must be awaiting-approval, running, paused, succeeded, failed, refused or aborted")
+	}
+	ps, err := h.svc.List(c.Request().Context(), f)
+	if err != nil {
+		return httpError(err)
+	}
+	if ps == nil {
+		ps = []store.Promotion{}
+	}
+	return c.JSON(http.StatusOK, list[store.Promotion]{Items: ps})
+}
+
+func (h *promotions) audit(c echo.Context) error {
+	limit, err := limitParam(c)
+	if err != nil {
+		return err
+	}
+	f := store.AuditFilter{Limit: limit, App: c.QueryParam("app"), Actor: c.QueryParam("actor")}
+	if s := c.QueryParam("promotion"); s != "" {
+		if f.PromotionID, err = strconv.ParseInt(s, 10, 64); err != nil || f.PromotionID < 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, "promotion must be a positive number")
+		}
+	}
+	es, err := h.svc.Audit(c.Request().Context(), f)
+	if err != nil {
+		return httpError(err)
+	}
+	if es == nil {
+		es = []store.AuditEntry{}
+	}
+	return c.JSON(http.StatusOK, list[store.AuditEntry]{Items: es})
+}
+
+func identity(c echo.Context) auth.Identity {
+	id, _ := auth.FromContext(c.Request().Context())
+	return id
+}
+
+func idParam(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, echo.NewHTTPError(http.StatusBadRequest, "promotion id must be a positive number")
+	}
+	return id, nil
+}
+
+// decode reads a JSON body strictly: unknown fields are a 400, so a typo
+// ("digset") is not silently ignored.
+func decode(c echo.Context, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "bad request body: "+err.Error())
+	}
+	return nil
+}
+
+// httpError maps the service's errors to status codes; the message is the
+// reason.
+func httpError(err error) error {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, promotion.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, promotion.ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, promotion.ErrForbidden):
+		code = http.StatusForbidden
+	case errors.Is(err, promotion.ErrConflict):
+		code = http.StatusConflict
+	}
+	return &echo.HTTPError{Code: code, Message: err.Error(), Internal: err}
+}

@@ -1,0 +1,215 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipway-ci/slipway/pkg/auth"
+	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+const (
+	devToken = "dev-token-0123456789"
+	rmToken  = "rm-token-0123456789ab"
+)
+
+// fakePromotions answers like the service does, by input.
+type fakePromotions struct {
+	who    []string
+	pf     store.PromotionFilter
+	af     store.AuditFilter
+	denied []string
+}
+
+func (f *fakePromotions) note(who auth.Identity, what string) {
+	f.who = append(f.who, who.Name+" "+what)
+}
+
+func (f *fakePromotions) Promote(_ context.Context, who auth.Identity, req promotion.Request) (*store.Promotion, error) {
+	f.note(who, "promote "+req.App+" "+req.From+"→"+req.To+" "+req.Digest)
+	switch req.App {
+	case "nope":
+		return nil, fmt.Errorf("%w: unknown app %q", promotion.ErrNotFound, req.App)
+	case "forged":
+		return &store.Promotion{ID: 2, App: req.App, To: req.To, State: store.PromotionRefused, Reason: "promotion refused: no readable SLSA provenance"}, nil
+	}
+	return &store.Promotion{ID: 1, App: req.App, To: req.To, State: store.PromotionRunning, RequestedBy: who.Name}, nil
+}
+
+func (f *fakePromotions) Rollback(_ context.Context, who auth.Identity, app, env string) (*store.Promotion, error) {
+	f.note(who, "rollback "+app+" "+env)
+	return &store.Promotion{ID: 3, Kind: store.KindRollback, App: app, To: env, State: store.PromotionAwaitingApproval}, nil
+}
+
+func (f *fakePromotions) Approve(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+	f.note(who, fmt.Sprint("approve ", id))
+	switch {
+	case id == 99:
+		return nil, fmt.Errorf("%w: no promotion 99", promotion.ErrNotFound)
+	case !who.Role.Allows(auth.ReleaseManager):
+		return nil, fmt.Errorf("%w: approving needs the release-manager role", promotion.ErrForbidden)
+	case id == 2:
+		return nil, fmt.Errorf("%w: promotion 2 is refused", promotion.ErrConflict)
+	}
+	return &store.Promotion{ID: id, State: store.PromotionRunning, ApprovedBy: who.Name}, nil
+}
+
+func (f *fakePromotions) Abort(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+	f.note(who, fmt.Sprint("abort ", id))
+	return &store.Promotion{ID: id, State: store.PromotionAborted}, nil
+}
+
+func (f *fakePromotions) Continue(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+	f.note(who, fmt.Sprint("continue ", id))
+	return &store.Promotion{ID: id, State: store.PromotionRunning}, nil
+}
+
+func (f *fakePromotions) Get(_ context.Context, id int64) (*store.Promotion, error) {
+	if id != 1 {
+		return nil, fmt.Errorf("%w: no promotion %d", promotion.ErrNotFound, id)
+	}
+	return &store.Promotion{ID: 1, State: store.PromotionSucceeded}, nil
+}
+
+func (f *fakePromotions) List(_ context.Context, pf store.PromotionFilter) ([]store.Promotion, error) {
+	f.pf = pf
+	return nil, nil
+}
+
+func (f *fakePromotions) Audit(_ context.Context, af store.AuditFilter) ([]store.AuditEntry, error) {
+	f.af = af
+	return []store.AuditEntry{{ID: 1, Actor: "dana", Action: "promote", Result: "succeeded"}}, nil
+}
+
+func (f *fakePromotions) DeleteApp(_ context.Context, who auth.Identity, app string) error {
+	f.note(who, "delete "+app)
+	if !who.Role.Allows(auth.Admin) {
+		return fmt.Errorf("%w: deleting an app needs the admin role", promotion.ErrForbidden)
+	}
+	return nil
+}
+
+func (f *fakePromotions) RecordDenied(_ context.Context, who auth.Identity, e store.AuditEntry, err error) {
+	f.denied = append(f.denied, fmt.Sprintf("%q %s %s %d: %v", who.Name, e.Action, e.App, e.PromotionID, err))
+}
+
+func TestPromotionsAPI(t *testing.T) {
+	tokens, err := auth.Parse([]byte(`[{name: dana, role: developer, token: ` + devToken + `}, {name: rita, role: release-manager, token: ` + rmToken + `}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, target, token, body string
+		wantCode                          int
+		wantBody                          string // substring
+		wantWho                           []string
+		check                             func(t *testing.T, f *fakePromotions)
+	}{
+		{name: "promote without token", method: "POST", target: "/api/v1/promotions", body: `{"app":"shop","to":"prod"}`,
+			wantCode: 401, wantBody: "missing token", check: func(t *testing.T, f *fakePromotions) {
+				if diff := cmp.Diff([]string{`"" promote  0: unauthenticated: missing token: send Authorization: Bearer <token>`}, f.denied); diff != "" {
+					t.Errorf("denied (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "promote with a wrong token", method: "POST", target: "/api/v1/promotions", token: "wrong-token-0123456789", body: `{"app":"shop","to":"prod"}`,
+			wantCode: 401, wantBody: "invalid token"},
+		{name: "promote", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"shop","from":"qa","to":"prod","digest":"sha256:abc"}`,
+			wantCode: 201, wantBody: `"requestedBy":"dana"`, wantWho: []string{"dana promote shop qa→prod sha256:abc"}},
+		{name: "refused by the gate", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"forged","to":"prod"}`,
+			wantCode: 422, wantBody: `"reason":"promotion refused: no readable SLSA provenance"`},
+		{name: "unknown field", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"shop","to":"prod","digset":"x"}`,
+			wantCode: 400, wantBody: `unknown field \"digset\"`},
+		{name: "missing to", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"shop"}`,
+			wantCode: 400, wantBody: "app and to are required"},
+		{name: "unknown app", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"nope","to":"prod"}`,
+			wantCode: 404, wantBody: `unknown app \"nope\"`},
+		{name: "developer approves", method: "POST", target: "/api/v1/promotions/1/approve", token: devToken,
+			wantCode: 403, wantBody: "approve: forbidden: approving needs the release-manager role"},
+		{name: "release manager approves", method: "POST", target: "/api/v1/promotions/1/approve", token: rmToken,
+			wantCode: 200, wantBody: `"approvedBy":"rita"`},
+		{name: "approve conflict", method: "POST", target: "/api/v1/promotions/2/approve", token: rmToken, wantCode: 409},
+		{name: "approve without token", method: "POST", target: "/api/v1/promotions/2/approve", wantCode: 401, check: func(t *testing.T, f *fakePromotions) {
+			if diff := cmp.Diff([]string{`"" approve  2: unauthenticated: missing token: send Authorization: Bearer <token>`}, f.denied); diff != "" {
+				t.Errorf("denied (-want +got):\n%s", diff)
+			}
+		}},
+		{name: "approve unknown", method: "POST", target: "/api/v1/promotions/99/approve", token: rmToken, wantCode: 404},
+		{name: "approve bad id", method: "POST", target: "/api/v1/promotions/x/approve", token: rmToken, wantCode: 400},
+		{name: "abort", method: "POST", target: "/api/v1/promotions/4/abort", token: devToken, wantCode: 200, wantWho: []string{"dana abort 4"}},
+		{name: "continue", method: "POST", target: "/api/v1/promotions/4/continue", token: rmToken, wantCode: 200, wantWho: []string{"rita continue 4"}},
+		{name: "rollback", method: "POST", target: "/api/v1/apps/shop/rollback", token: devToken, body: `{"env":"prod"}`,
+			wantCode: 201, wantBody: `"kind":"rollback"`, wantWho: []string{"dana rollback shop prod"}},
+		{name: "rollback without env", method: "POST", target: "/api/v1/apps/shop/rollback", token: devToken, body: `{}`, wantCode: 400},
+		{name: "delete app as release manager", method: "DELETE", target: "/api/v1/apps/shop", token: rmToken, wantCode: 403},
+		{name: "list without token", method: "GET", target: "/api/v1/promotions", wantCode: 401},
+		{name: "list", method: "GET", target: "/api/v1/promotions?app=shop&to=prod&state=awaiting-approval", token: devToken,
+			wantCode: 200, wantBody: `{"items":[]}`, check: func(t *testing.T, f *fakePromotions) {
+				want := store.PromotionFilter{Limit: defaultLimit, App: "shop", To: "prod", State: store.PromotionAwaitingApproval}
+				if diff := cmp.Diff(want, f.pf); diff != "" {
+					t.Errorf("filter (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "list bad state", method: "GET", target: "/api/v1/promotions?state=done", token: devToken, wantCode: 400},
+		{name: "get", method: "GET", target: "/api/v1/promotions/1", token: devToken, wantCode: 200, wantBody: `"state":"succeeded"`},
+		{name: "get unknown", method: "GET", target: "/api/v1/promotions/7", token: devToken, wantCode: 404},
+		{name: "audit", method: "GET", target: "/api/v1/audit?actor=dana&promotion=3", token: devToken, wantCode: 200, wantBody: `"actor":"dana"`,
+			check: func(t *testing.T, f *fakePromotions) {
+				if diff := cmp.Diff(store.AuditFilter{Limit: defaultLimit, Actor: "dana", PromotionID: 3}, f.af); diff != "" {
+					t.Errorf("filter (-want +got):\n%s", diff)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakePromotions{}
+			e := echo.New()
+			RegisterPromotions(e, f, tokens)
+			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != tt.wantCode || !strings.Contains(rec.Body.String(), tt.wantBody) {
+				t.Errorf("%s %s = %d %s, want %d with %s", tt.method, tt.target, rec.Code, rec.Body, tt.wantCode, tt.wantBody)
+			}
+			if tt.wantWho != nil {
+				if diff := cmp.Diff(tt.wantWho, f.who); diff != "" {
+					t.Errorf("calls (-want +got):\n%s", diff)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, f)
+			}
+		})
+	}
+}
+
+// Without tokens configured the reads are open, like the rest of the
+// API, and every write is refused.
+func TestPromotionsAPIWithoutTokens(t *testing.T) {
+	e := echo.New()
+	RegisterPromotions(e, &fakePromotions{}, nil)
+	for _, tt := range []struct {
+		method, target string
+		want           int
+	}{
+		{http.MethodGet, "/api/v1/promotions", 200},
+		{http.MethodPost, "/api/v1/promotions/1/approve", 401},
+	} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
+		if rec.Code != tt.want {
+			t.Errorf("%s %s = %d %s, want %d", tt.method, tt.target, rec.Code, rec.Body, tt.want)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipway-ci/slipway/pkg/auth"
+	"github.com/slipway-ci/slipway/pkg/build"
+	"github.com/slipway-ci/slipway/pkg/config"
+	"github.com/slipway-ci/slipway/pkg/environment"
+	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/promote"
+	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/server"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+// apiTokens loads --api-tokens-file once for the API and the UI; nil
+// (every write refused) when it is not set.
+func apiTokens(cfg *config.Config) (*auth.Tokens, error) {
+	if cfg.APITokensFile == "" {
+		return nil, nil
+	}
+	return auth.Load(cfg.APITokensFile)
+}
+
+// insecureRegistries are the registries reached over plain HTTP: the
+// configured ones plus the image registry when it is marked insecure.
+func insecureRegistries(cfg *config.Config) []string {
+	insecure := append([]string(nil), cfg.InsecureRegistries...)
+	if cfg.RegistryInsecure {
+		if repo, err := name.NewRepository(cfg.ImageRegistry); err == nil {
+			insecure = append(insecure, repo.RegistryStr())
+		}
+	}
+	return insecure
+}
+
+// promotionService assembles the promotion service from release-config.
+// Without release-config it returns a nil service: no promotions, no
+// auto-deploy.
+func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface) (*promotion.Service, error) {
+	if cfg.ReleaseConfig == "" {
+		return nil, nil
+	}
+	rel, err := environment.Load(cfg.ReleaseConfig)
+	if err != nil {
+		return nil, err
+	}
+	ps, ok := st.(promotion.Store)
+	if !ok {
+		return nil, errors.New("the store cannot record promotions")
+	}
+	insecure := insecureRegistries(cfg)
+	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	gate := &promote.Gate{
+		// What `slipway build` records: the pipeline does not override it.
+		BuilderID: build.DefaultBuilderID,
+		Runs:      promote.StoreRuns{Runs: st},
+		Remote:    remoteOpts,
+	}
+	svc, err := promotion.New(rel, ps, gate, tc, &promotion.KubeClusters{Local: kc, Namespace: cfg.Namespace}, promotion.Options{
+		Namespace:          cfg.Namespace,
+		SlipwayImage:       cfg.SlipwayImage,
+		ServiceAccount:     cfg.DeployAccount,
+		DeployTimeout:      cfg.PipelineTimeout,
+		Remote:             remoteOpts,
+		InsecureRegistries: insecure,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// withAutoDeploy adds the automatic deploy to the first environment to
+// the reporter's hook for finished runs.
+func withAutoDeploy(next func(context.Context, store.Run), svc *promotion.Service, log *slog.Logger) func(context.Context, store.Run) {
+	if svc == nil {
+		return next
+	}
+	return func(ctx context.Context, run store.Run) {
+		next(ctx, run)
+		actx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		p, err := svc.AutoDeploy(actx, run)
+		switch {
+		case err != nil:
+			log.ErrorContext(ctx, "auto-deploy", "run", run.ID, "err", err)
+		case p != nil:
+			log.InfoContext(ctx, "auto-deploy", "run", run.ID, "promotion", p.ID, "app", p.App, "to", p.To, "state", p.State, "reason", p.Reason)
+		}
+	}
+}
+
+// pruner deletes old finished PipelineRuns per app (prune-keep).
+type pruner struct {
+	tc        versioned.Interface
+	namespace string
+	keep      int
+	every     time.Duration
+}
+
+var _ server.Component = (*pruner)(nil)
+
+func (p *pruner) Run(ctx context.Context) error {
+	if p.keep < 1 {
+		return nil
+	}
+	log := logging.From(ctx).With("component", "pruner")
+	tick := time.NewTicker(p.every)
+	defer tick.Stop()
+	for {
+		if n, err := tekton.Prune(ctx, p.tc, p.namespace, p.keep); err != nil {
+			log.Warn("pruning PipelineRuns", "err", err)
+		} else if n > 0 {
+			log.Info("pruned PipelineRuns", "deleted", n, "keep", p.keep)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package deploy
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestDeleteAppOnlyTouchesSlipwaysObjects(t *testing.T) {
+	ctx := context.Background()
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{"app": "shop"}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	stable := deployment("shop", 1, appLabels, oldImage)
+	stable.Labels = with(map[string]string{LabelManagedBy: managedBy})
+	blueDep := deployment("shop-blue", 1, with(map[string]string{LabelColor: blue}), oldImage)
+	blueDep.Labels = with(map[string]string{LabelColor: blue})
+	greenByHand := deployment("shop-green", 1, appLabels, oldImage) // no Slipway label: the user's
+	otherApp := deployment("web-canary", 1, with(map[string]string{LabelTrack: "canary"}), oldImage)
+	otherApp.Labels = with(map[string]string{LabelTrack: "canary"})
+	svc := service("shop", appLabels) // the user's Service
+	canarySvc := canaryService(svc, "shop-canary", "shop", map[string]string{LabelTrack: "canary"})
+	c := newCluster(t, stable, blueDep, greenByHand, otherApp, svc, canarySvc)
+	mine := ingress("shop-canary", "shop-canary")
+	mine.Labels = map[string]string{LabelManagedBy: managedBy, LabelApp: "shop"}
+	for _, ing := range []*networkingv1.Ingress{mine, ingress("shop", "shop")} {
+		if _, err := c.client.NetworkingV1().Ingresses(testNS).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	got, err := DeleteAppObjects(ctx, c.client, testNS, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"deployment/shop", "deployment/shop-blue", "ingress/shop-canary", "service/shop-canary"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("deleted (-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"shop-green", "web-canary"} {
+		if !c.exists(name) {
+			t.Errorf("deployment %s was deleted; it is not Slipway's (or not this app's)", name)
+		}
+	}
+	if _, err := c.client.CoreV1().Services(testNS).Get(ctx, "shop", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's service shop: %v", err)
+	}
+	if _, err := c.client.NetworkingV1().Ingresses(testNS).Get(ctx, "shop", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's ingress shop: %v", err)
+	}
+	// Nothing left: a second call deletes nothing and is not an error.
+	if got, err := DeleteAppObjects(ctx, c.client, testNS, "shop"); err != nil || len(got) != 0 {
+		t.Errorf("second DeleteAppObjects = %v, %v; want nothing", got, err)
+	}
+}
+
+// The canary Slipway creates is labelled, so DeleteApp finds one left by a
+// killed rollout.
+func TestCanaryObjectsAreLabelled(t *testing.T) {
+	dep, err := canaryFrom(deployment("shop", 2, appLabels, oldImage), "shop-canary", Spec{App: "shop", Image: newImage}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slipwayLabelled(dep.Labels) || dep.Labels[LabelApp] != "shop" {
+		t.Errorf("canary labels %v, want Slipway's", dep.Labels)
+	}
+}

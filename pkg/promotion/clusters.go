@@ -1,0 +1,112 @@
+package promotion
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/slipway-ci/slipway/pkg/deploy"
+	"github.com/slipway-ci/slipway/pkg/environment"
+)
+
+// Signal is what a running rollout is told.
+type Signal string
+
+const (
+	// SignalContinue moves a canary paused "manual" to its next step.
+	SignalContinue Signal = "continue"
+	// SignalAbort makes the rollout roll back and stop.
+	SignalAbort Signal = "abort"
+)
+
+// Clusters reaches an app in the clusters of an environment, for what
+// happens beside the deploy PipelineRun.
+type Clusters interface {
+	// Signal tells the rollout of app in namespace to continue or abort.
+	Signal(ctx context.Context, cl environment.Cluster, namespace, app string, sig Signal, reason string) error
+	// Progress is the rollout's latest step, "" when none is known.
+	Progress(ctx context.Context, cl environment.Cluster, namespace, app string) (string, error)
+	// DeleteApp removes what Slipway created for app in namespace.
+	DeleteApp(ctx context.Context, cl environment.Cluster, namespace, app string) error
+}
+
+// KubeconfigKey is the key of a cluster's kubeconfig in its Secret (the
+// deploy Task reads the same key).
+const KubeconfigKey = "kubeconfig"
+
+// KubeClusters reaches clusters with client-go: the in-cluster one with
+// Local, the others with the kubeconfig in their Secret in Namespace.
+type KubeClusters struct {
+	Local     kubernetes.Interface
+	Namespace string
+
+	mu      sync.Mutex
+	remotes map[string]kubernetes.Interface
+}
+
+var _ Clusters = (*KubeClusters)(nil)
+
+// Signal implements Clusters with deploy.Signal.
+func (k *KubeClusters) Signal(ctx context.Context, cl environment.Cluster, namespace, app string, sig Signal, reason string) error {
+	kc, err := k.client(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return deploy.Signal(ctx, kc, namespace, app, deploy.SignalKind(sig), reason)
+}
+
+// Progress implements Clusters with deploy.Progress.
+func (k *KubeClusters) Progress(ctx context.Context, cl environment.Cluster, namespace, app string) (string, error) {
+	kc, err := k.client(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	return deploy.Progress(ctx, kc, namespace, app)
+}
+
+// DeleteApp implements Clusters with deploy.DeleteApp.
+func (k *KubeClusters) DeleteApp(ctx context.Context, cl environment.Cluster, namespace, app string) error {
+	kc, err := k.client(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return deploy.DeleteApp(ctx, kc, namespace, app)
+}
+
+// client returns (and keeps) the client of cl. A Secret that cannot be
+// read is not cached, so fixing it needs no restart.
+func (k *KubeClusters) client(ctx context.Context, cl environment.Cluster) (kubernetes.Interface, error) {
+	if cl.InCluster() {
+		return k.Local, nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if kc, ok := k.remotes[cl.Name]; ok {
+		return kc, nil
+	}
+	sec, err := k.Local.CoreV1().Secrets(k.Namespace).Get(ctx, cl.KubeconfigSecret, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: reading Secret %s/%s: %w", cl.Name, k.Namespace, cl.KubeconfigSecret, err)
+	}
+	data, ok := sec.Data[KubeconfigKey]
+	if !ok {
+		return nil, fmt.Errorf("cluster %s: Secret %s/%s has no key %q", cl.Name, k.Namespace, cl.KubeconfigSecret, KubeconfigKey)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: kubeconfig in Secret %s: %w", cl.Name, cl.KubeconfigSecret, err)
+	}
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: client: %w", cl.Name, err)
+	}
+	if k.remotes == nil {
+		k.remotes = map[string]kubernetes.Interface{}
+	}
+	k.remotes[cl.Name] = kc
+	return kc, nil
+}

@@ -1,0 +1,552 @@
+// Package promotion is the promotion service: it moves one image digest
+// into one environment (promote, rollback, the automatic deploy after CI),
+// asks for approval where the environment wants it, gates on provenance,
+// copies by digest, rolls out cluster after cluster through deploy
+// PipelineRuns, and writes every action to the audit log.
+package promotion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+
+	"github.com/slipway-ci/slipway/pkg/auth"
+	"github.com/slipway-ci/slipway/pkg/environment"
+	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/promote"
+	"github.com/slipway-ci/slipway/pkg/provenance"
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+// Errors the API maps to status codes; each is wrapped with the reason.
+var (
+	// ErrNotFound: unknown app, environment or promotion (404).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the request cannot be carried out as asked (400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrForbidden: the caller's role may not do this (403).
+	ErrForbidden = auth.ErrForbidden
+	// ErrConflict: the promotion is not in a state that allows this, or it
+	// moved meanwhile (409).
+	ErrConflict = errors.New("conflict")
+)
+
+// Actor is who automatic actions are recorded as.
+const Actor = "slipway"
+
+// Store is the part of the store the service needs.
+type Store interface {
+	store.Promotions
+	store.Deployments
+	store.Audit
+}
+
+// Gate decides whether an image may be promoted (*promote.Gate).
+type Gate interface {
+	Check(ctx context.Context, image name.Digest, src promote.Source) (*provenance.Statement, error)
+}
+
+var _ Gate = (*promote.Gate)(nil)
+
+// Options configure a Service.
+type Options struct {
+	// Namespace is where the deploy PipelineRuns run (Slipway's namespace).
+	Namespace string
+	// SlipwayImage runs the deploy step; ServiceAccount the deploy TaskRuns.
+	SlipwayImage   string
+	ServiceAccount string
+	// DeployTimeout bounds one deploy PipelineRun; 0 keeps Tekton's default.
+	DeployTimeout time.Duration
+	// Remote are the registry options (auth, transport) of every read and
+	// copy.
+	Remote []remote.Option
+	// InsecureRegistries are spoken to over plain HTTP (CI's image registry
+	// in local development; environments say so themselves).
+	InsecureRegistries []string
+	// PollInterval is how often a running rollout is read. Default 2s.
+	PollInterval time.Duration
+}
+
+// Service runs promotions. It is a server.Component: Run resumes the
+// running promotions and carries out the new ones.
+type Service struct {
+	cfg      *environment.Config
+	st       Store
+	gate     Gate
+	tc       versioned.Interface
+	clusters Clusters
+	o        Options
+
+	wake    chan struct{}
+	mu      sync.Mutex
+	active  map[int64]bool
+	running sync.WaitGroup
+	now     func() time.Time
+}
+
+// New builds the service.
+func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, clusters Clusters, o Options) (*Service, error) {
+	if cfg == nil || st == nil || gate == nil || tc == nil || clusters == nil {
+		return nil, errors.New("promotion service: config, store, gate, tekton client and clusters are required")
+	}
+	if o.Namespace == "" || o.SlipwayImage == "" {
+		return nil, errors.New("promotion service: namespace and slipway image are required")
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 2 * time.Second
+	}
+	return &Service{cfg: cfg, st: st, gate: gate, tc: tc, clusters: clusters, o: o,
+		wake: make(chan struct{}, 1), active: map[int64]bool{}, now: time.Now}, nil
+}
+
+// Request asks to promote App's digest from one environment to the next.
+type Request struct {
+	App  string `json:"app"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to"`
+	// Digest defaults to the one running in From.
+	Digest string `json:"digest,omitempty"`
+}
+
+// Promote moves req.Digest (default: the digest running in From) into To,
+// which must be the environment right after From: an image reaches prod
+// only through every environment before it. From defaults to the
+// environment before To. The returned promotion is refused (with the
+// gate's reason), awaiting approval (To needs approval and who is below
+// release-manager) or running.
+func (s *Service) Promote(ctx context.Context, who auth.Identity, req Request) (*store.Promotion, error) {
+	p, err := s.promote(ctx, who, req)
+	if err != nil {
+		s.audit(ctx, who, &store.AuditEntry{Action: "promote", App: req.App, From: req.From, To: req.To, Digest: req.Digest}, err)
+	}
+	return p, err
+}
+
+func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (*store.Promotion, error) {
+	app, ok := s.cfg.App(req.App)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown app %q", ErrNotFound, req.App)
+	}
+	to := s.cfg.Index(req.To)
+	if to < 0 {
+		return nil, fmt.Errorf("%w: unknown environment %q", ErrNotFound, req.To)
+	}
+	if to == 0 {
+		return nil, fmt.Errorf("%w: %s is the first environment: successful CI runs on %s deploy to it", ErrInvalid, req.To, app.Branch)
+	}
+	if req.From == "" {
+		req.From = s.cfg.Environments[to-1].Name
+	}
+	from := s.cfg.Index(req.From)
+	switch {
+	case from < 0:
+		return nil, fmt.Errorf("%w: unknown environment %q", ErrNotFound, req.From)
+	case from != to-1:
+		return nil, fmt.Errorf("%w: %s does not come right after %s (order: %s); promote through every environment in between",
+			ErrInvalid, req.To, req.From, s.order())
+	}
+	src, err := s.cfg.Target(app.Name, req.From)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := s.st.ListDeployments(ctx, app.Name, req.From, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading what runs in %s: %w", req.From, err)
+	}
+	var from0 *store.Deployment
+	for i, d := range hist {
+		if req.Digest == "" || d.Digest == req.Digest {
+			from0 = &hist[i]
+			break
+		}
+	}
+	if from0 == nil {
+		if req.Digest == "" {
+			return nil, fmt.Errorf("%w: nothing of %s has been deployed to %s yet", ErrInvalid, app.Name, req.From)
+		}
+		return nil, fmt.Errorf("%w: %s never ran in %s; only digests that did can be promoted from it", ErrInvalid, req.Digest, req.From)
+	}
+	p := &store.Promotion{Kind: store.KindPromote, App: app.Name, From: req.From, To: req.To,
+		Digest: from0.Digest, SourceImage: src.Repository + "@" + from0.Digest, RequestedBy: who.Name}
+	return s.start(ctx, who, p, src.Insecure)
+}
+
+// Rollback brings back the previous distinct digest of app in env (the
+// newest one in its history that differs from the one running). Nothing
+// is copied: the image is already in env's registry. The gate and the
+// approval rule apply as for a promotion into env.
+func (s *Service) Rollback(ctx context.Context, who auth.Identity, appName, env string) (*store.Promotion, error) {
+	p, err := s.rollback(ctx, who, appName, env)
+	if err != nil {
+		s.audit(ctx, who, &store.AuditEntry{Action: "rollback", App: appName, To: env}, err)
+	}
+	return p, err
+}
+
+func (s *Service) rollback(ctx context.Context, who auth.Identity, appName, env string) (*store.Promotion, error) {
+	t, err := s.target(appName, env)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := s.st.ListDeployments(ctx, appName, env, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading the history of %s in %s: %w", appName, env, err)
+	}
+	if len(hist) == 0 {
+		return nil, fmt.Errorf("%w: nothing of %s has been deployed to %s", ErrInvalid, appName, env)
+	}
+	for _, d := range hist[1:] {
+		if d.Digest == hist[0].Digest {
+			continue
+		}
+		img := t.Repository + "@" + d.Digest
+		p := &store.Promotion{Kind: store.KindRollback, App: appName, From: env, To: env, Digest: d.Digest,
+			SourceImage: img, TargetImage: img, RequestedBy: who.Name}
+		return s.start(ctx, who, p, t.Insecure)
+	}
+	return nil, fmt.Errorf("%w: %s has no earlier digest than %s in %s", ErrInvalid, appName, hist[0].Digest, env)
+}
+
+// AutoDeploy deploys the image of a successful CI run on an app's branch
+// to the first environment. Other runs are ignored (nil, nil); a run
+// already deployed is not deployed twice.
+func (s *Service) AutoDeploy(ctx context.Context, run store.Run) (*store.Promotion, error) {
+	app, ok := s.cfg.AppForRepo(run.Repo)
+	if !ok || run.State != store.RunSucceeded || run.Ref != "refs/heads/"+app.Branch || run.ImageDigest == "" || run.ImageURL == "" {
+		return nil, nil
+	}
+	first := s.cfg.First().Name
+	prev, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: app.Name, To: first, Limit: 100})
+	if err != nil {
+		return nil, fmt.Errorf("looking for an earlier deploy of %s: %w", run.ID, err)
+	}
+	for _, p := range prev {
+		if p.Kind == store.KindAutoDeploy && p.RunID == run.ID {
+			return nil, nil
+		}
+	}
+	repo := run.ImageURL
+	if i := strings.LastIndex(repo, "@"); i >= 0 {
+		repo = repo[:i]
+	}
+	ref, err := name.ParseReference(repo, s.nameOpts(s.insecureRepo(repo))...)
+	if err != nil {
+		return nil, fmt.Errorf("image of run %s: %w", run.ID, err)
+	}
+	who := auth.Identity{Name: Actor}
+	p := &store.Promotion{Kind: store.KindAutoDeploy, App: app.Name, To: first, Digest: run.ImageDigest,
+		SourceImage: ref.Context().String() + "@" + run.ImageDigest, Commit: run.SHA, RunID: run.ID, RequestedBy: Actor}
+	p, err = s.start(ctx, who, p, s.insecureRepo(repo))
+	if err != nil {
+		s.audit(ctx, who, &store.AuditEntry{Action: string(store.KindAutoDeploy), App: app.Name, To: first, Digest: run.ImageDigest}, err)
+	}
+	return p, err
+}
+
+// start gates p's source image, decides whether it waits for approval,
+// records it and wakes the worker.
+func (s *Service) start(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool) (*store.Promotion, error) {
+	app, _ := s.cfg.App(p.App)
+	to, _ := s.cfg.Env(p.To)
+	img, err := name.NewDigest(p.SourceImage, s.nameOpts(insecure)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: source image %q: %w", ErrInvalid, p.SourceImage, err)
+	}
+	st, err := s.gate.Check(ctx, img, promote.Source{Repo: app.Repo, CloneURL: app.CloneURL})
+	var refused *promote.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		p.State, p.Reason = store.PromotionRefused, refused.Error()
+		p.FinishedAt = s.now()
+	case err != nil:
+		return nil, fmt.Errorf("checking the provenance of %s: %w", img, err)
+	default:
+		_, p.Commit = st.Source()
+		p.State = store.PromotionRunning
+		if to.Approval && !who.Role.Allows(auth.ReleaseManager) {
+			p.State = store.PromotionAwaitingApproval
+			p.Progress = "waiting for a release manager's approval"
+		}
+	}
+	if err := s.st.CreatePromotion(ctx, p); err != nil {
+		return nil, fmt.Errorf("recording the promotion: %w", err)
+	}
+	result := "accepted"
+	switch p.State {
+	case store.PromotionRefused:
+		result = "refused: " + p.Reason
+	case store.PromotionAwaitingApproval:
+		result = "accepted: awaiting approval"
+	}
+	s.audit(ctx, who, entry(string(p.Kind), p), errors.New(result))
+	if p.State == store.PromotionRunning {
+		s.kick()
+	}
+	return p, nil
+}
+
+// Approve lets an awaiting promotion run; release managers and admins only.
+func (s *Service) Approve(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+	p, err := s.transition(ctx, who, id, "approve", func(p *store.Promotion) ([]store.PromotionState, error) {
+		if !who.Role.Allows(auth.ReleaseManager) {
+			return nil, fmt.Errorf("%w: approving needs the release-manager role; %s is a %s", ErrForbidden, who.Name, who.Role)
+		}
+		if p.State != store.PromotionAwaitingApproval {
+			return nil, fmt.Errorf("%w: promotion %d is %s, not awaiting approval", ErrConflict, p.ID, p.State)
+		}
+		p.State, p.ApprovedBy, p.Progress = store.PromotionRunning, who.Name, "approved by "+who.Name
+		return []store.PromotionState{store.PromotionAwaitingApproval}, nil
+	})
+	if err == nil {
+		s.kick()
+	}
+	return p, err
+}
+
+// Abort stops a promotion that has not finished; a rollout in progress is
+// told to roll back. The requester or a release manager may abort.
+func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+	var wave int
+	p, err := s.transition(ctx, who, id, "abort", func(p *store.Promotion) ([]store.PromotionState, error) {
+		if p.RequestedBy != who.Name && !who.Role.Allows(auth.ReleaseManager) {
+			return nil, fmt.Errorf("%w: only the requester (%s) or a release manager may abort; %s is a %s", ErrForbidden, p.RequestedBy, who.Name, who.Role)
+		}
+		if p.State.Terminal() {
+			return nil, fmt.Errorf("%w: promotion %d already %s", ErrConflict, p.ID, p.State)
+		}
+		wave = len(p.PipelineRuns)
+		p.State, p.Reason, p.FinishedAt = store.PromotionAborted, "aborted by "+who.Name, s.now()
+		return []store.PromotionState{store.PromotionAwaitingApproval, store.PromotionRunning, store.PromotionPaused}, nil
+	})
+	if err != nil || wave == 0 {
+		return p, err
+	}
+	// The worker stops at its next update (the state is no longer running);
+	// the rollout itself rolls back on the signal.
+	t, cl, terr := s.wave(p, wave-1)
+	if terr == nil {
+		terr = s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalAbort, p.Reason)
+	}
+	if terr != nil {
+		return p, fmt.Errorf("promotion %d is aborted, but signalling its rollout failed (it may finish on its own): %w", p.ID, terr)
+	}
+	return p, nil
+}
+
+// Continue moves a canary that pauses "manual" to its next step. The same
+// role may continue as may promote into the environment.
+func (s *Service) Continue(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+	p, err := s.get(ctx, id)
+	if err == nil {
+		err = s.continueRollout(ctx, who, p)
+	}
+	if err != nil {
+		e := &store.AuditEntry{Action: "continue", PromotionID: id}
+		if p != nil {
+			e = entry("continue", p)
+		}
+		s.audit(ctx, who, e, err)
+		return p, err
+	}
+	s.audit(ctx, who, entry("continue", p), nil)
+	return p, nil
+}
+
+func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *store.Promotion) error {
+	to, ok := s.cfg.Env(p.To)
+	if ok && to.Approval && !who.Role.Allows(auth.ReleaseManager) {
+		return fmt.Errorf("%w: continuing a rollout into %s needs the release-manager role; %s is a %s", ErrForbidden, p.To, who.Name, who.Role)
+	}
+	if (p.State != store.PromotionRunning && p.State != store.PromotionPaused) || len(p.PipelineRuns) == 0 {
+		return fmt.Errorf("%w: promotion %d is %s with no rollout in progress", ErrConflict, p.ID, p.State)
+	}
+	t, cl, err := s.wave(p, len(p.PipelineRuns)-1)
+	if err != nil {
+		return err
+	}
+	if err := s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalContinue, "continued by "+who.Name); err != nil {
+		return fmt.Errorf("signalling the rollout of promotion %d: %w", p.ID, err)
+	}
+	return nil
+}
+
+// DeleteApp removes app from every cluster of every environment and
+// forgets its deployment history; admins only.
+func (s *Service) DeleteApp(ctx context.Context, who auth.Identity, appName string) error {
+	err := s.deleteApp(ctx, who, appName)
+	s.audit(ctx, who, &store.AuditEntry{Action: "app-delete", App: appName}, err)
+	return err
+}
+
+func (s *Service) deleteApp(ctx context.Context, who auth.Identity, appName string) error {
+	if !who.Role.Allows(auth.Admin) {
+		return fmt.Errorf("%w: deleting an app needs the admin role; %s is a %s", ErrForbidden, who.Name, who.Role)
+	}
+	if _, ok := s.cfg.App(appName); !ok {
+		return fmt.Errorf("%w: unknown app %q", ErrNotFound, appName)
+	}
+	var errs []error
+	for _, e := range s.cfg.Environments {
+		t, err := s.cfg.Target(appName, e.Name)
+		if err != nil {
+			return err
+		}
+		for _, cl := range t.Clusters {
+			if err := s.clusters.DeleteApp(ctx, cl, t.Namespace, t.Deployment); err != nil {
+				errs = append(errs, fmt.Errorf("%s/%s: %w", e.Name, cl.Name, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// The history stays while something may still run.
+		return fmt.Errorf("deleting %s: %w", appName, err)
+	}
+	if err := s.st.DeleteDeployments(ctx, appName); err != nil {
+		return fmt.Errorf("forgetting the deployments of %s: %w", appName, err)
+	}
+	return nil
+}
+
+// Get returns one promotion.
+func (s *Service) Get(ctx context.Context, id int64) (*store.Promotion, error) { return s.get(ctx, id) }
+
+// List returns promotions, newest first.
+func (s *Service) List(ctx context.Context, f store.PromotionFilter) ([]store.Promotion, error) {
+	return s.st.ListPromotions(ctx, f)
+}
+
+// Audit returns audit entries, newest first.
+func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+	return s.st.ListAudit(ctx, f)
+}
+
+// RecordDenied audits a request the API refused before it reached the
+// service (no valid token); e names the action and what it was about.
+func (s *Service) RecordDenied(ctx context.Context, who auth.Identity, e store.AuditEntry, err error) {
+	s.audit(ctx, who, &e, err)
+}
+
+func (s *Service) get(ctx context.Context, id int64) (*store.Promotion, error) {
+	p, err := s.st.GetPromotion(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no promotion %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading promotion %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// transition reads promotion id, lets change check and modify it and name
+// the states it may move from, stores it with compare-and-set, and audits.
+func (s *Service) transition(ctx context.Context, who auth.Identity, id int64, action string,
+	change func(*store.Promotion) ([]store.PromotionState, error)) (*store.Promotion, error) {
+	p, err := s.get(ctx, id)
+	if err == nil {
+		var from []store.PromotionState
+		if from, err = change(p); err == nil {
+			err = s.st.UpdatePromotion(ctx, p, from...)
+			if errors.Is(err, store.ErrConflict) {
+				err = fmt.Errorf("%w: promotion %d changed meanwhile; read it again", ErrConflict, id)
+			}
+		}
+	}
+	e := &store.AuditEntry{Action: action, PromotionID: id}
+	if p != nil {
+		e = entry(action, p)
+	}
+	s.audit(ctx, who, e, err)
+	return p, err
+}
+
+// wave resolves the cluster of p's i-th wave.
+func (s *Service) wave(p *store.Promotion, i int) (environment.Target, environment.Cluster, error) {
+	t, err := s.target(p.App, p.To)
+	if err != nil {
+		return t, environment.Cluster{}, err
+	}
+	if i < 0 || i >= len(t.Clusters) {
+		return t, environment.Cluster{}, fmt.Errorf("promotion %d: wave %d is not a cluster of %s", p.ID, i+1, p.To)
+	}
+	return t, t.Clusters[i], nil
+}
+
+func (s *Service) target(app, env string) (environment.Target, error) {
+	if _, ok := s.cfg.App(app); !ok {
+		return environment.Target{}, fmt.Errorf("%w: unknown app %q", ErrNotFound, app)
+	}
+	if _, ok := s.cfg.Env(env); !ok {
+		return environment.Target{}, fmt.Errorf("%w: unknown environment %q", ErrNotFound, env)
+	}
+	return s.cfg.Target(app, env)
+}
+
+func (s *Service) order() string {
+	names := make([]string, len(s.cfg.Environments))
+	for i, e := range s.cfg.Environments {
+		names[i] = e.Name
+	}
+	return strings.Join(names, " → ")
+}
+
+func (s *Service) nameOpts(insecure bool) []name.Option {
+	if insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+// insecureRepo reports whether ref's registry is one of InsecureRegistries.
+func (s *Service) insecureRepo(ref string) bool {
+	for _, r := range s.o.InsecureRegistries {
+		if strings.HasPrefix(ref, strings.TrimSuffix(r, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func entry(action string, p *store.Promotion) *store.AuditEntry {
+	return &store.AuditEntry{Action: action, App: p.App, From: p.From, To: p.To, Digest: p.Digest, PromotionID: p.ID}
+}
+
+// audit appends e with who and result: nil err is "succeeded"; an err
+// whose text starts with accepted/refused is taken as it is; any other
+// is "forbidden: …", "unauthenticated: …" or "failed: …". Auditing never
+// fails the action (it already happened); a store error is logged.
+func (s *Service) audit(ctx context.Context, who auth.Identity, e *store.AuditEntry, err error) {
+	e.Actor, e.Role = who.Name, string(who.Role)
+	if e.Actor == "" {
+		e.Actor = "anonymous"
+	}
+	switch msg := ""; {
+	case err == nil:
+		e.Result = "succeeded"
+	case strings.HasPrefix(err.Error(), "accepted"), strings.HasPrefix(err.Error(), "refused"):
+		e.Result = err.Error()
+	case errors.Is(err, ErrForbidden):
+		msg = strings.TrimPrefix(err.Error(), ErrForbidden.Error()+": ")
+		e.Result = "forbidden: " + msg
+	case errors.Is(err, auth.ErrUnauthenticated):
+		e.Result = err.Error()
+	default:
+		e.Result = "failed: " + err.Error()
+	}
+	if aerr := s.st.AppendAudit(context.WithoutCancel(ctx), e); aerr != nil {
+		logging.From(ctx).Error("writing the audit log", "action", e.Action, "app", e.App, "actor", e.Actor, "err", aerr)
+	}
+}
+
+func (s *Service) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}

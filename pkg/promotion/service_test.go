@@ -1,0 +1,676 @@
+package promotion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+
+	"github.com/slipway-ci/slipway/pkg/auth"
+	"github.com/slipway-ci/slipway/pkg/environment"
+	"github.com/slipway-ci/slipway/pkg/promote"
+	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+const (
+	builder  = "https://slipway.example/builder"
+	cloneURL = "https://git.example/acme/shop.git"
+	ns       = "slipway-builds"
+	commitA  = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	commitB  = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+var (
+	dev = auth.Identity{Name: "dana", Role: auth.Developer}
+	rm  = auth.Identity{Name: "rita", Role: auth.ReleaseManager}
+	adm = auth.Identity{Name: "ada", Role: auth.Admin}
+)
+
+// runsFake answers the gate's run lookups from a fixed list.
+type runsFake []store.Run
+
+func (r runsFake) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, error) {
+	var out []store.Run
+	for _, run := range r {
+		if run.Repo == f.Repo && (f.State == "" || run.State == f.State) {
+			out = append(out, run)
+		}
+	}
+	return out, nil
+}
+
+type env struct {
+	t        *testing.T
+	cfg      *environment.Config
+	st       Store
+	tc       *fake.Clientset
+	clusters *fakeClusters
+	svc      *Service
+	ci, qa   string // registry hosts
+	prod     string
+	stop     context.CancelFunc
+}
+
+func newRegistry(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, &memStore{}) }
+
+// stores are the engines the state-machine tests run on.
+var stores = map[string]func(*testing.T) *env{"memory": newEnv, "sqlite": newSQLiteEnv}
+
+// newSQLiteEnv keeps promotions in the real SQLite store.
+func newSQLiteEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite://"+t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ps, ok := st.(Store)
+	if !ok {
+		t.Fatal("the SQLite store does not implement promotion.Store")
+	}
+	return newEnvWith(t, ps)
+}
+
+func newEnvWith(t *testing.T, st Store) *env {
+	t.Helper()
+	e := &env{t: t, st: st, tc: fake.NewSimpleClientset(), clusters: &fakeClusters{},
+		ci: newRegistry(t), qa: newRegistry(t), prod: newRegistry(t)}
+	cfg, err := environment.Parse(fmt.Appendf(nil, `
+environments:
+  - name: qa
+    namespace: apps-qa
+    registry: %s/qa
+    clusters: [{name: local}]
+  - name: prod
+    namespace: apps-prod
+    registry: %s/prod
+    approval: true
+    clusters: [{name: east, kubeconfigSecret: east-kubeconfig}, {name: west, kubeconfigSecret: west-kubeconfig}]
+    rollout: {strategy: canary, steps: [50, 100], pause: manual}
+apps:
+  - name: shop
+    repo: acme/shop
+    cloneURL: %s
+    environments:
+      prod: {deployment: shop-web}
+`, e.qa, e.prod, cloneURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = cfg
+	e.svc = e.newService()
+	return e
+}
+
+func (e *env) newService() *Service {
+	e.t.Helper()
+	gate := &promote.Gate{BuilderID: builder, Runs: promote.StoreRuns{Runs: runsFake{
+		{ID: "ci/a", Repo: "acme/shop", SHA: commitA, State: store.RunSucceeded},
+		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: store.RunSucceeded},
+	}}}
+	svc, err := New(e.cfg, e.st, gate, e.tc, e.clusters, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return svc
+}
+
+// start runs the service's worker until the test ends (or stop).
+func (e *env) start(svc *Service) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	e.stop = func() { cancel(); <-done }
+	e.t.Cleanup(e.stop)
+}
+
+// push pushes a BuildKit-shaped index with provenance to host/repo.
+func (e *env) push(repo, commit, builderID string) string {
+	e.t.Helper()
+	idx, err := provenancetest.Index(cloneURL, commit, builderID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	ref, _ := name.NewDigest(repo + "@" + d.String())
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		e.t.Fatal(err)
+	}
+	return d.String()
+}
+
+// runningInQA records digest as deployed to qa (pushed to qa's registry).
+func (e *env) runningInQA(commit, builderID string) string {
+	d := e.push(e.qa+"/qa/shop", commit, builderID)
+	if err := e.st.RecordDeployment(context.Background(), &store.Deployment{App: "shop", Env: "qa", Digest: d}); err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+func (e *env) waitFor(id int64, what string, ok func(*store.Promotion) bool) *store.Promotion {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, err := e.st.GetPromotion(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if ok(p) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("promotion %d never %s: %+v", id, what, p)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (e *env) waitState(id int64, want store.PromotionState) *store.Promotion {
+	e.t.Helper()
+	return e.waitFor(id, string(want), func(p *store.Promotion) bool { return p.State == want })
+}
+
+// waitRun waits for the deploy PipelineRun of cluster to exist.
+func (e *env) waitRun(env, cluster string, id int64) *pipelinev1.PipelineRun {
+	e.t.Helper()
+	prName := tekton.DeployRunName("shop", env, cluster, id)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pr, err := e.tc.TektonV1().PipelineRuns(ns).Get(context.Background(), prName, metav1.GetOptions{})
+		if err == nil {
+			return pr
+		}
+		if !apierrors.IsNotFound(err) || time.Now().After(deadline) {
+			e.t.Fatalf("PipelineRun %s: %v", prName, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// markRunning reports a deploy PipelineRun started, as Tekton does.
+func (e *env) markRunning(pr *pipelinev1.PipelineRun) {
+	e.t.Helper()
+	pr.Status.StartTime = &metav1.Time{Time: time.Now()}
+	pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionUnknown, Reason: "Running", Message: "Tasks Completed: 0"})
+	if _, err := e.tc.TektonV1().PipelineRuns(ns).UpdateStatus(context.Background(), pr, metav1.UpdateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// finish ends a deploy PipelineRun the way Tekton reports the deploy task.
+func (e *env) finish(pr *pipelinev1.PipelineRun, outcome, reason string) {
+	e.t.Helper()
+	status := corev1.ConditionTrue
+	if outcome != outcomeSucceeded {
+		status = corev1.ConditionFalse
+	}
+	pr.Status.StartTime = &metav1.Time{Time: time.Now()}
+	pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: status, Reason: "Done", Message: "Tasks Completed: 1"})
+	pr.Status.Results = []pipelinev1.PipelineRunResult{
+		{Name: "outcome", Value: *pipelinev1.NewStructuredValues(outcome)},
+		{Name: "reason", Value: *pipelinev1.NewStructuredValues(reason)},
+	}
+	if _, err := e.tc.TektonV1().PipelineRuns(ns).UpdateStatus(context.Background(), pr, metav1.UpdateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) runNames() []string {
+	e.t.Helper()
+	l, err := e.tc.TektonV1().PipelineRuns(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, pr := range l.Items {
+		out = append(out, pr.Name)
+	}
+	return out
+}
+
+func (e *env) results(id int64) []string {
+	a, _ := e.st.ListAudit(context.Background(), store.AuditFilter{PromotionID: id})
+	var out []string
+	for i := len(a) - 1; i >= 0; i-- {
+		out = append(out, a[i].Actor+" "+a[i].Action+" "+a[i].Result)
+	}
+	return out
+}
+
+// waitResults waits for n audit entries of promotion id: the worker
+// writes the last one just after the final state.
+func (e *env) waitResults(id int64, n int) []string {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := e.results(id)
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestPromoteRefusedByGate(t *testing.T) {
+	e := newEnv(t)
+	d := e.runningInQA(commitA, "https://evil.example/builder")
+	p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != store.PromotionRefused || p.From != "qa" || p.Digest != d ||
+		!strings.Contains(p.Reason, "was not built by this Slipway from "+cloneURL) || !strings.Contains(p.Reason, `builder id: want "`+builder+`"`) {
+		t.Errorf("promotion = %+v, want refused naming the builder", p)
+	}
+	if got := e.results(p.ID); len(got) != 1 || !strings.HasPrefix(got[0], "rita promote refused: promotion refused: ") {
+		t.Errorf("audit = %q", got)
+	}
+	if _, err := remote.Head(mustRef(t, e.prod+"/prod/shop@"+d)); err == nil {
+		t.Error("a refused image was copied to prod")
+	}
+}
+
+func TestPromoteRequestErrors(t *testing.T) {
+	e := newEnv(t)
+	e.runningInQA(commitA, builder)
+	tests := []struct {
+		name string
+		req  Request
+		want error
+		msg  string
+	}{
+		{"unknown app", Request{App: "nope", To: "prod"}, ErrNotFound, `unknown app "nope"`},
+		{"unknown env", Request{App: "shop", To: "staging"}, ErrNotFound, `unknown environment "staging"`},
+		{"into the first env", Request{App: "shop", To: "qa"}, ErrInvalid, "qa is the first environment"},
+		{"backwards", Request{App: "shop", From: "prod", To: "prod"}, ErrInvalid, "prod does not come right after prod (order: qa → prod)"},
+		{"digest that never ran in from", Request{App: "shop", To: "prod", Digest: "sha256:" + strings.Repeat("1", 64)}, ErrInvalid, "never ran in qa"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.svc.Promote(context.Background(), rm, tt.req)
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("Promote = %v, want %v with %q", err, tt.want, tt.msg)
+			}
+		})
+	}
+	// Failed requests are audited too.
+	a, _ := e.st.ListAudit(context.Background(), store.AuditFilter{App: "nope"})
+	if len(a) != 1 || !strings.HasPrefix(a[0].Result, "failed: not found: unknown app") {
+		t.Errorf("audit = %+v", a)
+	}
+}
+
+// A developer's promotion into prod waits; a developer cannot approve it;
+// a release manager can, and it rolls out wave after wave.
+func TestApprovalThenWaves(t *testing.T) {
+	for name, newEnv := range stores {
+		t.Run(name, func(t *testing.T) { testApprovalThenWaves(t, newEnv(t)) })
+	}
+}
+
+func testApprovalThenWaves(t *testing.T, e *env) {
+	e.start(e.svc)
+	d := e.runningInQA(commitA, builder)
+	ctx := context.Background()
+	p, err := e.svc.Promote(ctx, dev, Request{App: "shop", From: "qa", To: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != store.PromotionAwaitingApproval || p.Commit != commitA {
+		t.Fatalf("developer's promotion = %+v, want awaiting-approval", p)
+	}
+	_, err = e.svc.Approve(ctx, dev, p.ID)
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "approving needs the release-manager role; dana is a developer") {
+		t.Fatalf("developer Approve = %v, want forbidden", err)
+	}
+	if _, err := e.svc.Approve(ctx, rm, p.ID); err != nil {
+		t.Fatalf("release manager Approve: %v", err)
+	}
+	if _, err := e.svc.Approve(ctx, rm, p.ID); !errors.Is(err, ErrConflict) {
+		t.Errorf("second Approve = %v, want a conflict", err)
+	}
+	east := e.waitRun("prod", "east", p.ID)
+	if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
+		t.Errorf("runs while wave 1 runs (-want +got):\n%s", diff)
+	}
+	params := map[string]string{}
+	for _, prm := range east.Spec.Params {
+		params[prm.Name] = prm.Value.StringVal
+	}
+	wantImage := e.prod + "/prod/shop@" + d
+	if params["image"] != wantImage || params["app"] != "shop-web" || params["namespace"] != "apps-prod" || params["strategy"] != "canary" || params["pause"] != "manual" ||
+		east.Spec.Workspaces[0].Secret.SecretName != "east-kubeconfig" {
+		t.Errorf("wave 1 run params %v workspaces %+v", params, east.Spec.Workspaces)
+	}
+	// The copy is there with the same digest before anything rolls out.
+	if desc, err := remote.Head(mustRef(t, wantImage)); err != nil || desc.Digest.String() != d {
+		t.Errorf("prod registry: %v, %v", desc, err)
+	}
+	e.finish(east, outcomeSucceeded, "")
+	west := e.waitRun("prod", "west", p.ID)
+	e.finish(west, outcomeSucceeded, "")
+	got := e.waitState(p.ID, store.PromotionSucceeded)
+	if got.ApprovedBy != "rita" || got.TargetImage != wantImage || len(got.PipelineRuns) != 2 {
+		t.Errorf("succeeded promotion = %+v", got)
+	}
+	deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0)
+	if len(deps) != 1 || deps[0].Digest != d || deps[0].PromotionID != p.ID {
+		t.Errorf("prod deployments = %+v", deps)
+	}
+	want := []string{
+		"dana promote accepted: awaiting approval",
+		"dana approve forbidden: approving needs the release-manager role; dana is a developer",
+		"rita approve succeeded",
+		"rita approve failed: conflict: promotion " + fmt.Sprint(p.ID) + " is running, not awaiting approval",
+		"slipway rollout succeeded",
+	}
+	if diff := cmp.Diff(want, e.waitResults(p.ID, len(want))); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+}
+
+func TestReleaseManagerStartsAtOnceAndWave1FailureStops(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.svc)
+	e.runningInQA(commitA, builder)
+	p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod"})
+	if err != nil || p.State != store.PromotionRunning {
+		t.Fatalf("Promote = %+v, %v; want running", p, err)
+	}
+	e.finish(e.waitRun("prod", "east", p.ID), outcomeRolledBack, "canary 50%: pod shop-web-canary-x restarted 3 times")
+	got := e.waitState(p.ID, store.PromotionFailed)
+	if got.Reason != "wave 1/2 east: rolled back: canary 50%: pod shop-web-canary-x restarted 3 times" {
+		t.Errorf("reason = %q", got.Reason)
+	}
+	if diff := cmp.Diff([]string{tekton.DeployRunName("shop", "prod", "east", p.ID)}, e.runNames()); diff != "" {
+		t.Errorf("wave 2 started after wave 1 failed (-want +got):\n%s", diff)
+	}
+	if deps, _ := e.st.ListDeployments(context.Background(), "shop", "prod", 0); len(deps) != 0 {
+		t.Errorf("a failed promotion recorded deployments %+v", deps)
+	}
+}
+
+func TestAbortAndContinue(t *testing.T) {
+	for name, newEnv := range stores {
+		t.Run(name, func(t *testing.T) { testAbortAndContinue(t, newEnv(t)) })
+	}
+}
+
+func testAbortAndContinue(t *testing.T, e *env) {
+	e.clusters.progress = "canary 50%: paused until continued"
+	e.start(e.svc)
+	e.runningInQA(commitA, builder)
+	ctx := context.Background()
+	p, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	east := e.waitRun("prod", "east", p.ID)
+	// Before the deploy step runs, the app's annotation is the last
+	// rollout's progress, not this one's.
+	e.waitFor(p.ID, "waits for its PipelineRun", func(p *store.Promotion) bool {
+		return p.Progress == "wave 1/2 east: waiting for the deploy PipelineRun to start"
+	})
+	e.markRunning(east)
+	paused := e.waitState(p.ID, store.PromotionPaused)
+	if paused.Progress != "wave 1/2 east: canary 50%: paused until continued" {
+		t.Errorf("progress = %q", paused.Progress)
+	}
+	if _, err := e.svc.Continue(ctx, dev, p.ID); !errors.Is(err, ErrForbidden) {
+		t.Errorf("developer Continue into prod = %v, want forbidden", err)
+	}
+	if _, err := e.svc.Continue(ctx, rm, p.ID); err != nil {
+		t.Fatalf("Continue: %v", err)
+	}
+	if _, err := e.svc.Abort(ctx, dev, p.ID); !errors.Is(err, ErrForbidden) {
+		t.Errorf("developer Abort of rita's promotion = %v, want forbidden", err)
+	}
+	if _, err := e.svc.Abort(ctx, rm, p.ID); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	got := e.waitState(p.ID, store.PromotionAborted)
+	if got.Reason != "aborted by rita" {
+		t.Errorf("reason = %q", got.Reason)
+	}
+	want := []signal{
+		{"east", "apps-prod", "shop-web", SignalContinue},
+		{"east", "apps-prod", "shop-web", SignalAbort},
+	}
+	if diff := cmp.Diff(want, e.clusters.gotSignals()); diff != "" {
+		t.Errorf("signals (-want +got):\n%s", diff)
+	}
+	if _, err := e.svc.Abort(ctx, rm, p.ID); !errors.Is(err, ErrConflict) {
+		t.Errorf("second Abort = %v, want a conflict", err)
+	}
+	// The worker does not bring it back when the aborted rollout ends.
+	e.finish(e.waitRun("prod", "east", p.ID), outcomeAborted, "aborted by rita")
+	e.stop()
+	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != store.PromotionAborted {
+		t.Errorf("state after the rollout ended = %s", p.State)
+	}
+}
+
+// A restarted service resumes a running promotion without starting its
+// PipelineRun twice; the promotion lives in the real SQLite store.
+func TestRestartResumes(t *testing.T) {
+	e := newSQLiteEnv(t)
+	e.start(e.svc)
+	e.runningInQA(commitA, builder)
+	p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	east := e.waitRun("prod", "east", p.ID)
+	e.waitFor(p.ID, "records wave 1", func(p *store.Promotion) bool { return len(p.PipelineRuns) == 1 })
+	e.stop()
+	if p, _ := e.st.GetPromotion(context.Background(), p.ID); p.State != store.PromotionRunning {
+		t.Fatalf("after shutdown the promotion is %s, want running", p.State)
+	}
+	// Wave 1 finished while Slipway was down.
+	e.finish(east, outcomeSucceeded, "")
+	e.start(e.newService())
+	e.finish(e.waitRun("prod", "west", p.ID), outcomeSucceeded, "")
+	e.waitState(p.ID, store.PromotionSucceeded)
+	want := []string{tekton.DeployRunName("shop", "prod", "east", p.ID), tekton.DeployRunName("shop", "prod", "west", p.ID)}
+	if diff := cmp.Diff(want, e.runNames()); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+}
+
+func TestRollbackPicksPreviousDistinctDigest(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.svc)
+	ctx := context.Background()
+	if _, err := e.svc.Rollback(ctx, rm, "shop", "prod"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Rollback with no history = %v", err)
+	}
+	old := e.push(e.prod+"/prod/shop", commitA, builder)
+	cur := e.push(e.prod+"/prod/shop", commitB, builder)
+	for _, d := range []string{old, cur, cur} {
+		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := e.svc.Rollback(ctx, dev, "shop", "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := e.prod + "/prod/shop@" + old
+	if p.Kind != store.KindRollback || p.Digest != old || p.TargetImage != img || p.State != store.PromotionAwaitingApproval || p.Commit != commitA {
+		t.Fatalf("developer's rollback = %+v", p)
+	}
+	if _, err := e.svc.Approve(ctx, adm, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.finish(e.waitRun("prod", "east", p.ID), outcomeSucceeded, "")
+	e.finish(e.waitRun("prod", "west", p.ID), outcomeSucceeded, "")
+	e.waitState(p.ID, store.PromotionSucceeded)
+	deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0)
+	if deps[0].Digest != old {
+		t.Errorf("prod now runs %s, want %s", deps[0].Digest, old)
+	}
+}
+
+func TestAutoDeployOnlyOnTheAppsBranch(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.svc)
+	ctx := context.Background()
+	d := e.push(e.ci+"/ci/shop", commitA, builder)
+	run := store.Run{ID: "ci/a", Repo: "acme/shop", Ref: "refs/heads/main", SHA: commitA, State: store.RunSucceeded,
+		ImageURL: e.ci + "/ci/shop:aaaaaaa", ImageDigest: d}
+	tests := []struct {
+		name string
+		run  func(store.Run) store.Run
+	}{
+		{"other branch", func(r store.Run) store.Run { r.Ref = "refs/heads/feature"; return r }},
+		{"tag", func(r store.Run) store.Run { r.Ref = "refs/tags/v1"; return r }},
+		{"failed run", func(r store.Run) store.Run { r.State = store.RunFailed; return r }},
+		{"other repo", func(r store.Run) store.Run { r.Repo = "acme/other"; return r }},
+	}
+	for _, tt := range tests {
+		if p, err := e.svc.AutoDeploy(ctx, tt.run(run)); p != nil || err != nil {
+			t.Errorf("%s: AutoDeploy = %+v, %v; want nothing", tt.name, p, err)
+		}
+	}
+	p, err := e.svc.AutoDeploy(ctx, run)
+	if err != nil || p == nil {
+		t.Fatalf("AutoDeploy(main) = %+v, %v", p, err)
+	}
+	if p.Kind != store.KindAutoDeploy || p.To != "qa" || p.RequestedBy != "slipway" || p.State != store.PromotionRunning || p.RunID != "ci/a" {
+		t.Errorf("auto-deploy = %+v", p)
+	}
+	if again, err := e.svc.AutoDeploy(ctx, run); again != nil || err != nil {
+		t.Errorf("second AutoDeploy of the same run = %+v, %v", again, err)
+	}
+	e.finish(e.waitRun("qa", "local", p.ID), outcomeSucceeded, "")
+	e.waitState(p.ID, store.PromotionSucceeded)
+	deps, _ := e.st.ListDeployments(ctx, "shop", "qa", 0)
+	if len(deps) != 1 || deps[0].Image != e.qa+"/qa/shop@"+d {
+		t.Errorf("qa deployments = %+v", deps)
+	}
+	// And it can go on to prod from there.
+	if p, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod"}); err != nil || p.Digest != d {
+		t.Errorf("Promote after auto-deploy = %+v, %v", p, err)
+	}
+}
+
+func TestDeleteApp(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.runningInQA(commitA, builder)
+	if err := e.svc.DeleteApp(ctx, rm, "shop"); !errors.Is(err, ErrForbidden) {
+		t.Errorf("release manager DeleteApp = %v, want forbidden", err)
+	}
+	if err := e.svc.DeleteApp(ctx, adm, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteApp(nope) = %v", err)
+	}
+	if err := e.svc.DeleteApp(ctx, adm, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"local/apps-qa/shop", "east/apps-prod/shop-web", "west/apps-prod/shop-web"}, e.clusters.deleted); diff != "" {
+		t.Errorf("deleted (-want +got):\n%s", diff)
+	}
+	if deps, _ := e.st.ListDeployments(ctx, "shop", "", 0); len(deps) != 0 {
+		t.Errorf("history kept: %+v", deps)
+	}
+	a, _ := e.st.ListAudit(ctx, store.AuditFilter{App: "shop"})
+	if len(a) != 2 || a[0].Result != "succeeded" || a[1].Result != "forbidden: deleting an app needs the admin role; rita is a release-manager" {
+		t.Errorf("audit = %+v", a)
+	}
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func TestFinished(t *testing.T) {
+	pr := func(status corev1.ConditionStatus, reason, msg string, results ...string) *pipelinev1.PipelineRun {
+		p := &pipelinev1.PipelineRun{}
+		p.Status.StartTime = &metav1.Time{Time: time.Now()}
+		p.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: status, Reason: reason, Message: msg})
+		for i := 0; i+1 < len(results); i += 2 {
+			p.Status.Results = append(p.Status.Results, pipelinev1.PipelineRunResult{Name: results[i], Value: *pipelinev1.NewStructuredValues(results[i+1])})
+		}
+		return p
+	}
+	tests := []struct {
+		name     string
+		pr       *pipelinev1.PipelineRun
+		wantDone bool
+		wantErr  string
+	}{
+		{"running", pr(corev1.ConditionUnknown, "Running", "Tasks Completed: 0"), false, ""},
+		{"succeeded", pr(corev1.ConditionTrue, "Succeeded", "", "outcome", "succeeded"), true, ""},
+		{"rolled back", pr(corev1.ConditionFalse, "Failed", "task failed", "outcome", "rolled-back", "reason", "not ready in 3m"), true, "wave 1/1 local: rolled back: not ready in 3m"},
+		{"aborted", pr(corev1.ConditionFalse, "Failed", "", "outcome", "aborted", "reason", "aborted by rita"), true, "wave 1/1 local: aborted: aborted by rita"},
+		{"pod failed without results", pr(corev1.ConditionFalse, "Failed", `task deploy has failed: "step-deploy" exited with code 2`), true,
+			`wave 1/1 local: task deploy has failed: "step-deploy" exited with code 2`},
+		{"cancelled", pr(corev1.ConditionFalse, "Cancelled", "PipelineRun cancelled"), true, "wave 1/1 local: PipelineRun cancelled: PipelineRun cancelled"},
+		{"timed out", pr(corev1.ConditionFalse, "PipelineRunTimeout", "PipelineRun timed out after 1h0m0s"), true, "wave 1/1 local: PipelineRun timed out after 1h0m0s"},
+	}
+	s := &Service{}
+	for _, tt := range tests {
+		done, err := s.finished("wave 1/1 local", tt.pr)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if done != tt.wantDone || got != tt.wantErr {
+			t.Errorf("%s: finished = %v, %q; want %v, %q", tt.name, done, got, tt.wantDone, tt.wantErr)
+		}
+	}
+}
+
+// A promotion resumed after its deployment was recorded (a crash before
+// the final state) does not record it twice.
+func TestResumeAfterDeploymentRecorded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := e.push(e.prod+"/prod/shop", commitA, builder)
+	p := &store.Promotion{Kind: store.KindPromote, App: "shop", From: "qa", To: "prod", Digest: d, State: store.PromotionRunning,
+		SourceImage: e.qa + "/qa/shop@" + d, TargetImage: e.prod + "/prod/shop@" + d, RequestedBy: "rita"}
+	if err := e.st.CreatePromotion(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d, PromotionID: p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(e.svc)
+	e.finish(e.waitRun("prod", "east", p.ID), outcomeSucceeded, "")
+	e.finish(e.waitRun("prod", "west", p.ID), outcomeSucceeded, "")
+	e.waitState(p.ID, store.PromotionSucceeded)
+	if deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0); len(deps) != 1 {
+		t.Errorf("deployments = %+v, want the one recorded before", deps)
+	}
+}

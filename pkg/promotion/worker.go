@@ -1,0 +1,337 @@
+package promotion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipway-ci/slipway/pkg/environment"
+	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/promote"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+// Deploy outcomes, the deploy Pipeline's "outcome" result.
+const (
+	outcomeSucceeded  = "succeeded"
+	outcomeRolledBack = "rolled-back"
+	outcomeAborted    = "aborted"
+)
+
+// errStopped: the promotion left running/paused under the worker (aborted).
+var errStopped = errors.New("promotion no longer running")
+
+// Run carries out promotions until ctx ends: at start every running or
+// paused one (a restart resumes them: their PipelineRuns have
+// deterministic names, so nothing is started twice), then each new one as
+// it is started or approved. A periodic scan catches what a wake-up missed.
+func (s *Service) Run(ctx context.Context) error {
+	scan := time.NewTicker(max(s.o.PollInterval*10, time.Second))
+	defer scan.Stop()
+	// Returning only once every promotion goroutine has: they write to the
+	// store, which closes after the components stop.
+	defer s.running.Wait()
+	for {
+		s.resume(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-scan.C:
+		}
+	}
+}
+
+func (s *Service) resume(ctx context.Context) {
+	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
+		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: state, Limit: 1000})
+		if err != nil {
+			logging.From(ctx).Warn("listing promotions to carry out", "err", err)
+			return
+		}
+		for _, p := range ps {
+			s.mu.Lock()
+			busy := s.active[p.ID]
+			s.active[p.ID] = true
+			s.mu.Unlock()
+			if busy {
+				continue
+			}
+			s.running.Add(1)
+			go func() {
+				defer s.running.Done()
+				defer func() {
+					s.mu.Lock()
+					delete(s.active, p.ID)
+					s.mu.Unlock()
+				}()
+				s.carryOut(ctx, p)
+			}()
+		}
+	}
+}
+
+// carryOut copies p's image and rolls it out wave after wave.
+func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
+	log := logging.From(ctx).With("promotion", p.ID, "app", p.App, "to", p.To)
+	err := s.execute(ctx, &p)
+	switch {
+	case errors.Is(err, errStopped):
+		log.Info("promotion stopped by someone else", "state", p.State)
+		return
+	case ctx.Err() != nil:
+		// Shutting down: the promotion stays running and is resumed.
+		return
+	}
+	final := entry("rollout", &p)
+	final.Actor = Actor
+	if err != nil {
+		p.State, p.Reason = store.PromotionFailed, err.Error()
+		final.Result = "failed: " + err.Error()
+	} else {
+		p.State, p.Reason, p.Progress = store.PromotionSucceeded, "", fmt.Sprintf("%s runs in %s", p.Digest, p.To)
+		final.Result = "succeeded"
+	}
+	p.FinishedAt = s.now()
+	if err := s.update(ctx, &p); err != nil {
+		if !errors.Is(err, errStopped) {
+			log.Error("recording the end of a promotion", "err", err)
+		}
+		return
+	}
+	if err := s.st.AppendAudit(ctx, final); err != nil {
+		log.Error("writing the audit log", "err", err)
+	}
+	log.Info("promotion finished", "state", p.State, "reason", p.Reason)
+}
+
+// execute returns nil when every wave succeeded and the deployment is
+// recorded, errStopped when the promotion was aborted meanwhile, another
+// error (the reason) when it failed.
+func (s *Service) execute(ctx context.Context, p *store.Promotion) error {
+	t, err := s.target(p.App, p.To)
+	if err != nil {
+		return err
+	}
+	if p.TargetImage == "" {
+		p.Progress = "copying " + p.SourceImage + " to " + t.Repository
+		if err := s.update(ctx, p); err != nil {
+			return err
+		}
+		dst, err := s.copy(ctx, p, t)
+		if err != nil {
+			return err
+		}
+		p.TargetImage = dst
+		if err := s.update(ctx, p); err != nil {
+			return err
+		}
+	}
+	for i, cl := range t.Clusters {
+		if err := s.rollOut(ctx, p, t, i, cl); err != nil {
+			return err
+		}
+	}
+	// Resumed after recording it but before the final state: once is enough.
+	if last, err := s.st.ListDeployments(ctx, p.App, p.To, 1); err == nil && len(last) > 0 && last[0].PromotionID == p.ID {
+		return nil
+	}
+	d := &store.Deployment{App: p.App, Env: p.To, Digest: p.Digest, Image: p.TargetImage, Commit: p.Commit, PromotionID: p.ID}
+	if err := s.st.RecordDeployment(ctx, d); err != nil {
+		return fmt.Errorf("every wave succeeded but recording the deployment failed: %w", err)
+	}
+	return nil
+}
+
+// copy copies by digest into the target environment's registry (the
+// digest identical on both sides; promote.Copy checks it).
+func (s *Service) copy(ctx context.Context, p *store.Promotion, t environment.Target) (string, error) {
+	insecure := t.Insecure
+	if p.Kind == store.KindAutoDeploy {
+		insecure = s.insecureRepo(p.SourceImage)
+	} else if from, ok := s.cfg.Env(p.From); ok {
+		insecure = from.Insecure
+	}
+	src, err := name.NewDigest(p.SourceImage, s.nameOpts(insecure)...)
+	if err != nil {
+		return "", fmt.Errorf("source image %q: %w", p.SourceImage, err)
+	}
+	repo, err := name.NewRepository(t.Repository, s.nameOpts(t.Insecure)...)
+	if err != nil {
+		return "", fmt.Errorf("registry of %s: %w", p.To, err)
+	}
+	dst, err := promote.Copy(ctx, src, repo, promote.CopyOptions{Source: s.o.Remote, Target: s.o.Remote})
+	if err != nil {
+		return "", fmt.Errorf("copying into %s: %w", p.To, err)
+	}
+	if dst.DigestStr() != p.Digest {
+		return "", fmt.Errorf("copy into %s has digest %s, want %s", p.To, dst.DigestStr(), p.Digest)
+	}
+	return dst.String(), nil
+}
+
+// rollOut runs wave i: creates (or finds, after a restart) its deploy
+// PipelineRun and follows it to its end.
+func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment.Target, i int, cl environment.Cluster) error {
+	wave := fmt.Sprintf("wave %d/%d %s", i+1, len(t.Clusters), cl.Name)
+	prName := tekton.DeployRunName(p.App, p.To, cl.Name, p.ID)
+	id := s.o.Namespace + "/" + prName
+	pr, err := s.deployRun(p, t, cl, prName)
+	if err != nil {
+		return fmt.Errorf("%s: %w", wave, err)
+	}
+	if !slices.Contains(p.PipelineRuns, id) {
+		// Recorded before it exists, so Abort and Continue find the wave.
+		p.PipelineRuns = append(p.PipelineRuns, id)
+		p.Progress = wave + ": starting"
+		if err := s.update(ctx, p); err != nil {
+			return err
+		}
+	}
+	// After a restart it usually exists already: the name is deterministic.
+	_, err = s.tc.TektonV1().PipelineRuns(s.o.Namespace).Create(ctx, pr, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("%s: creating PipelineRun %s: %w", wave, id, err)
+	}
+	tick := time.NewTicker(s.o.PollInterval)
+	defer tick.Stop()
+	for {
+		pr, err := s.tc.TektonV1().PipelineRuns(s.o.Namespace).Get(ctx, prName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("%s: PipelineRun %s was deleted", wave, id)
+		case err != nil:
+			// The API server may be briefly away; keep following.
+			logging.From(ctx).Warn("reading deploy PipelineRun", "run", id, "err", err)
+		default:
+			if done, err := s.finished(wave, pr); done {
+				return err
+			}
+			// Until the deploy step runs, the app's progress annotation is
+			// the previous rollout's.
+			started := false
+			if st, _ := tekton.RunState(pr); st == store.RunRunning {
+				started = true
+			}
+			if err := s.observe(ctx, p, t, cl, wave, started); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// finished reads a deploy PipelineRun's end: its outcome and reason
+// results, else its condition.
+func (s *Service) finished(wave string, pr *pipelinev1.PipelineRun) (bool, error) {
+	state, msg := tekton.RunState(pr)
+	if !state.Terminal() {
+		return false, nil
+	}
+	var outcome, reason string
+	for _, r := range pr.Status.Results {
+		switch r.Name {
+		case "outcome":
+			outcome = strings.TrimSpace(r.Value.StringVal)
+		case "reason":
+			reason = strings.TrimSpace(r.Value.StringVal)
+		}
+	}
+	if reason == "" {
+		reason = msg
+	}
+	switch {
+	case state == store.RunSucceeded && (outcome == "" || outcome == outcomeSucceeded):
+		return true, nil
+	case outcome == outcomeRolledBack:
+		return true, fmt.Errorf("%s: rolled back: %s", wave, reason)
+	case outcome == outcomeAborted:
+		return true, fmt.Errorf("%s: aborted: %s", wave, reason)
+	case state == store.RunCanceled:
+		return true, fmt.Errorf("%s: PipelineRun cancelled: %s", wave, reason)
+	default:
+		return true, fmt.Errorf("%s: %s", wave, reason)
+	}
+}
+
+// observe records the rollout's progress as the target cluster reports it
+// (and paused while a manual canary step waits), and notices an abort.
+func (s *Service) observe(ctx context.Context, p *store.Promotion, t environment.Target, cl environment.Cluster, wave string, started bool) error {
+	progress := "waiting for the deploy PipelineRun to start"
+	if started {
+		var err error
+		if progress, err = s.clusters.Progress(ctx, cl, t.Namespace, t.Deployment); err != nil || progress == "" {
+			progress = "rolling out"
+		}
+	}
+	progress = wave + ": " + progress
+	state := store.PromotionRunning
+	if t.Rollout.Pause == environment.PauseManual && strings.Contains(strings.ToLower(progress), "paused") {
+		state = store.PromotionPaused
+	}
+	if progress == p.Progress && state == p.State {
+		// Still read the record: an abort must end the wait promptly.
+		cur, err := s.st.GetPromotion(ctx, p.ID)
+		if err == nil && cur.State != store.PromotionRunning && cur.State != store.PromotionPaused {
+			*p = *cur
+			return errStopped
+		}
+		return nil
+	}
+	p.Progress, p.State = progress, state
+	return s.update(ctx, p)
+}
+
+// update stores p if it is still running or paused; errStopped (with p
+// reloaded) when someone else ended it.
+func (s *Service) update(ctx context.Context, p *store.Promotion) error {
+	err := s.st.UpdatePromotion(ctx, p, store.PromotionRunning, store.PromotionPaused)
+	if errors.Is(err, store.ErrConflict) {
+		if cur, gerr := s.st.GetPromotion(ctx, p.ID); gerr == nil {
+			*p = *cur
+		}
+		return errStopped
+	}
+	if err != nil {
+		return fmt.Errorf("recording promotion %d: %w", p.ID, err)
+	}
+	return nil
+}
+
+func (s *Service) deployRun(p *store.Promotion, t environment.Target, cl environment.Cluster, prName string) (*pipelinev1.PipelineRun, error) {
+	r := t.Rollout
+	o := tekton.DeployRunOptions{
+		Namespace: s.o.Namespace, Name: prName, SlipwayImage: s.o.SlipwayImage, ServiceAccount: s.o.ServiceAccount,
+		App: p.App, Env: p.To, Cluster: cl.Name, PromotionID: p.ID, Image: p.TargetImage,
+		TargetNamespace: t.Namespace, Deployment: t.Deployment, Strategy: r.Strategy, Steps: r.Steps,
+		Pause: r.Pause, SmokeURL: r.SmokeURL, Timeout: s.o.DeployTimeout, PrometheusURL: r.PrometheusURL,
+		Analysis: r.Analysis, HTTPRoute: r.HTTPRoute, NginxIngress: r.NginxIngress, KubeconfigSecret: cl.KubeconfigSecret,
+	}
+	if r.MaxRestarts != nil {
+		o.MaxRestarts = *r.MaxRestarts
+	}
+	// Durations were validated when the config was loaded.
+	o.ScaleDownDelay, _ = parseDuration(r.ScaleDownDelay)
+	o.ProgressDeadline, _ = parseDuration(r.ProgressDeadline)
+	return tekton.NewDeployRun(o)
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}

@@ -1,0 +1,259 @@
+package tekton
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// DeployPipeline is the name of the Pipeline every deploy PipelineRun references.
+const DeployPipeline = "slipway-deploy"
+
+// Labels of deploy PipelineRuns (besides LabelApp, LabelKind = "deploy"
+// and LabelPipeline = "deploy"). They deliberately do not carry
+// LabelManaged: that one selects the CI runs the reporter turns into
+// commit statuses.
+const (
+	// LabelManagedBy is the Kubernetes recommended label, "slipway".
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelEnv is the environment a deploy run rolls out to.
+	LabelEnv = "slipway.dev/env"
+	// LabelCluster is the cluster (of the environment) it rolls out to.
+	LabelCluster = "slipway.dev/cluster"
+	// LabelPromotion is the store id of the promotion that started it.
+	LabelPromotion = "slipway.dev/promotion"
+)
+
+// KindDeploy is the LabelKind and LabelPipeline value of deploy runs.
+const KindDeploy = "deploy"
+
+// PauseManual as DeployRunOptions.Pause makes each canary step wait for a
+// continue signal instead of a duration.
+const PauseManual = "manual"
+
+// DeployRunOptions describe one rollout of one digest to one app in one
+// cluster, run as a PipelineRun of the deploy Pipeline.
+type DeployRunOptions struct {
+	// Namespace and Name of the PipelineRun (Slipway's builds namespace);
+	// Name is deterministic, given by the caller (see DeployRunName).
+	Namespace, Name string
+	// SlipwayImage runs the deploy step; ServiceAccount runs the TaskRun
+	// (empty = the namespace's default) and, without KubeconfigSecret, is
+	// the identity that changes the target namespace.
+	SlipwayImage, ServiceAccount string
+	// App, Env and Cluster become labels, so runs can be found per app.
+	App, Env, Cluster string
+	// PromotionID becomes a label; 0 (the automatic deploy after CI) is
+	// recorded as "0".
+	PromotionID int64
+	// Image is REPO@sha256:….
+	Image string
+	// TargetNamespace and Deployment are where the app runs in the target
+	// cluster (Deployment also names the Service).
+	TargetNamespace, Deployment string
+	// Strategy is rolling, bluegreen or canary; empty = the Pipeline's default.
+	Strategy string
+	// Steps are the canary sizes in percent; empty = the Pipeline's default.
+	Steps []int
+	// Pause is a duration or PauseManual; empty = the Pipeline's default.
+	Pause string
+	// SmokeURL (blue-green) must answer 2xx before the switch.
+	SmokeURL string
+	// Zero durations keep the Pipeline's defaults; Timeout zero keeps Tekton's.
+	ScaleDownDelay, ProgressDeadline, Timeout time.Duration
+	// MaxRestarts tolerated for the new pods.
+	MaxRestarts int32
+	// PrometheusURL answers the Analysis queries ("NAME=PROMQL<=MAX" or ">=MIN").
+	PrometheusURL string
+	Analysis      []string
+	// HTTPRoute carries canary traffic weights via the Gateway API ("" = none).
+	HTTPRoute string
+	// NginxIngress carries canary weights via an ingress-nginx canary copy ("" = none).
+	NginxIngress string
+	// KubeconfigSecret (key "kubeconfig") is bound to the kubeconfig
+	// workspace; "" deploys into the cluster the PipelineRun runs in.
+	KubeconfigSecret string
+}
+
+func (o DeployRunOptions) validate() error {
+	switch {
+	case o.Namespace == "" || o.Name == "":
+		return fmt.Errorf("deploy run: namespace and name are required")
+	case o.SlipwayImage == "":
+		return fmt.Errorf("deploy run: slipway image is required")
+	case o.App == "" || o.Env == "":
+		return fmt.Errorf("deploy run: app and env are required")
+	case o.TargetNamespace == "" || o.Deployment == "":
+		return fmt.Errorf("deploy run: target namespace and deployment are required")
+	case !strings.Contains(o.Image, "@sha256:"):
+		return fmt.Errorf("deploy run: image %q must be REPO@sha256:<digest>", o.Image)
+	case o.ScaleDownDelay < 0 || o.ProgressDeadline < 0 || o.Timeout < 0 || o.MaxRestarts < 0:
+		return fmt.Errorf("deploy run: durations and max restarts must not be negative")
+	case len(o.Analysis) > 0 && o.PrometheusURL == "":
+		return fmt.Errorf("deploy run: analysis queries need a Prometheus URL")
+	}
+	switch o.Strategy {
+	case "", "rolling", "bluegreen", "canary":
+	default:
+		return fmt.Errorf("deploy run: unknown strategy %q (want rolling, bluegreen or canary)", o.Strategy)
+	}
+	if o.Pause != "" && o.Pause != PauseManual {
+		if d, err := time.ParseDuration(o.Pause); err != nil || d < 0 {
+			return fmt.Errorf("deploy run: pause %q: want a duration or %q", o.Pause, PauseManual)
+		}
+	}
+	for what, v := range map[string]string{"name": o.Name, "app": o.App, "env": o.Env, "cluster": o.Cluster} {
+		if v == "" {
+			continue
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return fmt.Errorf("deploy run: %s %q: %s", what, v, strings.Join(errs, "; "))
+		}
+	}
+	for what, v := range map[string]string{"name": o.Name, "service account": o.ServiceAccount, "kubeconfig secret": o.KubeconfigSecret, "target namespace": o.TargetNamespace} {
+		if v == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
+			return fmt.Errorf("deploy run: %s %q: %s", what, v, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// NewDeployRun builds the PipelineRun of the deploy Pipeline. It is pure:
+// the same options give the same object, so creating it twice is detectable
+// by its name.
+func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	labels := map[string]string{
+		LabelManagedBy: "slipway",
+		LabelKind:      KindDeploy,
+		LabelPipeline:  KindDeploy,
+		LabelApp:       o.App,
+		LabelEnv:       o.Env,
+		LabelPromotion: strconv.FormatInt(o.PromotionID, 10),
+	}
+	if o.Cluster != "" {
+		labels[LabelCluster] = o.Cluster
+	}
+	str := func(name, v string) pipelinev1.Param {
+		return pipelinev1.Param{Name: name, Value: *pipelinev1.NewStructuredValues(v)}
+	}
+	params := pipelinev1.Params{
+		str("slipway-image", o.SlipwayImage),
+		str("image", o.Image),
+		str("namespace", o.TargetNamespace),
+		str("app", o.Deployment),
+	}
+	// Only what is set is passed, so the Pipeline's defaults stay the one
+	// place that defines them.
+	opt := func(name, v string) {
+		if v != "" {
+			params = append(params, str(name, v))
+		}
+	}
+	dur := func(d time.Duration) string {
+		if d == 0 {
+			return ""
+		}
+		return d.String()
+	}
+	opt("strategy", o.Strategy)
+	if len(o.Steps) > 0 {
+		s := make([]string, len(o.Steps))
+		for i, n := range o.Steps {
+			s[i] = strconv.Itoa(n)
+		}
+		opt("steps", strings.Join(s, ","))
+	}
+	opt("pause", o.Pause)
+	opt("smoke-url", o.SmokeURL)
+	opt("scale-down-delay", dur(o.ScaleDownDelay))
+	opt("progress-deadline", dur(o.ProgressDeadline))
+	if o.MaxRestarts > 0 {
+		opt("max-restarts", strconv.Itoa(int(o.MaxRestarts)))
+	}
+	opt("prometheus-url", o.PrometheusURL)
+	if len(o.Analysis) > 0 {
+		// Built by hand: NewStructuredValues makes one value a string.
+		params = append(params, pipelinev1.Param{Name: "analysis", Value: pipelinev1.ParamValue{Type: pipelinev1.ParamTypeArray, ArrayVal: append([]string(nil), o.Analysis...)}})
+	}
+	opt("http-route", o.HTTPRoute)
+	opt("nginx-ingress", o.NginxIngress)
+
+	pr := &pipelinev1.PipelineRun{
+		TypeMeta: metav1.TypeMeta{APIVersion: pipelinev1.SchemeGroupVersion.String(), Kind: "PipelineRun"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      o.Name,
+			Namespace: o.Namespace,
+			Labels:    labels,
+		},
+		Spec: pipelinev1.PipelineRunSpec{
+			PipelineRef:     &pipelinev1.PipelineRef{Name: DeployPipeline},
+			Params:          params,
+			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{ServiceAccountName: o.ServiceAccount},
+		},
+	}
+	if o.KubeconfigSecret != "" {
+		pr.Spec.Workspaces = []pipelinev1.WorkspaceBinding{{
+			Name:   "kubeconfig",
+			Secret: &corev1.SecretVolumeSource{SecretName: o.KubeconfigSecret},
+		}}
+	}
+	if o.Timeout > 0 {
+		pr.Spec.Timeouts = &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: o.Timeout}}
+	}
+	if err := ValidatePipelineRun(context.Background(), pr); err != nil {
+		return nil, err
+	}
+	return pr, nil
+}
+
+// DeployRunName is "deploy-<app>-<env>-<cluster>-<promotion id>", cut so the
+// whole fits a DNS label, with 8 hex of a hash of the full tuple so two
+// tuples never share a name. The same inputs always give the same name.
+func DeployRunName(app, env, cluster string, promotionID int64) string {
+	id := strconv.FormatInt(promotionID, 10)
+	h := sha256.Sum256([]byte(app + "\x00" + env + "\x00" + cluster + "\x00" + id))
+	suffix := "-" + id + "-" + hex.EncodeToString(h[:4])
+	parts := []string{"deploy", app, env}
+	if cluster != "" {
+		parts = append(parts, cluster)
+	}
+	prefix := dnsLabel(strings.Join(parts, "-"))
+	if room := validation.DNS1123LabelMaxLength - len(suffix); len(prefix) > room {
+		if room < 0 {
+			room = 0
+		}
+		prefix = strings.TrimRight(prefix[:room], "-")
+	}
+	return strings.TrimLeft(prefix+suffix, "-")
+}
+
+// dnsLabel lowercases s and turns runs of other characters into one '-'.
+func dnsLabel(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}

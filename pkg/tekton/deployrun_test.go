@@ -1,0 +1,195 @@
+package tekton
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+)
+
+const deployDigest = "registry.local:5001/prod/web@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"
+
+func deployOpts() DeployRunOptions {
+	return DeployRunOptions{
+		Namespace: "slipway-builds", Name: DeployRunName("web", "prod", "eu-1", 17),
+		SlipwayImage: "registry.local:5000/slipway/tools:v1",
+		App:          "web", Env: "prod", Cluster: "eu-1", PromotionID: 17,
+		Image:           deployDigest,
+		TargetNamespace: "prod", Deployment: "web",
+	}
+}
+
+func TestGoldenDeployRun(t *testing.T) {
+	tests := []struct {
+		name string
+		o    func(DeployRunOptions) DeployRunOptions
+	}{
+		{name: "deploy-rolling"},
+		{
+			name: "deploy-canary",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.ServiceAccount, o.KubeconfigSecret = "slipway-deployer", "eu-1-kubeconfig"
+				o.Strategy, o.Steps, o.Pause = "canary", []int{10, 50, 100}, PauseManual
+				o.ProgressDeadline, o.Timeout, o.MaxRestarts = 5*time.Minute, 2*time.Hour, 2
+				o.PrometheusURL = "http://prometheus.monitoring:9090"
+				o.Analysis = []string{`errors=sum(rate(http_requests_total{code=~"5.."}[1m]))<=0.5`, "p99=histogram_quantile(0.99, rate(x[1m]))<=0.3"}
+				o.HTTPRoute, o.NginxIngress = "web", "web"
+				return o
+			},
+		},
+		{
+			name: "deploy-bluegreen",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.Strategy, o.SmokeURL, o.ScaleDownDelay = "bluegreen", "http://web-idle.prod/healthz", time.Minute
+				o.Cluster, o.PromotionID = "", 0
+				o.Name = DeployRunName("web", "qa", "", 0)
+				o.Env = "qa"
+				return o
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := deployOpts()
+			if tt.o != nil {
+				o = tt.o(o)
+			}
+			pr, err := NewDeployRun(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := yaml.Marshal(pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join("testdata", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(file, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("PipelineRun (-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+// Every param a deploy run passes must be one the embedded Pipeline
+// declares, with the declared type: Tekton would refuse the run otherwise.
+func TestDeployRunMatchesPipeline(t *testing.T) {
+	b, err := Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := b.Pipeline(DeployPipeline)
+	if p == nil {
+		t.Fatalf("no Pipeline %q embedded", DeployPipeline)
+	}
+	o := deployOpts()
+	o.Strategy, o.Steps, o.Pause, o.SmokeURL = "canary", []int{5, 100}, "1m", "http://x/"
+	o.ScaleDownDelay, o.ProgressDeadline, o.MaxRestarts = time.Second, time.Minute, 1
+	o.PrometheusURL, o.Analysis = "http://p", []string{"a=b<=1"}
+	o.HTTPRoute, o.NginxIngress, o.KubeconfigSecret = "r", "i", "s"
+	pr, err := NewDeployRun(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]string{}
+	for _, ps := range p.Spec.Params {
+		declared[ps.Name] = string(ps.Type)
+	}
+	for _, prm := range pr.Spec.Params {
+		typ, ok := declared[prm.Name]
+		if !ok {
+			t.Errorf("param %q is not declared by the Pipeline", prm.Name)
+			continue
+		}
+		if string(prm.Value.Type) != typ {
+			t.Errorf("param %q is %s, the Pipeline declares %s", prm.Name, prm.Value.Type, typ)
+		}
+	}
+	if len(p.Spec.Params) != len(pr.Spec.Params) {
+		t.Errorf("the run passes %d params, the Pipeline declares %d: a new Pipeline param is not settable", len(pr.Spec.Params), len(p.Spec.Params))
+	}
+	results := map[string]bool{}
+	for _, r := range p.Spec.Results {
+		results[r.Name] = true
+	}
+	if !results["outcome"] || !results["reason"] {
+		t.Errorf("Pipeline results %v, want outcome and reason", results)
+	}
+}
+
+func TestNewDeployRunRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*DeployRunOptions)
+		wantErr string
+	}{
+		{name: "tag", mutate: func(o *DeployRunOptions) { o.Image = "registry.local/web:v1" }, wantErr: "REPO@sha256"},
+		{name: "no name", mutate: func(o *DeployRunOptions) { o.Name = "" }, wantErr: "name are required"},
+		{name: "no deployment", mutate: func(o *DeployRunOptions) { o.Deployment = "" }, wantErr: "deployment are required"},
+		{name: "strategy", mutate: func(o *DeployRunOptions) { o.Strategy = "yolo" }, wantErr: `strategy "yolo"`},
+		{name: "pause", mutate: func(o *DeployRunOptions) { o.Pause = "later" }, wantErr: `pause "later"`},
+		{name: "analysis without prometheus", mutate: func(o *DeployRunOptions) { o.Analysis = []string{"a=b<=1"} }, wantErr: "Prometheus URL"},
+		{name: "bad env label", mutate: func(o *DeployRunOptions) { o.Env = "prod/eu" }, wantErr: `env "prod/eu"`},
+		{name: "bad secret", mutate: func(o *DeployRunOptions) { o.KubeconfigSecret = "Not Valid" }, wantErr: `kubeconfig secret "Not Valid"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := deployOpts()
+			tt.mutate(&o)
+			_, err := NewDeployRun(o)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDeployRunName(t *testing.T) {
+	long := strings.Repeat("a", 60)
+	tests := []struct {
+		app, env, cluster string
+		id                int64
+		want              string
+	}{
+		{app: "web", env: "prod", cluster: "eu-1", id: 17, want: "deploy-web-prod-eu-1-17-"},
+		{app: "web", env: "qa", id: 0, want: "deploy-web-qa-0-"},
+		{app: "Web_App", env: "prod", cluster: "DC.2", id: 3, want: "deploy-web-app-prod-dc-2-3-"},
+		{app: long, env: "prod", cluster: "eu-1", id: 123456789, want: "deploy-aaaa"},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		got := DeployRunName(tt.app, tt.env, tt.cluster, tt.id)
+		if !strings.HasPrefix(got, tt.want) {
+			t.Errorf("DeployRunName(%q, %q, %q, %d) = %q, want prefix %q", tt.app, tt.env, tt.cluster, tt.id, got, tt.want)
+		}
+		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
+			t.Errorf("DeployRunName(%q, …) = %q: %v", tt.app, got, errs)
+		}
+		if again := DeployRunName(tt.app, tt.env, tt.cluster, tt.id); again != got {
+			t.Errorf("not stable: %q then %q", got, again)
+		}
+		if seen[got] {
+			t.Errorf("%q given twice", got)
+		}
+		seen[got] = true
+	}
+	// Tuples that differ only after the cut still get different names.
+	a, b := DeployRunName(long+"x", "prod", "eu-1", 1), DeployRunName(long+"y", "prod", "eu-1", 1)
+	if a == b {
+		t.Errorf("two apps share the name %q", a)
+	}
+}

@@ -1,0 +1,282 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/labstack/echo/v4"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+// fakeAuth is the shape of pkg/auth: a token (Bearer or cookie) names a
+// user; developers may act, viewers only read.
+type viewerKey struct{}
+
+func fakeAuth() Auth {
+	tokens := map[string]Viewer{"dev-token": {Name: "dev", CanAct: true}, "viewer-token": {Name: "viewer"}}
+	return Auth{
+		Identify: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				tok := strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+				if ck, err := c.Cookie(CookieName); err == nil && tok == "" {
+					tok = ck.Value
+				}
+				if v, ok := tokens[tok]; ok {
+					c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), viewerKey{}, v)))
+				}
+				return next(c)
+			}
+		},
+		Require: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				v, ok := c.Request().Context().Value(viewerKey{}).(Viewer)
+				switch {
+				case !ok:
+					return echo.NewHTTPError(http.StatusUnauthorized, "sign in")
+				case !v.CanAct:
+					return echo.NewHTTPError(http.StatusForbidden, "developers only")
+				}
+				return next(c)
+			}
+		},
+		Viewer: func(ctx context.Context) (Viewer, bool) {
+			v, ok := ctx.Value(viewerKey{}).(Viewer)
+			return v, ok
+		},
+	}
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// reply is what a test needs of a response, its body already read and closed.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (r reply) Cookies() []*http.Cookie { return r.cookies }
+
+func (e *env) post(path string, form url.Values, hdr ...string) (reply, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := (&http.Client{CheckRedirect: noRedirect}).Do(req)
+	if err != nil {
+		e.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("POST %s: %v", path, err)
+	}
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header, cookies: resp.Cookies()}, string(b)
+}
+
+func (e *env) cancelled() bool {
+	pr, err := e.tekton.TektonV1().PipelineRuns(ns).Get(context.Background(), runName, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return pr.Spec.Status == pipelinev1.PipelineRunSpecStatusCancelled
+}
+
+func TestButtonsOnlyForDevelopers(t *testing.T) {
+	e := newEnv(t, objects(false), WithAuth(fakeAuth()))
+	e.recordRun(store.RunRunning)
+	e.ui.rec = e.st.(Recorder)
+	page := "/runs/" + ns + "/" + runName
+	tests := []struct {
+		name    string
+		hdr     []string
+		buttons bool
+		has     string
+	}{
+		{"anonymous", nil, false, `<a href="/signin?next=%2fruns%2fslipway-builds%2fweb-3f786850-abc">Sign in</a>`},
+		{"viewer", []string{"Authorization", "Bearer viewer-token"}, false, "Signed in as <strong>viewer</strong>"},
+		{"developer", []string{"Cookie", CookieName + "=dev-token"}, true, "Signed in as <strong>dev</strong>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, body, _ := e.get(page, tt.hdr...)
+			for _, id := range []string{`id="rerun"`, `id="cancel"`} {
+				if strings.Contains(body, id) != tt.buttons {
+					t.Errorf("%s shown = %v, want %v", id, !tt.buttons, tt.buttons)
+				}
+			}
+			if !strings.Contains(body, tt.has) {
+				t.Errorf("page lacks %q", tt.has)
+			}
+		})
+	}
+}
+
+func TestCancel(t *testing.T) {
+	origin := "Origin"
+	tests := []struct {
+		name      string
+		path      string
+		hdr       []string
+		code      int
+		cancelled bool
+	}{
+		{"form, anonymous", "/runs/%s/%s/cancel", []string{origin, "SELF"}, 401, false},
+		{"form, viewer", "/runs/%s/%s/cancel", []string{origin, "SELF", "Cookie", CookieName + "=viewer-token"}, 403, false},
+		{"form, no origin", "/runs/%s/%s/cancel", []string{"Cookie", CookieName + "=dev-token"}, 403, false},
+		{"form, other site", "/runs/%s/%s/cancel", []string{origin, "https://evil.example", "Cookie", CookieName + "=dev-token"}, 403, false},
+		{"form, other site by referer", "/runs/%s/%s/cancel", []string{"Referer", "https://evil.example/x", "Cookie", CookieName + "=dev-token"}, 403, false},
+		{"form, developer", "/runs/%s/%s/cancel", []string{origin, "SELF", "Cookie", CookieName + "=dev-token"}, 303, true},
+		{"form, public URL origin", "/runs/%s/%s/cancel", []string{origin, "https://ci.example.com", "Cookie", CookieName + "=dev-token"}, 303, true},
+		{"api, bearer", "/api/v1/runs/%s/%s/cancel", []string{"Authorization", "Bearer dev-token"}, 200, true},
+		{"api, viewer", "/api/v1/runs/%s/%s/cancel", []string{"Authorization", "Bearer viewer-token"}, 403, false},
+		{"api, other site", "/api/v1/runs/%s/%s/cancel", []string{origin, "https://evil.example", "Authorization", "Bearer dev-token"}, 403, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, objects(false), WithAuth(fakeAuth()), WithPublicURL("https://ci.example.com"))
+			for i := range tt.hdr {
+				tt.hdr[i] = strings.ReplaceAll(tt.hdr[i], "SELF", e.srv.URL)
+			}
+			resp, body := e.post(strings.ReplaceAll(strings.Replace(tt.path, "%s", ns, 1), "%s", runName), nil, tt.hdr...)
+			if resp.StatusCode != tt.code {
+				t.Fatalf("status %d, want %d\n%s", resp.StatusCode, tt.code, body)
+			}
+			if got := e.cancelled(); got != tt.cancelled {
+				t.Errorf("cancelled = %v, want %v", got, tt.cancelled)
+			}
+			if tt.code == 303 {
+				if loc := resp.Header.Get("Location"); loc != "/runs/"+ns+"/"+runName+"?notice=cancelled" {
+					t.Errorf("Location = %q", loc)
+				}
+			}
+			if tt.code == 200 && strings.TrimSpace(body) != `{"cancelled":true}` {
+				t.Errorf("body %s", body)
+			}
+		})
+	}
+}
+
+func TestCancelFinishedOrForeign(t *testing.T) {
+	foreign := pipelineRun(false)
+	foreign.Name = "not-slipways"
+	delete(foreign.Labels, "slipway.dev/managed")
+	e := newEnv(t, append(objects(true), foreign), WithAuth(fakeAuth()))
+	bearer := []string{"Authorization", "Bearer dev-token"}
+	resp, body := e.post("/api/v1/runs/"+ns+"/"+runName+"/cancel", nil, bearer...)
+	if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"cancelled":false}` {
+		t.Errorf("finished run: %d %s", resp.StatusCode, body)
+	}
+	for _, p := range []string{"/api/v1/runs/" + ns + "/not-slipways/cancel", "/api/v1/runs/kube-system/x/cancel"} {
+		if resp, _ := e.post(p, nil, bearer...); resp.StatusCode != 404 {
+			t.Errorf("POST %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestRerun(t *testing.T) {
+	e := newEnv(t, objects(true), WithAuth(fakeAuth()))
+	woken := 0
+	e.ui.rec, e.ui.wake = e.st.(Recorder), func() { woken++ }
+	e.recordRun(store.RunFailed)
+	// The routes are registered when a recorder is configured.
+	ec := echo.New()
+	e.ui.Register(ec)
+	e.srv.Config.Handler = ec
+
+	_, page, _ := e.get("/runs/"+ns+"/"+runName, "Cookie", CookieName+"=dev-token")
+	i := strings.Index(page, `name="request" value="`)
+	if i < 0 || strings.Contains(page, `id="cancel"`) || !strings.Contains(page, `id="rerun"`) {
+		t.Fatalf("finished run page for a developer: want a re-run button and no cancel button")
+	}
+	reqID := page[i+len(`name="request" value="`):][:24]
+	form := url.Values{"request": {reqID}}
+	hdr := []string{"Origin", e.srv.URL, "Cookie", CookieName + "=dev-token"}
+	resp, body := e.post("/runs/"+ns+"/"+runName+"/rerun", form, hdr...)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/events?repo=acme%2Fweb" {
+		t.Fatalf("rerun: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	// The same form posted again (a double click) queues nothing more.
+	if resp, _ := e.post("/runs/"+ns+"/"+runName+"/rerun", form, hdr...); resp.StatusCode != 303 {
+		t.Fatalf("second rerun: %d", resp.StatusCode)
+	}
+	evs, err := e.st.ListEvents(context.Background(), store.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want the original and one re-run", len(evs))
+	}
+	re, orig := evs[0], evs[1]
+	want := orig
+	want.ID, want.Delivery, want.State, want.ReceivedAt, want.CommitMessage = re.ID, "ui-rerun-"+reqID+"-by-dev", event.Queued, re.ReceivedAt, ""
+	if diff := cmp.Diff(want, re); diff != "" {
+		t.Errorf("re-run event (-want +got):\n%s", diff)
+	}
+	if woken != 1 {
+		t.Errorf("dispatcher woken %d times, want 1", woken)
+	}
+
+	// The API answers 202 with the event id, 200 for a repeated key.
+	api := "/api/v1/runs/" + ns + "/" + runName + "/rerun"
+	bearer := []string{"Authorization", "Bearer dev-token", "Idempotency-Key", "key-12345678"}
+	for _, wantCode := range []int{202, 200} {
+		resp, body := e.post(api, nil, bearer...)
+		var res RerunResult
+		if resp.StatusCode != wantCode || json.Unmarshal([]byte(body), &res) != nil || res.EventID == 0 || res.Duplicate != (wantCode == 200) {
+			t.Errorf("API rerun: %d %s, want %d", resp.StatusCode, body, wantCode)
+		}
+	}
+	if resp, _ := e.post(api, nil, "Authorization", "Bearer viewer-token"); resp.StatusCode != 403 {
+		t.Errorf("viewer rerun: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := e.post(api, nil, "Authorization", "Bearer dev-token", "Idempotency-Key", "bad key!"); resp.StatusCode != 400 {
+		t.Errorf("bad key: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestSignin(t *testing.T) {
+	e := newEnv(t, nil, WithAuth(fakeAuth()))
+	self := []string{"Origin", e.srv.URL}
+	resp, body := e.post("/signin", url.Values{"token": {"dev-token"}, "next": {"/runs?repo=a"}}, self...)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/runs?repo=a" {
+		t.Fatalf("signin: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	ck := resp.Cookies()
+	if len(ck) != 1 || ck[0].Name != CookieName || ck[0].Value != "dev-token" || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+		t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict %s", ck, CookieName)
+	}
+	for _, tt := range []struct {
+		form url.Values
+		hdr  []string
+		code int
+	}{
+		{url.Values{"token": {"wrong"}}, self, 401},
+		{url.Values{"token": {""}}, self, 400},
+		{url.Values{"token": {"dev-token"}}, []string{"Origin", "https://evil.example"}, 403},
+	} {
+		resp, _ := e.post("/signin", tt.form, tt.hdr...)
+		if resp.StatusCode != tt.code || len(resp.Cookies()) != 0 {
+			t.Errorf("signin %v: %d with cookies %v, want %d and none", tt.form, resp.StatusCode, resp.Cookies(), tt.code)
+		}
+	}
+	resp, _ = e.post("/signout", url.Values{"next": {"//evil.example"}}, self...)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/" || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("signout: %d %q %v", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies())
+	}
+	if code, body, _ := e.get("/signin"); code != 200 || !strings.Contains(body, `<label for="token">API token</label>`) {
+		t.Errorf("sign-in page: %d", code)
+	}
+}

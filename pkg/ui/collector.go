@@ -1,0 +1,194 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
+	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+)
+
+// Collector saves the log of every terminated step of Slipway's TaskRuns
+// in the store, whether or not anyone watches the run page, so the logs
+// outlive the pods. It is a server.Component.
+type Collector struct {
+	tekton    versioned.Interface
+	kube      kubernetes.Interface
+	logs      store.RunLogs
+	namespace string
+	cap       int
+	resync    time.Duration
+
+	lister listers.TaskRunLister
+	queue  workqueue.TypedRateLimitingInterface[string]
+	// saved remembers the steps this process saved, by TaskRun UID, so an
+	// informer update does not read a log twice; a deleted TaskRun is
+	// forgotten. After a restart the saves repeat, which the store's
+	// upsert absorbs.
+	mu    sync.Mutex
+	saved map[types.UID]map[string]bool
+}
+
+// NewCollector watches the TaskRuns of namespace. capBytes bounds each
+// saved log (its tail is kept); zero means DefaultLogCap.
+func NewCollector(tc versioned.Interface, kc kubernetes.Interface, logs store.RunLogs, namespace string, capBytes int) *Collector {
+	if capBytes <= 0 {
+		capBytes = DefaultLogCap
+	}
+	return &Collector{tekton: tc, kube: kc, logs: logs, namespace: namespace, cap: capBytes, resync: 10 * time.Minute, saved: map[types.UID]map[string]bool{}}
+}
+
+// Run watches until ctx is done.
+func (c *Collector) Run(ctx context.Context) error {
+	log := logging.From(ctx).With("component", "log-collector")
+	factory := externalversions.NewSharedInformerFactoryWithOptions(c.tekton, c.resync,
+		externalversions.WithNamespace(c.namespace),
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			// TaskRuns carry their PipelineRun's labels.
+			o.LabelSelector = tekton.LabelManaged + "=true"
+		}))
+	trs := factory.Tekton().V1().TaskRuns()
+	c.lister = trs.Lister()
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-logs"})
+	enqueue := func(obj any) {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+			c.queue.Add(key)
+		}
+	}
+	reg, err := trs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if m, ok := obj.(metav1.Object); ok {
+				c.mu.Lock()
+				delete(c.saved, m.GetUID())
+				c.mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		c.queue.ShutDown()
+		return fmt.Errorf("adding TaskRun handler: %w", err)
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+		c.queue.ShutDown()
+		return fmt.Errorf("waiting for TaskRun cache: %w", ctx.Err())
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for c.next(ctx, log) {
+			}
+		})
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (c *Collector) next(ctx context.Context, log *slog.Logger) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		c.queue.Forget(key)
+		return true
+	}
+	tr, err := c.lister.TaskRuns(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.queue.Forget(key)
+		return true
+	}
+	if err == nil {
+		err = c.Collect(ctx, tr)
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Warn("saving step logs failed; will retry", "taskrun", key, "err", err)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+// Collect saves the logs of tr's terminated steps not saved yet.
+func (c *Collector) Collect(ctx context.Context, tr *pipelinev1.TaskRun) error {
+	runName := tr.Labels["tekton.dev/pipelineRun"]
+	task := tr.Labels["tekton.dev/pipelineTask"]
+	if runName == "" || task == "" || tr.Status.PodName == "" {
+		return nil
+	}
+	var errs []error
+	for _, s := range tr.Status.Steps {
+		if s.Terminated == nil {
+			continue
+		}
+		c.mu.Lock()
+		done := c.saved[tr.UID][s.Name]
+		c.mu.Unlock()
+		if done {
+			continue
+		}
+		container := s.Container
+		if container == "" {
+			container = "step-" + s.Name
+		}
+		t, err := readLog(ctx, c.kube, tr.Namespace, tr.Status.PodName, container, c.cap)
+		if apierrors.IsNotFound(err) {
+			// The pod is gone: the log is lost, retrying cannot help.
+			c.markSaved(tr.UID, s.Name)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l := &store.StepLog{
+			RunID: tr.Namespace + "/" + runName, Task: task, Step: s.Name, TaskRun: tr.Name,
+			ExitCode: int(s.Terminated.ExitCode), Log: string(t.buf), Truncated: t.truncated(), Size: t.total,
+			StartedAt: s.Terminated.StartedAt.Time, FinishedAt: s.Terminated.FinishedAt.Time,
+		}
+		if err := c.logs.SaveStepLog(ctx, l); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.markSaved(tr.UID, s.Name)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Collector) markSaved(uid types.UID, step string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.saved[uid] == nil {
+		c.saved[uid] = map[string]bool{}
+	}
+	c.saved[uid][step] = true
+}

@@ -1,0 +1,281 @@
+// Package ui serves Slipway's web UI: the runs and events lists and the
+// run page with its live timeline and step logs. Pages are rendered on the
+// server (html/template), so they read without JavaScript; a little plain
+// JavaScript (static/app.js) follows a running build over Server-Sent
+// Events.
+package ui
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/labstack/echo/v4"
+	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/store"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// Reader is the part of the store the pages list and show.
+type Reader interface {
+	ListEvents(ctx context.Context, f store.EventFilter) ([]event.Event, error)
+	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	GetRun(ctx context.Context, id string) (*store.Run, error)
+}
+
+// Recorder records the synthetic event of a re-run, copied from the event
+// that started the run, so the re-run is durable and goes through the
+// dispatcher like any push.
+type Recorder interface {
+	RecordEvent(ctx context.Context, ev *event.Event) (id int64, duplicate bool, err error)
+	GetEvent(ctx context.Context, id int64) (*event.Event, error)
+}
+
+// Viewer is the signed-in user as the pages see them.
+type Viewer struct {
+	Name string
+	// CanAct allows re-running and cancelling (developer role and above).
+	CanAct bool
+}
+
+// Auth plugs the server's authentication into the UI.
+type Auth struct {
+	// Identify reads the caller's token (Bearer header or the slipway_token
+	// cookie) into the request's context and lets anonymous callers through.
+	Identify echo.MiddlewareFunc
+	// Require refuses callers who may not re-run or cancel.
+	Require echo.MiddlewareFunc
+	// Viewer returns the caller Identify found in ctx.
+	Viewer func(ctx context.Context) (Viewer, bool)
+}
+
+// CookieName is the cookie the sign-in form sets.
+const CookieName = "slipway_token"
+
+// UI holds the pages' dependencies. Create it with New.
+type UI struct {
+	st        Reader
+	logs      store.RunLogs
+	rec       Recorder
+	tekton    versioned.Interface
+	kube      kubernetes.Interface
+	namespace string
+
+	auth      *Auth
+	publicURL *url.URL
+	web       map[event.Provider]string
+	wake      func()
+	prov      *provenanceCache
+	poll      time.Duration
+	logCap    int
+	now       func() time.Time
+	tmpl      *template.Template
+	// stop ends the streams: a shutdown must not wait for open pages.
+	stop context.Context
+}
+
+// Option configures the UI.
+type Option func(*UI) error
+
+// WithAuth enables sign-in and the re-run and cancel buttons. Without it
+// the pages are read-only.
+func WithAuth(a Auth) Option {
+	return func(u *UI) error {
+		if a.Identify == nil || a.Require == nil || a.Viewer == nil {
+			return errors.New("auth: Identify, Require and Viewer are all required")
+		}
+		u.auth = &a
+		return nil
+	}
+}
+
+// WithRecorder enables re-runs. Default: none, no re-run button.
+func WithRecorder(r Recorder) Option { return func(u *UI) error { u.rec = r; return nil } }
+
+// WithWake is called after a re-run's event is recorded, to wake the
+// dispatcher. Default: none (the dispatcher's poll finds it).
+func WithWake(f func()) Option { return func(u *UI) error { u.wake = f; return nil } }
+
+// WithPublicURL is the URL users reach Slipway at; form posts must come
+// from its origin (or the request's own host). Default: the request's host only.
+func WithPublicURL(s string) Option {
+	return func(u *UI) error {
+		if s == "" {
+			return nil
+		}
+		p, err := url.Parse(s)
+		if err != nil || p.Host == "" {
+			return fmt.Errorf("public URL %q: want scheme://host", s)
+		}
+		u.publicURL = p
+		return nil
+	}
+}
+
+// WithSCMAPIURLs sets the GitHub and GitLab API URLs (empty for github.com
+// and gitlab.com); commit and merge request links point at their hosts.
+func WithSCMAPIURLs(github, gitlab string) Option {
+	return func(u *UI) error {
+		u.web[event.GitHub] = webBase(event.GitHub, github)
+		u.web[event.GitLab] = webBase(event.GitLab, gitlab)
+		return nil
+	}
+}
+
+// WithRegistryOptions sets how image provenance is read: registries
+// reached over plain HTTP and remote options (auth, transport).
+// Default: HTTPS, anonymous.
+func WithRegistryOptions(insecure []string, opts ...remote.Option) Option {
+	return func(u *UI) error { u.prov = newProvenanceCache(insecure, opts...); return nil }
+}
+
+// WithPollInterval is how often a live run page's stream re-reads the
+// PipelineRun and its TaskRuns. Default: one second.
+func WithPollInterval(d time.Duration) Option {
+	return func(u *UI) error {
+		if d <= 0 {
+			return fmt.Errorf("poll interval %s: must be positive", d)
+		}
+		u.poll = d
+		return nil
+	}
+}
+
+// WithLogCap bounds the bytes of each step log read at request time (the
+// tail is kept). Default: DefaultLogCap.
+func WithLogCap(n int) Option {
+	return func(u *UI) error {
+		if n <= 0 {
+			return fmt.Errorf("log cap %d: must be positive", n)
+		}
+		u.logCap = n
+		return nil
+	}
+}
+
+// WithShutdown ends every stream when ctx is done, so a server shutting
+// down does not wait for open run pages (browsers reconnect elsewhere).
+// Default: streams end with their requests only.
+func WithShutdown(ctx context.Context) Option { return func(u *UI) error { u.stop = ctx; return nil } }
+
+// WithClock sets the clock of durations of running tasks. Default: time.Now.
+func WithClock(now func() time.Time) Option { return func(u *UI) error { u.now = now; return nil } }
+
+// New builds the UI over the store, the step logs and the clusters's
+// clients; namespace is where the PipelineRuns run.
+func New(st Reader, logs store.RunLogs, tc versioned.Interface, kc kubernetes.Interface, namespace string, opts ...Option) (*UI, error) {
+	if st == nil || logs == nil || tc == nil || kc == nil || namespace == "" {
+		return nil, errors.New("ui: store, logs, clients and namespace are required")
+	}
+	u := &UI{st: st, logs: logs, tekton: tc, kube: kc, namespace: namespace,
+		web:  map[event.Provider]string{event.GitHub: webBase(event.GitHub, ""), event.GitLab: webBase(event.GitLab, "")},
+		poll: time.Second, logCap: DefaultLogCap, now: time.Now, prov: newProvenanceCache(nil), stop: context.Background()}
+	for _, o := range opts {
+		if err := o(u); err != nil {
+			return nil, fmt.Errorf("ui: %w", err)
+		}
+	}
+	t, err := template.New("").Funcs(funcs(u)).ParseFS(assets, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("ui templates: %w", err)
+	}
+	u.tmpl = t
+	return u, nil
+}
+
+// Register adds the pages, the stream, the actions and the static assets to e.
+func (u *UI) Register(e *echo.Echo) {
+	static, _ := fs.Sub(assets, "static")
+	e.GET("/ui/static/*", echo.WrapHandler(http.StripPrefix("/ui/static/", staticHandler(static))))
+
+	var mw []echo.MiddlewareFunc
+	if u.auth != nil {
+		mw = append(mw, u.auth.Identify)
+	}
+	e.GET("/", u.runsPage, mw...)
+	e.GET("/runs", u.runsPage, mw...)
+	e.GET("/events", u.eventsPage, mw...)
+	e.GET("/runs/:namespace/:name", u.runPage, mw...)
+	e.GET("/runs/:namespace/:name/stream", u.stream)
+	if u.auth == nil {
+		return
+	}
+	e.GET("/signin", u.signinPage, mw...)
+	e.POST("/signin", u.signin, u.checkOrigin(true))
+	e.POST("/signout", u.signout, u.checkOrigin(true))
+	act := []echo.MiddlewareFunc{u.checkOrigin(true), u.auth.Identify, u.auth.Require}
+	api := []echo.MiddlewareFunc{u.checkOrigin(false), u.auth.Identify, u.auth.Require}
+	e.POST("/runs/:namespace/:name/cancel", u.cancelForm, act...)
+	e.POST("/api/v1/runs/:namespace/:name/cancel", u.cancelAPI, api...)
+	if u.rec != nil {
+		e.POST("/runs/:namespace/:name/rerun", u.rerunForm, act...)
+		e.POST("/api/v1/runs/:namespace/:name/rerun", u.rerunAPI, api...)
+	}
+}
+
+// staticHandler serves the embedded assets; they change with the binary,
+// so caches revalidate.
+func staticHandler(static fs.FS) http.Handler {
+	files := http.FileServerFS(static)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// viewer returns the signed-in user of the request, if any.
+func (u *UI) viewer(c echo.Context) (Viewer, bool) {
+	if u.auth == nil {
+		return Viewer{}, false
+	}
+	return u.auth.Viewer(c.Request().Context())
+}
+
+// page is what every template gets next to its own data.
+type page struct {
+	Title    string
+	Nav      string
+	Viewer   Viewer
+	SignedIn bool
+	Auth     bool
+	Path     string
+	Data     any
+}
+
+func (u *UI) render(c echo.Context, code int, name, title, nav string, data any) error {
+	v, ok := u.viewer(c)
+	p := page{Title: title, Nav: nav, Viewer: v, SignedIn: ok, Auth: u.auth != nil, Path: c.Request().URL.RequestURI(), Data: data}
+	var b strings.Builder
+	if err := u.tmpl.ExecuteTemplate(&b, name, p); err != nil {
+		return fmt.Errorf("rendering %s: %w", name, err)
+	}
+	h := c.Response().Header()
+	// The pages load nothing from elsewhere and run only our own script:
+	// log text that slipped through escaping still could not execute.
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	return c.HTML(code, b.String())
+}
+
+// errorPage renders a readable error page.
+func (u *UI) errorPage(c echo.Context, code int, msg string) error {
+	return u.render(c, code, "error", http.StatusText(code), "", msg)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
