@@ -140,6 +140,7 @@ demo-push: ## Commit to the sample repo demo/hello and send Slipway a signed Git
 	@e2e/stack/demo.sh
 
 .PHONY: e2e
-e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway image from the tree when it runs).
+e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway image from the tree when it runs); the web UI tests use Debian's chromium (hack/chromium.sh installs it).
 	e2e/stack/up.sh
+	hack/chromium.sh >/dev/null
 	$(GO) test -tags e2e -count=1 -parallel 4 -timeout 75m ./e2e/...

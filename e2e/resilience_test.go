@@ -217,6 +217,7 @@ type apiEvent struct {
 	SHA       string `json:"sha"`
 	Delivery  string `json:"delivery"`
 	State     string `json:"state"`
+	Reason    string `json:"reason"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"lastError"`
 }

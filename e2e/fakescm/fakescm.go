@@ -3,7 +3,8 @@
 // serves real git repositories (git http-backend), answers the API calls
 // Slipway makes with the shapes the real SDKs expect, reading files from
 // those same repositories, and records every commit status and comment so
-// tests can assert on them.
+// tests can assert on them. It also receives what Slipway notifies: chat
+// webhooks over HTTP and mail over SMTP (see mail.go).
 package fakescm
 
 import (
@@ -45,6 +46,27 @@ type Comment struct {
 	Body     string `json:"body"`
 }
 
+// PullRequest is what the fake answers for a GitHub pull request or a
+// GitLab merge request, as registered by a test.
+type PullRequest struct {
+	Repo   string `json:"repo"`
+	Number int    `json:"number"`
+	SHA    string `json:"sha"`
+	Source string `json:"source"`
+	Target string `json:"target"`
+	Title  string `json:"title"`
+	// Closed makes it closed (GitHub) / closed (GitLab) instead of open.
+	Closed bool `json:"closed,omitempty"`
+}
+
+// ChatMessage is one JSON document posted to /_fake/chat/<channel>.
+type ChatMessage struct {
+	Channel     string          `json:"channel"`
+	ContentType string          `json:"contentType"`
+	Body        json.RawMessage `json:"body"`
+	At          time.Time       `json:"at"`
+}
+
 // Server holds the repositories and the recorded calls.
 type Server struct {
 	// ReposDir holds bare repositories at <owner>/<name>.git.
@@ -55,6 +77,13 @@ type Server struct {
 	comments []Comment
 	projects map[int64]string // GitLab numeric id → path
 	nextID   int64
+	// perms: repo → user → "admin", "write" or "read"; absent users are
+	// not collaborators (GitHub 404, GitLab not a member).
+	perms   map[string]map[string]string
+	userIDs map[string]int // GitLab user ids, made on first mention
+	pulls   map[string]PullRequest
+	chats   []ChatMessage
+	mails   []Mail
 	// failures makes the next N status posts answer 502 (retry tests).
 	failures int
 	// readsDown makes file reads answer 503, so an accepted event cannot be
@@ -64,7 +93,59 @@ type Server struct {
 
 // New serves the bare repositories under reposDir.
 func New(reposDir string) *Server {
-	return &Server{ReposDir: reposDir, projects: map[int64]string{}, nextID: 1}
+	return &Server{ReposDir: reposDir, projects: map[int64]string{}, nextID: 1,
+		perms: map[string]map[string]string{}, userIDs: map[string]int{}, pulls: map[string]PullRequest{}}
+}
+
+// SetPermission gives user level ("admin", "write" or "read") on repo, for
+// both hosts; "" removes the user from the repository.
+func (s *Server) SetPermission(repo, user, level string) error {
+	switch level {
+	case "", "admin", "write", "read":
+	default:
+		return fmt.Errorf("permission %q: want admin, write, read or empty", level)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perms[repo] == nil {
+		s.perms[repo] = map[string]string{}
+	}
+	if level == "" {
+		delete(s.perms[repo], user)
+	} else {
+		s.perms[repo][user] = level
+	}
+	if _, ok := s.userIDs[user]; !ok {
+		s.userIDs[user] = 100 + len(s.userIDs)
+	}
+	return nil
+}
+
+func (s *Server) permission(repo, user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perms[repo][user]
+}
+
+// AddPullRequest registers a PR/MR so API lookups of its head answer.
+func (s *Server) AddPullRequest(pr PullRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pulls[pr.Repo+"#"+strconv.Itoa(pr.Number)] = pr
+}
+
+func (s *Server) pull(repo string, n int) (PullRequest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pr, ok := s.pulls[repo+"#"+strconv.Itoa(n)]
+	return pr, ok
+}
+
+// Chats returns the chat messages received, oldest first.
+func (s *Server) Chats() []ChatMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ChatMessage(nil), s.chats...)
 }
 
 // AddGitLabProject maps a numeric GitLab project id to a repository path.
@@ -125,10 +206,19 @@ var (
 	ghStatus   = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/statuses/([0-9a-f]{40})$`)
 	ghComments = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$`)
 	ghComment  = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$`)
+	ghPerm     = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/collaborators/([^/]+)/permission$`)
+	ghPull     = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/pulls/(\d+)$`)
 	glRaw      = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/repository/files/([^/]+)/raw$`)
 	glStatus   = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/statuses/([0-9a-f]{40})$`)
 	glNotes    = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes$`)
+	glNote     = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes/(\d+)$`)
+	glMR       = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)$`)
+	glMember   = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/members/all/(\d+)$`)
 )
+
+// gitlabAccess maps a permission to GitLab's access levels (Reporter 20,
+// Developer 30, Maintainer 40).
+var gitlabAccess = map[string]int{"read": 20, "write": 30, "admin": 40}
 
 // Handler serves /git/ (git over HTTP), /github/api/v3/, /gitlab/api/v4/
 // and /_fake/ (recorded calls as JSON).
@@ -160,6 +250,49 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.AddGitLabProject(in.ID, in.Path)
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_fake/permissions", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Repo  string `json:"repo"`
+			User  string `json:"user"`
+			Level string `json:"level"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Repo == "" || in.User == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": `want {"repo": "owner/name", "user": "login", "level": "admin|write|read|"}`})
+			return
+		}
+		if err := s.SetPermission(in.Repo, in.User, in.Level); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_fake/pulls", func(w http.ResponseWriter, r *http.Request) {
+		var in PullRequest
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Repo == "" || in.Number <= 0 || in.SHA == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": `want {"repo", "number" > 0, "sha", "source", "target", "title"}`})
+			return
+		}
+		s.AddPullRequest(in)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	// Chat webhooks: Slipway posts JSON to /_fake/chat/<channel>.
+	mux.HandleFunc("POST /_fake/chat/{channel}", func(w http.ResponseWriter, r *http.Request) {
+		var body json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "bad JSON: " + err.Error()})
+			return
+		}
+		s.mu.Lock()
+		s.chats = append(s.chats, ChatMessage{Channel: r.PathValue("channel"), ContentType: r.Header.Get("Content-Type"), Body: body, At: time.Now()})
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("GET /_fake/chat", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Chats())
+	})
+	mux.HandleFunc("GET /_fake/mail", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Mails())
 	})
 	mux.HandleFunc("POST /_fake/reads", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Query().Get("down") {
@@ -217,6 +350,29 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request) {
 			Context: in.Context, Description: in.Description, TargetURL: in.TargetURL, At: time.Now()})
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, map[string]any{"id": 1, "state": in.State, "context": in.Context})
+	case r.Method == http.MethodGet && ghPerm.MatchString(p):
+		m := ghPerm.FindStringSubmatch(p)
+		user, _ := url.PathUnescape(m[3])
+		lvl := s.permission(m[1]+"/"+m[2], user)
+		if lvl == "" {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": user + " is not a collaborator"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"permission": lvl, "user": map[string]string{"login": user}})
+	case r.Method == http.MethodGet && ghPull.MatchString(p):
+		m := ghPull.FindStringSubmatch(p)
+		n, _ := strconv.Atoi(m[3])
+		pr, ok := s.pull(m[1]+"/"+m[2], n)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+			return
+		}
+		state := "open"
+		if pr.Closed {
+			state = "closed"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"number": n, "state": state, "title": pr.Title,
+			"head": map[string]string{"sha": pr.SHA, "ref": pr.Source}, "base": map[string]string{"ref": pr.Target}})
 	case r.Method == http.MethodGet && ghComments.MatchString(p):
 		m := ghComments.FindStringSubmatch(p)
 		n, _ := strconv.Atoi(m[3])
@@ -309,6 +465,80 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) {
 			Description: in.Description, TargetURL: in.TargetURL, Ref: in.Ref, At: time.Now()})
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, map[string]any{"id": 1, "sha": m[2], "status": in.State, "name": in.Name, "ref": in.Ref})
+	case r.Method == http.MethodGet && glNotes.MatchString(p):
+		m := glNotes.FindStringSubmatch(p)
+		repo, _ := s.project(m[1])
+		n, _ := strconv.Atoi(m[2])
+		out := []map[string]any{}
+		for _, c := range s.Comments() {
+			if c.Provider == "gitlab" && c.Repo == repo && c.Number == n {
+				out = append(out, map[string]any{"id": c.ID, "body": c.Body, "system": false})
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	case r.Method == http.MethodPut && glNote.MatchString(p):
+		m := glNote.FindStringSubmatch(p)
+		repo, _ := s.project(m[1])
+		id, _ := strconv.ParseInt(m[3], 10, 64)
+		var in struct {
+			Body string `json:"body"`
+		}
+		if !s.decode(w, r, &in) {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i := range s.comments {
+			if c := &s.comments[i]; c.ID == id && c.Provider == "gitlab" && c.Repo == repo {
+				c.Body = in.Body
+				writeJSON(w, http.StatusOK, map[string]any{"id": id, "body": in.Body, "system": false})
+				return
+			}
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Note Not Found"})
+	case r.Method == http.MethodGet && p == "/gitlab/api/v4/users":
+		user := r.URL.Query().Get("username")
+		s.mu.Lock()
+		id, ok := s.userIDs[user]
+		s.mu.Unlock()
+		out := []map[string]any{}
+		if ok {
+			out = append(out, map[string]any{"id": id, "username": user, "state": "active"})
+		}
+		writeJSON(w, http.StatusOK, out)
+	case r.Method == http.MethodGet && glMember.MatchString(p):
+		m := glMember.FindStringSubmatch(p)
+		repo, ok := s.project(m[1])
+		id, _ := strconv.Atoi(m[2])
+		var user string
+		s.mu.Lock()
+		for u, uid := range s.userIDs {
+			if uid == id {
+				user = u
+			}
+		}
+		s.mu.Unlock()
+		lvl := s.permission(repo, user)
+		if !ok || user == "" || lvl == "" {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not found"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "username": user, "state": "active", "access_level": gitlabAccess[lvl]})
+	case r.Method == http.MethodGet && glMR.MatchString(p):
+		m := glMR.FindStringSubmatch(p)
+		repo, _ := s.project(m[1])
+		n, _ := strconv.Atoi(m[2])
+		pr, ok := s.pull(repo, n)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not found"})
+			return
+		}
+		state := "opened"
+		if pr.Closed {
+			state = "closed"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"iid": n, "state": state, "title": pr.Title, "sha": pr.SHA,
+			"source_branch": pr.Source, "target_branch": pr.Target})
 	case r.Method == http.MethodPost && glNotes.MatchString(p):
 		m := glNotes.FindStringSubmatch(p)
 		repo, _ := s.project(m[1])

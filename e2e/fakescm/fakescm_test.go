@@ -2,7 +2,10 @@ package fakescm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -13,9 +16,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/slipway-ci/slipway/pkg/notify"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
 	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
+	"github.com/slipway-ci/slipway/pkg/store"
 )
 
 // makeRepo creates <root>/<repo>.git with one commit holding files, and
@@ -176,5 +181,151 @@ func TestControls(t *testing.T) {
 		if got, err := read(); err != nil || string(got) != "app: api\n" {
 			t.Errorf("%s ReadFile after reads are back = %q, %v", name, got, err)
 		}
+	}
+}
+
+// Slipway's real clients check write access, look up PR/MR heads and keep
+// one comment per MR against the fake, as against GitHub and GitLab.
+func TestPermissionsPullsAndNotes(t *testing.T) {
+	fake := New(t.TempDir())
+	fake.AddGitLabProject(9, "acme/web")
+	srv := httptest.NewServer(fake.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	ghc, err := github.NewClient("token", srv.URL+"/github/api/v3/", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	glc, err := gitlab.NewClient("token", srv.URL+"/gitlab/api/v4", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for user, level := range map[string]string{"alice": "write", "bob": "read", "carol": "admin"} {
+		if err := fake.SetPermission("acme/web", user, level); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fake.SetPermission("acme/web", "mallory", "owner"); err == nil {
+		t.Error("SetPermission(owner): no error")
+	}
+	clients := map[string]interface {
+		scm.Permissions
+		scm.MergeRequests
+		scm.Commenter
+	}{"github": ghc, "gitlab": glc}
+	repos := map[string]scm.Repo{"github": {FullName: "acme/web"}, "gitlab": {FullName: "acme/web", ProjectID: 9}}
+	for name, c := range clients {
+		got := map[string]bool{}
+		for _, u := range []string{"alice", "bob", "carol", "dave"} {
+			ok, err := c.CanWrite(ctx, repos[name], u)
+			if err != nil {
+				t.Errorf("%s CanWrite(%s): %v", name, u, err)
+			}
+			got[u] = ok
+		}
+		if diff := cmp.Diff(map[string]bool{"alice": true, "bob": false, "carol": true, "dave": false}, got); diff != "" {
+			t.Errorf("%s CanWrite (-want +got)\n%s", name, diff)
+		}
+	}
+
+	fake.AddPullRequest(PullRequest{Repo: "acme/web", Number: 4, SHA: strings.Repeat("a", 40), Source: "feature", Target: "main", Title: "Feature"})
+	fake.AddPullRequest(PullRequest{Repo: "acme/web", Number: 5, SHA: strings.Repeat("b", 40), Source: "old", Target: "main", Closed: true})
+	for name, c := range clients {
+		got4, err := c.MergeRequestHead(ctx, repos[name], 4)
+		if err != nil {
+			t.Fatalf("%s MergeRequestHead(4): %v", name, err)
+		}
+		want4 := scm.MergeRequestHead{SHA: strings.Repeat("a", 40), SourceBranch: "feature", TargetBranch: "main", Title: "Feature", Open: true}
+		if diff := cmp.Diff(want4, got4); diff != "" {
+			t.Errorf("%s MergeRequestHead(4) (-want +got)\n%s", name, diff)
+		}
+		if got5, err := c.MergeRequestHead(ctx, repos[name], 5); err != nil || got5.Open {
+			t.Errorf("%s MergeRequestHead(closed 5) = %+v, %v; want not open", name, got5, err)
+		}
+		if _, err := c.MergeRequestHead(ctx, repos[name], 6); err == nil {
+			t.Errorf("%s MergeRequestHead(unknown 6): no error", name)
+		}
+
+		// Two upserts and a plain comment leave two comments, the first edited.
+		for _, body := range []string{"first result", "second result"} {
+			if err := c.UpsertComment(ctx, repos[name], 4, scm.CommentMarker, body); err != nil {
+				t.Fatalf("%s UpsertComment: %v", name, err)
+			}
+		}
+		if err := c.CreateComment(ctx, repos[name], 4, "Sorry"); err != nil {
+			t.Fatalf("%s CreateComment: %v", name, err)
+		}
+		var got []string
+		for _, cm := range fake.Comments() {
+			if cm.Provider == name && cm.Repo == "acme/web" && cm.Number == 4 {
+				got = append(got, cm.Body)
+			}
+		}
+		if diff := cmp.Diff([]string{scm.CommentMarker + "\nsecond result", "Sorry"}, got); diff != "" {
+			t.Errorf("%s comments on #4 (-want +got)\n%s", name, diff)
+		}
+	}
+}
+
+// Slipway's mailer and chat webhook deliver to the fake's SMTP sink and
+// /_fake/chat, which list what arrived.
+func TestMailAndChatSinks(t *testing.T) {
+	fake := New(t.TempDir())
+	srv := httptest.NewServer(fake.Handler())
+	defer srv.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpSrv := fake.SMTPServer()
+	go func() { _ = smtpSrv.Serve(l) }()
+	defer smtpSrv.Close()
+	ctx := context.Background()
+
+	m, err := notify.NewMailer(notify.SMTPConfig{Addr: l.Addr().String(), From: "Slipway <ci@slipway.local>", TLS: notify.NoTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(ctx, []string{"dev@example.com", "Team <team@example.com>"}, "✗ acme/web failed", "unit-test failed\nhttp://slipway/runs/x\n"); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	wh, err := notify.NewWebhook(srv.URL+"/_fake/chat/team", notify.JSONFormat, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Post(ctx, notify.Summary{Run: store.Run{Repo: "acme/web", State: store.RunFailed}}); err != nil {
+		t.Fatalf("Post: %v", err)
+	}
+
+	var mails []Mail
+	getJSON(t, srv.URL+"/_fake/mail", &mails)
+	wantMail := []Mail{{From: "ci@slipway.local", To: []string{"dev@example.com", "team@example.com"}, Subject: "✗ acme/web failed",
+		Header: `"Slipway" <ci@slipway.local>`, Body: "unit-test failed\nhttp://slipway/runs/x\n"}}
+	if diff := cmp.Diff(wantMail, mails, cmpopts.IgnoreFields(Mail{}, "At")); diff != "" {
+		t.Errorf("/_fake/mail (-want +got)\n%s", diff)
+	}
+	var chats []ChatMessage
+	getJSON(t, srv.URL+"/_fake/chat", &chats)
+	if len(chats) != 1 || chats[0].Channel != "team" || chats[0].ContentType != "application/json" {
+		t.Fatalf("/_fake/chat = %+v, want one JSON message on channel team", chats)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(chats[0].Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["event"] != "run.finished" || doc["repo"] != "acme/web" || doc["state"] != "failure" {
+		t.Errorf("chat document = %v", doc)
+	}
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
 	}
 }

@@ -13,5 +13,6 @@ export STACK_SERVICE_CIDR=10.96.0.0/16
 export STACK_BUSYBOX_IMAGE=stack.slipway.local/busybox:v1   # imported into the node's containerd
 export KUBECONFIG=$STACK_CACHE/run/kubeconfig
 export REGISTRY=$STACK_HOST_IP:5000
+export PROD_REGISTRY=$STACK_HOST_IP:5001   # the "prod" environment's registry (promotions copy into it)
 export BUILDKIT_ADDR=tcp://$STACK_HOST_IP:1234
 unset _slipway_root

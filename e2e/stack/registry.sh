@@ -4,19 +4,24 @@
 #   e2e/stack/registry.sh down   # stops only the registry this script started (PID file)
 # Prints `export SLIPWAY_REGISTRY=...` on success so callers can eval it.
 # Blobs live on disk under .cache/registry, so pushed images survive a restart.
+# Env: SLIPWAY_REGISTRY_NAME (registry) names a further instance with its
+# own state dir .cache/NAME (the stack's "prod" registry is registry-prod);
+# SLIPWAY_REGISTRY_CERTS_D, when set, gets ADDR/hosts.toml so containerd
+# pulls from it over plain HTTP.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=$ROOT/.cache
 TOOLS=$CACHE/tools
-STATE=$CACHE/registry
+NAME=${SLIPWAY_REGISTRY_NAME:-registry}
+STATE=$CACHE/$NAME
 ADDR=${SLIPWAY_REGISTRY_ADDR:-127.0.0.1:5000}
 CRANE_VERSION=v0.22.1
 PIDFILE=$STATE/registry.pid
 LOG=$STATE/registry.log
 export PATH=/usr/local/go/bin:$PATH
 
-log() { echo "registry.sh: $*" >&2; }
+log() { echo "registry.sh ($NAME): $*" >&2; }
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
@@ -59,6 +64,12 @@ up() {
 		nohup "$crane" registry serve --address "$ADDR" --disk "$STATE/disk" >"$LOG" 2>&1 &
 		echo $! >"$PIDFILE"
 		echo "$ADDR" >"$STATE/addr"
+	fi
+	if [ -n "${SLIPWAY_REGISTRY_CERTS_D:-}" ]; then
+		# containerd reads this directory at every pull: no restart needed.
+		mkdir -p "$SLIPWAY_REGISTRY_CERTS_D/$ADDR"
+		printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$ADDR" "$ADDR" \
+			>"$SLIPWAY_REGISTRY_CERTS_D/$ADDR/hosts.toml"
 	fi
 	for _ in $(seq 100); do
 		ready && { echo "export SLIPWAY_REGISTRY=$ADDR"; return 0; }

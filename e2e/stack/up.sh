@@ -3,7 +3,7 @@
 # registry, buildkitd and the images when their scripts are present.
 #
 #   e2e/stack/up.sh                 # every part
-#   e2e/stack/up.sh cluster         # only the named parts (cluster registry buildkit images)
+#   e2e/stack/up.sh cluster         # only the named parts (cluster registry registry-prod buildkit images)
 #
 # Idempotent: on a running stack each part only verifies itself. Prints
 # `export KUBECONFIG=...` and how long each part took.
@@ -15,18 +15,24 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export SLIPWAY_REGISTRY_ADDR=$REGISTRY SLIPWAY_BUILDKIT_TCP=$BUILDKIT_ADDR
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(cluster registry buildkit images)
+[ ${#parts[@]} -gt 0 ] || parts=(cluster registry registry-prod buildkit images)
 summary=()
 for p in "${parts[@]}"; do
   case $p in
     cluster) cmd=("$HERE/cluster.sh" up) ;;
-    registry) cmd=("$HERE/registry.sh" up) ;;
+    registry) cmd=(env SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
+    # A second registry, so a promotion's copy by digest crosses registries.
+    registry-prod) cmd=(env SLIPWAY_REGISTRY_ADDR="$PROD_REGISTRY" SLIPWAY_REGISTRY_NAME=registry-prod
+      SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
     buildkit) cmd=("$HERE/buildkit.sh" up) ;;
     images) cmd=("$HERE/images.sh") ;;
-    *) echo "up.sh: unknown part $p (want cluster registry buildkit images)" >&2; exit 2 ;;
+    *) echo "up.sh: unknown part $p (want cluster registry registry-prod buildkit images)" >&2; exit 2 ;;
   esac
-  if [ ! -x "${cmd[0]}" ]; then
-    summary+=("$(printf '  %-10s skipped (%s not present)' "$p" "${cmd[0]##*/}")")
+  # The script is the first word that is not env or an assignment.
+  script=
+  for w in "${cmd[@]}"; do case $w in env|*=*) ;; *) script=$w; break ;; esac; done
+  if [ ! -x "$script" ]; then
+    summary+=("$(printf '  %-10s skipped (%s not present)' "$p" "${script##*/}")")
     continue
   fi
   t=$(date +%s)
@@ -38,7 +44,7 @@ done
 {
   echo "stack up:"
   printf '%s\n' "${summary[@]}"
-  echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY, buildkitd $BUILDKIT_ADDR, no cluster DNS"
+  echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY (prod: $PROD_REGISTRY), buildkitd $BUILDKIT_ADDR, no cluster DNS"
 } >&2
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "# or: . $HERE/env.sh"
