@@ -171,7 +171,13 @@ func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (
 		if req.Digest == "" {
 			return nil, fmt.Errorf("%w: nothing of %s has been deployed to %s yet", ErrInvalid, app.Name, req.From)
 		}
-		return nil, fmt.Errorf("%w: %s never ran in %s; only digests that did can be promoted from it", ErrInvalid, req.Digest, req.From)
+		// The gate still looks first: "Slipway did not build this" is the
+		// verdict a release manager needs for an image pushed by hand, and
+		// it is recorded; "never ran there" is only a request error.
+		p := &store.Promotion{Kind: store.KindPromote, App: app.Name, From: req.From, To: req.To,
+			Digest: req.Digest, SourceImage: src.Repository + "@" + req.Digest, RequestedBy: who.Name}
+		return s.startIf(ctx, who, p, src.Insecure,
+			fmt.Errorf("%w: %s never ran in %s; only digests that did can be promoted from it", ErrInvalid, req.Digest, req.From))
 	}
 	p := &store.Promotion{Kind: store.KindPromote, App: app.Name, From: req.From, To: req.To,
 		Digest: from0.Digest, SourceImage: src.Repository + "@" + from0.Digest, RequestedBy: who.Name}
@@ -253,6 +259,13 @@ func (s *Service) AutoDeploy(ctx context.Context, run store.Run) (*store.Promoti
 // start gates p's source image, decides whether it waits for approval,
 // records it and wakes the worker.
 func (s *Service) start(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool) (*store.Promotion, error) {
+	return s.startIf(ctx, who, p, insecure, nil)
+}
+
+// startIf is start, except that when the gate lets p through, unmet (if
+// not nil) is returned instead and nothing is recorded; a refusal is
+// recorded either way.
+func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool, unmet error) (*store.Promotion, error) {
 	app, _ := s.cfg.App(p.App)
 	to, _ := s.cfg.Env(p.To)
 	img, err := name.NewDigest(p.SourceImage, s.nameOpts(insecure)...)
@@ -267,6 +280,8 @@ func (s *Service) start(ctx context.Context, who auth.Identity, p *store.Promoti
 		p.FinishedAt = s.now()
 	case err != nil:
 		return nil, fmt.Errorf("checking the provenance of %s: %w", img, err)
+	case unmet != nil:
+		return nil, unmet
 	default:
 		_, p.Commit = st.Source()
 		p.State = store.PromotionRunning

@@ -298,7 +298,12 @@ func TestPromoteRefusedByGate(t *testing.T) {
 
 func TestPromoteRequestErrors(t *testing.T) {
 	e := newEnv(t)
-	e.runningInQA(commitA, builder)
+	running := e.runningInQA(commitA, builder)
+	// Built by Slipway and pushed to qa's registry, but never deployed there.
+	notRun := e.push(e.qa+"/qa/shop", commitA, builder)
+	if notRun == running {
+		t.Fatal("the two pushes made the same digest")
+	}
 	tests := []struct {
 		name string
 		req  Request
@@ -309,7 +314,7 @@ func TestPromoteRequestErrors(t *testing.T) {
 		{"unknown env", Request{App: "shop", To: "staging"}, ErrNotFound, `unknown environment "staging"`},
 		{"into the first env", Request{App: "shop", To: "qa"}, ErrInvalid, "qa is the first environment"},
 		{"backwards", Request{App: "shop", From: "prod", To: "prod"}, ErrInvalid, "prod does not come right after prod (order: qa → prod)"},
-		{"digest that never ran in from", Request{App: "shop", To: "prod", Digest: "sha256:" + strings.Repeat("1", 64)}, ErrInvalid, "never ran in qa"},
+		{"digest that never ran in from", Request{App: "shop", To: "prod", Digest: notRun}, ErrInvalid, "never ran in qa"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -672,5 +677,23 @@ func TestResumeAfterDeploymentRecorded(t *testing.T) {
 	e.waitState(p.ID, store.PromotionSucceeded)
 	if deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0); len(deps) != 1 {
 		t.Errorf("deployments = %+v, want the one recorded before", deps)
+	}
+}
+
+// An image pushed straight to qa's registry never ran there, but the
+// refusal a release manager sees is the gate's: Slipway did not build it.
+func TestPromoteHandPushedDigestRefusedByGate(t *testing.T) {
+	e := newEnv(t)
+	e.runningInQA(commitA, builder)
+	d := e.push(e.qa+"/qa/shop", commitA, "https://someone-else.example/builder")
+	p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod", Digest: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != store.PromotionRefused || p.ID == 0 || !strings.Contains(p.Reason, "was not built by this Slipway") {
+		t.Errorf("promotion = %+v, want recorded as refused by the gate", p)
+	}
+	if _, err := remote.Head(mustRef(t, e.prod+"/prod/shop@"+d)); err == nil {
+		t.Error("a refused image was copied to prod")
 	}
 }
