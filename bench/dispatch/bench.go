@@ -92,6 +92,8 @@ type Row struct {
 	PeakRSSKiB int64
 	// APICalls are Slipway's requests to the apiserver during the burst.
 	APICalls []string
+	// Creates are its PipelineRun creates as the proxy timed them.
+	Creates Creates
 }
 
 // Shutdown is the SIGTERM burst.
@@ -254,9 +256,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if err != nil {
 			return res, err
 		}
-		calls := proxy.snapshot()
+		calls, mark := proxy.snapshot(), proxy.createMark()
 		answers = lv.load(len(ds), func(i int) (bool, error) { return post(ctx, client, sw.url, ds[i]) })
 		row.Slipway = measure(ctx, ds, answers, seen, cfg.Quiet)
+		// The watch can show a run before the proxy has noted its create.
+		proxy.waitCreates(ctx, mark+row.Slipway.Accepted-row.Slipway.Lost, 5*time.Second)
+		row.Creates = proxy.createsSince(mark)
 		after, err := readProc(sw.pid())
 		if err != nil {
 			return res, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,7 +107,7 @@ func TestCounterForwardsAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := c.snapshot()
+	before, mark := c.snapshot(), c.createMark()
 	var bodies []string
 	for _, p := range []string{"/apis", "/apis/tekton.dev/v1/namespaces/x/pipelineruns", "/apis/tekton.dev/v1/namespaces/x/pipelineruns"} {
 		method := http.MethodPost
@@ -131,6 +132,67 @@ func TestCounterForwardsAndCounts(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"GET discovery=1", "POST pipelineruns=2"}, diff(before, c.snapshot())); d != "" {
 		t.Errorf("counts (-want +got):\n%s", d)
+	}
+	waitCreates(c, mark+2)
+	if got := c.createsSince(mark); got.N != 2 {
+		t.Errorf("creates timed: %+v, want 2", got)
+	}
+}
+
+// waitCreates waits until the proxy has noted n creates: a client can
+// read its answer before the proxy's handler has returned.
+func waitCreates(c *counter, n int) {
+	for c.createMark() < n {
+		runtime.Gosched()
+	}
+}
+
+// TestCounterCountsCreatesInFlight holds the stand-in apiserver's answers
+// until all creates have arrived, so every one but the first starts while
+// others are in flight; other requests are not creates.
+func TestCounterCountsCreatesInFlight(t *testing.T) {
+	const n = 4
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			arrived.Done()
+			arrived.Wait()
+		}
+	}))
+	defer api.Close()
+	c, err := newCounter(&rest.Config{Host: api.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	client := c.srv.Client()
+	do := func(method string) error {
+		req, _ := http.NewRequest(method, c.srv.URL+"/apis/tekton.dev/v1/namespaces/x/pipelineruns", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if err := do(http.MethodGet); err != nil {
+		t.Fatal(err)
+	}
+	mark := c.createMark()
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- do(http.MethodPost) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCreates(c, mark+n)
+	got := c.createsSince(mark)
+	if got.N != n || got.MaxInFlight != n || got.Overlapped != n-1 {
+		t.Errorf("creates = %+v, want %d, all %d in flight at once, %d overlapped", got, n, n, n-1)
 	}
 }
 

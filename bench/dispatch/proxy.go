@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -8,9 +9,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,10 +27,35 @@ import (
 // at most 25 idle connections per host, so 32 dispatch workers kept
 // dialling new ones (7% of Slipway's CPU in a c=32 burst, perf), a cost
 // the floor, which talks HTTP/2 to the apiserver, never pays.
+//
+// It also times each PipelineRun create it forwards and notes how many
+// were in flight when it started: at one in flight Slipway's creates take
+// what the floor's do, and the gap to the floor at low concurrency is
+// creates overlapping on a saturated apiserver (bench/RESULTS.md,
+// "Dispatch at concurrency 1").
 type counter struct {
-	mu     sync.Mutex
-	counts map[string]int
-	srv    *httptest.Server
+	mu       sync.Mutex
+	counts   map[string]int
+	inFlight int
+	creates  []createTiming
+	srv      *httptest.Server
+}
+
+// createTiming is one POST pipelineruns through the proxy.
+type createTiming struct {
+	took time.Duration // request in → upstream answer copied back
+	busy int           // other creates in flight when it started
+}
+
+// Creates summarises the PipelineRun creates of one burst as the proxy
+// saw them: the apiserver's round trip plus the proxy's own hop.
+type Creates struct {
+	N             int
+	P50, P99      time.Duration
+	MaxInFlight   int
+	Overlapped    int           // started while another was in flight
+	AloneP50      time.Duration // p50 of those that started alone
+	OverlappedP50 time.Duration
 }
 
 // newCounter forwards to the apiserver of cfg with cfg's credentials.
@@ -53,8 +81,16 @@ func newCounter(cfg *rest.Config) (*counter, error) {
 		FlushInterval: -1, // watches stream
 	}
 	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.add(requestKey(r))
+		key := requestKey(r)
+		c.add(key)
+		if key != "POST pipelineruns" {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		busy := c.enter()
+		start := time.Now()
 		rp.ServeHTTP(w, r)
+		c.leave(createTiming{took: time.Since(start), busy: busy})
 	}))
 	c.srv.EnableHTTP2 = true
 	c.srv.StartTLS()
@@ -93,6 +129,61 @@ func (c *counter) add(key string) {
 	c.mu.Lock()
 	c.counts[key]++
 	c.mu.Unlock()
+}
+
+// enter counts a create in flight and returns how many others were.
+func (c *counter) enter() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight++
+	return c.inFlight - 1
+}
+
+func (c *counter) leave(t createTiming) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight--
+	c.creates = append(c.creates, t)
+}
+
+// createMark is where the next burst's creates start in c.creates.
+func (c *counter) createMark() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.creates)
+}
+
+// waitCreates waits until n creates have finished in all, at most wait.
+func (c *counter) waitCreates(ctx context.Context, n int, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for c.createMark() < n && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// createsSince summarises the creates finished since mark.
+func (c *counter) createsSince(mark int) Creates {
+	c.mu.Lock()
+	ts := slices.Clone(c.creates[mark:])
+	c.mu.Unlock()
+	var all, alone, overlapped []time.Duration
+	out := Creates{N: len(ts)}
+	for _, t := range ts {
+		all = append(all, t.took)
+		out.MaxInFlight = max(out.MaxInFlight, t.busy+1)
+		if t.busy == 0 {
+			alone = append(alone, t.took)
+		} else {
+			overlapped = append(overlapped, t.took)
+		}
+	}
+	out.Overlapped = len(overlapped)
+	for _, d := range [][]time.Duration{all, alone, overlapped} {
+		slices.Sort(d)
+	}
+	out.P50, out.P99 = percentile(all, 50), percentile(all, 99)
+	out.AloneP50, out.OverlappedP50 = percentile(alone, 50), percentile(overlapped, 50)
+	return out
 }
 
 // snapshot returns the counts so far.

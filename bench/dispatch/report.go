@@ -90,6 +90,15 @@ func WriteTable(w io.Writer, results []Result) error {
 			fmt.Fprintf(&b, "- %s %s: %s\n", r.Engine, r.Load(), strings.Join(r.APICalls, ", "))
 		}
 	}
+	b.WriteString("\nSlipway's PipelineRun creates as the proxy timed them (request in → answer copied back: the apiserver's round trip plus the hop), split by whether another of its creates was in flight when one started; the floor's creates at c=1 never overlap:\n\n")
+	b.WriteString("| store | load | creates | p50 ms | p99 ms | max in flight | started alone | alone p50 ms | overlapped p50 ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, res := range results {
+		for _, r := range res.Rows {
+			c := r.Creates
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %d | %d | %s | %s |\n", r.Engine, r.Load(), c.N, ms(c.P50), ms(c.P99), c.MaxInFlight,
+				c.N-c.Overlapped, ms(c.AloneP50), ms(c.OverlappedP50))
+		}
+	}
 	var sds []*Shutdown
 	for _, res := range results {
 		if res.Shutdown != nil {

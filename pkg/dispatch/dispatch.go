@@ -240,16 +240,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	admitTicker := time.NewTicker(d.admitEvery)
 	defer admitTicker.Stop()
+	// owed says the queue may hold events this replica has not claimed: at
+	// start, after a poll tick or a Wake (each queued event comes with one),
+	// and while the last claim did not find it drained. A wake-up that
+	// finds no worker free keeps it owed until one frees up.
+	owed := true
 	for {
 		free := d.workers - len(d.slots)
 		claimed := 0
-		if free > 0 {
+		if free > 0 && owed {
 			evs, err := d.store.ClaimEvents(ctx, free, d.lease)
 			if err != nil && ctx.Err() == nil {
 				d.log.ErrorContext(ctx, "claiming events", "err", err)
 			}
 			d.hmu.Lock()
 			d.drained = err == nil && len(evs) < free
+			owed = !d.drained
 			d.hmu.Unlock()
 			for i := range evs {
 				// A handed-over event may have taken the slot meanwhile;
@@ -273,12 +279,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+			owed = true
 		case <-admitTicker.C:
 			if _, err := d.admitAll(ctx); err != nil && ctx.Err() == nil {
 				d.log.ErrorContext(ctx, "admitting queued runs", "err", err)
 			}
 		case <-d.wake:
+			owed = true
 		case <-d.freed:
+			// A worker that frees up claims only if events queued since
+			// the last claim (Reserve refused one). Claiming after every
+			// handed-over event cost a write transaction per event for
+			// nothing (bench/RESULTS.md, "Dispatch at concurrency 1").
+			d.hmu.Lock()
+			owed = owed || !d.drained
+			d.hmu.Unlock()
 		}
 	}
 }

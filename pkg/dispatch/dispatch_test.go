@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	goruntime "runtime"
 	"strings"
@@ -603,6 +604,77 @@ func TestHandoff(t *testing.T) {
 	}
 	if _, ok := h.d.Reserve(); ok {
 		t.Error("Reserve after Run returned: got a worker")
+	}
+}
+
+// Run claims when events may be queued (at start, on Wake, after a refused
+// Reserve), not each time a worker that was handed an event frees up: that
+// claim found nothing and cost a write transaction per event.
+func TestRunClaimsOnlyWhenOwed(t *testing.T) {
+	tests := []struct {
+		name string
+		// refuse makes one Reserve fail for want of a worker (the webhook
+		// then queues its event) before the final Wake.
+		refuse     bool
+		wantClaims int
+	}{
+		{"handed-over events only", false, 2},     // at start, on Wake
+		{"a refused Reserve queues one", true, 3}, // at start, on the freed worker, on Wake
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, WithWorkers(2), WithPollInterval(time.Hour))
+			const n = 20
+			h.store.finished = make(chan int64, n)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- h.d.Run(ctx) }()
+			reserve := func() time.Duration {
+				lease, ok := h.d.Reserve()
+				for !ok { // until Run's first claim or a worker is free; no timing involved
+					goruntime.Gosched()
+					lease, ok = h.d.Reserve()
+				}
+				return lease
+			}
+			waitClaims := func(want int) {
+				for h.store.claimCalls() < want {
+					goruntime.Gosched()
+				}
+			}
+			// One event at a time on 2 workers: Reserve always finds one.
+			for i := range n {
+				lease := reserve()
+				sha := strings.Repeat(string(rune('a'+i%6)), 40)
+				h.d.Dispatch(h.store.addClaimed(push("main", sha, fmt.Sprintf("d%d", i)), lease))
+				<-h.store.finished
+			}
+			claims := 1
+			if tt.refuse {
+				reserve()
+				reserve()
+				if _, ok := h.d.Reserve(); ok {
+					t.Fatal("third Reserve of 2 workers: got one")
+				}
+				h.d.Release()
+				h.d.Release()
+				claims++
+				waitClaims(claims)
+			}
+			h.d.Wake()
+			waitClaims(claims + 1)
+			cancel()
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if got := h.store.claimCalls(); got != tt.wantClaims {
+				t.Errorf("ClaimEvents called %d times, want %d", got, tt.wantClaims)
+			}
+			if got := len(h.runs(t)); got != n {
+				t.Errorf("%d PipelineRuns, want %d", got, n)
+			}
+		})
 	}
 }
 

@@ -42,6 +42,8 @@ type memStore struct {
 	runs      map[string]store.Run
 	// finished, when set, receives the id of every finished event.
 	finished chan int64
+	// claims counts ClaimEvents calls.
+	claims int
 }
 
 var _ Store = (*memStore)(nil)
@@ -72,9 +74,29 @@ func (s *memStore) get(id int64) event.Event {
 	return *s.events[id]
 }
 
+// addClaimed records ev already claimed for lease, as the webhook's
+// RecordClaimed does, and returns it as handed over.
+func (s *memStore) addClaimed(ev event.Event, lease time.Duration) *event.Event {
+	id := s.add(ev)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.events[id]
+	e.Attempts = 1
+	s.leased[id] = s.clock.now().Add(lease)
+	out := *e
+	return &out
+}
+
+func (s *memStore) claimCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claims
+}
+
 func (s *memStore) ClaimEvents(_ context.Context, limit int, lease time.Duration) ([]event.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.claims++
 	now := s.clock.now()
 	var ids []int64
 	for id := range s.events {
