@@ -7,6 +7,7 @@ import (
 	"net"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -776,5 +777,35 @@ func TestPermanentConfigErrors(t *testing.T) {
 				t.Errorf("event (-want +got)\n%s", diff)
 			}
 		})
+	}
+}
+
+// SIGTERM while a claim is being written: the claimed events are still
+// handled before Run returns, not left leased to a stopped process.
+func TestRunHandlesEventsClaimedAsShutdownBegins(t *testing.T) {
+	h := newHarness(t, WithWorkers(4), WithPollInterval(time.Hour))
+	h.store.finished = make(chan int64, 2)
+	ids := []int64{h.store.add(push("main", shaA, "d1")), h.store.add(push("main", shaB, "d2"))}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.store.beforeClaim = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.d.Run(ctx) }()
+	<-entered
+	cancel() // shutdown begins while the claim is in flight
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if got := h.store.get(id).State; got != event.Dispatched {
+			t.Errorf("event %d is %s after shutdown, want dispatched", id, got)
+		}
 	}
 }

@@ -44,6 +44,8 @@ type memStore struct {
 	finished chan int64
 	// claims counts ClaimEvents calls.
 	claims int
+	// beforeClaim, when set, runs before each claim (outside the lock).
+	beforeClaim func()
 }
 
 var _ Store = (*memStore)(nil)
@@ -93,9 +95,24 @@ func (s *memStore) claimCalls() int {
 	return s.claims
 }
 
-func (s *memStore) ClaimEvents(_ context.Context, limit int, lease time.Duration) ([]event.Event, error) {
+// ClaimEvents behaves like the SQL store's shared commit: the claim is
+// written whatever happens to ctx meanwhile, and a caller whose ctx ended
+// gets the error, not the events.
+func (s *memStore) ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error) {
+	if s.beforeClaim != nil {
+		s.beforeClaim()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		// Mirrors a claim cancelled while its batch commits: leased to nobody.
+		s.claimLocked(limit, lease)
+		return nil, err
+	}
+	return s.claimLocked(limit, lease), nil
+}
+
+func (s *memStore) claimLocked(limit int, lease time.Duration) []event.Event {
 	s.claims++
 	now := s.clock.now()
 	var ids []int64
@@ -113,7 +130,7 @@ func (s *memStore) ClaimEvents(_ context.Context, limit int, lease time.Duration
 		s.leased[id] = now.Add(lease)
 		out = append(out, *ev)
 	}
-	return out, nil
+	return out
 }
 
 func (s *memStore) FinishEvent(_ context.Context, id int64, state event.State, reason string) error {
