@@ -210,6 +210,12 @@ func resetPromoApp(ctx context.Context, t *testing.T, s *slipwayStack, app strin
 	for _, ns := range []string{"qa", "prod"} {
 		fg := metav1.DeletePropagationForeground
 		for _, n := range []string{app, app + "-canary"} {
+			// promo's canary Deployment shares its name with the app
+			// promo-canary, whose test runs in parallel: only a canary
+			// Slipway made for app goes.
+			if d, err := kube.AppsV1().Deployments(ns).Get(ctx, n, metav1.GetOptions{}); err == nil && n != app && d.Labels[deploy.LabelApp] != app {
+				continue
+			}
 			if err := kube.AppsV1().Deployments(ns).Delete(ctx, n, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
 				t.Fatal(err)
 			}

@@ -36,7 +36,7 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 		if err != nil {
 			return deleted, fmt.Errorf("reading deployment %s/%s: %w", namespace, name, err)
 		}
-		if !slipwayLabelled(dep.Labels) {
+		if !slipwayLabelled(dep.Labels) || !ownedBy(dep.Labels, name, app) {
 			continue
 		}
 		if err := kc.AppsV1().Deployments(namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
@@ -52,7 +52,7 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 		if err != nil {
 			return deleted, fmt.Errorf("reading service %s/%s: %w", namespace, name, err)
 		}
-		if !slipwayLabelled(svc.Labels) {
+		if !slipwayLabelled(svc.Labels) || !ownedBy(svc.Labels, name, app) {
 			continue
 		}
 		if err := kc.CoreV1().Services(namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
@@ -72,6 +72,16 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 	}
 	sort.Strings(deleted)
 	return deleted, nil
+}
+
+// ownedBy tells whether an object named after app (app-canary) is app's
+// and not another app that happens to carry that name: Slipway's canary
+// objects name their app in LabelApp.
+func ownedBy(labels map[string]string, name, app string) bool {
+	if name != app+"-canary" {
+		return true
+	}
+	return labels[LabelApp] == app
 }
 
 func slipwayLabelled(labels map[string]string) bool {

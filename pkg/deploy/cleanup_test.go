@@ -72,3 +72,18 @@ func TestCanaryObjectsAreLabelled(t *testing.T) {
 		t.Errorf("canary labels %v, want Slipway's", dep.Labels)
 	}
 }
+
+// An app may be called shop-canary: deleting shop leaves it alone even
+// though its name is the one shop's canary would have.
+func TestDeleteAppLeavesAnAppNamedLikeItsCanary(t *testing.T) {
+	other := deployment("shop-canary", 1, appLabels, oldImage)
+	other.Labels = map[string]string{LabelManagedBy: managedBy, LabelApp: "shop-canary"}
+	c := newCluster(t, other)
+	got, err := DeleteAppObjects(context.Background(), c.client, testNS, "shop")
+	if err != nil || len(got) != 0 {
+		t.Errorf("DeleteAppObjects(shop) = %v, %v; want nothing deleted", got, err)
+	}
+	if !c.exists("shop-canary") {
+		t.Error("the app shop-canary was deleted with shop")
+	}
+}
