@@ -631,13 +631,19 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() { errc <- h.d.Run(ctx) }()
+			// reserve waits for a free worker first: a Reserve refused for
+			// want of one marks the queue undrained, which would make the
+			// claims counted below depend on goroutine timing.
 			reserve := func() time.Duration {
-				lease, ok := h.d.Reserve()
-				for !ok { // until Run's first claim or a worker is free; no timing involved
+				for {
+					for len(h.d.slots) == cap(h.d.slots) {
+						goruntime.Gosched()
+					}
+					if lease, ok := h.d.Reserve(); ok { // refused only until Run's first claim
+						return lease
+					}
 					goruntime.Gosched()
-					lease, ok = h.d.Reserve()
 				}
-				return lease
 			}
 			waitClaims := func(want int) {
 				for h.store.claimCalls() < want {
