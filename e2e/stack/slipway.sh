@@ -349,12 +349,13 @@ Slipway runs in namespace slipway (builds in slipway-builds):
   GitHub webhook  $SLIPWAY_URL/hooks/github   (secret in $(secret github-webhook-secret))
   GitLab webhook  $SLIPWAY_URL/hooks/gitlab   (token in $(secret gitlab-webhook-token))
   runs (API)      curl -s $SLIPWAY_URL/api/v1/runs
+  web UI          $SLIPWAY_URL/runs   (each run's live page: $SLIPWAY_URL/runs/<namespace>/<name>)
   fake SCM        git $FAKESCM_URL/git/<owner>/<name>.git, statuses $FAKESCM_URL/_fake/statuses
 Promotions (environments qa -> prod, apps hello, promo, promo-canary; $STATE/overlay/release.yaml):
   tokens          developer \$(cat $(secret dev-token)), release manager \$(cat $(secret release-token))
   promote         curl -s -H "Authorization: Bearer \$(cat $(secret release-token))" -H 'Content-Type: application/json' \\
                     -d '{"app":"hello","from":"qa","to":"prod"}' $SLIPWAY_URL/api/v1/promotions
-  follow          curl -s $SLIPWAY_URL/api/v1/promotions; curl -s $SLIPWAY_URL/api/v1/audit
+  follow          curl -s -H "Authorization: Bearer \$(cat $(secret dev-token))" $SLIPWAY_URL/api/v1/promotions   (and .../api/v1/audit)
   approve / abort POST $SLIPWAY_URL/api/v1/promotions/ID/approve (release manager), .../abort
   rollback        POST $SLIPWAY_URL/api/v1/apps/hello/rollback {"env":"prod"}
 EOF
