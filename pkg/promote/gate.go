@@ -96,7 +96,9 @@ var _ SucceededRuns = StoreRuns{}
 
 // HasSucceededRun reports whether a run of repo at sha succeeded.
 func (s StoreRuns) HasSucceededRun(ctx context.Context, repo, sha string) (bool, error) {
-	runs, err := s.Runs.ListRuns(ctx, store.RunFilter{Repo: repo, State: store.RunSucceeded})
+	// One row at most: the gate runs per promotion and a repo's run
+	// history only grows.
+	runs, err := s.Runs.ListRuns(ctx, store.RunFilter{Repo: repo, SHA: sha, State: store.RunSucceeded, Limit: 1})
 	if err != nil {
 		return false, fmt.Errorf("listing successful runs of %s: %w", repo, err)
 	}

@@ -483,6 +483,7 @@ func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	var w where
 	w.add("repo = ?", f.Repo, f.Repo != "")
 	w.add("ref = ?", f.Ref, f.Ref != "")
+	w.add("sha = ?", f.SHA, f.SHA != "")
 	w.add("mr_number = ?", f.MRNumber, f.MRNumber != 0)
 	w.add("state = ?", string(f.State), f.State != "")
 	q := "SELECT " + runCols + " FROM runs" + w.String() + " ORDER BY created_at DESC, id DESC" + limit(f.Limit)

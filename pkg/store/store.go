@@ -100,6 +100,7 @@ type RunFilter struct {
 	Limit    int
 	Repo     string
 	Ref      string
+	SHA      string
 	MRNumber int
 	State    RunState
 }

@@ -478,6 +478,7 @@ func testRuns(t *testing.T, url string) {
 		{"repo", store.RunFilter{Repo: "acme/shop"}, []store.Run{runs[2], runs[0]}},
 		{"ref", store.RunFilter{Ref: "refs/heads/main"}, []store.Run{runs[0]}},
 		{"merge request", store.RunFilter{MRNumber: 7}, []store.Run{runs[1]}},
+		{"sha", store.RunFilter{SHA: "89e6c98d92887913cadf06b2adb97f26cde4849b"}, []store.Run{runs[1]}},
 		{"state", store.RunFilter{State: store.RunSucceeded}, []store.Run{runs[1]}},
 		{"repo and state", store.RunFilter{Repo: "acme/shop", State: store.RunRunning}, []store.Run{runs[2]}},
 		{"no match", store.RunFilter{Repo: "acme/shop", MRNumber: 7}, nil},
