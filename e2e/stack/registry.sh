@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loopback OCI registry for the local stack and the integration tests.
-#   e2e/stack/registry.sh up     # builds crane once into .cache/tools, serves on $SLIPWAY_REGISTRY_ADDR
+#   e2e/stack/registry.sh up     # builds crane once and e2e/cmd/registry into .cache/tools, serves on $SLIPWAY_REGISTRY_ADDR
 #   e2e/stack/registry.sh down   # stops only the registry this script started (PID file)
 # Prints `export SLIPWAY_REGISTRY=...` on success so callers can eval it.
 # Blobs live on disk under .cache/registry, so pushed images survive a restart.
@@ -40,10 +40,20 @@ crane_bin() {
 	echo "$bin"
 }
 
+# registry_bin builds the server (e2e/cmd/registry: ggcr's registry with
+# upload bodies spooled first; crane's own server can deadlock BuildKit's
+# concurrent pushes). Go's build cache makes a rebuild cheap.
+registry_bin() {
+	local bin=$TOOLS/registry
+	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$bin.tmp" ./e2e/cmd/registry) && mv "$bin.tmp" "$bin"
+	echo "$bin"
+}
+
 up() {
 	mkdir -p "$STATE/disk"
-	local crane
-	crane=$(crane_bin)
+	local server
+	crane_bin >/dev/null
+	server=$(registry_bin)
 	if running && [ -n "${SLIPWAY_REGISTRY_ADDR:-}" ] && [ "$SLIPWAY_REGISTRY_ADDR" != "$(cat "$STATE/addr")" ]; then
 		# An explicitly requested address must be the one it serves on (the
 		# stack needs the bridge address, pods cannot reach loopback). The
@@ -61,7 +71,7 @@ up() {
 		exit 1
 	else
 		log "starting on $ADDR (log $LOG)"
-		nohup "$crane" registry serve --address "$ADDR" --disk "$STATE/disk" >"$LOG" 2>&1 &
+		nohup "$server" --address "$ADDR" --disk "$STATE/disk" >"$LOG" 2>&1 &
 		echo $! >"$PIDFILE"
 		echo "$ADDR" >"$STATE/addr"
 	fi

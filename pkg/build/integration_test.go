@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -138,6 +139,18 @@ func writeContext(t testing.TB, files map[string]string) string {
 	return dir
 }
 
+// buildTimeout bounds one build here: a build of these few-line Dockerfiles
+// takes about a second, and a stuck push should fail its test with the
+// progress so far rather than hang the package until go test's timeout.
+const buildTimeout = 3 * time.Minute
+
+func buildContext(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func newBuilder(t testing.TB, e env, progress io.Writer) *build.Builder {
 	t.Helper()
 	b, closer, err := build.New(context.Background(), e.buildkit, build.WithProgress(progress))
@@ -172,7 +185,7 @@ CMD ["cat", "/built.txt", "/app.txt"]
 		t.Run("slsa-"+strings.TrimPrefix(tc.predicate, "https://slsa.dev/provenance/"), func(t *testing.T) {
 			image := e.registry + "/it/hello-" + randomName(t)
 			var progress bytes.Buffer
-			res, err := newBuilder(t, e, &progress).Build(context.Background(), build.Request{
+			res, err := newBuilder(t, e, &progress).Build(buildContext(t), build.Request{
 				ContextDir: dir, Image: image, Tag: "3f2a9c1", SourceURL: sourceURL, Revision: commit, Insecure: true,
 				ProvenanceVersion: tc.version,
 			})
@@ -314,7 +327,7 @@ func TestBuildFailsWithTheCommandsOwnMessage(t *testing.T) {
 		"Dockerfile": "FROM " + base + "\nRUN echo 'main.go:7:2: undefined: fooBar' >&2 && exit 3\n",
 	})
 	var progress bytes.Buffer
-	_, err := newBuilder(t, e, &progress).Build(context.Background(), build.Request{
+	_, err := newBuilder(t, e, &progress).Build(buildContext(t), build.Request{
 		ContextDir: dir, Image: e.registry + "/it/broken-" + randomName(t), Tag: "v1",
 		SourceURL: sourceURL, Revision: commit, Insecure: true, NoCache: true,
 	})
