@@ -24,6 +24,7 @@ import (
 
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -53,6 +54,8 @@ type Config struct {
 	Rates []float64
 	// Workers is Slipway's --dispatch-workers.
 	Workers int
+	// DispatchWait is Slipway's --dispatch-wait; negative: its default.
+	DispatchWait time.Duration
 	// SIGTERM adds the shutdown burst: SIGTERM after half the answers,
 	// restart, redeliver what was not accepted, count.
 	SIGTERM bool
@@ -205,6 +208,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		"--github-webhook-secret", secret, "--github-token", "bench-token",
 		"--github-api-url", scm.URL + "/github/api/v3/",
 		"--shutdown-timeout", grace.String(), "--log-level", "warn"}
+	if cfg.DispatchWait >= 0 {
+		args = append(args, "--dispatch-wait", cfg.DispatchWait.String())
+	}
 	logPath := filepath.Join(cfg.Dir, "slipway-"+cfg.Engine+".log")
 	sw, err := startSlipway(ctx, cfg.Slipway, args, addr, logPath)
 	if err != nil {
@@ -229,8 +235,15 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		levels = append(levels, level{Row{Engine: cfg.Engine, Rate: r}, fmt.Sprintf("r%g", r),
 			func(n int, do func(int) (bool, error)) []answer { return openBurst(n, r, do) }})
 	}
+	// settle lets the controller finish reconciling earlier runs first.
+	settle := func() {
+		if n := seen.waitReconciled(ctx, 5*time.Second); n > 0 {
+			fmt.Fprintf(os.Stderr, "dispatch bench: %d runs still not reconciled by Tekton after 5s; measuring anyway\n", n)
+		}
+	}
 	for _, lv := range levels {
 		row := lv.row
+		settle()
 		// The floor: the same runs straight from client-go.
 		ds, fx, err := pushDeliveries(cfg.Events, []byte(secret), "floor-"+lv.name)
 		if err != nil {
@@ -252,6 +265,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if ds, _, err = pushDeliveries(cfg.Events, []byte(secret), "slipway-"+lv.name); err != nil {
 			return res, err
 		}
+		settle()
 		before, err := readProc(sw.pid())
 		if err != nil {
 			return res, err
@@ -293,12 +307,24 @@ func benchNamespace(ctx context.Context, kc kubernetes.Interface, what string) (
 }
 
 func deleteNamespace(ctx context.Context, kc kubernetes.Interface, ns string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 	defer cancel()
 	if err := kc.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		return fmt.Errorf("deleting namespace %s: %w", ns, err)
 	}
-	return nil
+	// Wait until it is gone: deleting its thousands of runs loads the
+	// apiserver, and the next engine's bursts must not pay for it.
+	for {
+		_, err := kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s still terminating: %w", ns, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // answer is one request: when it started and ended, and whether it was

@@ -284,10 +284,10 @@ func TestMeasureCountsLostAndDuplicates(t *testing.T) {
 		{start: t0, end: t0.Add(time.Millisecond), err: errors.New("answered 500")},
 	}
 	s := newSightings()
-	s.see("a", "run-a", t0.Add(10*time.Millisecond))
-	s.see("b", "run-b", t0.Add(20*time.Millisecond))
-	s.see("b", "run-b", t0.Add(30*time.Millisecond)) // an update, not a duplicate
-	s.see("b", "run-b2", t0.Add(40*time.Millisecond))
+	s.see("a", "run-a", t0.Add(10*time.Millisecond), false)
+	s.see("b", "run-b", t0.Add(20*time.Millisecond), false)
+	s.see("b", "run-b", t0.Add(30*time.Millisecond), true) // an update, not a duplicate
+	s.see("b", "run-b2", t0.Add(40*time.Millisecond), false)
 	got := measure(context.Background(), ds, answers, s, 10*time.Millisecond)
 	want := Stats{
 		Events: 4, Accepted: 3, Rejected: 1,
@@ -410,5 +410,21 @@ func TestRunRejectsBadConfig(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestWaitReconciledWaitsForEveryRunTektonHasNotSeen(t *testing.T) {
+	s := newSightings()
+	s.see("a", "run-a", time.Now(), true)
+	s.see("b", "run-b", time.Now(), false)
+	if n := s.waitReconciled(context.Background(), 50*time.Millisecond); n != 1 {
+		t.Fatalf("waitReconciled with run-b unreconciled = %d, want 1", n)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		s.see("b", "run-b", time.Now(), true)
+	}()
+	if n := s.waitReconciled(context.Background(), 5*time.Second); n != 0 {
+		t.Fatalf("waitReconciled after run-b was reconciled = %d, want 0", n)
 	}
 }

@@ -23,15 +23,22 @@ type sightings struct {
 	first map[string]time.Time
 	names map[string]map[string]struct{}
 	added chan struct{} // signalled on each new name
+	// reconciled holds the runs Tekton has given a condition, so a burst
+	// can wait for the controller to catch up with the one before.
+	reconciled map[string]struct{}
 }
 
 func newSightings() *sightings {
-	return &sightings{first: map[string]time.Time{}, names: map[string]map[string]struct{}{}, added: make(chan struct{}, 1)}
+	return &sightings{first: map[string]time.Time{}, names: map[string]map[string]struct{}{}, added: make(chan struct{}, 1),
+		reconciled: map[string]struct{}{}}
 }
 
-func (s *sightings) see(sha, name string, at time.Time) {
+func (s *sightings) see(sha, name string, at time.Time, reconciled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if reconciled {
+		s.reconciled[name] = struct{}{}
+	}
 	if _, ok := s.first[sha]; !ok {
 		s.first[sha] = at
 	}
@@ -61,6 +68,39 @@ func (s *sightings) runs(sha string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.names[sha])
+}
+
+// waitReconciled waits until Tekton has reconciled every run seen, or
+// until max. The controller reconciles runs at its own (rate-limited)
+// pace after a burst; a burst that starts before it caught up would share
+// the machine with the previous burst's reconciles — the floor's are
+// Slipway's problem otherwise, as the floor always goes first. It returns
+// how many were still waiting.
+func (s *sightings) waitReconciled(ctx context.Context, maxWait time.Duration) int {
+	pending := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		n := 0
+		for _, names := range s.names {
+			for name := range names {
+				if _, ok := s.reconciled[name]; !ok {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(maxWait)
+	for {
+		n := pending()
+		if n == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return n
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // waitAll waits until every sha is seen, or until nothing new has been seen
@@ -103,7 +143,7 @@ func watchRuns(ctx context.Context, tc versioned.Interface, ns string, s *sighti
 	}
 	now := time.Now()
 	for i := range list.Items {
-		s.see(list.Items[i].Labels[tekton.LabelSHA], list.Items[i].Name, now)
+		s.see(list.Items[i].Labels[tekton.LabelSHA], list.Items[i].Name, now, reconciled(&list.Items[i]))
 	}
 	opts.ResourceVersion = list.ResourceVersion
 	w, err := tc.TektonV1().PipelineRuns(ns).Watch(ctx, opts)
@@ -126,7 +166,7 @@ func watchRuns(ctx context.Context, tc versioned.Interface, ns string, s *sighti
 				}
 				opts.ResourceVersion = pr.ResourceVersion
 				if ev.Type == watch.Added || ev.Type == watch.Modified {
-					s.see(pr.Labels[tekton.LabelSHA], pr.Name, now)
+					s.see(pr.Labels[tekton.LabelSHA], pr.Name, now, reconciled(pr))
 				}
 			}
 			for ctx.Err() == nil {
@@ -135,7 +175,7 @@ func watchRuns(ctx context.Context, tc versioned.Interface, ns string, s *sighti
 					if err == nil {
 						now := time.Now()
 						for i := range list.Items {
-							s.see(list.Items[i].Labels[tekton.LabelSHA], list.Items[i].Name, now)
+							s.see(list.Items[i].Labels[tekton.LabelSHA], list.Items[i].Name, now, reconciled(&list.Items[i]))
 						}
 						opts.ResourceVersion = list.ResourceVersion
 					}
@@ -157,3 +197,6 @@ func watchRuns(ctx context.Context, tc versioned.Interface, ns string, s *sighti
 	}()
 	return nil
 }
+
+// reconciled: Tekton's controller has looked at pr (it sets a condition).
+func reconciled(pr *pipelinev1.PipelineRun) bool { return len(pr.Status.Conditions) > 0 }

@@ -148,6 +148,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	hooks, err := webhook.New(st, append(hookOpts,
 		webhook.WithWake(d.Wake),
 		webhook.WithHandoff(d),
+		webhook.WithDispatchWait(cfg.DispatchWait),
 		webhook.WithRegisterer(reg),
 		webhook.WithLogger(log.With("component", "webhook")),
 	)...)
@@ -196,6 +197,9 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	}
 	if promo != nil {
 		srv.Components["promotions"] = promo
+	}
+	if cfg.DebugAddr != "" {
+		srv.Components["profiler"] = &server.Profiler{Addr: cfg.DebugAddr}
 	}
 	srv.Components["pruner"] = &pruner{tc: tc, namespace: cfg.Namespace, keep: cfg.PruneKeep, every: 10 * time.Minute}
 	log.Info("starting slipway", "version", Version, "addr", cfg.Addr, "store", cfg.RedactedStore(),

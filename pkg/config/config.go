@@ -23,6 +23,7 @@ type Config struct {
 	Store     string
 	LogLevel  string
 	LogFormat string
+	DebugAddr string // Go profiler listener; empty: off
 
 	GitHubWebhookSecret Secret
 	GitHubToken         Secret
@@ -48,6 +49,7 @@ type Config struct {
 	StorageClass       string
 	PipelineTimeout    time.Duration
 	DispatchWorkers    int
+	DispatchWait       time.Duration
 	PollInterval       time.Duration
 	StatusContext      string
 	CancelBranchRuns   bool
@@ -93,6 +95,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.Store, "store", "sqlite://slipway.db", "event and run store: sqlite://PATH or postgres://USER:PASS@HOST/DB")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address of Go's profiler (net/http/pprof), e.g. 127.0.0.1:6060; empty: off. Keep it off public interfaces")
 
 	fs.Var(secretValue{&c.GitHubWebhookSecret}, "github-webhook-secret", "secret GitHub signs webhooks with (X-Hub-Signature-256)")
 	fs.Var(secretValue{&c.GitHubToken}, "github-token", "GitHub API token for commit statuses and reading .slipway.yaml")
@@ -118,6 +121,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.StorageClass, "storage-class", "", "storage class of the workspace volume (empty: the cluster default)")
 	fs.DurationVar(&c.PipelineTimeout, "pipeline-timeout", time.Hour, "timeout of a CI PipelineRun")
 	fs.IntVar(&c.DispatchWorkers, "dispatch-workers", 32, "events dispatched concurrently (each mostly waits on the git host and the API server, so many are cheap)")
+	fs.DurationVar(&c.DispatchWait, "dispatch-wait", 2*time.Second, "how long a webhook answer waits for its event's PipelineRun to be created, so the delivery's response names it and a sender is paced by dispatch (git hosts time a delivery out after 10s); 0 answers once the event is recorded")
 	fs.DurationVar(&c.PollInterval, "poll-interval", time.Second, "how often the dispatcher looks for due events when not woken")
 	fs.StringVar(&c.StatusContext, "status-context", "slipway/ci", "name of the commit status Slipway posts")
 	fs.BoolVar(&c.CancelBranchRuns, "cancel-branch-runs", false, "a new push to a branch cancels its older running builds (merge requests always do unless .slipway.yaml says not)")
@@ -283,6 +287,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
 		errs = append(errs, "kube-qps and kube-burst must be positive")
+	}
+	if c.DispatchWait < 0 || c.DispatchWait > 8*time.Second {
+		errs = append(errs, "dispatch-wait must be between 0 and 8s (git hosts give up on a delivery after 10s)")
 	}
 	if c.DispatchWorkers < 1 {
 		errs = append(errs, "dispatch-workers must be at least 1")

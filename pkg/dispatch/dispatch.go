@@ -68,6 +68,8 @@ type Dispatcher struct {
 
 	// slots holds one token per busy worker, claimed or handed over.
 	slots chan struct{}
+	// prefetching bounds the .slipway.yaml reads Prefetch has in flight.
+	prefetching chan struct{}
 	// freed wakes Run when a worker frees up; one pending signal is enough.
 	freed chan struct{}
 	// wg counts the events in hand, so Run returns after the last.
@@ -159,6 +161,7 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 	}
 	d.store = pairRuns(d.store)
 	d.slots = make(chan struct{}, d.workers)
+	d.prefetching = make(chan struct{}, 2*d.workers)
 	d.freed = make(chan struct{}, 1)
 	d.configs = newConfigCache(d.cacheSize)
 	m, err := newMetrics(d.registerer)
@@ -201,26 +204,64 @@ func (d *Dispatcher) Reserve() (lease time.Duration, ok bool) {
 	return d.lease, true
 }
 
+// Prefetch starts reading the .slipway.yaml ev will need into the config
+// cache while the webhook is still recording ev, so the worker that
+// dispatches it finds it there or joins the read in flight: the read
+// overlaps the commit instead of following it. It never blocks; with too
+// many reads in flight it does nothing and the worker reads as usual.
+func (d *Dispatcher) Prefetch(ev *event.Event) {
+	if ev.Action != event.Build || event.IsDeletion(ev.SHA) || d.scms[ev.Provider] == nil {
+		return
+	}
+	select {
+	case d.prefetching <- struct{}{}:
+	default:
+		return
+	}
+	e := *ev // the caller goes on using ev
+	go func() {
+		defer func() { <-d.prefetching }()
+		ctx, cancel := context.WithTimeout(context.Background(), d.lease/2)
+		defer cancel()
+		// A failed read is not cached; the worker reads again and reports it.
+		_, _ = d.config(ctx, &e)
+	}()
+}
+
 // Release gives back a worker Reserve took that gets no event.
 func (d *Dispatcher) Release() { d.free() }
 
 // Dispatch hands ev, recorded and claimed with the lease Reserve gave
 // (its ID and Attempts set), to the worker Reserve took. It never blocks.
-func (d *Dispatcher) Dispatch(ev *event.Event) {
+// The channel gets the outcome once the PipelineRun is created (or the
+// event filtered, failed or set to retry), before the outcome is written
+// to the store, so the webhook can answer with it without waiting for
+// that commit.
+func (d *Dispatcher) Dispatch(ev *event.Event) <-chan event.Outcome {
+	done := make(chan event.Outcome, 1)
 	go func() {
-		d.Handle(d.runCtx, ev)
-		d.free()
+		d.handle(d.runCtx, ev, done, d.releaseSlot)
+		d.wg.Done()
 	}()
+	return done
 }
 
 // free ends one worker's event: its slot is free and Run hears of it.
 func (d *Dispatcher) free() {
+	d.releaseSlot()
+	d.wg.Done()
+}
+
+// releaseSlot frees a worker's slot for the next event, which may come
+// while the worker still records the last one's outcome: that write is
+// bookkeeping (batched with others), not dispatch capacity. Run's wait
+// group still counts the worker until it is done.
+func (d *Dispatcher) releaseSlot() {
 	<-d.slots
 	select {
 	case d.freed <- struct{}{}:
 	default:
 	}
-	d.wg.Done()
 }
 
 // Run claims and handles events until ctx is cancelled. It then waits for
@@ -272,8 +313,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.slots <- struct{}{}
 				d.wg.Add(1)
 				go func(ev event.Event) {
-					d.Handle(ctx, &ev)
-					d.free()
+					d.handle(ctx, &ev, nil, d.releaseSlot)
+					d.wg.Done()
 				}(evs[i])
 			}
 			claimed = len(evs)
@@ -311,6 +352,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // store: finished (dispatched, ignored, failed) or retried later. It is
 // what Run calls for each claimed event.
 func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
+	d.handle(ctx, ev, nil, nil)
+}
+
+// handle is Handle; once the outcome is known, before it is recorded,
+// release (when not nil) is called and then done (when not nil) gets it.
+func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- event.Outcome, release func()) {
+	// Whatever path returns, the slot is freed once (early when it can be).
+	released := false
+	releaseOnce := func() {
+		if release != nil && !released {
+			released = true
+			release()
+		}
+	}
+	defer releaseOnce()
 	log := d.log.With("event", ev.ID, "provider", ev.Provider, "repo", ev.Repo, "sha", ev.SHA, "delivery", ev.Delivery)
 	// Work on an event is not cut short by shutdown: it ends within half
 	// the lease, and its outcome is written before the lease runs out.
@@ -330,6 +386,10 @@ func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
 			state, reason, result = event.Failed, fmt.Sprintf("gave up after %d attempts: %v", ev.Attempts, err), string(event.Failed)
 		default:
 			wait := max(backoff(ev.Attempts, d.minBackoff, d.maxBackoff, d.rnd), after)
+			releaseOnce()
+			if done != nil {
+				done <- event.Outcome{State: event.Queued, Reason: fmt.Sprintf("will retry in %s: %v", wait.Round(time.Millisecond), err)}
+			}
 			log.WarnContext(ctx, "dispatch failed, will retry", "err", err, "attempt", ev.Attempts, "wait", wait)
 			if rerr := d.store.RetryEvent(rctx, ev.ID, err, d.now().Add(wait)); rerr != nil {
 				log.ErrorContext(ctx, "recording retry; the lease will expire", "err", rerr)
@@ -337,6 +397,10 @@ func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
 			d.metrics.event("retried")
 			return
 		}
+	}
+	releaseOnce()
+	if done != nil {
+		done <- event.Outcome{State: state, Reason: reason}
 	}
 	log.InfoContext(ctx, "event handled", "state", state, "reason", reason)
 	if ferr := d.store.FinishEvent(rctx, ev.ID, state, reason); ferr != nil {

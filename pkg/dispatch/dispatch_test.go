@@ -584,8 +584,15 @@ func TestHandoff(t *testing.T) {
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("ClaimEvents = %d, %v", len(evs), err)
 	}
+	var outcomes []<-chan event.Outcome
 	for i := range evs {
-		h.d.Dispatch(&evs[i])
+		outcomes = append(outcomes, h.d.Dispatch(&evs[i]))
+	}
+	for i, done := range outcomes {
+		// What the webhook answers with: the run it created.
+		if o := <-done; o.State != event.Dispatched || !strings.HasPrefix(o.Reason, "created PipelineRun ") {
+			t.Errorf("event %d: Dispatch outcome %+v, want dispatched with the run created", evs[i].ID, o)
+		}
 	}
 	got := map[int64]bool{}
 	for range evs {
@@ -813,5 +820,39 @@ func TestRunHandlesEventsClaimedAsShutdownBegins(t *testing.T) {
 		if got := h.store.get(id).State; got != event.Dispatched {
 			t.Errorf("event %d is %s after shutdown, want dispatched", id, got)
 		}
+	}
+}
+
+// Prefetch reads the commit's .slipway.yaml while the webhook records the
+// event; the worker then finds it cached and does not read it again.
+func TestPrefetchReadsTheConfigOnceForTheWorker(t *testing.T) {
+	h := newHarness(t)
+	h.scm.files[shaA] = "branches: [main]\n"
+	ev := push("main", shaA, "d1")
+	h.d.Prefetch(&ev)
+	for h.scm.readCount(shaA) == 0 { // until the prefetch has read; no timing involved
+		goruntime.Gosched()
+	}
+	h.store.add(ev)
+	evs, err := h.store.ClaimEvents(context.Background(), 1, time.Minute)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("ClaimEvents = %d, %v", len(evs), err)
+	}
+	h.d.Handle(context.Background(), &evs[0])
+	if o := h.outcome(evs[0].ID); o.State != event.Dispatched {
+		t.Fatalf("outcome %+v, want dispatched", o)
+	}
+	if n := h.scm.readCount(shaA); n != 1 {
+		t.Errorf(".slipway.yaml read %d times, want once (by the prefetch)", n)
+	}
+
+	// Events that build nothing fetch nothing.
+	del := push("main", event.ZeroSHA, "d2")
+	ign := push("main", shaB, "d3")
+	ign.Action = event.Ignore
+	h.d.Prefetch(&del)
+	h.d.Prefetch(&ign)
+	if n := h.scm.readCount(event.ZeroSHA) + h.scm.readCount(shaB); n != 0 {
+		t.Errorf("deletion and ignored events read .slipway.yaml %d times, want 0", n)
 	}
 }

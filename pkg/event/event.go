@@ -104,6 +104,14 @@ type Event struct {
 }
 
 // ZeroSHA is what both hosts send as the new SHA of a deleted ref.
+// Outcome is what dispatching an event did, as its webhook answer tells
+// the sender: the state it ended in (Queued when it will be retried) and
+// why, e.g. the PipelineRun created or the filter that skipped it.
+type Outcome struct {
+	State  State
+	Reason string
+}
+
 const ZeroSHA = "0000000000000000000000000000000000000000"
 
 // IsDeletion reports whether sha names no commit (a deleted branch or tag).

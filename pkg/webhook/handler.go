@@ -47,10 +47,14 @@ type Handoff interface {
 	// Reserve takes a free worker without blocking and returns the lease
 	// to record the event claimed with; false when none is free.
 	Reserve() (lease time.Duration, ok bool)
+	// Prefetch starts fetching what dispatching ev will need (its
+	// .slipway.yaml) while ev is being recorded. It never blocks.
+	Prefetch(ev *event.Event)
 	// Release gives back a reserved worker that gets no event.
 	Release()
-	// Dispatch hands the recorded, claimed event to the reserved worker.
-	Dispatch(ev *event.Event)
+	// Dispatch hands the recorded, claimed event to the reserved worker;
+	// the channel gets what dispatching it did, before that is recorded.
+	Dispatch(ev *event.Event) <-chan event.Outcome
 }
 
 // Handler serves POST /hooks/github and POST /hooks/gitlab.
@@ -60,6 +64,7 @@ type Handler struct {
 	gitlabToken  string
 	wake         func()
 	handoff      Handoff
+	wait         time.Duration
 	log          *slog.Logger
 	reg          prometheus.Registerer
 	m            *metrics
@@ -95,6 +100,18 @@ func WithWake(wake func()) Option {
 // function called. Default: none.
 func WithHandoff(h Handoff) Option {
 	return func(hd *Handler) { hd.handoff = h }
+}
+
+// WithDispatchWait makes the answer to an event handed to a worker (see
+// WithHandoff) wait up to d for what its dispatch did — the PipelineRun
+// created, the filter that skipped it, the error it will be retried for —
+// and say so in the body. A sender that sends its next event after the
+// answer (a git host's delivery queue, a script) is then paced by
+// dispatch instead of piling events up faster than they can start. Past
+// d the answer goes out as usual; the event is durable either way.
+// Default: 0, answer as soon as the event is recorded.
+func WithDispatchWait(d time.Duration) Option {
+	return func(h *Handler) { h.wait = d }
 }
 
 // WithRegisterer registers the handler's metrics there. Default: the
@@ -172,6 +189,11 @@ type Response struct {
 	Duplicate bool   `json:"duplicate,omitempty"`
 	Ignored   string `json:"ignored,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// State and Detail say what dispatch did when it finished within the
+	// dispatch wait (WithDispatchWait): e.g. "dispatched" and "created
+	// PipelineRun ns/name". Absent: the event is queued.
+	State  event.State `json:"state,omitempty"`
+	Detail string      `json:"detail,omitempty"`
 }
 
 func (h *Handler) serve(c echo.Context, p provider) error {
@@ -234,7 +256,11 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 	kind = string(ev.Kind)
 	log = log.With("repo", ev.Repo, "sha", ev.SHA, "kind", ev.Kind, "action", ev.Action)
 
-	// 5. Record in the durable queue, claimed for a free worker if any.
+	// 5. Record in the durable queue, claimed for a free worker if any;
+	// what dispatch will read is fetched meanwhile.
+	if h.handoff != nil && ev.Action != event.Ignore {
+		h.handoff.Prefetch(ev)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
 	id, dup, handed, err := h.record(ctx, ev)
@@ -252,13 +278,31 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 		return http.StatusAccepted, Response{ID: id, Ignored: ev.Reason}, kind, "ignored"
 	}
 	log.Info("webhook event queued", "handed", handed != nil)
+	resp = Response{ID: id}
 	switch {
 	case handed != nil:
-		h.handoff.Dispatch(handed)
+		done := h.handoff.Dispatch(handed)
+		if h.wait > 0 {
+			resp.State, resp.Detail = awaitOutcome(r.Context(), done, h.wait)
+		}
 	case h.wake != nil:
 		h.wake()
 	}
-	return http.StatusAccepted, Response{ID: id}, kind, "queued"
+	return http.StatusAccepted, resp, kind, "queued"
+}
+
+// awaitOutcome waits up to wait for done; empty when it did not come (the
+// sender hung up, or dispatch takes longer).
+func awaitOutcome(ctx context.Context, done <-chan event.Outcome, wait time.Duration) (event.State, string) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case o := <-done:
+		return o.State, o.Reason
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return "", ""
 }
 
 // record stores ev. When a worker is free it records ev claimed for that

@@ -439,6 +439,8 @@ type fakeHandoff struct {
 	reserved, released int
 	dispatched         []int64 // event ids
 	attempts           []int
+	outcome            *event.Outcome // sent at once when set; else never
+	prefetched         []string       // deliveries
 }
 
 func (f *fakeHandoff) Reserve() (time.Duration, bool) {
@@ -452,9 +454,16 @@ func (f *fakeHandoff) Reserve() (time.Duration, bool) {
 
 func (f *fakeHandoff) Release() { f.free++; f.released++ }
 
-func (f *fakeHandoff) Dispatch(ev *event.Event) {
+func (f *fakeHandoff) Prefetch(ev *event.Event) { f.prefetched = append(f.prefetched, ev.Delivery) }
+
+func (f *fakeHandoff) Dispatch(ev *event.Event) <-chan event.Outcome {
 	f.dispatched = append(f.dispatched, ev.ID)
 	f.attempts = append(f.attempts, ev.Attempts)
+	done := make(chan event.Outcome, 1)
+	if f.outcome != nil {
+		done <- *f.outcome
+	}
+	return done
 }
 
 func TestHandlerHandoff(t *testing.T) {
@@ -466,6 +475,7 @@ func TestHandlerHandoff(t *testing.T) {
 		Reserved   int
 		Released   int
 		Wakes      int
+		Prefetched int
 	}
 	push := ghRequest(t, "push", "push.json")
 	deleted := ghRequest(t, "push", "push-branch-deleted.json")
@@ -477,15 +487,15 @@ func TestHandlerHandoff(t *testing.T) {
 		want    want
 	}{
 		{"free worker: recorded claimed and handed over", 1, []request{push},
-			false, want{Codes: []int{202}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 1}},
+			false, want{Codes: []int{202}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 1, Prefetched: 1}},
 		{"no free worker: queued and the dispatcher woken", 0, []request{push},
-			false, want{Codes: []int{202}, Wakes: 1}},
+			false, want{Codes: []int{202}, Wakes: 1, Prefetched: 1}},
 		{"redelivery: the reserved worker is given back", 2, []request{push, push},
-			false, want{Codes: []int{202, 200}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 2, Released: 1}},
-		{"ignored event: no worker taken", 1, []request{deleted},
+			false, want{Codes: []int{202, 200}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 2, Released: 1, Prefetched: 2}},
+		{"ignored event: no worker taken, nothing fetched", 1, []request{deleted},
 			false, want{Codes: []int{202}}},
 		{"store down: the worker is given back", 1, []request{push},
-			true, want{Codes: []int{503}, Reserved: 1, Released: 1}},
+			true, want{Codes: []int{503}, Reserved: 1, Released: 1, Prefetched: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -501,9 +511,37 @@ func TestHandlerHandoff(t *testing.T) {
 				got.Codes = append(got.Codes, code)
 			}
 			got.Dispatched, got.Attempts, got.Leases = ho.dispatched, ho.attempts, rec.leases
-			got.Reserved, got.Released = ho.reserved, ho.released
+			got.Reserved, got.Released, got.Prefetched = ho.reserved, ho.released, len(ho.prefetched)
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestHandlerAnswersWithTheDispatchOutcome(t *testing.T) {
+	created := &event.Outcome{State: event.Dispatched, Reason: "created PipelineRun ci/hello-3f2a9c1d-1"}
+	tests := []struct {
+		name    string
+		outcome *event.Outcome
+		wait    time.Duration
+		want    Response
+	}{
+		{"outcome within the wait: named in the answer", created, time.Second,
+			Response{ID: 1, State: event.Dispatched, Detail: created.Reason}},
+		{"no wait configured: answered once recorded", created, 0, Response{ID: 1}},
+		{"outcome late: answered without it after the wait", nil, 20 * time.Millisecond, Response{ID: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ho := &fakeHandoff{free: 1, outcome: tt.outcome}
+			e, _ := newServer(t, &claimingRecorder{}, WithHandoff(ho), WithDispatchWait(tt.wait))
+			code, resp := do(t, e, ghRequest(t, "push", "push.json"))
+			if code != http.StatusAccepted {
+				t.Fatalf("code = %d, want 202", code)
+			}
+			if d := cmp.Diff(tt.want, resp); d != "" {
+				t.Errorf("answer (-want +got):\n%s", d)
 			}
 		})
 	}

@@ -30,15 +30,16 @@ import (
 const postgresEnv = "SLIPWAY_TEST_POSTGRES_URL"
 
 type options struct {
-	slipway     string
-	kubeconfig  string
-	engines     []string
-	events      int
-	concurrency []int
-	rates       []float64
-	workers     int
-	sigterm     bool
-	out         string
+	slipway      string
+	kubeconfig   string
+	engines      []string
+	events       int
+	concurrency  []int
+	rates        []float64
+	workers      int
+	sigterm      bool
+	dispatchWait time.Duration
+	out          string
 }
 
 func parse(args []string) (options, error) {
@@ -51,6 +52,7 @@ func parse(args []string) (options, error) {
 	conc := fs.String("concurrency", "1,8,32", "comma-separated requests in flight; one closed-loop burst each (empty: none)")
 	rates := fs.String("rate", "100,400", "comma-separated events/s; one open-loop burst each, requests started on schedule whatever the answers (empty: none)")
 	fs.IntVar(&o.workers, "workers", 32, "Slipway's --dispatch-workers")
+	fs.DurationVar(&o.dispatchWait, "dispatch-wait", -1, "Slipway's --dispatch-wait (negative: its default)")
 	fs.BoolVar(&o.sigterm, "sigterm", true, "also run the SIGTERM/restart burst on each store")
 	fs.StringVar(&o.out, "out", "", "Markdown file to write the results section into (replaced between markers, else appended); empty: stdout only")
 	if err := fs.Parse(args); err != nil {
@@ -154,7 +156,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(&b, "- Machine: %d CPUs, %s, %d MiB memory; %s; commit %s; kube-apiserver %s (local stack, shared with other work), Tekton Pipelines controller v1.15.1 (TEKTON_VERSION of e2e/stack/lib.sh)\n",
 		machine.CPUs, machine.CPUModel, machine.MemoryMiB, machine.Go, machine.Commit, sv.GitVersion)
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after\n", machine.LoadBefore, machine.LoadAfter)
-	fmt.Fprintf(&b, "- %d pushes per burst. Load c=N: closed loop, N senders each sending its next push when answered (saturation; latency is mostly queueing once Slipway or the floor falls behind). Load open R/s: a push starts every 1/R s whatever the answers, latency from its scheduled start (no coordinated omission). Slipway ran as a `slipway serve` subprocess with --dispatch-workers %d, default --kube-qps/--kube-burst, --install-pipelines=false in a fresh `bench-dispatch-*` namespace without the slipway-ci Pipeline (the floor in another, so Slipway's reporter ignores its runs), so Tekton fails each run at once and starts no pod. `.slipway.yaml` reads are real HTTP calls to an in-process fakescm (GitHub API; answers 404, so defaults apply).\n", o.events, o.workers)
+	fmt.Fprintf(&b, "- %d pushes per burst. Load c=N: closed loop, N senders each sending its next push when answered (saturation; latency is mostly queueing once Slipway or the floor falls behind). Load open R/s: a push starts every 1/R s whatever the answers, latency from its scheduled start (no coordinated omission). Slipway ran as a `slipway serve` subprocess with --dispatch-workers %d, %s, default --kube-qps/--kube-burst, --install-pipelines=false in a fresh `bench-dispatch-*` namespace without the slipway-ci Pipeline (the floor in another, so Slipway's reporter ignores its runs), so Tekton fails each run at once and starts no pod. `.slipway.yaml` reads are real HTTP calls to an in-process fakescm (GitHub API; answers 404, so defaults apply). Before each burst the bench waits (at most 5 s) for Tekton's controller to reconcile the runs of the bursts before, and an engine's namespaces are gone before the next engine starts.\n", o.events, o.workers, waitNote(o.dispatchWait))
 	b.WriteString("- floor: the same PipelineRuns (built beforehand with pkg/tekton.NewCIRun) created with client-go (QPS unlimited), c in flight; its \"create\" column is Create's round trip. visible: request start → ADDED on a watch opened before the bursts. lost: accepted (2xx / created) but never seen (30 s without a new run ends the wait); dup: more than one PipelineRun for one push. Slipway CPU is the process's user+system time during its burst and wait; RSS is its VmHWM.\n\n")
 	if err := dispatch.WriteTable(&b, results); err != nil {
 		return err
@@ -173,7 +175,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // measure runs one engine on a fresh store.
 func measure(ctx context.Context, o options, engine string, rc *rest.Config, dir string) (dispatch.Result, error) {
 	cfg := dispatch.Config{Slipway: o.slipway, Rest: rc, Engine: engine, Events: o.events, Concurrency: o.concurrency, Rates: o.rates,
-		Workers: o.workers, SIGTERM: o.sigterm, Dir: dir}
+		Workers: o.workers, DispatchWait: o.dispatchWait, SIGTERM: o.sigterm, Dir: dir}
 	switch engine {
 	case "sqlite":
 		cfg.Store = "sqlite://" + filepath.Join(dir, "slipway-"+engine+".db")
@@ -223,4 +225,14 @@ func freshDatabase(ctx context.Context, base string) (string, func(), error) {
 	fresh := *u
 	fresh.Path = "/" + name
 	return fresh.String(), drop, nil
+}
+
+func waitNote(d time.Duration) string {
+	if d < 0 {
+		return "its default --dispatch-wait (a webhook answer waits for its PipelineRun's create, at most 2s)"
+	}
+	if d == 0 {
+		return "--dispatch-wait 0 (webhooks answered once the event is recorded)"
+	}
+	return "--dispatch-wait " + d.String()
 }

@@ -15,7 +15,7 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := options{slipway: "bin/slipway", kubeconfig: "/k", engines: []string{"sqlite", "postgres"}, events: 500,
-		concurrency: []int{1, 8, 32}, rates: []float64{100, 400}, workers: 32, sigterm: true}
+		concurrency: []int{1, 8, 32}, rates: []float64{100, 400}, workers: 32, sigterm: true, dispatchWait: -1}
 	if d := cmp.Diff(want, o, cmp.AllowUnexported(options{})); d != "" {
 		t.Errorf("parse (-want +got):\n%s", d)
 	}
