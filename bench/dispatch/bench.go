@@ -178,6 +178,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	defer func() { err = errors.Join(err, deleteNamespace(ctx, kc, floorNS)) }()
 
+	for _, n := range []string{ns, floorNS} {
+		if err := failingPipeline(ctx, tc, n); err != nil {
+			return res, err
+		}
+	}
+
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	seen := newSightings()
@@ -292,6 +298,31 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 	}
 	return res, nil
+}
+
+// failingPipeline installs a slipway-ci Pipeline in ns that every run
+// fails validation against (a required parameter no run passes): Tekton
+// fails each run in one reconcile and starts nothing. With no Pipeline at
+// all, Tekton retried the lookup for about half a second per run and fell
+// thousands of runs behind, loading the apiserver through every later
+// burst (the floor's backlog landed on Slipway's bursts).
+func failingPipeline(ctx context.Context, tc versioned.Interface, ns string) error {
+	p := &pipelinev1.Pipeline{
+		ObjectMeta: metav1.ObjectMeta{Name: tekton.CIPipeline, Namespace: ns},
+		Spec: pipelinev1.PipelineSpec{
+			Params: pipelinev1.ParamSpecs{{Name: "bench-never-passed", Type: pipelinev1.ParamTypeString}},
+			Tasks: []pipelinev1.PipelineTask{{
+				Name: "never-runs",
+				TaskSpec: &pipelinev1.EmbeddedTask{TaskSpec: pipelinev1.TaskSpec{
+					Steps: []pipelinev1.Step{{Name: "never-runs", Image: "busybox", Script: "exit 1"}},
+				}},
+			}},
+		},
+	}
+	if _, err := tc.TektonV1().Pipelines(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the bench Pipeline in %s: %w", ns, err)
+	}
+	return nil
 }
 
 // benchNamespace creates a fresh bench-dispatch-<what>-xxxxx namespace.

@@ -468,7 +468,7 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event) (event.State, s
 	}
 	id := pr.Namespace + "/" + pr.Name
 	note := "created PipelineRun " + id
-	_, err = d.tekton.TektonV1().PipelineRuns(pr.Namespace).Create(ctx, pr, metav1.CreateOptions{})
+	err = createRun(ctx, d.tekton, pr)
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		// An earlier attempt created it and then failed to record it.
