@@ -3,8 +3,11 @@ package promote
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -257,5 +260,50 @@ func TestPromote(t *testing.T) {
 	}
 	if _, err := remote.Head(target.Digest(foreign.DigestStr())); err == nil {
 		t.Errorf("the refused image was copied to the target")
+	}
+}
+
+// A registry that answers 503 to the first write of each manifest (a
+// restart, a proxy in front of it) does not fail the promotion: the copy
+// retries transient answers (go-containerregistry's default retry: 408,
+// 429, 5xx and dropped connections, three tries with backoff).
+func TestCopyRetriesTransientRegistryErrors(t *testing.T) {
+	qa := newRegistry(t)
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	reg := registry.New()
+	prodSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			mu.Lock()
+			first := !failed[r.URL.Path]
+			failed[r.URL.Path] = true
+			mu.Unlock()
+			if first {
+				_, _ = io.Copy(io.Discard, r.Body)
+				http.Error(w, "registry restarting", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(prodSrv.Close)
+	prod := strings.TrimPrefix(prodSrv.URL, "http://")
+
+	src := pushIndex(t, qa+"/shop", cloneURL, commit, builder)
+	target, err := name.NewRepository(prod + "/apps/shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Copy(context.Background(), src, target, CopyOptions{})
+	if err != nil {
+		t.Fatalf("Copy through a registry failing each manifest's first write: %v", err)
+	}
+	if diff := cmp.Diff(manifests(t, src), manifests(t, got)); diff != "" {
+		t.Errorf("manifests (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failed) == 0 {
+		t.Fatal("no manifest write was refused: the test did not exercise a retry")
 	}
 }

@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider", "kind", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "slipway_webhook_request_duration_seconds",
-			Help:    "Time to answer a webhook delivery, by provider and HTTP status.",
+			Help:    "Time to answer a webhook delivery (for a dispatched event, up to --dispatch-wait for its PipelineRun create), by provider and HTTP status.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"provider", "code"}),
 	}
