@@ -220,15 +220,25 @@ func scanPromotions(rows *sql.Rows) ([]Promotion, error) {
 
 const deploymentCols = "id, app, env, digest, image, commit_sha, promotion_id, deployed_at"
 
-// RecordDeployment appends d and sets its ID and DeployedAt (now).
+// RecordDeployment appends d and sets its ID and DeployedAt (now). A
+// promotion's deployment is recorded once: when one is already there (two
+// replicas finished the promotion together) d becomes that record.
 func (s *sqlStore) RecordDeployment(ctx context.Context, d *Deployment) error {
 	if d == nil || d.App == "" || d.Env == "" || d.Digest == "" {
 		return errors.New("record deployment: app, environment and digest are required")
 	}
 	now := s.ts()
 	q := s.d.rebind("INSERT INTO deployments (app, env, digest, image, commit_sha, promotion_id, deployed_at) " +
-		"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id")
-	if err := s.w.QueryRowContext(ctx, q, d.App, d.Env, d.Digest, d.Image, d.Commit, d.PromotionID, s.d.timeArg(now)).Scan(&d.ID); err != nil {
+		"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (promotion_id) WHERE promotion_id > 0 DO NOTHING RETURNING id")
+	err := s.w.QueryRowContext(ctx, q, d.App, d.Env, d.Digest, d.Image, d.Commit, d.PromotionID, s.d.timeArg(now)).Scan(&d.ID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && d.PromotionID > 0:
+		q := s.d.rebind("SELECT " + deploymentCols + " FROM deployments WHERE promotion_id = ?")
+		if err := s.w.QueryRowContext(ctx, q, d.PromotionID).Scan(&d.ID, &d.App, &d.Env, &d.Digest, &d.Image, &d.Commit, &d.PromotionID, dbTime{&d.DeployedAt}); err != nil {
+			return fmt.Errorf("record deployment of %s to %s: reading the one promotion %d recorded: %w", d.App, d.Env, d.PromotionID, err)
+		}
+		return nil
+	case err != nil:
 		return fmt.Errorf("record deployment of %s to %s: %w", d.App, d.Env, err)
 	}
 	d.DeployedAt = now

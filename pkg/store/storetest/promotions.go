@@ -355,6 +355,52 @@ func testDeployments(t *testing.T, url string) {
 	}
 }
 
+// testDeploymentOncePerPromotion: replicas that finish the same promotion
+// at the same moment record one deployment; each gets that record back.
+func testDeploymentOncePerPromotion(t *testing.T, url string) {
+	ctx := context.Background()
+	clock := NewClock()
+	s := openPromo(t, url, clock)
+	const replicas = 6
+	got := make([]store.Deployment, replicas)
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() {
+			got[i] = store.Deployment{App: "web", Env: "prod", Digest: digestA, Image: "registry.prod/web@" + digestA, PromotionID: 7}
+			errs[i] = s.RecordDeployment(ctx, &got[i])
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: RecordDeployment: %v", i, err)
+		}
+	}
+	list, err := s.ListDeployments(ctx, "web", "prod", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("%d deployments recorded for one promotion, want 1: %+v", len(list), list)
+	}
+	for i := range got {
+		if diff := cmp.Diff(list[0], got[i]); diff != "" {
+			t.Errorf("replica %d got back (-stored +got):\n%s", i, diff)
+		}
+	}
+	// Deployments without a promotion (recorded by hand) are not merged.
+	for range 2 {
+		clock.Advance(time.Second)
+		if err := s.RecordDeployment(ctx, &store.Deployment{App: "api", Env: "qa", Digest: digestB}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if list, err := s.ListDeployments(ctx, "api", "qa", 0); err != nil || len(list) != 2 {
+		t.Errorf("deployments without a promotion: %d, %v; want 2", len(list), err)
+	}
+}
+
 // testDeploymentsDefaultLimit checks that limit 0 is bounded.
 func testDeploymentsDefaultLimit(t *testing.T, url string) {
 	ctx := context.Background()

@@ -42,6 +42,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Promotions", testPromotions},
 		{"PromotionRace", testPromotionRace},
 		{"Deployments", testDeployments},
+		{"DeploymentOncePerPromotion", testDeploymentOncePerPromotion},
 		{"DeploymentsDefaultLimit", testDeploymentsDefaultLimit},
 		{"Audit", testAudit},
 		{"RunLogs", testRunLogs},
