@@ -25,7 +25,10 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 		return nil, nil, errors.New("the store does not keep run logs")
 	}
 	insecure := insecureRegistries(cfg)
+	// The collector's watches also serve the run pages.
+	collector := ui.NewCollector(tc, kc, logs, cfg.Namespace, ui.DefaultLogCap)
 	opts := []ui.Option{
+		ui.WithRunCache(collector),
 		ui.WithPublicURL(cfg.PublicURL),
 		ui.WithSCMAPIURLs(cfg.GitHubAPIURL, cfg.GitLabAPIURL),
 		ui.WithRegistryOptions(insecure, remote.WithAuthFromKeychain(authn.DefaultKeychain)),
@@ -49,5 +52,5 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 	if err != nil {
 		return nil, nil, fmt.Errorf("web UI: %w", err)
 	}
-	return u, ui.NewCollector(tc, kc, logs, cfg.Namespace, ui.DefaultLogCap), nil
+	return u, collector, nil
 }

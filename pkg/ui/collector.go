@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -14,6 +15,7 @@ import (
 	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -35,7 +37,11 @@ type Collector struct {
 	cap       int
 	resync    time.Duration
 
-	lister listers.TaskRunLister
+	lister   listers.TaskRunLister
+	prLister listers.PipelineRunLister
+	// synced is set once both watches have synced; the listers are set
+	// before it, so a reader that sees it true may use them.
+	synced atomic.Bool
 	queue  workqueue.TypedRateLimitingInterface[string]
 	// saved remembers the steps this process saved, by TaskRun UID, so an
 	// informer update does not read a log twice; a deleted TaskRun is
@@ -65,6 +71,11 @@ func (c *Collector) Run(ctx context.Context) error {
 		}))
 	trs := factory.Tekton().V1().TaskRuns()
 	c.lister = trs.Lister()
+	// The run pages read PipelineRuns from this watch too (Cached*), not
+	// with a GET per open page per second.
+	prs := factory.Tekton().V1().PipelineRuns()
+	c.prLister = prs.Lister()
+	prInformer := prs.Informer()
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-logs"})
@@ -93,10 +104,12 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced, prInformer.HasSynced) {
 		c.queue.ShutDown()
 		return fmt.Errorf("waiting for TaskRun cache: %w", ctx.Err())
 	}
+	c.synced.Store(true)
+	defer c.synced.Store(false)
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
@@ -191,4 +204,37 @@ func (c *Collector) markSaved(uid types.UID, step string) {
 		c.saved[uid] = map[string]bool{}
 	}
 	c.saved[uid][step] = true
+}
+
+// CachedPipelineRun returns a copy of Slipway's PipelineRun ns/name from
+// the collector's watch (nil when there is none). ok is false when the
+// watch cannot answer — not synced yet, or another namespace — and the
+// caller should ask the API.
+func (c *Collector) CachedPipelineRun(ns, name string) (pr *pipelinev1.PipelineRun, ok bool) {
+	if ns != c.namespace || !c.synced.Load() {
+		return nil, false
+	}
+	pr, err := c.prLister.PipelineRuns(ns).Get(name)
+	if err != nil {
+		return nil, apierrors.IsNotFound(err)
+	}
+	return pr.DeepCopy(), true
+}
+
+// CachedTaskRuns returns the TaskRuns of PipelineRun ns/pipelineRun from
+// the collector's watch; ok as for CachedPipelineRun. The objects are
+// copies the caller may keep.
+func (c *Collector) CachedTaskRuns(ns, pipelineRun string) (trs []pipelinev1.TaskRun, ok bool) {
+	if ns != c.namespace || !c.synced.Load() {
+		return nil, false
+	}
+	list, err := c.lister.TaskRuns(ns).List(labels.SelectorFromSet(labels.Set{"tekton.dev/pipelineRun": pipelineRun}))
+	if err != nil {
+		return nil, false
+	}
+	trs = make([]pipelinev1.TaskRun, 0, len(list))
+	for _, tr := range list {
+		trs = append(trs, *tr.DeepCopy())
+	}
+	return trs, true
 }

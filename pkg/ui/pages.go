@@ -290,14 +290,21 @@ func (u *UI) load(ctx context.Context, ns, name string) (*snapshot, error) {
 		s.run = r
 	}
 	if ns == u.namespace {
-		pr, err := u.tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			if s.run == nil {
-				return nil, fmt.Errorf("reading PipelineRun %s: %w", id, err)
+		pr, cached := u.cachedPipelineRun(ns, name)
+		if !cached {
+			var err error
+			pr, err = u.tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				pr = nil
+			case err != nil:
+				if s.run == nil {
+					return nil, fmt.Errorf("reading PipelineRun %s: %w", id, err)
+				}
+				pr = nil
 			}
-		case pr.Labels[tekton.LabelManaged] == "true":
+		}
+		if pr != nil && pr.Labels[tekton.LabelManaged] == "true" {
 			s.pr = pr
 		}
 	}
@@ -305,11 +312,15 @@ func (u *UI) load(ctx context.Context, ns, name string) (*snapshot, error) {
 		return nil, errNoRun
 	}
 	if s.pr != nil {
-		list, err := u.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + name})
-		if err != nil {
-			return nil, fmt.Errorf("listing TaskRuns of %s: %w", id, err)
+		trs, cached := u.cachedTaskRuns(ns, name)
+		if !cached {
+			list, err := u.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + name})
+			if err != nil {
+				return nil, fmt.Errorf("listing TaskRuns of %s: %w", id, err)
+			}
+			trs = list.Items
 		}
-		s.trs = list.Items
+		s.trs = trs
 		sort.Slice(s.trs, func(i, j int) bool { return s.trs[i].Name < s.trs[j].Name })
 	}
 	logs, err := u.logs.ListStepLogs(ctx, id)

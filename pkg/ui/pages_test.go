@@ -281,3 +281,57 @@ func TestStaticAssets(t *testing.T) {
 		}
 	}
 }
+
+// With the collector's watches as run cache, an open run page — re-read
+// every second by each viewer — reads no PipelineRun or TaskRun from the
+// API server, and shows the same timeline.
+func TestRunPageReadsFromTheRunCache(t *testing.T) {
+	e := newEnv(t, objects(false))
+	e.recordRun(store.RunRunning)
+	e.setPodLog("step-render", "detected go 1.26\n")
+	c := NewCollector(e.tekton, e.kube, e.logs, ns, 0)
+	e.ui.cache = c
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("collector Run: %v", err)
+		}
+	}()
+	for !c.synced.Load() { // until the watches synced; the test's deadline bounds it
+		select {
+		case err := <-done:
+			t.Fatalf("collector Run returned early: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	e.tekton.ClearActions()
+
+	code, body, _ := e.get("/runs/" + ns + "/" + runName)
+	if code != http.StatusOK {
+		t.Fatalf("GET run page: %d\n%s", code, body)
+	}
+	want := []string{
+		"task clone succeeded", "step clone/clone succeeded",
+		"task generate-dockerfile running", "step generate-dockerfile/render running",
+		"task build-push queued",
+	}
+	if diff := cmp.Diff(want, hooks(body)); diff != "" {
+		t.Errorf("timeline (-want +got):\n%s", diff)
+	}
+	for _, a := range e.tekton.Actions() {
+		if r := a.GetResource().Resource; (r == "pipelineruns" || r == "taskruns") && (a.GetVerb() == "get" || a.GetVerb() == "list") {
+			t.Errorf("run page asked the API: %s %s", a.GetVerb(), r)
+		}
+	}
+
+	// Another namespace is not the cache's to answer.
+	if _, ok := c.CachedPipelineRun("elsewhere", runName); ok {
+		t.Error("CachedPipelineRun answered for a namespace it does not watch")
+	}
+	if pr, ok := c.CachedPipelineRun(ns, "no-such-run"); !ok || pr != nil {
+		t.Errorf("CachedPipelineRun(missing) = %v, %v; want nil, true", pr, ok)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/labstack/echo/v4"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 
@@ -86,6 +87,34 @@ type UI struct {
 	tmpl      *template.Template
 	// stop ends the streams: a shutdown must not wait for open pages.
 	stop context.Context
+	// cache, when set, serves PipelineRuns and TaskRuns from a watch.
+	cache RunCache
+}
+
+// RunCache serves Slipway's PipelineRuns and TaskRuns from a watch, so
+// open run pages (each re-read every second) cost the API server nothing;
+// *Collector is one. ok false: it cannot answer, ask the API.
+type RunCache interface {
+	CachedPipelineRun(ns, name string) (pr *pipelinev1.PipelineRun, ok bool)
+	CachedTaskRuns(ns, pipelineRun string) (trs []pipelinev1.TaskRun, ok bool)
+}
+
+// WithRunCache makes the run pages read PipelineRuns and TaskRuns from c
+// whenever it can answer. Default: a GET and a LIST per page refresh.
+func WithRunCache(c RunCache) Option { return func(u *UI) error { u.cache = c; return nil } }
+
+func (u *UI) cachedPipelineRun(ns, name string) (*pipelinev1.PipelineRun, bool) {
+	if u.cache == nil {
+		return nil, false
+	}
+	return u.cache.CachedPipelineRun(ns, name)
+}
+
+func (u *UI) cachedTaskRuns(ns, pipelineRun string) ([]pipelinev1.TaskRun, bool) {
+	if u.cache == nil {
+		return nil, false
+	}
+	return u.cache.CachedTaskRuns(ns, pipelineRun)
 }
 
 // Option configures the UI.
