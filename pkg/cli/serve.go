@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("webhook handler: %w", err)
 	}
 
-	webui, logCollector, err := webUI(ctx, cfg, st, tc, kc, tokens, d.Wake)
+	webui, logCollector, err := webUI(ctx, cfg, st, tc, kc, tokens, d.Wake, rep)
 	if err != nil {
 		return err
 	}

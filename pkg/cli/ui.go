@@ -19,16 +19,17 @@ import (
 // webUI assembles the web UI and the collector that saves step logs. With
 // API tokens configured, signed-in developers may re-run and cancel;
 // without, the pages are read-only.
-func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface, tokens *auth.Tokens, wake func()) (*ui.UI, *ui.Collector, error) {
+func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface, tokens *auth.Tokens, wake func(), prs ui.PipelineRunCache) (*ui.UI, *ui.Collector, error) {
 	logs, ok := st.(store.RunLogs)
 	if !ok {
 		return nil, nil, errors.New("the store does not keep run logs")
 	}
 	insecure := insecureRegistries(cfg)
-	// The collector's watches also serve the run pages.
+	// The run pages read from watches Slipway has anyway: the reporter's
+	// PipelineRuns and the log collector's TaskRuns.
 	collector := ui.NewCollector(tc, kc, logs, cfg.Namespace, ui.DefaultLogCap)
 	opts := []ui.Option{
-		ui.WithRunCache(collector),
+		ui.WithRunCache(prs, collector),
 		ui.WithPublicURL(cfg.PublicURL),
 		ui.WithSCMAPIURLs(cfg.GitHubAPIURL, cfg.GitLabAPIURL),
 		ui.WithRegistryOptions(insecure, remote.WithAuthFromKeychain(authn.DefaultKeychain)),

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
+	k8serrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -56,6 +58,8 @@ type Reporter struct {
 
 	started atomic.Bool
 	lister  listers.PipelineRunLister
+	// synced is set once the watch has synced (lister set before it).
+	synced  atomic.Bool
 	queue   workqueue.TypedRateLimitingInterface[string]
 	limiter workqueue.TypedRateLimiter[string]
 
@@ -227,6 +231,8 @@ func (r *Reporter) Run(ctx context.Context) error {
 		r.queue.ShutDown()
 		return fmt.Errorf("waiting for PipelineRun cache: %w", ctx.Err())
 	}
+	r.synced.Store(true)
+	defer r.synced.Store(false)
 	r.log.Info("reporter started", "namespace", r.namespace, "workers", r.workers)
 
 	var wg sync.WaitGroup
@@ -294,3 +300,19 @@ type badRunError struct{ err error }
 
 func (e *badRunError) Error() string { return e.err.Error() }
 func (e *badRunError) Unwrap() error { return e.err }
+
+// CachedPipelineRun returns a copy of Slipway's PipelineRun ns/name from
+// the reporter's watch (nil when there is none), so the run pages need no
+// API read of their own. ok is false when the watch cannot answer — not
+// synced yet, or a namespace it does not watch — and the caller should
+// ask the API.
+func (r *Reporter) CachedPipelineRun(ns, name string) (pr *pipelinev1.PipelineRun, ok bool) {
+	if (r.namespace != "" && ns != r.namespace) || !r.synced.Load() {
+		return nil, false
+	}
+	pr, err := r.lister.PipelineRuns(ns).Get(name)
+	if err != nil {
+		return nil, k8serrors.IsNotFound(err)
+	}
+	return pr.DeepCopy(), true
+}

@@ -521,3 +521,34 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Error("New accepted a nil Tekton client")
 	}
 }
+
+// CachedPipelineRun serves the run pages from the reporter's watch: the
+// runs it watches, a nil "none" for a missing one, and no answer for
+// another namespace or before the watch is up.
+func TestCachedPipelineRun(t *testing.T) {
+	h := newHarness(t, newMemRuns())
+	r, err := New(h.tc, h.runs, nil, WithNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.CachedPipelineRun(ns, "web-1"); ok {
+		t.Fatal("CachedPipelineRun answered before the watch was up")
+	}
+	r = h.start(t)
+	h.create(t, newPR("web-1", "1111"))
+	h.sync(t) // the watch has seen everything created before the sync run
+	pr, ok := r.CachedPipelineRun(ns, "web-1")
+	if !ok || pr == nil || pr.Name != "web-1" {
+		t.Fatalf("CachedPipelineRun(web-1) = %v, %v; want the run", pr, ok)
+	}
+	pr.Labels["mutated"] = "yes" // a copy: the cache is not touched
+	if again, _ := r.CachedPipelineRun(ns, "web-1"); again.Labels["mutated"] != "" {
+		t.Error("CachedPipelineRun returned the cached object itself")
+	}
+	if pr, ok := r.CachedPipelineRun(ns, "missing"); !ok || pr != nil {
+		t.Errorf("CachedPipelineRun(missing) = %v, %v; want nil, true", pr, ok)
+	}
+	if _, ok := r.CachedPipelineRun("elsewhere", "web-1"); ok {
+		t.Error("CachedPipelineRun answered for a namespace it does not watch")
+	}
+}

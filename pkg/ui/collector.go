@@ -37,10 +37,9 @@ type Collector struct {
 	cap       int
 	resync    time.Duration
 
-	lister   listers.TaskRunLister
-	prLister listers.PipelineRunLister
-	// synced is set once both watches have synced; the listers are set
-	// before it, so a reader that sees it true may use them.
+	lister listers.TaskRunLister
+	// synced is set once the watch has synced; the lister is set before
+	// it, so a reader that sees it true may use it.
 	synced atomic.Bool
 	queue  workqueue.TypedRateLimitingInterface[string]
 	// saved remembers the steps this process saved, by TaskRun UID, so an
@@ -71,11 +70,6 @@ func (c *Collector) Run(ctx context.Context) error {
 		}))
 	trs := factory.Tekton().V1().TaskRuns()
 	c.lister = trs.Lister()
-	// The run pages read PipelineRuns from this watch too (Cached*), not
-	// with a GET per open page per second.
-	prs := factory.Tekton().V1().PipelineRuns()
-	c.prLister = prs.Lister()
-	prInformer := prs.Informer()
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-logs"})
@@ -104,7 +98,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced, prInformer.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
 		c.queue.ShutDown()
 		return fmt.Errorf("waiting for TaskRun cache: %w", ctx.Err())
 	}
@@ -206,24 +200,10 @@ func (c *Collector) markSaved(uid types.UID, step string) {
 	c.saved[uid][step] = true
 }
 
-// CachedPipelineRun returns a copy of Slipway's PipelineRun ns/name from
-// the collector's watch (nil when there is none). ok is false when the
-// watch cannot answer — not synced yet, or another namespace — and the
-// caller should ask the API.
-func (c *Collector) CachedPipelineRun(ns, name string) (pr *pipelinev1.PipelineRun, ok bool) {
-	if ns != c.namespace || !c.synced.Load() {
-		return nil, false
-	}
-	pr, err := c.prLister.PipelineRuns(ns).Get(name)
-	if err != nil {
-		return nil, apierrors.IsNotFound(err)
-	}
-	return pr.DeepCopy(), true
-}
-
 // CachedTaskRuns returns the TaskRuns of PipelineRun ns/pipelineRun from
-// the collector's watch; ok as for CachedPipelineRun. The objects are
-// copies the caller may keep.
+// the collector's watch. ok is false when the watch cannot answer — not
+// synced yet, or another namespace — and the caller should ask the API.
+// The objects are copies the caller may keep.
 func (c *Collector) CachedTaskRuns(ns, pipelineRun string) (trs []pipelinev1.TaskRun, ok bool) {
 	if ns != c.namespace || !c.synced.Load() {
 		return nil, false

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -282,15 +283,24 @@ func TestStaticAssets(t *testing.T) {
 	}
 }
 
-// With the collector's watches as run cache, an open run page — re-read
-// every second by each viewer — reads no PipelineRun or TaskRun from the
-// API server, and shows the same timeline.
-func TestRunPageReadsFromTheRunCache(t *testing.T) {
+// prMap is a PipelineRunCache over fixed objects (the reporter's watch in
+// production, tested in pkg/report).
+type prMap map[string]*pipelinev1.PipelineRun
+
+func (m prMap) CachedPipelineRun(ns, name string) (*pipelinev1.PipelineRun, bool) {
+	return m[ns+"/"+name].DeepCopy(), true
+}
+
+// With run caches — the reporter's PipelineRuns and the collector's
+// TaskRuns — an open run page, re-read every second by each viewer, reads
+// no PipelineRun or TaskRun from the API server and shows the same
+// timeline.
+func TestRunPageReadsFromTheRunCaches(t *testing.T) {
 	e := newEnv(t, objects(false))
 	e.recordRun(store.RunRunning)
 	e.setPodLog("step-render", "detected go 1.26\n")
 	c := NewCollector(e.tekton, e.kube, e.logs, ns, 0)
-	e.ui.cache = c
+	e.ui.prCache, e.ui.trCache = prMap{ns + "/" + runName: pipelineRun(false)}, c
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -300,7 +310,7 @@ func TestRunPageReadsFromTheRunCache(t *testing.T) {
 			t.Errorf("collector Run: %v", err)
 		}
 	}()
-	for !c.synced.Load() { // until the watches synced; the test's deadline bounds it
+	for !c.synced.Load() { // until the watch synced; the test's deadline bounds it
 		select {
 		case err := <-done:
 			t.Fatalf("collector Run returned early: %v", err)
@@ -326,12 +336,7 @@ func TestRunPageReadsFromTheRunCache(t *testing.T) {
 			t.Errorf("run page asked the API: %s %s", a.GetVerb(), r)
 		}
 	}
-
-	// Another namespace is not the cache's to answer.
-	if _, ok := c.CachedPipelineRun("elsewhere", runName); ok {
-		t.Error("CachedPipelineRun answered for a namespace it does not watch")
-	}
-	if pr, ok := c.CachedPipelineRun(ns, "no-such-run"); !ok || pr != nil {
-		t.Errorf("CachedPipelineRun(missing) = %v, %v; want nil, true", pr, ok)
+	if _, ok := c.CachedTaskRuns("elsewhere", runName); ok {
+		t.Error("CachedTaskRuns answered for a namespace it does not watch")
 	}
 }

@@ -87,34 +87,43 @@ type UI struct {
 	tmpl      *template.Template
 	// stop ends the streams: a shutdown must not wait for open pages.
 	stop context.Context
-	// cache, when set, serves PipelineRuns and TaskRuns from a watch.
-	cache RunCache
+	// prCache and trCache, when set, serve PipelineRuns and TaskRuns
+	// from a watch.
+	prCache PipelineRunCache
+	trCache TaskRunCache
 }
 
-// RunCache serves Slipway's PipelineRuns and TaskRuns from a watch, so
-// open run pages (each re-read every second) cost the API server nothing;
-// *Collector is one. ok false: it cannot answer, ask the API.
-type RunCache interface {
+// PipelineRunCache serves Slipway's PipelineRuns from a watch, so open run
+// pages (each re-read every second) do not read them from the API server;
+// *report.Reporter is one. ok false: it cannot answer, ask the API.
+type PipelineRunCache interface {
 	CachedPipelineRun(ns, name string) (pr *pipelinev1.PipelineRun, ok bool)
+}
+
+// TaskRunCache does the same for a PipelineRun's TaskRuns; *Collector is one.
+type TaskRunCache interface {
 	CachedTaskRuns(ns, pipelineRun string) (trs []pipelinev1.TaskRun, ok bool)
 }
 
-// WithRunCache makes the run pages read PipelineRuns and TaskRuns from c
-// whenever it can answer. Default: a GET and a LIST per page refresh.
-func WithRunCache(c RunCache) Option { return func(u *UI) error { u.cache = c; return nil } }
+// WithRunCache makes the run pages read PipelineRuns from prs and TaskRuns
+// from trs whenever they can answer (either may be nil). Default: a GET
+// and a LIST per page refresh.
+func WithRunCache(prs PipelineRunCache, trs TaskRunCache) Option {
+	return func(u *UI) error { u.prCache, u.trCache = prs, trs; return nil }
+}
 
 func (u *UI) cachedPipelineRun(ns, name string) (*pipelinev1.PipelineRun, bool) {
-	if u.cache == nil {
+	if u.prCache == nil {
 		return nil, false
 	}
-	return u.cache.CachedPipelineRun(ns, name)
+	return u.prCache.CachedPipelineRun(ns, name)
 }
 
 func (u *UI) cachedTaskRuns(ns, pipelineRun string) ([]pipelinev1.TaskRun, bool) {
-	if u.cache == nil {
+	if u.trCache == nil {
 		return nil, false
 	}
-	return u.cache.CachedTaskRuns(ns, pipelineRun)
+	return u.trCache.CachedTaskRuns(ns, pipelineRun)
 }
 
 // Option configures the UI.
