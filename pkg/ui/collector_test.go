@@ -65,19 +65,30 @@ func TestCollectorSavesTerminatedStepsOnce(t *testing.T) {
 	}
 }
 
+// runCollector runs a Collector over e's clients until the test ends;
+// stopped is closed if Run returns early.
+func runCollector(t *testing.T, e *env) (c *Collector, stopped <-chan struct{}) {
+	t.Helper()
+	c = NewCollector(e.tekton, e.kube, e.logs, ns, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var err error
+	go func() { err = c.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if err != nil {
+			t.Errorf("collector Run: %v", err)
+		}
+	})
+	return c, done
+}
+
 func TestCollectorRun(t *testing.T) {
 	e := newEnv(t, nil)
 	e.setPodLog("step-clone", "cloned\n")
-	c := NewCollector(e.tekton, e.kube, e.logs, ns, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	_, stopped := runCollector(t, e)
+	ctx := context.Background()
 	tr := taskRuns(false)[0]
 	if _, err := e.tekton.TektonV1().TaskRuns(ns).Create(ctx, tr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -92,8 +103,8 @@ func TestCollectorRun(t *testing.T) {
 			return
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("Run returned early: %v", err)
+		case <-stopped:
+			t.Fatal("Run returned early")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

@@ -32,16 +32,10 @@ func hooks(body string) []string {
 	return out
 }
 
-func TestRunPageRunning(t *testing.T) {
-	e := newEnv(t, objects(false))
-	e.recordRun(store.RunRunning)
-	// clone's log was saved by the collector; render's is read from its pod.
-	if err := e.logs.SaveStepLog(context.Background(), &store.StepLog{RunID: ns + "/" + runName, Task: "clone", Step: "clone",
-		Log: "Cloning into '.'...\n", FinishedAt: t0.Add(5 * time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	e.setPodLog("step-render", "detected go 1.26\n")
-
+// runningPage gets the page of the running run of objects(false) and
+// checks its timeline.
+func runningPage(t *testing.T, e *env) (string, http.Header) {
+	t.Helper()
 	code, body, hdr := e.get("/runs/" + ns + "/" + runName)
 	if code != http.StatusOK {
 		t.Fatalf("GET run page: %d\n%s", code, body)
@@ -54,6 +48,20 @@ func TestRunPageRunning(t *testing.T) {
 	if diff := cmp.Diff(want, hooks(body)); diff != "" {
 		t.Errorf("timeline (-want +got):\n%s", diff)
 	}
+	return body, hdr
+}
+
+func TestRunPageRunning(t *testing.T) {
+	e := newEnv(t, objects(false))
+	e.recordRun(store.RunRunning)
+	// clone's log was saved by the collector; render's is read from its pod.
+	if err := e.logs.SaveStepLog(context.Background(), &store.StepLog{RunID: ns + "/" + runName, Task: "clone", Step: "clone",
+		Log: "Cloning into '.'...\n", FinishedAt: t0.Add(5 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	e.setPodLog("step-render", "detected go 1.26\n")
+
+	body, hdr := runningPage(t, e)
 	for _, s := range []string{
 		`<pre id="log-clone-clone" class="log" role="log" aria-live="polite"`,
 		"Cloning into &#39;.&#39;...\n</pre>",
@@ -299,38 +307,18 @@ func TestRunPageReadsFromTheRunCaches(t *testing.T) {
 	e := newEnv(t, objects(false))
 	e.recordRun(store.RunRunning)
 	e.setPodLog("step-render", "detected go 1.26\n")
-	c := NewCollector(e.tekton, e.kube, e.logs, ns, 0)
+	c, stopped := runCollector(t, e)
 	e.ui.prCache, e.ui.trCache = prMap{ns + "/" + runName: pipelineRun(false)}, c
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("collector Run: %v", err)
-		}
-	}()
 	for !c.synced.Load() { // until the watch synced; the test's deadline bounds it
 		select {
-		case err := <-done:
-			t.Fatalf("collector Run returned early: %v", err)
+		case <-stopped:
+			t.Fatal("collector Run returned early")
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	e.tekton.ClearActions()
 
-	code, body, _ := e.get("/runs/" + ns + "/" + runName)
-	if code != http.StatusOK {
-		t.Fatalf("GET run page: %d\n%s", code, body)
-	}
-	want := []string{
-		"task clone succeeded", "step clone/clone succeeded",
-		"task generate-dockerfile running", "step generate-dockerfile/render running",
-		"task build-push queued",
-	}
-	if diff := cmp.Diff(want, hooks(body)); diff != "" {
-		t.Errorf("timeline (-want +got):\n%s", diff)
-	}
+	runningPage(t, e)
 	for _, a := range e.tekton.Actions() {
 		if r := a.GetResource().Resource; (r == "pipelineruns" || r == "taskruns") && (a.GetVerb() == "get" || a.GetVerb() == "list") {
 			t.Errorf("run page asked the API: %s %s", a.GetVerb(), r)
