@@ -358,21 +358,15 @@ func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
 // handle is Handle; once the outcome is known, before it is recorded,
 // release (when not nil) is called and then done (when not nil) gets it.
 func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- event.Outcome, release func()) {
-	// Whatever path returns, the slot is freed once (early when it can be).
-	released := false
-	releaseOnce := func() {
-		if release != nil && !released {
-			released = true
-			release()
-		}
-	}
-	defer releaseOnce()
 	log := d.log.With("event", ev.ID, "provider", ev.Provider, "repo", ev.Repo, "sha", ev.SHA, "delivery", ev.Delivery)
 	// Work on an event is not cut short by shutdown: it ends within half
 	// the lease, and its outcome is written before the lease runs out.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease/2)
 	state, reason, err := d.dispatch(wctx, ev)
 	cancel()
+	if release != nil {
+		release()
+	}
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease/2)
 	defer cancel()
@@ -386,7 +380,6 @@ func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- ev
 			state, reason, result = event.Failed, fmt.Sprintf("gave up after %d attempts: %v", ev.Attempts, err), string(event.Failed)
 		default:
 			wait := max(backoff(ev.Attempts, d.minBackoff, d.maxBackoff, d.rnd), after)
-			releaseOnce()
 			if done != nil {
 				done <- event.Outcome{State: event.Queued, Reason: fmt.Sprintf("will retry in %s: %v", wait.Round(time.Millisecond), err)}
 			}
@@ -398,7 +391,6 @@ func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- ev
 			return
 		}
 	}
-	releaseOnce()
 	if done != nil {
 		done <- event.Outcome{State: state, Reason: reason}
 	}

@@ -290,21 +290,11 @@ func (u *UI) load(ctx context.Context, ns, name string) (*snapshot, error) {
 		s.run = r
 	}
 	if ns == u.namespace {
-		pr, cached := u.cachedPipelineRun(ns, name)
-		if !cached {
-			var err error
-			pr, err = u.tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				pr = nil
-			case err != nil:
-				if s.run == nil {
-					return nil, fmt.Errorf("reading PipelineRun %s: %w", id, err)
-				}
-				pr = nil
-			}
-		}
-		if pr != nil && pr.Labels[tekton.LabelManaged] == "true" {
+		pr, err := u.pipelineRun(ctx, ns, name)
+		switch {
+		case err != nil && s.run == nil:
+			return nil, fmt.Errorf("reading PipelineRun %s: %w", id, err)
+		case err == nil && pr != nil && pr.Labels[tekton.LabelManaged] == "true":
 			s.pr = pr
 		}
 	}
@@ -312,13 +302,9 @@ func (u *UI) load(ctx context.Context, ns, name string) (*snapshot, error) {
 		return nil, errNoRun
 	}
 	if s.pr != nil {
-		trs, cached := u.cachedTaskRuns(ns, name)
-		if !cached {
-			list, err := u.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + name})
-			if err != nil {
-				return nil, fmt.Errorf("listing TaskRuns of %s: %w", id, err)
-			}
-			trs = list.Items
+		trs, err := u.taskRuns(ctx, ns, name)
+		if err != nil {
+			return nil, fmt.Errorf("listing TaskRuns of %s: %w", id, err)
 		}
 		s.trs = trs
 		sort.Slice(s.trs, func(i, j int) bool { return s.trs[i].Name < s.trs[j].Name })
@@ -334,6 +320,36 @@ func (u *UI) load(ctx context.Context, ns, name string) (*snapshot, error) {
 		s.tl = storedTimeline(s.run, logs)
 	}
 	return s, nil
+}
+
+// pipelineRun reads ns/name from the run cache when it can answer, else
+// from the API; nil and no error when there is none.
+func (u *UI) pipelineRun(ctx context.Context, ns, name string) (*pipelinev1.PipelineRun, error) {
+	if u.prCache != nil {
+		if pr, ok := u.prCache.CachedPipelineRun(ns, name); ok {
+			return pr, nil
+		}
+	}
+	pr, err := u.tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return pr, err
+}
+
+// taskRuns reads the TaskRuns of PipelineRun ns/name from the run cache
+// when it can answer, else from the API.
+func (u *UI) taskRuns(ctx context.Context, ns, name string) ([]pipelinev1.TaskRun, error) {
+	if u.trCache != nil {
+		if trs, ok := u.trCache.CachedTaskRuns(ns, name); ok {
+			return trs, nil
+		}
+	}
+	list, err := u.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + name})
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
 }
 
 // stored returns the saved log of a step, if any.

@@ -112,20 +112,6 @@ func WithRunCache(prs PipelineRunCache, trs TaskRunCache) Option {
 	return func(u *UI) error { u.prCache, u.trCache = prs, trs; return nil }
 }
 
-func (u *UI) cachedPipelineRun(ns, name string) (*pipelinev1.PipelineRun, bool) {
-	if u.prCache == nil {
-		return nil, false
-	}
-	return u.prCache.CachedPipelineRun(ns, name)
-}
-
-func (u *UI) cachedTaskRuns(ns, pipelineRun string) ([]pipelinev1.TaskRun, bool) {
-	if u.trCache == nil {
-		return nil, false
-	}
-	return u.trCache.CachedTaskRuns(ns, pipelineRun)
-}
-
 // Option configures the UI.
 type Option func(*UI) error
 
