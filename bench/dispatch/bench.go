@@ -40,9 +40,15 @@ import (
 type Config struct {
 	// Slipway is the path of the slipway binary to run.
 	Slipway string
-	// Rest reaches the kube-apiserver (the floor's client and the proxy
-	// Slipway goes through). Its QPS and Burst are raised for the floor.
-	Rest *rest.Config
+	// Rest reaches the kube-apiserver (the floor's client). Its QPS and
+	// Burst are raised for the floor. Kubeconfig is the same for Slipway.
+	Rest       *rest.Config
+	Kubeconfig string
+	// Proxy puts the counting proxy between Slipway and the apiserver, to
+	// time each create as seen from outside Slipway and count its requests
+	// independently of Slipway's own metrics. Off by default: the hop costs
+	// Slipway latency and CPU the floor does not pay.
+	Proxy bool
 	// Engine names the store ("sqlite" or "postgres"); Store is its URL.
 	Engine, Store string
 	Events        int
@@ -93,9 +99,12 @@ type Row struct {
 	// seen); PeakRSSKiB its largest resident set so far.
 	CPU        time.Duration
 	PeakRSSKiB int64
-	// APICalls are Slipway's requests to the apiserver during the burst.
-	APICalls []string
-	// Creates are its PipelineRun creates as the proxy timed them.
+	// APICalls are Slipway's requests to the apiserver during the burst,
+	// from its slipway_kube_requests_total; ProxyCalls the same as the
+	// proxy counted them (with Config.Proxy).
+	APICalls, ProxyCalls []string
+	// Creates are its PipelineRun creates: from Slipway's histogram (N,
+	// Mean) or, with Config.Proxy, as the proxy timed them.
 	Creates Creates
 }
 
@@ -195,14 +204,17 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 
 	scm := httptest.NewServer(fakescm.New(filepath.Join(cfg.Dir, "repos")).Handler())
 	defer scm.Close()
-	proxy, err := newCounter(cfg.Rest)
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = proxy.close() }()
-	kubeconfig := filepath.Join(cfg.Dir, "kubeconfig")
-	if err := proxy.kubeconfig(kubeconfig); err != nil {
-		return res, err
+	kubeconfig := cfg.Kubeconfig
+	var proxy *counter
+	if cfg.Proxy {
+		if proxy, err = newCounter(cfg.Rest); err != nil {
+			return res, err
+		}
+		defer func() { _ = proxy.close() }()
+		kubeconfig = filepath.Join(cfg.Dir, "kubeconfig")
+		if err := proxy.kubeconfig(kubeconfig); err != nil {
+			return res, err
+		}
 	}
 	addr, err := freeAddr()
 	if err != nil {
@@ -276,18 +288,35 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if err != nil {
 			return res, err
 		}
-		calls, mark := proxy.snapshot(), proxy.createMark()
+		var (
+			calls map[string]int
+			mark  int
+		)
+		if proxy != nil {
+			calls, mark = proxy.snapshot(), proxy.createMark()
+		}
+		k0, err := scrapeKubeCalls(ctx, client, sw.url)
+		if err != nil {
+			return res, err
+		}
 		answers = lv.load(len(ds), func(i int) (bool, error) { return post(ctx, client, sw.url, ds[i]) })
 		row.Slipway = measure(ctx, ds, answers, seen, cfg.Quiet)
-		// The watch can show a run before the proxy has noted its create.
-		proxy.waitCreates(ctx, mark+row.Slipway.Accepted-row.Slipway.Lost, 5*time.Second)
-		row.Creates = proxy.createsSince(mark)
 		after, err := readProc(sw.pid())
 		if err != nil {
 			return res, err
 		}
 		row.CPU, row.PeakRSSKiB = after.CPU-before.CPU, after.PeakKiB
-		row.APICalls = diff(calls, proxy.snapshot())
+		// The watch can show a run before its create's answer is counted.
+		k1, err := waitKubeCreates(ctx, client, sw.url, k0.creates+row.Slipway.Accepted-row.Slipway.Lost, 5*time.Second)
+		if err != nil {
+			return res, err
+		}
+		row.APICalls, row.Creates = diff(k0.counts, k1.counts), k1.since(k0)
+		if proxy != nil {
+			proxy.waitCreates(ctx, mark+row.Slipway.Accepted-row.Slipway.Lost, 5*time.Second)
+			row.Creates = proxy.createsSince(mark)
+			row.ProxyCalls = diff(calls, proxy.snapshot())
+		}
 		res.Rows = append(res.Rows, row)
 	}
 	if cfg.SIGTERM {

@@ -51,6 +51,7 @@ type createTiming struct {
 // saw them: the apiserver's round trip plus the proxy's own hop.
 type Creates struct {
 	N             int
+	Mean          time.Duration // from Slipway's histogram, without the proxy
 	P50, P99      time.Duration
 	MaxInFlight   int
 	Overlapped    int           // started while another was in flight

@@ -22,6 +22,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/dispatch"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/kube"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/report"
 	"github.com/slipway-ci/slipway/pkg/scm"
@@ -71,9 +72,15 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		}
 	}()
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	restCfg, err := restConfig(cfg)
 	if err != nil {
 		return err
+	}
+	if err := kube.Instrument(restCfg, reg); err != nil {
+		return fmt.Errorf("kubernetes client metrics: %w", err)
 	}
 	tc, err := versioned.NewForConfig(restCfg)
 	if err != nil {
@@ -87,9 +94,6 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	d, err := dispatch.New(st, tc, scms, tekton.RunOptions{
 		Namespace:            cfg.Namespace,

@@ -38,6 +38,7 @@ type options struct {
 	rates        []float64
 	workers      int
 	sigterm      bool
+	proxy        bool
 	dispatchWait time.Duration
 	out          string
 }
@@ -54,6 +55,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.workers, "workers", 32, "Slipway's --dispatch-workers")
 	fs.DurationVar(&o.dispatchWait, "dispatch-wait", -1, "Slipway's --dispatch-wait (negative: its default)")
 	fs.BoolVar(&o.sigterm, "sigterm", true, "also run the SIGTERM/restart burst on each store")
+	fs.BoolVar(&o.proxy, "proxy", false, "send Slipway's API requests through a counting, timing loopback proxy (an extra hop the floor does not take)")
 	fs.StringVar(&o.out, "out", "", "Markdown file to write the results section into (replaced between markers, else appended); empty: stdout only")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -174,7 +176,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // measure runs one engine on a fresh store.
 func measure(ctx context.Context, o options, engine string, rc *rest.Config, dir string) (dispatch.Result, error) {
-	cfg := dispatch.Config{Slipway: o.slipway, Rest: rc, Engine: engine, Events: o.events, Concurrency: o.concurrency, Rates: o.rates,
+	cfg := dispatch.Config{Slipway: o.slipway, Rest: rc, Kubeconfig: o.kubeconfig, Proxy: o.proxy, Engine: engine, Events: o.events, Concurrency: o.concurrency, Rates: o.rates,
 		Workers: o.workers, DispatchWait: o.dispatchWait, SIGTERM: o.sigterm, Dir: dir}
 	switch engine {
 	case "sqlite":
