@@ -231,16 +231,21 @@ func (d *Dispatcher) Prefetch(ev *event.Event) {
 // Release gives back a worker Reserve took that gets no event.
 func (d *Dispatcher) Release() { d.free() }
 
-// Dispatch hands ev, recorded and claimed with the lease Reserve gave
-// (its ID and Attempts set), to the worker Reserve took. It never blocks.
-// The channel gets the outcome once the PipelineRun is created (or the
-// event filtered, failed or set to retry), before the outcome is written
-// to the store, so the webhook can answer with it without waiting for
-// that commit.
-func (d *Dispatcher) Dispatch(ev *event.Event) <-chan event.Outcome {
+// Dispatch hands ev, claimed with the lease Reserve gave (its ID and
+// Attempts set), to the worker Reserve took, while ev's record may still
+// be committing: the worker creates the PipelineRun meanwhile and waits
+// for recorded before anything else (recording the run, cancelling older
+// ones, finishing the event). If recorded reports an error, the worker
+// deletes the PipelineRun it created and writes nothing: the sender was
+// refused and redelivers. A nil recorded: ev's record is committed. It
+// never blocks. The channel gets the outcome
+// once the PipelineRun is created (or the event filtered, failed or set to
+// retry), before the outcome is written to the store, so the webhook can
+// answer with it without waiting for that commit.
+func (d *Dispatcher) Dispatch(ev *event.Event, recorded func() (id int64, duplicate bool, err error)) <-chan event.Outcome {
 	done := make(chan event.Outcome, 1)
 	go func() {
-		d.handle(d.runCtx, ev, done, d.releaseSlot)
+		d.handle(d.runCtx, ev, done, d.releaseSlot, recorded)
 		d.wg.Done()
 	}()
 	return done
@@ -313,7 +318,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.slots <- struct{}{}
 				d.wg.Add(1)
 				go func(ev event.Event) {
-					d.handle(ctx, &ev, nil, d.releaseSlot)
+					d.handle(ctx, &ev, nil, d.releaseSlot, nil)
 					d.wg.Done()
 				}(evs[i])
 			}
@@ -352,20 +357,27 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // store: finished (dispatched, ignored, failed) or retried later. It is
 // what Run calls for each claimed event.
 func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
-	d.handle(ctx, ev, nil, nil)
+	d.handle(ctx, ev, nil, nil, nil)
 }
 
 // handle is Handle; once the outcome is known, before it is recorded,
 // release (when not nil) is called and then done (when not nil) gets it.
-func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- event.Outcome, release func()) {
+// recorded, when not nil, says whether ev's record committed (Dispatch).
+func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- event.Outcome, release func(), recorded recordedFunc) {
 	log := d.log.With("event", ev.ID, "provider", ev.Provider, "repo", ev.Repo, "sha", ev.SHA, "delivery", ev.Delivery)
 	// Work on an event is not cut short by shutdown: it ends within half
 	// the lease, and its outcome is written before the lease runs out.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease/2)
-	state, reason, err := d.dispatch(wctx, ev)
+	state, reason, err := d.dispatch(wctx, ev, recorded)
 	cancel()
 	if release != nil {
 		release()
+	}
+	if recorded != nil {
+		// Nothing is written about an event before its record is there.
+		if ok := d.settle(ctx, ev, recorded); !ok {
+			return
+		}
 	}
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease/2)
@@ -403,7 +415,16 @@ func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- ev
 
 // dispatch decides and does what ev asks. A returned error is classified
 // by the caller; otherwise state and reason finish the event.
-func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event) (event.State, string, error) {
+func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event, recorded recordedFunc) (event.State, string, error) {
+	if recorded != nil && ev.Action != event.Build {
+		// Only a build's create is worth overlapping with the commit; a
+		// comment command or a cancel acts on a recorded event.
+		id, dup, err := recorded()
+		if err != nil || dup {
+			return "", "", errNotRecorded
+		}
+		ev.ID = id
+	}
 	if ev.Commented && (ev.Action == event.Retest || ev.Action == event.Cancel) {
 		ok, reason, err := d.checkCommenter(ctx, ev)
 		if err != nil {
@@ -431,13 +452,13 @@ func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event) (event.State
 	case event.Ignore:
 		return event.Ignored, ev.Reason, nil
 	case event.Build:
-		return d.build(ctx, ev)
+		return d.build(ctx, ev, recorded)
 	default:
 		return "", "", fmt.Errorf("event %d: unknown action %q", ev.ID, ev.Action)
 	}
 }
 
-func (d *Dispatcher) build(ctx context.Context, ev *event.Event) (event.State, string, error) {
+func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded recordedFunc) (event.State, string, error) {
 	if event.IsDeletion(ev.SHA) {
 		return event.Ignored, "the ref was deleted", nil
 	}
@@ -461,6 +482,7 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event) (event.State, s
 	id := pr.Namespace + "/" + pr.Name
 	note := "created PipelineRun " + id
 	err = createRun(ctx, d.tekton, pr)
+	created := err == nil
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		// An earlier attempt created it and then failed to record it.
@@ -469,6 +491,12 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event) (event.State, s
 		return "", "", fmt.Errorf("creating PipelineRun %s: %w", id, err)
 	default:
 		d.metrics.latency(d.now().Sub(ev.ReceivedAt))
+	}
+	if recorded != nil {
+		// The create overlapped the event's commit; what follows needs it.
+		if err := d.afterCommit(ctx, ev, recorded, pr, created); err != nil {
+			return "", "", err
+		}
 	}
 	run := &store.Run{
 		ID: id, EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind, Repo: ev.Repo, ProjectID: ev.ProjectID,

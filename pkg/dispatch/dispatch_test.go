@@ -586,7 +586,7 @@ func TestHandoff(t *testing.T) {
 	}
 	var outcomes []<-chan event.Outcome
 	for i := range evs {
-		outcomes = append(outcomes, h.d.Dispatch(&evs[i]))
+		outcomes = append(outcomes, h.d.Dispatch(&evs[i], nil))
 	}
 	for i, done := range outcomes {
 		// What the webhook answers with: the run it created.
@@ -661,7 +661,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 			for i := range n {
 				lease := reserve()
 				sha := strings.Repeat(string(rune('a'+i%6)), 40)
-				h.d.Dispatch(h.store.addClaimed(push("main", sha, fmt.Sprintf("d%d", i)), lease))
+				h.d.Dispatch(h.store.addClaimed(push("main", sha, fmt.Sprintf("d%d", i)), lease), nil)
 				<-h.store.finished
 			}
 			claims := 1

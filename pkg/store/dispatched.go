@@ -44,8 +44,9 @@ func (s *sqlStore) FinishDispatched(ctx context.Context, id int64, run *Run, rea
 // after any claim. A duplicate or ignored event is recorded as by
 // RecordEvent and claims nothing.
 func (s *sqlStore) RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, duplicate bool, err error) {
-	if lease <= 0 {
-		return 0, false, fmt.Errorf("record claimed event: lease must be positive, got %s", lease)
+	r, err := s.recordEarly(ctx, ev, lease)
+	if err != nil {
+		return 0, false, err
 	}
-	return s.record(ctx, ev, lease)
+	return r.wait()
 }

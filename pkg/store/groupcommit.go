@@ -65,6 +65,9 @@ type writeReq struct {
 	// is claimed again). A batch of lazy requests alone may skip the fsync.
 	lazy bool
 	done chan recordResult // buffered: a writer never blocks on a caller
+	// early, when set (buffered), gets a new event's id as soon as its
+	// INSERT has run, before the commit (early.go).
+	early chan int64
 }
 
 // recordResult answers a writeReq: the event's id and whether it was a
@@ -106,19 +109,30 @@ func newCommitter(flush flushFunc, writers int) *committer {
 
 // do hands req to a writer and waits for the commit that holds it.
 func (c *committer) do(ctx context.Context, req *writeReq) (recordResult, error) {
+	if err := c.submit(ctx, req); err != nil {
+		return recordResult{}, err
+	}
+	return c.wait(ctx, req)
+}
+
+// submit hands req to a writer without waiting for its commit.
+func (c *committer) submit(ctx context.Context, req *writeReq) error {
 	req.ctx, req.done = ctx, make(chan recordResult, 1)
 	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if c.closed {
-		c.mu.RUnlock()
-		return recordResult{}, errClosed
+		return errClosed
 	}
 	select {
 	case c.reqs <- req:
+		return nil
 	case <-ctx.Done():
-		c.mu.RUnlock()
-		return recordResult{}, ctx.Err()
+		return ctx.Err()
 	}
-	c.mu.RUnlock()
+}
+
+// wait waits for the commit that holds a submitted req.
+func (c *committer) wait(ctx context.Context, req *writeReq) (recordResult, error) {
 	select {
 	case r := <-req.done:
 		return r, r.err

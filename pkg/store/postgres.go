@@ -30,8 +30,11 @@ var postgresDialect = dialect{
 	rebind: rebindDollar,
 	// Replicas claiming at once each skip the rows the other has locked
 	// instead of waiting for them, so they share the queue.
-	lockSkip: " FOR UPDATE SKIP LOCKED",
-	timeArg:  func(t time.Time) any { return t },
+	lockSkip:    " FOR UPDATE SKIP LOCKED",
+	timeArg:     func(t time.Time) any { return t },
+	eventID:     "COALESCE(?::bigint, nextval(pg_get_serial_sequence('events', 'id')))",
+	overriding:  " OVERRIDING SYSTEM VALUE",
+	preallocate: true,
 }
 
 func openPostgres(ctx context.Context, url string, o options) (Store, error) {

@@ -38,6 +38,7 @@ var sqliteDialect = dialect{
 	// and sorts every queued row, leased ones included, on each claim.
 	claimIndex: " INDEXED BY events_due",
 	timeArg:    func(t time.Time) any { return t.UnixMicro() },
+	eventID:    "?",
 }
 
 func openSQLite(ctx context.Context, path string, o options) (Store, error) {

@@ -28,6 +28,15 @@ type dialect struct {
 	claimIndex string
 	// timeArg turns a time into the column's representation.
 	timeArg func(t time.Time) any
+	// eventID is the placeholder of a new event's id, which is NULL
+	// unless the id was taken beforehand (early.go).
+	eventID string
+	// overriding follows the INSERT's column list where a given id must
+	// override a GENERATED ALWAYS identity.
+	overriding string
+	// preallocate: an event's id is taken from the sequence before its
+	// INSERT (PostgreSQL answers the INSERT only with its commit).
+	preallocate bool
 }
 
 // sqlStore implements Store over database/sql for both engines.
@@ -50,6 +59,9 @@ type sqlStore struct {
 	qCreateRunIf string
 	insertMu     sync.Mutex
 	inserts      map[int]string // multi-row INSERT by row count
+	// qNextID returns a delivery's recorded id (0 if none) and a fresh id
+	// from the sequence (dialect.preallocate).
+	qNextID string
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -61,12 +73,13 @@ const runCols = "id, event_id, provider, kind, repo, project_id, app, ref, sha, 
 
 // insertEventCols are the columns a new event row is written with, in the
 // order eventRow.args returns them.
-const insertEventCols = "provider, delivery, kind, action, repo, sha, ref, body, state, reason, " +
+const insertEventCols = "id, provider, delivery, kind, action, repo, sha, ref, body, state, reason, " +
 	"attempts, last_error, claimed_until, next_attempt_at, received_at, updated_at"
 
-const insertEventPlaceholders = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)"
+// insertEventPlaceholders follow the id's own (dialect.eventID).
+const insertEventPlaceholders = ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)"
 
-const insertEventArgs = 15
+const insertEventArgs = 16
 
 // newSQLStore builds the store; flush is the engine's way of writing a
 // batch (flushSQLite, flushPostgres), writers the number of batches that
@@ -89,6 +102,8 @@ func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() e
 	s.qRetry = d.rebind(`UPDATE events SET last_error = ?, next_attempt_at = ?, claimed_until = NULL, updated_at = ?
 		WHERE id = ? AND state = 'queued'`)
 	s.qLookup = d.rebind(`SELECT id FROM events WHERE provider = ? AND delivery = ?`)
+	s.qNextID = d.rebind(`SELECT COALESCE((SELECT id FROM events WHERE provider = ? AND delivery = ?), 0),
+		nextval(pg_get_serial_sequence('events', 'id'))`)
 	s.qCreateRun = d.rebind(`INSERT INTO runs (` + runCols + `, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	s.qUpdateRun = d.rebind(`UPDATE runs SET state = ?, reported = ?, message = ?, image_url = ?, image_digest = ?,
@@ -146,11 +161,15 @@ func (s *sqlStore) newEventRow(ev *event.Event, lease time.Duration) (eventRow, 
 		attempts, claimedUntil = 1, s.d.timeArg(ts.Add(lease))
 		due = claimedUntil
 	}
+	id := any(nil) // the database's next
+	if ev.ID > 0 {
+		id = ev.ID // taken beforehand (early.go)
+	}
 	return eventRow{
 		provider: string(ev.Provider),
 		delivery: ev.Delivery,
 		args: []any{
-			string(ev.Provider), ev.Delivery, string(ev.Kind), string(ev.Action), ev.Repo, ev.SHA, ev.Ref,
+			id, string(ev.Provider), ev.Delivery, string(ev.Kind), string(ev.Action), ev.Repo, ev.SHA, ev.Ref,
 			string(js), string(state), ev.Reason, attempts, claimedUntil, due, now, now,
 		},
 	}, nil
@@ -231,6 +250,12 @@ func (s *sqlStore) plan(reqs []*writeReq) *batchPlan {
 			for _, i := range fresh {
 				if id, ok := inserted[key{reqs[i].row.provider, reqs[i].row.delivery}]; ok {
 					p.res[i] = recordResult{id: id}
+					if e := reqs[i].early; e != nil {
+						select {
+						case e <- id: // the first try's id; a retry's comes with done
+						default:
+						}
+					}
 					continue
 				}
 				p.lookups = append(p.lookups, i)
@@ -292,12 +317,12 @@ func (s *sqlStore) insertSQL(n int) string {
 		return q
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO events (" + insertEventCols + ") VALUES ")
+	b.WriteString("INSERT INTO events (" + insertEventCols + ")" + s.d.overriding + " VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(insertEventPlaceholders)
+		b.WriteString("(" + s.d.eventID + insertEventPlaceholders)
 	}
 	b.WriteString(" ON CONFLICT (provider, delivery) DO NOTHING RETURNING id, provider, delivery")
 	q := s.d.rebind(b.String())

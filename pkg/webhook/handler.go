@@ -36,9 +36,12 @@ type Recorder interface {
 }
 
 // ClaimingRecorder records an event already claimed by the caller for
-// lease, in the same commit; the SQL stores of pkg/store have it.
+// lease, in the same commit, and tells the new event's id before that
+// commit lands; the SQL stores of pkg/store have it.
 type ClaimingRecorder interface {
-	RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, duplicate bool, err error)
+	// id is the new event's, told before its commit, 0 when not (a
+	// redelivery); wait returns what the commit did, as often as asked.
+	RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, wait func() (int64, bool, error), err error)
 }
 
 // Handoff gives a just-recorded event straight to a dispatch worker;
@@ -52,9 +55,12 @@ type Handoff interface {
 	Prefetch(ev *event.Event)
 	// Release gives back a reserved worker that gets no event.
 	Release()
-	// Dispatch hands the recorded, claimed event to the reserved worker;
-	// the channel gets what dispatching it did, before that is recorded.
-	Dispatch(ev *event.Event) <-chan event.Outcome
+	// Dispatch hands the claimed event to the reserved worker while its
+	// record may still be committing: the worker does nothing that needs
+	// the record (and writes nothing about the event) before recorded
+	// says it is there, and undoes what it started if it is not. The
+	// channel gets what dispatching it did, before that is recorded.
+	Dispatch(ev *event.Event, recorded func() (id int64, duplicate bool, err error)) <-chan event.Outcome
 }
 
 // Handler serves POST /hooks/github and POST /hooks/gitlab.
@@ -263,7 +269,7 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
-	id, dup, handed, err := h.record(ctx, ev)
+	id, dup, done, err := h.record(ctx, ev)
 	if err != nil {
 		log.Error("recording webhook event", "error", err)
 		return http.StatusServiceUnavailable, Response{Error: "could not record the event; redeliver later"}, kind, "error"
@@ -277,11 +283,10 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 		log.Info("webhook event ignored", "reason", ev.Reason)
 		return http.StatusAccepted, Response{ID: id, Ignored: ev.Reason}, kind, "ignored"
 	}
-	log.Info("webhook event queued", "handed", handed != nil)
+	log.Info("webhook event queued", "handed", done != nil)
 	resp = Response{ID: id}
 	switch {
-	case handed != nil:
-		done := h.handoff.Dispatch(handed)
+	case done != nil:
 		if h.wait > 0 {
 			resp.State, resp.Detail = awaitOutcome(r.Context(), done, h.wait)
 		}
@@ -306,9 +311,11 @@ func awaitOutcome(ctx context.Context, done <-chan event.Outcome, wait time.Dura
 }
 
 // record stores ev. When a worker is free it records ev claimed for that
-// worker and returns the event to hand it (ev itself, with its queue
-// fields set); otherwise handed is nil.
-func (h *Handler) record(ctx context.Context, ev *event.Event) (id int64, dup bool, handed *event.Event, err error) {
+// worker and hands it over as soon as its id is known, so the worker's
+// PipelineRun create overlaps the commit; done then gets what dispatch
+// did. The answer waits for the commit either way: nothing is
+// acknowledged before it is durable.
+func (h *Handler) record(ctx context.Context, ev *event.Event) (id int64, dup bool, done <-chan event.Outcome, err error) {
 	cr, ok := h.rec.(ClaimingRecorder)
 	if !ok || h.handoff == nil || ev.Action == event.Ignore {
 		id, dup, err = h.rec.RecordEvent(ctx, ev)
@@ -320,11 +327,26 @@ func (h *Handler) record(ctx context.Context, ev *event.Event) (id int64, dup bo
 		return id, dup, nil, err
 	}
 	received := time.Now()
-	id, dup, err = cr.RecordClaimed(ctx, ev, lease)
-	if err != nil || dup {
+	early, wait, err := cr.RecordClaimedEarly(ctx, ev, lease)
+	if err != nil {
 		h.handoff.Release()
+		return 0, false, nil, err
+	}
+	if early == 0 {
+		// A redelivery, or the commit came first: nothing to overlap.
+		id, dup, err = wait()
+		if err != nil || dup {
+			h.handoff.Release()
+			return id, dup, nil, err
+		}
+		early = id
+	}
+	e := *ev // the store may still be encoding ev
+	e.ID, e.State, e.Attempts, e.ReceivedAt = early, event.Queued, 1, received
+	done = h.handoff.Dispatch(&e, wait)
+	id, dup, err = wait()
+	if err != nil || dup {
 		return id, dup, nil, err
 	}
-	ev.ID, ev.State, ev.Attempts, ev.ReceivedAt = id, event.Queued, 1, received
-	return id, false, ev, nil
+	return id, false, done, nil
 }

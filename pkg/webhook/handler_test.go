@@ -419,18 +419,32 @@ func TestHandlerLogsStoreFailure(t *testing.T) {
 	}
 }
 
-// claimingRecorder is a fakeRecorder that also records events claimed.
+// claimingRecorder is a fakeRecorder that also records events claimed,
+// telling a new event's id first; its commit waits for commit (when set)
+// and then fails with commitErr (when set).
 type claimingRecorder struct {
 	fakeRecorder
-	leases []time.Duration // of the events recorded claimed
+	leases    []time.Duration // of the events recorded claimed
+	commit    chan struct{}
+	commitErr error
 }
 
-func (c *claimingRecorder) RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (int64, bool, error) {
+func (c *claimingRecorder) RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (int64, func() (int64, bool, error), error) {
 	id, dup, err := c.RecordEvent(ctx, ev)
-	if err == nil && !dup {
-		c.leases = append(c.leases, lease)
+	if err != nil {
+		return 0, nil, err
 	}
-	return id, dup, err
+	if dup {
+		return 0, func() (int64, bool, error) { return id, true, nil }, nil
+	}
+	c.leases = append(c.leases, lease)
+	wait := sync.OnceValues(func() (int64, error) {
+		if c.commit != nil {
+			<-c.commit
+		}
+		return id, c.commitErr
+	})
+	return id, func() (int64, bool, error) { id, err := wait(); return id, false, err }, nil
 }
 
 // fakeHandoff has free workers and notes what happens to them.
@@ -441,6 +455,8 @@ type fakeHandoff struct {
 	attempts           []int
 	outcome            *event.Outcome // sent at once when set; else never
 	prefetched         []string       // deliveries
+	recorded           []func() (int64, bool, error)
+	handed             chan int64 // gets each dispatched id when set
 }
 
 func (f *fakeHandoff) Reserve() (time.Duration, bool) {
@@ -456,9 +472,13 @@ func (f *fakeHandoff) Release() { f.free++; f.released++ }
 
 func (f *fakeHandoff) Prefetch(ev *event.Event) { f.prefetched = append(f.prefetched, ev.Delivery) }
 
-func (f *fakeHandoff) Dispatch(ev *event.Event) <-chan event.Outcome {
+func (f *fakeHandoff) Dispatch(ev *event.Event, recorded func() (int64, bool, error)) <-chan event.Outcome {
 	f.dispatched = append(f.dispatched, ev.ID)
 	f.attempts = append(f.attempts, ev.Attempts)
+	f.recorded = append(f.recorded, recorded)
+	if f.handed != nil {
+		f.handed <- ev.ID
+	}
 	done := make(chan event.Outcome, 1)
 	if f.outcome != nil {
 		done <- *f.outcome
@@ -542,6 +562,47 @@ func TestHandlerAnswersWithTheDispatchOutcome(t *testing.T) {
 			}
 			if d := cmp.Diff(tt.want, resp); d != "" {
 				t.Errorf("answer (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// The worker gets the event as soon as its id is known, while the commit
+// is still in flight; the sender's answer waits for the commit, and a
+// commit that fails is refused (503) and reported to the worker too.
+func TestHandlerHandsOverBeforeTheCommit(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		commitErr error
+		wantCode  int
+	}{
+		{"commit lands", nil, http.StatusAccepted},
+		{"commit fails", errors.New("disk full"), http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &claimingRecorder{commit: make(chan struct{}), commitErr: tt.commitErr}
+			ho := &fakeHandoff{free: 1, handed: make(chan int64, 1)}
+			e, _ := newServer(t, rec, WithHandoff(ho))
+			answered := make(chan int, 1)
+			go func() {
+				code, _ := do(t, e, ghRequest(t, "push", "push.json"))
+				answered <- code
+			}()
+			if id := <-ho.handed; id != 1 {
+				t.Fatalf("handed over event %d, want 1", id)
+			}
+			select {
+			case code := <-answered:
+				t.Fatalf("answered %d before the commit landed", code)
+			case <-time.After(20 * time.Millisecond):
+			}
+			close(rec.commit)
+			if code := <-answered; code != tt.wantCode {
+				t.Errorf("code = %d, want %d", code, tt.wantCode)
+			}
+			id, dup, err := ho.recorded[0]()
+			if id != 1 || dup || !errors.Is(err, tt.commitErr) {
+				t.Errorf("the worker's recorded() = %d, %v, %v; want 1, false, %v", id, dup, err, tt.commitErr)
 			}
 		})
 	}
