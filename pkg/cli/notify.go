@@ -22,7 +22,7 @@ import (
 // settings.
 func newNotifier(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface,
 	scms map[event.Provider]scm.Client, log *slog.Logger) (*notify.Notifier, error) {
-	records, ok := st.(store.Notifications)
+	records, ok := st.(notify.Records)
 	if !ok {
 		return nil, errors.New("the store cannot record notifications")
 	}

@@ -39,6 +39,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"GroupCommit", testGroupCommit},
 		{"Notifications", testNotifications},
+		{"NotificationClaims", testNotificationClaims},
 		{"Promotions", testPromotions},
 		{"PromotionRace", testPromotionRace},
 		{"Deployments", testDeployments},
