@@ -27,8 +27,13 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 	insecure := insecureRegistries(cfg)
 	// The run pages read from watches Slipway has anyway: the reporter's
 	// PipelineRuns and the log collector's TaskRuns.
-	collector := ui.NewCollector(tc, kc, logs, cfg.Namespace, ui.DefaultLogCap)
+	logCap, err := cfg.StepLogCapBytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	collector := ui.NewCollector(tc, kc, logs, cfg.Namespace, logCap)
 	opts := []ui.Option{
+		ui.WithLogCap(logCap),
 		ui.WithRunCache(prs, collector),
 		ui.WithPublicURL(cfg.PublicURL),
 		ui.WithSCMAPIURLs(cfg.GitHubAPIURL, cfg.GitLabAPIURL),

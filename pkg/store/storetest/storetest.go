@@ -47,6 +47,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"DeploymentsDefaultLimit", testDeploymentsDefaultLimit},
 		{"Audit", testAudit},
 		{"RunLogs", testRunLogs},
+		{"PruneRunLogs", testPruneRunLogs},
 		{"GetEvent", testGetEvent},
 	}
 	for _, tt := range tests {
