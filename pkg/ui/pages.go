@@ -131,15 +131,30 @@ type RunRow struct {
 type runsData struct {
 	Rows                     []RunRow
 	Repo, Branch, MR, StateQ string
-	States                   []string
+	States                   []State
 	Err                      string
+}
+
+// runFilterStates are the states the runs list filters by, named as the
+// badges name them.
+var runFilterStates = []State{Queued, Running, Succeeded, Failed, Cancelled}
+
+// storeRunState is the stored state of a filter's state. The stored names
+// (pending, success, failure, canceled) are accepted too, so older links
+// keep working.
+func storeRunState(q string) (store.RunState, State, bool) {
+	for _, s := range []store.RunState{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled} {
+		if q == string(runState(s)) || q == string(s) {
+			return s, runState(s), true
+		}
+	}
+	return "", "", false
 }
 
 func (u *UI) runsPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	d := runsData{Repo: strings.TrimSpace(c.QueryParam("repo")), Branch: strings.TrimSpace(c.QueryParam("branch")),
-		MR: strings.TrimSpace(c.QueryParam("mr")), StateQ: c.QueryParam("state"),
-		States: []string{string(store.RunPending), string(store.RunRunning), string(store.RunSucceeded), string(store.RunFailed), string(store.RunCanceled)}}
+		MR: strings.TrimSpace(c.QueryParam("mr")), StateQ: c.QueryParam("state"), States: runFilterStates}
 	f := store.RunFilter{Limit: listLimit, Repo: d.Repo}
 	if d.Branch != "" {
 		f.Ref = d.Branch
@@ -155,13 +170,13 @@ func (u *UI) runsPage(c echo.Context) error {
 		}
 		f.MRNumber = n
 	}
-	switch d.StateQ {
-	case "":
-	case string(store.RunPending), string(store.RunRunning), string(store.RunSucceeded), string(store.RunFailed), string(store.RunCanceled):
-		f.State = store.RunState(d.StateQ)
-	default:
-		d.Err = "Unknown state " + strconv.Quote(d.StateQ) + "."
-		return u.render(c, http.StatusBadRequest, "runs", "Runs", "runs", d)
+	if d.StateQ != "" {
+		st, page, ok := storeRunState(d.StateQ)
+		if !ok {
+			d.Err = "Unknown state " + strconv.Quote(d.StateQ) + "."
+			return u.render(c, http.StatusBadRequest, "runs", "Runs", "runs", d)
+		}
+		f.State, d.StateQ = st, string(page)
 	}
 	runs, err := u.st.ListRuns(ctx, f)
 	if err != nil {
