@@ -41,6 +41,9 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 		ui.WithWake(wake),
 		ui.WithShutdown(ctx),
 	}
+	if n, ok := st.(store.Notifications); ok {
+		opts = append(opts, ui.WithNotifications(n))
+	}
 	if rec, ok := st.(ui.Recorder); ok {
 		opts = append(opts, ui.WithRecorder(rec))
 	}
