@@ -26,7 +26,11 @@ func newNotifier(cfg *config.Config, st store.Store, tc versioned.Interface, kc 
 	if !ok {
 		return nil, errors.New("the store cannot record notifications")
 	}
-	sum, err := notify.NewSummarizer(tc, kc, cfg.PublicURL, notify.DefaultLogLines)
+	var sumOpts []notify.SummarizerOption
+	if logs, ok := st.(store.RunLogs); ok {
+		sumOpts = append(sumOpts, notify.WithStepLogs(logs))
+	}
+	sum, err := notify.NewSummarizer(tc, kc, cfg.PublicURL, notify.DefaultLogLines, sumOpts...)
 	if err != nil {
 		return nil, err
 	}
