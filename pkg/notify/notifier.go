@@ -61,6 +61,9 @@ type Notifier struct {
 
 	queue   chan job
 	started atomic.Bool
+	// stopped is set once Run returned: what finishes later is left
+	// pending without a lease, for the next notifier to send at once.
+	stopped atomic.Bool
 }
 
 // job is a run's pending notifications, claimed by this notifier.
@@ -195,16 +198,25 @@ func (n *Notifier) Finished(ctx context.Context, run store.Run) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	subject := Subject(Summary{Run: run})
+	stopped := n.stopped.Load()
+	until := n.now().Add(n.lease)
+	if stopped {
+		until = time.Time{}
+	}
 	j := job{run: run}
 	for _, d := range dests {
 		rec := &store.Notification{RunID: run.ID, Repo: run.Repo, Channel: d.channel, Target: d.target, Subject: subject,
-			ClaimedUntil: n.now().Add(n.lease)}
+			ClaimedUntil: until}
 		if err := n.records.CreateNotification(wctx, rec); err != nil {
 			// Still send: the send matters more than its record.
 			n.log.ErrorContext(ctx, "recording a notification", "run", run.ID, "channel", d.channel, "err", err)
 			rec.ID = 0
 		}
 		j.recs = append(j.recs, rec)
+	}
+	if stopped {
+		n.log.WarnContext(ctx, "notifier stopped; notifications left pending for the next start", "run", run.ID)
+		return
 	}
 	select {
 	case n.queue <- j:
@@ -228,6 +240,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() {
 		wg.Wait()
+		n.stopped.Store(true)
 		n.releaseQueued(ctx)
 	}()
 	slots := make(chan struct{}, n.parallel)

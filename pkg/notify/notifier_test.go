@@ -306,18 +306,23 @@ func TestNotifierQueueFull(t *testing.T) {
 // TestNotifierResumes: a notification queued by a notifier that stopped
 // (cleanly, or crashed) is sent by the next one on the same store, once.
 func TestNotifierResumes(t *testing.T) {
+	shutdown := func(ctx context.Context, n *Notifier) error {
+		ctx, cancel := context.WithCancel(ctx)
+		cancel()
+		return n.Run(ctx) // releases what is queued
+	}
 	for _, tc := range []struct {
 		name string
 		stop func(ctx context.Context, n *Notifier) error
+		// stopFirst stops the first notifier before the run finishes (the
+		// reporter outlived it).
+		stopFirst bool
 		// wait is how long the next notifier starts after the first one.
 		wait time.Duration
 	}{
-		{"clean shutdown", func(ctx context.Context, n *Notifier) error {
-			ctx, cancel := context.WithCancel(ctx)
-			cancel()
-			return n.Run(ctx) // releases what is queued
-		}, 0},
-		{"crash", func(context.Context, *Notifier) error { return nil }, 11 * time.Minute},
+		{"clean shutdown", shutdown, false, 0},
+		{"finished after shutdown", shutdown, true, 0},
+		{"crash", func(context.Context, *Notifier) error { return nil }, false, 11 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -349,9 +354,14 @@ func TestNotifierResumes(t *testing.T) {
 			}
 
 			first := newNotifier()
-			first.Finished(ctx, run)
+			if !tc.stopFirst {
+				first.Finished(ctx, run)
+			}
 			if err := tc.stop(ctx, first); err != nil {
 				t.Fatal(err)
+			}
+			if tc.stopFirst {
+				first.Finished(ctx, run)
 			}
 			mu.Lock()
 			now = now.Add(tc.wait)
