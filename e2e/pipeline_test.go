@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
+	"github.com/slipway-ci/slipway/e2e/fakescm"
 	"github.com/slipway-ci/slipway/e2e/framework"
 	"github.com/slipway-ci/slipway/pkg/provenance"
 )
@@ -43,6 +45,7 @@ func TestGitHubPushBuildsAndPushes(t *testing.T) {
 	if diff := cmp.Diff([]string{"pending", "running", "success"}, stateSequence(sts, "slipway/ci")); diff != "" {
 		t.Errorf("commit statuses (-want +got)\n%s\nall: %+v", diff, sts)
 	}
+	checkTargetURLs(t, s, sts, run)
 	checkImage(ctx, t, pr, s.cloneURL(repo), repo.Name, sha)
 }
 
@@ -68,6 +71,7 @@ func TestGitLabMergeRequestBuildsAndPushes(t *testing.T) {
 	if diff := cmp.Diff([]string{"pending", "running", "success"}, stateSequence(sts, "slipway/ci")); diff != "" {
 		t.Errorf("commit statuses (-want +got)\n%s\nall: %+v", diff, sts)
 	}
+	checkTargetURLs(t, s, sts, run)
 	for _, st := range sts {
 		if st.Provider != "gitlab" || st.Ref != "feature" {
 			t.Errorf("status %s: provider %q ref %q, want gitlab on the source branch feature", st.State, st.Provider, st.Ref)
@@ -103,6 +107,27 @@ func TestBroken(t *testing.T) { t.Fatal("this test fails on purpose") }
 	}
 	if got, err := registryDigest(ctx, imageRef(repo.Name, sha)); err != nil || got != "" {
 		t.Errorf("registry has %s = %q (err %v), want nothing pushed", imageRef(repo.Name, sha), got, err)
+	}
+}
+
+// checkTargetURLs: every slipway/ci status links the run's page (the
+// stack's public URL is the Service URL the tests use), and the page
+// answers.
+func checkTargetURLs(t *testing.T, s *slipwayStack, sts []fakescm.Status, run string) {
+	t.Helper()
+	want := strings.TrimRight(s.URL, "/") + "/runs/" + buildsNamespace + "/" + run
+	for _, st := range sts {
+		if st.Context == "slipway/ci" && st.TargetURL != want {
+			t.Errorf("status %s links %q, want the run page %q", st.State, st.TargetURL, want)
+		}
+	}
+	resp, err := s.client.Get(want)
+	if err != nil {
+		t.Fatalf("GET %s: %v", want, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s, want 200", want, resp.Status)
 	}
 }
 

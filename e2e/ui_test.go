@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipway-ci/slipway/e2e/framework"
@@ -64,6 +66,7 @@ func TestRunPageLiveInBrowser(t *testing.T) {
 		t.Errorf("PipelineRun %s had finished when its first log line reached the page; want lines live", run)
 	}
 	waitFor[bool](p, "unit-test shown running", `(document.querySelector('li.task[data-task="unit-test"]') || {dataset: {}}).dataset.state === "running"`)
+	checkFollow(p, "log-unit-test-test")
 	waitFor[bool](p, "the last log line", `(`+logExpr+`).includes(`+jsString(fmt.Sprintf("slipway-live-%02d", liveLines))+`)`)
 	if !eval[bool](p, `window.__slipwayE2E === true`) {
 		t.Errorf("the page reloaded; want the log lines streamed into the open page")
@@ -121,6 +124,78 @@ func TestRunPageLiveInBrowser(t *testing.T) {
 	}
 	phone.viewportShot("run-page-phone")
 	phone.screenshot("run-page-phone-full")
+
+	// The PipelineRun and its pods go (as prune-keep deletes them): the
+	// page is rebuilt from the store, stored logs included.
+	deleteRunAndPods(ctx, t, run)
+	gone := newPage(ctx, t, pageOptions{noJS: true})
+	gone.open(runURL)
+	if got := eval[string](gone, logExpr); !strings.Contains(got, "slipway-live-01") || !strings.Contains(got, fmt.Sprintf("slipway-live-%02d", liveLines)) {
+		t.Errorf("with the PipelineRun and its pods gone, the unit-test log reads %q; want the stored lines\npage text:\n%s", got, gone.text())
+	}
+	gone.screenshot("run-page-pods-gone")
+}
+
+// checkFollow checks the follow mode on the log pre with id logID while
+// lines still arrive: ticked (the default) the log scrolls to its end as
+// lines arrive; unticked it stays where the reader put it; ticked again it
+// jumps to the end at once.
+func checkFollow(p *page, logID string) {
+	p.t.Helper()
+	pre := `document.getElementById(` + jsString(logID) + `)`
+	atEnd := `(` + pre + `.scrollTop + ` + pre + `.clientHeight >= ` + pre + `.scrollHeight - 2)`
+	// A short box, so a few lines overflow it (set through the CSSOM,
+	// which the page's CSP allows).
+	eval[bool](p, `(`+pre+`.style.maxHeight = "3.5em", true)`)
+	waitFor[bool](p, "the followed log to overflow and sit at its end",
+		pre+`.scrollHeight > `+pre+`.clientHeight + 4 && `+atEnd)
+
+	// Unticked: the reader scrolls to the top and stays there while lines arrive.
+	n := eval[int](p, `(() => { const f = document.getElementById("follow"); if (f.checked) f.click(); `+
+		pre+`.scrollTop = 0; return `+pre+`.textContent.length; })()`)
+	if eval[bool](p, `document.getElementById("follow").checked`) {
+		p.t.Fatalf("#follow is still ticked after a click")
+	}
+	waitFor[bool](p, "more log lines after unticking follow", pre+`.textContent.length > `+fmt.Sprint(n))
+	if top := eval[float64](p, pre+`.scrollTop`); top != 0 {
+		p.t.Errorf("with follow unticked, new lines scrolled the log to %v; want it left at the top", top)
+	}
+
+	// Ticked again: at the end at once, before any new line could do it.
+	got := eval[[]bool](p, `(() => { const n = `+pre+`.textContent.length; document.getElementById("follow").click(); `+
+		`return [document.getElementById("follow").checked, `+atEnd+`, n === `+pre+`.textContent.length]; })()`)
+	if len(got) != 3 || !got[0] || !got[1] || !got[2] {
+		p.t.Errorf("ticking follow again: [checked, at the end, no new line meanwhile] = %v; want all true", got)
+	}
+	p.screenshot("run-page-follow")
+}
+
+// deleteRunAndPods deletes the PipelineRun and waits until it and its pods
+// are gone.
+func deleteRunAndPods(ctx context.Context, t *testing.T, run string) {
+	t.Helper()
+	c := framework.Get(t)
+	bg := metav1.DeletePropagationBackground
+	if err := c.Tekton.TektonV1().PipelineRuns(buildsNamespace).Delete(ctx, run, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
+		t.Fatalf("deleting PipelineRun %s: %v", run, err)
+	}
+	sel := metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + run}
+	for {
+		_, err := c.Tekton.TektonV1().PipelineRuns(buildsNamespace).Get(ctx, run, metav1.GetOptions{})
+		pods, perr := c.Kube.CoreV1().Pods(buildsNamespace).List(ctx, sel)
+		if apierrors.IsNotFound(err) && perr == nil && len(pods.Items) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			n := -1
+			if pods != nil {
+				n = len(pods.Items)
+			}
+			t.Fatalf("PipelineRun %s (get: %v) and its pods (%d left, list: %v) not gone: %v", run, err, n, perr, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // "Why didn't my push build?": a push with [skip ci] is recorded as

@@ -22,11 +22,15 @@ import (
 // settings.
 func newNotifier(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface,
 	scms map[event.Provider]scm.Client, log *slog.Logger) (*notify.Notifier, error) {
-	records, ok := st.(store.Notifications)
+	records, ok := st.(notify.Records)
 	if !ok {
 		return nil, errors.New("the store cannot record notifications")
 	}
-	sum, err := notify.NewSummarizer(tc, kc, cfg.PublicURL, notify.DefaultLogLines)
+	var sumOpts []notify.SummarizerOption
+	if logs, ok := st.(store.RunLogs); ok {
+		sumOpts = append(sumOpts, notify.WithStepLogs(logs))
+	}
+	sum, err := notify.NewSummarizer(tc, kc, cfg.PublicURL, notify.DefaultLogLines, sumOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -106,24 +106,37 @@ func withAutoDeploy(next func(context.Context, store.Run), svc *promotion.Servic
 type pruner struct {
 	tc        versioned.Interface
 	namespace string
-	keep      int
-	every     time.Duration
+	keep      int // finished PipelineRuns kept per app; 0 keeps all
+	// logs and logAge prune the stored step logs of runs older than logAge;
+	// 0 keeps them.
+	logs   store.RunLogs
+	logAge time.Duration
+	every  time.Duration
 }
 
 var _ server.Component = (*pruner)(nil)
 
 func (p *pruner) Run(ctx context.Context) error {
-	if p.keep < 1 {
+	if p.keep < 1 && p.logAge <= 0 {
 		return nil
 	}
 	log := logging.From(ctx).With("component", "pruner")
 	tick := time.NewTicker(p.every)
 	defer tick.Stop()
 	for {
-		if n, err := tekton.Prune(ctx, p.tc, p.namespace, p.keep); err != nil {
-			log.Warn("pruning PipelineRuns", "err", err)
-		} else if n > 0 {
-			log.Info("pruned PipelineRuns", "deleted", n, "keep", p.keep)
+		if p.keep > 0 {
+			if n, err := tekton.Prune(ctx, p.tc, p.namespace, p.keep); err != nil {
+				log.Warn("pruning PipelineRuns", "err", err)
+			} else if n > 0 {
+				log.Info("pruned PipelineRuns", "deleted", n, "keep", p.keep)
+			}
+		}
+		if p.logAge > 0 {
+			if n, err := p.logs.PruneStepLogs(ctx, p.logAge); err != nil {
+				log.Warn("pruning stored step logs", "err", err)
+			} else if n > 0 {
+				log.Info("pruned stored step logs", "deleted", n, "older than", p.logAge)
+			}
 		}
 		select {
 		case <-ctx.Done():

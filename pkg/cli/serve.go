@@ -205,7 +205,9 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if cfg.DebugAddr != "" {
 		srv.Components["profiler"] = &server.Profiler{Addr: cfg.DebugAddr}
 	}
-	srv.Components["pruner"] = &pruner{tc: tc, namespace: cfg.Namespace, keep: cfg.PruneKeep, every: 10 * time.Minute}
+	logs, _ := st.(store.RunLogs) // webUI refused a store without
+	srv.Components["pruner"] = &pruner{tc: tc, namespace: cfg.Namespace, keep: cfg.PruneKeep,
+		logs: logs, logAge: cfg.LogRetention, every: 10 * time.Minute}
 	log.Info("starting slipway", "version", Version, "addr", cfg.Addr, "store", cfg.RedactedStore(),
 		"namespace", cfg.Namespace, "providers", providerNames(scms))
 	return srv.Run(ctx)

@@ -27,14 +27,22 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 	insecure := insecureRegistries(cfg)
 	// The run pages read from watches Slipway has anyway: the reporter's
 	// PipelineRuns and the log collector's TaskRuns.
-	collector := ui.NewCollector(tc, kc, logs, cfg.Namespace, ui.DefaultLogCap)
+	logCap, err := cfg.StepLogCapBytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	collector := ui.NewCollector(tc, kc, logs, cfg.Namespace, logCap)
 	opts := []ui.Option{
+		ui.WithLogCap(logCap),
 		ui.WithRunCache(prs, collector),
 		ui.WithPublicURL(cfg.PublicURL),
 		ui.WithSCMAPIURLs(cfg.GitHubAPIURL, cfg.GitLabAPIURL),
 		ui.WithRegistryOptions(insecure, remote.WithAuthFromKeychain(authn.DefaultKeychain)),
 		ui.WithWake(wake),
 		ui.WithShutdown(ctx),
+	}
+	if n, ok := st.(store.Notifications); ok {
+		opts = append(opts, ui.WithNotifications(n))
 	}
 	if rec, ok := st.(ui.Recorder); ok {
 		opts = append(opts, ui.WithRecorder(rec))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 )
 
@@ -59,6 +60,8 @@ type Config struct {
 	// Merge requests, concurrency and notifications.
 	MaxRunningPerRepo  int
 	PruneKeep          int    // finished PipelineRuns kept per app and pipeline; 0 keeps all
+	StepLogCap         string // kept tail of each step's log, a quantity ("1Mi"); see StepLogCapBytes
+	LogRetention       time.Duration
 	DeployAccount      string // service account of the deploy PipelineRuns
 	MRComments         bool
 	SMTPAddr           string
@@ -130,6 +133,8 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.IntVar(&c.MaxRunningPerRepo, "max-running-per-repo", 0, "CI runs running at once per repository; more wait queued and start oldest first (0: no limit)")
 	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns; it needs deploy/deployer-rbac.yaml's ClusterRole bound in every target namespace")
 	fs.IntVar(&c.PruneKeep, "prune-keep", 20, "finished PipelineRuns kept per app, CI and deploy runs counted apart; older ones are deleted (0: keep all)")
+	fs.StringVar(&c.StepLogCap, "step-log-cap", "1Mi", "bytes of each step's log kept in the store and shown (its tail; the rest is marked as cut), as a quantity: 256Ki, 1Mi, 4Mi; from 1Ki to 64Mi")
+	fs.DurationVar(&c.LogRetention, "log-retention", 30*24*time.Hour, "stored step logs of a run are deleted this long after its last step ended (0: keep forever)")
 	fs.BoolVar(&c.MRComments, "mr-comments", true, "keep one comment with the last run's result on each merge request")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP server host:port for email notifications (empty: no email)")
 	fs.StringVar(&c.SMTPTLS, "smtp-tls", "starttls", "SMTP security: starttls (port 587), tls (port 465) or none")
@@ -300,6 +305,12 @@ func (c *Config) Validate() error {
 	if c.PruneKeep < 0 {
 		errs = append(errs, "prune-keep must not be negative")
 	}
+	if _, err := c.StepLogCapBytes(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.LogRetention < 0 {
+		errs = append(errs, "log-retention must not be negative")
+	}
 	switch {
 	case c.SMTPAddr == "" && len(c.NotifyEmail) > 0:
 		errs = append(errs, "notify-email is set but smtp-addr is not: no server to send through")
@@ -332,6 +343,26 @@ func redactURL(s string) string {
 		return s[:scheme+3] + userinfo[:i] + ":xxxxx" + s[at:]
 	}
 	return s
+}
+
+// Bounds of step-log-cap: below 1Ki a log says nothing; above 64Mi one
+// step's log would be a burden for the store and the page.
+const (
+	minStepLogCap = 1 << 10
+	maxStepLogCap = 64 << 20
+)
+
+// StepLogCapBytes is step-log-cap in bytes.
+func (c *Config) StepLogCapBytes() (int, error) {
+	q, err := resource.ParseQuantity(c.StepLogCap)
+	if err != nil {
+		return 0, fmt.Errorf("step-log-cap %q: want a size such as 512Ki or 1Mi: %w", c.StepLogCap, err)
+	}
+	n, ok := q.AsInt64()
+	if !ok || n < minStepLogCap || n > maxStepLogCap {
+		return 0, fmt.Errorf("step-log-cap %q: want from 1Ki to 64Mi", c.StepLogCap)
+	}
+	return int(n), nil
 }
 
 // ChatWebhooks returns the generic and the Slack webhook URLs.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
@@ -175,5 +176,47 @@ func TestValidateTokenNeeded(t *testing.T) {
 	c.GitLabToken = NewSecret("y")
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate() = %v, want nil", err)
+	}
+}
+
+func TestStepLogs(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		file      string
+		wantCap   int
+		wantKeep  time.Duration
+		wantError string
+	}{
+		{name: "defaults", wantCap: 1 << 20, wantKeep: 30 * 24 * time.Hour},
+		{name: "file", file: "step-log-cap: 256Ki\nlog-retention: 168h\n", wantCap: 256 << 10, wantKeep: 168 * time.Hour},
+		{name: "env", env: map[string]string{"SLIPWAY_STEP_LOG_CAP": "4Mi", "SLIPWAY_LOG_RETENTION": "0s"}, wantCap: 4 << 20},
+		{name: "flag, plain bytes", args: []string{"--step-log-cap", "2048"}, wantCap: 2048, wantKeep: 30 * 24 * time.Hour},
+		{name: "too small", args: []string{"--step-log-cap", "100"}, wantError: `step-log-cap "100": want from 1Ki to 64Mi`},
+		{name: "too big", args: []string{"--step-log-cap", "1Gi"}, wantError: `step-log-cap "1Gi": want from 1Ki to 64Mi`},
+		{name: "not a size", args: []string{"--step-log-cap", "lots"}, wantError: `step-log-cap "lots": want a size`},
+		{name: "negative retention", args: []string{"--log-retention", "-1h"}, wantError: "log-retention must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.args, tc.env, tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Errorf("Validate() = %v, want it to mention %q", err, tc.wantError)
+				}
+				return
+			}
+			if err != nil && strings.Contains(err.Error(), "log") {
+				t.Errorf("Validate() = %v", err)
+			}
+			got, err := c.StepLogCapBytes()
+			if err != nil || got != tc.wantCap || c.LogRetention != tc.wantKeep {
+				t.Errorf("cap %d (%v), retention %s; want %d, %s", got, err, c.LogRetention, tc.wantCap, tc.wantKeep)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -55,12 +56,20 @@ func (m *memRecords) UpdateNotification(_ context.Context, n *store.Notification
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.recs[n.ID] = *n
-	m.done <- *n
+	if n.State != store.NotificationPending {
+		m.done <- *n
+	}
 	return nil
 }
 
-func (m *memRecords) ListNotifications(context.Context, store.NotificationFilter) ([]store.Notification, error) {
+// ClaimNotifications finds nothing: the runs of these tests are queued
+// by Finished. TestNotifierResumes claims from a real store.
+func (m *memRecords) ClaimNotifications(context.Context, int, time.Duration) ([]store.Notification, error) {
 	return nil, nil
+}
+
+func (m *memRecords) GetRun(_ context.Context, id string) (*store.Run, error) {
+	return nil, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
 }
 
 // wait returns the next n final outcomes, sorted by channel.
@@ -189,7 +198,7 @@ func TestNotifierDelivers(t *testing.T) {
 	sort.SliceStable(got, func(i, j int) bool {
 		return got[i].Channel < got[j].Channel || got[i].Channel == got[j].Channel && got[i].Attempts > got[j].Attempts
 	})
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Notification{}, "ID")); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Notification{}, "ID", "ClaimedUntil")); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
 	if s := slept.Load(); s != 3 {
@@ -262,8 +271,8 @@ func TestNotifierWho(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, d := range n.deliveries(context.Background(), tc.run) {
-				got = append(got, d.rec.Channel)
+			for _, d := range n.dests(tc.run) {
+				got = append(got, d.channel)
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("channels (-want +got):\n%s", diff)
@@ -274,17 +283,124 @@ func TestNotifierWho(t *testing.T) {
 
 func TestNotifierQueueFull(t *testing.T) {
 	recs := newMemRecords()
-	n, err := New(recs, func(_ context.Context, r store.Run) Summary { return Summary{Run: r} }, WithQueueSize(1))
+	hook, _ := NewWebhook("https://chat.example.com/hook", JSONFormat, nil)
+	n, err := New(recs, func(_ context.Context, r store.Run) Summary { return Summary{Run: r} }, WithQueueSize(1), WithWebhooks(hook))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Not running: the first waits in the queue, the second is dropped and
-	// recorded as failed.
+	// Not running: the first waits in the queue, recorded as pending; the
+	// second finds the queue full and is recorded as failed.
 	n.Finished(context.Background(), failedRun())
 	n.Finished(context.Background(), failedRun())
 	got := recs.wait(t, 1)
-	if got[0].State != store.NotificationFailed || got[0].LastError != "notification queue full" {
+	if got[0].State != store.NotificationFailed || got[0].LastError != "not sent: notification queue full" || got[0].ID != 2 {
 		t.Errorf("dropped run recorded as %+v", got[0])
+	}
+	recs.mu.Lock()
+	defer recs.mu.Unlock()
+	if first := recs.recs[1]; first.State != store.NotificationPending || first.ClaimedUntil.IsZero() {
+		t.Errorf("queued run recorded as %+v, want pending and leased", first)
+	}
+}
+
+// TestNotifierResumes: a notification queued by a notifier that stopped
+// (cleanly, or crashed) is sent by the next one on the same store, once.
+func TestNotifierResumes(t *testing.T) {
+	shutdown := func(ctx context.Context, n *Notifier) error {
+		ctx, cancel := context.WithCancel(ctx)
+		cancel()
+		return n.Run(ctx) // releases what is queued
+	}
+	for _, tc := range []struct {
+		name string
+		stop func(ctx context.Context, n *Notifier) error
+		// stopFirst stops the first notifier before the run finishes (the
+		// reporter outlived it).
+		stopFirst bool
+		// wait is how long the next notifier starts after the first one.
+		wait time.Duration
+	}{
+		{"clean shutdown", shutdown, false, 0},
+		{"finished after shutdown", shutdown, true, 0},
+		{"crash", func(context.Context, *Notifier) error { return nil }, false, 11 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			var mu sync.Mutex
+			now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(clock))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close() })
+			records := st.(Records)
+			run := failedRun()
+			if err := st.CreateRun(ctx, &run); err != nil {
+				t.Fatal(err)
+			}
+			hooks := newHookServer(t)
+			hook, err := NewWebhook(hooks.URL+"/hook", JSONFormat, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			newNotifier := func() *Notifier {
+				n, err := New(records, func(_ context.Context, r store.Run) Summary { return Summary{Run: r} }, WithWebhooks(hook))
+				if err != nil {
+					t.Fatal(err)
+				}
+				n.now = clock
+				return n
+			}
+
+			first := newNotifier()
+			if !tc.stopFirst {
+				first.Finished(ctx, run)
+			}
+			if err := tc.stop(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			if tc.stopFirst {
+				first.Finished(ctx, run)
+			}
+			mu.Lock()
+			now = now.Add(tc.wait)
+			mu.Unlock()
+
+			second := newNotifier()
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan error)
+			go func() { done <- second.Run(rctx) }()
+			var got []store.Notification
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				got, err = records.(store.Notifications).ListNotifications(ctx, store.NotificationFilter{RunID: run.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != 1 || got[0].State != store.NotificationPending || time.Now().After(deadline) {
+					break
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			want := []store.Notification{{RunID: run.ID, Repo: "acme/web", Channel: "webhook", Target: hooks.URL,
+				Subject: "[slipway] acme/web #7 failed (1a2b3c4d)", State: store.NotificationSent, Attempts: 1}}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Notification{}, "ID", "CreatedAt", "UpdatedAt", "Claim")); diff != "" {
+				t.Errorf("notifications (-want +got):\n%s", diff)
+			}
+			if p := hooks.posts(); len(p) != 1 {
+				t.Errorf("webhook got %d posts, want 1", len(p))
+			}
+			// Sent is final: a third notifier finds nothing to resume.
+			mu.Lock()
+			now = now.Add(time.Hour)
+			mu.Unlock()
+			if jobs := newNotifier().claim(ctx); len(jobs) != 0 {
+				t.Errorf("a third notifier resumed %+v", jobs)
+			}
+		})
 	}
 }
 

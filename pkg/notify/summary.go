@@ -62,14 +62,25 @@ func (s Summary) Duration() time.Duration {
 type Summarizer struct {
 	tekton  versioned.Interface
 	kube    kubernetes.Interface
+	logs    store.RunLogs
 	baseURL string
 	lines   int64
+}
+
+// SummarizerOption configures a Summarizer.
+type SummarizerOption func(*Summarizer)
+
+// WithStepLogs reads the failed step's log from the stored step logs
+// first, and from its pod only when the store has none (yet): the pod may
+// be gone by the time the run is summarized. Default: the pod only.
+func WithStepLogs(logs store.RunLogs) SummarizerOption {
+	return func(s *Summarizer) { s.logs = logs }
 }
 
 // NewSummarizer reads PipelineRuns and TaskRuns through tc and step logs
 // through kc; baseURL is Slipway's public URL ("" for no link); lines is
 // how many log lines to keep (0 means DefaultLogLines).
-func NewSummarizer(tc versioned.Interface, kc kubernetes.Interface, baseURL string, lines int) (*Summarizer, error) {
+func NewSummarizer(tc versioned.Interface, kc kubernetes.Interface, baseURL string, lines int, opts ...SummarizerOption) (*Summarizer, error) {
 	if tc == nil || kc == nil {
 		return nil, errors.New("summarizer: tekton and kubernetes clients are required")
 	}
@@ -79,7 +90,11 @@ func NewSummarizer(tc versioned.Interface, kc kubernetes.Interface, baseURL stri
 	if lines == 0 {
 		lines = DefaultLogLines
 	}
-	return &Summarizer{tekton: tc, kube: kc, baseURL: strings.TrimRight(baseURL, "/"), lines: int64(lines)}, nil
+	s := &Summarizer{tekton: tc, kube: kc, baseURL: strings.TrimRight(baseURL, "/"), lines: int64(lines)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Summarize describes run. Missing details (a deleted PipelineRun, pods
@@ -127,10 +142,17 @@ func (s *Summarizer) failure(ctx context.Context, pr *pipelinev1.PipelineRun, su
 		}
 		sum.FailedTask = ref.PipelineTaskName
 		step := failedStep(tr.Status.Steps)
-		if step == nil || tr.Status.PodName == "" {
+		if step == nil {
 			return nil
 		}
 		sum.FailedStep = step.Name
+		if lines, ok := s.storedTail(ctx, pr.Namespace+"/"+pr.Name, ref.PipelineTaskName, step.Name); ok {
+			sum.LogTail = lines
+			return nil
+		}
+		if tr.Status.PodName == "" {
+			return nil
+		}
 		container := step.Container
 		if container == "" {
 			container = "step-" + step.Name
@@ -153,6 +175,32 @@ func failedStep(steps []pipelinev1.StepState) *pipelinev1.StepState {
 		}
 	}
 	return nil
+}
+
+// storedTail is the tail of a step's stored log; ok is false when the
+// store has none (the collector saves it as the step ends, which may be
+// after the run was reported finished).
+func (s *Summarizer) storedTail(ctx context.Context, runID, task, step string) ([]string, bool) {
+	if s.logs == nil {
+		return nil, false
+	}
+	l, err := s.logs.GetStepLog(ctx, runID, task, step)
+	if err != nil {
+		return nil, false
+	}
+	text := l.Log
+	if len(text) > maxLogBytes {
+		// The same bound as the pod read; drop the cut first line.
+		text = text[len(text)-maxLogBytes:]
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			text = text[i+1:]
+		}
+	}
+	lines, err := lastLines(strings.NewReader(text), int(s.lines))
+	if err != nil {
+		return nil, false
+	}
+	return lines, true
 }
 
 func (s *Summarizer) tail(ctx context.Context, ns, pod, container string) ([]string, error) {

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +87,75 @@ func TestSummarize(t *testing.T) {
 	gone.ID = "ci/deleted"
 	if got := s.Summarize(context.Background(), gone); got.Problem == "" || got.Link != "https://ci.example.com/runs/ci/deleted" {
 		t.Errorf("Summarize(deleted) = %+v, want a problem and the link", got)
+	}
+}
+
+// TestSummarizeStoredLog: the failed step's log tail comes from the store
+// when the collector saved it, and from the pod otherwise.
+func TestSummarizeStoredLog(t *testing.T) {
+	var long strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&long, "line %d\n", i)
+	}
+	for _, tc := range []struct {
+		name        string
+		stored      *store.StepLog
+		lines       int
+		want        []string
+		wantPodLogs int // log requests to pods
+	}{
+		{"stored", &store.StepLog{Task: "unit-test", Step: "go-test", Log: "--- FAIL: TestCart\nFAIL\n"}, 0,
+			[]string{"--- FAIL: TestCart", "FAIL"}, 0},
+		{"stored, tail of a long log", &store.StepLog{Task: "unit-test", Step: "go-test", Log: long.String()}, 3,
+			[]string{"line 47", "line 48", "line 49"}, 0},
+		{"another step stored only", &store.StepLog{Task: "unit-test", Step: "setup", Log: "ok\n"}, 0,
+			[]string{"fake logs"}, 1},
+		{"nothing stored", nil, 0, []string{"fake logs"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close() })
+			logs := st.(store.RunLogs)
+			if tc.stored != nil {
+				tc.stored.RunID = "ci/web-1a2b3c4d-abcd"
+				if err := logs.SaveStepLog(ctx, tc.stored); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pr := &pipelinev1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "web-1a2b3c4d-abcd", Namespace: "ci"},
+				Status: pipelinev1.PipelineRunStatus{PipelineRunStatusFields: pipelinev1.PipelineRunStatusFields{
+					ChildReferences: []pipelinev1.ChildStatusReference{{TypeMeta: runtimeTaskRun, Name: "web-unit", PipelineTaskName: "unit-test"}},
+				}}}
+			bad := taskRun("web-unit", corev1.ConditionFalse, []pipelinev1.StepState{
+				{Name: "setup", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+				{Name: "go-test", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
+			})
+			kc := kubefake.NewSimpleClientset()
+			s, err := NewSummarizer(tektonfake.NewSimpleClientset(pr, bad), kc, "", tc.lines, WithStepLogs(logs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.Summarize(ctx, failedRun())
+			if got.Problem != "" || got.FailedTask != "unit-test" || got.FailedStep != "go-test" {
+				t.Errorf("Summarize = %+v", got)
+			}
+			if diff := cmp.Diff(tc.want, got.LogTail); diff != "" {
+				t.Errorf("log tail (-want +got):\n%s", diff)
+			}
+			podLogs := 0
+			for _, a := range kc.Actions() {
+				if a.GetSubresource() == "log" {
+					podLogs++
+				}
+			}
+			if podLogs != tc.wantPodLogs {
+				t.Errorf("%d pod log requests, want %d", podLogs, tc.wantPodLogs)
+			}
+		})
 	}
 }
 

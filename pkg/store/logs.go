@@ -37,4 +37,8 @@ type RunLogs interface {
 	// ListStepLogs returns a run's step logs in the order they finished.
 	ListStepLogs(ctx context.Context, runID string) ([]StepLog, error)
 	GetStepLog(ctx context.Context, runID, task, step string) (*StepLog, error)
+	// PruneStepLogs deletes the logs of every run whose last step log was
+	// saved more than olderThan ago, all of a run's at once, and returns
+	// how many step logs it deleted.
+	PruneStepLogs(ctx context.Context, olderThan time.Duration) (int64, error)
 }

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -34,6 +36,13 @@ type Notification struct {
 	LastError string            `json:"lastError,omitempty"`
 	CreatedAt time.Time         `json:"createdAt"`
 	UpdatedAt time.Time         `json:"updatedAt"`
+	// ClaimedUntil is when the sender's lease on a pending notification
+	// runs out; after it ClaimNotifications hands it to another sender.
+	// Zero means unclaimed.
+	ClaimedUntil time.Time `json:"-"`
+	// Claim counts the takeovers by ClaimNotifications; an update carrying
+	// an older Claim is refused, so a notification taken over is sent once.
+	Claim int64 `json:"-"`
 }
 
 // Notifications records notification deliveries. The SQL engines
@@ -42,8 +51,14 @@ type Notifications interface {
 	// CreateNotification records n (state pending unless set) and sets its
 	// ID and times.
 	CreateNotification(ctx context.Context, n *Notification) error
-	// UpdateNotification stores state, attempts and last error of n.
+	// UpdateNotification stores state, attempts, last error, target,
+	// subject and lease of n. It returns ErrNotFound when there is no such
+	// notification or another sender claimed it since n was read.
 	UpdateNotification(ctx context.Context, n *Notification) error
+	// ClaimNotifications leases up to limit pending notifications whose
+	// lease ran out (or that have none) for lease long, oldest first. On
+	// PostgreSQL replicas share them with FOR UPDATE SKIP LOCKED.
+	ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]Notification, error)
 	// ListNotifications returns the newest first.
 	ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
 }
@@ -57,7 +72,7 @@ type NotificationFilter struct {
 
 var _ Notifications = (*sqlStore)(nil)
 
-const notificationCols = "id, run_id, repo, channel, target, subject, state, attempts, last_error, created_at, updated_at"
+const notificationCols = "id, run_id, repo, channel, target, subject, state, attempts, last_error, created_at, updated_at, claimed_until, claim"
 
 func validNotificationState(s NotificationState) bool {
 	return s == NotificationPending || s == NotificationSent || s == NotificationFailed
@@ -74,14 +89,17 @@ func (s *sqlStore) CreateNotification(ctx context.Context, n *Notification) erro
 		return fmt.Errorf("create notification: unknown state %q", n.State)
 	}
 	now := s.ts()
-	q := s.d.rebind("INSERT INTO notifications (run_id, repo, channel, target, subject, state, attempts, last_error, created_at, updated_at) " +
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+	q := s.d.rebind("INSERT INTO notifications (run_id, repo, channel, target, subject, state, attempts, last_error, created_at, updated_at, claimed_until) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
 	err := s.w.QueryRowContext(ctx, q, n.RunID, n.Repo, n.Channel, n.Target, n.Subject, string(n.State),
-		n.Attempts, n.LastError, s.d.timeArg(now), s.d.timeArg(now)).Scan(&n.ID)
+		n.Attempts, n.LastError, s.d.timeArg(now), s.d.timeArg(now), s.nullTime(n.ClaimedUntil)).Scan(&n.ID)
 	if err != nil {
 		return fmt.Errorf("create notification for run %s: %w", n.RunID, err)
 	}
-	n.CreatedAt, n.UpdatedAt = now, now
+	n.CreatedAt, n.UpdatedAt, n.Claim = now, now, 0
+	if !n.ClaimedUntil.IsZero() {
+		n.ClaimedUntil = n.ClaimedUntil.UTC().Truncate(time.Microsecond)
+	}
 	return nil
 }
 
@@ -92,17 +110,49 @@ func (s *sqlStore) UpdateNotification(ctx context.Context, n *Notification) erro
 	if !validNotificationState(n.State) {
 		return fmt.Errorf("update notification %d: unknown state %q", n.ID, n.State)
 	}
+	if n.Target == "" {
+		return fmt.Errorf("update notification %d: a target is required", n.ID)
+	}
 	now := s.ts()
-	res, err := s.w.ExecContext(ctx, s.d.rebind("UPDATE notifications SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?"),
-		string(n.State), n.Attempts, n.LastError, s.d.timeArg(now), n.ID)
+	res, err := s.w.ExecContext(ctx, s.d.rebind("UPDATE notifications SET state = ?, attempts = ?, last_error = ?, target = ?, subject = ?, "+
+		"claimed_until = ?, updated_at = ? WHERE id = ? AND claim = ?"),
+		string(n.State), n.Attempts, n.LastError, n.Target, n.Subject, s.nullTime(n.ClaimedUntil), s.d.timeArg(now), n.ID, n.Claim)
 	if err != nil {
 		return fmt.Errorf("update notification %d: %w", n.ID, err)
 	}
-	if err := affectedOne(res, fmt.Sprintf("update notification %d", n.ID)); err != nil {
+	if err := affectedOne(res, fmt.Sprintf("update notification %d (claim %d)", n.ID, n.Claim)); err != nil {
 		return err
 	}
 	n.UpdatedAt = now
+	if !n.ClaimedUntil.IsZero() {
+		n.ClaimedUntil = n.ClaimedUntil.UTC().Truncate(time.Microsecond)
+	}
 	return nil
+}
+
+func (s *sqlStore) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]Notification, error) {
+	if limit <= 0 || lease <= 0 {
+		return nil, fmt.Errorf("claim notifications: limit and lease must be positive, got %d, %s", limit, lease)
+	}
+	now := s.ts()
+	q := s.d.rebind(`UPDATE notifications SET claim = claim + 1, claimed_until = ?
+		WHERE id IN (
+			SELECT id FROM notifications
+			WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until <= ?)
+			ORDER BY id
+			LIMIT ?` + s.d.lockSkip + `)
+		RETURNING ` + notificationCols)
+	rows, err := s.w.QueryContext(ctx, q, s.d.timeArg(now.Add(lease)), s.d.timeArg(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	out, err := scanNotifications(rows)
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	// RETURNING has no order.
+	slices.SortFunc(out, func(a, b Notification) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 func (s *sqlStore) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
@@ -133,7 +183,7 @@ func scanNotifications(rows *sql.Rows) ([]Notification, error) {
 			state string
 		)
 		if err := rows.Scan(&n.ID, &n.RunID, &n.Repo, &n.Channel, &n.Target, &n.Subject, &state, &n.Attempts, &n.LastError,
-			dbTime{&n.CreatedAt}, dbTime{&n.UpdatedAt}); err != nil {
+			dbTime{&n.CreatedAt}, dbTime{&n.UpdatedAt}, dbTime{&n.ClaimedUntil}, &n.Claim); err != nil {
 			return nil, err
 		}
 		n.State = NotificationState(state)

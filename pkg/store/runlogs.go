@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 )
@@ -61,6 +62,25 @@ func (s *sqlStore) GetStepLog(ctx context.Context, runID, task, step string) (*S
 		return nil, fmt.Errorf("log of %s %s/%s: %w", runID, task, step, ErrNotFound)
 	}
 	return &out[0], nil
+}
+
+func (s *sqlStore) PruneStepLogs(ctx context.Context, olderThan time.Duration) (int64, error) {
+	if olderThan <= 0 {
+		return 0, fmt.Errorf("prune logs: the age must be positive, got %s", olderThan)
+	}
+	cutoff := s.ts().Add(-olderThan)
+	// By run, so a run page never shows some of its steps' logs.
+	q := s.d.rebind(`DELETE FROM run_logs WHERE run_id IN (
+		SELECT run_id FROM run_logs GROUP BY run_id HAVING MAX(saved_at) < ?)`)
+	res, err := s.w.ExecContext(ctx, q, s.d.timeArg(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("prune logs saved before %s: %w", cutoff, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune logs saved before %s: %w", cutoff, err)
+	}
+	return n, nil
 }
 
 func scanStepLogs(rows *sql.Rows) ([]StepLog, error) {

@@ -126,7 +126,14 @@ type env struct {
 
 func newEnv(t *testing.T, objs []runtime.Object, opts ...Option) *env {
 	t.Helper()
+	return newEnvWith(t, objs, func(store.Store) []Option { return opts })
+}
+
+// newEnvWith is newEnv with options that need the env's store.
+func newEnvWith(t *testing.T, objs []runtime.Object, options func(st store.Store) []Option) *env {
+	t.Helper()
 	st := storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(func() time.Time { return t0 }))
+	opts := options(st)
 	e := &env{t: t, st: st, logs: st.(store.RunLogs), tekton: tektonfake.NewSimpleClientset(objs...), kube: kubefake.NewSimpleClientset(),
 		podLog: map[string]string{}}
 	e.kube.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,15 +132,30 @@ type RunRow struct {
 type runsData struct {
 	Rows                     []RunRow
 	Repo, Branch, MR, StateQ string
-	States                   []string
+	States                   []State
 	Err                      string
+}
+
+// runFilterStates are the states the runs list filters by, named as the
+// badges name them.
+var runFilterStates = []State{Queued, Running, Succeeded, Failed, Cancelled}
+
+// storeRunState is the stored state of a filter's state. The stored names
+// (pending, success, failure, canceled) are accepted too, so older links
+// keep working.
+func storeRunState(q string) (store.RunState, State, bool) {
+	for _, s := range []store.RunState{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled} {
+		if q == string(runState(s)) || q == string(s) {
+			return s, runState(s), true
+		}
+	}
+	return "", "", false
 }
 
 func (u *UI) runsPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	d := runsData{Repo: strings.TrimSpace(c.QueryParam("repo")), Branch: strings.TrimSpace(c.QueryParam("branch")),
-		MR: strings.TrimSpace(c.QueryParam("mr")), StateQ: c.QueryParam("state"),
-		States: []string{string(store.RunPending), string(store.RunRunning), string(store.RunSucceeded), string(store.RunFailed), string(store.RunCanceled)}}
+		MR: strings.TrimSpace(c.QueryParam("mr")), StateQ: c.QueryParam("state"), States: runFilterStates}
 	f := store.RunFilter{Limit: listLimit, Repo: d.Repo}
 	if d.Branch != "" {
 		f.Ref = d.Branch
@@ -155,13 +171,13 @@ func (u *UI) runsPage(c echo.Context) error {
 		}
 		f.MRNumber = n
 	}
-	switch d.StateQ {
-	case "":
-	case string(store.RunPending), string(store.RunRunning), string(store.RunSucceeded), string(store.RunFailed), string(store.RunCanceled):
-		f.State = store.RunState(d.StateQ)
-	default:
-		d.Err = "Unknown state " + strconv.Quote(d.StateQ) + "."
-		return u.render(c, http.StatusBadRequest, "runs", "Runs", "runs", d)
+	if d.StateQ != "" {
+		st, page, ok := storeRunState(d.StateQ)
+		if !ok {
+			d.Err = "Unknown state " + strconv.Quote(d.StateQ) + "."
+			return u.render(c, http.StatusBadRequest, "runs", "Runs", "runs", d)
+		}
+		f.State, d.StateQ = st, string(page)
 	}
 	runs, err := u.st.ListRuns(ctx, f)
 	if err != nil {
@@ -226,6 +242,45 @@ func (u *UI) eventsPage(c echo.Context) error {
 	return u.render(c, http.StatusOK, "events", "Events", "events", d)
 }
 
+type notificationsData struct {
+	Rows   []NotificationRow
+	StateQ string
+	States []store.NotificationState
+	Err    string
+}
+
+// NotificationRow is one line of the notifications list.
+type NotificationRow struct {
+	store.Notification
+	Namespace, Name string
+}
+
+// notificationsPage lists recorded notifications, newest first; with
+// ?state=failed, the ones that never arrived.
+func (u *UI) notificationsPage(c echo.Context) error {
+	d := notificationsData{StateQ: c.QueryParam("state"),
+		States: []store.NotificationState{store.NotificationPending, store.NotificationSent, store.NotificationFailed}}
+	f := store.NotificationFilter{Limit: listLimit}
+	switch st := store.NotificationState(d.StateQ); {
+	case st == "":
+	case slices.Contains(d.States, st):
+		f.State = st
+	default:
+		d.Err = "Unknown state " + strconv.Quote(d.StateQ) + "."
+		return u.render(c, http.StatusBadRequest, "notifications", "Notifications", "notifications", d)
+	}
+	notes, err := u.notes.ListNotifications(c.Request().Context(), f)
+	if err != nil {
+		d.Err = "Cannot list notifications: " + err.Error()
+		return u.render(c, http.StatusServiceUnavailable, "notifications", "Notifications", "notifications", d)
+	}
+	for _, n := range notes {
+		ns, name, _ := strings.Cut(n.RunID, "/")
+		d.Rows = append(d.Rows, NotificationRow{Notification: n, Namespace: ns, Name: name})
+	}
+	return u.render(c, http.StatusOK, "notifications", "Notifications", "notifications", d)
+}
+
 // StepView is one step on the run page, with its log.
 type StepView struct {
 	Step
@@ -261,6 +316,10 @@ type runData struct {
 	Request    string
 	Notice     string
 	Err        string
+	// Notifications are the run's, when the UI shows them (NotesOn).
+	NotesOn       bool
+	Notifications []store.Notification
+	NotesErr      string
 }
 
 // snapshot is what the cluster and the store say about one run.
@@ -428,6 +487,16 @@ func (u *UI) runPage(c echo.Context) error {
 	if d.Image != "" && d.Digest != "" {
 		p := u.prov.get(ctx, d.Image, d.Digest)
 		d.Provenance = &p
+	}
+	if u.notes != nil {
+		d.NotesOn = true
+		notes, err := u.notes.ListNotifications(ctx, store.NotificationFilter{RunID: d.Run.ID, Limit: listLimit})
+		if err != nil {
+			d.NotesErr = "Cannot list the notifications: " + err.Error()
+		}
+		// Oldest first: the order they were sent in.
+		slices.Reverse(notes)
+		d.Notifications = notes
 	}
 	if v, ok := u.viewer(c); ok && v.CanAct {
 		d.CanCancel = s.pr != nil && !s.tl.State.Done()

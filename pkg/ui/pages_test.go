@@ -203,6 +203,7 @@ func TestRunsPage(t *testing.T) {
 	}
 	add("web-1", event.GitHub, "acme/web", "refs/heads/main", 0, store.RunSucceeded, "ada")
 	add("api-1", event.GitLab, "team/sub/api", "refs/heads/feature", 7, store.RunFailed, "<bob>")
+	add("ops-1", event.GitHub, "acme/ops", "refs/heads/queue", 0, store.RunPending, "eve")
 
 	tests := []struct {
 		query string
@@ -210,7 +211,7 @@ func TestRunsPage(t *testing.T) {
 		runs  []string
 		has   []string
 	}{
-		{"", 200, []string{ns + "/web-1", ns + "/api-1"}, []string{
+		{"", 200, []string{ns + "/web-1", ns + "/ops-1", ns + "/api-1"}, []string{
 			`<a href="https://github.com/acme/web/commit/` + sha + `"><code>3f786850</code></a>`,
 			`<a href="https://gitlab.example.com/team/sub/api/-/commit/` + sha + `">`,
 			`<a href="https://gitlab.example.com/team/sub/api/-/merge_requests/7">!7</a> feature`,
@@ -218,7 +219,12 @@ func TestRunsPage(t *testing.T) {
 			`<td data-label="Duration">1m 23s</td>`,
 			`<span aria-hidden="true">✓</span> Succeeded`,
 		}},
-		{"?state=failure", 200, []string{ns + "/api-1"}, []string{`<option value="failure" selected>`}},
+		{"?state=failed", 200, []string{ns + "/api-1"}, []string{`<option value="failed" selected>Failed</option>`}},
+		// The badges' words: a queued run is "pending" only in the store.
+		{"?state=queued", 200, []string{ns + "/ops-1"}, []string{`<option value="queued" selected>Queued</option>`, `<span aria-hidden="true">…</span> Queued`}},
+		{"?state=succeeded", 200, []string{ns + "/web-1"}, []string{`<option value="cancelled">Cancelled</option>`}},
+		// The stored names, as older links have them.
+		{"?state=failure", 200, []string{ns + "/api-1"}, []string{`<option value="failed" selected>Failed</option>`}},
 		{"?repo=acme/web&branch=main", 200, []string{ns + "/web-1"}, nil},
 		{"?branch=feature&mr=7", 200, []string{ns + "/api-1"}, nil},
 		{"?branch=nope", 200, nil, []string{"No runs match."}},

@@ -77,6 +77,7 @@ type UI struct {
 	namespace string
 
 	auth      *Auth
+	notes     store.Notifications
 	publicURL *url.URL
 	web       map[event.Provider]string
 	wake      func()
@@ -125,6 +126,12 @@ func WithAuth(a Auth) Option {
 		u.auth = &a
 		return nil
 	}
+}
+
+// WithNotifications shows each run's notifications on its page and lists
+// them at /notifications (linked from the navigation). Default: neither.
+func WithNotifications(n store.Notifications) Option {
+	return func(u *UI) error { u.notes = n; return nil }
 }
 
 // WithRecorder enables re-runs. Default: none, no re-run button.
@@ -233,6 +240,9 @@ func (u *UI) Register(e *echo.Echo) {
 	e.GET("/", u.runsPage, mw...)
 	e.GET("/runs", u.runsPage, mw...)
 	e.GET("/events", u.eventsPage, mw...)
+	if u.notes != nil {
+		e.GET("/notifications", u.notificationsPage, mw...)
+	}
 	e.GET("/runs/:namespace/:name", u.runPage, mw...)
 	e.GET("/runs/:namespace/:name/stream", u.stream)
 	if u.auth == nil {
@@ -277,13 +287,16 @@ type page struct {
 	Viewer   Viewer
 	SignedIn bool
 	Auth     bool
-	Path     string
-	Data     any
+	// Notifications links the notifications page.
+	Notifications bool
+	Path          string
+	Data          any
 }
 
 func (u *UI) render(c echo.Context, code int, name, title, nav string, data any) error {
 	v, ok := u.viewer(c)
-	p := page{Title: title, Nav: nav, Viewer: v, SignedIn: ok, Auth: u.auth != nil, Path: c.Request().URL.RequestURI(), Data: data}
+	p := page{Title: title, Nav: nav, Viewer: v, SignedIn: ok, Auth: u.auth != nil, Notifications: u.notes != nil,
+		Path: c.Request().URL.RequestURI(), Data: data}
 	var b strings.Builder
 	if err := u.tmpl.ExecuteTemplate(&b, name, p); err != nil {
 		return fmt.Errorf("rendering %s: %w", name, err)

@@ -62,7 +62,7 @@ func testNotifications(t *testing.T, url string) {
 		}
 	}
 
-	if err := s.UpdateNotification(ctx, &store.Notification{ID: 999999, State: store.NotificationSent}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateNotification(ctx, &store.Notification{ID: 999999, Target: "x", State: store.NotificationSent}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateNotification(missing) err = %v, want ErrNotFound", err)
 	}
 	for _, bad := range []*store.Notification{
@@ -75,5 +75,85 @@ func testNotifications(t *testing.T, url string) {
 	}
 	if _, err := s.ListNotifications(ctx, store.NotificationFilter{Limit: -1}); err == nil {
 		t.Error("ListNotifications(limit -1): want error")
+	}
+}
+
+// testNotificationClaims: a pending notification is handed to one sender
+// at a time, and a sender whose lease was taken over can no longer record
+// an outcome, so the notification is sent once.
+func testNotificationClaims(t *testing.T, url string) {
+	ctx := context.Background()
+	clock := NewClock()
+	s, ok := Open(t, url, store.WithClock(clock.Now)).(store.Notifications)
+	if !ok {
+		t.Fatal("the store does not record notifications")
+	}
+	t0 := clock.Now()
+	// Queued by a live sender: leased for 10 minutes.
+	leased := &store.Notification{RunID: "ci/web-1", Channel: "email", Target: "dev@example.com", ClaimedUntil: t0.Add(10 * time.Minute)}
+	// Recorded without a lease (a shutdown released it).
+	free := &store.Notification{RunID: "ci/web-2", Channel: "webhook", Target: "https://chat.example.com"}
+	sent := &store.Notification{RunID: "ci/web-3", Channel: "slack", Target: "https://hooks.slack.com", State: store.NotificationSent}
+	for _, n := range []*store.Notification{leased, free, sent} {
+		if err := s.CreateNotification(ctx, n); err != nil {
+			t.Fatalf("CreateNotification: %v", err)
+		}
+	}
+	ids := func(ns []store.Notification) []int64 {
+		var out []int64
+		for _, n := range ns {
+			out = append(out, n.ID)
+		}
+		return out
+	}
+	claim := func(limit int) []store.Notification {
+		t.Helper()
+		got, err := s.ClaimNotifications(ctx, limit, 5*time.Minute)
+		if err != nil {
+			t.Fatalf("ClaimNotifications: %v", err)
+		}
+		return got
+	}
+
+	got := claim(10)
+	if diff := cmp.Diff([]int64{free.ID}, ids(got)); diff != "" {
+		t.Fatalf("first claim (-want +got):\n%s", diff)
+	}
+	if got[0].Claim != 1 || !got[0].ClaimedUntil.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("claimed %+v, want claim 1 until %s", got[0], t0.Add(5*time.Minute))
+	}
+	if got := claim(10); len(got) != 0 {
+		t.Errorf("claim while leased: got %v, want none", ids(got))
+	}
+
+	// The live sender's lease runs out: the other sender takes it over,
+	// and the first one's outcome is refused.
+	clock.Advance(11 * time.Minute)
+	got = claim(1)
+	if diff := cmp.Diff([]int64{leased.ID}, ids(got)); diff != "" {
+		t.Fatalf("claim after the lease (-want +got):\n%s", diff)
+	}
+	leased.State, leased.Attempts = store.NotificationSent, 1
+	if err := s.UpdateNotification(ctx, leased); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateNotification by the sender that lost its claim: err = %v, want ErrNotFound", err)
+	}
+	taken := got[0]
+	taken.State, taken.Attempts, taken.Target, taken.ClaimedUntil = store.NotificationSent, 1, "dev@example.com, ada@example.com", time.Time{}
+	if err := s.UpdateNotification(ctx, &taken); err != nil {
+		t.Fatalf("UpdateNotification by the new owner: %v", err)
+	}
+	// free's lease also ran out; nothing else is pending.
+	if diff := cmp.Diff([]int64{free.ID}, ids(claim(10))); diff != "" {
+		t.Errorf("last claim (-want +got):\n%s", diff)
+	}
+	list, err := s.ListNotifications(ctx, store.NotificationFilter{RunID: "ci/web-1"})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListNotifications = %v, %v", list, err)
+	}
+	if list[0].State != store.NotificationSent || list[0].Target != "dev@example.com, ada@example.com" {
+		t.Errorf("stored %+v, want sent to the new target", list[0])
+	}
+	if _, err := s.ClaimNotifications(ctx, 0, time.Minute); err == nil {
+		t.Error("ClaimNotifications(limit 0): want error")
 	}
 }

@@ -68,6 +68,55 @@ func testRunLogs(t *testing.T, url string) {
 	}
 }
 
+// testPruneRunLogs: a run's logs go all at once, when its last step log is
+// older than the retention; younger runs keep all of theirs.
+func testPruneRunLogs(t *testing.T, url string) {
+	ctx := context.Background()
+	clock := NewClock()
+	s, ok := Open(t, url, store.WithClock(clock.Now)).(store.RunLogs)
+	if !ok {
+		t.Fatal("the store does not keep run logs")
+	}
+	save := func(run, task string) {
+		t.Helper()
+		if err := s.SaveStepLog(ctx, &store.StepLog{RunID: run, Task: task, Step: "s", Log: "x\n"}); err != nil {
+			t.Fatalf("SaveStepLog: %v", err)
+		}
+	}
+	// day 0: old and straddling begin; day 9: straddling ends, young runs.
+	save("ci/old", "clone")
+	save("ci/old", "build")
+	save("ci/straddling", "clone")
+	clock.Advance(9 * 24 * time.Hour)
+	save("ci/straddling", "build")
+	save("ci/young", "clone")
+
+	clock.Advance(2 * 24 * time.Hour) // old: 11 days, straddling: its last 2 days
+	n, err := s.PruneStepLogs(ctx, 10*24*time.Hour)
+	if err != nil {
+		t.Fatalf("PruneStepLogs: %v", err)
+	}
+	if n != 2 {
+		t.Errorf("PruneStepLogs deleted %d step logs, want 2 (ci/old's)", n)
+	}
+	for _, tc := range []struct {
+		run  string
+		want int
+	}{{"ci/old", 0}, {"ci/straddling", 2}, {"ci/young", 1}} {
+		got, err := s.ListStepLogs(ctx, tc.run)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("ListStepLogs(%s) = %d logs, %v; want %d", tc.run, len(got), err, tc.want)
+		}
+	}
+	clock.Advance(9 * 24 * time.Hour)
+	if n, err := s.PruneStepLogs(ctx, 10*24*time.Hour); err != nil || n != 3 {
+		t.Errorf("PruneStepLogs after 20 days = %d, %v; want 3", n, err)
+	}
+	if _, err := s.PruneStepLogs(ctx, 0); err == nil {
+		t.Error("PruneStepLogs(0): want error")
+	}
+}
+
 func testGetEvent(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()

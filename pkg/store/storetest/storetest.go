@@ -39,6 +39,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"GroupCommit", testGroupCommit},
 		{"Notifications", testNotifications},
+		{"NotificationClaims", testNotificationClaims},
 		{"Promotions", testPromotions},
 		{"PromotionRace", testPromotionRace},
 		{"Deployments", testDeployments},
@@ -46,6 +47,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"DeploymentsDefaultLimit", testDeploymentsDefaultLimit},
 		{"Audit", testAudit},
 		{"RunLogs", testRunLogs},
+		{"PruneRunLogs", testPruneRunLogs},
 		{"GetEvent", testGetEvent},
 	}
 	for _, tt := range tests {

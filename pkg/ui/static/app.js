@@ -11,6 +11,13 @@
   var followBox = document.getElementById("follow");
   followBox.closest("label").hidden = false;
   var timeline = document.getElementById("timeline");
+  followBox.addEventListener("change", function () {
+    if (!followBox.checked) return;
+    // Following again: jump to the end now, not at the next log line.
+    timeline.querySelectorAll("pre.log").forEach(function (pre) { pre.scrollTop = pre.scrollHeight; });
+    var step = timeline.querySelector('li.step[data-state="running"]');
+    if (step) step.scrollIntoView({ block: "nearest" });
+  });
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
