@@ -72,6 +72,7 @@ succeeded, rolled-back or aborted, --reason-file why (Tekton results).`,
 	f.StringVar(&o.spec.Image, "image", "", "image to deploy, REPO@sha256:… (required)")
 	f.StringVarP(&o.spec.Namespace, "namespace", "n", "", "namespace of the app (required)")
 	f.StringVar(&o.spec.App, "app", "", "Deployment/Service name of the app (required)")
+	f.StringVar(&o.spec.RolloutID, "rollout-id", "", "names this rollout (the deploy PipelineRun): an abort signalled for it before it started stops it instead of being cleared as stale")
 	f.StringVar(&o.spec.Container, "container", "", "container to update (default: the first)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG / ~/.kube/config)")
 	f.DurationVar(&o.spec.ProgressDeadline, "progress-deadline", 10*time.Minute, "longest wait for a Deployment to become ready")

@@ -26,8 +26,10 @@ const (
 // Clusters reaches an app in the clusters of an environment, for what
 // happens beside the deploy PipelineRun.
 type Clusters interface {
-	// Signal tells the rollout of app in namespace to continue or abort.
-	Signal(ctx context.Context, cl environment.Cluster, namespace, app string, sig Signal, reason string) error
+	// Signal tells the rollout of app in namespace to continue or abort;
+	// rollout names the deploy PipelineRun an abort is meant for (see
+	// deploy.AnnotationAbortRollout).
+	Signal(ctx context.Context, cl environment.Cluster, namespace, app string, sig Signal, rollout, reason string) error
 	// Progress is the rollout's latest step, "" when none is known.
 	Progress(ctx context.Context, cl environment.Cluster, namespace, app string) (string, error)
 	// DeleteApp removes what Slipway created for app in namespace.
@@ -51,12 +53,12 @@ type KubeClusters struct {
 var _ Clusters = (*KubeClusters)(nil)
 
 // Signal implements Clusters with deploy.Signal.
-func (k *KubeClusters) Signal(ctx context.Context, cl environment.Cluster, namespace, app string, sig Signal, reason string) error {
+func (k *KubeClusters) Signal(ctx context.Context, cl environment.Cluster, namespace, app string, sig Signal, rollout, reason string) error {
 	kc, err := k.client(ctx, cl)
 	if err != nil {
 		return err
 	}
-	return deploy.Signal(ctx, kc, namespace, app, deploy.SignalKind(sig), reason)
+	return deploy.Signal(ctx, kc, namespace, app, deploy.SignalKind(sig), rollout, reason)
 }
 
 // Progress implements Clusters with deploy.Progress.

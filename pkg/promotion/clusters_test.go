@@ -27,7 +27,7 @@ func TestKubeClusters(t *testing.T) {
 	if got, err := k.Progress(ctx, local, "apps", "web"); err != nil || got != "paused at canary 10%: waiting for continue" {
 		t.Errorf("Progress = %q, %v", got, err)
 	}
-	if err := k.Signal(ctx, local, "apps", "web", SignalAbort, "aborted by rita"); err != nil {
+	if err := k.Signal(ctx, local, "apps", "web", SignalAbort, "", "aborted by rita"); err != nil {
 		t.Fatal(err)
 	}
 	dep, _ := kc.AppsV1().Deployments("apps").Get(ctx, "web", metav1.GetOptions{})

@@ -132,6 +132,7 @@ func (m *memStore) ListAudit(_ context.Context, f store.AuditFilter) ([]store.Au
 type signal struct {
 	Cluster, Namespace, App string
 	Signal                  Signal
+	Rollout                 string
 }
 
 // fakeClusters records signals and deletions and reports a set progress.
@@ -142,10 +143,10 @@ type fakeClusters struct {
 	progress string
 }
 
-func (f *fakeClusters) Signal(_ context.Context, cl environment.Cluster, ns, app string, sig Signal, _ string) error {
+func (f *fakeClusters) Signal(_ context.Context, cl environment.Cluster, ns, app string, sig Signal, rollout, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.signals = append(f.signals, signal{cl.Name, ns, app, sig})
+	f.signals = append(f.signals, signal{cl.Name, ns, app, sig, rollout})
 	return nil
 }
 

@@ -343,11 +343,15 @@ func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*stor
 	if err != nil || wave == 0 {
 		return p, err
 	}
-	// The worker stops at its next update (the state is no longer running);
-	// the rollout itself rolls back on the signal.
+	// The worker stops at its next update (the state is no longer running)
+	// and creates no further PipelineRun; the rollout itself rolls back on
+	// the signal. The signal names the wave's PipelineRun: if its deploy
+	// step has not started yet, it stops at its start instead of clearing
+	// the abort as a stale one and rolling out.
 	t, cl, terr := s.wave(p, wave-1)
 	if terr == nil {
-		terr = s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalAbort, p.Reason)
+		_, prName, _ := strings.Cut(p.PipelineRuns[wave-1], "/")
+		terr = s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalAbort, prName, p.Reason)
 	}
 	if terr != nil {
 		return p, fmt.Errorf("promotion %d is aborted, but signalling its rollout failed (it may finish on its own): %w", p.ID, terr)
@@ -386,7 +390,7 @@ func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *sto
 	if err != nil {
 		return err
 	}
-	if err := s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalContinue, "continued by "+who.Name); err != nil {
+	if err := s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalContinue, "", "continued by "+who.Name); err != nil {
 		return fmt.Errorf("signalling the rollout of promotion %d: %w", p.ID, err)
 	}
 	return nil

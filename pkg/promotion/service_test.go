@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
@@ -464,8 +466,8 @@ func testAbortAndContinue(t *testing.T, e *env) {
 		t.Errorf("reason = %q", got.Reason)
 	}
 	want := []signal{
-		{"east", "apps-prod", "shop-web", SignalContinue},
-		{"east", "apps-prod", "shop-web", SignalAbort},
+		{"east", "apps-prod", "shop-web", SignalContinue, ""},
+		{"east", "apps-prod", "shop-web", SignalAbort, east.Name},
 	}
 	if diff := cmp.Diff(want, e.clusters.gotSignals()); diff != "" {
 		t.Errorf("signals (-want +got):\n%s", diff)
@@ -478,6 +480,51 @@ func testAbortAndContinue(t *testing.T, e *env) {
 	e.stop()
 	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != store.PromotionAborted {
 		t.Errorf("state after the rollout ended = %s", p.State)
+	}
+}
+
+// An abort that lands before the wave's deploy step runs names that
+// PipelineRun, so the step stops at its start (deploy.TestAbortBeforeStart)
+// instead of clearing the abort as stale; the record says aborted and no
+// later wave starts.
+func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	var p *store.Promotion
+	aborted := make(chan error, 1)
+	e.tc.PrependReactor("create", "pipelineruns", func(k8stesting.Action) (bool, runtime.Object, error) {
+		// Tekton has the PipelineRun, but no pod has run yet.
+		_, err := e.svc.Abort(ctx, rm, p.ID)
+		aborted <- err
+		return false, nil, nil
+	})
+	e.runningInQA(commitA, builder)
+	var err error
+	if p, err = e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(e.svc)
+	if err := <-aborted; err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	e.waitState(p.ID, store.PromotionAborted)
+	east := e.waitRun("prod", "east", p.ID)
+	want := []signal{{"east", "apps-prod", "shop-web", SignalAbort, east.Name}}
+	if diff := cmp.Diff(want, e.clusters.gotSignals()); diff != "" {
+		t.Errorf("signals (-want +got):\n%s", diff)
+	}
+	// The deploy step reports the abort it stopped at.
+	e.markRunning(east)
+	e.finish(east, outcomeAborted, "aborted: aborted by rita")
+	e.stop()
+	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != store.PromotionAborted || p.Reason != "aborted by rita" {
+		t.Errorf("promotion after the step ended = %s %q, want aborted by rita", p.State, p.Reason)
+	}
+	if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+	if deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0); len(deps) != 0 {
+		t.Errorf("prod deployments = %+v, want none", deps)
 	}
 }
 

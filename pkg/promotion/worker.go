@@ -197,6 +197,11 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 			return err
 		}
 	}
+	// An abort may have come since the last update; no new rollout then.
+	if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil && cur.State != store.PromotionRunning && cur.State != store.PromotionPaused {
+		*p = *cur
+		return errStopped
+	}
 	// After a restart it usually exists already: the name is deterministic.
 	_, err = s.tc.TektonV1().PipelineRuns(s.o.Namespace).Create(ctx, pr, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
