@@ -20,9 +20,23 @@ type memStore struct {
 
 var _ Store = (*memStore)(nil)
 
+// activeBeside reports whether another promotion of p's app and
+// environment holds the slot p would take (the SQL engines' unique index).
+func (m *memStore) activeBeside(p *store.Promotion) bool {
+	if !p.State.Active() {
+		return false
+	}
+	return slices.ContainsFunc(m.proms, func(o store.Promotion) bool {
+		return o.ID != p.ID && o.App == p.App && o.To == p.To && o.State.Active()
+	})
+}
+
 func (m *memStore) CreatePromotion(_ context.Context, p *store.Promotion) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.activeBeside(p) {
+		return store.ErrActive
+	}
 	p.ID = int64(len(m.proms) + 1)
 	p.CreatedAt, p.UpdatedAt = time.Now(), time.Now()
 	m.proms = append(m.proms, clone(*p))
@@ -43,6 +57,9 @@ func (m *memStore) UpdatePromotion(_ context.Context, p *store.Promotion, from .
 		}
 		if len(from) > 0 && !slices.Contains(from, m.proms[i].State) {
 			return store.ErrConflict
+		}
+		if m.activeBeside(p) {
+			return store.ErrActive
 		}
 		p.UpdatedAt = time.Now()
 		m.proms[i] = clone(*p)

@@ -38,6 +38,7 @@ const (
 	ns       = "slipway-builds"
 	commitA  = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	commitB  = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	commitC  = "cccccccccccccccccccccccccccccccccccccccc"
 )
 
 var (
@@ -134,6 +135,7 @@ func (e *env) newService() *Service {
 	gate := &promote.Gate{BuilderID: builder, Runs: promote.StoreRuns{Runs: runsFake{
 		{ID: "ci/a", Repo: "acme/shop", SHA: commitA, State: store.RunSucceeded},
 		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: store.RunSucceeded},
+		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: store.RunSucceeded},
 	}}}
 	svc, err := New(e.cfg, e.st, gate, e.tc, e.clusters, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
 	if err != nil {
@@ -742,5 +744,123 @@ func TestPromoteHandPushedDigestRefusedByGate(t *testing.T) {
 	}
 	if _, err := remote.Head(mustRef(t, e.prod+"/prod/shop@"+d)); err == nil {
 		t.Error("a refused image was copied to prod")
+	}
+}
+
+// One promotion per app and environment rolls out at a time: the next
+// one queues (visible as queued) and starts when the active one ends, in
+// order, also across a restart; a rollback meanwhile is refused naming
+// the active promotion.
+func TestOnePromotionPerAppAndEnvironment(t *testing.T) {
+	e := newSQLiteEnv(t)
+	e.start(e.svc)
+	ctx := context.Background()
+	dA := e.runningInQA(commitA, builder)
+	dB := e.runningInQA(commitB, builder)
+	// prod has a history a rollback could go back in.
+	for _, d := range []string{e.push(e.prod+"/prod/shop", commitC, builder), dA} {
+		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod", Digest: dA})
+	if err != nil || first.State != store.PromotionRunning {
+		t.Fatalf("first Promote = %+v, %v", first, err)
+	}
+	east := e.waitRun("prod", "east", first.ID)
+	second, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod", Digest: dB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.State != store.PromotionQueued || second.Progress != queuedProgress {
+		t.Errorf("second promotion = %s %q, want queued", second.State, second.Progress)
+	}
+	if _, err := e.svc.Rollback(ctx, rm, "shop", "prod"); err == nil {
+		t.Error("Rollback during a rollout succeeded")
+	} else if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), fmt.Sprintf("promotion %d (promote of %s) is running into prod", first.ID, dA)) {
+		t.Errorf("Rollback during a rollout = %v, want a conflict naming promotion %d", err, first.ID)
+	}
+	queued, _ := e.svc.List(ctx, store.PromotionFilter{State: store.PromotionQueued})
+	if len(queued) != 1 || queued[0].ID != second.ID {
+		t.Errorf("queued = %+v, want promotion %d", queued, second.ID)
+	}
+
+	// Slipway restarts while the first rolls out; the queue is in the store.
+	e.stop()
+	e.finish(east, outcomeSucceeded, "")
+	e.start(e.newService())
+	if got, _ := e.st.GetPromotion(ctx, second.ID); got.State != store.PromotionQueued {
+		t.Errorf("second while the first still rolls out = %s, want queued", got.State)
+	}
+	if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
+		t.Errorf("runs before the first ended (-want +got):\n%s", diff)
+	}
+	e.finish(e.waitRun("prod", "west", first.ID), outcomeSucceeded, "")
+	e.waitState(first.ID, store.PromotionSucceeded)
+	e.waitState(second.ID, store.PromotionRunning)
+	e.finish(e.waitRun("prod", "east", second.ID), outcomeSucceeded, "")
+	e.finish(e.waitRun("prod", "west", second.ID), outcomeSucceeded, "")
+	e.waitState(second.ID, store.PromotionSucceeded)
+	deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0)
+	var got []string
+	for _, d := range deps {
+		got = append(got, d.Digest)
+	}
+	if diff := cmp.Diff([]string{dB, dA}, got[:2]); diff != "" {
+		t.Errorf("prod history (-want +got):\n%s", diff)
+	}
+}
+
+// Auto-deploys after CI queue behind the active one; the newest queued one
+// supersedes the older queued ones. An aborted rollout keeps the slot until
+// its PipelineRun (rolling back) has ended.
+func TestAutoDeploysQueueAndTheNewestSupersedes(t *testing.T) {
+	for name, newEnv := range stores {
+		t.Run(name, func(t *testing.T) { testAutoDeploysQueue(t, newEnv(t)) })
+	}
+}
+
+func testAutoDeploysQueue(t *testing.T, e *env) {
+	e.start(e.svc)
+	ctx := context.Background()
+	deploy := func(id, commit string) *store.Promotion {
+		t.Helper()
+		d := e.push(e.ci+"/ci/shop", commit, builder)
+		p, err := e.svc.AutoDeploy(ctx, store.Run{ID: id, Repo: "acme/shop", Ref: "refs/heads/main", SHA: commit,
+			State: store.RunSucceeded, ImageURL: e.ci + "/ci/shop:" + commit[:7], ImageDigest: d})
+		if err != nil || p == nil {
+			t.Fatalf("AutoDeploy(%s) = %+v, %v", id, p, err)
+		}
+		return p
+	}
+	a := deploy("ci/a", commitA)
+	prA := e.waitRun("qa", "local", a.ID)
+	e.markRunning(prA)
+	b := deploy("ci/b", commitB)
+	c := deploy("ci/c", commitC)
+	for _, p := range []*store.Promotion{b, c} {
+		if p.State != store.PromotionQueued {
+			t.Errorf("auto-deploy %s = %s, want queued", p.RunID, p.State)
+		}
+	}
+	gotB, _ := e.st.GetPromotion(ctx, b.ID)
+	if want := fmt.Sprintf("superseded by auto-deploy %d of %s", c.ID, c.Digest); gotB.State != store.PromotionAborted || gotB.Reason != want {
+		t.Errorf("older queued auto-deploy = %s %q, want aborted %q", gotB.State, gotB.Reason, want)
+	}
+	if _, err := e.svc.Abort(ctx, adm, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(a.ID, store.PromotionAborted)
+	// a's rollout is still rolling back: c waits for its PipelineRun.
+	time.Sleep(50 * time.Millisecond)
+	if got, _ := e.st.GetPromotion(ctx, c.ID); got.State != store.PromotionQueued {
+		t.Errorf("newest auto-deploy while the aborted rollout still runs = %s, want queued", got.State)
+	}
+	e.finish(prA, outcomeAborted, "aborted by ada")
+	e.finish(e.waitRun("qa", "local", c.ID), outcomeSucceeded, "")
+	e.waitState(c.ID, store.PromotionSucceeded)
+	want := []string{prA.Name, tekton.DeployRunName("shop", "qa", "local", c.ID)}
+	if diff := cmp.Diff(want, e.runNames()); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
 	}
 }

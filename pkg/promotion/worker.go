@@ -52,6 +52,19 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) resume(ctx context.Context) {
+	// Queued promotions whose slot came free: the active one ended on
+	// another replica, before a restart, or its aborted rollout ended.
+	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: store.PromotionQueued, Limit: 1000})
+	if err != nil {
+		logging.From(ctx).Warn("listing queued promotions", "err", err)
+	}
+	seen := map[[2]string]bool{}
+	for _, p := range queued {
+		if k := [2]string{p.App, p.To}; !seen[k] {
+			seen[k] = true
+			s.advance(ctx, p.App, p.To)
+		}
+	}
 	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
 		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: state, Limit: 1000})
 		if err != nil {
@@ -87,6 +100,7 @@ func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
 	switch {
 	case errors.Is(err, errStopped):
 		log.Info("promotion stopped by someone else", "state", p.State)
+		s.advance(ctx, p.App, p.To)
 		return
 	case ctx.Err() != nil:
 		// Shutting down: the promotion stays running and is resumed.
@@ -112,6 +126,7 @@ func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
 		log.Error("writing the audit log", "err", err)
 	}
 	log.Info("promotion finished", "state", p.State, "reason", p.Reason)
+	s.advance(ctx, p.App, p.To)
 }
 
 // execute returns nil when every wave succeeded and the deployment is

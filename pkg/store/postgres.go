@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,6 +33,10 @@ var postgresDialect = dialect{
 	// instead of waiting for them, so they share the queue.
 	lockSkip: " FOR UPDATE SKIP LOCKED",
 	timeArg:  func(t time.Time) any { return t },
+	isUnique: func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "23505"
+	},
 }
 
 func openPostgres(ctx context.Context, url string, o options) (Store, error) {

@@ -28,6 +28,8 @@ type dialect struct {
 	claimIndex string
 	// timeArg turns a time into the column's representation.
 	timeArg func(t time.Time) any
+	// isUnique reports a unique index violation.
+	isUnique func(err error) bool
 }
 
 // sqlStore implements Store over database/sql for both engines.

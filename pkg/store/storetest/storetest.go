@@ -41,6 +41,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Notifications", testNotifications},
 		{"Promotions", testPromotions},
 		{"PromotionRace", testPromotionRace},
+		{"OneActivePromotion", testOneActivePromotion},
 		{"Deployments", testDeployments},
 		{"DeploymentOncePerPromotion", testDeploymentOncePerPromotion},
 		{"DeploymentsDefaultLimit", testDeploymentsDefaultLimit},
