@@ -864,3 +864,62 @@ func testAutoDeploysQueue(t *testing.T, e *env) {
 		t.Errorf("runs (-want +got):\n%s", diff)
 	}
 }
+
+// The configured scale-down delay reaches the deploy PipelineRun as it is,
+// an explicit 0s included; unset keeps the Pipeline's default.
+func TestDeployRunScaleDownDelay(t *testing.T) {
+	tests := []struct {
+		name, delay string
+		want        []string // the scale-down-delay params passed
+	}{
+		{"unset", "", nil},
+		{"explicit zero", "0s", []string{"0s"}},
+		{"a minute", "1m", []string{"1m0s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rollout := "{strategy: bluegreen}"
+			if tt.delay != "" {
+				rollout = "{strategy: bluegreen, scaleDownDelay: " + tt.delay + "}"
+			}
+			cfg, err := environment.Parse([]byte(`
+environments:
+  - name: qa
+    namespace: apps-qa
+    registry: reg.example/qa
+    clusters: [{name: local}]
+    rollout: ` + rollout + `
+apps:
+  - name: shop
+    repo: acme/shop
+    cloneURL: ` + cloneURL + `
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := New(cfg, &memStore{}, &promote.Gate{}, fake.NewSimpleClientset(), &fakeClusters{},
+				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := cfg.Target("shop", "qa")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &store.Promotion{ID: 3, App: "shop", To: "qa", TargetImage: "reg.example/qa/shop@sha256:" + strings.Repeat("1", 64)}
+			pr, err := svc.deployRun(p, tg, tg.Clusters[0], "deploy-shop-qa-3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, prm := range pr.Spec.Params {
+				if prm.Name == "scale-down-delay" {
+					got = append(got, prm.Value.StringVal)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("scale-down-delay params (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

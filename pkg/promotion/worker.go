@@ -343,8 +343,13 @@ func (s *Service) deployRun(p *store.Promotion, t environment.Target, cl environ
 	if r.MaxRestarts != nil {
 		o.MaxRestarts = *r.MaxRestarts
 	}
-	// Durations were validated when the config was loaded.
-	o.ScaleDownDelay, _ = parseDuration(r.ScaleDownDelay)
+	// Durations were validated when the config was loaded. A scale-down
+	// delay that is set goes as it is: "0s" must not become the
+	// Pipeline's default.
+	if r.ScaleDownDelay != "" {
+		d, _ := time.ParseDuration(r.ScaleDownDelay)
+		o.ScaleDownDelay = &d
+	}
 	o.ProgressDeadline, _ = parseDuration(r.ProgressDeadline)
 	return tekton.NewDeployRun(o)
 }
