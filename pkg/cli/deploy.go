@@ -81,7 +81,7 @@ succeeded, rolled-back or aborted, --reason-file why (Tekton results).`,
 	f.Int32Var(&o.spec.Analysis.MaxRestarts, "max-restarts", 0, "container restarts of the new pods tolerated (every strategy)")
 	f.StringVar(&o.prometheusURL, "prometheus-url", "", "Prometheus base URL for --analysis queries")
 	f.StringArrayVar(&o.analysis, "analysis", nil, `canary threshold "NAME=PROMQL<=MAX" or "NAME=PROMQL>=MIN" (repeatable)`)
-	f.StringVar(&o.spec.SmokeURL, "smoke-url", "", "bluegreen: URL that must answer 2xx before the switch")
+	f.StringVar(&o.spec.SmokeURL, "smoke-url", "", "bluegreen: URL that must answer 2xx before the switch; {preview} is the host of Service APP-preview (the new colour), a bare /path means http://{preview}/path")
 	f.DurationVar(&o.spec.ScaleDownDelay, "scale-down-delay", 30*time.Second, "bluegreen: how long the old colour is kept after the switch")
 	f.DurationVar(&o.poll, "poll-interval", 2*time.Second, "how often the cluster is read while waiting")
 	f.StringVar(&o.spec.HTTPRoute, "http-route", "", "canary: Gateway API HTTPRoute whose backendRefs to Service APP carry the traffic weights")

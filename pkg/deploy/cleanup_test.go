@@ -27,7 +27,8 @@ func TestDeleteAppOnlyTouchesSlipwaysObjects(t *testing.T) {
 	otherApp.Labels = with(map[string]string{LabelTrack: "canary"})
 	svc := service("shop", appLabels) // the user's Service
 	canarySvc := canaryService(svc, "shop-canary", "shop", map[string]string{LabelTrack: "canary"})
-	c := newCluster(t, stable, blueDep, greenByHand, otherApp, svc, canarySvc)
+	preview := canaryService(svc, "shop-preview", "shop", map[string]string{LabelColor: green})
+	c := newCluster(t, stable, blueDep, greenByHand, otherApp, svc, canarySvc, preview)
 	mine := ingress("shop-canary", "shop-canary")
 	mine.Labels = map[string]string{LabelManagedBy: managedBy, LabelApp: "shop"}
 	for _, ing := range []*networkingv1.Ingress{mine, ingress("shop", "shop")} {
@@ -40,7 +41,7 @@ func TestDeleteAppOnlyTouchesSlipwaysObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"deployment/shop", "deployment/shop-blue", "ingress/shop-canary", "service/shop-canary"}
+	want := []string{"deployment/shop", "deployment/shop-blue", "ingress/shop-canary", "service/shop-canary", "service/shop-preview"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("deleted (-want +got):\n%s", diff)
 	}

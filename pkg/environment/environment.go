@@ -64,7 +64,10 @@ type Rollout struct {
 	Steps []int `json:"steps,omitempty"`
 	// Pause (canary) per step: a duration ("30s") or "manual".
 	Pause string `json:"pause,omitempty"`
-	// SmokeURL (bluegreen) must answer 2xx before the switch.
+	// SmokeURL (bluegreen) must answer 2xx before the switch. It should
+	// reach the new colour through the preview Service: "{preview}" stands
+	// for its host (DEPLOYMENT-preview.NAMESPACE.svc) and a bare path
+	// ("/healthz") means http://{preview}/healthz.
 	SmokeURL string `json:"smokeURL,omitempty"`
 	// ScaleDownDelay (bluegreen) keeps the old colour for an instant rollback.
 	ScaleDownDelay string `json:"scaleDownDelay,omitempty"`
