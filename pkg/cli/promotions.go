@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
-	"github.com/slipway-ci/slipway/pkg/build"
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
@@ -62,12 +61,7 @@ func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface
 	}
 	insecure := insecureRegistries(cfg)
 	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-	gate := &promote.Gate{
-		// What `slipway build` records: the pipeline does not override it.
-		BuilderID: build.DefaultBuilderID,
-		Runs:      promote.StoreRuns{Runs: st},
-		Remote:    remoteOpts,
-	}
+	gate := newGate(cfg, st, remoteOpts)
 	svc, err := promotion.New(rel, ps, gate, tc, &promotion.KubeClusters{Local: kc, Namespace: cfg.Namespace}, promotion.Options{
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
@@ -80,6 +74,12 @@ func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface
 		return nil, err
 	}
 	return svc, nil
+}
+
+// newGate is the provenance gate of this instance: it requires the
+// builder id the CI PipelineRuns pass to their builds (cfg.Builder()).
+func newGate(cfg *config.Config, runs promote.RunLister, remoteOpts []remote.Option) *promote.Gate {
+	return &promote.Gate{BuilderID: cfg.Builder(), Runs: promote.StoreRuns{Runs: runs}, Remote: remoteOpts}
 }
 
 // withAutoDeploy adds the automatic deploy to the first environment to

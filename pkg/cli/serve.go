@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		Timeout:              cfg.PipelineTimeout,
 		BaseRegistry:         cfg.BaseRegistry,
 		BuildkitAddr:         cfg.BuildkitAddr,
+		BuilderID:            cfg.Builder(),
 		InsecureRegistry:     cfg.RegistryInsecure,
 		FSGroup:              cfg.PipelineFSGroup,
 	},

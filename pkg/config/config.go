@@ -20,6 +20,9 @@ import (
 type Config struct {
 	Addr      string
 	PublicURL string
+	// BuilderID is the provenance builder id CI builds record and the
+	// promotion gate requires; empty: BuilderIDFor(PublicURL). Use Builder.
+	BuilderID string
 	Store     string
 	LogLevel  string
 	LogFormat string
@@ -92,6 +95,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	c := &Config{}
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address of the webhook, API and UI server")
 	fs.StringVar(&c.PublicURL, "public-url", "http://localhost:8080", "URL users reach Slipway at; commit status links point here")
+	fs.StringVar(&c.BuilderID, "builder-id", "", "provenance builder id of this Slipway's CI builds, required by the promotion gate (empty: PUBLIC-URL/builder); give every instance its own, so no other builder's image passes the gate")
 	fs.StringVar(&c.Store, "store", "sqlite://slipway.db", "event and run store: sqlite://PATH or postgres://USER:PASS@HOST/DB")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -297,6 +301,9 @@ func (c *Config) Validate() error {
 	if c.MaxRunningPerRepo < 0 {
 		errs = append(errs, "max-running-per-repo must not be negative")
 	}
+	if strings.ContainsAny(c.Builder(), ",\"") {
+		errs = append(errs, fmt.Sprintf("builder id %q must not contain ',' or '\"' (BuildKit's attest option)", c.Builder()))
+	}
 	if c.PruneKeep < 0 {
 		errs = append(errs, "prune-keep must not be negative")
 	}
@@ -332,6 +339,19 @@ func redactURL(s string) string {
 		return s[:scheme+3] + userinfo[:i] + ":xxxxx" + s[at:]
 	}
 	return s
+}
+
+// BuilderIDFor is the default builder id of the Slipway at publicURL: its
+// own, unlike a constant any BuildKit build could claim.
+func BuilderIDFor(publicURL string) string { return strings.TrimRight(publicURL, "/") + "/builder" }
+
+// Builder is the builder id of this instance: BuilderID, else derived
+// from PublicURL.
+func (c *Config) Builder() string {
+	if c.BuilderID != "" {
+		return c.BuilderID
+	}
+	return BuilderIDFor(c.PublicURL)
 }
 
 // ChatWebhooks returns the generic and the Slack webhook URLs.
