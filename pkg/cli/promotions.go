@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
@@ -47,7 +48,7 @@ func insecureRegistries(cfg *config.Config) []string {
 // promotionService assembles the promotion service from release-config.
 // Without release-config it returns a nil service: no promotions, no
 // auto-deploy.
-func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface) (*promotion.Service, error) {
+func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface, dyn dynamic.Interface) (*promotion.Service, error) {
 	if cfg.ReleaseConfig == "" {
 		return nil, nil
 	}
@@ -62,11 +63,11 @@ func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface
 	insecure := insecureRegistries(cfg)
 	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 	gate := newGate(cfg, st, remoteOpts)
-	svc, err := promotion.New(rel, ps, gate, tc, &promotion.KubeClusters{Local: kc, Namespace: cfg.Namespace}, promotion.Options{
+	svc, err := promotion.New(rel, ps, gate, tc, &promotion.KubeClusters{Local: kc, LocalDynamic: dyn, Namespace: cfg.Namespace}, promotion.Options{
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
 		ServiceAccount:     cfg.DeployAccount,
-		DeployTimeout:      cfg.PipelineTimeout,
+		DeployTimeout:      cfg.DeployTimeout,
 		Remote:             remoteOpts,
 		InsecureRegistries: insecure,
 	})

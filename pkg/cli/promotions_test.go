@@ -65,7 +65,7 @@ func TestPromotionService(t *testing.T) {
 			tok, err := apiTokens(cfg)
 			var svc *promotion.Service
 			if err == nil {
-				svc, err = promotionService(cfg, st, tektonfake.NewSimpleClientset(), k8sfake.NewSimpleClientset())
+				svc, err = promotionService(cfg, st, tektonfake.NewSimpleClientset(), k8sfake.NewSimpleClientset(), nil)
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -122,7 +122,7 @@ func TestGateRequiresThisInstancesBuilder(t *testing.T) {
 		{name: "set explicitly", cfg: config.Config{PublicURL: "https://ci.example.com", BuilderID: "urn:slipway:prod-eu"},
 			builder: "urn:slipway:prod-eu"},
 		{name: "the build default is refused", cfg: config.Config{PublicURL: "https://ci.example.com"},
-			builder: build.DefaultBuilderID,
+			builder:    build.DefaultBuilderID,
 			wantReason: `was not built by this Slipway from ` + cloneURL + `: provenance does not match: builder id: want "https://ci.example.com/builder", got "` + build.DefaultBuilderID + `"`},
 		{name: "another instance is refused", cfg: config.Config{PublicURL: "https://ci.example.com", BuilderID: "urn:slipway:prod-eu"},
 			builder:    "https://ci.example.com/builder",

@@ -51,6 +51,7 @@ type Config struct {
 	WorkspaceSize      string
 	StorageClass       string
 	PipelineTimeout    time.Duration
+	DeployTimeout      time.Duration
 	DispatchWorkers    int
 	DispatchWait       time.Duration
 	PollInterval       time.Duration
@@ -124,6 +125,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.WorkspaceSize, "workspace-size", "1Gi", "size of each run's source workspace volume")
 	fs.StringVar(&c.StorageClass, "storage-class", "", "storage class of the workspace volume (empty: the cluster default)")
 	fs.DurationVar(&c.PipelineTimeout, "pipeline-timeout", time.Hour, "timeout of a CI PipelineRun")
+	fs.DurationVar(&c.DeployTimeout, "deploy-timeout", 24*time.Hour, "timeout of a deploy PipelineRun; it bounds a whole rollout, manual canary pauses included (a canary left by a run that timed out is removed)")
 	fs.IntVar(&c.DispatchWorkers, "dispatch-workers", 32, "events dispatched concurrently (each mostly waits on the git host and the API server, so many are cheap)")
 	fs.DurationVar(&c.DispatchWait, "dispatch-wait", 2*time.Second, "how long a webhook answer waits for its event's PipelineRun to be created, so the delivery's response names it and a sender is paced by dispatch (git hosts time a delivery out after 10s); 0 answers once the event is recorded")
 	fs.DurationVar(&c.PollInterval, "poll-interval", time.Second, "how often the dispatcher looks for due events when not woken")
@@ -303,6 +305,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Builder(), ",\"") {
 		errs = append(errs, fmt.Sprintf("builder id %q must not contain ',' or '\"' (BuildKit's attest option)", c.Builder()))
+	}
+	if c.DeployTimeout <= 0 {
+		errs = append(errs, "deploy-timeout must be positive")
 	}
 	if c.PruneKeep < 0 {
 		errs = append(errs, "prune-keep must not be negative")

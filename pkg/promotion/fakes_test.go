@@ -157,6 +157,7 @@ type fakeClusters struct {
 	mu       sync.Mutex
 	signals  []signal
 	deleted  []string
+	removed  []string // canaries removed
 	progress string
 }
 
@@ -178,6 +179,19 @@ func (f *fakeClusters) DeleteApp(_ context.Context, cl environment.Cluster, ns, 
 	defer f.mu.Unlock()
 	f.deleted = append(f.deleted, cl.Name+"/"+ns+"/"+app)
 	return nil
+}
+
+func (f *fakeClusters) RemoveCanary(_ context.Context, cl environment.Cluster, t environment.Target) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, cl.Name+"/"+t.Namespace+"/"+t.Deployment)
+	return nil
+}
+
+func (f *fakeClusters) gotRemoved() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.removed)
 }
 
 func (f *fakeClusters) gotSignals() []signal {

@@ -923,3 +923,58 @@ apps:
 		})
 	}
 }
+
+// A canary wave whose deploy PipelineRun Tekton stopped (timed out, e.g. a
+// manual pause outlasting the deploy timeout, or cancelled) never ran its
+// own rollback: the worker removes the canary it left. A run whose step
+// reported its outcome cleaned up itself.
+func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
+	tests := []struct {
+		name        string
+		end         func(e *env, pr *pipelinev1.PipelineRun)
+		wantReason  string
+		wantRemoved []string
+	}{
+		{
+			name: "timed out",
+			end: func(e *env, pr *pipelinev1.PipelineRun) {
+				pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse,
+					Reason: "PipelineRunTimeout", Message: "PipelineRun deploy-x failed to finish within 24h0m0s"})
+				if _, err := e.tc.TektonV1().PipelineRuns(ns).UpdateStatus(context.Background(), pr, metav1.UpdateOptions{}); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			wantReason:  "wave 1/2 east: PipelineRun deploy-x failed to finish within 24h0m0s; the canary it left was removed, stable untouched",
+			wantRemoved: []string{"east/apps-prod/shop-web"},
+		},
+		{
+			name:       "rolled back by itself",
+			end:        func(e *env, pr *pipelinev1.PipelineRun) { e.finish(pr, outcomeRolledBack, "canary 50%: crash loop") },
+			wantReason: "wave 1/2 east: rolled back: canary 50%: crash loop",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.start(e.svc)
+			e.runningInQA(commitA, builder)
+			p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			east := e.waitRun("prod", "east", p.ID)
+			e.markRunning(east)
+			tt.end(e, east)
+			got := e.waitState(p.ID, store.PromotionFailed)
+			if got.Reason != tt.wantReason {
+				t.Errorf("reason = %q, want %q", got.Reason, tt.wantReason)
+			}
+			if diff := cmp.Diff(tt.wantRemoved, e.clusters.gotRemoved()); diff != "" {
+				t.Errorf("canaries removed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
+				t.Errorf("runs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

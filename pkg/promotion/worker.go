@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/slipway-ci/slipway/pkg/deploy"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
@@ -234,6 +235,9 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 			logging.From(ctx).Warn("reading deploy PipelineRun", "run", id, "err", err)
 		default:
 			if done, err := s.finished(wave, pr); done {
+				if err != nil && killed(pr) && t.Rollout.Strategy == string(deploy.Canary) {
+					err = s.removeCanary(ctx, cl, t, err)
+				}
 				return err
 			}
 			// Until the deploy step runs, the app's progress annotation is
@@ -252,6 +256,30 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 		case <-tick.C:
 		}
 	}
+}
+
+// killed reports whether a deploy PipelineRun ended without its deploy
+// step reporting an outcome: Tekton stopped it (timeout, cancel, pod
+// killed) before the step's own rollback could run.
+func killed(pr *pipelinev1.PipelineRun) bool {
+	for _, r := range pr.Status.Results {
+		if r.Name == "outcome" && strings.TrimSpace(r.Value.StringVal) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// removeCanary cleans up after a killed canary rollout, which would
+// otherwise keep its canary (and its traffic share) beside the untouched
+// stable Deployment; the reason says whether it worked.
+func (s *Service) removeCanary(ctx context.Context, cl environment.Cluster, t environment.Target, cause error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := s.clusters.RemoveCanary(cctx, cl, t); err != nil {
+		return fmt.Errorf("%w; removing the canary it left failed: %w", cause, err)
+	}
+	return fmt.Errorf("%w; the canary it left was removed, stable untouched", cause)
 }
 
 // finished reads a deploy PipelineRun's end: its outcome and reason
