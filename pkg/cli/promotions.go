@@ -83,9 +83,27 @@ func newGate(cfg *config.Config, runs promote.RunLister, remoteOpts []remote.Opt
 	return &promote.Gate{BuilderID: cfg.Builder(), Runs: promote.StoreRuns{Runs: runs}, Remote: remoteOpts}
 }
 
+// AutoDeployer deploys a finished run (*promotion.Service).
+type AutoDeployer interface {
+	AutoDeploy(ctx context.Context, run store.Run, defaultBranch string) (*store.Promotion, error)
+}
+
+var _ AutoDeployer = (*promotion.Service)(nil)
+
+// autoDeployer is svc, or nil (no auto-deploy) when there is none; a nil
+// *promotion.Service in the interface would not compare equal to nil.
+func autoDeployer(svc *promotion.Service) AutoDeployer {
+	if svc == nil {
+		return nil
+	}
+	return svc
+}
+
 // withAutoDeploy adds the automatic deploy to the first environment to
-// the reporter's hook for finished runs.
-func withAutoDeploy(next func(context.Context, store.Run), svc *promotion.Service, log *slog.Logger) func(context.Context, store.Run) {
+// the reporter's hook for finished runs. The repository's default branch
+// comes from the run's event (its webhook payload); an event that cannot
+// be read leaves it unknown.
+func withAutoDeploy(next func(context.Context, store.Run), svc AutoDeployer, events store.EventGetter, log *slog.Logger) func(context.Context, store.Run) {
 	if svc == nil {
 		return next
 	}
@@ -93,7 +111,15 @@ func withAutoDeploy(next func(context.Context, store.Run), svc *promotion.Servic
 		next(ctx, run)
 		actx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		p, err := svc.AutoDeploy(actx, run)
+		var defaultBranch string
+		if events != nil {
+			if ev, err := events.GetEvent(actx, run.EventID); err == nil {
+				defaultBranch = ev.DefaultBranch
+			} else {
+				log.WarnContext(ctx, "auto-deploy: reading the run's event for the default branch", "run", run.ID, "event", run.EventID, "err", err)
+			}
+		}
+		p, err := svc.AutoDeploy(actx, run, defaultBranch)
 		switch {
 		case err != nil:
 			log.ErrorContext(ctx, "auto-deploy", "run", run.ID, "err", err)

@@ -132,8 +132,10 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("promotions: %w", err)
 	}
+	// Runs' events carry the repository's default branch auto-deploy uses.
+	events, _ := st.(store.EventGetter)
 	rep, err := report.New(tc, st, scms,
-		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), promo, log.With("component", "promotion"))),
+		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), autoDeployer(promo), events, log.With("component", "promotion"))),
 		report.WithNamespace(cfg.Namespace),
 		report.WithStatusContext(cfg.StatusContext),
 		report.WithBaseURL(cfg.PublicURL),

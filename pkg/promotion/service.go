@@ -142,7 +142,7 @@ func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (
 		return nil, fmt.Errorf("%w: unknown environment %q", ErrNotFound, req.To)
 	}
 	if to == 0 {
-		return nil, fmt.Errorf("%w: %s is the first environment: successful CI runs on %s deploy to it", ErrInvalid, req.To, app.Branch)
+		return nil, fmt.Errorf("%w: %s is the first environment: successful CI runs on %s deploy to it", ErrInvalid, req.To, app.DeploysFrom("the default branch"))
 	}
 	if req.From == "" {
 		req.From = s.cfg.Environments[to-1].Name
@@ -224,11 +224,13 @@ func (s *Service) rollback(ctx context.Context, who auth.Identity, appName, env 
 }
 
 // AutoDeploy deploys the image of a successful CI run on an app's branch
-// to the first environment. Other runs are ignored (nil, nil); a run
-// already deployed is not deployed twice.
-func (s *Service) AutoDeploy(ctx context.Context, run store.Run) (*store.Promotion, error) {
+// (App.DeploysFrom: its branch setting, else defaultBranch, the
+// repository's default branch as the run's webhook payload said) to the
+// first environment. Other runs are ignored (nil, nil); a run already
+// deployed is not deployed twice.
+func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch string) (*store.Promotion, error) {
 	app, ok := s.cfg.AppForRepo(run.Repo)
-	if !ok || run.State != store.RunSucceeded || run.Ref != "refs/heads/"+app.Branch || run.ImageDigest == "" || run.ImageURL == "" {
+	if !ok || run.State != store.RunSucceeded || run.Ref != "refs/heads/"+app.DeploysFrom(defaultBranch) || run.ImageDigest == "" || run.ImageURL == "" {
 		return nil, nil
 	}
 	first := s.cfg.First().Name

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net/http/httptest"
 	"strings"
@@ -26,10 +27,14 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
+	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/scm/github"
+	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
+	"github.com/slipway-ci/slipway/webhooks"
 )
 
 const (
@@ -608,18 +613,18 @@ func TestAutoDeployOnlyOnTheAppsBranch(t *testing.T) {
 		{"other repo", func(r store.Run) store.Run { r.Repo = "acme/other"; return r }},
 	}
 	for _, tt := range tests {
-		if p, err := e.svc.AutoDeploy(ctx, tt.run(run)); p != nil || err != nil {
+		if p, err := e.svc.AutoDeploy(ctx, tt.run(run), ""); p != nil || err != nil {
 			t.Errorf("%s: AutoDeploy = %+v, %v; want nothing", tt.name, p, err)
 		}
 	}
-	p, err := e.svc.AutoDeploy(ctx, run)
+	p, err := e.svc.AutoDeploy(ctx, run, "")
 	if err != nil || p == nil {
 		t.Fatalf("AutoDeploy(main) = %+v, %v", p, err)
 	}
 	if p.Kind != store.KindAutoDeploy || p.To != "qa" || p.RequestedBy != "slipway" || p.State != store.PromotionRunning || p.RunID != "ci/a" {
 		t.Errorf("auto-deploy = %+v", p)
 	}
-	if again, err := e.svc.AutoDeploy(ctx, run); again != nil || err != nil {
+	if again, err := e.svc.AutoDeploy(ctx, run, ""); again != nil || err != nil {
 		t.Errorf("second AutoDeploy of the same run = %+v, %v", again, err)
 	}
 	e.finish(e.waitRun("qa", "local", p.ID), outcomeSucceeded, "")
@@ -827,7 +832,7 @@ func testAutoDeploysQueue(t *testing.T, e *env) {
 		t.Helper()
 		d := e.push(e.ci+"/ci/shop", commit, builder)
 		p, err := e.svc.AutoDeploy(ctx, store.Run{ID: id, Repo: "acme/shop", Ref: "refs/heads/main", SHA: commit,
-			State: store.RunSucceeded, ImageURL: e.ci + "/ci/shop:" + commit[:7], ImageDigest: d})
+			State: store.RunSucceeded, ImageURL: e.ci + "/ci/shop:" + commit[:7], ImageDigest: d}, "")
 		if err != nil || p == nil {
 			t.Fatalf("AutoDeploy(%s) = %+v, %v", id, p, err)
 		}
@@ -976,5 +981,58 @@ func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
 				t.Errorf("runs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// An app without a branch setting auto-deploys from the repository's
+// default branch as the run's webhook payload names it (both hosts'
+// real push payloads say master); an explicit branch still wins.
+func TestAutoDeployOnTheRepositorysDefaultBranch(t *testing.T) {
+	payloads := []struct {
+		provider, file, eventType string
+		parse                     func(eventType, delivery string, body []byte) (*event.Event, error)
+	}{
+		{"github", "push.json", "push", github.ParseWebhook},
+		{"gitlab", "push.json", "Push Hook", gitlab.ParseWebhook},
+	}
+	for _, pl := range payloads {
+		body, err := fs.ReadFile(webhooks.FS, pl.provider+"/"+pl.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := pl.parse(pl.eventType, "d-1", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.DefaultBranch != "master" || ev.Ref != "refs/heads/master" {
+			t.Fatalf("%s payload: default branch %q, ref %q; the test wants master", pl.provider, ev.DefaultBranch, ev.Ref)
+		}
+		tests := []struct {
+			name, branch, defaultBranch, ref string
+			deploys                          bool
+		}{
+			{"payload's default branch", "", ev.DefaultBranch, ev.Ref, true},
+			{"another branch than the default", "", ev.DefaultBranch, "refs/heads/main", false},
+			{"explicit branch wins", "main", ev.DefaultBranch, ev.Ref, false},
+			{"explicit branch deploys", "master", "", ev.Ref, true},
+			{"default unknown: main", "", "", "refs/heads/main", true},
+			{"default unknown: not master", "", "", ev.Ref, false},
+		}
+		for _, tt := range tests {
+			t.Run(pl.provider+"/"+tt.name, func(t *testing.T) {
+				e := newEnv(t)
+				e.cfg.Apps[0].Branch = tt.branch
+				d := e.push(e.ci+"/ci/shop", commitA, builder)
+				run := store.Run{ID: "ci/a", EventID: 1, Repo: "acme/shop", Ref: tt.ref, SHA: commitA, State: store.RunSucceeded,
+					ImageURL: e.ci + "/ci/shop:aaaaaaa", ImageDigest: d}
+				p, err := e.svc.AutoDeploy(context.Background(), run, tt.defaultBranch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := p != nil; got != tt.deploys {
+					t.Errorf("deployed = %v, want %v (promotion %+v)", got, tt.deploys, p)
+				}
+			})
+		}
 	}
 }
