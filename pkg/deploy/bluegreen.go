@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -68,7 +69,7 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 	}
 	if s.SmokeURL != "" {
 		url := SmokeURL(s.SmokeURL, s.Namespace, s.App)
-		if err := d.smoke(ctx, url); err != nil {
+		if err := d.smokeUntilReachable(ctx, url); err != nil {
 			return undoIdle("smoke test failed", err)
 		}
 		d.status(ctx, "bluegreen: smoke test %s passed", url)
@@ -287,6 +288,32 @@ func (d *Deployer) watchHealthy(ctx context.Context, ns, name string, dur time.D
 	}
 }
 
+// smokeReach bounds how long a smoke URL that does not answer at all is
+// tried again: the preview Service's endpoints (and kube-proxy's rules for
+// them) follow the new pods' readiness by a moment.
+const smokeReach = 30 * time.Second
+
+// smokeUntilReachable is smoke, tried again while url gives no answer at
+// all, for up to smokeReach; an answer other than 2xx fails at once.
+func (d *Deployer) smokeUntilReachable(ctx context.Context, url string) error {
+	end := d.clock.Now().Add(smokeReach)
+	for {
+		err := d.smoke(ctx, url)
+		var status *smokeStatusError
+		if err == nil || errors.As(err, &status) || !d.clock.Now().Before(end) || ctx.Err() != nil {
+			return err
+		}
+		if serr := d.clock.Sleep(ctx, d.poll); serr != nil {
+			return err
+		}
+	}
+}
+
+// smokeStatusError is a smoke URL's answer other than 2xx.
+type smokeStatusError struct{ url, status string }
+
+func (e *smokeStatusError) Error() string { return fmt.Sprintf("smoke GET %s: status %s", e.url, e.status) }
+
 // smoke GETs url and wants a 2xx answer.
 func (d *Deployer) smoke(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -300,7 +327,7 @@ func (d *Deployer) smoke(ctx context.Context, url string) error {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("smoke GET %s: status %s", url, resp.Status)
+		return &smokeStatusError{url: url, status: resp.Status}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -520,5 +521,58 @@ func TestSmokeURL(t *testing.T) {
 		if got := SmokeURL(tt.raw, "prod", "web"); got != tt.want {
 			t.Errorf("SmokeURL(%q) = %q, want %q", tt.raw, got, tt.want)
 		}
+	}
+}
+
+// The preview Service's endpoints follow the new pods by a moment: a smoke
+// URL that does not answer yet is tried again (for a while); one that
+// answers with an error fails at once.
+func TestBlueGreenSmokeWaitsForAnAnswer(t *testing.T) {
+	tests := []struct {
+		name      string
+		answers   []int // 0: no answer (a connection error)
+		wantCalls int
+		wantErr   string // "" = switched
+	}{
+		{name: "unreachable, then ok", answers: []int{0, 0, 200}, wantCalls: 3},
+		{name: "error status at once", answers: []int{503, 200}, wantCalls: 1, wantErr: "status 503"},
+		{name: "never reachable", answers: nil, wantErr: "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := blueGreenCluster(t, true)
+			calls := 0
+			client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				calls++
+				if calls > len(tt.answers) || tt.answers[calls-1] == 0 {
+					return nil, errors.New("connection refused")
+				}
+				code := tt.answers[calls-1]
+				return &http.Response{StatusCode: code, Status: fmt.Sprint(code), Body: http.NoBody, Request: r}, nil
+			})}
+			err := c.deployer(WithHTTPClient(client)).Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop",
+				Image: newImage, SmokeURL: "/healthz"})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				if calls != tt.wantCalls {
+					t.Errorf("smoke calls = %d, want %d", calls, tt.wantCalls)
+				}
+				return
+			}
+			if rb := rollback(t, err); !rb.Restored || !strings.Contains(rb.Error(), tt.wantErr) {
+				t.Errorf("rollback = %v, want a restored one mentioning %q", rb, tt.wantErr)
+			}
+			if tt.wantCalls > 0 && calls != tt.wantCalls {
+				t.Errorf("smoke calls = %d, want %d", calls, tt.wantCalls)
+			}
+			if tt.answers == nil && calls < 2 {
+				t.Errorf("an unreachable smoke URL was tried %d times, want it tried again", calls)
+			}
+			if got := c.selector("shop")[LabelColor]; got != blue {
+				t.Errorf("service selects %s after a failed smoke test, want blue", got)
+			}
+		})
 	}
 }
