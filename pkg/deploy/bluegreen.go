@@ -312,7 +312,9 @@ func (d *Deployer) smokeUntilReachable(ctx context.Context, url string) error {
 // smokeStatusError is a smoke URL's answer other than 2xx.
 type smokeStatusError struct{ url, status string }
 
-func (e *smokeStatusError) Error() string { return fmt.Sprintf("smoke GET %s: status %s", e.url, e.status) }
+func (e *smokeStatusError) Error() string {
+	return fmt.Sprintf("smoke GET %s: status %s", e.url, e.status)
+}
 
 // smoke GETs url and wants a 2xx answer.
 func (d *Deployer) smoke(ctx context.Context, url string) error {
