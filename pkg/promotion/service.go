@@ -296,6 +296,11 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 			p.Progress = "waiting for a release manager's approval"
 		}
 	}
+	if p.State == store.PromotionRunning && p.Kind == store.KindRollback {
+		if err := s.rollbackMayStart(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.st.CreatePromotion(ctx, p); err != nil {
 		if errors.Is(err, store.ErrActive) {
 			return nil, s.busy(ctx, p)
@@ -383,6 +388,49 @@ func (s *Service) supersede(ctx context.Context, p *store.Promotion) {
 	}
 }
 
+// rolloutInFlight names a deploy PipelineRun of app in env that has not
+// ended ("" when none): an aborted promotion's rollout rolls back after
+// the promotion itself ended, and nothing else may roll out beside it.
+func (s *Service) rolloutInFlight(ctx context.Context, app, env string) (string, error) {
+	runs, err := s.tc.TektonV1().PipelineRuns(s.o.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.SelectorFromSet(labels.Set{tekton.LabelKind: tekton.KindDeploy, tekton.LabelApp: app, tekton.LabelEnv: env}).String(),
+	})
+	if err != nil {
+		return "", fmt.Errorf("listing the deploy PipelineRuns of %s in %s: %w", app, env, err)
+	}
+	for i := range runs.Items {
+		if st, _ := tekton.RunState(&runs.Items[i]); !st.Terminal() {
+			return runs.Items[i].Name, nil
+		}
+	}
+	return "", nil
+}
+
+// rollbackMayStart is the 409 of a rollback while another promotion of
+// its app and environment is active or a rollout of them still runs (see
+// runnable); nil when neither. The store's ErrActive stays the arbiter of
+// a race with a promotion starting meanwhile.
+func (s *Service) rollbackMayStart(ctx context.Context, p *store.Promotion) error {
+	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
+		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: state, Limit: 1})
+		if err != nil {
+			return fmt.Errorf("looking for an active promotion of %s into %s: %w", p.App, p.To, err)
+		}
+		if len(ps) > 0 && ps[0].ID != p.ID {
+			return s.busy(ctx, p)
+		}
+	}
+	run, err := s.rolloutInFlight(ctx, p.App, p.To)
+	switch {
+	case err != nil:
+		return err
+	case run != "":
+		return fmt.Errorf("%w: deploy PipelineRun %s of %s in %s is still running (an aborted rollout rolling back?); try again when it ends",
+			ErrConflict, run, p.App, p.To)
+	}
+	return nil
+}
+
 // advance starts the oldest queued promotion of app into env when none is
 // active and no deploy PipelineRun of the app in env is still running (an
 // aborted one rolls back after its promotion ended). The store arbitrates
@@ -398,17 +446,11 @@ func (s *Service) advance(ctx context.Context, app, env string) {
 		}
 		return
 	}
-	runs, err := s.tc.TektonV1().PipelineRuns(s.o.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{tekton.LabelKind: tekton.KindDeploy, tekton.LabelApp: app, tekton.LabelEnv: env}).String(),
-	})
-	if err != nil {
-		log.Warn("listing deploy PipelineRuns", "err", err)
-		return
-	}
-	for i := range runs.Items {
-		if st, _ := tekton.RunState(&runs.Items[i]); !st.Terminal() {
-			return
+	if run, err := s.rolloutInFlight(ctx, app, env); err != nil || run != "" {
+		if err != nil {
+			log.Warn("looking for deploy PipelineRuns still running", "err", err)
 		}
+		return
 	}
 	next := queued[len(queued)-1] // the oldest
 	next.State, next.Progress = store.PromotionRunning, "starting"
@@ -435,6 +477,9 @@ func (s *Service) Approve(ctx context.Context, who auth.Identity, id int64) (*st
 		p.State, p.ApprovedBy, p.Progress = runnable(p.Kind), who.Name, "approved by "+who.Name+"; "+queuedProgress
 		if p.State == store.PromotionRunning {
 			p.Progress = "approved by " + who.Name
+			if err := s.rollbackMayStart(ctx, p); err != nil {
+				return nil, err
+			}
 		}
 		return []store.PromotionState{store.PromotionAwaitingApproval}, nil
 	})

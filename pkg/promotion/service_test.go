@@ -1036,3 +1036,39 @@ func TestAutoDeployOnTheRepositorysDefaultBranch(t *testing.T) {
 		}
 	}
 }
+
+// A rollback does not start beside an aborted promotion's rollout that is
+// still rolling back; it may once that PipelineRun ended.
+func TestRollbackWaitsForAnAbortedRolloutToEnd(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.svc)
+	ctx := context.Background()
+	dA, dB := e.runningInQA(commitA, builder), e.runningInQA(commitB, builder)
+	for _, d := range []string{e.push(e.prod+"/prod/shop", commitC, builder), dA} {
+		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod", Digest: dB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	east := e.waitRun("prod", "east", p.ID)
+	e.markRunning(east)
+	if _, err := e.svc.Abort(ctx, rm, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(p.ID, store.PromotionAborted)
+	_, err = e.svc.Rollback(ctx, rm, "shop", "prod")
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "deploy PipelineRun "+east.Name+" of shop in prod is still running") {
+		t.Fatalf("Rollback while the aborted rollout rolls back = %v, want a conflict naming %s", err, east.Name)
+	}
+	e.finish(east, outcomeAborted, "aborted by rita")
+	rb, err := e.svc.Rollback(ctx, rm, "shop", "prod")
+	if err != nil {
+		t.Fatalf("Rollback once the aborted rollout ended: %v", err)
+	}
+	if rb.State != store.PromotionRunning {
+		t.Errorf("rollback = %s, want running", rb.State)
+	}
+}
