@@ -103,11 +103,11 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 
 	kube := framework.Get(t).Kube
 	waitProgress(ctx, t, ns, "web", "paused at canary 50%: waiting for continue")
-	if err := deploy.Signal(ctx, kube, ns, "web", deploy.SignalContinue, ""); err != nil {
+	if err := deploy.Signal(ctx, kube, ns, "web", deploy.SignalContinue, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	waitProgress(ctx, t, ns, "web", "paused at canary 100%: waiting for continue")
-	if err := deploy.Signal(ctx, kube, ns, "web", deploy.SignalAbort, "e2e says no"); err != nil {
+	if err := deploy.Signal(ctx, kube, ns, "web", deploy.SignalAbort, "", "e2e says no"); err != nil {
 		t.Fatal(err)
 	}
 	done := framework.WaitForPipelineRun(ctx, t, buildsNamespace, pr.Name, framework.PipelineRunFailed)

@@ -8,9 +8,10 @@ package e2e
 // gate, and rolls it out with a deploy PipelineRun.
 //
 // The apps and environments are the stack's release config (slipway.sh
-// release_files): app promo (rolling everywhere) and app promo-canary
-// (canary with manual pauses in prod), from the fixed repositories
-// e2e/promo and e2e/promo-canary. Each test owns one app, so they may run
+// release_files): app promo (rolling everywhere), app promo-canary
+// (canary with manual pauses in prod) and app promo-bluegreen (blue-green
+// with a smoke test through the preview Service in prod), from the fixed
+// repositories e2e/promo, e2e/promo-canary and e2e/promo-bluegreen. Each test owns one app, so they may run
 // in parallel with each other, but not with themselves.
 
 import (
@@ -391,7 +392,8 @@ func sameInBothRegistries(ctx context.Context, t *testing.T, app, digest string)
 // TestPromotionRollingQAToProdApprovalGateAndRollback is the release
 // manager's path with the rolling strategy: qa auto-deploy after CI, the
 // approval rule, the copy by digest, an image Slipway did not build being
-// refused (today before the provenance gate: it never ran in qa), and a
+// refused by the provenance gate (which looks before the "never ran in
+// qa" check, so the refusal is recorded with the gate's reason), and a
 // rollback.
 func TestPromotionRollingQAToProdApprovalGateAndRollback(t *testing.T) {
 	t.Parallel()
@@ -612,5 +614,101 @@ func TestPromotionCanaryManualPauseContinuedViaAPI(t *testing.T) {
 	waitRunning(ctx, t, "prod", "promo-canary", prodRegistry+"/prod/promo-canary@"+digest)
 	if _, err := framework.Get(t).Kube.AppsV1().Deployments("prod").Get(ctx, "promo-canary-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the canary Deployment is still there (err %v)", err)
+	}
+}
+
+// TestPromotionBlueGreenProdProvenanceGateAndPreviewSmokeTest promotes a
+// Slipway-built digest (it passes the provenance gate) from qa into prod,
+// where promo-bluegreen rolls out blue-green through the real promotion
+// service and deploy PipelineRun: the new colour gets the digest, the
+// smoke test reaches it through Service promo-bluegreen-preview before
+// the switch, the app Service then selects it, and the configured
+// scaleDownDelay 0s (not the Pipeline's 30s) scales the old colour down.
+func TestPromotionBlueGreenProdProvenanceGateAndPreviewSmokeTest(t *testing.T) {
+	t.Parallel()
+	s := slipway(t)
+	api := newPromoAPI(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout+2*promotionTimeout)
+	defer cancel()
+	const app = "promo-bluegreen"
+	p := resetPromoApp(ctx, t, s, app, 2)
+
+	// prod holds the app blue-green: promo-bluegreen-blue behind Service
+	// promo-bluegreen selecting blue, nothing else of an earlier run.
+	kube := framework.Get(t).Kube
+	placeholder := deploymentImage(ctx, t, "prod", app)
+	fg := metav1.DeletePropagationForeground
+	for _, n := range []string{app, app + "-blue", app + "-green"} {
+		if err := kube.AppsV1().Deployments("prod").Delete(ctx, n, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{app, deploy.PreviewService(app)} {
+		if err := kube.CoreV1().Services("prod").Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{app, app + "-blue", app + "-green"} {
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, err := kube.AppsV1().Deployments("prod").Get(ctx, n, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if err != nil {
+			t.Fatalf("old deployment prod/%s did not go: %v", n, err)
+		}
+	}
+	blue := map[string]string{"app": app, deploy.LabelColor: "blue"}
+	deployFixture(ctx, t, "prod", webService("prod", app, blue), webDeployment("prod", app+"-blue", 2, blue, placeholder))
+
+	digest := p.build(ctx, t, s, zeroSHA)
+	waitRunning(ctx, t, "qa", app, framework.Registry+"/qa/"+app+"@"+digest)
+	api.waitDeployed(ctx, t, app, "qa", digest)
+
+	// A release manager's promotion starts at once: the gate let it through.
+	promo := api.promote(t, api.release, map[string]string{"app": app, "from": "qa", "to": "prod"})
+	if promo.State == "refused" || promo.Digest != digest {
+		t.Fatalf("promotion = %+v, want %s past the provenance gate", promo, digest)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, promotionTimeout)
+	defer pcancel()
+	done := api.waitState(pctx, t, promo.ID, "succeeded")
+
+	want := prodRegistry + "/prod/" + app + "@" + digest
+	waitRunning(ctx, t, "prod", app+"-green", want)
+	svc, err := kube.CoreV1().Services("prod").Get(ctx, app, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := svc.Spec.Selector[deploy.LabelColor]; got != "green" {
+		t.Errorf("service %s selects %q, want green", app, got)
+	}
+	preview, err := kube.CoreV1().Services("prod").Get(ctx, deploy.PreviewService(app), metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the preview service: %v", err)
+	}
+	// After the switch the preview selects the idle (old) colour.
+	if got := preview.Spec.Selector[deploy.LabelColor]; got != "blue" || preview.Labels[deploy.LabelApp] != app {
+		t.Errorf("preview service selector %v labels %v, want blue and the app label", preview.Spec.Selector, preview.Labels)
+	}
+	if n := *waitAvailable(ctx, t, "prod", app+"-blue").Spec.Replicas; n != 0 {
+		t.Errorf("%s-blue has %d replicas after a 0s scale-down delay, want 0", app, n)
+	}
+	if len(done.PipelineRuns) != 1 {
+		t.Fatalf("pipeline runs %v, want one wave", done.PipelineRuns)
+	}
+	ns, name, _ := strings.Cut(done.PipelineRuns[0], "/")
+	pr, err := framework.Get(t).Tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{}
+	for _, prm := range pr.Spec.Params {
+		params[prm.Name] = prm.Value.StringVal
+	}
+	if params["strategy"] != "bluegreen" || params["smoke-url"] != "/" || params["scale-down-delay"] != "0s" {
+		t.Errorf("deploy PipelineRun params %v, want bluegreen, smoke-url / and scale-down-delay 0s", params)
+	}
+	if got, err := deploy.Progress(ctx, kube, "prod", app); err != nil || got != "done" {
+		t.Errorf("rollout progress annotation = %q, %v; want done", got, err)
 	}
 }

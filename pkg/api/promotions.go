@@ -170,10 +170,10 @@ func (h *promotions) list(c echo.Context) error {
 	}
 	f := store.PromotionFilter{Limit: limit, App: c.QueryParam("app"), To: c.QueryParam("to"), State: store.PromotionState(c.QueryParam("state"))}
 	switch f.State {
-	case "", store.PromotionAwaitingApproval, store.PromotionRunning, store.PromotionPaused, store.PromotionSucceeded,
+	case "", store.PromotionAwaitingApproval, store.PromotionQueued, store.PromotionRunning, store.PromotionPaused, store.PromotionSucceeded,
 		store.PromotionFailed, store.PromotionRefused, store.PromotionAborted:
 	default:
-		return echo.NewHTTPError(http.StatusBadRequest, "state must be awaiting-approval, running, paused, succeeded, failed, refused or aborted")
+		return echo.NewHTTPError(http.StatusBadRequest, "state must be awaiting-approval, queued, running, paused, succeeded, failed, refused or aborted")
 	}
 	ps, err := h.svc.List(c.Request().Context(), f)
 	if err != nil {

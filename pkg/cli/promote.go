@@ -213,7 +213,7 @@ func NewPromotionsCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&app, "app", "", "only this app")
 	f.StringVar(&to, "to", "", "only into this environment")
-	f.StringVar(&state, "state", "", "only in this state (awaiting-approval, running, paused, succeeded, failed, refused, aborted)")
+	f.StringVar(&state, "state", "", "only in this state (awaiting-approval, queued, running, paused, succeeded, failed, refused, aborted)")
 	f.IntVar(&limit, "limit", 50, "at most this many")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := o.validate(); err != nil {

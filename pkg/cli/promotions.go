@@ -10,10 +10,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
-	"github.com/slipway-ci/slipway/pkg/build"
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
@@ -48,7 +48,7 @@ func insecureRegistries(cfg *config.Config) []string {
 // promotionService assembles the promotion service from release-config.
 // Without release-config it returns a nil service: no promotions, no
 // auto-deploy.
-func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface) (*promotion.Service, error) {
+func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface, dyn dynamic.Interface) (*promotion.Service, error) {
 	if cfg.ReleaseConfig == "" {
 		return nil, nil
 	}
@@ -62,17 +62,12 @@ func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface
 	}
 	insecure := insecureRegistries(cfg)
 	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-	gate := &promote.Gate{
-		// What `slipway build` records: the pipeline does not override it.
-		BuilderID: build.DefaultBuilderID,
-		Runs:      promote.StoreRuns{Runs: st},
-		Remote:    remoteOpts,
-	}
-	svc, err := promotion.New(rel, ps, gate, tc, &promotion.KubeClusters{Local: kc, Namespace: cfg.Namespace}, promotion.Options{
+	gate := newGate(cfg, st, remoteOpts)
+	svc, err := promotion.New(rel, ps, gate, tc, &promotion.KubeClusters{Local: kc, LocalDynamic: dyn, Namespace: cfg.Namespace}, promotion.Options{
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
 		ServiceAccount:     cfg.DeployAccount,
-		DeployTimeout:      cfg.PipelineTimeout,
+		DeployTimeout:      cfg.DeployTimeout,
 		Remote:             remoteOpts,
 		InsecureRegistries: insecure,
 	})
@@ -82,9 +77,33 @@ func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface
 	return svc, nil
 }
 
+// newGate is the provenance gate of this instance: it requires the
+// builder id the CI PipelineRuns pass to their builds (cfg.Builder()).
+func newGate(cfg *config.Config, runs promote.RunLister, remoteOpts []remote.Option) *promote.Gate {
+	return &promote.Gate{BuilderID: cfg.Builder(), Runs: promote.StoreRuns{Runs: runs}, Remote: remoteOpts}
+}
+
+// AutoDeployer deploys a finished run (*promotion.Service).
+type AutoDeployer interface {
+	AutoDeploy(ctx context.Context, run store.Run, defaultBranch string) (*store.Promotion, error)
+}
+
+var _ AutoDeployer = (*promotion.Service)(nil)
+
+// autoDeployer is svc, or nil (no auto-deploy) when there is none; a nil
+// *promotion.Service in the interface would not compare equal to nil.
+func autoDeployer(svc *promotion.Service) AutoDeployer {
+	if svc == nil {
+		return nil
+	}
+	return svc
+}
+
 // withAutoDeploy adds the automatic deploy to the first environment to
-// the reporter's hook for finished runs.
-func withAutoDeploy(next func(context.Context, store.Run), svc *promotion.Service, log *slog.Logger) func(context.Context, store.Run) {
+// the reporter's hook for finished runs. The repository's default branch
+// comes from the run's event (its webhook payload); an event that cannot
+// be read leaves it unknown.
+func withAutoDeploy(next func(context.Context, store.Run), svc AutoDeployer, events store.EventGetter, log *slog.Logger) func(context.Context, store.Run) {
 	if svc == nil {
 		return next
 	}
@@ -92,7 +111,15 @@ func withAutoDeploy(next func(context.Context, store.Run), svc *promotion.Servic
 		next(ctx, run)
 		actx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		p, err := svc.AutoDeploy(actx, run)
+		var defaultBranch string
+		if events != nil {
+			if ev, err := events.GetEvent(actx, run.EventID); err == nil {
+				defaultBranch = ev.DefaultBranch
+			} else {
+				log.WarnContext(ctx, "auto-deploy: reading the run's event for the default branch", "run", run.ID, "event", run.EventID, "err", err)
+			}
+		}
+		p, err := svc.AutoDeploy(actx, run, defaultBranch)
 		switch {
 		case err != nil:
 			log.ErrorContext(ctx, "auto-deploy", "run", run.ID, "err", err)

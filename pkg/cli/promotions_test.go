@@ -2,16 +2,27 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 
+	"github.com/slipway-ci/slipway/pkg/build"
 	"github.com/slipway-ci/slipway/pkg/config"
+	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -54,7 +65,7 @@ func TestPromotionService(t *testing.T) {
 			tok, err := apiTokens(cfg)
 			var svc *promotion.Service
 			if err == nil {
-				svc, err = promotionService(cfg, st, tektonfake.NewSimpleClientset(), k8sfake.NewSimpleClientset())
+				svc, err = promotionService(cfg, st, tektonfake.NewSimpleClientset(), k8sfake.NewSimpleClientset(), nil)
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -70,4 +81,79 @@ func TestPromotionService(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The gate requires this instance's builder id (what its CI PipelineRuns
+// pass to their builds), not the constant any BuildKit build may claim.
+func TestGateRequiresThisInstancesBuilder(t *testing.T) {
+	const (
+		cloneURL = "https://git.example/acme/shop.git"
+		commit   = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	push := func(repo, builderID string) name.Digest {
+		t.Helper()
+		idx, err := provenancetest.Index(cloneURL, commit, builderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := idx.Digest()
+		ref, err := name.NewDigest(host + "/" + repo + "@" + d.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.WriteIndex(ref, idx); err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	runs := fakeRuns{{Repo: "acme/shop", SHA: commit, State: store.RunSucceeded}}
+	src := promote.Source{Repo: "acme/shop", CloneURL: cloneURL}
+	tests := []struct {
+		name       string
+		cfg        config.Config
+		builder    string // the image's provenance builder id
+		wantReason string // "" = let through
+	}{
+		{name: "derived from the public URL", cfg: config.Config{PublicURL: "https://ci.example.com/"},
+			builder: "https://ci.example.com/builder"},
+		{name: "set explicitly", cfg: config.Config{PublicURL: "https://ci.example.com", BuilderID: "urn:slipway:prod-eu"},
+			builder: "urn:slipway:prod-eu"},
+		{name: "the build default is refused", cfg: config.Config{PublicURL: "https://ci.example.com"},
+			builder:    build.DefaultBuilderID,
+			wantReason: `was not built by this Slipway from ` + cloneURL + `: provenance does not match: builder id: want "https://ci.example.com/builder", got "` + build.DefaultBuilderID + `"`},
+		{name: "another instance is refused", cfg: config.Config{PublicURL: "https://ci.example.com", BuilderID: "urn:slipway:prod-eu"},
+			builder:    "https://ci.example.com/builder",
+			wantReason: `provenance does not match: builder id: want "urn:slipway:prod-eu", got "https://ci.example.com/builder"`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := push(fmt.Sprintf("shop%d", i), tt.builder)
+			_, err := newGate(&tt.cfg, runs, nil).Check(context.Background(), img, src)
+			var refused *promote.RefusedError
+			switch {
+			case tt.wantReason == "" && err != nil:
+				t.Fatalf("Check = %v, want it let through", err)
+			case tt.wantReason == "":
+			case !errors.As(err, &refused):
+				t.Fatalf("Check = %v, want a refusal", err)
+			case !strings.HasSuffix(refused.Error(), tt.wantReason):
+				t.Errorf("reason = %q, want it to end in %q", refused.Error(), tt.wantReason)
+			}
+		})
+	}
+}
+
+type fakeRuns []store.Run
+
+func (f fakeRuns) ListRuns(_ context.Context, rf store.RunFilter) ([]store.Run, error) {
+	var out []store.Run
+	for _, r := range f {
+		if r.Repo == rf.Repo && (rf.SHA == "" || r.SHA == rf.SHA) && (rf.State == "" || r.State == rf.State) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

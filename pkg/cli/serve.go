@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -106,6 +107,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		Timeout:              cfg.PipelineTimeout,
 		BaseRegistry:         cfg.BaseRegistry,
 		BuildkitAddr:         cfg.BuildkitAddr,
+		BuilderID:            cfg.Builder(),
 		InsecureRegistry:     cfg.RegistryInsecure,
 		FSGroup:              cfg.PipelineFSGroup,
 	},
@@ -126,12 +128,18 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	promo, err := promotionService(cfg, st, tc, kc)
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	promo, err := promotionService(cfg, st, tc, kc, dyn)
 	if err != nil {
 		return fmt.Errorf("promotions: %w", err)
 	}
+	// Runs' events carry the repository's default branch auto-deploy uses.
+	events, _ := st.(store.EventGetter)
 	rep, err := report.New(tc, st, scms,
-		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), promo, log.With("component", "promotion"))),
+		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), autoDeployer(promo), events, log.With("component", "promotion"))),
 		report.WithNamespace(cfg.Namespace),
 		report.WithStatusContext(cfg.StatusContext),
 		report.WithBaseURL(cfg.PublicURL),

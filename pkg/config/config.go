@@ -21,6 +21,9 @@ import (
 type Config struct {
 	Addr      string
 	PublicURL string
+	// BuilderID is the provenance builder id CI builds record and the
+	// promotion gate requires; empty: BuilderIDFor(PublicURL). Use Builder.
+	BuilderID string
 	Store     string
 	LogLevel  string
 	LogFormat string
@@ -49,6 +52,7 @@ type Config struct {
 	WorkspaceSize      string
 	StorageClass       string
 	PipelineTimeout    time.Duration
+	DeployTimeout      time.Duration
 	DispatchWorkers    int
 	DispatchWait       time.Duration
 	PollInterval       time.Duration
@@ -95,6 +99,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	c := &Config{}
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address of the webhook, API and UI server")
 	fs.StringVar(&c.PublicURL, "public-url", "http://localhost:8080", "URL users reach Slipway at; commit status links point here")
+	fs.StringVar(&c.BuilderID, "builder-id", "", "provenance builder id of this Slipway's CI builds, required by the promotion gate (empty: PUBLIC-URL/builder); give every instance its own, so no other builder's image passes the gate")
 	fs.StringVar(&c.Store, "store", "sqlite://slipway.db", "event and run store: sqlite://PATH or postgres://USER:PASS@HOST/DB")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -123,6 +128,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.WorkspaceSize, "workspace-size", "1Gi", "size of each run's source workspace volume")
 	fs.StringVar(&c.StorageClass, "storage-class", "", "storage class of the workspace volume (empty: the cluster default)")
 	fs.DurationVar(&c.PipelineTimeout, "pipeline-timeout", time.Hour, "timeout of a CI PipelineRun")
+	fs.DurationVar(&c.DeployTimeout, "deploy-timeout", 24*time.Hour, "timeout of a deploy PipelineRun; it bounds a whole rollout, manual canary pauses included (a canary left by a run that timed out is removed)")
 	fs.IntVar(&c.DispatchWorkers, "dispatch-workers", 32, "events dispatched concurrently (each mostly waits on the git host and the API server, so many are cheap)")
 	fs.DurationVar(&c.DispatchWait, "dispatch-wait", 2*time.Second, "how long a webhook answer waits for its event's PipelineRun to be created, so the delivery's response names it and a sender is paced by dispatch (git hosts time a delivery out after 10s); 0 answers once the event is recorded")
 	fs.DurationVar(&c.PollInterval, "poll-interval", time.Second, "how often the dispatcher looks for due events when not woken")
@@ -302,6 +308,12 @@ func (c *Config) Validate() error {
 	if c.MaxRunningPerRepo < 0 {
 		errs = append(errs, "max-running-per-repo must not be negative")
 	}
+	if strings.ContainsAny(c.Builder(), ",\"") {
+		errs = append(errs, fmt.Sprintf("builder id %q must not contain ',' or '\"' (BuildKit's attest option)", c.Builder()))
+	}
+	if c.DeployTimeout <= 0 {
+		errs = append(errs, "deploy-timeout must be positive")
+	}
 	if c.PruneKeep < 0 {
 		errs = append(errs, "prune-keep must not be negative")
 	}
@@ -363,6 +375,19 @@ func (c *Config) StepLogCapBytes() (int, error) {
 		return 0, fmt.Errorf("step-log-cap %q: want from 1Ki to 64Mi", c.StepLogCap)
 	}
 	return int(n), nil
+}
+
+// BuilderIDFor is the default builder id of the Slipway at publicURL: its
+// own, unlike a constant any BuildKit build could claim.
+func BuilderIDFor(publicURL string) string { return strings.TrimRight(publicURL, "/") + "/builder" }
+
+// Builder is the builder id of this instance: BuilderID, else derived
+// from PublicURL.
+func (c *Config) Builder() string {
+	if c.BuilderID != "" {
+		return c.BuilderID
+	}
+	return BuilderIDFor(c.PublicURL)
 }
 
 // ChatWebhooks returns the generic and the Slack webhook URLs.

@@ -2,13 +2,16 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -44,7 +47,12 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 	if err := d.prepareIdle(ctx, s, activeDep, idleName, idle); err != nil {
 		return err
 	}
-	d.status(ctx, "bluegreen: %s is %s; deploying %s to %s", s.App, active, s.Image, idleName)
+	// The preview Service reaches the new colour before any user traffic
+	// does; the smoke test goes through it (SmokeURL's {preview}).
+	if err := d.ensurePreview(ctx, svc, idle); err != nil {
+		return err
+	}
+	d.status(ctx, "bluegreen: %s is %s; deploying %s to %s (preview: service %s)", s.App, active, s.Image, idleName, PreviewService(s.App))
 
 	// rollback before the switch: the Service never moved, just stop idle.
 	undoIdle := func(reason string, cause error) error {
@@ -60,15 +68,21 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 		return undoIdle(reasonOf(err), nil)
 	}
 	if s.SmokeURL != "" {
-		if err := d.smoke(ctx, s.SmokeURL); err != nil {
+		url := SmokeURL(s.SmokeURL, s.Namespace, s.App)
+		if err := d.smokeUntilReachable(ctx, url); err != nil {
 			return undoIdle("smoke test failed", err)
 		}
-		d.status(ctx, "bluegreen: smoke test %s passed", s.SmokeURL)
+		d.status(ctx, "bluegreen: smoke test %s passed", url)
 	}
 	if err := d.selectColor(ctx, s.Namespace, s.App, idle); err != nil {
 		return undoIdle("switching the service", err)
 	}
 	d.status(ctx, "bluegreen: service %s now selects %s", s.App, idle)
+	// The old colour is the idle one now; a failure of this is no reason
+	// to undo a switch that worked, only worth a line.
+	if err := d.selectColor(ctx, s.Namespace, PreviewService(s.App), active); err != nil {
+		d.status(ctx, "bluegreen: pointing %s at %s: %v", PreviewService(s.App), active, err)
+	}
 
 	if s.ScaleDownDelay > 0 {
 		d.status(ctx, "bluegreen: keeping %s for %s", activeName, s.ScaleDownDelay)
@@ -82,6 +96,7 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 			if serr := d.selectColor(cctx, s.Namespace, s.App, active); serr != nil {
 				return &RollbackError{Strategy: BlueGreen, Reason: why, Err: serr}
 			}
+			_ = d.selectColor(cctx, s.Namespace, PreviewService(s.App), idle)
 			if serr := d.scale(cctx, s.Namespace, idleName, 0); serr != nil {
 				return &RollbackError{Strategy: BlueGreen, Reason: why, Err: serr}
 			}
@@ -93,6 +108,59 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 	}
 	d.status(ctx, "bluegreen: %s scaled down; %s is live on %s", activeName, s.App, idle)
 	return nil
+}
+
+// PreviewService names the Service of app that selects the idle colour.
+func PreviewService(app string) string { return app + "-preview" }
+
+// PreviewPlaceholder in a smoke URL stands for the preview Service's
+// in-cluster host name.
+const PreviewPlaceholder = "{preview}"
+
+// SmokeURL resolves a blue-green smoke URL: PreviewPlaceholder becomes
+// the preview Service's host (APP-preview.NAMESPACE.svc), and a bare path
+// ("/healthz") means http://APP-preview.NAMESPACE.svc/healthz, so the
+// check reaches the new colour and never the live one.
+func SmokeURL(raw, namespace, app string) string {
+	host := PreviewService(app) + "." + namespace + ".svc"
+	if strings.HasPrefix(raw, "/") {
+		return "http://" + host + raw
+	}
+	return strings.ReplaceAll(raw, PreviewPlaceholder, host)
+}
+
+// ensurePreview creates or updates the preview Service: the app
+// Service's selector and ports, on the idle colour.
+func (d *Deployer) ensurePreview(ctx context.Context, svc *corev1.Service, idle string) error {
+	name := PreviewService(svc.Name)
+	svcs := d.client.CoreV1().Services(svc.Namespace)
+	want := canaryService(svc, name, svc.Name, svc.Spec.Selector)
+	want.Spec.Selector[LabelColor] = idle
+	for range 5 {
+		cur, err := svcs.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err = svcs.Create(ctx, want, metav1.CreateOptions{}); err == nil {
+				return nil
+			}
+			if !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating service %s: %w", name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading service %s: %w", name, err)
+		}
+		if cur.Labels[LabelApp] != svc.Name {
+			return fmt.Errorf("service %s exists and is not %s's preview (label %s=%s missing)", name, svc.Name, LabelApp, svc.Name)
+		}
+		cur.Spec.Selector, cur.Spec.Ports = want.Spec.Selector, want.Spec.Ports
+		if _, err = svcs.Update(ctx, cur, metav1.UpdateOptions{}); err == nil {
+			return nil
+		} else if !isConflict(err) {
+			return fmt.Errorf("updating service %s: %w", name, err)
+		}
+	}
+	return fmt.Errorf("updating service %s: conflicting writes", name)
 }
 
 // prepareIdle gives the idle colour the new image and the active replica
@@ -220,6 +288,34 @@ func (d *Deployer) watchHealthy(ctx context.Context, ns, name string, dur time.D
 	}
 }
 
+// smokeReach bounds how long a smoke URL that does not answer at all is
+// tried again: the preview Service's endpoints (and kube-proxy's rules for
+// them) follow the new pods' readiness by a moment.
+const smokeReach = 30 * time.Second
+
+// smokeUntilReachable is smoke, tried again while url gives no answer at
+// all, for up to smokeReach; an answer other than 2xx fails at once.
+func (d *Deployer) smokeUntilReachable(ctx context.Context, url string) error {
+	end := d.clock.Now().Add(smokeReach)
+	for {
+		err := d.smoke(ctx, url)
+		var status *smokeStatusError
+		if err == nil || errors.As(err, &status) || !d.clock.Now().Before(end) || ctx.Err() != nil {
+			return err
+		}
+		if serr := d.clock.Sleep(ctx, d.poll); serr != nil {
+			return err
+		}
+	}
+}
+
+// smokeStatusError is a smoke URL's answer other than 2xx.
+type smokeStatusError struct{ url, status string }
+
+func (e *smokeStatusError) Error() string {
+	return fmt.Sprintf("smoke GET %s: status %s", e.url, e.status)
+}
+
 // smoke GETs url and wants a 2xx answer.
 func (d *Deployer) smoke(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -233,7 +329,7 @@ func (d *Deployer) smoke(ctx context.Context, url string) error {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("smoke GET %s: status %s", url, resp.Status)
+		return &smokeStatusError{url: url, status: resp.Status}
 	}
 	return nil
 }

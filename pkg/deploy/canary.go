@@ -136,6 +136,17 @@ func (d *Deployer) routing(ctx context.Context, s Spec, stableSvc *corev1.Servic
 	if _, err := svcs.Create(ctx, canaryService(stableSvc, canaryName, s.App, selector), metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("creating service %s: %w", canaryName, err)
 	}
+	rs := d.routersFor(s, canaryName)
+	// Weight 0 first: it checks the route/ingress reference the stable
+	// Service before any canary pod can get traffic.
+	if err := rs.setWeight(ctx, 0); err != nil {
+		return rs, err
+	}
+	return rs, nil
+}
+
+// routersFor are the routers s names for the canary Service canaryName.
+func (d *Deployer) routersFor(s Spec, canaryName string) routers {
 	var rs routers
 	if s.HTTPRoute != "" {
 		// "NAMESPACE/NAME": a route beside the Gateway may point across
@@ -149,12 +160,24 @@ func (d *Deployer) routing(ctx context.Context, s Spec, stableSvc *corev1.Servic
 	if s.NginxIngress != "" {
 		rs = append(rs, &nginxIngress{client: d.client, ns: s.Namespace, name: s.NginxIngress, app: s.App, stable: s.App, canary: canaryName})
 	}
-	// Weight 0 first: it checks the route/ingress reference the stable
-	// Service before any canary pod can get traffic.
-	if err := rs.setWeight(ctx, 0); err != nil {
-		return rs, err
+	return rs
+}
+
+// RemoveCanary removes what a canary rollout of s.App left behind when it
+// was killed before its own cleanup could run (its deploy PipelineRun
+// timed out or was cancelled): traffic goes back to stable, then the
+// canary Service, the ingress-nginx canary copy and the canary Deployment
+// go. The stable Deployment is not touched; nothing left is no error.
+func (d *Deployer) RemoveCanary(ctx context.Context, s Spec) error {
+	if s.Namespace == "" || s.App == "" {
+		return errors.New("namespace and app are required")
 	}
-	return rs, nil
+	if s.HTTPRoute != "" && d.dynamic == nil {
+		return errors.New("an HTTPRoute needs a dynamic client")
+	}
+	canaryName := s.App + "-canary"
+	// Traffic first, so no request reaches a canary that is going.
+	return errors.Join(d.removeRouting(ctx, s, d.routersFor(s, canaryName), canaryName), d.deleteDeployment(ctx, s.Namespace, canaryName))
 }
 
 // removeRouting sends all traffic to stable again and deletes the canary

@@ -19,7 +19,7 @@ func DeleteApp(ctx context.Context, kc kubernetes.Interface, namespace, app stri
 }
 
 // DeleteAppObjects deletes, in namespace, the Deployments app, app-blue,
-// app-green and app-canary, the Services app and app-canary, and the
+// app-green and app-canary, the Services app, app-canary and app-preview, and the
 // Ingresses labelled for app — each only when it carries
 // app.kubernetes.io/managed-by=slipway or a slipway.dev/ label, so an
 // object a user made by hand is never touched. It returns what it deleted
@@ -44,7 +44,7 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 		}
 		deleted = append(deleted, "deployment/"+name)
 	}
-	for _, name := range []string{app, app + "-canary"} {
+	for _, name := range []string{app, app + "-canary", PreviewService(app)} {
 		svc, err := kc.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
@@ -74,11 +74,11 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 	return deleted, nil
 }
 
-// ownedBy tells whether an object named after app (app-canary) is app's
-// and not another app that happens to carry that name: Slipway's canary
-// objects name their app in LabelApp.
+// ownedBy tells whether an object named after app (app-canary,
+// app-preview) is app's and not another app that happens to carry that
+// name: Slipway's canary and preview objects name their app in LabelApp.
 func ownedBy(labels map[string]string, name, app string) bool {
-	if name != app+"-canary" {
+	if name != app+"-canary" && name != PreviewService(app) {
 		return true
 	}
 	return labels[LabelApp] == app

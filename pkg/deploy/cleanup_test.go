@@ -27,7 +27,8 @@ func TestDeleteAppOnlyTouchesSlipwaysObjects(t *testing.T) {
 	otherApp.Labels = with(map[string]string{LabelTrack: "canary"})
 	svc := service("shop", appLabels) // the user's Service
 	canarySvc := canaryService(svc, "shop-canary", "shop", map[string]string{LabelTrack: "canary"})
-	c := newCluster(t, stable, blueDep, greenByHand, otherApp, svc, canarySvc)
+	preview := canaryService(svc, "shop-preview", "shop", map[string]string{LabelColor: green})
+	c := newCluster(t, stable, blueDep, greenByHand, otherApp, svc, canarySvc, preview)
 	mine := ingress("shop-canary", "shop-canary")
 	mine.Labels = map[string]string{LabelManagedBy: managedBy, LabelApp: "shop"}
 	for _, ing := range []*networkingv1.Ingress{mine, ingress("shop", "shop")} {
@@ -40,7 +41,7 @@ func TestDeleteAppOnlyTouchesSlipwaysObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"deployment/shop", "deployment/shop-blue", "ingress/shop-canary", "service/shop-canary"}
+	want := []string{"deployment/shop", "deployment/shop-blue", "ingress/shop-canary", "service/shop-canary", "service/shop-preview"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("deleted (-want +got):\n%s", diff)
 	}
@@ -85,5 +86,50 @@ func TestDeleteAppLeavesAnAppNamedLikeItsCanary(t *testing.T) {
 	}
 	if !c.exists("shop-canary") {
 		t.Error("the app shop-canary was deleted with shop")
+	}
+}
+
+// A canary rollout killed mid-way (its PipelineRun timed out) leaves its
+// canary Deployment, Service and ingress copy; RemoveCanary takes them
+// away and leaves stable and the user's Ingress alone.
+func TestRemoveCanaryAfterAKilledRollout(t *testing.T) {
+	ctx := context.Background()
+	svc := service("shop", appLabels)
+	stable := deployment("shop", 4, appLabels, oldImage)
+	left := deployment("shop-canary", 2, map[string]string{"app": "shop", LabelTrack: trackCanary}, newImage)
+	left.Labels = map[string]string{LabelManagedBy: managedBy, LabelApp: "shop"}
+	c := newCluster(t, svc, stable, left, canaryService(svc, "shop-canary", "shop", map[string]string{LabelTrack: trackCanary}))
+	copyIng := ingress("shop-canary", "shop-canary")
+	copyIng.Labels = map[string]string{LabelManagedBy: managedBy, LabelApp: "shop"}
+	copyIng.Annotations = map[string]string{nginxCanary: "true", nginxCanaryWeight: "50"}
+	for _, ing := range []*networkingv1.Ingress{ingress("shop", "shop"), copyIng} {
+		if _, err := c.client.NetworkingV1().Ingresses(testNS).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stableBefore := c.podUIDs("shop")
+	s := Spec{Namespace: testNS, App: "shop", NginxIngress: "shop"}
+	for range 2 { // the second finds nothing left and is no error
+		if err := c.deployer().RemoveCanary(ctx, s); err != nil {
+			t.Fatalf("RemoveCanary: %v", err)
+		}
+	}
+	if c.exists("shop-canary") {
+		t.Error("the canary deployment is still there")
+	}
+	if _, err := c.client.CoreV1().Services(testNS).Get(ctx, "shop-canary", metav1.GetOptions{}); err == nil {
+		t.Error("the canary service is still there")
+	}
+	if _, err := c.client.NetworkingV1().Ingresses(testNS).Get(ctx, "shop-canary", metav1.GetOptions{}); err == nil {
+		t.Error("the canary ingress copy is still there")
+	}
+	if _, err := c.client.NetworkingV1().Ingresses(testNS).Get(ctx, "shop", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's ingress: %v", err)
+	}
+	if got := image(c.deployment("shop")); got != oldImage {
+		t.Errorf("stable image = %s, want untouched %s", got, oldImage)
+	}
+	if diff := cmp.Diff(stableBefore, c.podUIDs("shop")); diff != "" {
+		t.Errorf("stable pods replaced (-want +got):\n%s", diff)
 	}
 }

@@ -44,6 +44,10 @@ type Spec struct {
 	App string
 	// Image is REPO@sha256:…; tags are refused so what runs is what was verified.
 	Image string
+	// RolloutID names this rollout (the deploy PipelineRun's name), so an
+	// abort signalled for it before it started stops it rather than being
+	// cleared as stale. Empty: only aborts signalled while it runs count.
+	RolloutID string
 	// Container is the container to set the image on; empty means the first.
 	Container string
 	// ProgressDeadline bounds each wait for readiness. Default 10m.
@@ -266,8 +270,13 @@ func (d *Deployer) Run(ctx context.Context, s Spec) error {
 	}
 	s.defaults()
 	r := *d
-	r.sig = &signals{t: target{client: d.client, ns: s.Namespace, app: s.App}}
-	if err := r.sig.start(ctx); err != nil {
+	r.sig = &signals{t: target{client: d.client, ns: s.Namespace, app: s.App}, rollout: s.RolloutID}
+	var early *failure
+	if err := r.sig.start(ctx); errors.As(err, &early) {
+		// Aborted before it began: nothing changed, so nothing to undo.
+		r.finalStatus(ctx, "aborted before it started: %s", r.sig.aborted)
+		return &RollbackError{Strategy: s.Strategy, Reason: early.reason, Restored: true, Aborted: true}
+	} else if err != nil {
 		return fmt.Errorf("reading the rollout signals: %w", err)
 	}
 	r.status(ctx, "%s: starting %s", s.Strategy, s.Image)

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -448,5 +449,130 @@ func TestCanaryWaitsForRemoval(t *testing.T) {
 	}
 	if polls < 3 || c.exists("shop-canary") {
 		t.Errorf("returned after %d polls with the canary present=%v; want it gone", polls, c.exists("shop-canary"))
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The smoke test reaches the new colour through the preview Service
+// before the switch; a failing one leaves the app Service untouched.
+func TestBlueGreenPreviewService(t *testing.T) {
+	type seen struct {
+		Host                    string
+		Preview, Live           map[string]string // selectors during the smoke test
+		AfterPreview, AfterLive map[string]string
+	}
+	blueSel := map[string]string{"app": "shop", LabelColor: blue}
+	greenSel := map[string]string{"app": "shop", LabelColor: green}
+	tests := []struct {
+		name   string
+		status int
+		want   seen
+	}{
+		{"smoke passes", http.StatusOK, seen{Host: "shop-preview." + testNS + ".svc:8080",
+			Preview: greenSel, Live: blueSel, AfterPreview: blueSel, AfterLive: greenSel}},
+		{"smoke fails", http.StatusServiceUnavailable, seen{Host: "shop-preview." + testNS + ".svc:8080",
+			Preview: greenSel, Live: blueSel, AfterPreview: greenSel, AfterLive: blueSel}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			live := service("shop", map[string]string{"app": "shop", LabelColor: blue})
+			live.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: 8080}}
+			c := newCluster(t, live, deployment("shop-blue", 2, blueSel, oldImage))
+			var got seen
+			client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				got.Host, got.Preview, got.Live = r.URL.Host, c.selector("shop-preview"), c.selector("shop")
+				return &http.Response{StatusCode: tt.status, Status: http.StatusText(tt.status), Body: http.NoBody, Request: r}, nil
+			})}
+			err := c.deployer(WithHTTPClient(client)).Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop",
+				Image: newImage, SmokeURL: "http://{preview}:8080/healthz"})
+			if tt.status == http.StatusOK && err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if tt.status != http.StatusOK {
+				if rb := rollback(t, err); !rb.Restored || rb.Reason != "smoke test failed" {
+					t.Errorf("rollback = %+v", rb)
+				}
+			}
+			got.AfterPreview, got.AfterLive = c.selector("shop-preview"), c.selector("shop")
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			svc, err := c.client.CoreV1().Services(testNS).Get(context.Background(), "shop-preview", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(live.Spec.Ports, svc.Spec.Ports); svc.Labels[LabelApp] != "shop" || diff != "" {
+				t.Errorf("preview service labels %v, ports (-want +got):\n%s", svc.Labels, diff)
+			}
+		})
+	}
+}
+
+func TestSmokeURL(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"/healthz", "http://web-preview.prod.svc/healthz"},
+		{"http://{preview}:8080/ready", "http://web-preview.prod.svc:8080/ready"},
+		{"https://smoke.example/web", "https://smoke.example/web"},
+	}
+	for _, tt := range tests {
+		if got := SmokeURL(tt.raw, "prod", "web"); got != tt.want {
+			t.Errorf("SmokeURL(%q) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
+
+// The preview Service's endpoints follow the new pods by a moment: a smoke
+// URL that does not answer yet is tried again (for a while); one that
+// answers with an error fails at once.
+func TestBlueGreenSmokeWaitsForAnAnswer(t *testing.T) {
+	tests := []struct {
+		name      string
+		answers   []int // 0: no answer (a connection error)
+		wantCalls int
+		wantErr   string // "" = switched
+	}{
+		{name: "unreachable, then ok", answers: []int{0, 0, 200}, wantCalls: 3},
+		{name: "error status at once", answers: []int{503, 200}, wantCalls: 1, wantErr: "status 503"},
+		{name: "never reachable", answers: nil, wantErr: "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := blueGreenCluster(t, true)
+			calls := 0
+			client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				calls++
+				if calls > len(tt.answers) || tt.answers[calls-1] == 0 {
+					return nil, errors.New("connection refused")
+				}
+				code := tt.answers[calls-1]
+				return &http.Response{StatusCode: code, Status: fmt.Sprint(code), Body: http.NoBody, Request: r}, nil
+			})}
+			err := c.deployer(WithHTTPClient(client)).Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop",
+				Image: newImage, SmokeURL: "/healthz"})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				if calls != tt.wantCalls {
+					t.Errorf("smoke calls = %d, want %d", calls, tt.wantCalls)
+				}
+				return
+			}
+			if rb := rollback(t, err); !rb.Restored || !strings.Contains(rb.Error(), tt.wantErr) {
+				t.Errorf("rollback = %v, want a restored one mentioning %q", rb, tt.wantErr)
+			}
+			if tt.wantCalls > 0 && calls != tt.wantCalls {
+				t.Errorf("smoke calls = %d, want %d", calls, tt.wantCalls)
+			}
+			if tt.answers == nil && calls < 2 {
+				t.Errorf("an unreachable smoke URL was tried %d times, want it tried again", calls)
+			}
+			if got := c.selector("shop")[LabelColor]; got != blue {
+				t.Errorf("service selects %s after a failed smoke test, want blue", got)
+			}
+		})
 	}
 }

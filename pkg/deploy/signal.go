@@ -24,8 +24,14 @@ const (
 	// waits for one more.
 	AnnotationContinue = "slipway.dev/continue"
 	// AnnotationAbort holds the reason of an abort; a running rollout rolls
-	// back as on a failure. It is cleared when the next rollout starts.
+	// back as on a failure. A rollout that starts clears it, unless
+	// AnnotationAbortRollout names that very rollout.
 	AnnotationAbort = "slipway.dev/abort"
+	// AnnotationAbortRollout names the rollout (Spec.RolloutID) an abort is
+	// meant for. An abort can land before its rollout's pod starts; the tag
+	// tells it from a stale one, so it stops the rollout instead of being
+	// cleared. Empty: whichever rollout is running.
+	AnnotationAbortRollout = "slipway.dev/abort-rollout"
 	// AnnotationProgress is one line saying where the rollout is.
 	AnnotationProgress = "slipway.dev/rollout-progress"
 )
@@ -40,9 +46,10 @@ const (
 	SignalAbort SignalKind = "abort"
 )
 
-// Signal sends s to the rollout of app in namespace. reason is required
-// for SignalAbort and ignored otherwise.
-func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string, s SignalKind, reason string) error {
+// Signal sends s to the rollout of app in namespace. rollout (SignalAbort
+// only) is the Spec.RolloutID the abort is meant for, "" for whichever
+// runs; reason is required for SignalAbort and ignored otherwise.
+func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string, s SignalKind, rollout, reason string) error {
 	t := target{client: kc, ns: namespace, app: app}
 	switch s {
 	case SignalContinue:
@@ -64,7 +71,11 @@ func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string,
 		if reason == "" {
 			return errors.New("an abort needs a reason")
 		}
-		return t.patch(ctx, "", map[string]*string{AnnotationAbort: &reason})
+		var tag *string
+		if rollout != "" {
+			tag = &rollout
+		}
+		return t.patch(ctx, "", map[string]*string{AnnotationAbort: &reason, AnnotationAbortRollout: tag})
 	default:
 		return fmt.Errorf("unknown signal %q (want continue or abort)", s)
 	}
@@ -134,6 +145,8 @@ type signals struct {
 	// base is the continue count when the rollout started; waited counts
 	// the manual pauses passed since.
 	base, waited int
+	// rollout is this rollout's Spec.RolloutID.
+	rollout string
 	// aborted is the abort reason once one was seen.
 	aborted string
 	// off: the app has no object to carry them (the strategy itself will
@@ -141,7 +154,9 @@ type signals struct {
 	off bool
 }
 
-// start clears a stale abort and remembers the continue count.
+// start clears a stale abort and remembers the continue count. An abort
+// tagged with this rollout arrived before it started: a *failure, and
+// nothing may change.
 func (s *signals) start(ctx context.Context) error {
 	ann, _, err := s.t.annotations(ctx)
 	if apierrors.IsNotFound(err) {
@@ -152,10 +167,21 @@ func (s *signals) start(ctx context.Context) error {
 		return err
 	}
 	s.base, _ = strconv.Atoi(ann[AnnotationContinue])
-	if _, ok := ann[AnnotationAbort]; ok {
-		return s.t.patch(ctx, "", map[string]*string{AnnotationAbort: nil})
+	if r, ok := ann[AnnotationAbort]; ok {
+		if s.rollout != "" && ann[AnnotationAbortRollout] == s.rollout {
+			s.aborted = r
+			return failed("aborted: %s", r)
+		}
+		return s.t.patch(ctx, "", map[string]*string{AnnotationAbort: nil, AnnotationAbortRollout: nil})
 	}
 	return nil
+}
+
+// mine reports whether an abort tagged tag is meant for this rollout: an
+// untagged one is for whichever runs; one tagged for another rollout
+// arrived late for an earlier one.
+func (s *signals) mine(tag string) bool {
+	return tag == "" || s.rollout == "" || tag == s.rollout
 }
 
 // check returns a failure when an abort was signalled, and how many
@@ -168,7 +194,7 @@ func (s *signals) check(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if r, ok := ann[AnnotationAbort]; ok {
+	if r, ok := ann[AnnotationAbort]; ok && s.mine(ann[AnnotationAbortRollout]) {
 		s.aborted = r
 		return 0, failed("aborted: %s", r)
 	}

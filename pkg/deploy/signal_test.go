@@ -40,11 +40,11 @@ func TestSignalAndProgress(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCluster(t, tt.objs...)
 			for range 2 {
-				if err := Signal(ctx, c.client, testNS, "shop", SignalContinue, ""); err != nil {
+				if err := Signal(ctx, c.client, testNS, "shop", SignalContinue, "", ""); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "bad metrics"); err != nil {
+			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", "bad metrics"); err != nil {
 				t.Fatal(err)
 			}
 			got := tt.read(c)
@@ -69,13 +69,13 @@ func TestSignalAndProgress(t *testing.T) {
 func TestSignalRejects(t *testing.T) {
 	c := newCluster(t, deployment("shop", 1, appLabels, oldImage))
 	ctx := context.Background()
-	if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, ""); err == nil || !strings.Contains(err.Error(), "needs a reason") {
+	if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", ""); err == nil || !strings.Contains(err.Error(), "needs a reason") {
 		t.Errorf("abort without reason = %v", err)
 	}
-	if err := Signal(ctx, c.client, testNS, "shop", "pause", ""); err == nil || !strings.Contains(err.Error(), "unknown signal") {
+	if err := Signal(ctx, c.client, testNS, "shop", "pause", "", ""); err == nil || !strings.Contains(err.Error(), "unknown signal") {
 		t.Errorf("unknown signal = %v", err)
 	}
-	if err := Signal(ctx, c.client, testNS, "nope", SignalContinue, ""); err == nil || !strings.Contains(err.Error(), "neither a deployment nor a service") {
+	if err := Signal(ctx, c.client, testNS, "nope", SignalContinue, "", ""); err == nil || !strings.Contains(err.Error(), "neither a deployment nor a service") {
 		t.Errorf("signal to a missing app = %v", err)
 	}
 }
@@ -99,7 +99,7 @@ func progressLog(c *cluster) *[]string {
 func TestCanaryManualPauseWaitsForEachContinue(t *testing.T) {
 	c := newCluster(t, service("shop", appLabels), deployment("shop", 10, appLabels, oldImage))
 	// A continue given before the rollout started belongs to an older one.
-	if err := Signal(context.Background(), c.client, testNS, "shop", SignalContinue, ""); err != nil {
+	if err := Signal(context.Background(), c.client, testNS, "shop", SignalContinue, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	var sizes []int32
@@ -114,7 +114,7 @@ func TestCanaryManualPauseWaitsForEachContinue(t *testing.T) {
 		}
 		// Each step is left waiting for a while before its continue.
 		if paused++; paused == 20 {
-			if err := Signal(context.Background(), c.client, testNS, "shop", SignalContinue, ""); err != nil {
+			if err := Signal(context.Background(), c.client, testNS, "shop", SignalContinue, "", ""); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -197,7 +197,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 			c := newCluster(t, tt.objs...)
 			ctx := context.Background()
 			// A stale abort of an earlier rollout must not stop this one at once.
-			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "old"); err != nil {
+			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", "old"); err != nil {
 				t.Fatal(err)
 			}
 			stableBefore := c.podUIDs("shop")
@@ -207,7 +207,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 			sleeps := 0
 			c.onSleep = func(c *cluster) {
 				if sleeps++; sleeps == 5 {
-					if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "release manager said no"); err != nil {
+					if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", "release manager said no"); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -224,6 +224,95 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 			}
 			tt.after(t, c, stableBefore)
 			if p, _ := Progress(ctx, c.client, testNS, "shop"); p != "rolled back: aborted: release manager said no" {
+				t.Errorf("final progress = %q", p)
+			}
+		})
+	}
+}
+
+// An abort that lands before its rollout starts (the deploy pod not yet
+// running) stops that rollout with nothing changed; an abort tagged for
+// another rollout is stale and cleared.
+func TestAbortBeforeStart(t *testing.T) {
+	const rollout = "shop-prod-east-7"
+	tests := []struct {
+		name    string
+		objs    []any
+		spec    Spec
+		tag     string
+		aborted bool
+		// live is the image serving traffic afterwards.
+		live func(c *cluster) string
+	}{
+		{
+			name:    "rolling, tagged for this rollout",
+			objs:    []any{deployment("shop", 2, appLabels, oldImage)},
+			spec:    Spec{Strategy: Rolling},
+			tag:     rollout,
+			aborted: true,
+			live:    func(c *cluster) string { return image(c.deployment("shop")) },
+		},
+		{
+			name: "bluegreen, tagged for this rollout",
+			objs: []any{
+				service("shop", map[string]string{"app": "shop", LabelColor: blue}),
+				deployment("shop-blue", 2, map[string]string{"app": "shop", LabelColor: blue}, oldImage),
+			},
+			spec:    Spec{Strategy: BlueGreen},
+			tag:     rollout,
+			aborted: true,
+			live:    func(c *cluster) string { return image(c.deployment("shop-" + c.selector("shop")[LabelColor])) },
+		},
+		{
+			name:    "canary, tagged for this rollout",
+			objs:    []any{service("shop", appLabels), deployment("shop", 2, appLabels, oldImage)},
+			spec:    Spec{Strategy: Canary, Steps: []int{50, 100}},
+			tag:     rollout,
+			aborted: true,
+			live:    func(c *cluster) string { return image(c.deployment("shop")) },
+		},
+		{
+			name: "rolling, tagged for an earlier rollout",
+			objs: []any{deployment("shop", 2, appLabels, oldImage)},
+			spec: Spec{Strategy: Rolling},
+			tag:  "shop-prod-east-6",
+			live: func(c *cluster) string { return image(c.deployment("shop")) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t, tt.objs...)
+			ctx := context.Background()
+			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, tt.tag, "aborted by rita"); err != nil {
+				t.Fatal(err)
+			}
+			s := tt.spec
+			s.Namespace, s.App, s.Image, s.RolloutID = testNS, "shop", newImage, rollout
+			err := c.deployer().Run(ctx, s)
+			if !tt.aborted {
+				if err != nil {
+					t.Fatalf("Run with a stale abort: %v", err)
+				}
+				if got := tt.live(c); got != newImage {
+					t.Errorf("live image = %s, want %s", got, newImage)
+				}
+				if ann := c.deployment("shop").Annotations; ann[AnnotationAbort] != "" || ann[AnnotationAbortRollout] != "" {
+					t.Errorf("stale abort not cleared: %v", ann)
+				}
+				return
+			}
+			rb := rollback(t, err)
+			want := RollbackError{Strategy: s.Strategy, Reason: "aborted: aborted by rita", Restored: true, Aborted: true}
+			if diff := cmp.Diff(want, *rb); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if got := tt.live(c); got != oldImage {
+				t.Errorf("live image = %s, want the untouched %s", got, oldImage)
+			}
+			if c.exists("shop-canary") || c.exists("shop-green") {
+				t.Errorf("a canary or idle colour was created")
+			}
+			if p, _ := Progress(ctx, c.client, testNS, "shop"); p != "aborted before it started: aborted by rita" {
 				t.Errorf("final progress = %q", p)
 			}
 		})

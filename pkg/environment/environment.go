@@ -64,7 +64,10 @@ type Rollout struct {
 	Steps []int `json:"steps,omitempty"`
 	// Pause (canary) per step: a duration ("30s") or "manual".
 	Pause string `json:"pause,omitempty"`
-	// SmokeURL (bluegreen) must answer 2xx before the switch.
+	// SmokeURL (bluegreen) must answer 2xx before the switch. It should
+	// reach the new colour through the preview Service: "{preview}" stands
+	// for its host (DEPLOYMENT-preview.NAMESPACE.svc) and a bare path
+	// ("/healthz") means http://{preview}/healthz.
 	SmokeURL string `json:"smokeURL,omitempty"`
 	// ScaleDownDelay (bluegreen) keeps the old colour for an instant rollback.
 	ScaleDownDelay string `json:"scaleDownDelay,omitempty"`
@@ -95,7 +98,8 @@ type App struct {
 	// under image-registry for CI; default Name.
 	Image string `json:"image,omitempty"`
 	// Branch whose successful CI runs deploy to the first environment;
-	// default main.
+	// empty: the repository's default branch, as the webhook payload of
+	// the run's event says (main when it does not). See DeploysFrom.
 	Branch string `json:"branch,omitempty"`
 	// Environments holds per-environment overrides, by environment name.
 	Environments map[string]AppEnv `json:"environments,omitempty"`
@@ -137,6 +141,24 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
+// FallbackBranch is the branch that auto-deploys when neither the app nor
+// the run's webhook payload names one.
+const FallbackBranch = "main"
+
+// DeploysFrom is the branch whose successful CI runs deploy a to the
+// first environment: its Branch when set (an explicit setting wins),
+// else the repository's default branch (defaultBranch, from the webhook
+// payload; "" when unknown), else FallbackBranch.
+func (a App) DeploysFrom(defaultBranch string) string {
+	switch {
+	case a.Branch != "":
+		return a.Branch
+	case defaultBranch != "":
+		return defaultBranch
+	}
+	return FallbackBranch
+}
+
 // Parse decodes strictly (unknown keys are errors), applies defaults and
 // validates.
 func Parse(data []byte) (*Config, error) {
@@ -148,9 +170,6 @@ func Parse(data []byte) (*Config, error) {
 		a := &c.Apps[i]
 		if a.Image == "" {
 			a.Image = a.Name
-		}
-		if a.Branch == "" {
-			a.Branch = "main"
 		}
 	}
 	if err := c.Validate(); err != nil {

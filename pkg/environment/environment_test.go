@@ -31,7 +31,7 @@ func TestExample(t *testing.T) {
 		Repository: "10.244.0.1:5000/prod/shop", Insecure: true, Approval: true,
 		Clusters: []Cluster{{Name: "dc-east", KubeconfigSecret: "prod-dc-east-kubeconfig"}, {Name: "dc-west", KubeconfigSecret: "prod-dc-west-kubeconfig"}},
 		Rollout: Rollout{
-			Strategy: "bluegreen", Steps: []int{10, 50, 100}, Pause: "manual", SmokeURL: "http://shop-web-preview.shop.svc/healthz",
+			Strategy: "bluegreen", Steps: []int{10, 50, 100}, Pause: "manual", SmokeURL: "http://{preview}/healthz",
 			ScaleDownDelay: "5m", ProgressDeadline: "10m", MaxRestarts: int32p(1),
 			PrometheusURL: "http://prometheus.monitoring.svc:9090",
 			Analysis:      []string{`error-rate=sum(rate(http_requests_total{code=~"5.."}[1m]))/sum(rate(http_requests_total[1m]))<=0.01`},

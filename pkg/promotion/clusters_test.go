@@ -27,12 +27,25 @@ func TestKubeClusters(t *testing.T) {
 	if got, err := k.Progress(ctx, local, "apps", "web"); err != nil || got != "paused at canary 10%: waiting for continue" {
 		t.Errorf("Progress = %q, %v", got, err)
 	}
-	if err := k.Signal(ctx, local, "apps", "web", SignalAbort, "aborted by rita"); err != nil {
+	if err := k.Signal(ctx, local, "apps", "web", SignalAbort, "deploy-web-prod-local-7-abc", "aborted by rita"); err != nil {
 		t.Fatal(err)
 	}
 	dep, _ := kc.AppsV1().Deployments("apps").Get(ctx, "web", metav1.GetOptions{})
-	if dep.Annotations[deploy.AnnotationAbort] != "aborted by rita" {
+	if dep.Annotations[deploy.AnnotationAbort] != "aborted by rita" || dep.Annotations[deploy.AnnotationAbortRollout] != "deploy-web-prod-local-7-abc" {
 		t.Errorf("annotations after abort = %v", dep.Annotations)
+	}
+	// A killed canary rollout's canary goes; the stable Deployment stays.
+	if _, err := kc.AppsV1().Deployments("apps").Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web-canary", Namespace: "apps"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RemoveCanary(ctx, local, environment.Target{Namespace: "apps", Deployment: "web"}); err != nil {
+		t.Fatalf("RemoveCanary: %v", err)
+	}
+	if _, err := kc.AppsV1().Deployments("apps").Get(ctx, "web-canary", metav1.GetOptions{}); err == nil {
+		t.Error("the canary is still there")
+	}
+	if _, err := kc.AppsV1().Deployments("apps").Get(ctx, "web", metav1.GetOptions{}); err != nil {
+		t.Errorf("the stable deployment: %v", err)
 	}
 	tests := []struct{ secret, want string }{
 		{"missing", `cluster east: reading Secret slipway-builds/missing`},

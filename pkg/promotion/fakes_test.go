@@ -20,9 +20,23 @@ type memStore struct {
 
 var _ Store = (*memStore)(nil)
 
+// activeBeside reports whether another promotion of p's app and
+// environment holds the slot p would take (the SQL engines' unique index).
+func (m *memStore) activeBeside(p *store.Promotion) bool {
+	if !p.State.Active() {
+		return false
+	}
+	return slices.ContainsFunc(m.proms, func(o store.Promotion) bool {
+		return o.ID != p.ID && o.App == p.App && o.To == p.To && o.State.Active()
+	})
+}
+
 func (m *memStore) CreatePromotion(_ context.Context, p *store.Promotion) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.activeBeside(p) {
+		return store.ErrActive
+	}
 	p.ID = int64(len(m.proms) + 1)
 	p.CreatedAt, p.UpdatedAt = time.Now(), time.Now()
 	m.proms = append(m.proms, clone(*p))
@@ -43,6 +57,9 @@ func (m *memStore) UpdatePromotion(_ context.Context, p *store.Promotion, from .
 		}
 		if len(from) > 0 && !slices.Contains(from, m.proms[i].State) {
 			return store.ErrConflict
+		}
+		if m.activeBeside(p) {
+			return store.ErrActive
 		}
 		p.UpdatedAt = time.Now()
 		m.proms[i] = clone(*p)
@@ -132,6 +149,7 @@ func (m *memStore) ListAudit(_ context.Context, f store.AuditFilter) ([]store.Au
 type signal struct {
 	Cluster, Namespace, App string
 	Signal                  Signal
+	Rollout                 string
 }
 
 // fakeClusters records signals and deletions and reports a set progress.
@@ -139,13 +157,14 @@ type fakeClusters struct {
 	mu       sync.Mutex
 	signals  []signal
 	deleted  []string
+	removed  []string // canaries removed
 	progress string
 }
 
-func (f *fakeClusters) Signal(_ context.Context, cl environment.Cluster, ns, app string, sig Signal, _ string) error {
+func (f *fakeClusters) Signal(_ context.Context, cl environment.Cluster, ns, app string, sig Signal, rollout, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.signals = append(f.signals, signal{cl.Name, ns, app, sig})
+	f.signals = append(f.signals, signal{cl.Name, ns, app, sig, rollout})
 	return nil
 }
 
@@ -160,6 +179,19 @@ func (f *fakeClusters) DeleteApp(_ context.Context, cl environment.Cluster, ns, 
 	defer f.mu.Unlock()
 	f.deleted = append(f.deleted, cl.Name+"/"+ns+"/"+app)
 	return nil
+}
+
+func (f *fakeClusters) RemoveCanary(_ context.Context, cl environment.Cluster, t environment.Target) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, cl.Name+"/"+t.Namespace+"/"+t.Deployment)
+	return nil
+}
+
+func (f *fakeClusters) gotRemoved() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.removed)
 }
 
 func (f *fakeClusters) gotSignals() []signal {

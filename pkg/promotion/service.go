@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
@@ -23,6 +25,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance"
 	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 // Errors the API maps to status codes; each is wrapped with the reason.
@@ -139,7 +142,7 @@ func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (
 		return nil, fmt.Errorf("%w: unknown environment %q", ErrNotFound, req.To)
 	}
 	if to == 0 {
-		return nil, fmt.Errorf("%w: %s is the first environment: successful CI runs on %s deploy to it", ErrInvalid, req.To, app.Branch)
+		return nil, fmt.Errorf("%w: %s is the first environment: successful CI runs on %s deploy to it", ErrInvalid, req.To, app.DeploysFrom("the default branch"))
 	}
 	if req.From == "" {
 		req.From = s.cfg.Environments[to-1].Name
@@ -221,11 +224,13 @@ func (s *Service) rollback(ctx context.Context, who auth.Identity, appName, env 
 }
 
 // AutoDeploy deploys the image of a successful CI run on an app's branch
-// to the first environment. Other runs are ignored (nil, nil); a run
-// already deployed is not deployed twice.
-func (s *Service) AutoDeploy(ctx context.Context, run store.Run) (*store.Promotion, error) {
+// (App.DeploysFrom: its branch setting, else defaultBranch, the
+// repository's default branch as the run's webhook payload said) to the
+// first environment. Other runs are ignored (nil, nil); a run already
+// deployed is not deployed twice.
+func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch string) (*store.Promotion, error) {
 	app, ok := s.cfg.AppForRepo(run.Repo)
-	if !ok || run.State != store.RunSucceeded || run.Ref != "refs/heads/"+app.Branch || run.ImageDigest == "" || run.ImageURL == "" {
+	if !ok || run.State != store.RunSucceeded || run.Ref != "refs/heads/"+app.DeploysFrom(defaultBranch) || run.ImageDigest == "" || run.ImageURL == "" {
 		return nil, nil
 	}
 	first := s.cfg.First().Name
@@ -257,7 +262,8 @@ func (s *Service) AutoDeploy(ctx context.Context, run store.Run) (*store.Promoti
 }
 
 // start gates p's source image, decides whether it waits for approval,
-// records it and wakes the worker.
+// records it and, when it may run, queues it for its app's and
+// environment's one rollout slot (see advance).
 func (s *Service) start(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool) (*store.Promotion, error) {
 	return s.startIf(ctx, who, p, insecure, nil)
 }
@@ -284,14 +290,31 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 		return nil, unmet
 	default:
 		_, p.Commit = st.Source()
-		p.State = store.PromotionRunning
+		p.State, p.Progress = runnable(p.Kind), queuedProgress
 		if to.Approval && !who.Role.Allows(auth.ReleaseManager) {
 			p.State = store.PromotionAwaitingApproval
 			p.Progress = "waiting for a release manager's approval"
 		}
 	}
+	if p.State == store.PromotionRunning && p.Kind == store.KindRollback {
+		if err := s.rollbackMayStart(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.st.CreatePromotion(ctx, p); err != nil {
+		if errors.Is(err, store.ErrActive) {
+			return nil, s.busy(ctx, p)
+		}
 		return nil, fmt.Errorf("recording the promotion: %w", err)
+	}
+	if p.State == store.PromotionQueued {
+		if p.Kind == store.KindAutoDeploy {
+			s.supersede(ctx, p)
+		}
+		s.advance(ctx, p.App, p.To)
+		if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil {
+			*p = *cur
+		}
 	}
 	result := "accepted"
 	switch p.State {
@@ -299,12 +322,147 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 		result = "refused: " + p.Reason
 	case store.PromotionAwaitingApproval:
 		result = "accepted: awaiting approval"
+	case store.PromotionQueued:
+		result = "accepted: queued"
 	}
 	s.audit(ctx, who, entry(string(p.Kind), p), errors.New(result))
 	if p.State == store.PromotionRunning {
 		s.kick()
 	}
 	return p, nil
+}
+
+// queuedProgress is the progress of a promotion waiting for its slot.
+const queuedProgress = "queued: waiting for the active promotion of the app into the environment to end"
+
+// runnable is the state a promotion that may run is recorded in.
+//
+// One promotion per app and environment rolls out at a time (the store's
+// ErrActive). Promotions and auto-deploys queue behind the active one and
+// start in order: they name their digest, which stays right however long
+// they wait. A rollback does not queue and is refused (409, naming the
+// active promotion) instead: its digest is "the one before what runs
+// now", which the active promotion is about to change, so a queued
+// rollback would bring back the wrong one; aborting the active promotion
+// is the way back meanwhile (its rollout rolls back by itself, a
+// blue-green one in its scale-down delay switches back at once).
+func runnable(k store.PromotionKind) store.PromotionState {
+	if k == store.KindRollback {
+		return store.PromotionRunning
+	}
+	return store.PromotionQueued
+}
+
+// busy is the conflict of p with the active promotion of its app and
+// environment.
+func (s *Service) busy(ctx context.Context, p *store.Promotion) error {
+	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
+		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: state, Limit: 1})
+		if err == nil && len(ps) > 0 {
+			return fmt.Errorf("%w: promotion %d (%s of %s) is %s into %s; abort it (its rollout rolls back by itself) or try again when it ends",
+				ErrConflict, ps[0].ID, ps[0].Kind, ps[0].Digest, ps[0].State, p.To)
+		}
+	}
+	return fmt.Errorf("%w: another promotion of %s into %s is active; try again when it ends", ErrConflict, p.App, p.To)
+}
+
+// supersede aborts the queued auto-deploys of p's app and environment
+// older than p: CI's newest image is what the first environment should
+// run, and rolling out each older one first only delays it.
+func (s *Service) supersede(ctx context.Context, p *store.Promotion) {
+	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: store.PromotionQueued})
+	if err != nil {
+		logging.From(ctx).Warn("listing queued promotions to supersede", "app", p.App, "to", p.To, "err", err)
+		return
+	}
+	for _, old := range queued {
+		if old.Kind != store.KindAutoDeploy || old.ID >= p.ID {
+			continue
+		}
+		old.State, old.Reason = store.PromotionAborted, fmt.Sprintf("superseded by auto-deploy %d of %s", p.ID, p.Digest)
+		old.FinishedAt = s.now()
+		// A conflict: it started or was aborted meanwhile; it is left be.
+		if err := s.st.UpdatePromotion(ctx, &old, store.PromotionQueued); err == nil {
+			s.audit(ctx, auth.Identity{Name: Actor}, entry("supersede", &old), nil)
+		}
+	}
+}
+
+// rolloutInFlight names a deploy PipelineRun of app in env that has not
+// ended ("" when none): an aborted promotion's rollout rolls back after
+// the promotion itself ended, and nothing else may roll out beside it.
+func (s *Service) rolloutInFlight(ctx context.Context, app, env string) (string, error) {
+	runs, err := s.tc.TektonV1().PipelineRuns(s.o.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.SelectorFromSet(labels.Set{tekton.LabelKind: tekton.KindDeploy, tekton.LabelApp: app, tekton.LabelEnv: env}).String(),
+	})
+	if err != nil {
+		return "", fmt.Errorf("listing the deploy PipelineRuns of %s in %s: %w", app, env, err)
+	}
+	for i := range runs.Items {
+		if st, _ := tekton.RunState(&runs.Items[i]); !st.Terminal() {
+			return runs.Items[i].Name, nil
+		}
+	}
+	return "", nil
+}
+
+// rollbackMayStart is the 409 of a rollback while another promotion of
+// its app and environment is active or a rollout of them still runs (see
+// runnable); nil when neither. The store's ErrActive stays the arbiter of
+// a race with a promotion starting meanwhile.
+func (s *Service) rollbackMayStart(ctx context.Context, p *store.Promotion) error {
+	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
+		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: state, Limit: 1})
+		if err != nil {
+			return fmt.Errorf("looking for an active promotion of %s into %s: %w", p.App, p.To, err)
+		}
+		if len(ps) > 0 && ps[0].ID != p.ID {
+			return s.busy(ctx, p)
+		}
+	}
+	run, err := s.rolloutInFlight(ctx, p.App, p.To)
+	switch {
+	case err != nil:
+		return err
+	case run != "":
+		return fmt.Errorf("%w: deploy PipelineRun %s of %s in %s is still running (an aborted rollout rolling back?); try again when it ends",
+			ErrConflict, run, p.App, p.To)
+	}
+	return nil
+}
+
+// advance starts the oldest queued promotion of app into env when none is
+// active and no deploy PipelineRun of the app in env is still running (an
+// aborted one rolls back after its promotion ended). The store arbitrates
+// between replicas: the one that loses the race to start it gets
+// ErrActive or ErrConflict and leaves it. Errors are logged; the worker's
+// periodic scan tries again.
+func (s *Service) advance(ctx context.Context, app, env string) {
+	log := logging.From(ctx).With("app", app, "to", env)
+	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: app, To: env, State: store.PromotionQueued})
+	if err != nil || len(queued) == 0 {
+		if err != nil {
+			log.Warn("listing queued promotions", "err", err)
+		}
+		return
+	}
+	if run, err := s.rolloutInFlight(ctx, app, env); err != nil || run != "" {
+		if err != nil {
+			log.Warn("looking for deploy PipelineRuns still running", "err", err)
+		}
+		return
+	}
+	next := queued[len(queued)-1] // the oldest
+	next.State, next.Progress = store.PromotionRunning, "starting"
+	err = s.st.UpdatePromotion(ctx, &next, store.PromotionQueued)
+	switch {
+	case errors.Is(err, store.ErrActive), errors.Is(err, store.ErrConflict):
+		return
+	case err != nil:
+		log.Warn("starting a queued promotion", "promotion", next.ID, "err", err)
+		return
+	}
+	s.kick()
 }
 
 // Approve lets an awaiting promotion run; release managers and admins only.
@@ -316,9 +474,21 @@ func (s *Service) Approve(ctx context.Context, who auth.Identity, id int64) (*st
 		if p.State != store.PromotionAwaitingApproval {
 			return nil, fmt.Errorf("%w: promotion %d is %s, not awaiting approval", ErrConflict, p.ID, p.State)
 		}
-		p.State, p.ApprovedBy, p.Progress = store.PromotionRunning, who.Name, "approved by "+who.Name
+		p.State, p.ApprovedBy, p.Progress = runnable(p.Kind), who.Name, "approved by "+who.Name+"; "+queuedProgress
+		if p.State == store.PromotionRunning {
+			p.Progress = "approved by " + who.Name
+			if err := s.rollbackMayStart(ctx, p); err != nil {
+				return nil, err
+			}
+		}
 		return []store.PromotionState{store.PromotionAwaitingApproval}, nil
 	})
+	if err == nil && p.State == store.PromotionQueued {
+		s.advance(ctx, p.App, p.To)
+		if cur, gerr := s.st.GetPromotion(ctx, p.ID); gerr == nil {
+			*p = *cur
+		}
+	}
 	if err == nil {
 		s.kick()
 	}
@@ -338,16 +508,20 @@ func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*stor
 		}
 		wave = len(p.PipelineRuns)
 		p.State, p.Reason, p.FinishedAt = store.PromotionAborted, "aborted by "+who.Name, s.now()
-		return []store.PromotionState{store.PromotionAwaitingApproval, store.PromotionRunning, store.PromotionPaused}, nil
+		return []store.PromotionState{store.PromotionAwaitingApproval, store.PromotionQueued, store.PromotionRunning, store.PromotionPaused}, nil
 	})
 	if err != nil || wave == 0 {
 		return p, err
 	}
-	// The worker stops at its next update (the state is no longer running);
-	// the rollout itself rolls back on the signal.
+	// The worker stops at its next update (the state is no longer running)
+	// and creates no further PipelineRun; the rollout itself rolls back on
+	// the signal. The signal names the wave's PipelineRun: if its deploy
+	// step has not started yet, it stops at its start instead of clearing
+	// the abort as a stale one and rolling out.
 	t, cl, terr := s.wave(p, wave-1)
 	if terr == nil {
-		terr = s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalAbort, p.Reason)
+		_, prName, _ := strings.Cut(p.PipelineRuns[wave-1], "/")
+		terr = s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalAbort, prName, p.Reason)
 	}
 	if terr != nil {
 		return p, fmt.Errorf("promotion %d is aborted, but signalling its rollout failed (it may finish on its own): %w", p.ID, terr)
@@ -386,7 +560,7 @@ func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *sto
 	if err != nil {
 		return err
 	}
-	if err := s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalContinue, "continued by "+who.Name); err != nil {
+	if err := s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalContinue, "", "continued by "+who.Name); err != nil {
 		return fmt.Errorf("signalling the rollout of promotion %d: %w", p.ID, err)
 	}
 	return nil
@@ -468,8 +642,11 @@ func (s *Service) transition(ctx context.Context, who auth.Identity, id int64, a
 		var from []store.PromotionState
 		if from, err = change(p); err == nil {
 			err = s.st.UpdatePromotion(ctx, p, from...)
-			if errors.Is(err, store.ErrConflict) {
+			switch {
+			case errors.Is(err, store.ErrConflict):
 				err = fmt.Errorf("%w: promotion %d changed meanwhile; read it again", ErrConflict, id)
+			case errors.Is(err, store.ErrActive):
+				err = s.busy(ctx, p)
 			}
 		}
 	}

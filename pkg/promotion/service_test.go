@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net/http/httptest"
 	"strings"
@@ -20,14 +21,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
+	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/scm/github"
+	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
+	"github.com/slipway-ci/slipway/webhooks"
 )
 
 const (
@@ -36,6 +43,7 @@ const (
 	ns       = "slipway-builds"
 	commitA  = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	commitB  = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	commitC  = "cccccccccccccccccccccccccccccccccccccccc"
 )
 
 var (
@@ -132,6 +140,7 @@ func (e *env) newService() *Service {
 	gate := &promote.Gate{BuilderID: builder, Runs: promote.StoreRuns{Runs: runsFake{
 		{ID: "ci/a", Repo: "acme/shop", SHA: commitA, State: store.RunSucceeded},
 		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: store.RunSucceeded},
+		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: store.RunSucceeded},
 	}}}
 	svc, err := New(e.cfg, e.st, gate, e.tc, e.clusters, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
 	if err != nil {
@@ -464,8 +473,8 @@ func testAbortAndContinue(t *testing.T, e *env) {
 		t.Errorf("reason = %q", got.Reason)
 	}
 	want := []signal{
-		{"east", "apps-prod", "shop-web", SignalContinue},
-		{"east", "apps-prod", "shop-web", SignalAbort},
+		{"east", "apps-prod", "shop-web", SignalContinue, ""},
+		{"east", "apps-prod", "shop-web", SignalAbort, east.Name},
 	}
 	if diff := cmp.Diff(want, e.clusters.gotSignals()); diff != "" {
 		t.Errorf("signals (-want +got):\n%s", diff)
@@ -478,6 +487,51 @@ func testAbortAndContinue(t *testing.T, e *env) {
 	e.stop()
 	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != store.PromotionAborted {
 		t.Errorf("state after the rollout ended = %s", p.State)
+	}
+}
+
+// An abort that lands before the wave's deploy step runs names that
+// PipelineRun, so the step stops at its start (deploy.TestAbortBeforeStart)
+// instead of clearing the abort as stale; the record says aborted and no
+// later wave starts.
+func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	var p *store.Promotion
+	aborted := make(chan error, 1)
+	e.tc.PrependReactor("create", "pipelineruns", func(k8stesting.Action) (bool, runtime.Object, error) {
+		// Tekton has the PipelineRun, but no pod has run yet.
+		_, err := e.svc.Abort(ctx, rm, p.ID)
+		aborted <- err
+		return false, nil, nil
+	})
+	e.runningInQA(commitA, builder)
+	var err error
+	if p, err = e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(e.svc)
+	if err := <-aborted; err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	e.waitState(p.ID, store.PromotionAborted)
+	east := e.waitRun("prod", "east", p.ID)
+	want := []signal{{"east", "apps-prod", "shop-web", SignalAbort, east.Name}}
+	if diff := cmp.Diff(want, e.clusters.gotSignals()); diff != "" {
+		t.Errorf("signals (-want +got):\n%s", diff)
+	}
+	// The deploy step reports the abort it stopped at.
+	e.markRunning(east)
+	e.finish(east, outcomeAborted, "aborted: aborted by rita")
+	e.stop()
+	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != store.PromotionAborted || p.Reason != "aborted by rita" {
+		t.Errorf("promotion after the step ended = %s %q, want aborted by rita", p.State, p.Reason)
+	}
+	if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+	if deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0); len(deps) != 0 {
+		t.Errorf("prod deployments = %+v, want none", deps)
 	}
 }
 
@@ -559,18 +613,18 @@ func TestAutoDeployOnlyOnTheAppsBranch(t *testing.T) {
 		{"other repo", func(r store.Run) store.Run { r.Repo = "acme/other"; return r }},
 	}
 	for _, tt := range tests {
-		if p, err := e.svc.AutoDeploy(ctx, tt.run(run)); p != nil || err != nil {
+		if p, err := e.svc.AutoDeploy(ctx, tt.run(run), ""); p != nil || err != nil {
 			t.Errorf("%s: AutoDeploy = %+v, %v; want nothing", tt.name, p, err)
 		}
 	}
-	p, err := e.svc.AutoDeploy(ctx, run)
+	p, err := e.svc.AutoDeploy(ctx, run, "")
 	if err != nil || p == nil {
 		t.Fatalf("AutoDeploy(main) = %+v, %v", p, err)
 	}
 	if p.Kind != store.KindAutoDeploy || p.To != "qa" || p.RequestedBy != "slipway" || p.State != store.PromotionRunning || p.RunID != "ci/a" {
 		t.Errorf("auto-deploy = %+v", p)
 	}
-	if again, err := e.svc.AutoDeploy(ctx, run); again != nil || err != nil {
+	if again, err := e.svc.AutoDeploy(ctx, run, ""); again != nil || err != nil {
 		t.Errorf("second AutoDeploy of the same run = %+v, %v", again, err)
 	}
 	e.finish(e.waitRun("qa", "local", p.ID), outcomeSucceeded, "")
@@ -695,5 +749,326 @@ func TestPromoteHandPushedDigestRefusedByGate(t *testing.T) {
 	}
 	if _, err := remote.Head(mustRef(t, e.prod+"/prod/shop@"+d)); err == nil {
 		t.Error("a refused image was copied to prod")
+	}
+}
+
+// One promotion per app and environment rolls out at a time: the next
+// one queues (visible as queued) and starts when the active one ends, in
+// order, also across a restart; a rollback meanwhile is refused naming
+// the active promotion.
+func TestOnePromotionPerAppAndEnvironment(t *testing.T) {
+	e := newSQLiteEnv(t)
+	e.start(e.svc)
+	ctx := context.Background()
+	dA := e.runningInQA(commitA, builder)
+	dB := e.runningInQA(commitB, builder)
+	// prod has a history a rollback could go back in.
+	for _, d := range []string{e.push(e.prod+"/prod/shop", commitC, builder), dA} {
+		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod", Digest: dA})
+	if err != nil || first.State != store.PromotionRunning {
+		t.Fatalf("first Promote = %+v, %v", first, err)
+	}
+	east := e.waitRun("prod", "east", first.ID)
+	second, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod", Digest: dB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.State != store.PromotionQueued || second.Progress != queuedProgress {
+		t.Errorf("second promotion = %s %q, want queued", second.State, second.Progress)
+	}
+	if _, err := e.svc.Rollback(ctx, rm, "shop", "prod"); err == nil {
+		t.Error("Rollback during a rollout succeeded")
+	} else if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), fmt.Sprintf("promotion %d (promote of %s) is running into prod", first.ID, dA)) {
+		t.Errorf("Rollback during a rollout = %v, want a conflict naming promotion %d", err, first.ID)
+	}
+	queued, _ := e.svc.List(ctx, store.PromotionFilter{State: store.PromotionQueued})
+	if len(queued) != 1 || queued[0].ID != second.ID {
+		t.Errorf("queued = %+v, want promotion %d", queued, second.ID)
+	}
+
+	// Slipway restarts while the first rolls out; the queue is in the store.
+	e.stop()
+	e.finish(east, outcomeSucceeded, "")
+	e.start(e.newService())
+	if got, _ := e.st.GetPromotion(ctx, second.ID); got.State != store.PromotionQueued {
+		t.Errorf("second while the first still rolls out = %s, want queued", got.State)
+	}
+	if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
+		t.Errorf("runs before the first ended (-want +got):\n%s", diff)
+	}
+	e.finish(e.waitRun("prod", "west", first.ID), outcomeSucceeded, "")
+	e.waitState(first.ID, store.PromotionSucceeded)
+	e.waitState(second.ID, store.PromotionRunning)
+	e.finish(e.waitRun("prod", "east", second.ID), outcomeSucceeded, "")
+	e.finish(e.waitRun("prod", "west", second.ID), outcomeSucceeded, "")
+	e.waitState(second.ID, store.PromotionSucceeded)
+	deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0)
+	var got []string
+	for _, d := range deps {
+		got = append(got, d.Digest)
+	}
+	if diff := cmp.Diff([]string{dB, dA}, got[:2]); diff != "" {
+		t.Errorf("prod history (-want +got):\n%s", diff)
+	}
+}
+
+// Auto-deploys after CI queue behind the active one; the newest queued one
+// supersedes the older queued ones. An aborted rollout keeps the slot until
+// its PipelineRun (rolling back) has ended.
+func TestAutoDeploysQueueAndTheNewestSupersedes(t *testing.T) {
+	for name, newEnv := range stores {
+		t.Run(name, func(t *testing.T) { testAutoDeploysQueue(t, newEnv(t)) })
+	}
+}
+
+func testAutoDeploysQueue(t *testing.T, e *env) {
+	e.start(e.svc)
+	ctx := context.Background()
+	deploy := func(id, commit string) *store.Promotion {
+		t.Helper()
+		d := e.push(e.ci+"/ci/shop", commit, builder)
+		p, err := e.svc.AutoDeploy(ctx, store.Run{ID: id, Repo: "acme/shop", Ref: "refs/heads/main", SHA: commit,
+			State: store.RunSucceeded, ImageURL: e.ci + "/ci/shop:" + commit[:7], ImageDigest: d}, "")
+		if err != nil || p == nil {
+			t.Fatalf("AutoDeploy(%s) = %+v, %v", id, p, err)
+		}
+		return p
+	}
+	a := deploy("ci/a", commitA)
+	prA := e.waitRun("qa", "local", a.ID)
+	e.markRunning(prA)
+	b := deploy("ci/b", commitB)
+	c := deploy("ci/c", commitC)
+	for _, p := range []*store.Promotion{b, c} {
+		if p.State != store.PromotionQueued {
+			t.Errorf("auto-deploy %s = %s, want queued", p.RunID, p.State)
+		}
+	}
+	gotB, _ := e.st.GetPromotion(ctx, b.ID)
+	if want := fmt.Sprintf("superseded by auto-deploy %d of %s", c.ID, c.Digest); gotB.State != store.PromotionAborted || gotB.Reason != want {
+		t.Errorf("older queued auto-deploy = %s %q, want aborted %q", gotB.State, gotB.Reason, want)
+	}
+	if _, err := e.svc.Abort(ctx, adm, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(a.ID, store.PromotionAborted)
+	// a's rollout is still rolling back: c waits for its PipelineRun.
+	time.Sleep(50 * time.Millisecond)
+	if got, _ := e.st.GetPromotion(ctx, c.ID); got.State != store.PromotionQueued {
+		t.Errorf("newest auto-deploy while the aborted rollout still runs = %s, want queued", got.State)
+	}
+	e.finish(prA, outcomeAborted, "aborted by ada")
+	e.finish(e.waitRun("qa", "local", c.ID), outcomeSucceeded, "")
+	e.waitState(c.ID, store.PromotionSucceeded)
+	want := []string{prA.Name, tekton.DeployRunName("shop", "qa", "local", c.ID)}
+	if diff := cmp.Diff(want, e.runNames()); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+}
+
+// The configured scale-down delay reaches the deploy PipelineRun as it is,
+// an explicit 0s included; unset keeps the Pipeline's default.
+func TestDeployRunScaleDownDelay(t *testing.T) {
+	tests := []struct {
+		name, delay string
+		want        []string // the scale-down-delay params passed
+	}{
+		{"unset", "", nil},
+		{"explicit zero", "0s", []string{"0s"}},
+		{"a minute", "1m", []string{"1m0s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rollout := "{strategy: bluegreen}"
+			if tt.delay != "" {
+				rollout = "{strategy: bluegreen, scaleDownDelay: " + tt.delay + "}"
+			}
+			cfg, err := environment.Parse([]byte(`
+environments:
+  - name: qa
+    namespace: apps-qa
+    registry: reg.example/qa
+    clusters: [{name: local}]
+    rollout: ` + rollout + `
+apps:
+  - name: shop
+    repo: acme/shop
+    cloneURL: ` + cloneURL + `
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := New(cfg, &memStore{}, &promote.Gate{}, fake.NewSimpleClientset(), &fakeClusters{},
+				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := cfg.Target("shop", "qa")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &store.Promotion{ID: 3, App: "shop", To: "qa", TargetImage: "reg.example/qa/shop@sha256:" + strings.Repeat("1", 64)}
+			pr, err := svc.deployRun(p, tg, tg.Clusters[0], "deploy-shop-qa-3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, prm := range pr.Spec.Params {
+				if prm.Name == "scale-down-delay" {
+					got = append(got, prm.Value.StringVal)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("scale-down-delay params (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A canary wave whose deploy PipelineRun Tekton stopped (timed out, e.g. a
+// manual pause outlasting the deploy timeout, or cancelled) never ran its
+// own rollback: the worker removes the canary it left. A run whose step
+// reported its outcome cleaned up itself.
+func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
+	tests := []struct {
+		name        string
+		end         func(e *env, pr *pipelinev1.PipelineRun)
+		wantReason  string
+		wantRemoved []string
+	}{
+		{
+			name: "timed out",
+			end: func(e *env, pr *pipelinev1.PipelineRun) {
+				pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse,
+					Reason: "PipelineRunTimeout", Message: "PipelineRun deploy-x failed to finish within 24h0m0s"})
+				if _, err := e.tc.TektonV1().PipelineRuns(ns).UpdateStatus(context.Background(), pr, metav1.UpdateOptions{}); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			wantReason:  "wave 1/2 east: PipelineRun deploy-x failed to finish within 24h0m0s; the canary it left was removed, stable untouched",
+			wantRemoved: []string{"east/apps-prod/shop-web"},
+		},
+		{
+			name:       "rolled back by itself",
+			end:        func(e *env, pr *pipelinev1.PipelineRun) { e.finish(pr, outcomeRolledBack, "canary 50%: crash loop") },
+			wantReason: "wave 1/2 east: rolled back: canary 50%: crash loop",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.start(e.svc)
+			e.runningInQA(commitA, builder)
+			p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			east := e.waitRun("prod", "east", p.ID)
+			e.markRunning(east)
+			tt.end(e, east)
+			got := e.waitState(p.ID, store.PromotionFailed)
+			if got.Reason != tt.wantReason {
+				t.Errorf("reason = %q, want %q", got.Reason, tt.wantReason)
+			}
+			if diff := cmp.Diff(tt.wantRemoved, e.clusters.gotRemoved()); diff != "" {
+				t.Errorf("canaries removed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
+				t.Errorf("runs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// An app without a branch setting auto-deploys from the repository's
+// default branch as the run's webhook payload names it (both hosts'
+// real push payloads say master); an explicit branch still wins.
+func TestAutoDeployOnTheRepositorysDefaultBranch(t *testing.T) {
+	payloads := []struct {
+		provider, file, eventType string
+		parse                     func(eventType, delivery string, body []byte) (*event.Event, error)
+	}{
+		{"github", "push.json", "push", github.ParseWebhook},
+		{"gitlab", "push.json", "Push Hook", gitlab.ParseWebhook},
+	}
+	for _, pl := range payloads {
+		body, err := fs.ReadFile(webhooks.FS, pl.provider+"/"+pl.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := pl.parse(pl.eventType, "d-1", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.DefaultBranch != "master" || ev.Ref != "refs/heads/master" {
+			t.Fatalf("%s payload: default branch %q, ref %q; the test wants master", pl.provider, ev.DefaultBranch, ev.Ref)
+		}
+		tests := []struct {
+			name, branch, defaultBranch, ref string
+			deploys                          bool
+		}{
+			{"payload's default branch", "", ev.DefaultBranch, ev.Ref, true},
+			{"another branch than the default", "", ev.DefaultBranch, "refs/heads/main", false},
+			{"explicit branch wins", "main", ev.DefaultBranch, ev.Ref, false},
+			{"explicit branch deploys", "master", "", ev.Ref, true},
+			{"default unknown: main", "", "", "refs/heads/main", true},
+			{"default unknown: not master", "", "", ev.Ref, false},
+		}
+		for _, tt := range tests {
+			t.Run(pl.provider+"/"+tt.name, func(t *testing.T) {
+				e := newEnv(t)
+				e.cfg.Apps[0].Branch = tt.branch
+				d := e.push(e.ci+"/ci/shop", commitA, builder)
+				run := store.Run{ID: "ci/a", EventID: 1, Repo: "acme/shop", Ref: tt.ref, SHA: commitA, State: store.RunSucceeded,
+					ImageURL: e.ci + "/ci/shop:aaaaaaa", ImageDigest: d}
+				p, err := e.svc.AutoDeploy(context.Background(), run, tt.defaultBranch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := p != nil; got != tt.deploys {
+					t.Errorf("deployed = %v, want %v (promotion %+v)", got, tt.deploys, p)
+				}
+			})
+		}
+	}
+}
+
+// A rollback does not start beside an aborted promotion's rollout that is
+// still rolling back; it may once that PipelineRun ended.
+func TestRollbackWaitsForAnAbortedRolloutToEnd(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.svc)
+	ctx := context.Background()
+	dA, dB := e.runningInQA(commitA, builder), e.runningInQA(commitB, builder)
+	for _, d := range []string{e.push(e.prod+"/prod/shop", commitC, builder), dA} {
+		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod", Digest: dB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	east := e.waitRun("prod", "east", p.ID)
+	e.markRunning(east)
+	if _, err := e.svc.Abort(ctx, rm, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(p.ID, store.PromotionAborted)
+	_, err = e.svc.Rollback(ctx, rm, "shop", "prod")
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "deploy PipelineRun "+east.Name+" of shop in prod is still running") {
+		t.Fatalf("Rollback while the aborted rollout rolls back = %v, want a conflict naming %s", err, east.Name)
+	}
+	e.finish(east, outcomeAborted, "aborted by rita")
+	rb, err := e.svc.Rollback(ctx, rm, "shop", "prod")
+	if err != nil {
+		t.Fatalf("Rollback once the aborted rollout ended: %v", err)
+	}
+	if rb.State != store.PromotionRunning {
+		t.Errorf("rollback = %s, want running", rb.State)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/slipway-ci/slipway/pkg/deploy"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
@@ -52,6 +53,19 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) resume(ctx context.Context) {
+	// Queued promotions whose slot came free: the active one ended on
+	// another replica, before a restart, or its aborted rollout ended.
+	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: store.PromotionQueued, Limit: 1000})
+	if err != nil {
+		logging.From(ctx).Warn("listing queued promotions", "err", err)
+	}
+	seen := map[[2]string]bool{}
+	for _, p := range queued {
+		if k := [2]string{p.App, p.To}; !seen[k] {
+			seen[k] = true
+			s.advance(ctx, p.App, p.To)
+		}
+	}
 	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
 		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: state, Limit: 1000})
 		if err != nil {
@@ -87,6 +101,7 @@ func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
 	switch {
 	case errors.Is(err, errStopped):
 		log.Info("promotion stopped by someone else", "state", p.State)
+		s.advance(ctx, p.App, p.To)
 		return
 	case ctx.Err() != nil:
 		// Shutting down: the promotion stays running and is resumed.
@@ -112,6 +127,7 @@ func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
 		log.Error("writing the audit log", "err", err)
 	}
 	log.Info("promotion finished", "state", p.State, "reason", p.Reason)
+	s.advance(ctx, p.App, p.To)
 }
 
 // execute returns nil when every wave succeeded and the deployment is
@@ -197,6 +213,11 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 			return err
 		}
 	}
+	// An abort may have come since the last update; no new rollout then.
+	if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil && cur.State != store.PromotionRunning && cur.State != store.PromotionPaused {
+		*p = *cur
+		return errStopped
+	}
 	// After a restart it usually exists already: the name is deterministic.
 	_, err = s.tc.TektonV1().PipelineRuns(s.o.Namespace).Create(ctx, pr, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -214,6 +235,9 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 			logging.From(ctx).Warn("reading deploy PipelineRun", "run", id, "err", err)
 		default:
 			if done, err := s.finished(wave, pr); done {
+				if err != nil && killed(pr) && t.Rollout.Strategy == string(deploy.Canary) {
+					err = s.removeCanary(ctx, cl, t, err)
+				}
 				return err
 			}
 			// Until the deploy step runs, the app's progress annotation is
@@ -232,6 +256,30 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 		case <-tick.C:
 		}
 	}
+}
+
+// killed reports whether a deploy PipelineRun ended without its deploy
+// step reporting an outcome: Tekton stopped it (timeout, cancel, pod
+// killed) before the step's own rollback could run.
+func killed(pr *pipelinev1.PipelineRun) bool {
+	for _, r := range pr.Status.Results {
+		if r.Name == "outcome" && strings.TrimSpace(r.Value.StringVal) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// removeCanary cleans up after a killed canary rollout, which would
+// otherwise keep its canary (and its traffic share) beside the untouched
+// stable Deployment; the reason says whether it worked.
+func (s *Service) removeCanary(ctx context.Context, cl environment.Cluster, t environment.Target, cause error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := s.clusters.RemoveCanary(cctx, cl, t); err != nil {
+		return fmt.Errorf("%w; removing the canary it left failed: %w", cause, err)
+	}
+	return fmt.Errorf("%w; the canary it left was removed, stable untouched", cause)
 }
 
 // finished reads a deploy PipelineRun's end: its outcome and reason
@@ -323,8 +371,13 @@ func (s *Service) deployRun(p *store.Promotion, t environment.Target, cl environ
 	if r.MaxRestarts != nil {
 		o.MaxRestarts = *r.MaxRestarts
 	}
-	// Durations were validated when the config was loaded.
-	o.ScaleDownDelay, _ = parseDuration(r.ScaleDownDelay)
+	// Durations were validated when the config was loaded. A scale-down
+	// delay that is set goes as it is: "0s" must not become the
+	// Pipeline's default.
+	if r.ScaleDownDelay != "" {
+		d, _ := time.ParseDuration(r.ScaleDownDelay)
+		o.ScaleDownDelay = &d
+	}
 	o.ProgressDeadline, _ = parseDuration(r.ProgressDeadline)
 	return tekton.NewDeployRun(o)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,6 +36,10 @@ var postgresDialect = dialect{
 	eventID:     "COALESCE(?::bigint, nextval(pg_get_serial_sequence('events', 'id')))",
 	overriding:  " OVERRIDING SYSTEM VALUE",
 	preallocate: true,
+	isUnique: func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "23505"
+	},
 }
 
 func openPostgres(ctx context.Context, url string, o options) (Store, error) {

@@ -10,12 +10,21 @@ import (
 // in a state other than the expected ones (someone else moved it first).
 var ErrConflict = errors.New("conflict: the record changed meanwhile")
 
+// ErrActive is returned when a promotion would become running or paused
+// while another promotion of the same app into the same environment is:
+// one rollout per app and environment at a time, arbitrated by the store
+// so that it holds across replicas.
+var ErrActive = errors.New("another promotion of the app into the environment is active")
+
 // PromotionState is where a promotion stands.
 type PromotionState string
 
 const (
 	// PromotionAwaitingApproval waits for a release manager.
 	PromotionAwaitingApproval PromotionState = "awaiting-approval"
+	// PromotionQueued waits for the active promotion of the same app into
+	// the same environment to end; queued ones start in the order created.
+	PromotionQueued PromotionState = "queued"
 	// PromotionRunning is copying the image or rolling it out.
 	PromotionRunning PromotionState = "running"
 	// PromotionPaused is a canary step waiting for `slipway promote --continue`.
@@ -26,6 +35,10 @@ const (
 	PromotionRefused PromotionState = "refused"
 	PromotionAborted PromotionState = "aborted"
 )
+
+// Active reports whether the promotion holds its app's and environment's
+// one rollout slot.
+func (s PromotionState) Active() bool { return s == PromotionRunning || s == PromotionPaused }
 
 // Terminal reports whether the promotion has finished.
 func (s PromotionState) Terminal() bool {
@@ -93,7 +106,9 @@ type Promotions interface {
 	// UpdatedAt, only if the stored state is one of from (any when from is
 	// empty); otherwise it returns ErrConflict and stores nothing. A
 	// terminal state without a FinishedAt gets now. ErrNotFound when there
-	// is no promotion p.ID.
+	// is no promotion p.ID. ErrActive (also from CreatePromotion) when p
+	// would be running or paused beside another such promotion of its app
+	// and environment.
 	UpdatePromotion(ctx context.Context, p *Promotion, from ...PromotionState) error
 	GetPromotion(ctx context.Context, id int64) (*Promotion, error)
 	// ListPromotions returns the newest first.

@@ -26,7 +26,7 @@ const promotionCols = "id, kind, app, from_env, to_env, digest, source_image, ta
 // ValidPromotionState reports whether s is one of the known states.
 func ValidPromotionState(s PromotionState) bool {
 	switch s {
-	case PromotionAwaitingApproval, PromotionRunning, PromotionPaused,
+	case PromotionAwaitingApproval, PromotionQueued, PromotionRunning, PromotionPaused,
 		PromotionSucceeded, PromotionFailed, PromotionRefused, PromotionAborted:
 		return true
 	}
@@ -76,6 +76,9 @@ func (s *sqlStore) CreatePromotion(ctx context.Context, p *Promotion) error {
 	err = s.w.QueryRowContext(ctx, q, string(p.Kind), p.App, p.From, p.To, p.Digest, p.SourceImage, p.TargetImage, p.Commit, p.RunID,
 		string(p.State), p.Reason, p.Progress, p.RequestedBy, p.ApprovedBy, runs,
 		s.d.timeArg(now), s.d.timeArg(now), s.nullTime(fin)).Scan(&id)
+	if s.d.isUnique(err) {
+		return fmt.Errorf("create promotion of %s to %s as %s: %w", p.App, p.To, p.State, ErrActive)
+	}
 	if err != nil {
 		return fmt.Errorf("create promotion of %s to %s: %w", p.App, p.To, err)
 	}
@@ -120,6 +123,9 @@ func (s *sqlStore) UpdatePromotion(ctx context.Context, p *Promotion, from ...Pr
 		q += " AND state IN (" + strings.Join(marks, ", ") + ")"
 	}
 	res, err := s.w.ExecContext(ctx, s.d.rebind(q), args...)
+	if s.d.isUnique(err) {
+		return fmt.Errorf("update promotion %d to %s: %w", p.ID, p.State, ErrActive)
+	}
 	if err != nil {
 		return fmt.Errorf("update promotion %d: %w", p.ID, err)
 	}

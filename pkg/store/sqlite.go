@@ -39,6 +39,10 @@ var sqliteDialect = dialect{
 	claimIndex: " INDEXED BY events_due",
 	timeArg:    func(t time.Time) any { return t.UnixMicro() },
 	eventID:    "?",
+	isUnique: func(err error) bool {
+		var se *sqlite.Error
+		return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	},
 }
 
 func openSQLite(ctx context.Context, path string, o options) (Store, error) {

@@ -37,6 +37,8 @@ type dialect struct {
 	// preallocate: an event's id is taken from the sequence before its
 	// INSERT (PostgreSQL answers the INSERT only with its commit).
 	preallocate bool
+	// isUnique reports a unique index violation.
+	isUnique func(err error) bool
 }
 
 // sqlStore implements Store over database/sql for both engines.

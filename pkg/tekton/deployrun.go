@@ -68,8 +68,13 @@ type DeployRunOptions struct {
 	Pause string
 	// SmokeURL (blue-green) must answer 2xx before the switch.
 	SmokeURL string
-	// Zero durations keep the Pipeline's defaults; Timeout zero keeps Tekton's.
-	ScaleDownDelay, ProgressDeadline, Timeout time.Duration
+	// ScaleDownDelay (blue-green) is passed whenever set, zero included
+	// (switch and scale the old colour down at once); nil keeps the
+	// Pipeline's default.
+	ScaleDownDelay *time.Duration
+	// A zero ProgressDeadline keeps the Pipeline's default (zero means the
+	// default to `slipway deploy` too); Timeout zero keeps Tekton's.
+	ProgressDeadline, Timeout time.Duration
 	// MaxRestarts tolerated for the new pods.
 	MaxRestarts int32
 	// PrometheusURL answers the Analysis queries ("NAME=PROMQL<=MAX" or ">=MIN").
@@ -96,7 +101,7 @@ func (o DeployRunOptions) validate() error {
 		return fmt.Errorf("deploy run: target namespace and deployment are required")
 	case !strings.Contains(o.Image, "@sha256:"):
 		return fmt.Errorf("deploy run: image %q must be REPO@sha256:<digest>", o.Image)
-	case o.ScaleDownDelay < 0 || o.ProgressDeadline < 0 || o.Timeout < 0 || o.MaxRestarts < 0:
+	case (o.ScaleDownDelay != nil && *o.ScaleDownDelay < 0) || o.ProgressDeadline < 0 || o.Timeout < 0 || o.MaxRestarts < 0:
 		return fmt.Errorf("deploy run: durations and max restarts must not be negative")
 	case len(o.Analysis) > 0 && o.PrometheusURL == "":
 		return fmt.Errorf("deploy run: analysis queries need a Prometheus URL")
@@ -180,7 +185,9 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 	}
 	opt("pause", o.Pause)
 	opt("smoke-url", o.SmokeURL)
-	opt("scale-down-delay", dur(o.ScaleDownDelay))
+	if o.ScaleDownDelay != nil {
+		params = append(params, str("scale-down-delay", o.ScaleDownDelay.String()))
+	}
 	opt("progress-deadline", dur(o.ProgressDeadline))
 	if o.MaxRestarts > 0 {
 		opt("max-restarts", strconv.Itoa(int(o.MaxRestarts)))

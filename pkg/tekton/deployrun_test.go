@@ -46,7 +46,8 @@ func TestGoldenDeployRun(t *testing.T) {
 		{
 			name: "deploy-bluegreen",
 			o: func(o DeployRunOptions) DeployRunOptions {
-				o.Strategy, o.SmokeURL, o.ScaleDownDelay = "bluegreen", "http://web-idle.prod/healthz", time.Minute
+				// An explicit 0s is passed, not replaced by the Pipeline's 30s.
+				o.Strategy, o.SmokeURL, o.ScaleDownDelay = "bluegreen", "http://web-idle.prod/healthz", new(time.Duration)
 				o.Cluster, o.PromotionID = "", 0
 				o.Name = DeployRunName("web", "qa", "", 0)
 				o.Env = "qa"
@@ -98,7 +99,8 @@ func TestDeployRunMatchesPipeline(t *testing.T) {
 	}
 	o := deployOpts()
 	o.Strategy, o.Steps, o.Pause, o.SmokeURL = "canary", []int{5, 100}, "1m", "http://x/"
-	o.ScaleDownDelay, o.ProgressDeadline, o.MaxRestarts = time.Second, time.Minute, 1
+	sec := time.Second
+	o.ScaleDownDelay, o.ProgressDeadline, o.MaxRestarts = &sec, time.Minute, 1
 	o.PrometheusURL, o.Analysis = "http://p", []string{"a=b<=1"}
 	o.HTTPRoute, o.NginxIngress, o.KubeconfigSecret = "r", "i", "s"
 	pr, err := NewDeployRun(o)

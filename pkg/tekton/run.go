@@ -47,6 +47,10 @@ type RunOptions struct {
 	BaseRegistry string
 	// BuildkitAddr is the shared buildkitd; empty keeps the pipeline's default.
 	BuildkitAddr string
+	// BuilderID is recorded as the provenance builder id; empty keeps the
+	// build's default (build.DefaultBuilderID), which the promotion gate
+	// of a configured Slipway does not accept.
+	BuilderID string
 	// InsecureRegistry pushes over plain HTTP (local development only).
 	InsecureRegistry bool
 	// FSGroup is the pods' fsGroup, so the non-root Slipway steps can write
@@ -195,6 +199,9 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	}
 	if o.BuildkitAddr != "" {
 		pr.Spec.Params = append(pr.Spec.Params, str("buildkit-addr", o.BuildkitAddr))
+	}
+	if o.BuilderID != "" {
+		pr.Spec.Params = append(pr.Spec.Params, str("builder-id", o.BuilderID))
 	}
 	if o.InsecureRegistry {
 		pr.Spec.Params = append(pr.Spec.Params, str("insecure-registry", "true"))

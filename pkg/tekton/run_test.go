@@ -55,7 +55,7 @@ func TestGoldenCIRun(t *testing.T) {
 				o.ServiceAccount, o.GitCredentialsSecret = "slipway-builder", "git-creds"
 				o.StorageClass, o.Size, o.Timeout = "fast", "5Gi", 45*time.Minute
 				o.BaseRegistry, o.BuildkitAddr, o.InsecureRegistry = "mirror.corp/base", "tcp://10.244.0.1:1234", true
-				o.FSGroup = 65532
+				o.FSGroup, o.BuilderID = 65532, "https://ci.corp.example/builder"
 				return o
 			},
 		},

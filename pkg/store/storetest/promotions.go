@@ -271,6 +271,104 @@ func testPromotionRace(t *testing.T, url string) {
 		if got.State != store.PromotionRunning || got.ApprovedBy != winners[0] {
 			t.Errorf("round %d: stored %s approved by %q, want running approved by %q", round, got.State, got.ApprovedBy, winners[0])
 		}
+		// Frees web's one slot in prod for the next round.
+		got.State = store.PromotionSucceeded
+		if err := s.UpdatePromotion(ctx, got); err != nil {
+			t.Fatalf("round %d: finishing: %v", round, err)
+		}
+	}
+}
+
+// testOneActivePromotion: at most one promotion per app and environment
+// is running or paused, however it gets there (created so, or moved so),
+// and when several replicas start queued ones at once exactly one wins.
+func testOneActivePromotion(t *testing.T, url string) {
+	ctx := context.Background()
+	s := openPromo(t, url, NewClock())
+	create := func(app, to string, state store.PromotionState) (*store.Promotion, error) {
+		p := &store.Promotion{Kind: store.KindAutoDeploy, App: app, To: to, Digest: digestA, State: state, RequestedBy: "slipway"}
+		return p, s.CreatePromotion(ctx, p)
+	}
+	active, err := create("web", "prod", store.PromotionRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create("web", "prod", store.PromotionRunning); !errors.Is(err, store.ErrActive) {
+		t.Errorf("a second running promotion of web into prod: %v, want ErrActive", err)
+	}
+	if _, err := create("web", "prod", store.PromotionPaused); !errors.Is(err, store.ErrActive) {
+		t.Errorf("a paused promotion of web into prod beside a running one: %v, want ErrActive", err)
+	}
+	for _, other := range [][2]string{{"web", "qa"}, {"api", "prod"}} {
+		if _, err := create(other[0], other[1], store.PromotionRunning); err != nil {
+			t.Errorf("running %s into %s beside web into prod: %v", other[0], other[1], err)
+		}
+	}
+	queued, err := create("web", "prod", store.PromotionQueued)
+	if err != nil {
+		t.Fatalf("queueing beside the active one: %v", err)
+	}
+	queued.State = store.PromotionRunning
+	if err := s.UpdatePromotion(ctx, queued, store.PromotionQueued); !errors.Is(err, store.ErrActive) {
+		t.Errorf("starting the queued one while another runs: %v, want ErrActive", err)
+	}
+	if got, _ := s.GetPromotion(ctx, queued.ID); got.State != store.PromotionQueued {
+		t.Errorf("after the refused start it is %s, want queued", got.State)
+	}
+	// The active one may move between running and paused: it is one row.
+	active.State = store.PromotionPaused
+	if err := s.UpdatePromotion(ctx, active, store.PromotionRunning); err != nil {
+		t.Errorf("pausing the active one: %v", err)
+	}
+	active.State = store.PromotionSucceeded
+	if err := s.UpdatePromotion(ctx, active, store.PromotionPaused); err != nil {
+		t.Fatal(err)
+	}
+	queued.State = store.PromotionRunning
+	if err := s.UpdatePromotion(ctx, queued, store.PromotionQueued); err != nil {
+		t.Errorf("starting the queued one once the slot is free: %v", err)
+	}
+
+	// Replicas starting different queued promotions of one app at once.
+	const replicas = 6
+	for round := range 5 {
+		app := fmt.Sprintf("race-%d", round)
+		ps := make([]*store.Promotion, replicas)
+		for i := range ps {
+			if ps[i], err = create(app, "prod", store.PromotionQueued); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			errs  = make([]error, replicas)
+		)
+		for i, p := range ps {
+			wg.Go(func() {
+				p.State = store.PromotionRunning
+				<-start
+				errs[i] = s.UpdatePromotion(ctx, p, store.PromotionQueued)
+			})
+		}
+		close(start)
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrActive):
+				t.Errorf("round %d: replica %d: %v, want nil or ErrActive", round, i, err)
+			}
+		}
+		running, err := s.ListPromotions(ctx, store.PromotionFilter{App: app, State: store.PromotionRunning})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if won != 1 || len(running) != 1 {
+			t.Errorf("round %d: %d starts won, %d running, want 1 and 1", round, won, len(running))
+		}
 	}
 }
 

@@ -42,6 +42,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"NotificationClaims", testNotificationClaims},
 		{"Promotions", testPromotions},
 		{"PromotionRace", testPromotionRace},
+		{"OneActivePromotion", testOneActivePromotion},
 		{"Deployments", testDeployments},
 		{"DeploymentOncePerPromotion", testDeploymentOncePerPromotion},
 		{"DeploymentsDefaultLimit", testDeploymentsDefaultLimit},
