@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +50,8 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 	}
 	// The preview Service reaches the new colour before any user traffic
 	// does; the smoke test goes through it (SmokeURL's {preview}).
-	if err := d.ensurePreview(ctx, svc, idle); err != nil {
+	preview, err := d.ensurePreview(ctx, svc, idle)
+	if err != nil {
 		return err
 	}
 	d.status(ctx, "bluegreen: %s is %s; deploying %s to %s (preview: service %s)", s.App, active, s.Image, idleName, PreviewService(s.App))
@@ -68,7 +70,7 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 		return undoIdle(reasonOf(err), nil)
 	}
 	if s.SmokeURL != "" {
-		url := SmokeURL(s.SmokeURL, s.Namespace, s.App)
+		url := SmokeURL(s.SmokeURL, preview)
 		if err := d.smokeUntilReachable(ctx, url); err != nil {
 			return undoIdle("smoke test failed", err)
 		}
@@ -114,16 +116,28 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 func PreviewService(app string) string { return app + "-preview" }
 
 // PreviewPlaceholder in a smoke URL stands for the preview Service's
-// in-cluster host name.
+// address inside the cluster.
 const PreviewPlaceholder = "{preview}"
 
-// SmokeURL resolves a blue-green smoke URL: PreviewPlaceholder becomes
-// the preview Service's host (APP-preview.NAMESPACE.svc), and a bare path
-// ("/healthz") means http://APP-preview.NAMESPACE.svc/healthz, so the
-// check reaches the new colour and never the live one.
-func SmokeURL(raw, namespace, app string) string {
-	host := PreviewService(app) + "." + namespace + ".svc"
+// SmokeURL resolves a blue-green smoke URL against the preview Service:
+// PreviewPlaceholder becomes its cluster IP, and a bare path ("/healthz")
+// means http://IP:PORT/healthz on its first port, so the check reaches
+// the new colour and never the live one. The IP, not the
+// APP-preview.NAMESPACE.svc name, so the deploy pod needs no cluster DNS
+// (and no DNS cache can send it to an old address); a headless preview
+// falls back to the name.
+func SmokeURL(raw string, preview *corev1.Service) string {
+	host := preview.Name + "." + preview.Namespace + ".svc"
+	if ip := preview.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
+		host = ip
+		if strings.Contains(ip, ":") {
+			host = "[" + ip + "]"
+		}
+	}
 	if strings.HasPrefix(raw, "/") {
+		if ps := preview.Spec.Ports; len(ps) > 0 && ps[0].Port != 80 {
+			return "http://" + host + ":" + strconv.Itoa(int(ps[0].Port)) + raw
+		}
 		return "http://" + host + raw
 	}
 	return strings.ReplaceAll(raw, PreviewPlaceholder, host)
@@ -131,7 +145,7 @@ func SmokeURL(raw, namespace, app string) string {
 
 // ensurePreview creates or updates the preview Service: the app
 // Service's selector and ports, on the idle colour.
-func (d *Deployer) ensurePreview(ctx context.Context, svc *corev1.Service, idle string) error {
+func (d *Deployer) ensurePreview(ctx context.Context, svc *corev1.Service, idle string) (*corev1.Service, error) {
 	name := PreviewService(svc.Name)
 	svcs := d.client.CoreV1().Services(svc.Namespace)
 	want := canaryService(svc, name, svc.Name, svc.Spec.Selector)
@@ -139,28 +153,31 @@ func (d *Deployer) ensurePreview(ctx context.Context, svc *corev1.Service, idle 
 	for range 5 {
 		cur, err := svcs.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			if _, err = svcs.Create(ctx, want, metav1.CreateOptions{}); err == nil {
-				return nil
+			created, err := svcs.Create(ctx, want, metav1.CreateOptions{})
+			if err == nil {
+				return created, nil
 			}
 			if !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("creating service %s: %w", name, err)
+				return nil, fmt.Errorf("creating service %s: %w", name, err)
 			}
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("reading service %s: %w", name, err)
+			return nil, fmt.Errorf("reading service %s: %w", name, err)
 		}
 		if cur.Labels[LabelApp] != svc.Name {
-			return fmt.Errorf("service %s exists and is not %s's preview (label %s=%s missing)", name, svc.Name, LabelApp, svc.Name)
+			return nil, fmt.Errorf("service %s exists and is not %s's preview (label %s=%s missing)", name, svc.Name, LabelApp, svc.Name)
 		}
 		cur.Spec.Selector, cur.Spec.Ports = want.Spec.Selector, want.Spec.Ports
-		if _, err = svcs.Update(ctx, cur, metav1.UpdateOptions{}); err == nil {
-			return nil
-		} else if !isConflict(err) {
-			return fmt.Errorf("updating service %s: %w", name, err)
+		updated, err := svcs.Update(ctx, cur, metav1.UpdateOptions{})
+		if err == nil {
+			return updated, nil
+		}
+		if !isConflict(err) {
+			return nil, fmt.Errorf("updating service %s: %w", name, err)
 		}
 	}
-	return fmt.Errorf("updating service %s: conflicting writes", name)
+	return nil, fmt.Errorf("updating service %s: conflicting writes", name)
 }
 
 // prepareIdle gives the idle colour the new image and the active replica

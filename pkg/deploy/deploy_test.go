@@ -512,14 +512,27 @@ func TestBlueGreenPreviewService(t *testing.T) {
 }
 
 func TestSmokeURL(t *testing.T) {
-	tests := []struct{ raw, want string }{
-		{"/healthz", "http://web-preview.prod.svc/healthz"},
-		{"http://{preview}:8080/ready", "http://web-preview.prod.svc:8080/ready"},
-		{"https://smoke.example/web", "https://smoke.example/web"},
+	preview := func(ip string, port int32) *corev1.Service {
+		return &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "web-preview", Namespace: "prod"},
+			Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Port: port}}},
+		}
+	}
+	tests := []struct {
+		raw     string
+		preview *corev1.Service
+		want    string
+	}{
+		{"/healthz", preview("10.96.0.12", 80), "http://10.96.0.12/healthz"},
+		{"/healthz", preview("10.96.0.12", 8080), "http://10.96.0.12:8080/healthz"},
+		{"http://{preview}:9090/ready", preview("10.96.0.12", 80), "http://10.96.0.12:9090/ready"},
+		{"/healthz", preview("fd00::12", 80), "http://[fd00::12]/healthz"},
+		{"/healthz", preview(corev1.ClusterIPNone, 80), "http://web-preview.prod.svc/healthz"},
+		{"https://smoke.example/web", preview("10.96.0.12", 80), "https://smoke.example/web"},
 	}
 	for _, tt := range tests {
-		if got := SmokeURL(tt.raw, "prod", "web"); got != tt.want {
-			t.Errorf("SmokeURL(%q) = %q, want %q", tt.raw, got, tt.want)
+		if got := SmokeURL(tt.raw, tt.preview); got != tt.want {
+			t.Errorf("SmokeURL(%q, %s) = %q, want %q", tt.raw, tt.preview.Spec.ClusterIP, got, tt.want)
 		}
 	}
 }
