@@ -77,7 +77,7 @@ func (s *memStore) get(id int64) event.Event {
 }
 
 // addClaimed records ev already claimed for lease, as the webhook's
-// RecordClaimed does, and returns it as handed over.
+// RecordClaimedEarly does, and returns it as handed over.
 func (s *memStore) addClaimed(ev event.Event, lease time.Duration) *event.Event {
 	id := s.add(ev)
 	s.mu.Lock()

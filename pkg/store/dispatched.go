@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 )
@@ -34,19 +33,4 @@ func (s *sqlStore) FinishDispatched(ctx context.Context, id int64, run *Run, rea
 		return fmt.Errorf("finish dispatched event %d: %w", id, err)
 	}
 	return nil
-}
-
-// RecordClaimed is RecordEvent for a caller that dispatches the event
-// itself at once (the webhook handing it to a free dispatch worker): a new
-// queued event is written already claimed for lease, attempts 1, in the
-// same commit, so no claim stands between the 202 and the PipelineRun. If
-// the caller dies, the lease runs out and any replica claims the event, as
-// after any claim. A duplicate or ignored event is recorded as by
-// RecordEvent and claims nothing.
-func (s *sqlStore) RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, duplicate bool, err error) {
-	r, err := s.recordEarly(ctx, ev, lease)
-	if err != nil {
-		return 0, false, err
-	}
-	return r.wait()
 }

@@ -142,7 +142,16 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 
 // claimingStore is the optional method the webhook hands events over with.
 type claimingStore interface {
-	RecordClaimed(ctx context.Context, ev *event.Event, lease time.Duration) (int64, bool, error)
+	RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (int64, func() (int64, bool, error), error)
+}
+
+// recordClaimed records ev claimed and waits for the commit.
+func recordClaimed(ctx context.Context, cs claimingStore, ev *event.Event, lease time.Duration) (int64, bool, error) {
+	_, wait, err := cs.RecordClaimedEarly(ctx, ev, lease)
+	if err != nil {
+		return 0, false, err
+	}
+	return wait()
 }
 
 func TestRecordClaimedSQLite(t *testing.T)   { testRecordClaimed(t, sqliteURL) }
@@ -156,7 +165,7 @@ func testRecordClaimed(t *testing.T, fresh func(testing.TB) string) {
 	s := storetest.Open(t, fresh(t), store.WithClock(clock))
 	cs, ok := s.(claimingStore)
 	if !ok {
-		t.Fatalf("%T has no RecordClaimed", s)
+		t.Fatalf("%T has no RecordClaimedEarly", s)
 	}
 	ignored := storetest.Event("ignored")
 	ignored.Action, ignored.Reason = event.Ignore, "not a branch"
@@ -170,11 +179,11 @@ func testRecordClaimed(t *testing.T, fresh func(testing.TB) string) {
 		{"ignored", ignored, false},
 	}
 	for _, tt := range tests {
-		if _, dup, err := cs.RecordClaimed(ctx, tt.ev, time.Minute); err != nil || dup != tt.wantDup {
+		if _, dup, err := recordClaimed(ctx, cs, tt.ev, time.Minute); err != nil || dup != tt.wantDup {
 			t.Fatalf("%s: RecordClaimed = dup %v, %v; want dup %v", tt.name, dup, err, tt.wantDup)
 		}
 	}
-	if _, _, err := cs.RecordClaimed(ctx, storetest.Event("b"), 0); err == nil {
+	if _, _, err := recordClaimed(ctx, cs, storetest.Event("b"), 0); err == nil {
 		t.Error("RecordClaimed without a lease: want an error")
 	}
 	// Leased to the recorder: nobody else may claim it yet.

@@ -37,44 +37,44 @@ func settled(res recordResult) *recording {
 	return r
 }
 
-// RecordClaimedEarly is RecordClaimed answering once the new event's id is
-// known rather than once it is committed. wait returns what the commit
-// did: the event's id, whether it was a redelivery of one recorded before
-// (nothing was written), or the error that kept it from being recorded;
-// any number of callers may wait. Whoever starts work on the event under
-// id must wait before writing anything about it, and undo what it did if
-// wait reports an error. id is 0 for a redelivery, told before any work
-// starts, and when the commit came first (wait has the answer at once).
+// RecordClaimedEarly is RecordEvent for a caller that dispatches the event
+// itself at once (the webhook handing it to a free dispatch worker): a new
+// queued event is written already claimed for lease, attempts 1, in the
+// same commit, so no claim stands between the 202 and the PipelineRun. If
+// the caller dies, the lease runs out and any replica claims the event, as
+// after any claim. A duplicate or ignored event is recorded as by
+// RecordEvent and claims nothing.
+//
+// It answers once the new event's id is known rather than once it is
+// committed. wait returns what the commit did: the event's id, whether it
+// was a redelivery of one recorded before (nothing was written), or the
+// error that kept it from being recorded; any number of callers may wait.
+// Whoever starts work on the event under id must wait before writing
+// anything about it, and undo what it did if wait reports an error. id is
+// 0 for a redelivery, told before any work starts, and when the commit
+// came first (wait has the answer at once).
 func (s *sqlStore) RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, wait func() (int64, bool, error), err error) {
-	r, err := s.recordEarly(ctx, ev, lease)
-	if err != nil {
-		return 0, nil, err
-	}
-	return r.id, r.wait, nil
-}
-
-func (s *sqlStore) recordEarly(ctx context.Context, ev *event.Event, lease time.Duration) (*recording, error) {
 	if lease <= 0 {
-		return nil, fmt.Errorf("record claimed event: lease must be positive, got %s", lease)
+		return 0, nil, fmt.Errorf("record claimed event: lease must be positive, got %s", lease)
 	}
 	e := *ev
 	if s.d.preallocate {
 		var next, existing int64
 		if err := s.r.QueryRowContext(ctx, s.qNextID, string(ev.Provider), ev.Delivery).Scan(&existing, &next); err != nil {
-			return nil, fmt.Errorf("record event %s/%s: next id: %w", ev.Provider, ev.Delivery, err)
+			return 0, nil, fmt.Errorf("record event %s/%s: next id: %w", ev.Provider, ev.Delivery, err)
 		}
 		if existing > 0 {
-			return settled(recordResult{id: existing, dup: true}), nil
+			return 0, settled(recordResult{id: existing, dup: true}).wait, nil
 		}
 		e.ID = next
 	}
 	row, err := s.newEventRow(&e, lease)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	req := &writeReq{row: &row, early: make(chan int64, 1)}
 	if err := s.rec.submit(ctx, req); err != nil {
-		return nil, fmt.Errorf("record event %s/%s: %w", ev.Provider, ev.Delivery, err)
+		return 0, nil, fmt.Errorf("record event %s/%s: %w", ev.Provider, ev.Delivery, err)
 	}
 	r := &recording{id: e.ID, done: make(chan struct{})}
 	go func() {
@@ -86,7 +86,7 @@ func (s *sqlStore) recordEarly(ctx context.Context, ev *event.Event, lease time.
 		close(r.done)
 	}()
 	if r.id > 0 {
-		return r, nil
+		return r.id, r.wait, nil
 	}
 	select {
 	case id := <-req.early:
@@ -95,5 +95,5 @@ func (s *sqlStore) recordEarly(ctx context.Context, ev *event.Event, lease time.
 		// Committed (or failed) before the id was seen, or a redelivery:
 		// the caller has its answer from wait at once.
 	}
-	return r, nil
+	return r.id, r.wait, nil
 }

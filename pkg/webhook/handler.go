@@ -341,7 +341,7 @@ func (h *Handler) record(ctx context.Context, ev *event.Event) (id int64, dup bo
 		}
 		early = id
 	}
-	e := *ev // the store may still be encoding ev
+	e := *ev // the worker's own: it sets the committed id while we log ev
 	e.ID, e.State, e.Attempts, e.ReceivedAt = early, event.Queued, 1, received
 	done = h.handoff.Dispatch(&e, wait)
 	id, dup, err = wait()
