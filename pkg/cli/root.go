@@ -39,6 +39,8 @@ func NewRootCmd() *cobra.Command {
 		NewRenderCmd(),
 		NewBuildCmd(),
 		NewProvenanceCmd(),
+		NewSBOMCmd(),
+		NewPolicyCmd(),
 		NewDeployCmd(),
 		NewPromoteCmd(),
 		NewApproveCmd(),
