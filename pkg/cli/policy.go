@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -40,7 +41,8 @@ func newPolicyCheckCmd(clk clock.PassiveClock) *cobra.Command {
 policy's rules for --team and --app over its default, and print every
 violation: package, version, rule or advisory id, severity and the fixed
 version when known. Exits 1 when there is a violation, 2 on bad usage or an
-invalid policy file. Without --policy the built-in default applies (any
+invalid policy file, 3 when the check could not run (advisory feed, SBOM or
+registry unreadable). Without --policy the built-in default applies (any
 advisory of any severity is a violation); without --advisories only denied
 packages and licenses are checked.`,
 		Args: cobra.MaximumNArgs(1),
@@ -78,7 +80,7 @@ func (o *policyCheckOptions) run(cmd *cobra.Command, args []string) error {
 	if o.advisories != "" {
 		var err error
 		if feed, err = advisory.LoadDir(o.advisories); err != nil {
-			return err
+			return &exitError{code: 3, err: err}
 		}
 	}
 	var pkgs []sbom.Package
@@ -89,7 +91,11 @@ func (o *policyCheckOptions) run(cmd *cobra.Command, args []string) error {
 		pkgs, err = fetchSBOM(cmd, args[0], o.insecure)
 	}
 	if err != nil {
-		return err
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
+		return &exitError{code: 3, err: err}
 	}
 	res := policy.Evaluate(pkgs, rules, feed, o.clock.Now())
 	if err := printResult(cmd.OutOrStdout(), o.output, res); err != nil {

@@ -23,6 +23,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/slipway-ci/slipway/pkg/policy"
+	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
 	"github.com/slipway-ci/slipway/pkg/sbom"
 	"github.com/slipway-ci/slipway/pkg/sbom/sbomtest"
 )
@@ -133,6 +134,18 @@ teams:
 	vulnerable := pushSBOMImage(t, "vuln", vulnDep)
 	clean := pushSBOMImage(t, "clean", fixedDep)
 	licensed := pushSBOMImage(t, "agpl", fixedDep, agplDep)
+	provenanceOnly := strings.Replace(licensed, ":agpl", ":prov", 1)
+	provRef, err := name.ParseReference(provenanceOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provIdx, err := provenancetest.Index("https://git.example/a.git", strings.Repeat("a", 40), "https://slipway.dev/builder/buildkit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(provRef, provIdx); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name     string
@@ -155,7 +168,10 @@ teams:
 		{"image and --sbom", []string{vulnerable, "--sbom", sbomFile}, 2, nil, "give either IMAGE or --sbom FILE"},
 		{"local SBOM file", []string{"--sbom", sbomFile, "--policy", policyFile, "--advisories", feed}, 1,
 			[]string{"SLIPWAY-2026-0001", "1.2.0"}, "1 violation(s)"},
-		{"missing feed", []string{vulnerable, "--insecure", "--advisories", filepath.Join(dir, "none")}, 1, nil, "reading advisory feed"},
+		{"missing feed", []string{vulnerable, "--insecure", "--advisories", filepath.Join(dir, "none")}, 3, nil, "reading advisory feed"},
+		{"image without SBOM", []string{pushSBOMImage(t, "none"), "--insecure"}, 0, []string{"dependency policy OK (0 packages)"}, ""},
+		{"image with provenance only", []string{provenanceOnly, "--insecure"}, 3, nil, "no SPDX SBOM layer"},
+		{"unreadable SBOM file", []string{"--sbom", badPolicy}, 3, nil, "neither an SPDX statement"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
