@@ -104,7 +104,7 @@ func (a *Affected) affects(ecosystem, version string) (fixed string, ok bool, er
 		switch {
 		case rg.Type == RangeGit:
 			continue // needs the repository's history; the versions list covers it
-		case rg.Type == RangeSemver && !strings.HasPrefix(ecosystem, EcosystemGo):
+		case rg.Type == RangeSemver && baseEcosystem(ecosystem) != EcosystemGo:
 			ord = CompareSemver
 		case ordErr != nil:
 			continue // an ecosystem without an ordering: only the versions list
@@ -122,6 +122,11 @@ func (a *Affected) affects(ecosystem, version string) (fixed string, ok bool, er
 		return "", false, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return "", false, nil
+}
+
+func baseEcosystem(e string) string {
+	b, _, _ := strings.Cut(e, ":")
+	return b
 }
 
 // eventVersion returns the event's version and whether it is introduced=0,

@@ -87,7 +87,16 @@ func Evaluate(pkgs []sbom.Package, rules Rules, feed *advisory.Feed, now time.Ti
 
 func ignored(igs []Ignore, m advisory.Match, now time.Time) (Ignore, bool) {
 	for _, ig := range igs {
-		if !ig.expires.IsZero() && !now.Before(ig.expires) {
+		exp := ig.expires
+		if exp.IsZero() && ig.Expires != "" {
+			// Rules built in code rather than by Parse; an unreadable date
+			// has expired (fail closed).
+			var err error
+			if exp, err = time.Parse(time.DateOnly, ig.Expires); err != nil {
+				continue
+			}
+		}
+		if !exp.IsZero() && !now.Before(exp) {
 			continue
 		}
 		if strings.EqualFold(ig.ID, m.ID) || slices.ContainsFunc(m.Aliases, func(a string) bool { return strings.EqualFold(a, ig.ID) }) {
@@ -106,7 +115,16 @@ func (r PackageRule) check(p sbom.Package) (Violation, bool) {
 	if r.Versions != "" {
 		v.ID += " " + r.Versions
 	}
-	ok, err := r.versions.matches(p.Ecosystem, p.Version)
+	c := r.versions
+	var err error
+	if c == nil && strings.TrimSpace(r.Versions) != "" {
+		// Rules built in code rather than by Parse: compile here.
+		c, err = parseConstraint(r.Versions)
+	}
+	ok := false
+	if err == nil {
+		ok, err = c.matches(p.Ecosystem, p.Version)
+	}
 	if err != nil {
 		// The version can't be placed in the range: count it as denied.
 		v.Detail = strings.TrimSpace(v.Detail + " (version could not be compared, counted as denied: " + err.Error() + ")")

@@ -111,3 +111,32 @@ func TestEvaluateDetails(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// Rules built in code (not by Parse) must behave the same: ranges and
+// expiry dates are read when used.
+func TestEvaluateUnparsedRules(t *testing.T) {
+	feed, err := advisory.LoadDir("../advisory/testdata/feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	pkgs := []sbom.Package{
+		{Ecosystem: "npm", Name: "lodash", Version: "4.17.20", PURL: "pkg:npm/lodash@4.17.20"},
+		{Ecosystem: "npm", Name: "event-stream", Version: "3.3.5", PURL: "pkg:npm/event-stream@3.3.5"},
+	}
+	rules := Rules{
+		DenyPackages:     []PackageRule{{PURL: "pkg:npm/event-stream", Versions: "=3.3.6"}, {PURL: "pkg:npm/lodash", Versions: "~bad"}},
+		IgnoreAdvisories: []Ignore{{ID: "GHSA-35jh-r3h4-6jhm", Reason: "r", Expires: "2026-11-30"}},
+	}
+	var got []string
+	for _, v := range Evaluate(pkgs, rules, feed, now).Violations {
+		got = append(got, v.Package.Name+" "+v.Rule+" "+v.ID)
+	}
+	want := []string{
+		"lodash advisory GHSA-35jh-r3h4-6jhm",       // the ignore has expired
+		"lodash denied-package pkg:npm/lodash ~bad", // an unreadable range denies
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
