@@ -30,6 +30,9 @@ func NewFeed(records ...*Record) *Feed {
 		f.n++
 		seen := map[string]bool{}
 		for _, a := range r.Affected {
+			if a.Package.Name == "" {
+				continue
+			}
 			k := feedKey(a.Package.Ecosystem, a.Package.Name)
 			if !seen[k] {
 				seen[k] = true

@@ -154,6 +154,7 @@ func TestLoadDirErrors(t *testing.T) {
 func TestParseRecordErrors(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"no package name", `{"id":"X","affected":[{"package":{"ecosystem":"Go"}}]}`, "needs ecosystem and name"},
+		{"no package, not GIT", `{"id":"X","affected":[{"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`, "needs ecosystem and name"},
 		{"bad range type", `{"id":"X","affected":[{"package":{"ecosystem":"Go","name":"a"},"ranges":[{"type":"DATE","events":[{"introduced":"0"}]}]}]}`, "unknown range type"},
 		{"two kinds in one event", `{"id":"X","affected":[{"package":{"ecosystem":"Go","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0","fixed":"1.0.0"}]}]}]}`, "exactly one of"},
 		{"no introduced", `{"id":"X","affected":[{"package":{"ecosystem":"Go","name":"a"},"ranges":[{"type":"SEMVER","events":[{"fixed":"1.0.0"}]}]}]}`, "no introduced event"},
@@ -167,6 +168,18 @@ func TestParseRecordErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A repository-only entry (GIT ranges, no package) is valid OSV and
+// matches nothing.
+func TestRepositoryOnlyRecord(t *testing.T) {
+	r, err := ParseRecord([]byte(`{"id":"OSV-2026-1","affected":[{"ranges":[{"type":"GIT","repo":"https://git.example/x","events":[{"introduced":"0"},{"fixed":"abc"}]}],"versions":["1.0.0"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := NewFeed(r).Match("Go", "", "1.0.0"); got != nil {
+		t.Errorf("matched %v", got)
 	}
 }
 

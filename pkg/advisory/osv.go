@@ -9,19 +9,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
 // Record is one OSV advisory, reduced to the fields Slipway reads.
 type Record struct {
-	SchemaVersion    string          `json:"schema_version,omitempty"`
-	ID               string          `json:"id"`
-	Modified         string          `json:"modified,omitempty"`
-	Published        string          `json:"published,omitempty"`
-	Withdrawn        string          `json:"withdrawn,omitempty"`
-	Aliases          []string        `json:"aliases,omitempty"`
-	Summary          string          `json:"summary,omitempty"`
-	Details          string          `json:"details,omitempty"`
+	SchemaVersion string   `json:"schema_version,omitempty"`
+	ID            string   `json:"id"`
+	Modified      string   `json:"modified,omitempty"`
+	Published     string   `json:"published,omitempty"`
+	Withdrawn     string   `json:"withdrawn,omitempty"`
+	Aliases       []string `json:"aliases,omitempty"`
+	Summary       string   `json:"summary,omitempty"`
+	// details (often the largest field) is not kept: a full osv.dev
+	// mirror is held in memory.
 	Severity         []SeverityScore `json:"severity,omitempty"`
 	Affected         []Affected      `json:"affected,omitempty"`
 	DatabaseSpecific json.RawMessage `json:"database_specific,omitempty"`
@@ -103,7 +105,11 @@ func (r *Record) validate() error {
 	}
 	for i, a := range r.Affected {
 		if a.Package.Ecosystem == "" || a.Package.Name == "" {
-			return fmt.Errorf("%s: affected[%d]: package needs ecosystem and name", r.ID, i)
+			// The schema allows a repository-only entry (GIT ranges, no
+			// package); it never matches a package and is skipped.
+			if a.Package != (Package{}) || slices.ContainsFunc(a.Ranges, func(rg Range) bool { return rg.Type != RangeGit }) {
+				return fmt.Errorf("%s: affected[%d]: package needs ecosystem and name", r.ID, i)
+			}
 		}
 		for j, rg := range a.Ranges {
 			if err := rg.validate(); err != nil {
