@@ -31,21 +31,27 @@ func FuzzParseRecord(f *testing.F) {
 	})
 }
 
-// FuzzVersionOrderings checks each ordering never panics and is
-// antisymmetric on what it accepts.
+// FuzzVersionOrderings checks each ordering never panics and is a total
+// order on what it accepts (antisymmetric, transitive): the OSV range
+// algorithm sorts events with it.
 func FuzzVersionOrderings(f *testing.F) {
-	for _, s := range [][2]string{{"1.0.0", "1.0.0-rc.1"}, {"1-a1", "1.0-SNAPSHOT"}, {"1:2.3~rc1-1", "2.3-1"}, {"1!2.0.post1", "2.0.dev3"}, {"v0.0.0-2023-abc", "v1+incompatible"}} {
-		f.Add(s[0], s[1])
+	for _, s := range [][3]string{{"1.0.0", "1.0.0-rc.1", "1.0"}, {"1-a1", "1.0-SNAPSHOT", "1.foo"}, {"1:2.3~rc1-1", "2.3-1", "2.3"}, {"1!2.0.post1", "2.0.dev3", "2.0"}, {"v0.0.0-2023-abc", "v1+incompatible", "v1.0.0"}} {
+		f.Add(s[0], s[1], s[2])
 	}
-	f.Fuzz(func(t *testing.T, a, b string) {
+	f.Fuzz(func(t *testing.T, a, b, c string) {
 		for name, ord := range map[string]Ordering{"go": CompareGo, "semver": CompareSemver, "pep440": ComparePEP440, "maven": CompareMaven, "debian": CompareDebian} {
 			ab, err1 := ord(a, b)
 			ba, err2 := ord(b, a)
-			if err1 != nil || err2 != nil {
+			bc, err3 := ord(b, c)
+			ac, err4 := ord(a, c)
+			if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 				continue
 			}
 			if sign(ab) != -sign(ba) {
 				t.Errorf("%s: compare(%q,%q)=%d but compare(%q,%q)=%d", name, a, b, ab, b, a, ba)
+			}
+			if ab <= 0 && bc <= 0 && ac > 0 {
+				t.Errorf("%s: %q <= %q <= %q but %q > %q", name, a, b, c, a, c)
 			}
 		}
 	})
