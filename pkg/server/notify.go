@@ -29,8 +29,11 @@ func newNotifier(cfg *config.Config, st *store.DB, informers externalversions.Sh
 	}
 	summarize := func(ctx context.Context, run store.Run) notify.Summary {
 		// A run that finished while the server was down is reported as soon
-		// as the reporter's watch syncs; wait for the TaskRuns' too.
-		cache.WaitForCacheSync(ctx.Done(), prs.Informer().HasSynced, trs.Informer().HasSynced)
+		// as the reporter's watch syncs: wait for the TaskRuns' too, but not
+		// forever, a summary with a problem noted beats none.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cache.WaitForCacheSync(wctx.Done(), prs.Informer().HasSynced, trs.Informer().HasSynced)
+		cancel()
 		return sum.Summarize(ctx, run)
 	}
 	opts := []notify.Option{notify.WithOnSuccess(cfg.NotifyOnSuccess), notify.WithLogger(log)}
