@@ -1,5 +1,6 @@
 // Package cli holds slipway's cobra commands. Each command parses its flags
-// and calls one package; nothing here does the work itself.
+// and calls one package (`serve` calls server.New and Run); the work and
+// the server's wiring live in those packages, not here.
 package cli
 
 import (

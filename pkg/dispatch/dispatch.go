@@ -28,15 +28,18 @@ import (
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
-// Store is what the dispatcher needs from pkg/store; store.Store has it.
+// Store is what the dispatcher needs from pkg/store; *store.DB has it.
 type Store interface {
 	ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error)
 	FinishEvent(ctx context.Context, id int64, state event.State, reason string) error
 	RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error
 	CreateRun(ctx context.Context, r *store.Run) error
+	// FinishDispatched records a run and finishes its event as dispatched
+	// in one transaction shared with concurrent callers (finish.go).
+	FinishDispatched(ctx context.Context, id int64, run *store.Run, reason string) error
 }
 
-var _ Store = store.Store(nil)
+var _ Store = (*store.DB)(nil)
 
 // Dispatcher owns the dispatch loop. Create it with New and start Run.
 type Dispatcher struct {

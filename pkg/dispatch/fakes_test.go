@@ -161,6 +161,21 @@ func (s *memStore) RetryEvent(_ context.Context, id int64, cause error, notBefor
 	return nil
 }
 
+// FinishDispatched records r and finishes event id, as *store.DB does in
+// one transaction: nothing for an unknown event.
+func (s *memStore) FinishDispatched(ctx context.Context, id int64, r *store.Run, reason string) error {
+	s.mu.Lock()
+	_, ok := s.events[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("event %d: %w", id, store.ErrNotFound)
+	}
+	if err := s.CreateRun(ctx, r); err != nil {
+		return err
+	}
+	return s.FinishEvent(ctx, id, event.Dispatched, reason)
+}
+
 func (s *memStore) CreateRun(_ context.Context, r *store.Run) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -9,13 +9,6 @@ import (
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
-// dispatchedFinisher is the optional store method that records a run and
-// finishes its event in one transaction shared with concurrent callers;
-// the stores of pkg/store have it.
-type dispatchedFinisher interface {
-	FinishDispatched(ctx context.Context, id int64, run *store.Run, reason string) error
-}
-
 // pairedStore holds back the run a worker records (CreateRun) until the
 // same worker writes its event's outcome, and writes both at once when that
 // outcome is "dispatched". Recording them apart cost two commits per event
@@ -25,19 +18,15 @@ type dispatchedFinisher interface {
 // before.
 type pairedStore struct {
 	Store
-	fin dispatchedFinisher
 
 	mu   sync.Mutex
 	held map[int64]*store.Run // by event id
 }
 
-// pairRuns wraps st when it can finish a dispatched event with its run.
+// pairRuns wraps st so that a dispatched event and its run are written
+// together.
 func pairRuns(st Store) Store {
-	fin, ok := st.(dispatchedFinisher)
-	if !ok {
-		return st
-	}
-	return &pairedStore{Store: st, fin: fin, held: map[int64]*store.Run{}}
+	return &pairedStore{Store: st, held: map[int64]*store.Run{}}
 }
 
 // CreateRun holds r until its event's outcome is written.
@@ -77,7 +66,7 @@ func (p *pairedStore) flush(ctx context.Context, id int64) error {
 func (p *pairedStore) FinishEvent(ctx context.Context, id int64, state event.State, reason string) error {
 	if state == event.Dispatched {
 		if r := p.take(id); r != nil {
-			return p.fin.FinishDispatched(ctx, id, r, reason)
+			return p.Store.FinishDispatched(ctx, id, r, reason)
 		}
 		return p.Store.FinishEvent(ctx, id, state, reason)
 	}

@@ -123,13 +123,6 @@ func TestPairedStore(t *testing.T) {
 	}
 }
 
-func TestPairRunsLeavesOtherStores(t *testing.T) {
-	st := newMemStore(&clock{})
-	if got := pairRuns(st); got != Store(st) {
-		t.Errorf("pairRuns(%T) = %T, want the store itself", st, got)
-	}
-}
-
 // TestDispatchOnSQLiteRecordsEveryRun runs many workers' worth of events
 // through the real SQLite store, where runs and outcomes are written
 // together, and checks each event ends dispatched with its run recorded.

@@ -334,7 +334,7 @@ func TestNotifierResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = st.Close() })
-			records := st.(Records)
+			var records Records = st
 			run := failedRun()
 			if err := st.CreateRun(ctx, &run); err != nil {
 				t.Fatal(err)
@@ -373,7 +373,7 @@ func TestNotifierResumes(t *testing.T) {
 			go func() { done <- second.Run(rctx) }()
 			var got []store.Notification
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				got, err = records.(store.Notifications).ListNotifications(ctx, store.NotificationFilter{RunID: run.ID})
+				got, err = st.ListNotifications(ctx, store.NotificationFilter{RunID: run.ID})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -7,21 +7,17 @@
 package notify
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	"k8s.io/client-go/kubernetes"
-	"knative.dev/pkg/apis"
 
+	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -58,11 +54,17 @@ func (s Summary) Duration() time.Duration {
 	return s.Run.FinishedAt.Sub(s.Run.StartedAt).Round(time.Second)
 }
 
+// StepLogs reads a saved step log (*store.DB).
+type StepLogs interface {
+	GetStepLog(ctx context.Context, runID, task, step string) (*store.StepLog, error)
+}
+
 // Summarizer collects a Summary from the cluster.
 type Summarizer struct {
-	tekton  versioned.Interface
+	prs     listers.PipelineRunLister
+	trs     listers.TaskRunLister
 	kube    kubernetes.Interface
-	logs    store.RunLogs
+	logs    StepLogs
 	baseURL string
 	lines   int64
 }
@@ -73,16 +75,17 @@ type SummarizerOption func(*Summarizer)
 // WithStepLogs reads the failed step's log from the stored step logs
 // first, and from its pod only when the store has none (yet): the pod may
 // be gone by the time the run is summarized. Default: the pod only.
-func WithStepLogs(logs store.RunLogs) SummarizerOption {
+func WithStepLogs(logs StepLogs) SummarizerOption {
 	return func(s *Summarizer) { s.logs = logs }
 }
 
-// NewSummarizer reads PipelineRuns and TaskRuns through tc and step logs
-// through kc; baseURL is Slipway's public URL ("" for no link); lines is
-// how many log lines to keep (0 means DefaultLogLines).
-func NewSummarizer(tc versioned.Interface, kc kubernetes.Interface, baseURL string, lines int, opts ...SummarizerOption) (*Summarizer, error) {
-	if tc == nil || kc == nil {
-		return nil, errors.New("summarizer: tekton and kubernetes clients are required")
+// NewSummarizer reads PipelineRuns and TaskRuns from the server's watches
+// (listers of its shared informer factory) and step logs through kc;
+// baseURL is Slipway's public URL ("" for no link); lines is how many log
+// lines to keep (0 means DefaultLogLines).
+func NewSummarizer(prs listers.PipelineRunLister, trs listers.TaskRunLister, kc kubernetes.Interface, baseURL string, lines int, opts ...SummarizerOption) (*Summarizer, error) {
+	if prs == nil || trs == nil || kc == nil {
+		return nil, errors.New("summarizer: PipelineRun and TaskRun listers and a kubernetes client are required")
 	}
 	if lines < 0 {
 		return nil, fmt.Errorf("summarizer: log lines must not be negative, got %d", lines)
@@ -90,7 +93,7 @@ func NewSummarizer(tc versioned.Interface, kc kubernetes.Interface, baseURL stri
 	if lines == 0 {
 		lines = DefaultLogLines
 	}
-	s := &Summarizer{tekton: tc, kube: kc, baseURL: strings.TrimRight(baseURL, "/"), lines: int64(lines)}
+	s := &Summarizer{prs: prs, trs: trs, kube: kc, baseURL: strings.TrimRight(baseURL, "/"), lines: int64(lines)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -110,7 +113,7 @@ func (s *Summarizer) Summarize(ctx context.Context, run store.Run) Summary {
 	if s.baseURL != "" {
 		sum.Link = s.baseURL + "/runs/" + ns + "/" + name
 	}
-	pr, err := s.tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
+	pr, err := s.prs.PipelineRuns(ns).Get(name)
 	if err != nil {
 		sum.Problem = fmt.Sprintf("reading PipelineRun: %v", err)
 		return sum
@@ -128,103 +131,32 @@ func (s *Summarizer) Summarize(ctx context.Context, run store.Run) Summary {
 // failure finds the first failed TaskRun of pr, its failed step and the
 // tail of that step's log.
 func (s *Summarizer) failure(ctx context.Context, pr *pipelinev1.PipelineRun, sum *Summary) error {
-	for _, ref := range pr.Status.ChildReferences {
-		if ref.Kind != "" && ref.Kind != "TaskRun" {
-			continue
-		}
-		tr, err := s.tekton.TektonV1().TaskRuns(pr.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("reading TaskRun %s: %w", ref.Name, err)
-		}
-		c := tr.Status.GetCondition(apis.ConditionSucceeded)
-		if c == nil || c.Status != corev1.ConditionFalse {
-			continue
-		}
-		sum.FailedTask = ref.PipelineTaskName
-		step := failedStep(tr.Status.Steps)
-		if step == nil {
-			return nil
-		}
-		sum.FailedStep = step.Name
-		if lines, ok := s.storedTail(ctx, pr.Namespace+"/"+pr.Name, ref.PipelineTaskName, step.Name); ok {
+	ref, tr := steplog.FailedTaskRun(pr, s.trs.TaskRuns(pr.Namespace).Get)
+	if ref == nil {
+		return nil
+	}
+	sum.FailedTask = ref.PipelineTaskName
+	step := steplog.FailedStep(tr.Status.Steps)
+	if step == nil {
+		return nil
+	}
+	sum.FailedStep = step.Name
+	var stored *store.StepLog
+	if s.logs != nil {
+		// None yet is normal: the collector saves the log as the step
+		// ends, which may be after the run was reported finished.
+		stored, _ = s.logs.GetStepLog(ctx, pr.Namespace+"/"+pr.Name, ref.PipelineTaskName, step.Name)
+	}
+	if stored == nil && tr.Status.PodName == "" {
+		return nil
+	}
+	l, err := steplog.Lookup(ctx, s.kube, stored, pr.Namespace, tr.Status.PodName, steplog.Container(*step), maxLogBytes)
+	if err == nil {
+		var lines []string
+		if lines, err = steplog.LastLines(l.Text, int(s.lines), maxLogBytes); err == nil {
 			sum.LogTail = lines
 			return nil
 		}
-		if tr.Status.PodName == "" {
-			return nil
-		}
-		container := step.Container
-		if container == "" {
-			container = "step-" + step.Name
-		}
-		lines, err := s.tail(ctx, pr.Namespace, tr.Status.PodName, container)
-		if err != nil {
-			return fmt.Errorf("reading the log of %s/%s: %w", tr.Status.PodName, container, err)
-		}
-		sum.LogTail = lines
-		return nil
 	}
-	return nil
-}
-
-// failedStep is the first step that exited non-zero.
-func failedStep(steps []pipelinev1.StepState) *pipelinev1.StepState {
-	for i := range steps {
-		if t := steps[i].Terminated; t != nil && t.ExitCode != 0 {
-			return &steps[i]
-		}
-	}
-	return nil
-}
-
-// storedTail is the tail of a step's stored log; ok is false when the
-// store has none (the collector saves it as the step ends, which may be
-// after the run was reported finished).
-func (s *Summarizer) storedTail(ctx context.Context, runID, task, step string) ([]string, bool) {
-	if s.logs == nil {
-		return nil, false
-	}
-	l, err := s.logs.GetStepLog(ctx, runID, task, step)
-	if err != nil {
-		return nil, false
-	}
-	text := l.Log
-	if len(text) > maxLogBytes {
-		// The same bound as the pod read; drop the cut first line.
-		text = text[len(text)-maxLogBytes:]
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			text = text[i+1:]
-		}
-	}
-	lines, err := lastLines(strings.NewReader(text), int(s.lines))
-	if err != nil {
-		return nil, false
-	}
-	return lines, true
-}
-
-func (s *Summarizer) tail(ctx context.Context, ns, pod, container string) ([]string, error) {
-	limit := int64(maxLogBytes)
-	rc, err := s.kube.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{
-		Container: container, TailLines: &s.lines, LimitBytes: &limit,
-	}).Stream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return lastLines(rc, int(s.lines))
-}
-
-// lastLines keeps the last n lines of r.
-func lastLines(r io.Reader, n int) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLogBytes)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-		if len(out) > n {
-			out = out[1:]
-		}
-	}
-	return out, sc.Err()
+	return fmt.Errorf("reading the log of %s/%s: %w", tr.Status.PodName, steplog.Container(*step), err)
 }

@@ -10,11 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/event"
@@ -55,9 +56,9 @@ func TestSummarize(t *testing.T) {
 		{Name: "setup", Container: "step-setup", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
 		{Name: "go-test", Container: "step-go-test", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
 	})
-	tc := tektonfake.NewSimpleClientset(pr, ok, bad)
 	kc := kubefake.NewSimpleClientset()
-	s, err := NewSummarizer(tc, kc, "https://ci.example.com/", 0)
+	prs, trs := listersOf(t, pr, ok, bad)
+	s, err := NewSummarizer(prs, trs, kc, "https://ci.example.com/", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestSummarizeStoredLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = st.Close() })
-			logs := st.(store.RunLogs)
+			logs := st
 			if tc.stored != nil {
 				tc.stored.RunID = "ci/web-1a2b3c4d-abcd"
 				if err := logs.SaveStepLog(ctx, tc.stored); err != nil {
@@ -135,7 +136,8 @@ func TestSummarizeStoredLog(t *testing.T) {
 				{Name: "go-test", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
 			})
 			kc := kubefake.NewSimpleClientset()
-			s, err := NewSummarizer(tektonfake.NewSimpleClientset(pr, bad), kc, "", tc.lines, WithStepLogs(logs))
+			prs, trs := listersOf(t, pr, bad)
+			s, err := NewSummarizer(prs, trs, kc, "", tc.lines, WithStepLogs(logs))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,17 +171,23 @@ func taskRun(name string, st corev1.ConditionStatus, steps []pipelinev1.StepStat
 	return tr
 }
 
-func TestLastLines(t *testing.T) {
-	var in strings.Builder
-	for i := range 30 {
-		in.WriteString(strings.Repeat("x", i) + "\n")
+// listersOf are listers over objs, as the server's watches would hold
+// them.
+func listersOf(t *testing.T, objs ...runtime.Object) (listers.PipelineRunLister, listers.TaskRunLister) {
+	t.Helper()
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	trIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	for _, o := range objs {
+		var err error
+		switch o.(type) {
+		case *pipelinev1.PipelineRun:
+			err = idx.Add(o)
+		case *pipelinev1.TaskRun:
+			err = trIdx.Add(o)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	got, err := lastLines(strings.NewReader(in.String()), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{strings.Repeat("x", 27), strings.Repeat("x", 28), strings.Repeat("x", 29)}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("lastLines (-want +got):\n%s", diff)
-	}
+	return listers.NewPipelineRunLister(idx), listers.NewTaskRunLister(trIdx)
 }

@@ -97,11 +97,7 @@ func newSQLiteEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	ps, ok := st.(Store)
-	if !ok {
-		t.Fatal("the SQLite store does not implement promotion.Store")
-	}
-	return newEnvWith(t, ps)
+	return newEnvWith(t, st)
 }
 
 func newEnvWith(t *testing.T, st Store) *env {

@@ -10,12 +10,12 @@ import (
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	k8serrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/scm"
+	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -229,7 +229,7 @@ func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, sta
 	case store.RunCanceled:
 		return description{text: "Build canceled"}
 	}
-	if task, why := r.failedTask(ctx, pr); task != "" {
+	if task, why := r.failedTask(pr); task != "" {
 		detail := "task " + task + " failed"
 		if why != "" {
 			detail += ": " + why
@@ -239,29 +239,20 @@ func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, sta
 	return description{text: truncate("Build failed: "+msg, maxDescription)}
 }
 
-// failedTask finds the first child TaskRun that failed, in pipeline order.
-// It asks the API rather than a cache: this happens once per failed run,
-// and a TaskRun cache could lag behind the PipelineRun.
-func (r *Reporter) failedTask(ctx context.Context, pr *pipelinev1.PipelineRun) (task, why string) {
-	for _, ref := range pr.Status.ChildReferences {
-		if ref.Kind != "" && ref.Kind != "TaskRun" {
-			continue
-		}
-		tr, err := r.tekton.TektonV1().TaskRuns(pr.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			continue // pruned or unreadable: fall back to the PipelineRun's message
-		}
-		c := tr.Status.GetCondition(apis.ConditionSucceeded)
-		if c == nil || !c.IsFalse() {
-			continue
-		}
-		name := ref.PipelineTaskName
-		if name == "" {
-			name = ref.Name
-		}
-		return name, strings.TrimSpace(c.Message)
+// failedTask finds the first child TaskRun that failed, in pipeline order,
+// in the shared TaskRun cache. Tekton marks the TaskRun failed before the
+// PipelineRun it fails; one not in the cache (pruned) falls back to the
+// PipelineRun's message.
+func (r *Reporter) failedTask(pr *pipelinev1.PipelineRun) (task, why string) {
+	ref, tr := steplog.FailedTaskRun(pr, r.trLister.TaskRuns(pr.Namespace).Get)
+	if ref == nil {
+		return "", ""
 	}
-	return "", ""
+	name := ref.PipelineTaskName
+	if name == "" {
+		name = ref.Name
+	}
+	return name, strings.TrimSpace(tr.Status.GetCondition(apis.ConditionSucceeded).Message)
 }
 
 func truncate(s string, n int) string {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	k8serrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,7 +38,7 @@ const DefaultStatusContext = "slipway/ci"
 // Reporter reconciles Slipway's PipelineRuns into the store and the git
 // hosts' commit statuses. Create it with New and start it with Run.
 type Reporter struct {
-	tekton    versioned.Interface
+	factory   externalversions.SharedInformerFactory
 	runs      store.Runs
 	providers map[event.Provider]scm.Client
 
@@ -56,8 +55,9 @@ type Reporter struct {
 	// clock drives the queue's delays; tests hand in a fake one.
 	clock clock.WithTicker
 
-	started atomic.Bool
-	lister  listers.PipelineRunLister
+	started  atomic.Bool
+	lister   listers.PipelineRunLister
+	trLister listers.TaskRunLister
 	// synced is set once the watch has synced (lister set before it).
 	synced  atomic.Bool
 	queue   workqueue.TypedRateLimitingInterface[string]
@@ -72,7 +72,8 @@ type Reporter struct {
 // Option configures a Reporter.
 type Option func(*Reporter) error
 
-// WithNamespace limits the watch to one namespace. Default: all namespaces.
+// WithNamespace is the one namespace the informer factory watches:
+// CachedPipelineRun answers for it only. Default: all namespaces.
 func WithNamespace(ns string) Option {
 	return func(r *Reporter) error { r.namespace = ns; return nil }
 }
@@ -170,18 +171,19 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// New returns a Reporter over the Tekton client, the run store and one SCM
-// client per provider. A run whose provider has no client is recorded but
-// not posted.
-func New(tc versioned.Interface, runs store.Runs, providers map[event.Provider]scm.Client, opts ...Option) (*Reporter, error) {
-	if tc == nil {
-		return nil, errors.New("tekton client must not be nil")
+// New returns a Reporter over the PipelineRuns and TaskRuns of f (the
+// server's one informer factory, shared with the log collector and
+// notifications), the run store and one SCM client per provider. A run
+// whose provider has no client is recorded but not posted.
+func New(f externalversions.SharedInformerFactory, runs store.Runs, providers map[event.Provider]scm.Client, opts ...Option) (*Reporter, error) {
+	if f == nil {
+		return nil, errors.New("informer factory must not be nil")
 	}
 	if runs == nil {
 		return nil, errors.New("run store must not be nil")
 	}
 	r := &Reporter{
-		tekton:        tc,
+		factory:       f,
 		runs:          runs,
 		providers:     providers,
 		statusContext: DefaultStatusContext,
@@ -197,6 +199,9 @@ func New(tc versioned.Interface, runs store.Runs, providers map[event.Provider]s
 			return nil, fmt.Errorf("reporter option: %w", err)
 		}
 	}
+	// Asked for now, so both informers exist before anyone starts f.
+	r.lister = f.Tekton().V1().PipelineRuns().Lister()
+	r.trLister = f.Tekton().V1().TaskRuns().Lister()
 	return r, nil
 }
 
@@ -206,30 +211,26 @@ func (r *Reporter) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("reporter already started")
 	}
-	factory := externalversions.NewSharedInformerFactoryWithOptions(r.tekton, r.resync,
-		externalversions.WithNamespace(r.namespace),
-		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = tekton.LabelManaged + "=true"
-		}))
-	prs := factory.Tekton().V1().PipelineRuns()
-	r.lister = prs.Lister()
+	prs := r.factory.Tekton().V1().PipelineRuns()
+	trs := r.factory.Tekton().V1().TaskRuns().Informer()
 	r.limiter = workqueue.NewTypedItemExponentialFailureRateLimiter[string](r.baseDelay, r.maxDelay)
 	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(r.limiter,
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-report", Clock: r.clock})
 
-	reg, err := prs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := prs.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    r.enqueue,
 		UpdateFunc: func(_, obj any) { r.enqueue(obj) },
-	})
+	}, r.resync)
 	if err != nil {
 		r.queue.ShutDown()
 		return fmt.Errorf("adding PipelineRun handler: %w", err)
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+	// Starting is idempotent: this starts the informers not started yet;
+	// whoever built the factory shuts it down.
+	r.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced, trs.HasSynced) {
 		r.queue.ShutDown()
-		return fmt.Errorf("waiting for PipelineRun cache: %w", ctx.Err())
+		return fmt.Errorf("waiting for the PipelineRun and TaskRun caches: %w", ctx.Err())
 	}
 	r.synced.Store(true)
 	defer r.synced.Store(false)

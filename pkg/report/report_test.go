@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -90,7 +92,8 @@ func failedTaskRun(pr *pipelinev1.PipelineRun, task, msg string) *pipelinev1.Tas
 	pr.Status.ChildReferences = append(pr.Status.ChildReferences, pipelinev1.ChildStatusReference{
 		TypeMeta: runtime.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "TaskRun"}, Name: name, PipelineTaskName: task,
 	})
-	tr := &pipelinev1.TaskRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	// TaskRuns carry their PipelineRun's labels, Slipway's among them.
+	tr := &pipelinev1.TaskRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{tekton.LabelManaged: "true"}}}
 	tr.Status.Status = duckv1.Status{Conditions: duckv1.Conditions{{
 		Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse, Reason: "Failed", Message: msg,
 	}}}
@@ -151,7 +154,7 @@ func (h *harness) startWith(t *testing.T, clk *testingclock.FakeClock, opts ...O
 			h.finished = append(h.finished, r)
 		}),
 	}, opts...)
-	r, err := New(h.tc, h.runs, map[event.Provider]scm.Client{event.GitHub: h.github, event.GitLab: h.gitlab}, opts...)
+	r, err := New(factoryOf(h.tc), h.runs, map[event.Provider]scm.Client{event.GitHub: h.github, event.GitLab: h.gitlab}, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -512,13 +515,13 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 	for _, tc2 := range tests {
 		t.Run(tc2.name, func(t *testing.T) {
-			if _, err := New(tc, newMemRuns(), nil, tc2.opt); err == nil {
+			if _, err := New(factoryOf(tc), newMemRuns(), nil, tc2.opt); err == nil {
 				t.Error("New accepted a bad option")
 			}
 		})
 	}
 	if _, err := New(nil, newMemRuns(), nil); err == nil {
-		t.Error("New accepted a nil Tekton client")
+		t.Error("New accepted a nil informer factory")
 	}
 }
 
@@ -527,7 +530,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 // another namespace or before the watch is up.
 func TestCachedPipelineRun(t *testing.T) {
 	h := newHarness(t, newMemRuns())
-	r, err := New(h.tc, h.runs, nil, WithNamespace(ns))
+	r, err := New(factoryOf(h.tc), h.runs, nil, WithNamespace(ns))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,4 +554,10 @@ func TestCachedPipelineRun(t *testing.T) {
 	if _, ok := r.CachedPipelineRun("elsewhere", "web-1"); ok {
 		t.Error("CachedPipelineRun answered for a namespace it does not watch")
 	}
+}
+
+// factoryOf is the informer factory the server shares, over tc.
+func factoryOf(tc versioned.Interface) externalversions.SharedInformerFactory {
+	return externalversions.NewSharedInformerFactoryWithOptions(tc, 0, externalversions.WithNamespace(ns),
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = tekton.LabelManaged + "=true" }))
 }

@@ -1,6 +1,9 @@
-// Package server runs `slipway serve`: the HTTP front (webhooks, API,
-// health, metrics) and the background components (dispatcher, reporter),
-// with an orderly shutdown that loses nothing that was accepted.
+// Package server is `slipway serve`: New assembles the service from its
+// configuration (store, clients, the shared Tekton informers, webhooks,
+// API, UI, dispatcher, reporter, notifier, promotions, installer, pruner)
+// and Run serves the HTTP front (webhooks, API, health, metrics) beside the
+// background components, with an orderly shutdown that loses nothing that
+// was accepted.
 package server
 
 import (
@@ -44,6 +47,10 @@ type Server struct {
 	Gatherer prometheus.Gatherer
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
+
+	// closers release what New opened (the informers, the store), in
+	// order, once the components have stopped.
+	closers []func() error
 }
 
 // routes adds /healthz, /readyz and /metrics.
@@ -91,9 +98,19 @@ func (s *Server) readyz(c echo.Context) error {
 }
 
 // Run serves until ctx is cancelled, then stops accepting requests, lets
-// in-flight requests finish, and stops the components.
+// in-flight requests finish, stops the components and closes what New
+// opened.
 func (s *Server) Run(ctx context.Context) error {
 	log := logging.From(ctx)
+	// Deferred first, so it runs last: after the components stopped (or
+	// the shutdown timed out), and also when listening fails.
+	defer func() {
+		for _, c := range s.closers {
+			if err := c(); err != nil {
+				log.Error("closing", "err", err)
+			}
+		}
+	}()
 	s.routes()
 	ln := s.Listener
 	if ln == nil {

@@ -27,11 +27,7 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 	ctx := context.Background()
 	open := func(t *testing.T) (store.Store, dispatchedStore) {
 		s := storetest.Open(t, fresh(t))
-		fd, ok := s.(dispatchedStore)
-		if !ok {
-			t.Fatalf("%T has no FinishDispatched", s)
-		}
-		return s, fd
+		return s, s
 	}
 	claim := func(t *testing.T, s store.Store, n int) []event.Event {
 		t.Helper()
@@ -163,10 +159,7 @@ func testRecordClaimed(t *testing.T, fresh func(testing.TB) string) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	s := storetest.Open(t, fresh(t), store.WithClock(clock))
-	cs, ok := s.(claimingStore)
-	if !ok {
-		t.Fatalf("%T has no RecordClaimedEarly", s)
-	}
+	var cs claimingStore = s
 	ignored := storetest.Event("ignored")
 	ignored.Action, ignored.Reason = event.Ignore, "not a branch"
 	tests := []struct {

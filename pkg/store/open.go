@@ -28,7 +28,7 @@ func WithClock(now func() time.Time) Option {
 //
 // SQLite suits a single replica; PostgreSQL lets several replicas share the
 // queue.
-func Open(ctx context.Context, url string, opts ...Option) (Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)

@@ -42,7 +42,7 @@ var postgresDialect = dialect{
 	},
 }
 
-func openPostgres(ctx context.Context, url string, o options) (Store, error) {
+func openPostgres(ctx context.Context, url string, o options) (*DB, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", redact(url), err)

@@ -45,7 +45,7 @@ var sqliteDialect = dialect{
 	},
 }
 
-func openSQLite(ctx context.Context, path string, o options) (Store, error) {
+func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite store URL has no path: want sqlite://PATH, e.g. sqlite://slipway.db or sqlite:///var/lib/slipway/slipway.db")
 	}

@@ -41,8 +41,10 @@ type dialect struct {
 	isUnique func(err error) bool
 }
 
-// sqlStore implements Store over database/sql for both engines.
-type sqlStore struct {
+// DB is the store over database/sql, for both engines. Open returns it
+// concrete, so its whole method set is known at compile time: each caller
+// takes the small interface it needs at construction.
+type DB struct {
 	d dialect
 	// w takes every write; r serves reads. They are the same pool on
 	// PostgreSQL and split on SQLite, which has a single writer.
@@ -66,7 +68,11 @@ type sqlStore struct {
 	qNextID string
 }
 
-var _ Store = (*sqlStore)(nil)
+// sqlStore is DB's name inside the package, kept so that the method
+// declarations other branches are editing merge cleanly.
+type sqlStore = DB
+
+var _ Store = (*DB)(nil)
 
 const eventCols = "id, body, state, reason, attempts, last_error, received_at"
 

@@ -30,7 +30,7 @@ func openEngines(t *testing.T) map[string]*sqlStore {
 			t.Fatalf("open %s: %v", name, err)
 		}
 		t.Cleanup(func() { st.Close() })
-		out[name] = st.(*sqlStore)
+		out[name] = st
 	}
 	open("sqlite", "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"))
 	base := os.Getenv("SLIPWAY_TEST_POSTGRES_URL")
@@ -158,7 +158,7 @@ func TestLazyClaimRestoresFullSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s := st.(*sqlStore)
+	s := st
 	if _, _, err := s.RecordEvent(ctx, testEvent("a")); err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func (e *env) cancelled() bool {
 func TestButtonsOnlyForDevelopers(t *testing.T) {
 	e := newEnv(t, objects(false), WithAuth(fakeAuth()))
 	e.recordRun(store.RunRunning)
-	e.ui.rec = e.st.(Recorder)
+	e.ui.rec = e.st
 	page := "/runs/" + ns + "/" + runName
 	tests := []struct {
 		name    string
@@ -189,7 +189,7 @@ func TestCancelFinishedOrForeign(t *testing.T) {
 func TestRerun(t *testing.T) {
 	e := newEnv(t, objects(true), WithAuth(fakeAuth()))
 	woken := 0
-	e.ui.rec, e.ui.wake = e.st.(Recorder), func() { woken++ }
+	e.ui.rec, e.ui.wake = e.st, func() { woken++ }
 	e.recordRun(store.RunFailed)
 	// The routes are registered when a recorder is configured.
 	ec := echo.New()

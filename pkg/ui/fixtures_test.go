@@ -113,7 +113,7 @@ func taskRuns(done bool) []*pipelinev1.TaskRun {
 // env is a UI over a SQLite store and fake clusters.
 type env struct {
 	t      *testing.T
-	st     store.Store
+	st     *store.DB
 	logs   store.RunLogs
 	tekton *tektonfake.Clientset
 	kube   *kubefake.Clientset
@@ -126,15 +126,15 @@ type env struct {
 
 func newEnv(t *testing.T, objs []runtime.Object, opts ...Option) *env {
 	t.Helper()
-	return newEnvWith(t, objs, func(store.Store) []Option { return opts })
+	return newEnvWith(t, objs, func(*store.DB) []Option { return opts })
 }
 
 // newEnvWith is newEnv with options that need the env's store.
-func newEnvWith(t *testing.T, objs []runtime.Object, options func(st store.Store) []Option) *env {
+func newEnvWith(t *testing.T, objs []runtime.Object, options func(st *store.DB) []Option) *env {
 	t.Helper()
 	st := storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(func() time.Time { return t0 }))
 	opts := options(st)
-	e := &env{t: t, st: st, logs: st.(store.RunLogs), tekton: tektonfake.NewSimpleClientset(objs...), kube: kubefake.NewSimpleClientset(),
+	e := &env{t: t, st: st, logs: st, tekton: tektonfake.NewSimpleClientset(objs...), kube: kubefake.NewSimpleClientset(),
 		podLog: map[string]string{}}
 	e.kube.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		ga, ok := a.(k8stesting.GenericAction)

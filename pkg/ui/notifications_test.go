@@ -12,14 +12,14 @@ import (
 )
 
 // withNotes shows the store's notifications.
-func withNotes(st store.Store) []Option {
-	return []Option{WithNotifications(st.(store.Notifications))}
+func withNotes(st *store.DB) []Option {
+	return []Option{WithNotifications(st)}
 }
 
-func addNotes(t *testing.T, st store.Store, notes ...store.Notification) {
+func addNotes(t *testing.T, st *store.DB, notes ...store.Notification) {
 	t.Helper()
 	for _, n := range notes {
-		if err := st.(store.Notifications).CreateNotification(context.Background(), &n); err != nil {
+		if err := st.CreateNotification(context.Background(), &n); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -194,20 +195,14 @@ func (u *UI) runsPage(c echo.Context) error {
 	return u.render(c, http.StatusOK, "runs", "Runs", "runs", d)
 }
 
-// authors finds who pushed each run's event, when the store can say.
+// authors finds who pushed each run's event.
 func (u *UI) authors(ctx context.Context, runs []store.Run) map[int64]string {
 	out := map[int64]string{}
-	g, ok := u.st.(interface {
-		GetEvent(ctx context.Context, id int64) (*event.Event, error)
-	})
-	if !ok {
-		return out
-	}
 	for _, r := range runs {
 		if _, seen := out[r.EventID]; seen || r.EventID == 0 {
 			continue
 		}
-		if ev, err := g.GetEvent(ctx, r.EventID); err == nil {
+		if ev, err := u.st.GetEvent(ctx, r.EventID); err == nil {
 			out[r.EventID] = ev.Author
 		}
 	}
@@ -423,23 +418,18 @@ func (s *snapshot) stored(task, step string) *store.StepLog {
 
 // stepLog is a step's log: saved, or read from its pod now.
 func (u *UI) stepLog(ctx context.Context, s *snapshot, t Task, st Step) (text string, truncated bool, note string) {
-	if l := s.stored(t.Name, st.Name); l != nil {
-		return l.Log, l.Truncated, ""
-	}
-	if st.State == Queued {
+	stored := s.stored(t.Name, st.Name)
+	if stored == nil && st.State == Queued {
 		return "", false, ""
 	}
-	if t.Pod == "" {
-		return "", false, "The log was not saved and the pod is gone."
-	}
-	tl, err := readLog(ctx, u.kube, u.namespace, t.Pod, st.Container, u.logCap)
-	if apierrors.IsNotFound(err) {
+	l, err := steplog.Lookup(ctx, u.kube, stored, u.namespace, t.Pod, st.Container, u.logCap)
+	if errors.Is(err, steplog.ErrGone) {
 		return "", false, "The log was not saved and the pod is gone."
 	}
 	if err != nil {
 		return "", false, "The log cannot be read right now: " + err.Error()
 	}
-	return string(tl.buf), tl.truncated(), ""
+	return l.Text, l.Truncated, ""
 }
 
 func (u *UI) runPage(c echo.Context) error {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
 
+	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -168,10 +169,7 @@ func taskOf(name string, tr *pipelinev1.TaskRun) Task {
 	}
 	for _, n := range names {
 		s, ok := states[n]
-		step := Step{Name: n, Container: "step-" + n, State: Queued}
-		if ok && s.Container != "" {
-			step.Container = s.Container
-		}
+		step := Step{Name: n, Container: steplog.Container(pipelinev1.StepState{Name: n, Container: s.Container}), State: Queued}
 		switch {
 		case !ok:
 		case s.Terminated != nil:

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -36,6 +37,8 @@ type Reader interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]event.Event, error)
 	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	GetRun(ctx context.Context, id string) (*store.Run, error)
+	// GetEvent names who pushed a run's event.
+	GetEvent(ctx context.Context, id int64) (*event.Event, error)
 }
 
 // Recorder records the synthetic event of a re-run, copied from the event
@@ -187,7 +190,7 @@ func WithPollInterval(d time.Duration) Option {
 }
 
 // WithLogCap bounds the bytes of each step log read at request time (the
-// tail is kept). Default: DefaultLogCap.
+// tail is kept). Default: steplog.DefaultLogCap.
 func WithLogCap(n int) Option {
 	return func(u *UI) error {
 		if n <= 0 {
@@ -214,7 +217,7 @@ func New(st Reader, logs store.RunLogs, tc versioned.Interface, kc kubernetes.In
 	}
 	u := &UI{st: st, logs: logs, tekton: tc, kube: kc, namespace: namespace,
 		web:  map[event.Provider]string{event.GitHub: webBase(event.GitHub, ""), event.GitLab: webBase(event.GitLab, "")},
-		poll: time.Second, logCap: DefaultLogCap, now: time.Now, prov: newProvenanceCache(nil), stop: context.Background()}
+		poll: time.Second, logCap: steplog.DefaultLogCap, now: time.Now, prov: newProvenanceCache(nil), stop: context.Background()}
 	for _, o := range opts {
 		if err := o(u); err != nil {
 			return nil, fmt.Errorf("ui: %w", err)

@@ -49,31 +49,6 @@ func TestCommitLinks(t *testing.T) {
 	}
 }
 
-func TestTail(t *testing.T) {
-	tests := []struct {
-		name   string
-		max    int
-		writes []string
-		want   string
-		trunc  bool
-	}{
-		{"under the cap", 100, []string{"a\n", "b\n"}, "a\nb\n", false},
-		{"keeps whole lines of the tail", 8, []string{"line1\n", "line2\n", "line3\n"}, "line3\n", true},
-		{"a line longer than the cap is cut", 4, []string{"abcdefgh"}, "efgh", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tl := &tail{max: tt.max}
-			for _, w := range tt.writes {
-				_, _ = tl.Write([]byte(w))
-			}
-			if string(tl.buf) != tt.want || tl.truncated() != tt.trunc {
-				t.Errorf("tail = %q truncated %v, want %q %v", tl.buf, tl.truncated(), tt.want, tt.trunc)
-			}
-		})
-	}
-}
-
 func TestDockerfileFrom(t *testing.T) {
 	tests := []struct {
 		log, path, text string

@@ -82,7 +82,7 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // Open opens a store on url that is closed when the test ends.
-func Open(t testing.TB, url string, opts ...store.Option) store.Store {
+func Open(t testing.TB, url string, opts ...store.Option) *store.DB {
 	t.Helper()
 	s, err := store.Open(context.Background(), url, opts...)
 	if err != nil {

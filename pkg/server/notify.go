@@ -1,14 +1,14 @@
-package cli
+package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/dispatch"
@@ -19,20 +19,22 @@ import (
 )
 
 // newNotifier builds the notifier from the MR comment, email and chat
-// settings.
-func newNotifier(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface,
+// settings. Its summaries read the runs from the shared informers.
+func newNotifier(cfg *config.Config, st *store.DB, informers externalversions.SharedInformerFactory, kc kubernetes.Interface,
 	scms map[event.Provider]scm.Client, log *slog.Logger) (*notify.Notifier, error) {
-	records, ok := st.(notify.Records)
-	if !ok {
-		return nil, errors.New("the store cannot record notifications")
-	}
-	var sumOpts []notify.SummarizerOption
-	if logs, ok := st.(store.RunLogs); ok {
-		sumOpts = append(sumOpts, notify.WithStepLogs(logs))
-	}
-	sum, err := notify.NewSummarizer(tc, kc, cfg.PublicURL, notify.DefaultLogLines, sumOpts...)
+	prs, trs := informers.Tekton().V1().PipelineRuns(), informers.Tekton().V1().TaskRuns()
+	sum, err := notify.NewSummarizer(prs.Lister(), trs.Lister(), kc, cfg.PublicURL, notify.DefaultLogLines, notify.WithStepLogs(st))
 	if err != nil {
 		return nil, err
+	}
+	summarize := func(ctx context.Context, run store.Run) notify.Summary {
+		// A run that finished while the server was down is reported as soon
+		// as the reporter's watch syncs: wait for the TaskRuns' too, but not
+		// forever, a summary with a problem noted beats none.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cache.WaitForCacheSync(wctx.Done(), prs.Informer().HasSynced, trs.Informer().HasSynced)
+		cancel()
+		return sum.Summarize(ctx, run)
 	}
 	opts := []notify.Option{notify.WithOnSuccess(cfg.NotifyOnSuccess), notify.WithLogger(log)}
 	if cfg.MRComments {
@@ -69,7 +71,7 @@ func newNotifier(cfg *config.Config, st store.Store, tc versioned.Interface, kc 
 		}
 		opts = append(opts, notify.WithWebhooks(h))
 	}
-	return notify.New(records, sum.Summarize, opts...)
+	return notify.New(st, summarize, opts...)
 }
 
 // onFinished is the reporter's hook for a run that reached a terminal

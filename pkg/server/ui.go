@@ -1,17 +1,18 @@
-package cli
+package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/config"
+	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/ui"
 )
@@ -19,11 +20,8 @@ import (
 // webUI assembles the web UI and the collector that saves step logs. With
 // API tokens configured, signed-in developers may re-run and cancel;
 // without, the pages are read-only.
-func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface, tokens *auth.Tokens, wake func(), prs ui.PipelineRunCache) (*ui.UI, *ui.Collector, error) {
-	logs, ok := st.(store.RunLogs)
-	if !ok {
-		return nil, nil, errors.New("the store does not keep run logs")
-	}
+func webUI(ctx context.Context, cfg *config.Config, st *store.DB, tc versioned.Interface, informers externalversions.SharedInformerFactory,
+	kc kubernetes.Interface, tokens *auth.Tokens, wake func(), prs ui.PipelineRunCache) (*ui.UI, *steplog.Collector, error) {
 	insecure := insecureRegistries(cfg)
 	// The run pages read from watches Slipway has anyway: the reporter's
 	// PipelineRuns and the log collector's TaskRuns.
@@ -31,7 +29,7 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 	if err != nil {
 		return nil, nil, err
 	}
-	collector := ui.NewCollector(tc, kc, logs, cfg.Namespace, logCap)
+	collector := steplog.NewCollector(informers, kc, st, cfg.Namespace, logCap)
 	opts := []ui.Option{
 		ui.WithLogCap(logCap),
 		ui.WithRunCache(prs, collector),
@@ -40,12 +38,8 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 		ui.WithRegistryOptions(insecure, remote.WithAuthFromKeychain(authn.DefaultKeychain)),
 		ui.WithWake(wake),
 		ui.WithShutdown(ctx),
-	}
-	if n, ok := st.(store.Notifications); ok {
-		opts = append(opts, ui.WithNotifications(n))
-	}
-	if rec, ok := st.(ui.Recorder); ok {
-		opts = append(opts, ui.WithRecorder(rec))
+		ui.WithNotifications(st),
+		ui.WithRecorder(st),
 	}
 	if tokens != nil {
 		opts = append(opts, ui.WithAuth(ui.Auth{
@@ -57,7 +51,7 @@ func webUI(ctx context.Context, cfg *config.Config, st store.Store, tc versioned
 			},
 		}))
 	}
-	u, err := ui.New(st, logs, tc, kc, cfg.Namespace, opts...)
+	u, err := ui.New(st, st, tc, kc, cfg.Namespace, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("web UI: %w", err)
 	}

@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -27,7 +27,7 @@ func TestPrunerLogs(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	logs := st.(store.RunLogs)
+	logs := st
 	if err := logs.SaveStepLog(ctx, &store.StepLog{RunID: "ci/old", Task: "clone", Step: "clone", Log: "x"}); err != nil {
 		t.Fatal(err)
 	}

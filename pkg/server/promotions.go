@@ -1,8 +1,7 @@
-package cli
+package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -16,12 +15,10 @@ import (
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/environment"
-	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/promotion"
-	"github.com/slipway-ci/slipway/pkg/server"
 	"github.com/slipway-ci/slipway/pkg/store"
-	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 // apiTokens loads --api-tokens-file once for the API and the UI; nil
@@ -48,7 +45,7 @@ func insecureRegistries(cfg *config.Config) []string {
 // promotionService assembles the promotion service from release-config.
 // Without release-config it returns a nil service: no promotions, no
 // auto-deploy.
-func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface, kc kubernetes.Interface, dyn dynamic.Interface) (*promotion.Service, error) {
+func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, kc kubernetes.Interface, dyn dynamic.Interface) (*promotion.Service, error) {
 	if cfg.ReleaseConfig == "" {
 		return nil, nil
 	}
@@ -56,14 +53,10 @@ func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface
 	if err != nil {
 		return nil, err
 	}
-	ps, ok := st.(promotion.Store)
-	if !ok {
-		return nil, errors.New("the store cannot record promotions")
-	}
 	insecure := insecureRegistries(cfg)
 	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 	gate := newGate(cfg, st, remoteOpts)
-	svc, err := promotion.New(rel, ps, gate, tc, &promotion.KubeClusters{Local: kc, LocalDynamic: dyn, Namespace: cfg.Namespace}, promotion.Options{
+	svc, err := promotion.New(rel, st, gate, tc, &promotion.KubeClusters{Local: kc, LocalDynamic: dyn, Namespace: cfg.Namespace}, promotion.Options{
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
 		ServiceAccount:     cfg.DeployAccount,
@@ -81,6 +74,11 @@ func promotionService(cfg *config.Config, st store.Store, tc versioned.Interface
 // builder id the CI PipelineRuns pass to their builds (cfg.Builder()).
 func newGate(cfg *config.Config, runs promote.RunLister, remoteOpts []remote.Option) *promote.Gate {
 	return &promote.Gate{BuilderID: cfg.Builder(), Runs: promote.StoreRuns{Runs: runs}, Remote: remoteOpts}
+}
+
+// eventGetter reads the event that started a run (*store.DB).
+type eventGetter interface {
+	GetEvent(ctx context.Context, id int64) (*event.Event, error)
 }
 
 // AutoDeployer deploys a finished run (*promotion.Service).
@@ -103,7 +101,7 @@ func autoDeployer(svc *promotion.Service) AutoDeployer {
 // the reporter's hook for finished runs. The repository's default branch
 // comes from the run's event (its webhook payload); an event that cannot
 // be read leaves it unknown.
-func withAutoDeploy(next func(context.Context, store.Run), svc AutoDeployer, events store.EventGetter, log *slog.Logger) func(context.Context, store.Run) {
+func withAutoDeploy(next func(context.Context, store.Run), svc AutoDeployer, events eventGetter, log *slog.Logger) func(context.Context, store.Run) {
 	if svc == nil {
 		return next
 	}
@@ -112,12 +110,10 @@ func withAutoDeploy(next func(context.Context, store.Run), svc AutoDeployer, eve
 		actx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		var defaultBranch string
-		if events != nil {
-			if ev, err := events.GetEvent(actx, run.EventID); err == nil {
-				defaultBranch = ev.DefaultBranch
-			} else {
-				log.WarnContext(ctx, "auto-deploy: reading the run's event for the default branch", "run", run.ID, "event", run.EventID, "err", err)
-			}
+		if ev, err := events.GetEvent(actx, run.EventID); err == nil {
+			defaultBranch = ev.DefaultBranch
+		} else {
+			log.WarnContext(ctx, "auto-deploy: reading the run's event for the default branch", "run", run.ID, "event", run.EventID, "err", err)
 		}
 		p, err := svc.AutoDeploy(actx, run, defaultBranch)
 		switch {
@@ -125,50 +121,6 @@ func withAutoDeploy(next func(context.Context, store.Run), svc AutoDeployer, eve
 			log.ErrorContext(ctx, "auto-deploy", "run", run.ID, "err", err)
 		case p != nil:
 			log.InfoContext(ctx, "auto-deploy", "run", run.ID, "promotion", p.ID, "app", p.App, "to", p.To, "state", p.State, "reason", p.Reason)
-		}
-	}
-}
-
-// pruner deletes old finished PipelineRuns per app (prune-keep).
-type pruner struct {
-	tc        versioned.Interface
-	namespace string
-	keep      int // finished PipelineRuns kept per app; 0 keeps all
-	// logs and logAge prune the stored step logs of runs older than logAge;
-	// 0 keeps them.
-	logs   store.RunLogs
-	logAge time.Duration
-	every  time.Duration
-}
-
-var _ server.Component = (*pruner)(nil)
-
-func (p *pruner) Run(ctx context.Context) error {
-	if p.keep < 1 && p.logAge <= 0 {
-		return nil
-	}
-	log := logging.From(ctx).With("component", "pruner")
-	tick := time.NewTicker(p.every)
-	defer tick.Stop()
-	for {
-		if p.keep > 0 {
-			if n, err := tekton.Prune(ctx, p.tc, p.namespace, p.keep); err != nil {
-				log.Warn("pruning PipelineRuns", "err", err)
-			} else if n > 0 {
-				log.Info("pruned PipelineRuns", "deleted", n, "keep", p.keep)
-			}
-		}
-		if p.logAge > 0 {
-			if n, err := p.logs.PruneStepLogs(ctx, p.logAge); err != nil {
-				log.Warn("pruning stored step logs", "err", err)
-			} else if n > 0 {
-				log.Info("pruned stored step logs", "deleted", n, "older than", p.logAge)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package ui
+package steplog
 
 import (
 	"context"
@@ -14,30 +14,20 @@ import (
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
-func logReads(e *env) int {
-	n := 0
-	for _, a := range e.kube.Actions() {
-		if a.GetSubresource() == "log" {
-			n++
-		}
-	}
-	return n
-}
-
 func TestCollectorSavesTerminatedStepsOnce(t *testing.T) {
-	e := newEnv(t, nil)
-	c := NewCollector(e.tekton, e.kube, e.logs, ns, 16)
+	e := newEnv(t)
+	c := NewCollector(e.factory, e.kube, e.st, ns, 16)
 	tr := taskRun("build-push", []pipelinev1.StepState{
 		terminated("build", 1, t0, t0.Add(time.Minute)),
 		terminated("gone", 0, t0, t0.Add(time.Second)),
 		running("push", t0.Add(time.Minute)),
-	}, cond(corev1.ConditionUnknown, "Running", ""), t0, time.Time{})
+	}, cond(corev1.ConditionUnknown, "Running", ""))
 	e.setPodLog("step-build", "step 1\nstep 2\nerror: <boom>\n") // 32 bytes, over the cap
 	// step-gone has no log: its pod lost the container.
 	if err := c.Collect(context.Background(), tr); err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
-	got, err := e.logs.ListStepLogs(context.Background(), ns+"/"+runName)
+	got, err := e.st.ListStepLogs(context.Background(), ns+"/"+runName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +36,7 @@ func TestCollectorSavesTerminatedStepsOnce(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.StepLog{}, "SavedAt")); diff != "" {
 		t.Errorf("saved logs (-want +got):\n%s", diff)
 	}
-	reads := logReads(e)
+	reads := e.logReads()
 	if reads != 2 {
 		t.Errorf("%d log reads, want 2 (build and gone)", reads)
 	}
@@ -57,10 +47,10 @@ func TestCollectorSavesTerminatedStepsOnce(t *testing.T) {
 	if err := c.Collect(context.Background(), tr); err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
-	if n := logReads(e) - reads; n != 1 {
+	if n := e.logReads() - reads; n != 1 {
 		t.Errorf("%d log reads on update, want 1 (push)", n)
 	}
-	if l, err := e.logs.GetStepLog(context.Background(), ns+"/"+runName, "build-push", "push"); err != nil || l.Log != "pushed\n" || l.Truncated {
+	if l, err := e.st.GetStepLog(context.Background(), ns+"/"+runName, "build-push", "push"); err != nil || l.Log != "pushed\n" || l.Truncated {
 		t.Errorf("push log = %+v, %v", l, err)
 	}
 }
@@ -69,7 +59,7 @@ func TestCollectorSavesTerminatedStepsOnce(t *testing.T) {
 // stopped is closed if Run returns early.
 func runCollector(t *testing.T, e *env) (c *Collector, stopped <-chan struct{}) {
 	t.Helper()
-	c = NewCollector(e.tekton, e.kube, e.logs, ns, 0)
+	c = NewCollector(e.factory, e.kube, e.st, ns, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var err error
@@ -84,18 +74,40 @@ func runCollector(t *testing.T, e *env) (c *Collector, stopped <-chan struct{}) 
 	return c, done
 }
 
+// CachedTaskRuns answers from the watch once it synced, for the watched
+// namespace only.
+func TestCachedTaskRuns(t *testing.T) {
+	tr := taskRun("clone", []pipelinev1.StepState{terminated("clone", 0, t0, t0.Add(5*time.Second))}, cond(corev1.ConditionTrue, "Succeeded", ""))
+	e := newEnv(t, tr)
+	c, stopped := runCollector(t, e)
+	for !c.synced.Load() { // until the watch synced; the test's deadline bounds it
+		select {
+		case <-stopped:
+			t.Fatal("collector Run returned early")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	got, ok := c.CachedTaskRuns(ns, runName)
+	if !ok || len(got) != 1 || got[0].Name != tr.Name {
+		t.Errorf("CachedTaskRuns = %v, %v; want %s", got, ok, tr.Name)
+	}
+	if _, ok := c.CachedTaskRuns("elsewhere", runName); ok {
+		t.Error("CachedTaskRuns answered for a namespace it does not watch")
+	}
+}
+
 func TestCollectorRun(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	e.setPodLog("step-clone", "cloned\n")
 	_, stopped := runCollector(t, e)
 	ctx := context.Background()
-	tr := taskRuns(false)[0]
+	tr := taskRun("clone", []pipelinev1.StepState{terminated("clone", 0, t0, t0.Add(5*time.Second))}, cond(corev1.ConditionTrue, "Succeeded", ""))
 	if _, err := e.tekton.TektonV1().TaskRuns(ns).Create(ctx, tr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Wait for the informer and worker; the test's own deadline bounds it.
 	for {
-		l, err := e.logs.GetStepLog(ctx, ns+"/"+runName, "clone", "clone")
+		l, err := e.st.GetStepLog(ctx, ns+"/"+runName, "clone", "clone")
 		if err == nil {
 			if l.Log != "cloned\n" {
 				t.Errorf("saved log %q", l.Log)

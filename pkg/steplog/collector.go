@@ -1,4 +1,4 @@
-package ui
+package steplog
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,16 +22,20 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/store"
-	"github.com/slipway-ci/slipway/pkg/tekton"
 )
+
+// Saver is where the Collector keeps logs (*store.DB).
+type Saver interface {
+	SaveStepLog(ctx context.Context, l *store.StepLog) error
+}
 
 // Collector saves the log of every terminated step of Slipway's TaskRuns
 // in the store, whether or not anyone watches the run page, so the logs
 // outlive the pods. It is a server.Component.
 type Collector struct {
-	tekton    versioned.Interface
+	factory   externalversions.SharedInformerFactory
 	kube      kubernetes.Interface
-	logs      store.RunLogs
+	logs      Saver
 	namespace string
 	cap       int
 	resync    time.Duration
@@ -50,26 +53,25 @@ type Collector struct {
 	saved map[types.UID]map[string]bool
 }
 
-// NewCollector watches the TaskRuns of namespace. capBytes bounds each
-// saved log (its tail is kept); zero means DefaultLogCap.
-func NewCollector(tc versioned.Interface, kc kubernetes.Interface, logs store.RunLogs, namespace string, capBytes int) *Collector {
+// NewCollector watches the TaskRuns of the shared factory, which watches
+// namespace (the server's one factory: its TaskRun cache also serves the
+// run pages and notifications). capBytes bounds each saved log (its tail
+// is kept); zero means DefaultLogCap.
+func NewCollector(f externalversions.SharedInformerFactory, kc kubernetes.Interface, logs Saver, namespace string, capBytes int) *Collector {
 	if capBytes <= 0 {
 		capBytes = DefaultLogCap
 	}
-	return &Collector{tekton: tc, kube: kc, logs: logs, namespace: namespace, cap: capBytes, resync: 10 * time.Minute, saved: map[types.UID]map[string]bool{}}
+	c := &Collector{factory: f, kube: kc, logs: logs, namespace: namespace, cap: capBytes, resync: 10 * time.Minute, saved: map[types.UID]map[string]bool{}}
+	// Asked for now, so the TaskRun informer is there before anyone starts
+	// the factory.
+	c.lister = f.Tekton().V1().TaskRuns().Lister()
+	return c
 }
 
 // Run watches until ctx is done.
 func (c *Collector) Run(ctx context.Context) error {
 	log := logging.From(ctx).With("component", "log-collector")
-	factory := externalversions.NewSharedInformerFactoryWithOptions(c.tekton, c.resync,
-		externalversions.WithNamespace(c.namespace),
-		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
-			// TaskRuns carry their PipelineRun's labels.
-			o.LabelSelector = tekton.LabelManaged + "=true"
-		}))
-	trs := factory.Tekton().V1().TaskRuns()
-	c.lister = trs.Lister()
+	trs := c.factory.Tekton().V1().TaskRuns()
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-logs"})
@@ -78,7 +80,8 @@ func (c *Collector) Run(ctx context.Context) error {
 			c.queue.Add(key)
 		}
 	}
-	reg, err := trs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	// The resync re-reads logs whose save failed past the queue's retries.
+	reg, err := trs.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 		DeleteFunc: func(obj any) {
@@ -91,13 +94,14 @@ func (c *Collector) Run(ctx context.Context) error {
 				c.mu.Unlock()
 			}
 		},
-	})
+	}, c.resync)
 	if err != nil {
 		c.queue.ShutDown()
 		return fmt.Errorf("adding TaskRun handler: %w", err)
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	// Starting is idempotent: this starts the informers not started yet;
+	// whoever built the factory shuts it down.
+	c.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
 		c.queue.ShutDown()
 		return fmt.Errorf("waiting for TaskRun cache: %w", ctx.Err())
@@ -163,11 +167,7 @@ func (c *Collector) Collect(ctx context.Context, tr *pipelinev1.TaskRun) error {
 		if done {
 			continue
 		}
-		container := s.Container
-		if container == "" {
-			container = "step-" + s.Name
-		}
-		t, err := readLog(ctx, c.kube, tr.Namespace, tr.Status.PodName, container, c.cap)
+		t, err := ReadPod(ctx, c.kube, tr.Namespace, tr.Status.PodName, Container(s), c.cap)
 		if apierrors.IsNotFound(err) {
 			// The pod is gone: the log is lost, retrying cannot help.
 			c.markSaved(tr.UID, s.Name)
@@ -179,7 +179,7 @@ func (c *Collector) Collect(ctx context.Context, tr *pipelinev1.TaskRun) error {
 		}
 		l := &store.StepLog{
 			RunID: tr.Namespace + "/" + runName, Task: task, Step: s.Name, TaskRun: tr.Name,
-			ExitCode: int(s.Terminated.ExitCode), Log: string(t.buf), Truncated: t.truncated(), Size: t.total,
+			ExitCode: int(s.Terminated.ExitCode), Log: string(t.Buf), Truncated: t.Truncated(), Size: t.Total,
 			StartedAt: s.Terminated.StartedAt.Time, FinishedAt: s.Terminated.FinishedAt.Time,
 		}
 		if err := c.logs.SaveStepLog(ctx, l); err != nil {

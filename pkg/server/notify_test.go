@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -60,11 +60,15 @@ func TestOnFinished(t *testing.T) {
 	defer hook.Close()
 	cfg := &config.Config{PublicURL: "https://ci.example.com", ChatWebhookURL: config.NewSecret(hook.URL), MRComments: true}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := newNotifier(cfg, st, tc, kubefake.NewSimpleClientset(), map[event.Provider]scm.Client{}, log)
+	informers := informerFactory(tc, "ci")
+	n, err := newNotifier(cfg, st, informers, kubefake.NewSimpleClientset(), map[event.Provider]scm.Client{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nctx, cancel := context.WithCancel(ctx)
+	// The reporter and the collector start the shared informers in serve.
+	informers.Start(nctx.Done())
+	defer informers.Shutdown()
 	done := make(chan error)
 	go func() { done <- n.Run(nctx) }()
 
@@ -82,7 +86,7 @@ func TestOnFinished(t *testing.T) {
 	// stopping cancels deliveries in flight.
 	var recs []store.Notification
 	for {
-		recs, err = st.(store.Notifications).ListNotifications(ctx, store.NotificationFilter{})
+		recs, err = st.ListNotifications(ctx, store.NotificationFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}

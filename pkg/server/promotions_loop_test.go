@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -140,16 +140,12 @@ func TestWithAutoDeploy(t *testing.T) {
 		return id
 	}
 	gh, gl := record("github", "push", github.ParseWebhook), record("gitlab", "Push Hook", gitlab.ParseWebhook)
-	events, ok := st.(store.EventGetter)
-	if !ok {
-		t.Fatal("the store cannot read events")
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var hooked []string
 	next := func(_ context.Context, run store.Run) { hooked = append(hooked, run.ID) }
 
 	ad := &autoDeploys{}
-	hook := withAutoDeploy(next, ad, events, log)
+	hook := withAutoDeploy(next, ad, st, log)
 	for _, run := range []store.Run{{ID: "ci/gh", EventID: gh}, {ID: "ci/gl", EventID: gl}, {ID: "ci/lost", EventID: 999}} {
 		hook(ctx, run)
 	}
@@ -157,7 +153,7 @@ func TestWithAutoDeploy(t *testing.T) {
 		t.Errorf("auto-deploys (-want +got):\n%s", diff)
 	}
 	// Without a promotion service the hook is the one it wraps.
-	withAutoDeploy(next, autoDeployer(nil), events, log)(ctx, store.Run{ID: "ci/none"})
+	withAutoDeploy(next, autoDeployer(nil), st, log)(ctx, store.Run{ID: "ci/none"})
 	if diff := cmp.Diff([]string{"ci/gh", "ci/gl", "ci/lost", "ci/none"}, hooked); diff != "" {
 		t.Errorf("wrapped hook calls (-want +got):\n%s", diff)
 	}

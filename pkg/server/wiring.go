@@ -1,0 +1,220 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipway-ci/slipway/pkg/api"
+	"github.com/slipway-ci/slipway/pkg/config"
+	"github.com/slipway-ci/slipway/pkg/dispatch"
+	"github.com/slipway-ci/slipway/pkg/kube"
+	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/report"
+	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
+	"github.com/slipway-ci/slipway/pkg/webhook"
+)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	version string
+}
+
+// WithVersion is the version the server reports in its user agent and
+// start-up line. Default: "dev".
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// New assembles `slipway serve` from cfg: it opens the store, builds the
+// Kubernetes, Tekton and SCM clients and the one Tekton informer factory
+// the reporter, the log collector and notifications share, and wires the
+// webhooks, API, UI, dispatcher, reporter, notifier, promotions, installer
+// and pruner. Nothing runs until Run; Run closes the store when it
+// returns. cfg must be resolved and validated.
+func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, err error) {
+	o := options{version: "dev"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	log := logging.From(ctx)
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", cfg.RedactedStore(), err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, st.Close())
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	restCfg, err := restConfig(cfg, o.version)
+	if err != nil {
+		return nil, err
+	}
+	if err := kube.Instrument(restCfg, reg); err != nil {
+		return nil, fmt.Errorf("kubernetes client metrics: %w", err)
+	}
+	tc, err := versioned.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("tekton client: %w", err)
+	}
+	kc, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	scms, err := scmClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	informers := informerFactory(tc, cfg.Namespace)
+
+	d, err := dispatch.New(st, tc, scms, tekton.RunOptions{
+		Namespace:            cfg.Namespace,
+		ImagePrefix:          cfg.ImageRegistry,
+		SlipwayImage:         cfg.SlipwayImage,
+		ServiceAccount:       cfg.ServiceAccount,
+		GitCredentialsSecret: cfg.GitCredentials,
+		StorageClass:         cfg.StorageClass,
+		Size:                 cfg.WorkspaceSize,
+		Timeout:              cfg.PipelineTimeout,
+		BaseRegistry:         cfg.BaseRegistry,
+		BuildkitAddr:         cfg.BuildkitAddr,
+		BuilderID:            cfg.Builder(),
+		InsecureRegistry:     cfg.RegistryInsecure,
+		FSGroup:              cfg.PipelineFSGroup,
+	},
+		dispatch.WithWorkers(cfg.DispatchWorkers),
+		dispatch.WithPollInterval(cfg.PollInterval),
+		dispatch.WithLogger(log.With("component", "dispatch")),
+		dispatch.WithMetrics(reg),
+		dispatch.WithMaxRunningPerRepo(cfg.MaxRunningPerRepo),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	notifier, err := newNotifier(cfg, st, informers, kc, scms, log.With("component", "notify"))
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	tokens, err := apiTokens(cfg)
+	if err != nil {
+		return nil, err
+	}
+	promo, err := promotionService(cfg, st, tc, kc, dyn)
+	if err != nil {
+		return nil, fmt.Errorf("promotions: %w", err)
+	}
+	rep, err := report.New(informers, st, scms,
+		// Runs' events carry the repository's default branch auto-deploy uses.
+		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), autoDeployer(promo), st, log.With("component", "promotion"))),
+		report.WithNamespace(cfg.Namespace),
+		report.WithStatusContext(cfg.StatusContext),
+		report.WithBaseURL(cfg.PublicURL),
+		report.WithRegisterer(reg),
+		report.WithLogger(log.With("component", "report")),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("reporter: %w", err)
+	}
+
+	var hookOpts []webhook.Option
+	if cfg.GitHubWebhookSecret.IsSet() {
+		hookOpts = append(hookOpts, webhook.WithGitHubSecret([]byte(cfg.GitHubWebhookSecret.Reveal())))
+	}
+	if cfg.GitLabWebhookToken.IsSet() {
+		hookOpts = append(hookOpts, webhook.WithGitLabToken(cfg.GitLabWebhookToken.Reveal()))
+	}
+	hooks, err := webhook.New(st, append(hookOpts,
+		webhook.WithWake(d.Wake),
+		webhook.WithHandoff(d),
+		webhook.WithDispatchWait(cfg.DispatchWait),
+		webhook.WithRegisterer(reg),
+		webhook.WithLogger(log.With("component", "webhook")),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("webhook handler: %w", err)
+	}
+
+	webui, logCollector, err := webUI(ctx, cfg, st, tc, informers, kc, tokens, d.Wake, rep)
+	if err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	hooks.Register(e)
+	api.Register(e, st)
+	api.RegisterNotifications(e, st)
+	webui.Register(e)
+	if promo != nil {
+		api.RegisterPromotions(e, promo, tokens)
+	}
+
+	inst := &installer{client: tc, namespace: cfg.Namespace, enabled: cfg.InstallPipelines}
+	srv := &Server{
+		Echo: e,
+		Addr: cfg.Addr,
+		Components: map[string]Component{
+			"dispatcher":    d,
+			"reporter":      rep,
+			"installer":     inst,
+			"notifier":      notifier,
+			"log-collector": logCollector,
+			"pruner": &pruner{tc: tc, namespace: cfg.Namespace, keep: cfg.PruneKeep,
+				logs: st, logAge: cfg.LogRetention, every: 10 * time.Minute},
+		},
+		Checks: map[string]Check{
+			"store": st.Ping,
+			"kubernetes": func(ctx context.Context) error {
+				_, err := kc.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+				return err
+			},
+			"pipelines": inst.check,
+		},
+		Gatherer:        reg,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		// The components have stopped when these run: the informers' watches
+		// end with them, then the store drains its writes.
+		closers: []func() error{func() error { informers.Shutdown(); return nil }, st.Close},
+	}
+	if promo != nil {
+		srv.Components["promotions"] = promo
+	}
+	if cfg.DebugAddr != "" {
+		srv.Components["profiler"] = &Profiler{Addr: cfg.DebugAddr}
+	}
+	log.Info("starting slipway", "version", o.version, "addr", cfg.Addr, "store", cfg.RedactedStore(),
+		"namespace", cfg.Namespace, "providers", providerNames(scms))
+	return srv, nil
+}
+
+// informerFactory is the server's one Tekton informer factory: the
+// PipelineRuns and TaskRuns Slipway manages (TaskRuns carry their
+// PipelineRun's labels) in its namespace. Each consumer starts it once it
+// has asked for its informers (Start is idempotent); Run shuts it down.
+func informerFactory(tc versioned.Interface, namespace string) externalversions.SharedInformerFactory {
+	return externalversions.NewSharedInformerFactoryWithOptions(tc, 0,
+		externalversions.WithNamespace(namespace),
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = tekton.LabelManaged + "=true"
+		}))
+}
