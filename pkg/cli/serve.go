@@ -157,9 +157,16 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if cfg.GitLabWebhookToken.IsSet() {
 		hookOpts = append(hookOpts, webhook.WithGitLabToken(cfg.GitLabWebhookToken.Reveal()))
 	}
+	// Every store of pkg/store can record an event claimed for a worker.
+	if rec, ok := st.(dispatch.Recorder); ok {
+		intake, err := dispatch.NewIntake(rec, d)
+		if err != nil {
+			return fmt.Errorf("webhook intake: %w", err)
+		}
+		hookOpts = append(hookOpts, webhook.WithIntake(intake))
+	}
 	hooks, err := webhook.New(st, append(hookOpts,
 		webhook.WithWake(d.Wake),
-		webhook.WithHandoff(d),
 		webhook.WithDispatchWait(cfg.DispatchWait),
 		webhook.WithRegisterer(reg),
 		webhook.WithLogger(log.With("component", "webhook")),

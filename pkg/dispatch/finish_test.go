@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/scm"
@@ -124,7 +125,7 @@ func TestPairedStore(t *testing.T) {
 }
 
 func TestPairRunsLeavesOtherStores(t *testing.T) {
-	st := newMemStore(&clock{})
+	st := newMemStore(clocktesting.NewFakeClock(time.Time{}))
 	if got := pairRuns(st); got != Store(st) {
 		t.Errorf("pairRuns(%T) = %T, want the store itself", st, got)
 	}
