@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/event"
@@ -44,8 +45,10 @@ var _ Store = store.Store(nil)
 type Dispatcher struct {
 	store  Store
 	tekton versioned.Interface
-	scms   map[event.Provider]scm.Client
-	run    tekton.RunOptions
+	// rest posts PipelineRuns (createRun).
+	rest rest.Interface
+	scms map[event.Provider]scm.Client
+	run  tekton.RunOptions
 
 	workers     int
 	poll        time.Duration
@@ -165,6 +168,11 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 	if err := checkRunOptions(run); err != nil {
 		return nil, err
 	}
+	rc, err := restClient(client)
+	if err != nil {
+		return nil, err
+	}
+	d.rest = rc
 	d.store = pairRuns(d.store)
 	d.slots = make(chan struct{}, d.workers)
 	d.prefetching = make(chan struct{}, 2*d.workers)
@@ -479,7 +487,7 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	}
 	id := pr.Namespace + "/" + pr.Name
 	note := "created PipelineRun " + id
-	err = createRun(ctx, d.tekton, pr)
+	err = createRun(ctx, d.rest, pr)
 	created := err == nil
 	switch {
 	case apierrors.IsAlreadyExists(err):
