@@ -26,6 +26,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -36,7 +37,7 @@ type Store interface {
 	ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error)
 	FinishEvent(ctx context.Context, id int64, state event.State, reason string) error
 	RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error
-	CreateRun(ctx context.Context, r *store.Run) error
+	CreateRun(ctx context.Context, r *run.Run) error
 }
 
 var _ Store = store.Store(nil)
@@ -502,12 +503,12 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	if err := d.afterCommit(ctx, ev, recorded, pr, created); err != nil {
 		return "", "", err
 	}
-	run := &store.Run{
+	r := &run.Run{
 		ID: id, EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind, Repo: ev.Repo, ProjectID: ev.ProjectID,
 		App: pr.Labels[tekton.LabelApp], Ref: ev.Ref, SHA: ev.SHA, MRNumber: ev.MRNumber,
-		State: store.RunPending, CreatedAt: d.clock.Now(),
+		State: run.Pending, CreatedAt: d.clock.Now(),
 	}
-	if err := d.store.CreateRun(ctx, run); err != nil {
+	if err := d.store.CreateRun(ctx, r); err != nil {
 		return "", "", retry.Transient(fmt.Errorf("recording run %s: %w", id, err))
 	}
 	n, err := d.supersede(ctx, ev, rc)

@@ -6,14 +6,14 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // dispatchedFinisher is the optional store method that records a run and
 // finishes its event in one transaction shared with concurrent callers;
 // the stores of pkg/store have it.
 type dispatchedFinisher interface {
-	FinishDispatched(ctx context.Context, id int64, run *store.Run, reason string) error
+	FinishDispatched(ctx context.Context, id int64, r *run.Run, reason string) error
 }
 
 // pairedStore holds back the run a worker records (CreateRun) until the
@@ -28,7 +28,7 @@ type pairedStore struct {
 	fin dispatchedFinisher
 
 	mu   sync.Mutex
-	held map[int64]*store.Run // by event id
+	held map[int64]*run.Run // by event id
 }
 
 // pairRuns wraps st when it can finish a dispatched event with its run.
@@ -37,11 +37,11 @@ func pairRuns(st Store) Store {
 	if !ok {
 		return st
 	}
-	return &pairedStore{Store: st, fin: fin, held: map[int64]*store.Run{}}
+	return &pairedStore{Store: st, fin: fin, held: map[int64]*run.Run{}}
 }
 
 // CreateRun holds r until its event's outcome is written.
-func (p *pairedStore) CreateRun(ctx context.Context, r *store.Run) error {
+func (p *pairedStore) CreateRun(ctx context.Context, r *run.Run) error {
 	p.mu.Lock()
 	prev, ok := p.held[r.EventID]
 	if !ok || prev.ID == r.ID {
@@ -57,7 +57,7 @@ func (p *pairedStore) CreateRun(ctx context.Context, r *store.Run) error {
 }
 
 // take removes and returns the run held for event id.
-func (p *pairedStore) take(id int64) *store.Run {
+func (p *pairedStore) take(id int64) *run.Run {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.held[id]

@@ -140,7 +140,7 @@ func slackMessage(s Summary) map[string]any {
 	if s.Link != "" {
 		text += " <" + s.Link + "|details>"
 	}
-	detail := fmt.Sprintf("*%s* %s `%s`", s.Run.Repo, where(s.Run), short(s.Run.SHA))
+	detail := fmt.Sprintf("*%s* %s `%s`", s.Run.Repo, where(s.Run), s.Run.ShortSHA())
 	if s.FailedTask != "" {
 		detail += fmt.Sprintf("\nFailed task: `%s`", s.FailedTask)
 	}
