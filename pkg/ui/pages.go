@@ -513,7 +513,6 @@ func runFromPipelineRun(pr *pipelinev1.PipelineRun) *store.Run {
 	return r
 }
 
-
 // noticeText maps the notice a redirect carries to a fixed message, so a
 // link cannot put arbitrary text on the page.
 func noticeText(code string) string {
