@@ -554,7 +554,7 @@ func TestHandoff(t *testing.T) {
 	h := newHarness(t, WithWorkers(2), WithPollInterval(time.Hour))
 	h.store.finished = make(chan int64, 2)
 	if _, ok := h.d.reserve(); ok {
-		t.Fatal("Reserve before Run: got a worker")
+		t.Fatal("reserve before Run: got a worker")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -568,13 +568,13 @@ func TestHandoff(t *testing.T) {
 		t.Errorf("lease = %s, want the dispatcher's 2m0s", lease)
 	}
 	if _, ok := h.d.reserve(); !ok {
-		t.Fatal("second Reserve of 2 workers: none free")
+		t.Fatal("second reserve of 2 workers: none free")
 	}
 	if _, ok := h.d.reserve(); ok {
-		t.Fatal("third Reserve of 2 workers: got one")
+		t.Fatal("third reserve of 2 workers: got one")
 	}
 	// The third caller queued its event: no handover until Run's next
-	// claim (woken by the Release) has found the queue empty again.
+	// claim (woken by the free) has found the queue empty again.
 	h.d.free()
 	for _, ok := h.d.reserve(); !ok; _, ok = h.d.reserve() {
 		goruntime.Gosched()
@@ -613,23 +613,23 @@ func TestHandoff(t *testing.T) {
 		t.Errorf("%d PipelineRuns, want 2", n)
 	}
 	if _, ok := h.d.reserve(); ok {
-		t.Error("Reserve after Run returned: got a worker")
+		t.Error("reserve after Run returned: got a worker")
 	}
 }
 
 // Run claims when events may be queued (at start, on Wake, after a refused
-// Reserve), not each time a worker that was handed an event frees up: that
+// reserve), not each time a worker that was handed an event frees up: that
 // claim found nothing and cost a write transaction per event.
 func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 	tests := []struct {
 		name string
-		// refuse makes one Reserve fail for want of a worker (the webhook
+		// refuse makes one reserve fail for want of a worker (the webhook
 		// then queues its event) before the final Wake.
 		refuse     bool
 		wantClaims int
 	}{
 		{"handed-over events only", false, 2},     // at start, on Wake
-		{"a refused Reserve queues one", true, 3}, // at start, on the freed worker, on Wake
+		{"a refused reserve queues one", true, 3}, // at start, on the freed worker, on Wake
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -640,7 +640,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() { errc <- h.d.Run(ctx) }()
-			// reserve waits for a free worker first: a Reserve refused for
+			// reserve waits for a free worker first: a reserve refused for
 			// want of one marks the queue undrained, which would make the
 			// claims counted below depend on goroutine timing.
 			reserve := func() time.Duration {
@@ -659,7 +659,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 					goruntime.Gosched()
 				}
 			}
-			// One event at a time on 2 workers: Reserve always finds one.
+			// One event at a time on 2 workers: reserve always finds one.
 			for i := range n {
 				lease := reserve()
 				sha := strings.Repeat(string(rune('a'+i%6)), 40)
@@ -672,7 +672,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 				reserve()
 				reserve()
 				if _, ok := h.d.reserve(); ok {
-					t.Fatal("third Reserve of 2 workers: got one")
+					t.Fatal("third reserve of 2 workers: got one")
 				}
 				h.d.free()
 				h.d.free()
@@ -695,7 +695,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 	}
 }
 
-// Reserve hands over only when the last claim found the queue drained,
+// reserve hands over only when the last claim found the queue drained,
 // and a refusal for want of a worker marks the queue as holding the
 // caller's event: a new event never overtakes queued ones.
 func TestReserveKeepsOrder(t *testing.T) {
@@ -719,7 +719,7 @@ func TestReserveKeepsOrder(t *testing.T) {
 				d.slots <- struct{}{}
 			}
 			if _, ok := d.reserve(); ok != tt.want {
-				t.Errorf("Reserve = %v, want %v", ok, tt.want)
+				t.Errorf("reserve = %v, want %v", ok, tt.want)
 			}
 			if d.drained != tt.wantAfter {
 				t.Errorf("drained = %v afterwards, want %v", d.drained, tt.wantAfter)
@@ -830,7 +830,7 @@ func TestRunHandlesEventsClaimedAsShutdownBegins(t *testing.T) {
 	}
 }
 
-// Prefetch reads the commit's .slipway.yaml while the webhook records the
+// prefetch reads the commit's .slipway.yaml while the webhook records the
 // event; the worker then finds it cached and does not read it again.
 func TestPrefetchReadsTheConfigOnceForTheWorker(t *testing.T) {
 	h := newHarness(t)
@@ -854,7 +854,7 @@ func TestPrefetchReadsTheConfigOnceForTheWorker(t *testing.T) {
 	}
 
 	// Events that build nothing fetch nothing: no read is even started
-	// (Prefetch takes a read's token before it returns).
+	// (prefetch takes a read's token before it returns).
 	for len(h.d.prefetching) > 0 { // the first read's token; no timing involved
 		goruntime.Gosched()
 	}
