@@ -59,7 +59,7 @@ type Notifier struct {
 	resumeEvery time.Duration
 	log         *slog.Logger
 	sleep       func(ctx context.Context, d time.Duration) error
-	clock       clock.PassiveClock
+	clock       clock.Clock
 
 	queue   chan job
 	started atomic.Bool
@@ -172,7 +172,6 @@ func New(records Records, summarize Summarize, opts ...Option) (*Notifier, error
 		attempts: 6, backoff: retry.Exponential(2*time.Second, 5*time.Minute), parallel: 8,
 		lease: 10 * time.Minute, resumeEvery: time.Minute,
 		log:   slog.New(slog.DiscardHandler),
-		sleep: sleepCtx,
 		clock: clock.RealClock{},
 	}
 	for _, o := range opts {
@@ -180,6 +179,7 @@ func New(records Records, summarize Summarize, opts ...Option) (*Notifier, error
 			return nil, fmt.Errorf("notify: %w", err)
 		}
 	}
+	n.sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, n.clock, d) }
 	if n.queue == nil {
 		n.queue = make(chan job, 1000)
 	}
@@ -498,13 +498,13 @@ func (n *Notifier) record(ctx context.Context, rec *store.Notification) bool {
 	return true
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+func sleepCtx(ctx context.Context, c clock.Clock, d time.Duration) error {
+	t := c.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-t.C():
 		return nil
 	}
 }
