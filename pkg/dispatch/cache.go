@@ -1,9 +1,11 @@
 package dispatch
 
 import (
-	"container/list"
 	"context"
-	"sync"
+	"errors"
+
+	"golang.org/x/sync/singleflight"
+	"k8s.io/utils/lru"
 
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 )
@@ -13,84 +15,66 @@ type configKey struct {
 	provider, repo, sha string
 }
 
+func (k configKey) String() string { return k.provider + "\x00" + k.repo + "\x00" + k.sha }
+
 // configResult is a parsed config or the parse error, both final for a SHA.
 type configResult struct {
 	cfg *repoconfig.Config
 	err error
 }
 
-type cacheEntry struct {
-	key  configKey
-	res  configResult
-	done chan struct{} // closed when res is set
-	ok   bool          // false when the load failed and must be retried
-}
+// errNotFinal says a load failed in a way worth trying again (a transient
+// read error): its result is not cached.
+var errNotFinal = errors.New("config load not final")
 
 // configCache is a bounded LRU of parsed configs. Concurrent lookups of
-// the same key wait for the one load in flight, so a SHA is read once.
+// the same key share the one load in flight, so a SHA is read once.
 type configCache struct {
-	mu      sync.Mutex
-	max     int
-	order   *list.List // front = most recently used; values are *cacheEntry
-	entries map[configKey]*list.Element
-	// onWait, when set (by tests), is called when a lookup starts waiting
-	// for another's load.
+	cache  *lru.Cache
+	flight singleflight.Group
+	// onWait, when set (by tests), is called when a lookup missed the
+	// cache and is about to join the load in flight or start one.
 	onWait func()
 }
 
 func newConfigCache(max int) *configCache {
-	return &configCache{max: max, order: list.New(), entries: map[configKey]*list.Element{}}
+	return &configCache{cache: lru.New(max)}
 }
 
 // get returns the cached result for key, or calls load once (for all
 // concurrent callers). A load that returns ok=false (a transient failure)
-// is not cached.
+// is not cached, and a caller that joined it loads again itself.
 func (c *configCache) get(ctx context.Context, key configKey, load func() (configResult, bool)) configResult {
 	for {
-		c.mu.Lock()
-		if el, hit := c.entries[key]; hit {
-			e := el.Value.(*cacheEntry)
-			c.order.MoveToFront(el)
-			c.mu.Unlock()
-			if c.onWait != nil {
-				c.onWait()
-			}
-			select {
-			case <-e.done:
-			case <-ctx.Done():
-				return configResult{err: ctx.Err()}
-			}
-			if e.ok {
-				return e.res
-			}
-			// The load we waited on failed and was dropped; try ourselves.
-			continue
+		if v, hit := c.cache.Get(key); hit {
+			return v.(configResult)
 		}
-		e := &cacheEntry{key: key, done: make(chan struct{})}
-		c.entries[key] = c.order.PushFront(e)
-		c.evict()
-		c.mu.Unlock()
-
-		res, ok := load()
-		c.mu.Lock()
-		e.res, e.ok = res, ok
-		if !ok {
-			if el, hit := c.entries[key]; hit && el.Value.(*cacheEntry) == e {
-				c.order.Remove(el)
-				delete(c.entries, key)
-			}
+		if c.onWait != nil {
+			c.onWait()
 		}
-		close(e.done)
-		c.mu.Unlock()
-		return res
-	}
-}
-
-// evict drops the least recently used entries beyond max. Called with mu held.
-func (c *configCache) evict() {
-	for c.order.Len() > c.max {
-		el := c.order.Back()
-		c.order.Remove(el)
-		delete(c.entries, el.Value.(*cacheEntry).key)
+		ran := false
+		ch := c.flight.DoChan(key.String(), func() (any, error) {
+			// Loaded between our miss and this flight.
+			if v, hit := c.cache.Get(key); hit {
+				return v, nil
+			}
+			ran = true
+			res, final := load()
+			if !final {
+				return res, errNotFinal
+			}
+			c.cache.Add(key, res)
+			return res, nil
+		})
+		select {
+		case r := <-ch:
+			// ran was set before ch was sent on, if this caller's load ran.
+			if r.Err == nil || ran {
+				return r.Val.(configResult)
+			}
+			// The load we joined failed and was dropped; try ourselves.
+		case <-ctx.Done():
+			return configResult{err: ctx.Err()}
+		}
 	}
 }

@@ -3,18 +3,27 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 )
 
-// A lookup that arrives while the same key loads waits for that load; if
-// the load fails transiently, the waiter loads again itself.
+// A lookup that arrives while the same key loads shares that load (or
+// finds its result cached); if the load fails transiently, the waiter
+// loads again itself.
 func TestConfigCacheSharesLoads(t *testing.T) {
 	for _, firstOK := range []bool{true, false} {
 		c := newConfigCache(4)
 		waiting := make(chan struct{})
-		c.onWait = func() { close(waiting) }
+		// The first lookup's call comes before its load starts; the
+		// second's is the one to wait for.
+		var lookups atomic.Int32
+		c.onWait = func() {
+			if lookups.Add(1) == 2 {
+				close(waiting)
+			}
+		}
 		key := configKey{"github", "acme/web", shaA}
 		started, release := make(chan struct{}), make(chan struct{})
 		first := make(chan configResult)

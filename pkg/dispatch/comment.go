@@ -69,5 +69,5 @@ func (d *Dispatcher) retest(ctx context.Context, ev *event.Event) (event.State, 
 	// message must not stop it.
 	b.CommitMessage = ""
 	b.Action = event.Build
-	return d.build(ctx, &b, nil)
+	return d.build(ctx, &b, committed(&b)) // dispatch waited for the record
 }

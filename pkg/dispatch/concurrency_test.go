@@ -109,7 +109,7 @@ func markStarted(t *testing.T, h *harness, name string) {
 	if pr.Spec.Status != "" {
 		t.Fatalf("%s was not started: spec.status %q", name, pr.Spec.Status)
 	}
-	pr.Status.StartTime = &metav1.Time{Time: h.clock.now()}
+	pr.Status.StartTime = &metav1.Time{Time: h.clock.Now()}
 	if _, err := h.cs.TektonV1().PipelineRuns(ns).UpdateStatus(context.Background(), pr, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

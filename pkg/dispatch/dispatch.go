@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -20,9 +19,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
+	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -33,10 +37,10 @@ type Store interface {
 	ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error)
 	FinishEvent(ctx context.Context, id int64, state event.State, reason string) error
 	RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error
-	CreateRun(ctx context.Context, r *store.Run) error
+	CreateRun(ctx context.Context, r *run.Run) error
 	// FinishDispatched records a run and finishes its event as dispatched
 	// in one transaction shared with concurrent callers (finish.go).
-	FinishDispatched(ctx context.Context, id int64, run *store.Run, reason string) error
+	FinishDispatched(ctx context.Context, id int64, r *run.Run, reason string) error
 }
 
 var _ Store = (*store.DB)(nil)
@@ -45,15 +49,16 @@ var _ Store = (*store.DB)(nil)
 type Dispatcher struct {
 	store  Store
 	tekton versioned.Interface
-	scms   map[event.Provider]scm.Client
-	run    tekton.RunOptions
+	// rest posts PipelineRuns (createRun).
+	rest rest.Interface
+	scms map[event.Provider]scm.Client
+	run  tekton.RunOptions
 
 	workers     int
 	poll        time.Duration
 	lease       time.Duration
 	maxAttempts int
-	minBackoff  time.Duration
-	maxBackoff  time.Duration
+	backoff     wait.Backoff
 	log         *slog.Logger
 	metrics     *metrics
 	configs     *configCache
@@ -65,25 +70,24 @@ type Dispatcher struct {
 	// safety net for a finish the reporter missed (e.g. during a restart).
 	admitEvery time.Duration
 
-	now  func() time.Time
-	rnd  func(int64) int64
-	wake chan struct{}
+	clock clock.WithTicker
+	wake  chan struct{}
 
 	// slots holds one token per busy worker, claimed or handed over.
 	slots chan struct{}
-	// prefetching bounds the .slipway.yaml reads Prefetch has in flight.
+	// prefetching bounds the .slipway.yaml reads prefetch has in flight.
 	prefetching chan struct{}
 	// freed wakes Run when a worker frees up; one pending signal is enough.
 	freed chan struct{}
 	// wg counts the events in hand, so Run returns after the last.
 	wg sync.WaitGroup
-	// hmu orders Reserve against Run's start and end: no worker is
+	// hmu orders reserve against Run's start and end: no worker is
 	// reserved once Run has begun waiting for the last ones.
 	hmu       sync.Mutex
 	accepting bool
 	runCtx    context.Context
 	// drained says the last claim found the queue empty of due events.
-	// Reserve hands over only then, so a new event never overtakes older
+	// reserve hands over only then, so a new event never overtakes older
 	// queued ones (which would, e.g., keep an older push's run from being
 	// cancelled by the newer one's).
 	drained bool
@@ -108,11 +112,15 @@ func WithLease(l time.Duration) Option { return func(d *Dispatcher) { d.lease = 
 // before it is failed. Default 50.
 func WithMaxAttempts(n int) Option { return func(d *Dispatcher) { d.maxAttempts = n } }
 
-// WithBackoff sets the first and the largest wait between attempts.
-// Default 1 s doubling to 2 min.
+// WithBackoff sets the first and the largest wait between attempts, each
+// jittered up to half again. Default 1 s doubling to 2 min.
 func WithBackoff(first, max time.Duration) Option {
-	return func(d *Dispatcher) { d.minBackoff, d.maxBackoff = first, max }
+	return func(d *Dispatcher) { d.backoff = retry.Exponential(first, max) }
 }
+
+// WithClock sets the clock for receive times, retry times and Run's
+// tickers. Default: the real clock.
+func WithClock(c clock.WithTicker) Option { return func(d *Dispatcher) { d.clock = c } }
 
 // WithConfigCacheSize sets how many parsed .slipway.yaml (by repo and SHA)
 // are kept. Default 256.
@@ -132,11 +140,11 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 	d := &Dispatcher{
 		store: st, tekton: client, scms: scms, run: run,
 		workers: 8, poll: time.Second, lease: 2 * time.Minute, maxAttempts: 50,
-		minBackoff: time.Second, maxBackoff: 2 * time.Minute, cacheSize: 256,
+		backoff: retry.Exponential(time.Second, 2*time.Minute), cacheSize: 256,
 		admitEvery: 30 * time.Second,
 		log:        slog.New(slog.DiscardHandler),
-		now:        time.Now, rnd: rand.Int64N,
-		wake: make(chan struct{}, 1),
+		clock:      clock.RealClock{},
+		wake:       make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(d)
@@ -150,8 +158,10 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 		return nil, fmt.Errorf("dispatch: poll interval and lease must be positive")
 	case d.maxAttempts < 1:
 		return nil, fmt.Errorf("dispatch: max attempts must be at least 1, got %d", d.maxAttempts)
-	case d.minBackoff <= 0 || d.maxBackoff < d.minBackoff:
-		return nil, fmt.Errorf("dispatch: backoff %s..%s is not a valid range", d.minBackoff, d.maxBackoff)
+	case d.backoff.Duration <= 0 || d.backoff.Cap < d.backoff.Duration:
+		return nil, fmt.Errorf("dispatch: backoff %s..%s is not a valid range", d.backoff.Duration, d.backoff.Cap)
+	case d.clock == nil:
+		return nil, errors.New("dispatch: nil clock")
 	case d.maxRunning < 0:
 		return nil, fmt.Errorf("dispatch: max running per repo must not be negative, got %d", d.maxRunning)
 	case d.cacheSize < 1:
@@ -162,6 +172,11 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 	if err := checkRunOptions(run); err != nil {
 		return nil, err
 	}
+	rc, err := restClient(client)
+	if err != nil {
+		return nil, err
+	}
+	d.rest = rc
 	d.store = pairRuns(d.store)
 	d.slots = make(chan struct{}, d.workers)
 	d.prefetching = make(chan struct{}, 2*d.workers)
@@ -184,12 +199,11 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Reserve takes a free worker for an event the caller is about to record
+// reserve takes a free worker for an event the intake is about to record
 // already claimed, with the lease returned, and then hand over with
-// Dispatch (or give back with Release). It never blocks: false when every
-// worker is busy or Run is not running. The webhook uses it so that a push
-// goes from its commit to a worker with no claim and no wake-up between.
-func (d *Dispatcher) Reserve() (lease time.Duration, ok bool) {
+// dispatchReserved (or give back with free). It never blocks: false when
+// every worker is busy or Run is not running.
+func (d *Dispatcher) reserve() (lease time.Duration, ok bool) {
 	d.hmu.Lock()
 	defer d.hmu.Unlock()
 	if !d.accepting || !d.drained {
@@ -207,12 +221,12 @@ func (d *Dispatcher) Reserve() (lease time.Duration, ok bool) {
 	return d.lease, true
 }
 
-// Prefetch starts reading the .slipway.yaml ev will need into the config
-// cache while the webhook is still recording ev, so the worker that
+// prefetch starts reading the .slipway.yaml ev will need into the config
+// cache while the intake is still recording ev, so the worker that
 // dispatches it finds it there or joins the read in flight: the read
 // overlaps the commit instead of following it. It never blocks; with too
 // many reads in flight it does nothing and the worker reads as usual.
-func (d *Dispatcher) Prefetch(ev *event.Event) {
+func (d *Dispatcher) prefetch(ev *event.Event) {
 	if ev.Action != event.Build || event.IsDeletion(ev.SHA) || d.scms[ev.Provider] == nil {
 		return
 	}
@@ -231,21 +245,15 @@ func (d *Dispatcher) Prefetch(ev *event.Event) {
 	}()
 }
 
-// Release gives back a worker Reserve took that gets no event.
-func (d *Dispatcher) Release() { d.free() }
-
-// Dispatch hands ev, claimed with the lease Reserve gave (its ID and
-// Attempts set), to the worker Reserve took, while ev's record may still
-// be committing: the worker creates the PipelineRun meanwhile and waits
-// for recorded before anything else (recording the run, cancelling older
-// ones, finishing the event). If recorded reports an error, the worker
-// deletes the PipelineRun it created and writes nothing: the sender was
-// refused and redelivers. A nil recorded: ev's record is committed. It
-// never blocks. The channel gets the outcome
-// once the PipelineRun is created (or the event filtered, failed or set to
-// retry), before the outcome is written to the store, so the webhook can
-// answer with it without waiting for that commit.
-func (d *Dispatcher) Dispatch(ev *event.Event, recorded func() (id int64, duplicate bool, err error)) <-chan event.Outcome {
+// dispatchReserved hands ev, claimed with the lease reserve gave (its ID
+// and Attempts set), to the worker reserve took, while ev's record may
+// still be committing: the worker creates the PipelineRun meanwhile and
+// waits for recorded before anything else (see overlap.go). It never
+// blocks. The channel gets the outcome once the PipelineRun is created
+// (or the event filtered, failed or set to retry), before the outcome is
+// written to the store, so the webhook can answer with it without waiting
+// for that commit.
+func (d *Dispatcher) dispatchReserved(ev *event.Event, recorded recordedFunc) <-chan event.Outcome {
 	done := make(chan event.Outcome, 1)
 	go func() {
 		d.handle(d.runCtx, ev, done, d.releaseSlot, recorded)
@@ -285,9 +293,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.hmu.Unlock()
 		d.wg.Wait()
 	}()
-	ticker := time.NewTicker(d.poll)
+	ticker := d.clock.NewTicker(d.poll)
 	defer ticker.Stop()
-	admitTicker := time.NewTicker(d.admitEvery)
+	admitTicker := d.clock.NewTicker(d.admitEvery)
 	defer admitTicker.Stop()
 	// owed says the queue may hold events this replica has not claimed: at
 	// start, after a poll tick or a Wake (each queued event comes with one),
@@ -321,7 +329,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.slots <- struct{}{}
 				d.wg.Add(1)
 				go func(ev event.Event) {
-					d.handle(ctx, &ev, nil, d.releaseSlot, nil)
+					d.handle(ctx, &ev, nil, d.releaseSlot, committed(&ev))
 					d.wg.Done()
 				}(evs[i])
 			}
@@ -336,9 +344,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticker.C:
+		case <-ticker.C():
 			owed = true
-		case <-admitTicker.C:
+		case <-admitTicker.C():
 			if _, err := d.admitAll(ctx); err != nil && ctx.Err() == nil {
 				d.log.ErrorContext(ctx, "admitting queued runs", "err", err)
 			}
@@ -346,7 +354,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			owed = true
 		case <-d.freed:
 			// A worker that frees up claims only if events queued since
-			// the last claim (Reserve refused one). Claiming after every
+			// the last claim (reserve refused one). Claiming after every
 			// handed-over event cost a write transaction per event for
 			// nothing (bench/RESULTS.md, "Dispatch at concurrency 1").
 			d.hmu.Lock()
@@ -360,12 +368,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // store: finished (dispatched, ignored, failed) or retried later. It is
 // what Run calls for each claimed event.
 func (d *Dispatcher) Handle(ctx context.Context, ev *event.Event) {
-	d.handle(ctx, ev, nil, nil, nil)
+	d.handle(ctx, ev, nil, nil, committed(ev))
 }
 
 // handle is Handle; once the outcome is known, before it is recorded,
 // release (when not nil) is called and then done (when not nil) gets it.
-// recorded, when not nil, says whether ev's record committed (Dispatch).
+// recorded says whether ev's record committed: at once for a claimed
+// event, once its commit lands for one the intake handed over.
 func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- event.Outcome, release func(), recorded recordedFunc) {
 	log := d.log.With("event", ev.ID, "provider", ev.Provider, "repo", ev.Repo, "sha", ev.SHA, "delivery", ev.Delivery)
 	// Work on an event is not cut short by shutdown: it ends within half
@@ -376,30 +385,28 @@ func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- ev
 	if release != nil {
 		release()
 	}
-	if recorded != nil {
-		// Nothing is written about an event before its record is there.
-		if ok := d.settle(ctx, ev, recorded); !ok {
-			return
-		}
+	// Nothing is written about an event before its record is there.
+	if ok := d.settle(ctx, ev, recorded); !ok {
+		return
 	}
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease/2)
 	defer cancel()
 	result := string(state)
 	if err != nil {
-		retry, after := transient(err)
+		again, after := retry.IsTransient(err)
 		switch {
-		case !retry:
+		case !again:
 			state, reason, result = event.Failed, err.Error(), string(event.Failed)
 		case ev.Attempts >= d.maxAttempts:
 			state, reason, result = event.Failed, fmt.Sprintf("gave up after %d attempts: %v", ev.Attempts, err), string(event.Failed)
 		default:
-			wait := max(backoff(ev.Attempts, d.minBackoff, d.maxBackoff, d.rnd), after)
+			wait := max(retry.Delay(d.backoff, ev.Attempts), after)
 			if done != nil {
 				done <- event.Outcome{State: event.Queued, Reason: fmt.Sprintf("will retry in %s: %v", wait.Round(time.Millisecond), err)}
 			}
 			log.WarnContext(ctx, "dispatch failed, will retry", "err", err, "attempt", ev.Attempts, "wait", wait)
-			if rerr := d.store.RetryEvent(rctx, ev.ID, err, d.now().Add(wait)); rerr != nil {
+			if rerr := d.store.RetryEvent(rctx, ev.ID, err, d.clock.Now().Add(wait)); rerr != nil {
 				log.ErrorContext(ctx, "recording retry; the lease will expire", "err", rerr)
 			}
 			d.metrics.event("retried")
@@ -419,7 +426,7 @@ func (d *Dispatcher) handle(ctx context.Context, ev *event.Event, done chan<- ev
 // dispatch decides and does what ev asks. A returned error is classified
 // by the caller; otherwise state and reason finish the event.
 func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event, recorded recordedFunc) (event.State, string, error) {
-	if recorded != nil && ev.Action != event.Build {
+	if ev.Action != event.Build {
 		// Only a build's create is worth overlapping with the commit; a
 		// comment command or a cancel acts on a recorded event.
 		id, dup, err := recorded()
@@ -484,7 +491,7 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	}
 	id := pr.Namespace + "/" + pr.Name
 	note := "created PipelineRun " + id
-	err = createRun(ctx, d.tekton, pr)
+	err = createRun(ctx, d.rest, pr)
 	created := err == nil
 	switch {
 	case apierrors.IsAlreadyExists(err):
@@ -493,25 +500,23 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	case err != nil:
 		return "", "", fmt.Errorf("creating PipelineRun %s: %w", id, err)
 	default:
-		d.metrics.latency(d.now().Sub(ev.ReceivedAt))
+		d.metrics.latency(d.clock.Since(ev.ReceivedAt))
 	}
-	if recorded != nil {
-		// The create overlapped the event's commit; what follows needs it.
-		if err := d.afterCommit(ctx, ev, recorded, pr, created); err != nil {
-			return "", "", err
-		}
+	// The create may have overlapped the event's commit; what follows needs it.
+	if err := d.afterCommit(ctx, ev, recorded, pr, created); err != nil {
+		return "", "", err
 	}
-	run := &store.Run{
+	r := &run.Run{
 		ID: id, EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind, Repo: ev.Repo, ProjectID: ev.ProjectID,
 		App: pr.Labels[tekton.LabelApp], Ref: ev.Ref, SHA: ev.SHA, MRNumber: ev.MRNumber,
-		State: store.RunPending, CreatedAt: d.now(),
+		State: run.Pending, CreatedAt: d.clock.Now(),
 	}
-	if err := d.store.CreateRun(ctx, run); err != nil {
-		return "", "", &retryable{fmt.Errorf("recording run %s: %w", id, err)}
+	if err := d.store.CreateRun(ctx, r); err != nil {
+		return "", "", retry.Transient(fmt.Errorf("recording run %s: %w", id, err))
 	}
 	n, err := d.supersede(ctx, ev, rc)
 	if err != nil {
-		if ok, _ := transient(err); ok {
+		if ok, _ := retry.IsTransient(err); ok {
 			return "", "", err // the retry finds the run created and recorded
 		}
 		// The run exists; failing the event would misreport it.

@@ -23,10 +23,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -45,20 +47,20 @@ type harness struct {
 	store *memStore
 	cs    *fake.Clientset
 	scm   *fakeSCM
-	clock *clock
+	clock *clocktesting.FakeClock
 }
 
 func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	h := &harness{store: newMemStore(c), cs: fake.NewSimpleClientset(), scm: newFakeSCM(), clock: c}
+	opts = append([]Option{WithClock(c)}, opts...)
 	d, err := New(h.store, h.cs, map[event.Provider]scm.Client{event.GitHub: h.scm, event.GitLab: h.scm}, runOpts, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.now = c.now
-	// The longest wait of each backoff step, so expectations are exact.
-	d.rnd = func(n int64) int64 { return n - 1 }
+	// No jitter, so expectations are exact.
+	d.backoff.Jitter = 0
 	h.d = d
 	return h
 }
@@ -149,7 +151,7 @@ func TestBuildCreatesRun(t *testing.T) {
 	}
 	wantRun := store.Run{
 		ID: "ci/" + pr.Name, EventID: id, Provider: event.GitHub, Kind: event.Push, Repo: "acme/web",
-		App: "web", Ref: "refs/heads/main", SHA: shaA, State: store.RunPending, CreatedAt: h.clock.now(),
+		App: "web", Ref: "refs/heads/main", SHA: shaA, State: store.RunPending, CreatedAt: h.clock.Now(),
 	}
 	if diff := cmp.Diff(map[string]store.Run{wantRun.ID: wantRun}, h.store.runs); diff != "" {
 		t.Errorf("recorded runs (-want +got)\n%s", diff)
@@ -306,7 +308,7 @@ func TestAPIErrors(t *testing.T) {
 				return false, nil, nil
 			})
 			id := h.store.add(push("main", shaA, "d1"))
-			start := h.clock.now()
+			start := h.clock.Now()
 			h.step(t)
 			ev := h.store.get(id)
 			if tt.wantRetry == 0 {
@@ -325,7 +327,7 @@ func TestAPIErrors(t *testing.T) {
 				t.Fatalf("claimed %d events before they were due", n)
 			}
 			broken = false
-			h.clock.advance(tt.wantRetry)
+			h.clock.Step(tt.wantRetry)
 			h.step(t)
 			if got := h.outcome(id); got.State != event.Dispatched || got.Attempts != 2 {
 				t.Errorf("after healing: %+v, want dispatched on attempt 2", got)
@@ -341,12 +343,12 @@ func TestSCMTransientRetried(t *testing.T) {
 	h := newHarness(t)
 	h.scm.errs = []error{&scm.TransientError{Err: errors.New("502 bad gateway"), RetryAfter: time.Minute}}
 	id := h.store.add(push("main", shaA, "d1"))
-	start := h.clock.now()
+	start := h.clock.Now()
 	h.step(t)
 	if got := h.store.get(id); got.State != event.Queued || h.store.notBefore[id].Sub(start) != time.Minute {
 		t.Fatalf("event %s due at +%s, want queued, due at +1m (host's Retry-After)", got.State, h.store.notBefore[id].Sub(start))
 	}
-	h.clock.advance(time.Minute)
+	h.clock.Step(time.Minute)
 	h.step(t)
 	if got := h.outcome(id); got.State != event.Dispatched {
 		t.Errorf("event = %+v, want dispatched", got)
@@ -365,7 +367,7 @@ func TestGivesUp(t *testing.T) {
 	id := h.store.add(push("main", shaA, "d1"))
 	for i := 0; i < 3; i++ {
 		h.step(t)
-		h.clock.advance(time.Hour)
+		h.clock.Step(time.Hour)
 	}
 	want := outcome{State: event.Failed, Attempts: 3,
 		Reason: "gave up after 3 attempts: creating PipelineRun ci/" + h.runName(t, id) + ": down"}
@@ -551,30 +553,30 @@ func TestRun(t *testing.T) {
 func TestHandoff(t *testing.T) {
 	h := newHarness(t, WithWorkers(2), WithPollInterval(time.Hour))
 	h.store.finished = make(chan int64, 2)
-	if _, ok := h.d.Reserve(); ok {
-		t.Fatal("Reserve before Run: got a worker")
+	if _, ok := h.d.reserve(); ok {
+		t.Fatal("reserve before Run: got a worker")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- h.d.Run(ctx) }()
-	lease, ok := h.d.Reserve()
+	lease, ok := h.d.reserve()
 	for !ok { // until Run has started; no timing involved
 		goruntime.Gosched()
-		lease, ok = h.d.Reserve()
+		lease, ok = h.d.reserve()
 	}
 	if lease != 2*time.Minute {
 		t.Errorf("lease = %s, want the dispatcher's 2m0s", lease)
 	}
-	if _, ok := h.d.Reserve(); !ok {
-		t.Fatal("second Reserve of 2 workers: none free")
+	if _, ok := h.d.reserve(); !ok {
+		t.Fatal("second reserve of 2 workers: none free")
 	}
-	if _, ok := h.d.Reserve(); ok {
-		t.Fatal("third Reserve of 2 workers: got one")
+	if _, ok := h.d.reserve(); ok {
+		t.Fatal("third reserve of 2 workers: got one")
 	}
 	// The third caller queued its event: no handover until Run's next
-	// claim (woken by the Release) has found the queue empty again.
-	h.d.Release()
-	for _, ok := h.d.Reserve(); !ok; _, ok = h.d.Reserve() {
+	// claim (woken by the free) has found the queue empty again.
+	h.d.free()
+	for _, ok := h.d.reserve(); !ok; _, ok = h.d.reserve() {
 		goruntime.Gosched()
 	}
 	// The webhook records them claimed; here the fake store claims them.
@@ -586,7 +588,7 @@ func TestHandoff(t *testing.T) {
 	}
 	var outcomes []<-chan event.Outcome
 	for i := range evs {
-		outcomes = append(outcomes, h.d.Dispatch(&evs[i], nil))
+		outcomes = append(outcomes, h.d.dispatchReserved(&evs[i], committed(&evs[i])))
 	}
 	for i, done := range outcomes {
 		// What the webhook answers with: the run it created.
@@ -610,24 +612,24 @@ func TestHandoff(t *testing.T) {
 	if n := len(h.runs(t)); n != 2 {
 		t.Errorf("%d PipelineRuns, want 2", n)
 	}
-	if _, ok := h.d.Reserve(); ok {
-		t.Error("Reserve after Run returned: got a worker")
+	if _, ok := h.d.reserve(); ok {
+		t.Error("reserve after Run returned: got a worker")
 	}
 }
 
 // Run claims when events may be queued (at start, on Wake, after a refused
-// Reserve), not each time a worker that was handed an event frees up: that
+// reserve), not each time a worker that was handed an event frees up: that
 // claim found nothing and cost a write transaction per event.
 func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 	tests := []struct {
 		name string
-		// refuse makes one Reserve fail for want of a worker (the webhook
+		// refuse makes one reserve fail for want of a worker (the webhook
 		// then queues its event) before the final Wake.
 		refuse     bool
 		wantClaims int
 	}{
 		{"handed-over events only", false, 2},     // at start, on Wake
-		{"a refused Reserve queues one", true, 3}, // at start, on the freed worker, on Wake
+		{"a refused reserve queues one", true, 3}, // at start, on the freed worker, on Wake
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -638,7 +640,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() { errc <- h.d.Run(ctx) }()
-			// reserve waits for a free worker first: a Reserve refused for
+			// reserve waits for a free worker first: a reserve refused for
 			// want of one marks the queue undrained, which would make the
 			// claims counted below depend on goroutine timing.
 			reserve := func() time.Duration {
@@ -646,7 +648,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 					for len(h.d.slots) == cap(h.d.slots) {
 						goruntime.Gosched()
 					}
-					if lease, ok := h.d.Reserve(); ok { // refused only until Run's first claim
+					if lease, ok := h.d.reserve(); ok { // refused only until Run's first claim
 						return lease
 					}
 					goruntime.Gosched()
@@ -657,22 +659,23 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 					goruntime.Gosched()
 				}
 			}
-			// One event at a time on 2 workers: Reserve always finds one.
+			// One event at a time on 2 workers: reserve always finds one.
 			for i := range n {
 				lease := reserve()
 				sha := strings.Repeat(string(rune('a'+i%6)), 40)
-				h.d.Dispatch(h.store.addClaimed(push("main", sha, fmt.Sprintf("d%d", i)), lease), nil)
+				ev := h.store.addClaimed(push("main", sha, fmt.Sprintf("d%d", i)), lease)
+				h.d.dispatchReserved(ev, committed(ev))
 				<-h.store.finished
 			}
 			claims := 1
 			if tt.refuse {
 				reserve()
 				reserve()
-				if _, ok := h.d.Reserve(); ok {
-					t.Fatal("third Reserve of 2 workers: got one")
+				if _, ok := h.d.reserve(); ok {
+					t.Fatal("third reserve of 2 workers: got one")
 				}
-				h.d.Release()
-				h.d.Release()
+				h.d.free()
+				h.d.free()
 				claims++
 				waitClaims(claims)
 			}
@@ -692,7 +695,7 @@ func TestRunClaimsOnlyWhenOwed(t *testing.T) {
 	}
 }
 
-// Reserve hands over only when the last claim found the queue drained,
+// reserve hands over only when the last claim found the queue drained,
 // and a refusal for want of a worker marks the queue as holding the
 // caller's event: a new event never overtakes queued ones.
 func TestReserveKeepsOrder(t *testing.T) {
@@ -715,8 +718,8 @@ func TestReserveKeepsOrder(t *testing.T) {
 			for range tt.busy {
 				d.slots <- struct{}{}
 			}
-			if _, ok := d.Reserve(); ok != tt.want {
-				t.Errorf("Reserve = %v, want %v", ok, tt.want)
+			if _, ok := d.reserve(); ok != tt.want {
+				t.Errorf("reserve = %v, want %v", ok, tt.want)
 			}
 			if d.drained != tt.wantAfter {
 				t.Errorf("drained = %v afterwards, want %v", d.drained, tt.wantAfter)
@@ -726,7 +729,7 @@ func TestReserveKeepsOrder(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	st, cs := newMemStore(&clock{}), fake.NewSimpleClientset()
+	st, cs := newMemStore(clocktesting.NewFakeClock(time.Time{})), fake.NewSimpleClientset()
 	tests := []struct {
 		name string
 		run  tekton.RunOptions
@@ -746,22 +749,26 @@ func TestNewRejects(t *testing.T) {
 	}
 }
 
+// The default backoff: 1 s doubling to 2 min, jittered up to half again.
 func TestBackoff(t *testing.T) {
-	longest := func(n int64) int64 { return n - 1 }
-	shortest := func(int64) int64 { return 0 }
-	var gotMax, gotMin []time.Duration
+	d, err := New(newMemStore(clocktesting.NewFakeClock(time.Time{})), fake.NewSimpleClientset(), nil, runOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := d.backoff
+	exact.Jitter = 0
+	var got []time.Duration
 	for a := 1; a <= 9; a++ {
-		gotMax = append(gotMax, backoff(a, time.Second, 2*time.Minute, longest))
-		gotMin = append(gotMin, backoff(a, time.Second, 2*time.Minute, shortest))
+		base := retry.Delay(exact, a)
+		got = append(got, base)
+		if j := retry.Delay(d.backoff, a); j < base || j > base+base/2 {
+			t.Errorf("attempt %d: jittered wait %s outside [%s, %s]", a, j, base, base+base/2)
+		}
 	}
 	s := time.Second
-	wantMax := []time.Duration{s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s, 120 * s, 120 * s}
-	wantMin := []time.Duration{s / 2, s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 60 * s, 60 * s}
-	if diff := cmp.Diff(wantMax, gotMax); diff != "" {
-		t.Errorf("longest waits (-want +got)\n%s", diff)
-	}
-	if diff := cmp.Diff(wantMin, gotMin); diff != "" {
-		t.Errorf("shortest waits (-want +got)\n%s", diff)
+	want := []time.Duration{s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s, 120 * s, 120 * s}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("waits (-want +got)\n%s", diff)
 	}
 }
 
@@ -823,13 +830,13 @@ func TestRunHandlesEventsClaimedAsShutdownBegins(t *testing.T) {
 	}
 }
 
-// Prefetch reads the commit's .slipway.yaml while the webhook records the
+// prefetch reads the commit's .slipway.yaml while the webhook records the
 // event; the worker then finds it cached and does not read it again.
 func TestPrefetchReadsTheConfigOnceForTheWorker(t *testing.T) {
 	h := newHarness(t)
 	h.scm.files[shaA] = "branches: [main]\n"
 	ev := push("main", shaA, "d1")
-	h.d.Prefetch(&ev)
+	h.d.prefetch(&ev)
 	for h.scm.readCount(shaA) == 0 { // until the prefetch has read; no timing involved
 		goruntime.Gosched()
 	}
@@ -847,15 +854,15 @@ func TestPrefetchReadsTheConfigOnceForTheWorker(t *testing.T) {
 	}
 
 	// Events that build nothing fetch nothing: no read is even started
-	// (Prefetch takes a read's token before it returns).
+	// (prefetch takes a read's token before it returns).
 	for len(h.d.prefetching) > 0 { // the first read's token; no timing involved
 		goruntime.Gosched()
 	}
 	del := push("main", event.ZeroSHA, "d2")
 	ign := push("main", shaB, "d3")
 	ign.Action = event.Ignore
-	h.d.Prefetch(&del)
-	h.d.Prefetch(&ign)
+	h.d.prefetch(&del)
+	h.d.prefetch(&ign)
 	if n := len(h.d.prefetching); n != 0 {
 		t.Errorf("deletion and ignored events started %d .slipway.yaml reads, want 0", n)
 	}

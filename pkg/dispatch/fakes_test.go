@@ -7,34 +7,18 @@ import (
 	"sync"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
-// clock is a settable time source shared by the fake store and the dispatcher.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // memStore is an in-memory event queue and run record with the semantics
 // of store.Events/Runs that the dispatcher relies on.
 type memStore struct {
 	mu        sync.Mutex
-	clock     *clock
+	clock     *clocktesting.FakeClock
 	nextID    int64
 	events    map[int64]*event.Event
 	notBefore map[int64]time.Time
@@ -50,7 +34,7 @@ type memStore struct {
 
 var _ Store = (*memStore)(nil)
 
-func newMemStore(c *clock) *memStore {
+func newMemStore(c *clocktesting.FakeClock) *memStore {
 	return &memStore{
 		clock: c, events: map[int64]*event.Event{}, notBefore: map[int64]time.Time{},
 		leased: map[int64]time.Time{}, runs: map[string]store.Run{},
@@ -64,7 +48,7 @@ func (s *memStore) add(ev event.Event) int64 {
 	ev.ID = s.nextID
 	ev.State = event.Queued
 	if ev.ReceivedAt.IsZero() {
-		ev.ReceivedAt = s.clock.now()
+		ev.ReceivedAt = s.clock.Now()
 	}
 	s.events[ev.ID] = &ev
 	return ev.ID
@@ -84,7 +68,7 @@ func (s *memStore) addClaimed(ev event.Event, lease time.Duration) *event.Event 
 	defer s.mu.Unlock()
 	e := s.events[id]
 	e.Attempts = 1
-	s.leased[id] = s.clock.now().Add(lease)
+	s.leased[id] = s.clock.Now().Add(lease)
 	out := *e
 	return &out
 }
@@ -114,7 +98,7 @@ func (s *memStore) ClaimEvents(ctx context.Context, limit int, lease time.Durati
 
 func (s *memStore) claimLocked(limit int, lease time.Duration) []event.Event {
 	s.claims++
-	now := s.clock.now()
+	now := s.clock.Now()
 	var ids []int64
 	for id := range s.events {
 		ids = append(ids, id)

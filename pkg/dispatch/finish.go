@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // pairedStore holds back the run a worker records (CreateRun) until the
@@ -20,17 +20,17 @@ type pairedStore struct {
 	Store
 
 	mu   sync.Mutex
-	held map[int64]*store.Run // by event id
+	held map[int64]*run.Run // by event id
 }
 
 // pairRuns wraps st so that a dispatched event and its run are written
 // together.
 func pairRuns(st Store) Store {
-	return &pairedStore{Store: st, held: map[int64]*store.Run{}}
+	return &pairedStore{Store: st, held: map[int64]*run.Run{}}
 }
 
 // CreateRun holds r until its event's outcome is written.
-func (p *pairedStore) CreateRun(ctx context.Context, r *store.Run) error {
+func (p *pairedStore) CreateRun(ctx context.Context, r *run.Run) error {
 	p.mu.Lock()
 	prev, ok := p.held[r.EventID]
 	if !ok || prev.ID == r.ID {
@@ -46,7 +46,7 @@ func (p *pairedStore) CreateRun(ctx context.Context, r *store.Run) error {
 }
 
 // take removes and returns the run held for event id.
-func (p *pairedStore) take(id int64) *store.Run {
+func (p *pairedStore) take(id int64) *run.Run {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.held[id]

@@ -17,13 +17,20 @@ import (
 )
 
 // A handed-over event's PipelineRun is created while the event's record
-// commits (Dispatch). These are the worker's steps once that commit is
-// known.
+// commits (Intake.Accept). These are the worker's steps once that commit
+// is known; for a claimed event they are no-ops.
 
-// recordedFunc reports the commit of a handed-over event's record: its
-// id, whether it was a redelivery (nothing written), or the error that
-// kept it from being written. It may be called any number of times.
+// recordedFunc reports the commit of an event's record: its id, whether
+// it was a redelivery (nothing written), or the error that kept it from
+// being written. It may be called any number of times.
 type recordedFunc func() (id int64, duplicate bool, err error)
+
+// committed is the recordedFunc of an event claimed from the queue: its
+// record is there.
+func committed(ev *event.Event) recordedFunc {
+	id := ev.ID
+	return func() (int64, bool, error) { return id, false, nil }
+}
 
 // errNotRecorded ends the work on an event whose record did not commit.
 var errNotRecorded = errors.New("event not recorded")

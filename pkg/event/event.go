@@ -136,11 +136,15 @@ func (e *Event) TagName() string {
 }
 
 // ShortSHA is the first 8 characters of SHA.
-func (e *Event) ShortSHA() string {
-	if len(e.SHA) > 8 {
-		return e.SHA[:8]
+func (e *Event) ShortSHA() string { return ShortSHA(e.SHA) }
+
+// ShortSHA is the first 8 characters of sha, as Slipway shows commits
+// (image tags, statuses, notifications, pages).
+func ShortSHA(sha string) string {
+	if len(sha) > 8 {
+		return sha[:8]
 	}
-	return e.SHA
+	return sha
 }
 
 // Ignored marks the event as one that starts nothing, with the reason.

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/slipway-ci/slipway/pkg/retry"
 )
 
 // ChatFormat is the payload a chat webhook expects.
@@ -92,11 +94,11 @@ func redactURL(raw string) string {
 func (w *Webhook) Post(ctx context.Context, s Summary) error {
 	body, err := w.payload(s)
 	if err != nil {
-		return permanent(err)
+		return retry.Terminal(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return permanent(fmt.Errorf("chat webhook %s: %w", w.Target(), err))
+		return retry.Terminal(fmt.Errorf("chat webhook %s: %w", w.Target(), err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "slipway")
@@ -114,7 +116,7 @@ func (w *Webhook) Post(ctx context.Context, s Summary) error {
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
 		return err
 	}
-	return permanent(err)
+	return retry.Terminal(err)
 }
 
 func (w *Webhook) payload(s Summary) ([]byte, error) {
@@ -138,7 +140,7 @@ func slackMessage(s Summary) map[string]any {
 	if s.Link != "" {
 		text += " <" + s.Link + "|details>"
 	}
-	detail := fmt.Sprintf("*%s* %s `%s`", s.Run.Repo, where(s.Run), short(s.Run.SHA))
+	detail := fmt.Sprintf("*%s* %s `%s`", s.Run.Repo, where(s.Run), s.Run.ShortSHA())
 	if s.FailedTask != "" {
 		detail += fmt.Sprintf("\nFailed task: `%s`", s.FailedTask)
 	}

@@ -15,6 +15,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/slipway-ci/slipway/pkg/retry"
 )
 
 // TLSMode is how the SMTP connection is secured.
@@ -86,19 +88,19 @@ func (m *Mailer) String() string { return "smtp(" + m.cfg.Addr + ")" }
 // Send mails subject and body to every address in to.
 func (m *Mailer) Send(ctx context.Context, to []string, subject, body string) error {
 	if len(to) == 0 {
-		return permanent(errors.New("smtp: no recipients"))
+		return retry.Terminal(errors.New("smtp: no recipients"))
 	}
 	rcpts := make([]string, 0, len(to))
 	for _, a := range to {
 		addr, err := mail.ParseAddress(a)
 		if err != nil {
-			return permanent(fmt.Errorf("smtp recipient %q: %w", a, err))
+			return retry.Terminal(fmt.Errorf("smtp recipient %q: %w", a, err))
 		}
 		rcpts = append(rcpts, addr.Address)
 	}
 	msg, err := m.compose(rcpts, subject, body)
 	if err != nil {
-		return permanent(err)
+		return retry.Terminal(err)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -145,7 +147,7 @@ func (m *Mailer) deliver(ctx context.Context, rcpts []string, msg []byte) error 
 	defer c.Close()
 	if m.cfg.TLS == StartTLS {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return permanent(fmt.Errorf("smtp %s does not offer STARTTLS", m.cfg.Addr))
+			return retry.Terminal(fmt.Errorf("smtp %s does not offer STARTTLS", m.cfg.Addr))
 		}
 		if err := c.StartTLS(m.tlsConfig()); err != nil {
 			return fmt.Errorf("smtp starttls with %s: %w", m.cfg.Addr, err)
@@ -215,7 +217,7 @@ func domainOf(addr string) string {
 func smtpError(err error) error {
 	var tp *textproto.Error
 	if errors.As(err, &tp) && tp.Code >= 500 {
-		return permanent(err)
+		return retry.Terminal(err)
 	}
 	return err
 }

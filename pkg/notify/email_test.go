@@ -21,6 +21,8 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipway-ci/slipway/pkg/retry"
 )
 
 // received is one message the test SMTP server accepted.
@@ -200,16 +202,16 @@ func TestMailerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = m.Send(context.Background(), []string{"ada@example.com"}, "s", "b")
-	if err == nil || !IsPermanent(err) {
+	if err == nil || !retry.IsTerminal(err) {
 		t.Errorf("wrong password: err = %v, want a permanent error", err)
 	}
 	// A server that cannot be reached is worth retrying.
 	cfg.Addr = "127.0.0.1:1"
 	m, _ = NewMailer(cfg)
-	if err := m.Send(context.Background(), []string{"ada@example.com"}, "s", "b"); err == nil || IsPermanent(err) {
+	if err := m.Send(context.Background(), []string{"ada@example.com"}, "s", "b"); err == nil || retry.IsTerminal(err) {
 		t.Errorf("unreachable: err = %v, want a transient error", err)
 	}
-	if err := m.Send(context.Background(), []string{"not an address"}, "s", "b"); !IsPermanent(err) {
+	if err := m.Send(context.Background(), []string{"not an address"}, "s", "b"); !retry.IsTerminal(err) {
 		t.Errorf("bad recipient: err = %v, want a permanent error", err)
 	}
 	for _, bad := range []SMTPConfig{

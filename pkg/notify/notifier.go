@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
+
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -50,14 +53,13 @@ type Notifier struct {
 	commenters  map[event.Provider]scm.Commenter
 
 	attempts    int
-	firstDelay  time.Duration
-	maxDelay    time.Duration
+	backoff     wait.Backoff
 	parallel    int
 	lease       time.Duration
 	resumeEvery time.Duration
 	log         *slog.Logger
 	sleep       func(ctx context.Context, d time.Duration) error
-	now         func() time.Time
+	clock       clock.Clock
 
 	queue   chan job
 	started atomic.Bool
@@ -110,13 +112,13 @@ func WithMRComments(c map[event.Provider]scm.Commenter) Option {
 }
 
 // WithRetry sets how many times a delivery is tried and the backoff
-// between tries (doubling, jittered). Default 6 tries, 2 s up to 5 min.
+// between tries (doubling, jittered up to half again). Default 6 tries, 2 s up to 5 min.
 func WithRetry(attempts int, first, maxDelay time.Duration) Option {
 	return func(n *Notifier) error {
 		if attempts < 1 || first <= 0 || maxDelay < first {
 			return fmt.Errorf("retry: want attempts >= 1 and 0 < first <= max, got %d, %s, %s", attempts, first, maxDelay)
 		}
-		n.attempts, n.firstDelay, n.maxDelay = attempts, first, maxDelay
+		n.attempts, n.backoff = attempts, retry.Exponential(first, maxDelay)
 		return nil
 	}
 }
@@ -167,17 +169,17 @@ func New(records Records, summarize Summarize, opts ...Option) (*Notifier, error
 	}
 	n := &Notifier{
 		records: records, summarize: summarize,
-		attempts: 6, firstDelay: 2 * time.Second, maxDelay: 5 * time.Minute, parallel: 8,
+		attempts: 6, backoff: retry.Exponential(2*time.Second, 5*time.Minute), parallel: 8,
 		lease: 10 * time.Minute, resumeEvery: time.Minute,
 		log:   slog.New(slog.DiscardHandler),
-		sleep: sleepCtx,
-		now:   time.Now,
+		clock: clock.RealClock{},
 	}
 	for _, o := range opts {
 		if err := o(n); err != nil {
 			return nil, fmt.Errorf("notify: %w", err)
 		}
 	}
+	n.sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, n.clock, d) }
 	if n.queue == nil {
 		n.queue = make(chan job, 1000)
 	}
@@ -199,7 +201,7 @@ func (n *Notifier) Finished(ctx context.Context, run store.Run) {
 	defer cancel()
 	subject := Subject(Summary{Run: run})
 	stopped := n.stopped.Load()
-	until := n.now().Add(n.lease)
+	until := n.clock.Now().Add(n.lease)
 	if stopped {
 		until = time.Time{}
 	}
@@ -383,7 +385,7 @@ func (n *Notifier) dests(run store.Run) []dest {
 				}
 				if len(to) == 0 {
 					return func(context.Context) error {
-						return permanent(errors.New("no recipients: the commit author's address is unknown"))
+						return retry.Terminal(errors.New("no recipients: the commit author's address is unknown"))
 					}
 				}
 				rec.Target = strings.Join(to, ", ")
@@ -442,18 +444,18 @@ func (n *Notifier) deliver(ctx context.Context, d delivery) {
 	for attempt := first; attempt <= n.attempts; attempt++ {
 		if attempt > first {
 			n.log.WarnContext(ctx, "notification failed, will retry", "run", d.rec.RunID, "channel", d.rec.Channel, "attempt", attempt-1, "err", err)
-			if n.sleep(ctx, backoff(attempt-1, n.firstDelay, n.maxDelay)) != nil {
+			if n.sleep(ctx, retry.Delay(n.backoff, attempt-1)) != nil {
 				n.release(ctx, d.rec)
 				return
 			}
 		}
 		// Renew the lease with the attempt: a notifier that lost its claim
 		// (it stalled past the lease) must leave the send to the new owner.
-		d.rec.Attempts, d.rec.ClaimedUntil = attempt, n.now().Add(n.lease)
+		d.rec.Attempts, d.rec.ClaimedUntil = attempt, n.clock.Now().Add(n.lease)
 		if !n.record(ctx, d.rec) {
 			return
 		}
-		if err = d.send(ctx); err == nil || IsPermanent(err) {
+		if err = d.send(ctx); err == nil || retry.IsTerminal(err) {
 			break
 		}
 		if ctx.Err() != nil {
@@ -496,23 +498,13 @@ func (n *Notifier) record(ctx context.Context, rec *store.Notification) bool {
 	return true
 }
 
-// backoff is first·2^(attempt-1), capped, with the upper half jittered.
-func backoff(attempt int, first, maxDelay time.Duration) time.Duration {
-	d := first
-	for i := 1; i < attempt && d < maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxDelay)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+func sleepCtx(ctx context.Context, c clock.Clock, d time.Duration) error {
+	t := c.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-t.C():
 		return nil
 	}
 }

@@ -18,8 +18,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -326,10 +328,8 @@ func TestNotifierResumes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			var mu sync.Mutex
-			now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-			st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(clock))
+			clock := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+			st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(clock.Now))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -349,7 +349,7 @@ func TestNotifierResumes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				n.now = clock
+				n.clock = clock
 				return n
 			}
 
@@ -363,9 +363,7 @@ func TestNotifierResumes(t *testing.T) {
 			if tc.stopFirst {
 				first.Finished(ctx, run)
 			}
-			mu.Lock()
-			now = now.Add(tc.wait)
-			mu.Unlock()
+			clock.SetTime(clock.Now().Add(tc.wait))
 
 			second := newNotifier()
 			rctx, cancel := context.WithCancel(ctx)
@@ -394,9 +392,7 @@ func TestNotifierResumes(t *testing.T) {
 				t.Errorf("webhook got %d posts, want 1", len(p))
 			}
 			// Sent is final: a third notifier finds nothing to resume.
-			mu.Lock()
-			now = now.Add(time.Hour)
-			mu.Unlock()
+			clock.SetTime(clock.Now().Add(time.Hour))
 			if jobs := newNotifier().claim(ctx); len(jobs) != 0 {
 				t.Errorf("a third notifier resumed %+v", jobs)
 			}
@@ -415,7 +411,7 @@ func TestWebhookRedacts(t *testing.T) {
 	// An unreachable host: the error must not carry the secret path.
 	h, _ = NewWebhook("http://127.0.0.1:1/services/SECRET", JSONFormat, nil)
 	err = h.Post(context.Background(), failedSummary())
-	if err == nil || IsPermanent(err) || strings.Contains(err.Error(), "SECRET") {
+	if err == nil || retry.IsTerminal(err) || strings.Contains(err.Error(), "SECRET") {
 		t.Errorf("Post to a closed port: %v; want a transient error without the secret", err)
 	}
 	for _, bad := range []string{"", "ftp://x/y", "/relative"} {

@@ -8,27 +8,6 @@ import (
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
-// stateWord is how a run's end reads in a sentence.
-func stateWord(s store.RunState) string {
-	switch s {
-	case store.RunSucceeded:
-		return "succeeded"
-	case store.RunFailed:
-		return "failed"
-	case store.RunCanceled:
-		return "was cancelled"
-	default:
-		return string(s)
-	}
-}
-
-func short(sha string) string {
-	if len(sha) > 8 {
-		return sha[:8]
-	}
-	return sha
-}
-
 // where names what was built: "!12", "#12", a branch or a tag.
 func where(r store.Run) string {
 	if r.Kind == event.MergeRequest && r.MRNumber > 0 {
@@ -47,14 +26,14 @@ func where(r store.Run) string {
 
 // Subject is the one-line headline: "[slipway] acme/web main failed (1a2b3c4d)".
 func Subject(s Summary) string {
-	return fmt.Sprintf("[slipway] %s %s %s (%s)", s.Run.Repo, where(s.Run), stateWord(s.Run.State), short(s.Run.SHA))
+	return fmt.Sprintf("[slipway] %s %s %s (%s)", s.Run.Repo, where(s.Run), s.Run.State.Word(), s.Run.ShortSHA())
 }
 
 // Text is the plain-text body of an email.
 func Text(s Summary) string {
 	var b strings.Builder
 	r := s.Run
-	fmt.Fprintf(&b, "The pipeline for %s %s at %s %s.\n\n", r.Repo, where(r), short(r.SHA), stateWord(r.State))
+	fmt.Fprintf(&b, "The pipeline for %s %s at %s %s.\n\n", r.Repo, where(r), r.ShortSHA(), r.State.Word())
 	line := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(&b, "%-9s %s\n", k+":", v)
@@ -91,14 +70,14 @@ func Comment(s Summary) string {
 	var b strings.Builder
 	r := s.Run
 	icon := map[store.RunState]string{store.RunSucceeded: "✅", store.RunFailed: "❌", store.RunCanceled: "⏹️"}[r.State]
-	fmt.Fprintf(&b, "### %s Slipway CI %s\n\n", strings.TrimSpace(icon+" "), stateWord(r.State))
+	fmt.Fprintf(&b, "### %s Slipway CI %s\n\n", strings.TrimSpace(icon+" "), r.State.Word())
 	b.WriteString("| | |\n|---|---|\n")
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(&b, "| %s | %s |\n", k, v)
 		}
 	}
-	row("Commit", "`"+short(r.SHA)+"`")
+	row("Commit", "`"+r.ShortSHA()+"`")
 	if d := s.Duration(); d > 0 {
 		row("Duration", d.String())
 	}

@@ -14,6 +14,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -66,7 +67,7 @@ func (r *Reporter) reconcile(ctx context.Context, key string) error {
 			run.Message = desc.detail
 		}
 		postErr = r.post(ctx, run, pr, state, desc.text)
-		if ok, _ := scm.IsTransient(postErr); ok || ctx.Err() != nil {
+		if ok, _ := retry.IsTransient(postErr); ok || ctx.Err() != nil {
 			// Keep what we learned, but not Reported: the post is retried.
 			if err := r.update(ctx, &before, run); err != nil {
 				return errors.Join(postErr, err)
@@ -153,7 +154,7 @@ func (r *Reporter) post(ctx context.Context, run *store.Run, pr *pipelinev1.Pipe
 		Ref:         statusRef(pr),
 	}
 	err := client.SetStatus(ctx, scm.Repo{FullName: run.Repo, ProjectID: run.ProjectID}, st)
-	switch transient, _ := scm.IsTransient(err); {
+	switch transient, _ := retry.IsTransient(err); {
 	case err == nil:
 		r.metrics.posted(run.Provider, "ok")
 		log.Info("status posted")

@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -283,7 +284,7 @@ func (r *Reporter) processNext(ctx context.Context) bool {
 		r.queue.Forget(key)
 		return true
 	}
-	_, retryAfter := scm.IsTransient(err)
+	_, retryAfter := retry.IsTransient(err)
 	d := retryDelay(r.limiter.When(key), retryAfter)
 	r.log.Warn("run will be retried", "run", key, "in", d, "err", err)
 	r.queue.AddAfter(key, d)

@@ -6,8 +6,9 @@ package scm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/slipway-ci/slipway/pkg/retry"
 )
 
 // ErrNotFound is returned by ReadFile when the file does not exist at that SHA.
@@ -52,22 +53,10 @@ type Client interface {
 	SetStatus(ctx context.Context, repo Repo, st Status) error
 }
 
-// TransientError marks an error worth retrying (host 5xx, 429, network). When
-// the host said when to come back, RetryAfter is non-zero.
-type TransientError struct {
-	Err        error
-	RetryAfter time.Duration
-}
+// TransientError marks an error worth retrying (host 5xx, 429, network).
+// When the host said when to come back, RetryAfter is non-zero.
+type TransientError = retry.TransientError
 
-func (e *TransientError) Error() string { return fmt.Sprintf("transient: %v", e.Err) }
-func (e *TransientError) Unwrap() error { return e.Err }
-
-// IsTransient reports whether err should be retried, and how long the host
-// asked to wait.
-func IsTransient(err error) (bool, time.Duration) {
-	var t *TransientError
-	if errors.As(err, &t) {
-		return true, t.RetryAfter
-	}
-	return false, 0
-}
+// IsTransient is retry.IsTransient, the one classification; the hosts'
+// clients mark what they know with TransientError.
+func IsTransient(err error) (bool, time.Duration) { return retry.IsTransient(err) }

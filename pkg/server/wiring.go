@@ -143,9 +143,12 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if cfg.GitLabWebhookToken.IsSet() {
 		hookOpts = append(hookOpts, webhook.WithGitLabToken(cfg.GitLabWebhookToken.Reveal()))
 	}
+	intake, err := dispatch.NewIntake(st, d)
+	if err != nil {
+		return nil, fmt.Errorf("webhook intake: %w", err)
+	}
 	hooks, err := webhook.New(st, append(hookOpts,
-		webhook.WithWake(d.Wake),
-		webhook.WithHandoff(d),
+		webhook.WithIntake(intake),
 		webhook.WithDispatchWait(cfg.DispatchWait),
 		webhook.WithRegisterer(reg),
 		webhook.WithLogger(log.With("component", "webhook")),

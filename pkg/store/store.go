@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // ErrNotFound is returned when a looked-up record does not exist.
@@ -44,46 +45,26 @@ type EventFilter struct {
 	State event.State
 }
 
-// RunState is the lifecycle of a PipelineRun as Slipway reports it.
-type RunState string
+// RunState is run.State.
+//
+// Deprecated: alias kept during the move; use run.State.
+type RunState = run.State
 
+// The run states, now in pkg/run.
+//
+// Deprecated: aliases kept during the move; use run.Pending etc.
 const (
-	RunPending   RunState = "pending"
-	RunRunning   RunState = "running"
-	RunSucceeded RunState = "success"
-	RunFailed    RunState = "failure"
-	RunCanceled  RunState = "canceled"
+	RunPending   = run.Pending
+	RunRunning   = run.Running
+	RunSucceeded = run.Succeeded
+	RunFailed    = run.Failed
+	RunCanceled  = run.Canceled
 )
 
-// Terminal reports whether the run has finished.
-func (s RunState) Terminal() bool {
-	return s == RunSucceeded || s == RunFailed || s == RunCanceled
-}
-
-// Run is one PipelineRun Slipway created.
-type Run struct {
-	// ID is "namespace/name" of the PipelineRun.
-	ID        string         `json:"id"`
-	EventID   int64          `json:"eventId"`
-	Provider  event.Provider `json:"provider"`
-	Kind      event.Kind     `json:"kind"`
-	Repo      string         `json:"repo"`
-	ProjectID int64          `json:"projectId,omitempty"`
-	App       string         `json:"app"`
-	Ref       string         `json:"ref"`
-	SHA       string         `json:"sha"`
-	MRNumber  int            `json:"mrNumber,omitempty"`
-	State     RunState       `json:"state"`
-	// Reported is the last state posted to the git host, so a state is
-	// never posted twice.
-	Reported    RunState  `json:"reported,omitempty"`
-	Message     string    `json:"message,omitempty"`
-	ImageURL    string    `json:"imageUrl,omitempty"`
-	ImageDigest string    `json:"imageDigest,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-	StartedAt   time.Time `json:"startedAt,omitzero"`
-	FinishedAt  time.Time `json:"finishedAt,omitzero"`
-}
+// Run is run.Run, the domain type the store persists.
+//
+// Deprecated: alias kept during the move; use run.Run.
+type Run = run.Run
 
 // Runs records PipelineRuns and what was reported about them.
 type Runs interface {

@@ -20,7 +20,7 @@ import (
 
 // run is a PipelineRun of app's pipeline created minute minutes after a
 // fixed start, in state "running", "succeeded" or "failed".
-func run(name, app, pipeline string, minute int, state string) *pipelinev1.PipelineRun {
+func prunable(name, app, pipeline string, minute int, state string) *pipelinev1.PipelineRun {
 	pr := &pipelinev1.PipelineRun{ObjectMeta: metav1.ObjectMeta{
 		Name: name, Namespace: "ci", UID: types.UID("uid-" + name),
 		CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, minute, 0, 0, time.UTC)),
@@ -40,20 +40,20 @@ func run(name, app, pipeline string, minute int, state string) *pipelinev1.Pipel
 func TestPrune(t *testing.T) {
 	var objs []runtime.Object
 	// web: 5 finished CI runs, 1 running (the oldest), 3 finished deploys.
-	objs = append(objs, run("web-ci-running", "web", "ci", 0, "running"))
+	objs = append(objs, prunable("web-ci-running", "web", "ci", 0, "running"))
 	for i := 1; i <= 5; i++ {
 		state := "succeeded"
 		if i%2 == 0 {
 			state = "failed"
 		}
-		objs = append(objs, run(fmt.Sprintf("web-ci-%d", i), "web", "ci", i, state))
+		objs = append(objs, prunable(fmt.Sprintf("web-ci-%d", i), "web", "ci", i, state))
 	}
 	for i := 1; i <= 3; i++ {
-		objs = append(objs, run(fmt.Sprintf("web-deploy-%d", i), "web", KindDeploy, 10+i, "succeeded"))
+		objs = append(objs, prunable(fmt.Sprintf("web-deploy-%d", i), "web", KindDeploy, 10+i, "succeeded"))
 	}
 	// api: 2 finished CI runs; a run that is not Slipway's.
-	objs = append(objs, run("api-ci-1", "api", "ci", 1, "succeeded"), run("api-ci-2", "api", "ci", 2, "failed"))
-	objs = append(objs, run("someone-elses", "", "", 0, "succeeded"))
+	objs = append(objs, prunable("api-ci-1", "api", "ci", 1, "succeeded"), prunable("api-ci-2", "api", "ci", 2, "failed"))
+	objs = append(objs, prunable("someone-elses", "", "", 0, "succeeded"))
 
 	tc := fake.NewSimpleClientset(objs...)
 	n, err := Prune(context.Background(), tc, "ci", 2)

@@ -5,7 +5,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
 
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // QueuedMessage describes a run waiting for a free slot under the per-repo
@@ -14,33 +14,33 @@ const QueuedMessage = "queued: waiting for a running build of this repository to
 
 // RunState maps a PipelineRun's Succeeded condition to the state Slipway
 // reports, with the condition's message.
-func RunState(pr *pipelinev1.PipelineRun) (store.RunState, string) {
+func RunState(pr *pipelinev1.PipelineRun) (run.State, string) {
 	c := pr.Status.GetCondition(apis.ConditionSucceeded)
 	// Held by Slipway's per-repo concurrency limit (see pkg/dispatch).
 	if pr.Spec.Status == pipelinev1.PipelineRunSpecStatusPending && (c == nil || c.Status == corev1.ConditionUnknown) {
-		return store.RunPending, QueuedMessage
+		return run.Pending, QueuedMessage
 	}
 	if c == nil {
 		if pr.Spec.Status == pipelinev1.PipelineRunSpecStatusCancelled {
-			return store.RunCanceled, "cancelled before it started"
+			return run.Canceled, "cancelled before it started"
 		}
-		return store.RunPending, "waiting to start"
+		return run.Pending, "waiting to start"
 	}
 	switch c.Status {
 	case corev1.ConditionTrue:
-		return store.RunSucceeded, c.Message
+		return run.Succeeded, c.Message
 	case corev1.ConditionFalse:
 		switch c.Reason {
 		case pipelinev1.PipelineRunReasonCancelled.String(),
 			pipelinev1.PipelineRunReasonCancelledRunningFinally.String(),
 			pipelinev1.PipelineRunReasonStoppedRunningFinally.String():
-			return store.RunCanceled, c.Message
+			return run.Canceled, c.Message
 		}
-		return store.RunFailed, c.Message
+		return run.Failed, c.Message
 	default:
 		if c.Reason == pipelinev1.PipelineRunReasonPending.String() || pr.Status.StartTime == nil {
-			return store.RunPending, c.Message
+			return run.Pending, c.Message
 		}
-		return store.RunRunning, c.Message
+		return run.Running, c.Message
 	}
 }

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 func TestRunState(t *testing.T) {
@@ -22,21 +22,21 @@ func TestRunState(t *testing.T) {
 	tests := []struct {
 		name      string
 		pr        *pipelinev1.PipelineRun
-		wantState store.RunState
+		wantState run.State
 		wantMsg   string
 	}{
-		{name: "new", pr: prWith("a", "", nil), wantState: store.RunPending, wantMsg: "waiting to start"},
-		{name: "cancelled before start", pr: prWith("a", pipelinev1.PipelineRunSpecStatusCancelled, nil), wantState: store.RunCanceled, wantMsg: "cancelled before it started"},
-		{name: "queued by the per-repo limit", pr: prWith("a", pipelinev1.PipelineRunSpecStatusPending, cond(corev1.ConditionUnknown, "PipelineRunPending", "PipelineRun is pending")), wantState: store.RunPending, wantMsg: QueuedMessage},
-		{name: "pending reason", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "PipelineRunPending", "queued"))), wantState: store.RunPending, wantMsg: "queued"},
-		{name: "unknown without start time", pr: prWith("a", "", cond(corev1.ConditionUnknown, "Started", "")), wantState: store.RunPending},
-		{name: "running", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "Running", "Tasks Completed: 0"))), wantState: store.RunRunning, wantMsg: "Tasks Completed: 0"},
-		{name: "succeeded", pr: prWith("a", "", cond(corev1.ConditionTrue, "Succeeded", "all done")), wantState: store.RunSucceeded, wantMsg: "all done"},
-		{name: "failed", pr: prWith("a", "", cond(corev1.ConditionFalse, "Failed", "clone failed")), wantState: store.RunFailed, wantMsg: "clone failed"},
-		{name: "timed out is a failure", pr: prWith("a", "", cond(corev1.ConditionFalse, "PipelineRunTimeout", "timed out")), wantState: store.RunFailed, wantMsg: "timed out"},
-		{name: "cancelled", pr: prWith("a", "", cond(corev1.ConditionFalse, "Cancelled", "by slipway")), wantState: store.RunCanceled, wantMsg: "by slipway"},
-		{name: "cancelled running finally", pr: prWith("a", "", cond(corev1.ConditionFalse, "CancelledRunningFinally", "")), wantState: store.RunCanceled},
-		{name: "stopped running finally", pr: prWith("a", "", cond(corev1.ConditionFalse, "StoppedRunningFinally", "")), wantState: store.RunCanceled},
+		{name: "new", pr: prWith("a", "", nil), wantState: run.Pending, wantMsg: "waiting to start"},
+		{name: "cancelled before start", pr: prWith("a", pipelinev1.PipelineRunSpecStatusCancelled, nil), wantState: run.Canceled, wantMsg: "cancelled before it started"},
+		{name: "queued by the per-repo limit", pr: prWith("a", pipelinev1.PipelineRunSpecStatusPending, cond(corev1.ConditionUnknown, "PipelineRunPending", "PipelineRun is pending")), wantState: run.Pending, wantMsg: QueuedMessage},
+		{name: "pending reason", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "PipelineRunPending", "queued"))), wantState: run.Pending, wantMsg: "queued"},
+		{name: "unknown without start time", pr: prWith("a", "", cond(corev1.ConditionUnknown, "Started", "")), wantState: run.Pending},
+		{name: "running", pr: started(prWith("a", "", cond(corev1.ConditionUnknown, "Running", "Tasks Completed: 0"))), wantState: run.Running, wantMsg: "Tasks Completed: 0"},
+		{name: "succeeded", pr: prWith("a", "", cond(corev1.ConditionTrue, "Succeeded", "all done")), wantState: run.Succeeded, wantMsg: "all done"},
+		{name: "failed", pr: prWith("a", "", cond(corev1.ConditionFalse, "Failed", "clone failed")), wantState: run.Failed, wantMsg: "clone failed"},
+		{name: "timed out is a failure", pr: prWith("a", "", cond(corev1.ConditionFalse, "PipelineRunTimeout", "timed out")), wantState: run.Failed, wantMsg: "timed out"},
+		{name: "cancelled", pr: prWith("a", "", cond(corev1.ConditionFalse, "Cancelled", "by slipway")), wantState: run.Canceled, wantMsg: "by slipway"},
+		{name: "cancelled running finally", pr: prWith("a", "", cond(corev1.ConditionFalse, "CancelledRunningFinally", "")), wantState: run.Canceled},
+		{name: "stopped running finally", pr: prWith("a", "", cond(corev1.ConditionFalse, "StoppedRunningFinally", "")), wantState: run.Canceled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,12 +27,7 @@ const listLimit = 100
 
 func funcs(u *UI) template.FuncMap {
 	return template.FuncMap{
-		"short": func(sha string) string {
-			if len(sha) > 8 {
-				return sha[:8]
-			}
-			return sha
-		},
+		"short": event.ShortSHA,
 		"time": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
@@ -493,7 +488,7 @@ func (u *UI) runPage(c echo.Context) error {
 		d.CanRerun = u.rec != nil && d.Run.EventID != 0
 		d.Request = newRequestID()
 	}
-	return u.render(c, http.StatusOK, "run", d.Run.App+" "+shortSHA(d.Run.SHA), "runs", d)
+	return u.render(c, http.StatusOK, "run", d.Run.App+" "+event.ShortSHA(d.Run.SHA), "runs", d)
 }
 
 // runFromPipelineRun describes a run the store does not know (yet) from
@@ -506,13 +501,6 @@ func runFromPipelineRun(pr *pipelinev1.PipelineRun) *store.Run {
 	r.MRNumber, _ = strconv.Atoi(pr.Labels[tekton.LabelMR])
 	r.EventID, _ = strconv.ParseInt(pr.Labels[tekton.LabelEventID], 10, 64)
 	return r
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 8 {
-		return sha[:8]
-	}
-	return sha
 }
 
 // noticeText maps the notice a redirect carries to a fixed message, so a

@@ -35,41 +35,35 @@ type Recorder interface {
 	RecordEvent(ctx context.Context, ev *event.Event) (id int64, duplicate bool, err error)
 }
 
-// ClaimingRecorder records an event already claimed by the caller for
-// lease, in the same commit, and tells the new event's id before that
-// commit lands; the SQL stores of pkg/store have it.
-type ClaimingRecorder interface {
-	// id is the new event's, told before its commit, 0 when not (a
-	// redelivery); wait returns what the commit did, as often as asked.
-	RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, wait func() (int64, bool, error), err error)
+// Intake takes a verified, parsed event: it records it durably and may
+// hand it to dispatch at once; *dispatch.Intake is one. The receipt's
+// Dispatch channel, when not nil, gets what dispatching did.
+type Intake interface {
+	Accept(ctx context.Context, ev *event.Event) (event.Receipt, error)
 }
 
-// Handoff gives a just-recorded event straight to a dispatch worker;
-// *dispatch.Dispatcher implements it.
-type Handoff interface {
-	// Reserve takes a free worker without blocking and returns the lease
-	// to record the event claimed with; false when none is free.
-	Reserve() (lease time.Duration, ok bool)
-	// Prefetch starts fetching what dispatching ev will need (its
-	// .slipway.yaml) while ev is being recorded. It never blocks.
-	Prefetch(ev *event.Event)
-	// Release gives back a reserved worker that gets no event.
-	Release()
-	// Dispatch hands the claimed event to the reserved worker while its
-	// record may still be committing: the worker does nothing that needs
-	// the record (and writes nothing about the event) before recorded
-	// says it is there, and undoes what it started if it is not. The
-	// channel gets what dispatching it did, before that is recorded.
-	Dispatch(ev *event.Event, recorded func() (id int64, duplicate bool, err error)) <-chan event.Outcome
+// queue is the Intake that only records: the dispatcher claims the event
+// from the queue, woken by wake (when set).
+type queue struct {
+	rec  Recorder
+	wake func()
+}
+
+func (q queue) Accept(ctx context.Context, ev *event.Event) (event.Receipt, error) {
+	id, dup, err := q.rec.RecordEvent(ctx, ev)
+	if err == nil && !dup && ev.Action != event.Ignore && q.wake != nil {
+		q.wake()
+	}
+	return event.Receipt{ID: id, Duplicate: dup}, err
 }
 
 // Handler serves POST /hooks/github and POST /hooks/gitlab.
 type Handler struct {
 	rec          Recorder
+	in           Intake
 	githubSecret []byte
 	gitlabToken  string
 	wake         func()
-	handoff      Handoff
 	wait         time.Duration
 	log          *slog.Logger
 	reg          prometheus.Registerer
@@ -98,18 +92,18 @@ func WithWake(wake func()) Option {
 	return func(h *Handler) { h.wake = wake }
 }
 
-// WithHandoff makes the handler give each new queued event to a free
-// worker of h itself, recorded already claimed (the Recorder must be a
-// ClaimingRecorder, else this does nothing): the PipelineRun is created
-// with no claim round trip and no wake-up between the commit and the
-// worker. With no worker free the event is queued as usual and WithWake's
-// function called. Default: none.
-func WithHandoff(h Handoff) Option {
-	return func(hd *Handler) { hd.handoff = h }
+// WithIntake makes the handler record each event through in instead of
+// its Recorder, so that dispatch can take a new event at once (see
+// dispatch.Intake): the PipelineRun is then created with no claim round
+// trip and no wake-up between the commit and the worker. WithWake's
+// function is not called; in wakes its own dispatcher. Default: record
+// into the Recorder given to New.
+func WithIntake(in Intake) Option {
+	return func(h *Handler) { h.in = in }
 }
 
 // WithDispatchWait makes the answer to an event handed to a worker (see
-// WithHandoff) wait up to d for what its dispatch did — the PipelineRun
+// WithIntake) wait up to d for what its dispatch did — the PipelineRun
 // created, the filter that skipped it, the error it will be retried for —
 // and say so in the body. A sender that sends its next event after the
 // answer (a git host's delivery queue, a script) is then paced by
@@ -139,6 +133,9 @@ func New(rec Recorder, opts ...Option) (*Handler, error) {
 	h := &Handler{rec: rec, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(h)
+	}
+	if h.in == nil {
+		h.in = queue{rec: rec, wake: h.wake}
 	}
 	m, err := newMetrics(h.reg)
 	if err != nil {
@@ -262,36 +259,29 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 	kind = string(ev.Kind)
 	log = log.With("repo", ev.Repo, "sha", ev.SHA, "kind", ev.Kind, "action", ev.Action)
 
-	// 5. Record in the durable queue, claimed for a free worker if any;
-	// what dispatch will read is fetched meanwhile.
-	if h.handoff != nil && ev.Action != event.Ignore {
-		h.handoff.Prefetch(ev)
-	}
+	// 5. Record in the durable queue; the intake may hand the event to a
+	// dispatch worker meanwhile. The answer waits for the commit either
+	// way: nothing is acknowledged before it is durable.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
-	id, dup, done, err := h.record(ctx, ev)
+	rc, err := h.in.Accept(ctx, ev)
 	if err != nil {
 		log.Error("recording webhook event", "error", err)
 		return http.StatusServiceUnavailable, Response{Error: "could not record the event; redeliver later"}, kind, "error"
 	}
-	log = log.With("event", id)
-	if dup {
+	log = log.With("event", rc.ID)
+	if rc.Duplicate {
 		log.Info("webhook redelivered")
-		return http.StatusOK, Response{ID: id, Duplicate: true}, kind, "duplicate"
+		return http.StatusOK, Response{ID: rc.ID, Duplicate: true}, kind, "duplicate"
 	}
 	if ev.Action == event.Ignore {
 		log.Info("webhook event ignored", "reason", ev.Reason)
-		return http.StatusAccepted, Response{ID: id, Ignored: ev.Reason}, kind, "ignored"
+		return http.StatusAccepted, Response{ID: rc.ID, Ignored: ev.Reason}, kind, "ignored"
 	}
-	log.Info("webhook event queued", "handed", done != nil)
-	resp = Response{ID: id}
-	switch {
-	case done != nil:
-		if h.wait > 0 {
-			resp.State, resp.Detail = awaitOutcome(r.Context(), done, h.wait)
-		}
-	case h.wake != nil:
-		h.wake()
+	log.Info("webhook event queued", "handed", rc.Dispatch != nil)
+	resp = Response{ID: rc.ID}
+	if rc.Dispatch != nil && h.wait > 0 {
+		resp.State, resp.Detail = awaitOutcome(r.Context(), rc.Dispatch, h.wait)
 	}
 	return http.StatusAccepted, resp, kind, "queued"
 }
@@ -308,45 +298,4 @@ func awaitOutcome(ctx context.Context, done <-chan event.Outcome, wait time.Dura
 	case <-ctx.Done():
 	}
 	return "", ""
-}
-
-// record stores ev. When a worker is free it records ev claimed for that
-// worker and hands it over as soon as its id is known, so the worker's
-// PipelineRun create overlaps the commit; done then gets what dispatch
-// did. The answer waits for the commit either way: nothing is
-// acknowledged before it is durable.
-func (h *Handler) record(ctx context.Context, ev *event.Event) (id int64, dup bool, done <-chan event.Outcome, err error) {
-	cr, ok := h.rec.(ClaimingRecorder)
-	if !ok || h.handoff == nil || ev.Action == event.Ignore {
-		id, dup, err = h.rec.RecordEvent(ctx, ev)
-		return id, dup, nil, err
-	}
-	lease, ok := h.handoff.Reserve()
-	if !ok {
-		id, dup, err = h.rec.RecordEvent(ctx, ev)
-		return id, dup, nil, err
-	}
-	received := time.Now()
-	early, wait, err := cr.RecordClaimedEarly(ctx, ev, lease)
-	if err != nil {
-		h.handoff.Release()
-		return 0, false, nil, err
-	}
-	if early == 0 {
-		// A redelivery, or the commit came first: nothing to overlap.
-		id, dup, err = wait()
-		if err != nil || dup {
-			h.handoff.Release()
-			return id, dup, nil, err
-		}
-		early = id
-	}
-	e := *ev // the worker's own: it sets the committed id while we log ev
-	e.ID, e.State, e.Attempts, e.ReceivedAt = early, event.Queued, 1, received
-	done = h.handoff.Dispatch(&e, wait)
-	id, dup, err = wait()
-	if err != nil || dup {
-		return id, dup, nil, err
-	}
-	return id, false, done, nil
 }

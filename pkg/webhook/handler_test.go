@@ -419,119 +419,63 @@ func TestHandlerLogsStoreFailure(t *testing.T) {
 	}
 }
 
-// claimingRecorder is a fakeRecorder that also records events claimed,
-// telling a new event's id first; its commit waits for commit (when set)
-// and then fails with commitErr (when set).
-type claimingRecorder struct {
+// fakeIntake records through a fakeRecorder and, for a new event, answers
+// with a dispatch channel holding outcome (when set).
+type fakeIntake struct {
 	fakeRecorder
-	leases    []time.Duration // of the events recorded claimed
-	commit    chan struct{}
-	commitErr error
+	outcome *event.Outcome
+	handed  int
 }
 
-func (c *claimingRecorder) RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (int64, func() (int64, bool, error), error) {
-	id, dup, err := c.RecordEvent(ctx, ev)
-	if err != nil {
-		return 0, nil, err
+func (f *fakeIntake) Accept(ctx context.Context, ev *event.Event) (event.Receipt, error) {
+	id, dup, err := f.RecordEvent(ctx, ev)
+	if err != nil || dup || ev.Action == event.Ignore {
+		return event.Receipt{ID: id, Duplicate: dup}, err
 	}
-	if dup {
-		return 0, func() (int64, bool, error) { return id, true, nil }, nil
-	}
-	c.leases = append(c.leases, lease)
-	wait := sync.OnceValues(func() (int64, error) {
-		if c.commit != nil {
-			<-c.commit
-		}
-		return id, c.commitErr
-	})
-	return id, func() (int64, bool, error) { id, err := wait(); return id, false, err }, nil
-}
-
-// fakeHandoff has free workers and notes what happens to them.
-type fakeHandoff struct {
-	free               int
-	reserved, released int
-	dispatched         []int64 // event ids
-	attempts           []int
-	outcome            *event.Outcome // sent at once when set; else never
-	prefetched         []string       // deliveries
-	recorded           []func() (int64, bool, error)
-	handed             chan int64 // gets each dispatched id when set
-}
-
-func (f *fakeHandoff) Reserve() (time.Duration, bool) {
-	if f.free == 0 {
-		return 0, false
-	}
-	f.free--
-	f.reserved++
-	return time.Minute, true
-}
-
-func (f *fakeHandoff) Release() { f.free++; f.released++ }
-
-func (f *fakeHandoff) Prefetch(ev *event.Event) { f.prefetched = append(f.prefetched, ev.Delivery) }
-
-func (f *fakeHandoff) Dispatch(ev *event.Event, recorded func() (int64, bool, error)) <-chan event.Outcome {
-	f.dispatched = append(f.dispatched, ev.ID)
-	f.attempts = append(f.attempts, ev.Attempts)
-	f.recorded = append(f.recorded, recorded)
-	if f.handed != nil {
-		f.handed <- ev.ID
-	}
+	f.handed++
 	done := make(chan event.Outcome, 1)
 	if f.outcome != nil {
 		done <- *f.outcome
 	}
-	return done
+	return event.Receipt{ID: id, Dispatch: done}, nil
 }
 
-func TestHandlerHandoff(t *testing.T) {
+// With an intake, every event goes through its Accept and nothing through
+// the Recorder or the wake function; its receipt makes the answer.
+func TestHandlerIntake(t *testing.T) {
 	type want struct {
-		Codes      []int
-		Dispatched []int64
-		Attempts   []int
-		Leases     []time.Duration
-		Reserved   int
-		Released   int
-		Wakes      int
-		Prefetched int
+		Codes    []int
+		Handed   int
+		Recorded int // through the handler's own Recorder
+		Wakes    int
 	}
 	push := ghRequest(t, "push", "push.json")
 	deleted := ghRequest(t, "push", "push-branch-deleted.json")
 	tests := []struct {
 		name    string
-		free    int
 		reqs    []request
 		failing bool
 		want    want
 	}{
-		{"free worker: recorded claimed and handed over", 1, []request{push},
-			false, want{Codes: []int{202}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 1, Prefetched: 1}},
-		{"no free worker: queued and the dispatcher woken", 0, []request{push},
-			false, want{Codes: []int{202}, Wakes: 1, Prefetched: 1}},
-		{"redelivery: the reserved worker is given back", 2, []request{push, push},
-			false, want{Codes: []int{202, 200}, Dispatched: []int64{1}, Attempts: []int{1}, Leases: []time.Duration{time.Minute}, Reserved: 2, Released: 1, Prefetched: 2}},
-		{"ignored event: no worker taken, nothing fetched", 1, []request{deleted},
-			false, want{Codes: []int{202}}},
-		{"store down: the worker is given back", 1, []request{push},
-			true, want{Codes: []int{503}, Reserved: 1, Released: 1, Prefetched: 1}},
+		{"new event: handed over", []request{push}, false, want{Codes: []int{202}, Handed: 1}},
+		{"redelivery: 200, handed once", []request{push, push}, false, want{Codes: []int{202, 200}, Handed: 1}},
+		{"ignored event: recorded, not handed", []request{deleted}, false, want{Codes: []int{202}}},
+		{"intake fails: 503", []request{push}, true, want{Codes: []int{503}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := &claimingRecorder{}
+			in := &fakeIntake{}
 			if tt.failing {
-				rec.err = errors.New("disk on fire")
+				in.err = errors.New("disk on fire")
 			}
-			ho := &fakeHandoff{free: tt.free}
+			rec := &fakeRecorder{}
 			var got want
-			e, _ := newServer(t, rec, WithHandoff(ho), WithWake(func() { got.Wakes++ }))
+			e, _ := newServer(t, rec, WithIntake(in), WithWake(func() { got.Wakes++ }))
 			for _, r := range tt.reqs {
 				code, _ := do(t, e, r)
 				got.Codes = append(got.Codes, code)
 			}
-			got.Dispatched, got.Attempts, got.Leases = ho.dispatched, ho.attempts, rec.leases
-			got.Reserved, got.Released, got.Prefetched = ho.reserved, ho.released, len(ho.prefetched)
+			got.Handed, got.Recorded = in.handed, rec.calls
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
 			}
@@ -554,55 +498,14 @@ func TestHandlerAnswersWithTheDispatchOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ho := &fakeHandoff{free: 1, outcome: tt.outcome}
-			e, _ := newServer(t, &claimingRecorder{}, WithHandoff(ho), WithDispatchWait(tt.wait))
+			in := &fakeIntake{outcome: tt.outcome}
+			e, _ := newServer(t, &fakeRecorder{}, WithIntake(in), WithDispatchWait(tt.wait))
 			code, resp := do(t, e, ghRequest(t, "push", "push.json"))
 			if code != http.StatusAccepted {
 				t.Fatalf("code = %d, want 202", code)
 			}
 			if d := cmp.Diff(tt.want, resp); d != "" {
 				t.Errorf("answer (-want +got):\n%s", d)
-			}
-		})
-	}
-}
-
-// The worker gets the event as soon as its id is known, while the commit
-// is still in flight; the sender's answer waits for the commit, and a
-// commit that fails is refused (503) and reported to the worker too.
-func TestHandlerHandsOverBeforeTheCommit(t *testing.T) {
-	for _, tt := range []struct {
-		name      string
-		commitErr error
-		wantCode  int
-	}{
-		{"commit lands", nil, http.StatusAccepted},
-		{"commit fails", errors.New("disk full"), http.StatusServiceUnavailable},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rec := &claimingRecorder{commit: make(chan struct{}), commitErr: tt.commitErr}
-			ho := &fakeHandoff{free: 1, handed: make(chan int64, 1)}
-			e, _ := newServer(t, rec, WithHandoff(ho))
-			answered := make(chan int, 1)
-			go func() {
-				code, _ := do(t, e, ghRequest(t, "push", "push.json"))
-				answered <- code
-			}()
-			if id := <-ho.handed; id != 1 {
-				t.Fatalf("handed over event %d, want 1", id)
-			}
-			select {
-			case code := <-answered:
-				t.Fatalf("answered %d before the commit landed", code)
-			case <-time.After(20 * time.Millisecond):
-			}
-			close(rec.commit)
-			if code := <-answered; code != tt.wantCode {
-				t.Errorf("code = %d, want %d", code, tt.wantCode)
-			}
-			id, dup, err := ho.recorded[0]()
-			if id != 1 || dup || !errors.Is(err, tt.commitErr) {
-				t.Errorf("the worker's recorded() = %d, %v, %v; want 1, false, %v", id, dup, err, tt.commitErr)
 			}
 		})
 	}
