@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -44,6 +45,10 @@ type Server struct {
 	Gatherer prometheus.Gatherer
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
+
+	log     *slog.Logger // Run's, for what /readyz does not say
+	mu      sync.Mutex
+	failing map[string]bool // checks failing at the last /readyz, to log changes only
 }
 
 // routes adds /healthz, /readyz and /metrics.
@@ -55,8 +60,11 @@ func (s *Server) routes() {
 	}
 }
 
-// readyz answers 200 when every check passes, else 503; the body names
-// each dependency and what is wrong with it.
+// readyz answers 200 when every check passes, else 503. The body names
+// each dependency and "ok" or "unreachable", nothing more: it is served on
+// the public port, and error chains carry internal addresses. Why a check
+// fails goes to the log, once each time it starts failing (kubelet polls
+// every few seconds).
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
@@ -74,7 +82,10 @@ func (s *Server) readyz(c echo.Context) error {
 			defer wg.Done()
 			results[i] = result{n, "ok"}
 			if err := s.Checks[n](ctx); err != nil {
-				results[i].status = "unreachable: " + err.Error()
+				results[i].status = "unreachable"
+				s.noteCheck(n, err)
+			} else {
+				s.noteCheck(n, nil)
 			}
 		}()
 	}
@@ -90,10 +101,33 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(code, body)
 }
 
+// noteCheck logs a check that starts failing, with why, and one that
+// recovers.
+func (s *Server) noteCheck(name string, err error) {
+	s.mu.Lock()
+	was := s.failing[name]
+	if s.failing == nil {
+		s.failing = map[string]bool{}
+	}
+	s.failing[name] = err != nil
+	s.mu.Unlock()
+	log := s.log
+	if log == nil {
+		return
+	}
+	switch {
+	case err != nil && !was:
+		log.Warn("readiness check failing", "check", name, "err", err)
+	case err == nil && was:
+		log.Info("readiness check recovered", "check", name)
+	}
+}
+
 // Run serves until ctx is cancelled, then stops accepting requests, lets
 // in-flight requests finish, and stops the components.
 func (s *Server) Run(ctx context.Context) error {
 	log := logging.From(ctx)
+	s.log = log
 	s.routes()
 	ln := s.Listener
 	if ln == nil {
