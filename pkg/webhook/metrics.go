@@ -7,6 +7,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// AuthDeniedHelp is the help of slipway_auth_denied_total{reason}. Another
+// part of the server (the API) may register the same family on the same
+// registry: with this help and the one label, the handler shares it.
+const AuthDeniedHelp = "Requests refused for failed authentication or authorisation, by reason; nothing about them is stored."
+
 type metrics struct {
 	events     *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
@@ -27,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider", "code"}),
 		authDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_auth_denied_total",
-			Help: "Requests refused for failed authentication or authorisation, by reason; nothing about them is stored.",
+			Help: AuthDeniedHelp,
 		}, []string{"reason"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "slipway_webhook_inflight_bytes",
