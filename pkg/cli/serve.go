@@ -157,7 +157,13 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if cfg.GitLabWebhookToken.IsSet() {
 		hookOpts = append(hookOpts, webhook.WithGitLabToken(cfg.GitLabWebhookToken.Reveal()))
 	}
+	maxBody, maxInflight, err := cfg.WebhookLimits()
+	if err != nil {
+		return err
+	}
 	hooks, err := webhook.New(st, append(hookOpts,
+		webhook.WithMaxBodyBytes(maxBody),
+		webhook.WithMaxInflightBytes(maxInflight),
 		webhook.WithWake(d.Wake),
 		webhook.WithHandoff(d),
 		webhook.WithDispatchWait(cfg.DispatchWait),
