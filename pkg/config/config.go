@@ -116,7 +116,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.Var(secretValue{&c.GitLabToken}, "gitlab-token", "GitLab API token for commit statuses and reading .slipway.yaml")
 	fs.StringVar(&c.GitLabAPIURL, "gitlab-api-url", "", "GitLab API base URL; empty for gitlab.com, https://HOST/api/v4 for self-hosted")
 	fs.StringVar(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", "25Mi", "largest webhook body accepted (413 beyond), as a size; GitHub sends at most 25 MB")
-	fs.StringVar(&c.WebhookMaxInflightBytes, "webhook-max-inflight-bytes", "64Mi", "webhook body bytes held at once across all deliveries, as a size; a delivery beyond it gets 503 with Retry-After instead of memory (at least webhook-max-body-bytes)")
+	fs.StringVar(&c.WebhookMaxInflightBytes, "webhook-max-inflight-bytes", "64Mi", "webhook body bytes held at once across all deliveries, as a size; a delivery beyond it gets 503 with Retry-After instead of memory (at least twice webhook-max-body-bytes: a body is read, then copied for parsing)")
 
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig path; empty means in-cluster, then $KUBECONFIG")
 	fs.StringVar(&c.Namespace, "namespace", "slipway-builds", "namespace of the PipelineRuns")
@@ -408,7 +408,7 @@ func (c *Config) ChatWebhooks() (generic, slack []string) {
 func (c *Config) RedactedStore() string { return redactURL(c.Store) }
 
 // WebhookLimits are webhook-max-body-bytes and webhook-max-inflight-bytes
-// in bytes. The in-flight budget must hold at least one largest body, or
+// in bytes. The in-flight budget must hold a largest body twice over, or
 // such a body could never be taken.
 func (c *Config) WebhookLimits() (maxBody, maxInflight int64, err error) {
 	size := func(name, v string) (int64, error) {
@@ -428,8 +428,9 @@ func (c *Config) WebhookLimits() (maxBody, maxInflight int64, err error) {
 	if maxInflight, err = size("webhook-max-inflight-bytes", c.WebhookMaxInflightBytes); err != nil {
 		return 0, 0, err
 	}
-	if maxInflight < maxBody {
-		return 0, 0, fmt.Errorf("webhook-max-inflight-bytes %s is less than webhook-max-body-bytes %s", c.WebhookMaxInflightBytes, c.WebhookMaxBodyBytes)
+	// A body is held twice for a moment: as read, and joined for parsing.
+	if maxInflight < 2*maxBody+128<<10 {
+		return 0, 0, fmt.Errorf("webhook-max-inflight-bytes %s is less than twice webhook-max-body-bytes %s (a body is read, then copied for parsing)", c.WebhookMaxInflightBytes, c.WebhookMaxBodyBytes)
 	}
 	return maxBody, maxInflight, nil
 }

@@ -234,7 +234,7 @@ func TestWebhookLimits(t *testing.T) {
 		{name: "file", file: "webhook-max-body-bytes: 1Mi\nwebhook-max-inflight-bytes: 8Mi\n", wantBody: 1 << 20, wantFlight: 8 << 20},
 		{name: "env", env: map[string]string{"SLIPWAY_WEBHOOK_MAX_INFLIGHT_BYTES": "256Mi"}, wantBody: 25 << 20, wantFlight: 256 << 20},
 		{name: "flag", args: []string{"--webhook-max-body-bytes", "10M"}, wantBody: 10_000_000, wantFlight: 64 << 20},
-		{name: "budget below one body", args: []string{"--webhook-max-inflight-bytes", "10Mi"}, wantError: `webhook-max-inflight-bytes 10Mi is less than webhook-max-body-bytes 25Mi`},
+		{name: "budget below two bodies", args: []string{"--webhook-max-inflight-bytes", "50Mi"}, wantError: `webhook-max-inflight-bytes 50Mi is less than twice webhook-max-body-bytes 25Mi`},
 		{name: "not a size", args: []string{"--webhook-max-body-bytes", "lots"}, wantError: `webhook-max-body-bytes "lots": want a size`},
 		{name: "too small", args: []string{"--webhook-max-inflight-bytes", "10"}, wantError: `webhook-max-inflight-bytes "10": want at least 1Ki`},
 	} {

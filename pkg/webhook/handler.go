@@ -173,8 +173,10 @@ type provider struct {
 	validEvent     func(string) bool
 	// precheck refuses, before the body is read, what cannot verify.
 	precheck func(r *http.Request) *refusal
-	verify   func(r *http.Request, body []byte) error
-	parse    func(eventType, delivery string, body []byte) (*event.Event, error)
+	// verify checks the sender over the body as read, before it is
+	// joined for parsing.
+	verify func(r *http.Request, b *body) error
+	parse  func(eventType, delivery string, body []byte) (*event.Event, error)
 }
 
 // GitHub handles a GitHub delivery.
@@ -185,10 +187,8 @@ func (h *Handler) GitHub(c echo.Context) error {
 		deliveryHeader: github.DeliveryHeader,
 		validEvent:     validGitHubEvent,
 		precheck:       h.precheckGitHub,
-		verify: func(r *http.Request, body []byte) error {
-			return github.VerifySignature(h.githubSecret, body, r.Header.Get(github.SignatureHeader))
-		},
-		parse: github.ParseWebhook,
+		verify:         h.verifyGitHub,
+		parse:          github.ParseWebhook,
 	})
 }
 
@@ -200,7 +200,7 @@ func (h *Handler) GitLab(c echo.Context) error {
 		deliveryHeader: gitlab.DeliveryHeader,
 		validEvent:     validGitLabEvent,
 		precheck:       h.precheckGitLab,
-		verify: func(r *http.Request, _ []byte) error {
+		verify: func(r *http.Request, _ *body) error {
 			return gitlab.VerifyToken(h.gitlabToken, r.Header.Get(gitlab.TokenHeader))
 		},
 		parse: gitlab.ParseWebhook,
@@ -250,17 +250,21 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 		h.denied(r, p, f)
 		return f.code, f.response(), unknown, f.result
 	}
-	body, release, f := h.readBody(r)
-	defer release()
+	raw, f := h.readBody(r)
+	defer raw.release()
 	if f != nil {
 		h.denied(r, p, f)
 		return f.code, f.response(), unknown, f.result
 	}
 
 	// 2. Verify the sender before looking at the content.
-	if err := p.verify(r, body); err != nil {
+	if err := p.verify(r, raw); err != nil {
 		f := refuse(http.StatusUnauthorized, ReasonBadSignature, "unauthorized", "signature does not match the payload")
 		h.denied(r, p, f)
+		return f.code, f.response(), unknown, f.result
+	}
+	body, f := raw.join()
+	if f != nil {
 		return f.code, f.response(), unknown, f.result
 	}
 	delivery := r.Header.Get(p.deliveryHeader) // checked by checkHeaders

@@ -1,11 +1,14 @@
 package webhook
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
@@ -28,10 +31,6 @@ const DefaultMaxInflightBytes = 64 << 20
 
 // retryAfterSeconds is what a 503 for capacity asks the sender to wait.
 const retryAfterSeconds = "5"
-
-// firstChunk is the first buffer of a body of unknown length; it doubles
-// as the body grows, each growth charged to the in-flight budget first.
-const firstChunk = 64 << 10
 
 // Reason codes of the answers: short, stable, and safe to show in a git
 // host's delivery log (no error chains, no addresses).
@@ -207,77 +206,143 @@ func (h *Handler) precheckGitLab(r *http.Request) *refusal {
 	}
 }
 
-// readBody reads the body within the per-request cap, holding its bytes
-// against the in-flight budget: a declared length is charged whole before
-// reading, a chunked body as its buffer grows. release gives the bytes
-// back; it must be called once the body is no longer used, also on error.
-func (h *Handler) readBody(r *http.Request) (body []byte, release func(), f *refusal) {
+// chunkSize is the unit bodies are read in and charged to the in-flight
+// budget. Chunks come from a pool: a refused body leaves no garbage, so
+// under a flood of unverifiable uploads the heap stays near the budget
+// instead of growing with the garbage collector's target.
+const chunkSize = 64 << 10
+
+var chunks = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+
+// body is a delivery's payload as read: pooled chunks, charged to the
+// in-flight budget until released.
+type body struct {
+	h      *Handler
+	chunks []*[chunkSize]byte
+	n      int64 // bytes in chunks
+	held   int64 // bytes charged to h.inflight
+}
+
+func (b *body) charge(n int64) bool {
+	if !b.h.inflight.TryAcquire(n) {
+		return false
+	}
+	b.held += n
+	b.h.m.inflight.Add(float64(n))
+	return true
+}
+
+func (b *body) uncharge(n int64) {
+	b.h.inflight.Release(n)
+	b.h.m.inflight.Sub(float64(n))
+	b.held -= n
+}
+
+// freeChunks gives the chunks back to the pool and their bytes back to
+// the budget.
+func (b *body) freeChunks() {
+	for _, c := range b.chunks {
+		chunks.Put(c)
+	}
+	b.uncharge(int64(len(b.chunks)) * chunkSize)
+	b.chunks = nil
+}
+
+// release gives back everything b holds; safe to call more than once.
+func (b *body) release() {
+	b.freeChunks()
+	if b.held > 0 {
+		b.uncharge(b.held)
+	}
+}
+
+// WriteTo writes the payload to w (a MAC), without joining it.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	left := b.n
+	var written int64
+	for _, c := range b.chunks {
+		k := min(left, chunkSize)
+		m, err := w.Write(c[:k])
+		written += int64(m)
+		if err != nil {
+			return written, err
+		}
+		left -= k
+	}
+	return written, nil
+}
+
+// join returns the payload in one slice, for parsing: only for a verified
+// sender. Its bytes stay charged until release; the chunks go back.
+func (b *body) join() ([]byte, *refusal) {
+	if !b.charge(b.n) {
+		return nil, busy()
+	}
+	out := make([]byte, 0, b.n)
+	left := b.n
+	for _, c := range b.chunks {
+		k := min(left, chunkSize)
+		out = append(out, c[:k]...)
+		left -= k
+	}
+	b.freeChunks()
+	return out, nil
+}
+
+func busy() *refusal {
+	return refuse(http.StatusServiceUnavailable, ReasonOverCapacity, "capacity", "too many deliveries in flight; redeliver later")
+}
+
+// readBody reads the body within the per-request cap, chunk by chunk, each
+// charged to the in-flight budget before it is filled: past the budget the
+// delivery is refused at once (503), never waited for or buffered. The
+// caller must release the body, also on refusal.
+func (h *Handler) readBody(r *http.Request) (*body, *refusal) {
+	b := &body{h: h}
 	tooLarge := refuse(http.StatusRequestEntityTooLarge, ReasonTooLarge, "malformed", "payload too large")
-	busy := refuse(http.StatusServiceUnavailable, ReasonOverCapacity, "capacity", "too many deliveries in flight; redeliver later")
-	var held int64
-	release = func() {
-		if held > 0 {
-			h.inflight.Release(held)
-			h.m.inflight.Sub(float64(held))
-			held = 0
-		}
-	}
-	charge := func(n int64) bool {
-		if !h.inflight.TryAcquire(n) {
-			return false
-		}
-		held += n
-		h.m.inflight.Add(float64(n))
-		return true
-	}
 	if r.ContentLength > h.maxBody {
-		return nil, release, tooLarge
+		return b, tooLarge
 	}
-	// One byte past the cap tells a body that lied about its length, or a
-	// chunked one that is too long.
-	limit := h.maxBody + 1
-	size := int64(firstChunk)
-	if r.ContentLength >= 0 {
-		size = r.ContentLength + 1
-	}
-	size = min(size, limit, h.maxInflight)
-	if !charge(size) {
-		return nil, release, busy
-	}
-	buf := make([]byte, 0, size)
-	src := io.LimitReader(r.Body, limit)
+	// One byte past the cap tells a chunked body that is too long (or
+	// one that lied about its length).
+	src := io.LimitReader(r.Body, h.maxBody+1)
 	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) >= limit {
-				break
-			}
-			grown := min(2*int64(cap(buf)), limit)
-			// The old buffer is live while the new one fills: both are
-			// charged until the copy is done.
-			old := int64(cap(buf))
-			if !charge(grown) {
-				return nil, release, busy
-			}
-			nb := make([]byte, len(buf), grown)
-			copy(nb, buf)
-			buf = nb
-			h.inflight.Release(old)
-			h.m.inflight.Sub(float64(old))
-			held -= old
+		if !b.charge(chunkSize) {
+			return b, busy()
 		}
-		n, err := src.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
+		c := chunks.Get().(*[chunkSize]byte)
+		b.chunks = append(b.chunks, c)
+		n, err := io.ReadFull(src, c[:])
+		b.n += int64(n)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
 		if err != nil {
-			return nil, release, refuse(http.StatusBadRequest, ReasonReadFailed, "malformed", "reading the payload failed")
+			return b, refuse(http.StatusBadRequest, ReasonReadFailed, "malformed", "reading the payload failed")
 		}
 	}
-	if int64(len(buf)) > h.maxBody {
-		return nil, release, tooLarge
+	if b.n > h.maxBody {
+		return b, tooLarge
 	}
-	return buf, release, nil
+	return b, nil
+}
+
+// verifyGitHub checks the signature over the chunks as read, so a body
+// that does not verify is never joined. precheckGitHub has checked the
+// header's form and that a secret is set.
+func (h *Handler) verifyGitHub(r *http.Request, b *body) error {
+	want, err := hex.DecodeString(strings.TrimPrefix(r.Header.Get(github.SignatureHeader), "sha256="))
+	if err != nil || len(h.githubSecret) == 0 {
+		return errors.New("malformed signature")
+	}
+	mac := hmac.New(sha256.New, h.githubSecret)
+	if _, err := b.WriteTo(mac); err != nil {
+		return err
+	}
+	if !hmac.Equal(want, mac.Sum(nil)) {
+		return errors.New("signature does not match the payload")
+	}
+	return nil
 }
 
 // checkEvent validates, after verification, the fields of ev that name

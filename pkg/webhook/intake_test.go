@@ -222,12 +222,12 @@ func TestIntakeGitLabNestedGroups(t *testing.T) {
 }
 
 // Bodies in flight are capped across requests: one delivery holding the
-// budget makes the next one 503 with Retry-After, without reading it; once
-// it is done the budget is back.
+// budget (a chunk while read, and its joined copy) makes the next one 503
+// with Retry-After, without reading it; once it is done the budget is back.
 func TestIntakeInflightBudget(t *testing.T) {
 	rec := &fakeRecorder{}
 	first := ghRequest(t, "push", "push.json")
-	e, _ := newServer(t, rec, WithMaxInflightBytes(int64(len(first.body))+1))
+	e, _ := newServer(t, rec, WithMaxInflightBytes(chunkSize+int64(len(first.body))))
 
 	pr, pw := io.Pipe()
 	req := httptest.NewRequest(http.MethodPost, first.path, pr)
