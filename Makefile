@@ -31,7 +31,7 @@ image: build ## Build the Slipway image (Debian minbase + git + bin/slipway, uid
 ##@ Test
 
 .PHONY: test
-test: lint unit integration ## Everything CI runs: lint, unit, PostgreSQL, real BuildKit builds, end-to-end on the local cluster. Root.
+test: lint unit abuse integration ## Everything CI runs: lint, unit, the abuse suite, PostgreSQL, real BuildKit builds, end-to-end on the local cluster. Root.
 	$(MAKE) integration-build
 	@# integration-build's registry and buildkitd listen on loopback; the
 	@# cluster's listen on the bridge, so stop them before the stack starts.
@@ -41,6 +41,10 @@ test: lint unit integration ## Everything CI runs: lint, unit, PostgreSQL, real 
 .PHONY: unit
 unit: ## Unit tests with the race detector.
 	$(GO) test -race -count=1 ./...
+
+.PHONY: abuse
+abuse: ## Black-box abuse suite against a real `slipway serve` (no cluster): peak RSS under 24 concurrent 25 MB uploads, absurd headers, redirects, /readyz; about 30s.
+	$(GO) test -tags abuse -count=1 -timeout 5m ./e2e/abuse/
 
 .PHONY: integration
 integration: ## Store tests on a real PostgreSQL started by hack/postgres.sh (installs it if missing).
@@ -58,10 +62,26 @@ build-stack-down: ## Stop the buildkitd and registry started by integration-buil
 	e2e/stack/buildkit.sh down
 	e2e/stack/registry.sh down
 
+# Every fuzz target, as package:Func.
+FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab \
+	pkg/webhook:FuzzHandler pkg/repoconfig:FuzzParse pkg/repoconfig:FuzzMatch pkg/auth:FuzzParseTokens
+
+define run-fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./$$pkg/; \
+	done
+endef
+
 .PHONY: fuzz
-fuzz: ## Fuzz both webhook parsers for 30s each.
-	$(GO) test -run '^$$' -fuzz FuzzParseGitHub -fuzztime 30s -fuzzminimizetime 2s ./pkg/scm/github/
-	$(GO) test -run '^$$' -fuzz FuzzParseGitLab -fuzztime 30s -fuzzminimizetime 2s ./pkg/scm/gitlab/
+fuzz: FUZZTIME ?= 15s
+fuzz: ## Run every fuzz target briefly (FUZZTIME, default 15s each).
+	$(run-fuzz)
+
+.PHONY: fuzz-long
+fuzz-long: FUZZTIME ?= 10m
+fuzz-long: ## Run every fuzz target for FUZZTIME (default 10m each); crashers land in testdata/fuzz and stay as seeds.
+	$(run-fuzz)
 
 .PHONY: update-golden
 update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.
