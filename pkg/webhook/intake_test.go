@@ -422,3 +422,30 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// Every real payload in webhooks/ passes the field checks.
+func TestIntakeAcceptsEveryFixture(t *testing.T) {
+	gh := map[string]string{"issue_comment-retest.json": "issue_comment", "ping.json": "ping", "push-branch-deleted.json": "push",
+		"push-tag-deleted.json": "push", "push-tag.json": "push", "push.json": "push"}
+	for _, f := range []string{"closed", "labeled", "opened", "reopened", "synchronize"} {
+		gh["pull_request-"+f+".json"] = "pull_request"
+	}
+	gl := map[string]string{"push.json": "Push Hook", "push-branch-deleted.json": "Push Hook", "tag_push.json": "Tag Push Hook",
+		"tag_push-deleted.json": "Tag Push Hook", "note-merge_request-retest.json": "Note Hook"}
+	for _, f := range []string{"approved", "close", "merge", "open", "update-oldrev", "update"} {
+		gl["merge_request-"+f+".json"] = "Merge Request Hook"
+	}
+	var reqs []request
+	for f, ev := range gh {
+		reqs = append(reqs, ghRequest(t, ev, f))
+	}
+	for f, ev := range gl {
+		reqs = append(reqs, glRequest(t, ev, f))
+	}
+	for _, r := range reqs {
+		e, _ := newServer(t, &fakeRecorder{})
+		if code, resp := do(t, e, r); code >= 400 {
+			t.Errorf("%s %s: %d %+v", r.path, r.headers["X-GitHub-Event"]+r.headers["X-Gitlab-Event"], code, resp)
+		}
+	}
+}
