@@ -60,11 +60,14 @@ func MatchAny(patterns []string, name string) bool {
 // It is a dynamic programme over (pattern element, name element) pairs, so
 // no pair is tried twice: the cost is at most Σ|pattern element| ×
 // Σ|name element|, i.e. O(len(pattern) × len(name)), whatever the number of
-// "**". (A backtracking matcher, like the recursion this replaced or
-// doublestar's, retries the tail after each "**" for every split and takes
-// exponential time on patterns with many "**" against a long path that does
-// not match.) Each element pair is checked by path.Match, which does not
-// backtrack past the last "*" and is itself O(|element| × |name element|).
+// "**". (The recursion this replaced retried the tail after each "**" for
+// every split: exponential in the number of "**" against a long path that
+// does not match. doublestar v4 keeps one backtrack point per star, but
+// expands {a,b} alternatives by recursing over the rest of the pattern for
+// each, exponential in the number of brace groups; a module for one
+// function was not worth that.) Each element pair is checked by
+// path.Match, which does not backtrack past the last "*" and is itself
+// O(|element| × |name element|).
 func Match(pattern, name string) bool {
 	pat := strings.Split(pattern, "/")
 	segs := strings.Split(name, "/")
