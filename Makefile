@@ -31,14 +31,14 @@ image: build ## Build the Slipway image (Debian minbase + git + bin/slipway, uid
 ##@ Test
 
 .PHONY: test
-test: ## Everything CI runs: lint, unit, PostgreSQL, real BuildKit builds, end-to-end on the local cluster. Root.
+test: ## Everything CI runs: lint, unit, the abuse suite, PostgreSQL, real BuildKit builds, end-to-end on the local cluster. Root.
 	@# The cold path is dominated by building Kubernetes and Tekton (cluster.sh
 	@# build); it needs no other part, so it runs beside lint, unit and the
 	@# BuildKit integration tests instead of after them. Its log is kept; if it
 	@# failed, e2e's up.sh runs it again in the foreground, where it shows.
 	@mkdir -p $(CACHE); t0=$$(date +%s); \
 	setsid e2e/stack/cluster.sh build >$(CACHE)/cluster-build.log 2>&1 & bpid=$$!; \
-	$(MAKE) lint unit integration integration-build; rc=$$?; \
+	$(MAKE) lint unit abuse integration integration-build; rc=$$?; \
 	$(MAKE) build-stack-down || rc=1; \
 	[ $$rc -eq 0 ] || kill -- -$$bpid 2>/dev/null; \
 	wait $$bpid || { echo "make test: background cluster build failed (tail of $(CACHE)/cluster-build.log):"; tail -20 $(CACHE)/cluster-build.log; }; \
@@ -49,6 +49,10 @@ test: ## Everything CI runs: lint, unit, PostgreSQL, real BuildKit builds, end-t
 .PHONY: unit
 unit: ## Unit tests with the race detector.
 	$(GO) test -race -count=1 ./...
+
+.PHONY: abuse
+abuse: ## Black-box abuse suite against a real `slipway serve` (no cluster): peak RSS under 24 concurrent 25 MB uploads, absurd headers, redirects, /readyz; about 30s.
+	$(GO) test -tags abuse -count=1 -timeout 5m ./e2e/abuse/
 
 .PHONY: integration
 integration: ## Store tests on a real PostgreSQL started by hack/postgres.sh (installs it if missing).
@@ -66,10 +70,26 @@ build-stack-down: ## Stop the buildkitd and registry started by integration-buil
 	e2e/stack/buildkit.sh down
 	e2e/stack/registry.sh down
 
+# Every fuzz target, as package:Func.
+FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab \
+	pkg/webhook:FuzzHandler pkg/repoconfig:FuzzParse pkg/repoconfig:FuzzMatch pkg/auth:FuzzParseTokens
+
+define run-fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./$$pkg/; \
+	done
+endef
+
 .PHONY: fuzz
-fuzz: ## Fuzz both webhook parsers for 30s each.
-	$(GO) test -run '^$$' -fuzz FuzzParseGitHub -fuzztime 30s -fuzzminimizetime 2s ./pkg/scm/github/
-	$(GO) test -run '^$$' -fuzz FuzzParseGitLab -fuzztime 30s -fuzzminimizetime 2s ./pkg/scm/gitlab/
+fuzz: FUZZTIME ?= 15s
+fuzz: ## Run every fuzz target briefly (FUZZTIME, default 15s each).
+	$(run-fuzz)
+
+.PHONY: fuzz-long
+fuzz-long: FUZZTIME ?= 10m
+fuzz-long: ## Run every fuzz target for FUZZTIME (default 10m each); crashers land in testdata/fuzz and stay as seeds.
+	$(run-fuzz)
 
 .PHONY: update-golden
 update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.

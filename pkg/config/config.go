@@ -36,6 +36,10 @@ type Config struct {
 	GitLabToken         Secret
 	GitLabAPIURL        string
 
+	// Webhook intake bounds, quantities ("25Mi"); see WebhookLimits.
+	WebhookMaxBodyBytes     string
+	WebhookMaxInflightBytes string
+
 	Kubeconfig         string
 	Namespace          string
 	KubeQPS            float64
@@ -111,6 +115,8 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.Var(secretValue{&c.GitLabWebhookToken}, "gitlab-webhook-token", "secret token GitLab sends in X-Gitlab-Token")
 	fs.Var(secretValue{&c.GitLabToken}, "gitlab-token", "GitLab API token for commit statuses and reading .slipway.yaml")
 	fs.StringVar(&c.GitLabAPIURL, "gitlab-api-url", "", "GitLab API base URL; empty for gitlab.com, https://HOST/api/v4 for self-hosted")
+	fs.StringVar(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", "25Mi", "largest webhook body accepted (413 beyond), as a size; GitHub sends at most 25 MB")
+	fs.StringVar(&c.WebhookMaxInflightBytes, "webhook-max-inflight-bytes", "64Mi", "webhook body bytes held at once across all deliveries, as a size; a delivery beyond it gets 503 with Retry-After instead of memory (at least twice webhook-max-body-bytes: a body is read, then copied for parsing)")
 
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig path; empty means in-cluster, then $KUBECONFIG")
 	fs.StringVar(&c.Namespace, "namespace", "slipway-builds", "namespace of the PipelineRuns")
@@ -320,6 +326,9 @@ func (c *Config) Validate() error {
 	if _, err := c.StepLogCapBytes(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if _, _, err := c.WebhookLimits(); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if c.LogRetention < 0 {
 		errs = append(errs, "log-retention must not be negative")
 	}
@@ -397,3 +406,31 @@ func (c *Config) ChatWebhooks() (generic, slack []string) {
 
 // RedactedStore is the store URL without its password, for logs.
 func (c *Config) RedactedStore() string { return redactURL(c.Store) }
+
+// WebhookLimits are webhook-max-body-bytes and webhook-max-inflight-bytes
+// in bytes. The in-flight budget must hold a largest body twice over, or
+// such a body could never be taken.
+func (c *Config) WebhookLimits() (maxBody, maxInflight int64, err error) {
+	size := func(name, v string) (int64, error) {
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return 0, fmt.Errorf("%s %q: want a size such as 25Mi: %w", name, v, err)
+		}
+		n, ok := q.AsInt64()
+		if !ok || n < 1<<10 {
+			return 0, fmt.Errorf("%s %q: want at least 1Ki", name, v)
+		}
+		return n, nil
+	}
+	if maxBody, err = size("webhook-max-body-bytes", c.WebhookMaxBodyBytes); err != nil {
+		return 0, 0, err
+	}
+	if maxInflight, err = size("webhook-max-inflight-bytes", c.WebhookMaxInflightBytes); err != nil {
+		return 0, 0, err
+	}
+	// A body is held twice for a moment: as read, and joined for parsing.
+	if maxInflight < 2*maxBody+128<<10 {
+		return 0, 0, fmt.Errorf("webhook-max-inflight-bytes %s is less than twice webhook-max-body-bytes %s (a body is read, then copied for parsing)", c.WebhookMaxInflightBytes, c.WebhookMaxBodyBytes)
+	}
+	return maxBody, maxInflight, nil
+}

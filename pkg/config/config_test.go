@@ -220,3 +220,39 @@ func TestStepLogs(t *testing.T) {
 		})
 	}
 }
+
+func TestWebhookLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		args                 []string
+		env                  map[string]string
+		file                 string
+		wantBody, wantFlight int64
+		wantError            string
+	}{
+		{name: "defaults", wantBody: 25 << 20, wantFlight: 64 << 20},
+		{name: "file", file: "webhook-max-body-bytes: 1Mi\nwebhook-max-inflight-bytes: 8Mi\n", wantBody: 1 << 20, wantFlight: 8 << 20},
+		{name: "env", env: map[string]string{"SLIPWAY_WEBHOOK_MAX_INFLIGHT_BYTES": "256Mi"}, wantBody: 25 << 20, wantFlight: 256 << 20},
+		{name: "flag", args: []string{"--webhook-max-body-bytes", "10M"}, wantBody: 10_000_000, wantFlight: 64 << 20},
+		{name: "budget below two bodies", args: []string{"--webhook-max-inflight-bytes", "50Mi"}, wantError: `webhook-max-inflight-bytes 50Mi is less than twice webhook-max-body-bytes 25Mi`},
+		{name: "not a size", args: []string{"--webhook-max-body-bytes", "lots"}, wantError: `webhook-max-body-bytes "lots": want a size`},
+		{name: "too small", args: []string{"--webhook-max-inflight-bytes", "10"}, wantError: `webhook-max-inflight-bytes "10": want at least 1Ki`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.args, tc.env, tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, flight, err := c.WebhookLimits()
+			if tc.wantError != "" {
+				if verr := c.Validate(); verr == nil || !strings.Contains(verr.Error(), tc.wantError) {
+					t.Errorf("Validate() = %v, want it to mention %q", verr, tc.wantError)
+				}
+				return
+			}
+			if diff := cmp.Diff([]int64{tc.wantBody, tc.wantFlight}, []int64{body, flight}); err != nil || diff != "" {
+				t.Errorf("WebhookLimits() err %v (-want +got)\n%s", err, diff)
+			}
+		})
+	}
+}

@@ -476,7 +476,11 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	if err != nil {
 		return "", "", err
 	}
-	if why := filter(ev, rc); why != "" {
+	why, err := filter(ctx, ev, rc)
+	if err != nil {
+		return "", "", err
+	}
+	if why != "" {
 		return event.Ignored, why, nil
 	}
 	pr, err := tekton.NewCIRun(ev, rc, d.run)

@@ -4,7 +4,6 @@ package repoconfig
 
 import (
 	"fmt"
-	"path"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -12,6 +11,10 @@ import (
 
 // FileName is where Slipway looks in the repository root.
 const FileName = ".slipway.yaml"
+
+// MaxFileBytes caps the .slipway.yaml read: it is written by whoever can
+// push, and parsed on the dispatcher's time.
+const MaxFileBytes = 64 << 10
 
 // Config is the parsed .slipway.yaml. The zero value is the default: build
 // every branch, tag and merge request.
@@ -58,6 +61,9 @@ type Build struct {
 // Parse reads and validates a .slipway.yaml. Unknown fields are errors, so a
 // typo is reported instead of silently ignored.
 func Parse(data []byte) (*Config, error) {
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", FileName, len(data), MaxFileBytes)
+	}
 	var c Config
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", FileName, err)
@@ -70,11 +76,12 @@ func Parse(data []byte) (*Config, error) {
 
 // Validate checks patterns and values.
 func (c *Config) Validate() error {
-	for _, set := range [][]string{c.Branches, c.Tags, c.Paths, c.IgnorePaths} {
-		for _, p := range set {
-			if _, err := path.Match(strings.ReplaceAll(p, "**", "*"), ""); err != nil {
-				return fmt.Errorf("bad pattern %q: %w", p, err)
-			}
+	for _, set := range []struct {
+		field    string
+		patterns []string
+	}{{"branches", c.Branches}, {"tags", c.Tags}, {"paths", c.Paths}, {"ignorePaths", c.IgnorePaths}} {
+		if err := checkPatterns(set.field, set.patterns); err != nil {
+			return err
 		}
 	}
 	if c.Build.Port < 0 || c.Build.Port > 65535 {
@@ -115,42 +122,4 @@ func (c *Config) CancelMergeRequests() bool {
 		return true
 	}
 	return *c.CancelInProgress.MergeRequests
-}
-
-// MatchAny reports whether name matches one of the glob patterns. "**"
-// matches across "/", "*" within one path element.
-func MatchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if Match(p, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// Match is path.Match on "/"-separated elements, where a "**" element
-// matches zero or more whole elements.
-func Match(pattern, name string) bool {
-	return matchSegs(strings.Split(pattern, "/"), strings.Split(name, "/"))
-}
-
-func matchSegs(pat, name []string) bool {
-	if len(pat) == 0 {
-		return len(name) == 0
-	}
-	if pat[0] == "**" {
-		for i := 0; i <= len(name); i++ {
-			if matchSegs(pat[1:], name[i:]) {
-				return true
-			}
-		}
-		return false
-	}
-	if len(name) == 0 {
-		return false
-	}
-	if ok, _ := path.Match(pat[0], name[0]); !ok {
-		return false
-	}
-	return matchSegs(pat[1:], name[1:])
 }

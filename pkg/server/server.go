@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -51,6 +52,9 @@ type Server struct {
 	// closers release what New opened (the informers, the store), in
 	// order, once the components have stopped.
 	closers []func() error
+	log     *slog.Logger // Run's, for what /readyz does not say
+	mu      sync.Mutex
+	failing map[string]bool // checks failing at the last /readyz, to log changes only
 }
 
 // routes adds /healthz, /readyz and /metrics.
@@ -62,8 +66,11 @@ func (s *Server) routes() {
 	}
 }
 
-// readyz answers 200 when every check passes, else 503; the body names
-// each dependency and what is wrong with it.
+// readyz answers 200 when every check passes, else 503. The body names
+// each dependency and "ok" or "unreachable", nothing more: it is served on
+// the public port, and error chains carry internal addresses. Why a check
+// fails goes to the log, once each time it starts failing (kubelet polls
+// every few seconds).
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
@@ -81,7 +88,10 @@ func (s *Server) readyz(c echo.Context) error {
 			defer wg.Done()
 			results[i] = result{n, "ok"}
 			if err := s.Checks[n](ctx); err != nil {
-				results[i].status = "unreachable: " + err.Error()
+				results[i].status = "unreachable"
+				s.noteCheck(n, err)
+			} else {
+				s.noteCheck(n, nil)
 			}
 		}()
 	}
@@ -95,6 +105,28 @@ func (s *Server) readyz(c echo.Context) error {
 		}
 	}
 	return c.JSON(code, body)
+}
+
+// noteCheck logs a check that starts failing, with why, and one that
+// recovers.
+func (s *Server) noteCheck(name string, err error) {
+	s.mu.Lock()
+	was := s.failing[name]
+	if s.failing == nil {
+		s.failing = map[string]bool{}
+	}
+	s.failing[name] = err != nil
+	s.mu.Unlock()
+	log := s.log
+	if log == nil {
+		return
+	}
+	switch {
+	case err != nil && !was:
+		log.Warn("readiness check failing", "check", name, "err", err)
+	case err == nil && was:
+		log.Info("readiness check recovered", "check", name)
+	}
 }
 
 // Run serves until ctx is cancelled, then stops accepting requests, lets
@@ -111,6 +143,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	s.log = log
 	s.routes()
 	ln := s.Listener
 	if ln == nil {

@@ -143,11 +143,17 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if cfg.GitLabWebhookToken.IsSet() {
 		hookOpts = append(hookOpts, webhook.WithGitLabToken(cfg.GitLabWebhookToken.Reveal()))
 	}
+	maxBody, maxInflight, err := cfg.WebhookLimits()
+	if err != nil {
+		return nil, err
+	}
 	intake, err := dispatch.NewIntake(st, d)
 	if err != nil {
 		return nil, fmt.Errorf("webhook intake: %w", err)
 	}
 	hooks, err := webhook.New(st, append(hookOpts,
+		webhook.WithMaxBodyBytes(maxBody),
+		webhook.WithMaxInflightBytes(maxInflight),
 		webhook.WithIntake(intake),
 		webhook.WithDispatchWait(cfg.DispatchWait),
 		webhook.WithRegisterer(reg),

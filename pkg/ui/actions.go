@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -251,13 +253,32 @@ func (u *UI) signout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("next")))
 }
 
-// localPath keeps redirects on this site: only absolute paths, never
-// "//host" or a scheme.
+// localPath keeps redirects on this site: p must be an absolute path with
+// no host, scheme or user, else "/". Browsers drop tabs and newlines from a
+// Location and read "\\" as "/", so "/\t/evil.example" or "/\\evil" would
+// leave the site; any control character, "//" or "/\\" is refused, also once
+// percent-decoded, since some clients decode a Location before following it.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	if !isLocalPath(p) {
+		return "/"
+	}
+	if d, err := url.PathUnescape(p); err == nil && d != p && !isLocalPath(d) {
 		return "/"
 	}
 	return p
+}
+
+func isLocalPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || !utf8.ValidString(p) {
+		return false
+	}
+	for _, r := range p {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && !strings.HasPrefix(u.Path, "//")
 }
 
 // httptestRecorder swallows what the probe's middleware might write.

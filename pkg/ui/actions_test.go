@@ -280,3 +280,21 @@ func TestSignin(t *testing.T) {
 		t.Errorf("sign-in page: %d", code)
 	}
 }
+
+// Issue 13: sign-in with next=/%09/evil.example answered
+// "Location: /\t/evil.example", which browsers follow off-site.
+func TestSigninRedirectStaysLocal(t *testing.T) {
+	e := newEnv(t, nil, WithAuth(fakeAuth()))
+	self := []string{"Origin", e.srv.URL}
+	for _, next := range []string{"/\t/evil.example", "//evil", "/\\evil", "https://evil", "javascript:alert(1)", "/%2F/evil", "/%5Cevil"} {
+		resp, _ := e.post("/signin", url.Values{"token": {"dev-token"}, "next": {next}}, self...)
+		if resp.StatusCode != 303 || resp.Header.Get("Location") != "/" {
+			t.Errorf("signin next=%q: %d Location %q, want 303 /", next, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// The query form as sent in the issue: the form's hidden field gets "/".
+	code, body, _ := e.get("/signin?next=/%09/evil.example")
+	if want := `<input type="hidden" name="next" value="/">`; code != 200 || !strings.Contains(body, want) {
+		t.Errorf("sign-in page with next=/%%09/evil.example: %d, want 200 with %s in\n%s", code, want, body)
+	}
+}

@@ -67,11 +67,39 @@ func TestDockerfileFrom(t *testing.T) {
 }
 
 func TestLocalPath(t *testing.T) {
-	for in, want := range map[string]string{
-		"/runs?repo=a": "/runs?repo=a", "": "/", "//evil.example/x": "/", "https://evil.example": "/", "/\\evil.example": "/", "/a\r\nSet-Cookie: x": "/",
-	} {
-		if got := localPath(in); got != want {
-			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+	tests := []struct{ in, want string }{
+		{"/runs?repo=a", "/runs?repo=a"},
+		{"/runs/ns/web-1#logs", "/runs/ns/web-1#logs"},
+		{"/runs?repo=a%2Fb", "/runs?repo=a%2Fb"},
+		{"", "/"},
+		{"runs", "/"},
+		{"//evil", "/"},
+		{"//evil.example/x", "/"},
+		{"/\\evil", "/"},
+		{"/\\evil.example", "/"},
+		{"https://evil", "/"},
+		{"https://evil.example", "/"},
+		{"javascript:alert(1)", "/"},
+		{"JavaScript:alert(1)", "/"},
+		{"/%09/evil.example", "/"},  // decoded by a client that decodes
+		{"/\t/evil.example", "/"},   // what the query parameter decodes to
+		{"/\n/evil.example", "/"},   // newline
+		{"/\r\nSet-Cookie: x", "/"}, // header splitting
+		{"/a\x00b", "/"},
+		{"/a\x7fb", "/"},
+		{"/a\u2028b", "/"},
+		{"/%2F/evil.example", "/"},
+		{"/%2f%2fevil", "/"},
+		{"/%5Cevil", "/"},
+		{"/%5cevil", "/"},
+		{"/%0d%0aSet-Cookie:x", "/"},
+		{"/\xff", "/"}, // not UTF-8
+		{" /runs", "/"},
+		{"\t//evil", "/"},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, localPath(tt.in)); diff != "" {
+			t.Errorf("localPath(%q) (-want +got)\n%s", tt.in, diff)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -16,6 +15,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/scm"
@@ -23,7 +25,8 @@ import (
 	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
 )
 
-// MaxBody is the largest payload accepted: GitHub caps deliveries at 25 MB.
+// MaxBody is the default largest payload accepted (WithMaxBodyBytes):
+// GitHub caps deliveries at 25 MB.
 const MaxBody = 25 << 20
 
 // recordTimeout bounds the store write. The write is detached from the
@@ -68,6 +71,12 @@ type Handler struct {
 	log          *slog.Logger
 	reg          prometheus.Registerer
 	m            *metrics
+
+	maxBody     int64
+	maxInflight int64
+	inflight    *semaphore.Weighted // body bytes held, across requests
+	deniedLog   *rate.Limiter       // lines about refused unverified senders
+	clock       clock.PassiveClock
 }
 
 // Option configures a Handler.
@@ -130,13 +139,15 @@ func New(rec Recorder, opts ...Option) (*Handler, error) {
 	if rec == nil {
 		return nil, errors.New("webhook handler: nil Recorder")
 	}
-	h := &Handler{rec: rec, log: slog.New(slog.DiscardHandler)}
+	h := &Handler{rec: rec, log: slog.New(slog.DiscardHandler), maxBody: MaxBody, maxInflight: DefaultMaxInflightBytes,
+		deniedLog: rate.NewLimiter(5, 5), clock: clock.RealClock{}}
 	for _, o := range opts {
 		o(h)
 	}
 	if h.in == nil {
 		h.in = queue{rec: rec, wake: h.wake}
 	}
+	h.inflight = newInflight(h.maxInflight)
 	m, err := newMetrics(h.reg)
 	if err != nil {
 		return nil, fmt.Errorf("webhook handler: %w", err)
@@ -156,8 +167,13 @@ type provider struct {
 	name           event.Provider
 	eventHeader    string
 	deliveryHeader string
-	verify         func(r *http.Request, body []byte) error
-	parse          func(eventType, delivery string, body []byte) (*event.Event, error)
+	validEvent     func(string) bool
+	// precheck refuses, before the body is read, what cannot verify.
+	precheck func(r *http.Request) *refusal
+	// verify checks the sender over the body as read, before it is
+	// joined for parsing.
+	verify func(r *http.Request, b *body) error
+	parse  func(eventType, delivery string, body []byte) (*event.Event, error)
 }
 
 // GitHub handles a GitHub delivery.
@@ -166,10 +182,10 @@ func (h *Handler) GitHub(c echo.Context) error {
 		name:           event.GitHub,
 		eventHeader:    github.EventHeader,
 		deliveryHeader: github.DeliveryHeader,
-		verify: func(r *http.Request, body []byte) error {
-			return github.VerifySignature(h.githubSecret, body, r.Header.Get(github.SignatureHeader))
-		},
-		parse: github.ParseWebhook,
+		validEvent:     validGitHubEvent,
+		precheck:       h.precheckGitHub,
+		verify:         h.verifyGitHub,
+		parse:          github.ParseWebhook,
 	})
 }
 
@@ -179,7 +195,9 @@ func (h *Handler) GitLab(c echo.Context) error {
 		name:           event.GitLab,
 		eventHeader:    gitlab.EventHeader,
 		deliveryHeader: gitlab.DeliveryHeader,
-		verify: func(r *http.Request, _ []byte) error {
+		validEvent:     validGitLabEvent,
+		precheck:       h.precheckGitLab,
+		verify: func(r *http.Request, _ *body) error {
 			return gitlab.VerifyToken(h.gitlabToken, r.Header.Get(gitlab.TokenHeader))
 		},
 		parse: gitlab.ParseWebhook,
@@ -192,6 +210,9 @@ type Response struct {
 	Duplicate bool   `json:"duplicate,omitempty"`
 	Ignored   string `json:"ignored,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Reason is a short code for a refusal (the Reason* constants); the
+	// detail of what went wrong is in the log, not here.
+	Reason string `json:"reason,omitempty"`
 	// State and Detail say what dispatch did when it finished within the
 	// dispatch wait (WithDispatchWait): e.g. "dispatched" and "created
 	// PipelineRun ns/name". Absent: the event is queued.
@@ -203,6 +224,9 @@ func (h *Handler) serve(c echo.Context, p provider) error {
 	start := time.Now()
 	r := c.Request()
 	code, resp, kind, result := h.handle(r, p)
+	if code == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
 	h.m.events.WithLabelValues(string(p.name), kind, result).Inc()
 	h.m.duration.WithLabelValues(string(p.name), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 	return c.JSON(code, resp)
@@ -211,50 +235,61 @@ func (h *Handler) serve(c echo.Context, p provider) error {
 // handle returns the status, the answer, and the kind and result labels.
 func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, kind, result string) {
 	const unknown = "unknown"
-	log := h.log.With("provider", p.name, "delivery", r.Header.Get(p.deliveryHeader), "remote", r.RemoteAddr)
 
-	// 1. Cap the body before anything reads it.
-	if r.ContentLength > MaxBody {
-		return http.StatusRequestEntityTooLarge, Response{Error: fmt.Sprintf("payload larger than %d bytes", MaxBody)}, unknown, "malformed"
+	// 1. Before the sender is known: headers, then whatever verifies
+	// without the body, then the body within the per-request and the
+	// in-flight caps. Nothing the sender chose is logged on this path.
+	f := checkHeaders(r, p)
+	if f == nil {
+		f = p.precheck(r)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-	if err != nil {
-		return http.StatusBadRequest, Response{Error: "reading the payload: " + err.Error()}, unknown, "malformed"
+	if f != nil {
+		h.denied(r, p, f)
+		return f.code, f.response(), unknown, f.result
 	}
-	if len(body) > MaxBody {
-		return http.StatusRequestEntityTooLarge, Response{Error: fmt.Sprintf("payload larger than %d bytes", MaxBody)}, unknown, "malformed"
+	raw, f := h.readBody(r)
+	defer raw.release()
+	if f != nil {
+		h.denied(r, p, f)
+		return f.code, f.response(), unknown, f.result
 	}
 
 	// 2. Verify the sender before looking at the content.
-	if err := p.verify(r, body); err != nil {
-		log.Warn("webhook refused", "error", err)
-		return http.StatusUnauthorized, Response{Error: err.Error()}, unknown, "unauthorized"
+	if err := p.verify(r, raw); err != nil {
+		f := refuse(http.StatusUnauthorized, ReasonBadSignature, "unauthorized", "signature does not match the payload")
+		h.denied(r, p, f)
+		return f.code, f.response(), unknown, f.result
 	}
+	body, f := raw.join()
+	if f != nil {
+		return f.code, f.response(), unknown, f.result
+	}
+	delivery := r.Header.Get(p.deliveryHeader) // checked by checkHeaders
+	log := h.log.With("provider", p.name, "delivery", delivery, "remote", r.RemoteAddr)
 
 	// A GitHub hook left on the form-encoded content type sends
 	// payload=<urlencoded JSON>; say so rather than "invalid JSON".
 	if ct := r.Header.Get(echo.HeaderContentType); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
-			return http.StatusBadRequest, Response{Error: fmt.Sprintf("content type %q: the webhook must send application/json", ct)}, unknown, "malformed"
+			log.Info("webhook refused: content type", "contentType", ct)
+			return http.StatusBadRequest, Response{Error: "the webhook must send application/json", Reason: ReasonBadContentType}, unknown, "malformed"
 		}
 	}
 
-	// 3. Redelivery detection keys on the delivery id.
-	delivery := r.Header.Get(p.deliveryHeader)
-	if delivery == "" {
-		return http.StatusBadRequest, Response{Error: "missing " + p.deliveryHeader + " header"}, unknown, "malformed"
-	}
-
-	// 4. Parse.
+	// 3. Parse, then check what names things in git and the store.
 	ev, err := p.parse(r.Header.Get(p.eventHeader), delivery, body)
 	switch {
 	case errors.Is(err, scm.ErrPing):
 		return http.StatusOK, Response{Ignored: "ping"}, unknown, "ignored"
 	case errors.Is(err, scm.ErrUnsupportedEvent):
-		return http.StatusOK, Response{Ignored: err.Error()}, unknown, "unsupported"
+		return http.StatusOK, Response{Ignored: "unsupported event"}, unknown, "unsupported"
 	case err != nil:
 		log.Info("webhook payload rejected", "error", err)
-		return http.StatusBadRequest, Response{Error: err.Error()}, unknown, "malformed"
+		return http.StatusBadRequest, Response{Error: "the payload is not a usable " + string(p.name) + " event", Reason: ReasonMalformedPayload}, unknown, "malformed"
+	}
+	if f := checkEvent(ev); f != nil {
+		log.Info("webhook payload rejected", "reason", f.reason)
+		return f.code, f.response(), string(ev.Kind), f.result
 	}
 	kind = string(ev.Kind)
 	log = log.With("repo", ev.Repo, "sha", ev.SHA, "kind", ev.Kind, "action", ev.Action)
