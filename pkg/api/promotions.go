@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/pkg/api/wire"
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/promotion"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -51,14 +52,12 @@ type PromotionService interface {
 // audit log says who did what.
 func RegisterPromotions(e *echo.Echo, svc PromotionService, tokens *auth.Tokens) {
 	h := &promotions{svc: svc}
-	read := []echo.MiddlewareFunc{auth.Middleware(tokens, false)}
-	if tokens.Len() > 0 {
-		read = []echo.MiddlewareFunc{auth.Middleware(tokens, true), auth.Require(auth.Developer)}
-	}
+	gd := guard{tokens}
+	read := gd.read()
 	write := func(action string) []echo.MiddlewareFunc {
-		return []echo.MiddlewareFunc{h.auditDenied(action), auth.Middleware(tokens, true)}
+		return append([]echo.MiddlewareFunc{h.auditDenied(action)}, gd.write("")...)
 	}
-	g := e.Group("/api/v1")
+	g := group(e)
 	g.GET("/promotions", h.list, read...)
 	g.GET("/promotions/:id", h.get, read...)
 	g.GET("/audit", h.audit, read...)
@@ -89,25 +88,20 @@ func (h *promotions) auditDenied(action string) echo.MiddlewareFunc {
 	}
 }
 
-// RollbackRequest is the body of POST /api/v1/apps/{app}/rollback.
-type RollbackRequest struct {
-	Env string `json:"env"`
-}
-
 func (h *promotions) promote(c echo.Context) error {
-	var req promotion.Request
+	var req wire.PromoteRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
 	if req.App == "" || req.To == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "app and to are required")
 	}
-	p, err := h.svc.Promote(c.Request().Context(), identity(c), req)
+	p, err := h.svc.Promote(c.Request().Context(), identity(c), promotion.Request{App: req.App, From: req.From, To: req.To, Digest: req.Digest})
 	return created(c, p, err)
 }
 
 func (h *promotions) rollback(c echo.Context) error {
-	var req RollbackRequest
+	var req wire.RollbackRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
@@ -125,9 +119,9 @@ func created(c echo.Context, p *store.Promotion, err error) error {
 		return httpError(err)
 	}
 	if p.State == store.PromotionRefused {
-		return c.JSON(http.StatusUnprocessableEntity, p)
+		return c.JSON(http.StatusUnprocessableEntity, promotionView(p))
 	}
-	return c.JSON(http.StatusCreated, p)
+	return c.JSON(http.StatusCreated, promotionView(p))
 }
 
 func (h *promotions) act(what string, f func(context.Context, auth.Identity, int64) (*store.Promotion, error)) echo.HandlerFunc {
@@ -140,7 +134,7 @@ func (h *promotions) act(what string, f func(context.Context, auth.Identity, int
 		if err != nil {
 			return httpError(fmt.Errorf("%s: %w", what, err))
 		}
-		return c.JSON(http.StatusOK, p)
+		return c.JSON(http.StatusOK, promotionView(p))
 	}
 }
 
@@ -160,7 +154,7 @@ func (h *promotions) get(c echo.Context) error {
 	if err != nil {
 		return httpError(err)
 	}
-	return c.JSON(http.StatusOK, p)
+	return c.JSON(http.StatusOK, promotionView(p))
 }
 
 func (h *promotions) list(c echo.Context) error {
@@ -179,10 +173,7 @@ func (h *promotions) list(c echo.Context) error {
 	if err != nil {
 		return httpError(err)
 	}
-	if ps == nil {
-		ps = []store.Promotion{}
-	}
-	return c.JSON(http.StatusOK, list[store.Promotion]{Items: ps})
+	return c.JSON(http.StatusOK, listOf(ps, promotionView))
 }
 
 func (h *promotions) audit(c echo.Context) error {
@@ -200,10 +191,7 @@ func (h *promotions) audit(c echo.Context) error {
 	if err != nil {
 		return httpError(err)
 	}
-	if es == nil {
-		es = []store.AuditEntry{}
-	}
-	return c.JSON(http.StatusOK, list[store.AuditEntry]{Items: es})
+	return c.JSON(http.StatusOK, listOf(es, auditView))
 }
 
 func identity(c echo.Context) auth.Identity {

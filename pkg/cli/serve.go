@@ -176,10 +176,12 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	hooks.Register(e)
-	api.Register(e, st)
+	api.Register(e, st, tokens)
 	if nr, ok := st.(api.NotificationReader); ok {
-		api.RegisterNotifications(e, nr)
+		api.RegisterNotifications(e, nr, tokens)
 	}
+	rerunner, _ := st.(api.EventRecorder) // nil: re-runs answer 501
+	api.RegisterRunActions(e, api.NewRunActions(st, rerunner, tc, cfg.Namespace, d.Wake), tokens)
 	webui.Register(e)
 	if promo != nil {
 		api.RegisterPromotions(e, promo, tokens)
