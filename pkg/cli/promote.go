@@ -193,6 +193,9 @@ func NewPromotionsCmd() *cobra.Command {
 			}
 			return o.printPromotions(cmd.OutOrStdout(), p, []wire.Promotion{*p})
 		}
+		if err := checkLimit(limit); err != nil {
+			return err
+		}
 		ps, err := c.ListPromotions(ctx, client.PromotionFilter{App: app, To: to, State: state, Limit: limit})
 		if err != nil {
 			return err
@@ -247,6 +250,9 @@ func NewAuditCmd() *cobra.Command {
 		}
 		c, err := o.client()
 		if err != nil {
+			return err
+		}
+		if err := checkLimit(limit); err != nil {
 			return err
 		}
 		es, err := c.Audit(cmd.Context(), client.AuditFilter{App: app, Actor: actor, PromotionID: promotion, Limit: limit})

@@ -111,7 +111,10 @@ func TestPromotionCommands(t *testing.T) {
 		{name: "promote with a wrong token", args: []string{"promote", "shop", "--to", "qa"}, token: "wrong-token-0123456789", wantErr: "invalid token (HTTP 401)"},
 		{
 			name: "continue", token: apitest.ReleaseManager, args: []string{"promote", "--continue", "1"}, wantOut: "running",
-			setup: func(t *testing.T, srv *apitest.Server) { promoted(rita, "shop", "prod")(t, srv); srv.Promotions.Pause(1) },
+			setup: func(t *testing.T, srv *apitest.Server) {
+				promoted(rita, "shop", "prod")(t, srv)
+				srv.Promotions.Pause(1)
+			},
 		},
 		{
 			name: "approve refused", token: apitest.Developer, args: []string{"approve", "1"}, setup: promoted(dana, "shop", "prod"),
@@ -134,7 +137,10 @@ func TestPromotionCommands(t *testing.T) {
 		{name: "app delete needs admin", token: apitest.ReleaseManager, args: []string{"app", "delete", "shop"}, wantErr: "needs the admin role (HTTP 403)"},
 		{
 			name: "list", token: apitest.Developer, args: []string{"promotions", "--app", "shop", "--state", "awaiting-approval"},
-			setup: func(t *testing.T, srv *apitest.Server) { promoted(dana, "shop", "prod")(t, srv); promoted(dana, "cart", "prod")(t, srv) },
+			setup: func(t *testing.T, srv *apitest.Server) {
+				promoted(dana, "shop", "prod")(t, srv)
+				promoted(dana, "cart", "prod")(t, srv)
+			},
 			check: func(t *testing.T, _ *apitest.Server, out string) {
 				if strings.Contains(out, "cart") || !strings.Contains(out, "shop") {
 					t.Errorf("filtered list:\n%s", out)

@@ -46,6 +46,9 @@ func NewRunsCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if err := checkLimit(f.Limit); err != nil {
+			return err
+		}
 		runs, err := c.ListRuns(cmd.Context(), f)
 		if err != nil {
 			return err
@@ -87,6 +90,9 @@ func NewEventsCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if err := checkLimit(f.Limit); err != nil {
+			return err
+		}
 		evs, err := c.ListEvents(cmd.Context(), f)
 		if err != nil {
 			return err
@@ -95,13 +101,13 @@ func NewEventsCmd() *cobra.Command {
 			return writeJSON(cmd.OutOrStdout(), wire.List[wire.Event]{Items: evs})
 		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tRECEIVED\tREPO\tKIND\tREF\tCOMMIT\tSTATE\tREASON")
+		fmt.Fprintln(tw, "ID\tRECEIVED\tDELIVERY\tREPO\tKIND\tREF\tCOMMIT\tSTATE\tREASON")
 		for _, e := range evs {
 			reason := e.Reason
 			if e.LastError != "" {
 				reason = fmt.Sprintf("%s (attempt %d: %s)", reason, e.Attempts, e.LastError)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.ReceivedAt.UTC().Format(time.RFC3339), e.Repo, e.Kind,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.ReceivedAt.UTC().Format(time.RFC3339), e.Delivery, e.Repo, e.Kind,
 				dash(e.Ref), dash(shortSHA(e.SHA)), e.State, dash(strings.TrimSpace(reason)))
 		}
 		return tw.Flush()
@@ -262,6 +268,15 @@ func (o *apiOptions) validClient() (*client.Client, error) {
 		return nil, err
 	}
 	return o.client()
+}
+
+// checkLimit refuses a --limit the server would (the client leaves 0
+// out, which would mean the server's default).
+func checkLimit(n int) error {
+	if n < 1 || n > 1000 {
+		return &exitError{code: 2, err: fmt.Errorf("--limit %d: want 1 to 1000", n)}
+	}
+	return nil
 }
 
 func shortSHA(s string) string {
