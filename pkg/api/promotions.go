@@ -38,38 +38,36 @@ type AppAdmin interface {
 	RecordDenied(ctx context.Context, who auth.Identity, e store.AuditEntry, err error)
 }
 
-// PromotionService is all of it.
-type PromotionService interface {
-	PromotionActions
-	PromotionReader
-	AppAdmin
-}
-
-// RegisterPromotions adds the promotion, rollback, app and audit routes.
-// Every write needs a token (401 without one, also when no tokens are
-// configured); the service decides the role each needs (403 with the
-// reason). Reads need a developer token once tokens are configured: the
-// audit log says who did what.
-func RegisterPromotions(e *echo.Echo, svc PromotionService, tokens *auth.Tokens) {
-	h := &promotions{svc: svc}
+// RegisterPromotions adds the promotion, rollback, app and audit routes;
+// *promotion.Service is act, read and admin. Every write needs a token
+// (401 without one, also when no tokens are configured); the service
+// decides the role each needs (403 with the reason). Reads need a
+// developer token once tokens are configured: the audit log says who did
+// what.
+func RegisterPromotions(e *echo.Echo, act PromotionActions, read PromotionReader, admin AppAdmin, tokens *auth.Tokens) {
+	h := &promotions{actions: act, read: read, admin: admin}
 	gd := guard{tokens}
-	read := gd.read()
+	reads := gd.read()
 	write := func(action string) []echo.MiddlewareFunc {
 		return append([]echo.MiddlewareFunc{h.auditDenied(action)}, gd.write("")...)
 	}
 	g := group(e)
-	g.GET("/promotions", h.list, read...)
-	g.GET("/promotions/:id", h.get, read...)
-	g.GET("/audit", h.audit, read...)
+	g.GET("/promotions", h.list, reads...)
+	g.GET("/promotions/:id", h.get, reads...)
+	g.GET("/audit", h.audit, reads...)
 	g.POST("/promotions", h.promote, write("promote")...)
-	g.POST("/promotions/:id/approve", h.act("approve", svc.Approve), write("approve")...)
-	g.POST("/promotions/:id/abort", h.act("abort", svc.Abort), write("abort")...)
-	g.POST("/promotions/:id/continue", h.act("continue", svc.Continue), write("continue")...)
+	g.POST("/promotions/:id/approve", h.act("approve", act.Approve), write("approve")...)
+	g.POST("/promotions/:id/abort", h.act("abort", act.Abort), write("abort")...)
+	g.POST("/promotions/:id/continue", h.act("continue", act.Continue), write("continue")...)
 	g.POST("/apps/:app/rollback", h.rollback, write("rollback")...)
 	g.DELETE("/apps/:app", h.deleteApp, write("app-delete")...)
 }
 
-type promotions struct{ svc PromotionService }
+type promotions struct {
+	actions PromotionActions
+	read    PromotionReader
+	admin   AppAdmin
+}
 
 // auditDenied records writes refused for want of a valid token, which
 // never reach the service.
@@ -81,7 +79,7 @@ func (h *promotions) auditDenied(action string) echo.MiddlewareFunc {
 			if errors.As(err, &he) && he.Code == http.StatusUnauthorized {
 				e := store.AuditEntry{Action: action, App: c.Param("app")}
 				e.PromotionID, _ = strconv.ParseInt(c.Param("id"), 10, 64)
-				h.svc.RecordDenied(c.Request().Context(), auth.Identity{}, e, fmt.Errorf("%w: %v", auth.ErrUnauthenticated, he.Message))
+				h.admin.RecordDenied(c.Request().Context(), auth.Identity{}, e, fmt.Errorf("%w: %v", auth.ErrUnauthenticated, he.Message))
 			}
 			return err
 		}
@@ -96,7 +94,7 @@ func (h *promotions) promote(c echo.Context) error {
 	if req.App == "" || req.To == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "app and to are required")
 	}
-	p, err := h.svc.Promote(c.Request().Context(), identity(c), promotion.Request{App: req.App, From: req.From, To: req.To, Digest: req.Digest})
+	p, err := h.actions.Promote(c.Request().Context(), identity(c), promotion.Request{App: req.App, From: req.From, To: req.To, Digest: req.Digest})
 	return created(c, p, err)
 }
 
@@ -108,7 +106,7 @@ func (h *promotions) rollback(c echo.Context) error {
 	if req.Env == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "env is required")
 	}
-	p, err := h.svc.Rollback(c.Request().Context(), identity(c), c.Param("app"), req.Env)
+	p, err := h.actions.Rollback(c.Request().Context(), identity(c), c.Param("app"), req.Env)
 	return created(c, p, err)
 }
 
@@ -139,7 +137,7 @@ func (h *promotions) act(what string, f func(context.Context, auth.Identity, int
 }
 
 func (h *promotions) deleteApp(c echo.Context) error {
-	if err := h.svc.DeleteApp(c.Request().Context(), identity(c), c.Param("app")); err != nil {
+	if err := h.admin.DeleteApp(c.Request().Context(), identity(c), c.Param("app")); err != nil {
 		return httpError(err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -150,7 +148,7 @@ func (h *promotions) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.svc.Get(c.Request().Context(), id)
+	p, err := h.read.Get(c.Request().Context(), id)
 	if err != nil {
 		return httpError(err)
 	}
@@ -169,7 +167,7 @@ func (h *promotions) list(c echo.Context) error {
 	default:
 		return echo.NewHTTPError(http.StatusBadRequest, "state must be awaiting-approval, queued, running, paused, succeeded, failed, refused or aborted")
 	}
-	ps, err := h.svc.List(c.Request().Context(), f)
+	ps, err := h.read.List(c.Request().Context(), f)
 	if err != nil {
 		return httpError(err)
 	}
@@ -187,7 +185,7 @@ func (h *promotions) audit(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "promotion must be a positive number")
 		}
 	}
-	es, err := h.svc.Audit(c.Request().Context(), f)
+	es, err := h.read.Audit(c.Request().Context(), f)
 	if err != nil {
 		return httpError(err)
 	}

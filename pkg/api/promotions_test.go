@@ -171,7 +171,7 @@ func TestPromotionsAPI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakePromotions{}
 			e := echo.New()
-			RegisterPromotions(e, f, tokens)
+			RegisterPromotions(e, f, f, f, tokens)
 			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
 			req.Header.Set("Content-Type", "application/json")
 			if tt.token != "" {
@@ -198,7 +198,8 @@ func TestPromotionsAPI(t *testing.T) {
 // API, and every write is refused.
 func TestPromotionsAPIWithoutTokens(t *testing.T) {
 	e := echo.New()
-	RegisterPromotions(e, &fakePromotions{}, nil)
+	f := &fakePromotions{}
+	RegisterPromotions(e, f, f, f, nil)
 	for _, tt := range []struct {
 		method, target string
 		want           int

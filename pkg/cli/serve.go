@@ -184,7 +184,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	api.RegisterRunActions(e, api.NewRunActions(st, rerunner, tc, cfg.Namespace, d.Wake), tokens)
 	webui.Register(e)
 	if promo != nil {
-		api.RegisterPromotions(e, promo, tokens)
+		api.RegisterPromotions(e, promo, promo, promo, tokens)
 	}
 
 	inst := &installer{client: tc, namespace: cfg.Namespace, enabled: cfg.InstallPipelines}

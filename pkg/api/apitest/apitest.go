@@ -83,7 +83,7 @@ func New(t *testing.T) *Server {
 	api.Register(e, st, tokens)
 	api.RegisterNotifications(e, st.(api.NotificationReader), tokens)
 	api.RegisterRunActions(e, api.NewRunActions(st, st.(api.EventRecorder), s.Tekton, Namespace, nil), tokens)
-	api.RegisterPromotions(e, s.Promotions, tokens)
+	api.RegisterPromotions(e, s.Promotions, s.Promotions, s.Promotions, tokens)
 	s.Server = httptest.NewServer(e)
 	t.Cleanup(s.Close)
 	return s
@@ -101,7 +101,11 @@ type Promotions struct {
 	gets  map[int64]int
 }
 
-var _ api.PromotionService = (*Promotions)(nil)
+var (
+	_ api.PromotionActions = (*Promotions)(nil)
+	_ api.PromotionReader  = (*Promotions)(nil)
+	_ api.AppAdmin         = (*Promotions)(nil)
+)
 
 func (f *Promotions) add(p *store.Promotion, who auth.Identity, action string) *store.Promotion {
 	p.ID = int64(len(f.ps) + 1)
