@@ -1,4 +1,8 @@
-// Package api serves Slipway's read-only REST API over the store.
+// Package api serves Slipway's REST API: every /api/v1 route, reads and
+// writes (events, runs and their re-run and cancel, promotions, the audit
+// log, notifications), behind one authentication policy over bearer tokens
+// (pkg/auth). It answers its own wire types (pkg/api/wire), never store
+// rows; pkg/api/client is the Go client of it.
 package api
 
 import (
@@ -6,10 +10,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -26,37 +30,17 @@ const (
 	maxLimit     = 1000
 )
 
-// Register adds the /api/v1 routes to e.
-func Register(e *echo.Echo, r Reader) {
+// Register adds GET /api/v1/events, /api/v1/runs and /api/v1/runs/{ns}/{name}
+// to e. Anonymous callers may read them; a token sent must be valid.
+func Register(e *echo.Echo, r Reader, tokens *auth.Tokens) {
 	h := &handler{r: r}
-	g := e.Group("/api/v1")
-	g.GET("/events", h.listEvents)
-	g.GET("/runs", h.listRuns)
-	g.GET("/runs/:namespace/:name", h.getRun)
+	g, open := group(e), guard{tokens}.open()
+	g.GET("/events", h.listEvents, open...)
+	g.GET("/runs", h.listRuns, open...)
+	g.GET("/runs/:namespace/:name", h.getRun, open...)
 }
 
 type handler struct{ r Reader }
-
-// EventView is one event as the API shows it.
-type EventView struct {
-	ID         int64          `json:"id"`
-	Provider   event.Provider `json:"provider"`
-	Kind       event.Kind     `json:"kind"`
-	Repo       string         `json:"repo"`
-	Ref        string         `json:"ref"`
-	SHA        string         `json:"sha"`
-	Delivery   string         `json:"delivery"`
-	State      event.State    `json:"state"`
-	Reason     string         `json:"reason"`
-	Attempts   int            `json:"attempts"`
-	LastError  string         `json:"lastError,omitempty"`
-	MRNumber   int            `json:"mrNumber,omitempty"`
-	ReceivedAt time.Time      `json:"receivedAt"`
-}
-
-type list[T any] struct {
-	Items []T `json:"items"`
-}
 
 func (h *handler) listEvents(c echo.Context) error {
 	limit, err := limitParam(c)
@@ -73,15 +57,7 @@ func (h *handler) listEvents(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "listing events: "+err.Error())
 	}
-	out := list[EventView]{Items: make([]EventView, 0, len(evs))}
-	for _, e := range evs {
-		out.Items = append(out.Items, EventView{
-			ID: e.ID, Provider: e.Provider, Kind: e.Kind, Repo: e.Repo, Ref: e.Ref, SHA: e.SHA,
-			Delivery: e.Delivery, State: e.State, Reason: e.Reason, Attempts: e.Attempts,
-			LastError: e.LastError, MRNumber: e.MRNumber, ReceivedAt: e.ReceivedAt,
-		})
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, listOf(evs, eventView))
 }
 
 func (h *handler) listRuns(c echo.Context) error {
@@ -90,6 +66,12 @@ func (h *handler) listRuns(c echo.Context) error {
 		return err
 	}
 	f := store.RunFilter{Limit: limit, Repo: c.QueryParam("repo"), Ref: c.QueryParam("ref"), State: store.RunState(c.QueryParam("state"))}
+	switch f.State {
+	case "", store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled:
+	default:
+		// An unknown state would match nothing: say so instead of an empty list.
+		return echo.NewHTTPError(http.StatusBadRequest, "state must be pending, running, success, failure or canceled")
+	}
 	if mr := c.QueryParam("mr"); mr != "" {
 		n, err := strconv.Atoi(mr)
 		if err != nil || n < 1 {
@@ -101,14 +83,14 @@ func (h *handler) listRuns(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "listing runs: "+err.Error())
 	}
-	if runs == nil {
-		runs = []store.Run{}
-	}
-	return c.JSON(http.StatusOK, list[store.Run]{Items: runs})
+	return c.JSON(http.StatusOK, listOf(runs, runView))
 }
 
 func (h *handler) getRun(c echo.Context) error {
-	id := c.Param("namespace") + "/" + c.Param("name")
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
 	r, err := h.r.GetRun(c.Request().Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "no run "+id)
@@ -116,7 +98,35 @@ func (h *handler) getRun(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "reading run: "+err.Error())
 	}
-	return c.JSON(http.StatusOK, r)
+	return c.JSON(http.StatusOK, runView(r))
+}
+
+// runID is "namespace/name" from the path, both checked as Kubernetes
+// names so a malformed one is a 400, not a lookup.
+func runID(c echo.Context) (string, error) {
+	ns, name := c.Param("namespace"), c.Param("name")
+	if !validName(ns, 63) || !validName(name, 253) {
+		return "", echo.NewHTTPError(http.StatusBadRequest, "a run is namespace/name, lower-case letters, digits, '-' and '.'")
+	}
+	return ns + "/" + name, nil
+}
+
+// validName is a loose DNS-1123 check: what a namespace or PipelineRun
+// name may hold.
+func validName(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9':
+		case (ch == '-' || ch == '.') && i > 0 && i < len(s)-1:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func limitParam(c echo.Context) (int, error) {

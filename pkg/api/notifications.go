@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -16,9 +17,9 @@ type NotificationReader interface {
 
 // RegisterNotifications adds GET /api/v1/notifications?state=&run=&limit=
 // to e: email, chat and MR comment deliveries with their outcome, so a
-// failed one can be seen.
-func RegisterNotifications(e *echo.Echo, r NotificationReader) {
-	e.GET("/api/v1/notifications", func(c echo.Context) error {
+// failed one can be seen. Anonymous callers may read them, like runs.
+func RegisterNotifications(e *echo.Echo, r NotificationReader, tokens *auth.Tokens) {
+	group(e).GET("/notifications", func(c echo.Context) error {
 		limit, err := limitParam(c)
 		if err != nil {
 			return err
@@ -33,9 +34,6 @@ func RegisterNotifications(e *echo.Echo, r NotificationReader) {
 		if err != nil {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "listing notifications: "+err.Error())
 		}
-		if ns == nil {
-			ns = []store.Notification{}
-		}
-		return c.JSON(http.StatusOK, list[store.Notification]{Items: ns})
-	})
+		return c.JSON(http.StatusOK, listOf(ns, notificationView))
+	}, guard{tokens}.open()...)
 }

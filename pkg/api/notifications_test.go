@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/pkg/api/wire"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -46,7 +47,7 @@ func TestNotifications(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeNotifications{items: tt.items}
 			e := echo.New()
-			RegisterNotifications(e, f)
+			RegisterNotifications(e, f, nil)
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.url, nil))
 			if rec.Code != tt.wantCode {
@@ -58,11 +59,12 @@ func TestNotifications(t *testing.T) {
 			if diff := cmp.Diff(tt.wantFilter, f.got); diff != "" {
 				t.Errorf("filter (-want +got):\n%s", diff)
 			}
-			var got list[store.Notification]
+			var got wire.List[wire.Notification]
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.wantItems, got.Items); diff != "" {
+			want := listOf(tt.wantItems, notificationView)
+			if diff := cmp.Diff(want.Items, got.Items); diff != "" {
 				t.Errorf("items (-want +got):\n%s", diff)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/slipway-ci/slipway/pkg/api/wire"
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/promotion"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -37,40 +38,36 @@ type AppAdmin interface {
 	RecordDenied(ctx context.Context, who auth.Identity, e store.AuditEntry, err error)
 }
 
-// PromotionService is all of it.
-type PromotionService interface {
-	PromotionActions
-	PromotionReader
-	AppAdmin
-}
-
-// RegisterPromotions adds the promotion, rollback, app and audit routes.
-// Every write needs a token (401 without one, also when no tokens are
-// configured); the service decides the role each needs (403 with the
-// reason). Reads need a developer token once tokens are configured: the
-// audit log says who did what.
-func RegisterPromotions(e *echo.Echo, svc PromotionService, tokens *auth.Tokens) {
-	h := &promotions{svc: svc}
-	read := []echo.MiddlewareFunc{auth.Middleware(tokens, false)}
-	if tokens.Len() > 0 {
-		read = []echo.MiddlewareFunc{auth.Middleware(tokens, true), auth.Require(auth.Developer)}
-	}
+// RegisterPromotions adds the promotion, rollback, app and audit routes;
+// *promotion.Service is act, read and admin. Every write needs a token
+// (401 without one, also when no tokens are configured); the service
+// decides the role each needs (403 with the reason). Reads need a
+// developer token once tokens are configured: the audit log says who did
+// what.
+func RegisterPromotions(e *echo.Echo, act PromotionActions, read PromotionReader, admin AppAdmin, tokens *auth.Tokens) {
+	h := &promotions{actions: act, read: read, admin: admin}
+	gd := guard{tokens}
+	reads := gd.read()
 	write := func(action string) []echo.MiddlewareFunc {
-		return []echo.MiddlewareFunc{h.auditDenied(action), auth.Middleware(tokens, true)}
+		return append([]echo.MiddlewareFunc{h.auditDenied(action)}, gd.write("")...)
 	}
-	g := e.Group("/api/v1")
-	g.GET("/promotions", h.list, read...)
-	g.GET("/promotions/:id", h.get, read...)
-	g.GET("/audit", h.audit, read...)
+	g := group(e)
+	g.GET("/promotions", h.list, reads...)
+	g.GET("/promotions/:id", h.get, reads...)
+	g.GET("/audit", h.audit, reads...)
 	g.POST("/promotions", h.promote, write("promote")...)
-	g.POST("/promotions/:id/approve", h.act("approve", svc.Approve), write("approve")...)
-	g.POST("/promotions/:id/abort", h.act("abort", svc.Abort), write("abort")...)
-	g.POST("/promotions/:id/continue", h.act("continue", svc.Continue), write("continue")...)
+	g.POST("/promotions/:id/approve", h.act("approve", act.Approve), write("approve")...)
+	g.POST("/promotions/:id/abort", h.act("abort", act.Abort), write("abort")...)
+	g.POST("/promotions/:id/continue", h.act("continue", act.Continue), write("continue")...)
 	g.POST("/apps/:app/rollback", h.rollback, write("rollback")...)
 	g.DELETE("/apps/:app", h.deleteApp, write("app-delete")...)
 }
 
-type promotions struct{ svc PromotionService }
+type promotions struct {
+	actions PromotionActions
+	read    PromotionReader
+	admin   AppAdmin
+}
 
 // auditDenied records writes refused for want of a valid token, which
 // never reach the service.
@@ -82,39 +79,34 @@ func (h *promotions) auditDenied(action string) echo.MiddlewareFunc {
 			if errors.As(err, &he) && he.Code == http.StatusUnauthorized {
 				e := store.AuditEntry{Action: action, App: c.Param("app")}
 				e.PromotionID, _ = strconv.ParseInt(c.Param("id"), 10, 64)
-				h.svc.RecordDenied(c.Request().Context(), auth.Identity{}, e, fmt.Errorf("%w: %v", auth.ErrUnauthenticated, he.Message))
+				h.admin.RecordDenied(c.Request().Context(), auth.Identity{}, e, fmt.Errorf("%w: %v", auth.ErrUnauthenticated, he.Message))
 			}
 			return err
 		}
 	}
 }
 
-// RollbackRequest is the body of POST /api/v1/apps/{app}/rollback.
-type RollbackRequest struct {
-	Env string `json:"env"`
-}
-
 func (h *promotions) promote(c echo.Context) error {
-	var req promotion.Request
+	var req wire.PromoteRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
 	if req.App == "" || req.To == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "app and to are required")
 	}
-	p, err := h.svc.Promote(c.Request().Context(), identity(c), req)
+	p, err := h.actions.Promote(c.Request().Context(), identity(c), promotion.Request{App: req.App, From: req.From, To: req.To, Digest: req.Digest})
 	return created(c, p, err)
 }
 
 func (h *promotions) rollback(c echo.Context) error {
-	var req RollbackRequest
+	var req wire.RollbackRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
 	if req.Env == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "env is required")
 	}
-	p, err := h.svc.Rollback(c.Request().Context(), identity(c), c.Param("app"), req.Env)
+	p, err := h.actions.Rollback(c.Request().Context(), identity(c), c.Param("app"), req.Env)
 	return created(c, p, err)
 }
 
@@ -125,9 +117,9 @@ func created(c echo.Context, p *store.Promotion, err error) error {
 		return httpError(err)
 	}
 	if p.State == store.PromotionRefused {
-		return c.JSON(http.StatusUnprocessableEntity, p)
+		return c.JSON(http.StatusUnprocessableEntity, promotionView(p))
 	}
-	return c.JSON(http.StatusCreated, p)
+	return c.JSON(http.StatusCreated, promotionView(p))
 }
 
 func (h *promotions) act(what string, f func(context.Context, auth.Identity, int64) (*store.Promotion, error)) echo.HandlerFunc {
@@ -140,12 +132,12 @@ func (h *promotions) act(what string, f func(context.Context, auth.Identity, int
 		if err != nil {
 			return httpError(fmt.Errorf("%s: %w", what, err))
 		}
-		return c.JSON(http.StatusOK, p)
+		return c.JSON(http.StatusOK, promotionView(p))
 	}
 }
 
 func (h *promotions) deleteApp(c echo.Context) error {
-	if err := h.svc.DeleteApp(c.Request().Context(), identity(c), c.Param("app")); err != nil {
+	if err := h.admin.DeleteApp(c.Request().Context(), identity(c), c.Param("app")); err != nil {
 		return httpError(err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -156,11 +148,11 @@ func (h *promotions) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.svc.Get(c.Request().Context(), id)
+	p, err := h.read.Get(c.Request().Context(), id)
 	if err != nil {
 		return httpError(err)
 	}
-	return c.JSON(http.StatusOK, p)
+	return c.JSON(http.StatusOK, promotionView(p))
 }
 
 func (h *promotions) list(c echo.Context) error {
@@ -175,14 +167,11 @@ func (h *promotions) list(c echo.Context) error {
 	default:
 		return echo.NewHTTPError(http.StatusBadRequest, "state must be awaiting-approval, queued, running, paused, succeeded, failed, refused or aborted")
 	}
-	ps, err := h.svc.List(c.Request().Context(), f)
+	ps, err := h.read.List(c.Request().Context(), f)
 	if err != nil {
 		return httpError(err)
 	}
-	if ps == nil {
-		ps = []store.Promotion{}
-	}
-	return c.JSON(http.StatusOK, list[store.Promotion]{Items: ps})
+	return c.JSON(http.StatusOK, listOf(ps, promotionView))
 }
 
 func (h *promotions) audit(c echo.Context) error {
@@ -196,14 +185,11 @@ func (h *promotions) audit(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "promotion must be a positive number")
 		}
 	}
-	es, err := h.svc.Audit(c.Request().Context(), f)
+	es, err := h.read.Audit(c.Request().Context(), f)
 	if err != nil {
 		return httpError(err)
 	}
-	if es == nil {
-		es = []store.AuditEntry{}
-	}
-	return c.JSON(http.StatusOK, list[store.AuditEntry]{Items: es})
+	return c.JSON(http.StatusOK, listOf(es, auditView))
 }
 
 func identity(c echo.Context) auth.Identity {

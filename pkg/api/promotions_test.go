@@ -171,7 +171,7 @@ func TestPromotionsAPI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakePromotions{}
 			e := echo.New()
-			RegisterPromotions(e, f, tokens)
+			RegisterPromotions(e, f, f, f, tokens)
 			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
 			req.Header.Set("Content-Type", "application/json")
 			if tt.token != "" {
@@ -198,7 +198,8 @@ func TestPromotionsAPI(t *testing.T) {
 // API, and every write is refused.
 func TestPromotionsAPIWithoutTokens(t *testing.T) {
 	e := echo.New()
-	RegisterPromotions(e, &fakePromotions{}, nil)
+	f := &fakePromotions{}
+	RegisterPromotions(e, f, f, f, nil)
 	for _, tt := range []struct {
 		method, target string
 		want           int
@@ -210,6 +211,58 @@ func TestPromotionsAPIWithoutTokens(t *testing.T) {
 		e.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
 		if rec.Code != tt.want {
 			t.Errorf("%s %s = %d %s, want %d", tt.method, tt.target, rec.Code, rec.Body, tt.want)
+		}
+	}
+}
+
+// Every promotion route refuses a missing or invalid token (401) and a
+// malformed id (400) before the service is asked anything.
+func TestPromotionRoutesRefuseBadInput(t *testing.T) {
+	tokens, err := auth.Parse([]byte(`[{name: dana, role: developer, token: ` + devToken + `}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := []struct{ method, target, body string }{
+		{"GET", "/api/v1/promotions", ""},
+		{"GET", "/api/v1/promotions/1", ""},
+		{"GET", "/api/v1/audit", ""},
+		{"POST", "/api/v1/promotions", `{"app":"shop","to":"prod"}`},
+		{"POST", "/api/v1/promotions/1/approve", ""},
+		{"POST", "/api/v1/promotions/1/abort", ""},
+		{"POST", "/api/v1/promotions/1/continue", ""},
+		{"POST", "/api/v1/apps/shop/rollback", `{"env":"prod"}`},
+		{"DELETE", "/api/v1/apps/shop", ""},
+	}
+	for _, r := range routes {
+		for _, tt := range []struct {
+			name, auth, target string
+			want               int
+		}{
+			{"no token", "", r.target, 401},
+			{"invalid token", "Bearer wrong-token-0123456789", r.target, 401},
+			{"not bearer", "Basic ZGFuYTp4", r.target, 401},
+			{"malformed id", "Bearer " + devToken, strings.Replace(r.target, "/1", "/0x1", 1), 400},
+		} {
+			if tt.name == "malformed id" && !strings.Contains(r.target, "/1") {
+				continue
+			}
+			t.Run(r.method+" "+r.target+" "+tt.name, func(t *testing.T) {
+				f := &fakePromotions{}
+				e := echo.New()
+				RegisterPromotions(e, f, f, f, tokens)
+				req := httptest.NewRequest(r.method, tt.target, strings.NewReader(r.body))
+				if tt.auth != "" {
+					req.Header.Set("Authorization", tt.auth)
+				}
+				rec := httptest.NewRecorder()
+				e.ServeHTTP(rec, req)
+				if rec.Code != tt.want {
+					t.Errorf("= %d %s, want %d", rec.Code, rec.Body, tt.want)
+				}
+				if len(f.who) != 0 {
+					t.Errorf("the service was asked: %v", f.who)
+				}
+			})
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,13 +10,13 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/api/client"
+	"github.com/slipway-ci/slipway/pkg/api/wire"
 )
 
 // apiOptions are the flags every API command shares.
@@ -31,7 +30,8 @@ type apiOptions struct {
 }
 
 func addAPIFlags(cmd *cobra.Command, wait bool) *apiOptions {
-	o := &apiOptions{http: &http.Client{Timeout: time.Minute}}
+	// No overall timeout: logs --follow streams for as long as a build runs.
+	o := &apiOptions{http: &http.Client{}}
 	f := cmd.Flags()
 	server := os.Getenv("SLIPWAY_SERVER")
 	if server == "" {
@@ -57,61 +57,13 @@ func (o *apiOptions) validate() error {
 	return nil
 }
 
-// apiError is an answer other than 2xx (and 422, which carries a refused
-// promotion).
-type apiError struct {
-	Code    int
-	Message string
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Code) }
-
-// call sends body (if any) as JSON and decodes a JSON answer into out.
-// 422 decodes too: a refused promotion is an answer, not an error.
-func (o *apiOptions) call(ctx context.Context, method, path string, body, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, fmt.Errorf("encoding request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(o.server, "/")+path, rd)
+// client is the API client the flags describe.
+func (o *apiOptions) client() (*client.Client, error) {
+	c, err := client.New(o.server, client.WithToken(o.token), client.WithHTTPClient(o.http))
 	if err != nil {
-		return 0, fmt.Errorf("building request: %w", err)
+		return nil, &exitError{code: 2, err: fmt.Errorf("--server: %w", err)}
 	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if o.token != "" {
-		req.Header.Set("Authorization", "Bearer "+o.token)
-	}
-	resp, err := o.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusUnprocessableEntity {
-		var m struct {
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(data, &m) != nil || m.Message == "" {
-			m.Message = strings.TrimSpace(string(data))
-		}
-		return resp.StatusCode, &apiError{Code: resp.StatusCode, Message: m.Message}
-	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
+	return c, nil
 }
 
 // NewPromoteCmd is `slipway promote APP --to ENV` and `slipway promote --continue ID`.
@@ -148,8 +100,9 @@ developer's promotion waits for 'slipway approve ID'.
 		if len(args) != 1 || to == "" {
 			return &exitError{code: 2, err: errors.New("usage: slipway promote APP --to ENV [--from ENV] [--digest sha256:…]")}
 		}
-		body := map[string]string{"app": args[0], "to": to, "from": from, "digest": digest}
-		return o.create(cmd, "/api/v1/promotions", body)
+		return o.create(cmd, func(ctx context.Context, c *client.Client) (*wire.Promotion, error) {
+			return c.Promote(ctx, wire.PromoteRequest{App: args[0], To: to, From: from, Digest: digest})
+		})
 	}
 	return cmd
 }
@@ -195,7 +148,9 @@ func NewRollbackCmd() *cobra.Command {
 		if err := o.validate(); err != nil {
 			return err
 		}
-		return o.create(cmd, "/api/v1/apps/"+url.PathEscape(args[0])+"/rollback", map[string]string{"env": env})
+		return o.create(cmd, func(ctx context.Context, c *client.Client) (*wire.Promotion, error) {
+			return c.Rollback(ctx, args[0], env)
+		})
 	}
 	return cmd
 }
@@ -219,30 +174,33 @@ func NewPromotionsCmd() *cobra.Command {
 		if err := o.validate(); err != nil {
 			return err
 		}
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
 		ctx := cmd.Context()
 		if len(args) == 1 {
-			var p store.Promotion
-			if _, err := o.call(ctx, http.MethodGet, "/api/v1/promotions/"+url.PathEscape(args[0]), nil, &p); err != nil {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id < 1 {
+				return &exitError{code: 2, err: fmt.Errorf("promotion id %q: want a positive number", args[0])}
+			}
+			p, err := c.GetPromotion(ctx, id)
+			if err != nil {
 				return err
 			}
 			if o.wait {
-				return o.follow(cmd, &p)
+				return o.follow(cmd, c, p)
 			}
-			return o.printPromotions(cmd.OutOrStdout(), &p, []store.Promotion{p})
+			return o.printPromotions(cmd.OutOrStdout(), p, []wire.Promotion{*p})
 		}
-		q := url.Values{"limit": {strconv.Itoa(limit)}}
-		for k, v := range map[string]string{"app": app, "to": to, "state": state} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		var l struct {
-			Items []store.Promotion `json:"items"`
-		}
-		if _, err := o.call(ctx, http.MethodGet, "/api/v1/promotions?"+q.Encode(), nil, &l); err != nil {
+		if err := checkLimit(limit); err != nil {
 			return err
 		}
-		return o.printPromotions(cmd.OutOrStdout(), l, l.Items)
+		ps, err := c.ListPromotions(ctx, client.PromotionFilter{App: app, To: to, State: state, Limit: limit})
+		if err != nil {
+			return err
+		}
+		return o.printPromotions(cmd.OutOrStdout(), wire.List[wire.Promotion]{Items: ps}, ps)
 	}
 	return cmd
 }
@@ -260,7 +218,11 @@ func NewAppCmd() *cobra.Command {
 		if err := o.validate(); err != nil {
 			return err
 		}
-		if _, err := o.call(cmd.Context(), http.MethodDelete, "/api/v1/apps/"+url.PathEscape(args[0]), nil, nil); err != nil {
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		if err := c.DeleteApp(cmd.Context(), args[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "deleted %s from every environment\n", args[0])
@@ -286,22 +248,18 @@ func NewAuditCmd() *cobra.Command {
 		if err := o.validate(); err != nil {
 			return err
 		}
-		q := url.Values{"limit": {strconv.Itoa(limit)}}
-		if app != "" {
-			q.Set("app", app)
-		}
-		if actor != "" {
-			q.Set("actor", actor)
-		}
-		if promotion > 0 {
-			q.Set("promotion", strconv.FormatInt(promotion, 10))
-		}
-		var l struct {
-			Items []store.AuditEntry `json:"items"`
-		}
-		if _, err := o.call(cmd.Context(), http.MethodGet, "/api/v1/audit?"+q.Encode(), nil, &l); err != nil {
+		c, err := o.client()
+		if err != nil {
 			return err
 		}
+		if err := checkLimit(limit); err != nil {
+			return err
+		}
+		es, err := c.Audit(cmd.Context(), client.AuditFilter{App: app, Actor: actor, PromotionID: promotion, Limit: limit})
+		if err != nil {
+			return err
+		}
+		l := wire.List[wire.AuditEntry]{Items: es}
 		if o.output == "json" {
 			return writeJSON(cmd.OutOrStdout(), l)
 		}
@@ -320,35 +278,45 @@ func NewAuditCmd() *cobra.Command {
 	return cmd
 }
 
-// create posts a new promotion (promote, rollback) and prints or follows it.
-func (o *apiOptions) create(cmd *cobra.Command, path string, body any) error {
-	var p store.Promotion
-	if _, err := o.call(cmd.Context(), http.MethodPost, path, body, &p); err != nil {
+// create asks for a new promotion (promote, rollback) and prints or
+// follows it.
+func (o *apiOptions) create(cmd *cobra.Command, ask func(context.Context, *client.Client) (*wire.Promotion, error)) error {
+	c, err := o.client()
+	if err != nil {
 		return err
 	}
-	if o.wait && !p.State.Terminal() {
-		return o.follow(cmd, &p)
-	}
-	if err := o.printPromotions(cmd.OutOrStdout(), &p, []store.Promotion{p}); err != nil {
+	p, err := ask(cmd.Context(), c)
+	if err != nil {
 		return err
 	}
-	return outcome(&p, false)
+	if o.wait && !p.Terminal() {
+		return o.follow(cmd, c, p)
+	}
+	if err := o.printPromotions(cmd.OutOrStdout(), p, []wire.Promotion{*p}); err != nil {
+		return err
+	}
+	return outcome(p, false)
 }
 
 // act posts approve/abort/continue for id.
 func (o *apiOptions) act(cmd *cobra.Command, id int64, action string) error {
-	var p store.Promotion
-	if _, err := o.call(cmd.Context(), http.MethodPost, fmt.Sprintf("/api/v1/promotions/%d/%s", id, action), nil, &p); err != nil {
+	c, err := o.client()
+	if err != nil {
 		return err
 	}
-	if o.wait && !p.State.Terminal() {
-		return o.follow(cmd, &p)
+	do := map[string]func(context.Context, int64) (*wire.Promotion, error){"approve": c.Approve, "abort": c.Abort, "continue": c.Continue}[action]
+	p, err := do(cmd.Context(), id)
+	if err != nil {
+		return err
 	}
-	return o.printPromotions(cmd.OutOrStdout(), &p, []store.Promotion{p})
+	if o.wait && !p.Terminal() {
+		return o.follow(cmd, c, p)
+	}
+	return o.printPromotions(cmd.OutOrStdout(), p, []wire.Promotion{*p})
 }
 
 // follow prints p's progress (to stderr) until it ends, then p itself.
-func (o *apiOptions) follow(cmd *cobra.Command, p *store.Promotion) error {
+func (o *apiOptions) follow(cmd *cobra.Command, c *client.Client, p *wire.Promotion) error {
 	last := ""
 	for {
 		line := fmt.Sprintf("promotion %d: %s", p.ID, p.State)
@@ -359,7 +327,7 @@ func (o *apiOptions) follow(cmd *cobra.Command, p *store.Promotion) error {
 			fmt.Fprintln(cmd.ErrOrStderr(), line)
 			last = line
 		}
-		if p.State.Terminal() {
+		if p.Terminal() {
 			break
 		}
 		select {
@@ -367,11 +335,13 @@ func (o *apiOptions) follow(cmd *cobra.Command, p *store.Promotion) error {
 			return cmd.Context().Err()
 		case <-time.After(o.poll):
 		}
-		if _, err := o.call(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/promotions/%d", p.ID), nil, p); err != nil {
+		next, err := c.GetPromotion(cmd.Context(), p.ID)
+		if err != nil {
 			return err
 		}
+		p = next
 	}
-	if err := o.printPromotions(cmd.OutOrStdout(), p, []store.Promotion{*p}); err != nil {
+	if err := o.printPromotions(cmd.OutOrStdout(), p, []wire.Promotion{*p}); err != nil {
 		return err
 	}
 	return outcome(p, true)
@@ -379,17 +349,17 @@ func (o *apiOptions) follow(cmd *cobra.Command, p *store.Promotion) error {
 
 // outcome is the exit status: refused, failed and aborted are 1; with
 // waited, anything but succeeded is.
-func outcome(p *store.Promotion, waited bool) error {
+func outcome(p *wire.Promotion, waited bool) error {
 	switch {
-	case p.State == store.PromotionRefused, p.State == store.PromotionFailed, p.State == store.PromotionAborted:
+	case p.State == wire.PromotionRefused, p.State == wire.PromotionFailed, p.State == wire.PromotionAborted:
 		return &exitError{code: 1, err: fmt.Errorf("promotion %d %s: %s", p.ID, p.State, p.Reason)}
-	case waited && p.State != store.PromotionSucceeded:
+	case waited && p.State != wire.PromotionSucceeded:
 		return &exitError{code: 1, err: fmt.Errorf("promotion %d is %s", p.ID, p.State)}
 	}
 	return nil
 }
 
-func (o *apiOptions) printPromotions(w io.Writer, raw any, ps []store.Promotion) error {
+func (o *apiOptions) printPromotions(w io.Writer, raw any, ps []wire.Promotion) error {
 	if o.output == "json" {
 		return writeJSON(w, raw)
 	}

@@ -50,6 +50,11 @@ func NewRootCmd() *cobra.Command {
 		NewPromotionsCmd(),
 		NewAppCmd(),
 		NewAuditCmd(),
+		NewRunsCmd(),
+		NewLogsCmd(),
+		NewRerunCmd(),
+		NewCancelCmd(),
+		NewEventsCmd(),
 	)
 	return root
 }

@@ -171,11 +171,12 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	hooks.Register(e)
-	api.Register(e, st)
-	api.RegisterNotifications(e, st)
+	api.Register(e, st, tokens)
+	api.RegisterNotifications(e, st, tokens)
+	api.RegisterRunActions(e, api.NewRunActions(st, st, tc, cfg.Namespace, d.Wake), tokens)
 	webui.Register(e)
 	if promo != nil {
-		api.RegisterPromotions(e, promo, tokens)
+		api.RegisterPromotions(e, promo, promo, promo, tokens)
 	}
 
 	inst := &installer{client: tc, namespace: cfg.Namespace, enabled: cfg.InstallPipelines}

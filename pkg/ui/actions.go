@@ -6,18 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/store"
-	"github.com/slipway-ci/slipway/pkg/tekton"
+	"github.com/slipway-ci/slipway/pkg/api"
 )
 
 // checkOrigin refuses cross-site posts: the cookie is SameSite=Strict, and
@@ -67,136 +62,38 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
-
-// RerunResult is the answer of the re-run API.
-type RerunResult struct {
-	EventID int64 `json:"eventId"`
-	// Duplicate is true when this request (same request id) was already
-	// recorded: nothing new was queued.
-	Duplicate bool `json:"duplicate"`
+// actions is the API's re-run and cancel, shared so a button acts exactly
+// as POST /api/v1/runs/{ns}/{name}/rerun|cancel does.
+func (u *UI) actions() *api.RunActions {
+	var rec api.EventRecorder
+	if u.rec != nil {
+		rec = u.rec
+	}
+	return api.NewRunActions(u.st, rec, u.tekton, u.namespace, u.wake)
 }
 
-// rerun records a copy of the event that started the run, with a delivery
-// id made from the run and the request id: a form posted twice (double
-// click, reload) queues one re-run, and the dispatcher builds it like any
-// push (same repo, ref and SHA), naming its PipelineRun after the new
-// delivery.
-func (u *UI) rerun(c echo.Context, requestID string) (RerunResult, error) {
-	ctx := c.Request().Context()
-	id := c.Param("namespace") + "/" + c.Param("name")
-	r, err := u.st.GetRun(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return RerunResult{}, echo.NewHTTPError(http.StatusNotFound, "no run "+id)
-	}
-	if err != nil {
-		return RerunResult{}, echo.NewHTTPError(http.StatusServiceUnavailable, "reading run: "+err.Error())
-	}
-	orig, err := u.rec.GetEvent(ctx, r.EventID)
-	if errors.Is(err, store.ErrNotFound) {
-		return RerunResult{}, echo.NewHTTPError(http.StatusConflict, "the event that started "+id+" is no longer recorded")
-	}
-	if err != nil {
-		return RerunResult{}, echo.NewHTTPError(http.StatusServiceUnavailable, "reading event: "+err.Error())
-	}
-	if requestID == "" {
-		requestID = newRequestID()
-	} else if !requestIDPattern.MatchString(requestID) {
-		return RerunResult{}, echo.NewHTTPError(http.StatusBadRequest, "request id must be 8 to 64 letters, digits, - or _")
-	}
-	ev := *orig
-	ev.ID, ev.State, ev.Reason, ev.Attempts, ev.LastError, ev.ReceivedAt = 0, "", "", 0, "", time.Time{}
-	ev.Action, ev.Commented = event.Build, false
-	// A person asked for it: a [skip ci] in the commit message must not stop it.
-	ev.CommitMessage = ""
-	ev.Delivery = "ui-rerun-" + requestID
-	if v, ok := u.viewer(c); ok && v.Name != "" {
-		ev.Delivery += "-by-" + sanitize(v.Name)
-	}
-	eid, dup, err := u.rec.RecordEvent(ctx, &ev)
-	if err != nil {
-		return RerunResult{}, echo.NewHTTPError(http.StatusServiceUnavailable, "recording the re-run: "+err.Error())
-	}
-	if u.wake != nil && !dup {
-		u.wake()
-	}
-	return RerunResult{EventID: eid, Duplicate: dup}, nil
-}
-
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
-
-func sanitize(s string) string {
-	s = unsafeChars.ReplaceAllString(s, "_")
-	if len(s) > 40 {
-		s = s[:40]
-	}
-	return s
-}
-
-func (u *UI) rerunAPI(c echo.Context) error {
-	res, err := u.rerun(c, c.Request().Header.Get("Idempotency-Key"))
-	if err != nil {
-		return err
-	}
-	code := http.StatusAccepted
-	if res.Duplicate {
-		code = http.StatusOK
-	}
-	return c.JSON(code, res)
-}
-
+// rerunForm queues a re-run; the form's request id makes a form posted
+// twice (double click, reload) queue one.
 func (u *UI) rerunForm(c echo.Context) error {
-	res, err := u.rerun(c, c.FormValue("request"))
-	if err != nil {
-		return u.formError(c, err)
+	id := c.Param("namespace") + "/" + c.Param("name")
+	var by string
+	if v, ok := u.viewer(c); ok {
+		by = v.Name
 	}
-	r, _ := u.st.GetRun(c.Request().Context(), c.Param("namespace")+"/"+c.Param("name"))
+	if _, err := u.actions().Rerun(c.Request().Context(), id, c.FormValue("request"), by); err != nil {
+		return u.formError(c, api.HTTPError(err))
+	}
 	q := url.Values{}
-	if r != nil {
+	if r, _ := u.st.GetRun(c.Request().Context(), id); r != nil {
 		q.Set("repo", r.Repo)
 	}
-	_ = res
 	return c.Redirect(http.StatusSeeOther, "/events?"+q.Encode())
 }
 
-// CancelResult is the answer of the cancel API.
-type CancelResult struct {
-	// Cancelled is false when the run had already finished.
-	Cancelled bool `json:"cancelled"`
-}
-
-func (u *UI) cancel(c echo.Context) (CancelResult, error) {
-	ns, name := c.Param("namespace"), c.Param("name")
-	if ns != u.namespace {
-		return CancelResult{}, echo.NewHTTPError(http.StatusNotFound, "no run "+ns+"/"+name)
-	}
-	ctx := c.Request().Context()
-	pr, err := u.tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, getOpts)
-	if apierrors.IsNotFound(err) || err == nil && pr.Labels[tekton.LabelManaged] != "true" {
-		return CancelResult{}, echo.NewHTTPError(http.StatusNotFound, "no PipelineRun "+ns+"/"+name)
-	}
-	if err != nil {
-		return CancelResult{}, echo.NewHTTPError(http.StatusServiceUnavailable, "reading PipelineRun: "+err.Error())
-	}
-	sent, err := tekton.CancelRun(ctx, u.tekton, pr)
-	if err != nil {
-		return CancelResult{}, echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
-	}
-	return CancelResult{Cancelled: sent}, nil
-}
-
-func (u *UI) cancelAPI(c echo.Context) error {
-	res, err := u.cancel(c)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, res)
-}
-
 func (u *UI) cancelForm(c echo.Context) error {
-	res, err := u.cancel(c)
+	res, err := u.actions().Cancel(c.Request().Context(), c.Param("namespace"), c.Param("name"))
 	if err != nil {
-		return u.formError(c, err)
+		return u.formError(c, api.HTTPError(err))
 	}
 	notice := "cancelled"
 	if !res.Cancelled {

@@ -254,13 +254,11 @@ func (u *UI) Register(e *echo.Echo) {
 	e.GET("/signin", u.signinPage, mw...)
 	e.POST("/signin", u.signin, u.checkOrigin(true))
 	e.POST("/signout", u.signout, u.checkOrigin(true))
+	// The buttons' forms; /api/v1 (re-run and cancel too) is pkg/api's.
 	act := []echo.MiddlewareFunc{u.checkOrigin(true), u.auth.Identify, u.auth.Require}
-	api := []echo.MiddlewareFunc{u.checkOrigin(false), u.auth.Identify, u.auth.Require}
 	e.POST("/runs/:namespace/:name/cancel", u.cancelForm, act...)
-	e.POST("/api/v1/runs/:namespace/:name/cancel", u.cancelAPI, api...)
 	if u.rec != nil {
 		e.POST("/runs/:namespace/:name/rerun", u.rerunForm, act...)
-		e.POST("/api/v1/runs/:namespace/:name/rerun", u.rerunAPI, api...)
 	}
 }
 

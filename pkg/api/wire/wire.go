@@ -1,0 +1,170 @@
+// Package wire holds the JSON shapes of Slipway's /api/v1: what the server
+// answers and what clients decode. They are the API's own types, not the
+// store's rows, so the database can change without breaking clients; the
+// field names are the documented contract (README, e2e). It imports nothing
+// of Slipway, so a client links no server code.
+package wire
+
+import "time"
+
+// List is every list answer: {"items": [...]}, never null.
+type List[T any] struct {
+	Items []T `json:"items"`
+}
+
+// Event is a recorded webhook event (GET /api/v1/events).
+type Event struct {
+	ID         int64     `json:"id"`
+	Provider   string    `json:"provider"`
+	Kind       string    `json:"kind"`
+	Repo       string    `json:"repo"`
+	Ref        string    `json:"ref"`
+	SHA        string    `json:"sha"`
+	Delivery   string    `json:"delivery"`
+	State      string    `json:"state"`
+	Reason     string    `json:"reason"`
+	Attempts   int       `json:"attempts"`
+	LastError  string    `json:"lastError,omitempty"`
+	MRNumber   int       `json:"mrNumber,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// Run is a PipelineRun Slipway started (GET /api/v1/runs).
+type Run struct {
+	// ID is "namespace/name" of the PipelineRun.
+	ID          string    `json:"id"`
+	EventID     int64     `json:"eventId"`
+	Provider    string    `json:"provider"`
+	Kind        string    `json:"kind"`
+	Repo        string    `json:"repo"`
+	ProjectID   int64     `json:"projectId,omitempty"`
+	App         string    `json:"app"`
+	Ref         string    `json:"ref"`
+	SHA         string    `json:"sha"`
+	MRNumber    int       `json:"mrNumber,omitempty"`
+	State       string    `json:"state"`
+	Message     string    `json:"message,omitempty"`
+	ImageURL    string    `json:"imageUrl,omitempty"`
+	ImageDigest string    `json:"imageDigest,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	StartedAt   time.Time `json:"startedAt,omitzero"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero"`
+}
+
+// Run states as the API names them.
+const (
+	RunPending   = "pending"
+	RunRunning   = "running"
+	RunSucceeded = "success"
+	RunFailed    = "failure"
+	RunCanceled  = "canceled"
+)
+
+// RerunResult answers POST /api/v1/runs/{ns}/{name}/rerun.
+type RerunResult struct {
+	EventID int64 `json:"eventId"`
+	// Duplicate is true when this request (same Idempotency-Key) was
+	// already recorded: nothing new was queued.
+	Duplicate bool `json:"duplicate"`
+}
+
+// CancelResult answers POST /api/v1/runs/{ns}/{name}/cancel.
+type CancelResult struct {
+	// Cancelled is false when the run had already finished.
+	Cancelled bool `json:"cancelled"`
+}
+
+// Promotion is one promotion, rollback or auto-deploy.
+type Promotion struct {
+	ID           int64     `json:"id"`
+	Kind         string    `json:"kind"`
+	App          string    `json:"app"`
+	From         string    `json:"from,omitempty"`
+	To           string    `json:"to"`
+	Digest       string    `json:"digest"`
+	SourceImage  string    `json:"sourceImage,omitempty"`
+	TargetImage  string    `json:"targetImage,omitempty"`
+	Commit       string    `json:"commit,omitempty"`
+	RunID        string    `json:"runId,omitempty"`
+	State        string    `json:"state"`
+	Reason       string    `json:"reason,omitempty"`
+	Progress     string    `json:"progress,omitempty"`
+	RequestedBy  string    `json:"requestedBy"`
+	ApprovedBy   string    `json:"approvedBy,omitempty"`
+	PipelineRuns []string  `json:"pipelineRuns,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+	FinishedAt   time.Time `json:"finishedAt,omitzero"`
+}
+
+// Promotion states as the API names them.
+const (
+	PromotionAwaitingApproval = "awaiting-approval"
+	PromotionQueued           = "queued"
+	PromotionRunning          = "running"
+	PromotionPaused           = "paused"
+	PromotionSucceeded        = "succeeded"
+	PromotionFailed           = "failed"
+	PromotionRefused          = "refused"
+	PromotionAborted          = "aborted"
+)
+
+// Terminal reports whether a promotion in state s is over.
+func (p *Promotion) Terminal() bool {
+	switch p.State {
+	case PromotionSucceeded, PromotionFailed, PromotionRefused, PromotionAborted:
+		return true
+	}
+	return false
+}
+
+// PromoteRequest is the body of POST /api/v1/promotions.
+type PromoteRequest struct {
+	App  string `json:"app"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to"`
+	// Digest defaults to the one running in From.
+	Digest string `json:"digest,omitempty"`
+}
+
+// RollbackRequest is the body of POST /api/v1/apps/{app}/rollback.
+type RollbackRequest struct {
+	Env string `json:"env"`
+}
+
+// AuditEntry is one line of the audit log (GET /api/v1/audit).
+type AuditEntry struct {
+	ID          int64     `json:"id"`
+	At          time.Time `json:"at"`
+	Actor       string    `json:"actor"`
+	Role        string    `json:"role,omitempty"`
+	Action      string    `json:"action"`
+	App         string    `json:"app,omitempty"`
+	From        string    `json:"from,omitempty"`
+	To          string    `json:"to,omitempty"`
+	Digest      string    `json:"digest,omitempty"`
+	PromotionID int64     `json:"promotionId,omitempty"`
+	Result      string    `json:"result"`
+}
+
+// Notification is one email, chat or MR comment delivery
+// (GET /api/v1/notifications).
+type Notification struct {
+	ID        int64     `json:"id"`
+	RunID     string    `json:"runId"`
+	Repo      string    `json:"repo,omitempty"`
+	Channel   string    `json:"channel"`
+	Target    string    `json:"target"`
+	Subject   string    `json:"subject,omitempty"`
+	State     string    `json:"state"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Error is the body of every answer other than 2xx (and 422, which
+// carries a refused promotion).
+type Error struct {
+	Message string `json:"message"`
+}
