@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,12 +19,14 @@ import (
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance"
+	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -75,29 +78,32 @@ type Options struct {
 	InsecureRegistries []string
 	// PollInterval is how often a running rollout is read. Default 2s.
 	PollInterval time.Duration
+	// Clock stamps finished promotions and names deletions. Default: the
+	// wall clock.
+	Clock clock.PassiveClock
 }
 
 // Service runs promotions. It is a server.Component: Run resumes the
 // running promotions and carries out the new ones.
 type Service struct {
-	cfg      *environment.Config
-	st       Store
-	gate     Gate
-	tc       versioned.Interface
-	clusters Clusters
-	o        Options
+	cfg  *environment.Config
+	st   Store
+	gate Gate
+	tc   versioned.Interface
+	o    Options
 
 	wake    chan struct{}
 	mu      sync.Mutex
 	active  map[int64]bool
 	running sync.WaitGroup
-	now     func() time.Time
+	clock   clock.PassiveClock
 }
 
-// New builds the service.
-func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, clusters Clusters, o Options) (*Service, error) {
-	if cfg == nil || st == nil || gate == nil || tc == nil || clusters == nil {
-		return nil, errors.New("promotion service: config, store, gate, tekton client and clusters are required")
+// New builds the service. It reaches no target cluster: rollouts, canary
+// removals and app deletions are deploy PipelineRuns created with tc.
+func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, o Options) (*Service, error) {
+	if cfg == nil || st == nil || gate == nil || tc == nil {
+		return nil, errors.New("promotion service: config, store, gate and tekton client are required")
 	}
 	if o.Namespace == "" || o.SlipwayImage == "" {
 		return nil, errors.New("promotion service: namespace and slipway image are required")
@@ -105,8 +111,11 @@ func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, c
 	if o.PollInterval <= 0 {
 		o.PollInterval = 2 * time.Second
 	}
-	return &Service{cfg: cfg, st: st, gate: gate, tc: tc, clusters: clusters, o: o,
-		wake: make(chan struct{}, 1), active: map[int64]bool{}, now: time.Now}, nil
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return &Service{cfg: cfg, st: st, gate: gate, tc: tc, o: o,
+		wake: make(chan struct{}, 1), active: map[int64]bool{}, clock: o.Clock}, nil
 }
 
 // Request asks to promote App's digest from one environment to the next.
@@ -283,7 +292,7 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 	switch {
 	case errors.As(err, &refused):
 		p.State, p.Reason = store.PromotionRefused, refused.Error()
-		p.FinishedAt = s.now()
+		p.FinishedAt = s.clock.Now()
 	case err != nil:
 		return nil, fmt.Errorf("checking the provenance of %s: %w", img, err)
 	case unmet != nil:
@@ -380,7 +389,7 @@ func (s *Service) supersede(ctx context.Context, p *store.Promotion) {
 			continue
 		}
 		old.State, old.Reason = store.PromotionAborted, fmt.Sprintf("superseded by auto-deploy %d of %s", p.ID, p.Digest)
-		old.FinishedAt = s.now()
+		old.FinishedAt = s.clock.Now()
 		// A conflict: it started or was aborted meanwhile; it is left be.
 		if err := s.st.UpdatePromotion(ctx, &old, store.PromotionQueued); err == nil {
 			s.audit(ctx, auth.Identity{Name: Actor}, entry("supersede", &old), nil)
@@ -507,7 +516,7 @@ func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*stor
 			return nil, fmt.Errorf("%w: promotion %d already %s", ErrConflict, p.ID, p.State)
 		}
 		wave = len(p.PipelineRuns)
-		p.State, p.Reason, p.FinishedAt = store.PromotionAborted, "aborted by "+who.Name, s.now()
+		p.State, p.Reason, p.FinishedAt = store.PromotionAborted, "aborted by "+who.Name, s.clock.Now()
 		return []store.PromotionState{store.PromotionAwaitingApproval, store.PromotionQueued, store.PromotionRunning, store.PromotionPaused}, nil
 	})
 	if err != nil || wave == 0 {
@@ -518,10 +527,9 @@ func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*stor
 	// the signal. The signal names the wave's PipelineRun: if its deploy
 	// step has not started yet, it stops at its start instead of clearing
 	// the abort as a stale one and rolling out.
-	t, cl, terr := s.wave(p, wave-1)
+	prName, terr := waveRun(p.PipelineRuns, wave-1)
 	if terr == nil {
-		_, prName, _ := strings.Cut(p.PipelineRuns[wave-1], "/")
-		terr = s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalAbort, prName, p.Reason)
+		terr = s.signal(ctx, prName, rollout.SignalAbort, p.Reason)
 	}
 	if terr != nil {
 		return p, fmt.Errorf("promotion %d is aborted, but signalling its rollout failed (it may finish on its own): %w", p.ID, terr)
@@ -556,11 +564,11 @@ func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *sto
 	if (p.State != store.PromotionRunning && p.State != store.PromotionPaused) || len(p.PipelineRuns) == 0 {
 		return fmt.Errorf("%w: promotion %d is %s with no rollout in progress", ErrConflict, p.ID, p.State)
 	}
-	t, cl, err := s.wave(p, len(p.PipelineRuns)-1)
+	prName, err := waveRun(p.PipelineRuns, len(p.PipelineRuns)-1)
 	if err != nil {
 		return err
 	}
-	if err := s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalContinue, "", "continued by "+who.Name); err != nil {
+	if err := s.signal(ctx, prName, rollout.SignalContinue, ""); err != nil {
 		return fmt.Errorf("signalling the rollout of promotion %d: %w", p.ID, err)
 	}
 	return nil
@@ -581,18 +589,32 @@ func (s *Service) deleteApp(ctx context.Context, who auth.Identity, appName stri
 	if _, ok := s.cfg.App(appName); !ok {
 		return fmt.Errorf("%w: unknown app %q", ErrNotFound, appName)
 	}
-	var errs []error
+	// One delete-app deploy run per cluster of every environment, all at
+	// once; id tells this deletion's runs from an earlier one's.
+	id := strconv.FormatInt(s.clock.Now().Unix(), 10)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
 	for _, e := range s.cfg.Environments {
 		t, err := s.cfg.Target(appName, e.Name)
 		if err != nil {
 			return err
 		}
 		for _, cl := range t.Clusters {
-			if err := s.clusters.DeleteApp(ctx, cl, t.Namespace, t.Deployment); err != nil {
-				errs = append(errs, fmt.Errorf("%s/%s: %w", e.Name, cl.Name, err))
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.runMode(ctx, rollout.ModeDeleteApp, appName, e.Name, t, cl, id); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s/%s: %w", e.Name, cl.Name, err))
+					mu.Unlock()
+				}
+			}()
 		}
 	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		// The history stays while something may still run.
 		return fmt.Errorf("deleting %s: %w", appName, err)
