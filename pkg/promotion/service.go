@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 
-	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
@@ -38,11 +37,26 @@ var (
 	// ErrInvalid: the request cannot be carried out as asked (400).
 	ErrInvalid = errors.New("invalid request")
 	// ErrForbidden: the caller's role may not do this (403).
-	ErrForbidden = auth.ErrForbidden
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnauthenticated: the API refused a request without a valid token
+	// (401); it reaches the service only to be audited (RecordDenied).
+	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrConflict: the promotion is not in a state that allows this, or it
 	// moved meanwhile (409).
 	ErrConflict = errors.New("conflict")
 )
+
+// Caller is who asks, as the API authenticated them. The service keeps
+// the rules of who may do what (approve, abort another's promotion,
+// delete an app); the API says what the caller's role allows.
+type Caller struct {
+	// Name is recorded as the actor, Role (e.g. "release-manager") beside it.
+	Name, Role string
+	// ReleaseManager: approves, promotes into environments that need
+	// approval without waiting, continues rollouts there and aborts
+	// others' promotions. Admin: also deletes apps.
+	ReleaseManager, Admin bool
+}
 
 // Actor is who automatic actions are recorded as.
 const Actor = "slipway"
@@ -133,7 +147,7 @@ type Request struct {
 // environment before To. The returned promotion is refused (with the
 // gate's reason), awaiting approval (To needs approval and who is below
 // release-manager) or running.
-func (s *Service) Promote(ctx context.Context, who auth.Identity, req Request) (*store.Promotion, error) {
+func (s *Service) Promote(ctx context.Context, who Caller, req Request) (*store.Promotion, error) {
 	p, err := s.promote(ctx, who, req)
 	if err != nil {
 		s.audit(ctx, who, &store.AuditEntry{Action: "promote", App: req.App, From: req.From, To: req.To, Digest: req.Digest}, err)
@@ -141,7 +155,7 @@ func (s *Service) Promote(ctx context.Context, who auth.Identity, req Request) (
 	return p, err
 }
 
-func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (*store.Promotion, error) {
+func (s *Service) promote(ctx context.Context, who Caller, req Request) (*store.Promotion, error) {
 	app, ok := s.cfg.App(req.App)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown app %q", ErrNotFound, req.App)
@@ -200,7 +214,7 @@ func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (
 // newest one in its history that differs from the one running). Nothing
 // is copied: the image is already in env's registry. The gate and the
 // approval rule apply as for a promotion into env.
-func (s *Service) Rollback(ctx context.Context, who auth.Identity, appName, env string) (*store.Promotion, error) {
+func (s *Service) Rollback(ctx context.Context, who Caller, appName, env string) (*store.Promotion, error) {
 	p, err := s.rollback(ctx, who, appName, env)
 	if err != nil {
 		s.audit(ctx, who, &store.AuditEntry{Action: "rollback", App: appName, To: env}, err)
@@ -208,7 +222,7 @@ func (s *Service) Rollback(ctx context.Context, who auth.Identity, appName, env 
 	return p, err
 }
 
-func (s *Service) rollback(ctx context.Context, who auth.Identity, appName, env string) (*store.Promotion, error) {
+func (s *Service) rollback(ctx context.Context, who Caller, appName, env string) (*store.Promotion, error) {
 	t, err := s.target(appName, env)
 	if err != nil {
 		return nil, err
@@ -260,7 +274,7 @@ func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch s
 	if err != nil {
 		return nil, fmt.Errorf("image of run %s: %w", run.ID, err)
 	}
-	who := auth.Identity{Name: Actor}
+	who := Caller{Name: Actor}
 	p := &store.Promotion{Kind: store.KindAutoDeploy, App: app.Name, To: first, Digest: run.ImageDigest,
 		SourceImage: ref.Context().String() + "@" + run.ImageDigest, Commit: run.SHA, RunID: run.ID, RequestedBy: Actor}
 	p, err = s.start(ctx, who, p, s.insecureRepo(repo))
@@ -273,14 +287,14 @@ func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch s
 // start gates p's source image, decides whether it waits for approval,
 // records it and, when it may run, queues it for its app's and
 // environment's one rollout slot (see advance).
-func (s *Service) start(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool) (*store.Promotion, error) {
+func (s *Service) start(ctx context.Context, who Caller, p *store.Promotion, insecure bool) (*store.Promotion, error) {
 	return s.startIf(ctx, who, p, insecure, nil)
 }
 
 // startIf is start, except that when the gate lets p through, unmet (if
 // not nil) is returned instead and nothing is recorded; a refusal is
 // recorded either way.
-func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool, unmet error) (*store.Promotion, error) {
+func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, insecure bool, unmet error) (*store.Promotion, error) {
 	app, _ := s.cfg.App(p.App)
 	to, _ := s.cfg.Env(p.To)
 	img, err := name.NewDigest(p.SourceImage, s.nameOpts(insecure)...)
@@ -300,7 +314,7 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 	default:
 		_, p.Commit = st.Source()
 		p.State, p.Progress = runnable(p.Kind), queuedProgress
-		if to.Approval && !who.Role.Allows(auth.ReleaseManager) {
+		if to.Approval && !who.ReleaseManager {
 			p.State = store.PromotionAwaitingApproval
 			p.Progress = "waiting for a release manager's approval"
 		}
@@ -392,7 +406,7 @@ func (s *Service) supersede(ctx context.Context, p *store.Promotion) {
 		old.FinishedAt = s.clock.Now()
 		// A conflict: it started or was aborted meanwhile; it is left be.
 		if err := s.st.UpdatePromotion(ctx, &old, store.PromotionQueued); err == nil {
-			s.audit(ctx, auth.Identity{Name: Actor}, entry("supersede", &old), nil)
+			s.audit(ctx, Caller{Name: Actor}, entry("supersede", &old), nil)
 		}
 	}
 }
@@ -475,9 +489,9 @@ func (s *Service) advance(ctx context.Context, app, env string) {
 }
 
 // Approve lets an awaiting promotion run; release managers and admins only.
-func (s *Service) Approve(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (s *Service) Approve(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
 	p, err := s.transition(ctx, who, id, "approve", func(p *store.Promotion) ([]store.PromotionState, error) {
-		if !who.Role.Allows(auth.ReleaseManager) {
+		if !who.ReleaseManager {
 			return nil, fmt.Errorf("%w: approving needs the release-manager role; %s is a %s", ErrForbidden, who.Name, who.Role)
 		}
 		if p.State != store.PromotionAwaitingApproval {
@@ -506,10 +520,10 @@ func (s *Service) Approve(ctx context.Context, who auth.Identity, id int64) (*st
 
 // Abort stops a promotion that has not finished; a rollout in progress is
 // told to roll back. The requester or a release manager may abort.
-func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (s *Service) Abort(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
 	var wave int
 	p, err := s.transition(ctx, who, id, "abort", func(p *store.Promotion) ([]store.PromotionState, error) {
-		if p.RequestedBy != who.Name && !who.Role.Allows(auth.ReleaseManager) {
+		if p.RequestedBy != who.Name && !who.ReleaseManager {
 			return nil, fmt.Errorf("%w: only the requester (%s) or a release manager may abort; %s is a %s", ErrForbidden, p.RequestedBy, who.Name, who.Role)
 		}
 		if p.State.Terminal() {
@@ -539,7 +553,7 @@ func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*stor
 
 // Continue moves a canary that pauses "manual" to its next step. The same
 // role may continue as may promote into the environment.
-func (s *Service) Continue(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (s *Service) Continue(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
 	p, err := s.get(ctx, id)
 	if err == nil {
 		err = s.continueRollout(ctx, who, p)
@@ -556,9 +570,9 @@ func (s *Service) Continue(ctx context.Context, who auth.Identity, id int64) (*s
 	return p, nil
 }
 
-func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *store.Promotion) error {
+func (s *Service) continueRollout(ctx context.Context, who Caller, p *store.Promotion) error {
 	to, ok := s.cfg.Env(p.To)
-	if ok && to.Approval && !who.Role.Allows(auth.ReleaseManager) {
+	if ok && to.Approval && !who.ReleaseManager {
 		return fmt.Errorf("%w: continuing a rollout into %s needs the release-manager role; %s is a %s", ErrForbidden, p.To, who.Name, who.Role)
 	}
 	if (p.State != store.PromotionRunning && p.State != store.PromotionPaused) || len(p.PipelineRuns) == 0 {
@@ -576,14 +590,14 @@ func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *sto
 
 // DeleteApp removes app from every cluster of every environment and
 // forgets its deployment history; admins only.
-func (s *Service) DeleteApp(ctx context.Context, who auth.Identity, appName string) error {
+func (s *Service) DeleteApp(ctx context.Context, who Caller, appName string) error {
 	err := s.deleteApp(ctx, who, appName)
 	s.audit(ctx, who, &store.AuditEntry{Action: "app-delete", App: appName}, err)
 	return err
 }
 
-func (s *Service) deleteApp(ctx context.Context, who auth.Identity, appName string) error {
-	if !who.Role.Allows(auth.Admin) {
+func (s *Service) deleteApp(ctx context.Context, who Caller, appName string) error {
+	if !who.Admin {
 		return fmt.Errorf("%w: deleting an app needs the admin role; %s is a %s", ErrForbidden, who.Name, who.Role)
 	}
 	if _, ok := s.cfg.App(appName); !ok {
@@ -640,7 +654,7 @@ func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]store.Audit
 
 // RecordDenied audits a request the API refused before it reached the
 // service (no valid token); e names the action and what it was about.
-func (s *Service) RecordDenied(ctx context.Context, who auth.Identity, e store.AuditEntry, err error) {
+func (s *Service) RecordDenied(ctx context.Context, who Caller, e store.AuditEntry, err error) {
 	s.audit(ctx, who, &e, err)
 }
 
@@ -657,7 +671,7 @@ func (s *Service) get(ctx context.Context, id int64) (*store.Promotion, error) {
 
 // transition reads promotion id, lets change check and modify it and name
 // the states it may move from, stores it with compare-and-set, and audits.
-func (s *Service) transition(ctx context.Context, who auth.Identity, id int64, action string,
+func (s *Service) transition(ctx context.Context, who Caller, id int64, action string,
 	change func(*store.Promotion) ([]store.PromotionState, error)) (*store.Promotion, error) {
 	p, err := s.get(ctx, id)
 	if err == nil {
@@ -735,8 +749,8 @@ func entry(action string, p *store.Promotion) *store.AuditEntry {
 // whose text starts with accepted/refused is taken as it is; any other
 // is "forbidden: …", "unauthenticated: …" or "failed: …". Auditing never
 // fails the action (it already happened); a store error is logged.
-func (s *Service) audit(ctx context.Context, who auth.Identity, e *store.AuditEntry, err error) {
-	e.Actor, e.Role = who.Name, string(who.Role)
+func (s *Service) audit(ctx context.Context, who Caller, e *store.AuditEntry, err error) {
+	e.Actor, e.Role = who.Name, who.Role
 	if e.Actor == "" {
 		e.Actor = "anonymous"
 	}
@@ -748,7 +762,7 @@ func (s *Service) audit(ctx context.Context, who auth.Identity, e *store.AuditEn
 	case errors.Is(err, ErrForbidden):
 		msg = strings.TrimPrefix(err.Error(), ErrForbidden.Error()+": ")
 		e.Result = "forbidden: " + msg
-	case errors.Is(err, auth.ErrUnauthenticated):
+	case errors.Is(err, ErrUnauthenticated):
 		e.Result = err.Error()
 	default:
 		e.Result = "failed: " + err.Error()

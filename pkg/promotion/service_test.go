@@ -25,7 +25,6 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"knative.dev/pkg/apis"
 
-	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promote"
@@ -48,9 +47,9 @@ const (
 )
 
 var (
-	dev = auth.Identity{Name: "dana", Role: auth.Developer}
-	rm  = auth.Identity{Name: "rita", Role: auth.ReleaseManager}
-	adm = auth.Identity{Name: "ada", Role: auth.Admin}
+	dev = Caller{Name: "dana", Role: "developer"}
+	rm  = Caller{Name: "rita", Role: "release-manager", ReleaseManager: true}
+	adm = Caller{Name: "ada", Role: "admin", ReleaseManager: true, Admin: true}
 )
 
 // runsFake answers the gate's run lookups from a fixed list.
