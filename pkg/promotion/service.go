@@ -25,6 +25,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance"
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -305,19 +306,20 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, i
 	var refused *promote.RefusedError
 	switch {
 	case errors.As(err, &refused):
-		p.State, p.Reason = store.PromotionRefused, refused.Error()
-		p.FinishedAt = s.clock.Now()
+		p.State, _ = release.Transition(release.New, release.ActionRefuse)
+		p.Reason, p.FinishedAt = refused.Error(), s.clock.Now()
 	case err != nil:
 		return nil, fmt.Errorf("checking the provenance of %s: %w", img, err)
 	case unmet != nil:
 		return nil, unmet
 	default:
 		_, p.Commit = st.Source()
-		p.State, p.Progress = runnable(p.Kind), queuedProgress
+		action := runnable(p.Kind)
+		p.Progress = queuedProgress
 		if to.Approval && !who.ReleaseManager {
-			p.State = store.PromotionAwaitingApproval
-			p.Progress = "waiting for a release manager's approval"
+			action, p.Progress = release.ActionAwaitApproval, "waiting for a release manager's approval"
 		}
+		p.State, _ = release.Transition(release.New, action)
 	}
 	if p.State == store.PromotionRunning && p.Kind == store.KindRollback {
 		if err := s.rollbackMayStart(ctx, p); err != nil {
@@ -339,16 +341,16 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, i
 			*p = *cur
 		}
 	}
-	result := "accepted"
+	outcome, result := release.OutcomeAccepted, "accepted"
 	switch p.State {
 	case store.PromotionRefused:
-		result = "refused: " + p.Reason
+		outcome, result = release.OutcomeRefused, "refused: "+p.Reason
 	case store.PromotionAwaitingApproval:
 		result = "accepted: awaiting approval"
 	case store.PromotionQueued:
 		result = "accepted: queued"
 	}
-	s.audit(ctx, who, entry(string(p.Kind), p), errors.New(result))
+	s.record(ctx, who, entry(string(p.Kind), p), outcome, result)
 	if p.State == store.PromotionRunning {
 		s.kick()
 	}
@@ -358,7 +360,7 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, i
 // queuedProgress is the progress of a promotion waiting for its slot.
 const queuedProgress = "queued: waiting for the active promotion of the app into the environment to end"
 
-// runnable is the state a promotion that may run is recorded in.
+// runnable is the action that records a promotion that may run.
 //
 // One promotion per app and environment rolls out at a time (the store's
 // ErrActive). Promotions and auto-deploys queue behind the active one and
@@ -369,11 +371,11 @@ const queuedProgress = "queued: waiting for the active promotion of the app into
 // rollback would bring back the wrong one; aborting the active promotion
 // is the way back meanwhile (its rollout rolls back by itself, a
 // blue-green one in its scale-down delay switches back at once).
-func runnable(k store.PromotionKind) store.PromotionState {
+func runnable(k store.PromotionKind) release.Action {
 	if k == store.KindRollback {
-		return store.PromotionRunning
+		return release.ActionStart
 	}
-	return store.PromotionQueued
+	return release.ActionQueue
 }
 
 // busy is the conflict of p with the active promotion of its app and
@@ -402,10 +404,15 @@ func (s *Service) supersede(ctx context.Context, p *store.Promotion) {
 		if old.Kind != store.KindAutoDeploy || old.ID >= p.ID {
 			continue
 		}
-		old.State, old.Reason = store.PromotionAborted, fmt.Sprintf("superseded by auto-deploy %d of %s", p.ID, p.Digest)
+		prev := old.State
+		var err error
+		if old.State, err = release.Transition(prev, release.ActionSupersede); err != nil {
+			continue
+		}
+		old.Reason = fmt.Sprintf("superseded by auto-deploy %d of %s", p.ID, p.Digest)
 		old.FinishedAt = s.clock.Now()
 		// A conflict: it started or was aborted meanwhile; it is left be.
-		if err := s.st.UpdatePromotion(ctx, &old, store.PromotionQueued); err == nil {
+		if err := s.st.UpdatePromotion(ctx, &old, prev); err == nil {
 			s.audit(ctx, Caller{Name: Actor}, entry("supersede", &old), nil)
 		}
 	}
@@ -476,8 +483,13 @@ func (s *Service) advance(ctx context.Context, app, env string) {
 		return
 	}
 	next := queued[len(queued)-1] // the oldest
-	next.State, next.Progress = store.PromotionRunning, "starting"
-	err = s.st.UpdatePromotion(ctx, &next, store.PromotionQueued)
+	prev := next.State
+	if next.State, err = release.Transition(prev, release.ActionStart); err != nil {
+		log.Warn("starting a queued promotion", "promotion", next.ID, "err", err)
+		return
+	}
+	next.Progress = "starting"
+	err = s.st.UpdatePromotion(ctx, &next, prev)
 	switch {
 	case errors.Is(err, store.ErrActive), errors.Is(err, store.ErrConflict):
 		return
@@ -497,7 +509,11 @@ func (s *Service) Approve(ctx context.Context, who Caller, id int64) (*store.Pro
 		if p.State != store.PromotionAwaitingApproval {
 			return nil, fmt.Errorf("%w: promotion %d is %s, not awaiting approval", ErrConflict, p.ID, p.State)
 		}
-		p.State, p.ApprovedBy, p.Progress = runnable(p.Kind), who.Name, "approved by "+who.Name+"; "+queuedProgress
+		to, err := release.Transition(p.State, runnable(p.Kind))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		p.State, p.ApprovedBy, p.Progress = to, who.Name, "approved by "+who.Name+"; "+queuedProgress
 		if p.State == store.PromotionRunning {
 			p.Progress = "approved by " + who.Name
 			if err := s.rollbackMayStart(ctx, p); err != nil {
@@ -526,12 +542,15 @@ func (s *Service) Abort(ctx context.Context, who Caller, id int64) (*store.Promo
 		if p.RequestedBy != who.Name && !who.ReleaseManager {
 			return nil, fmt.Errorf("%w: only the requester (%s) or a release manager may abort; %s is a %s", ErrForbidden, p.RequestedBy, who.Name, who.Role)
 		}
-		if p.State.Terminal() {
+		to, err := release.Transition(p.State, release.ActionAbort)
+		if err != nil {
 			return nil, fmt.Errorf("%w: promotion %d already %s", ErrConflict, p.ID, p.State)
 		}
 		wave = len(p.PipelineRuns)
-		p.State, p.Reason, p.FinishedAt = store.PromotionAborted, "aborted by "+who.Name, s.clock.Now()
-		return []store.PromotionState{store.PromotionAwaitingApproval, store.PromotionQueued, store.PromotionRunning, store.PromotionPaused}, nil
+		p.State, p.Reason, p.FinishedAt = to, "aborted by "+who.Name, s.clock.Now()
+		// Any state an abort may leave: the worker moving it between
+		// running and paused meanwhile does not make the abort a conflict.
+		return release.Sources(release.ActionAbort), nil
 	})
 	if err != nil || wave == 0 {
 		return p, err
@@ -745,27 +764,28 @@ func entry(action string, p *store.Promotion) *store.AuditEntry {
 	return &store.AuditEntry{Action: action, App: p.App, From: p.From, To: p.To, Digest: p.Digest, PromotionID: p.ID}
 }
 
-// audit appends e with who and result: nil err is "succeeded"; an err
-// whose text starts with accepted/refused is taken as it is; any other
-// is "forbidden: …", "unauthenticated: …" or "failed: …". Auditing never
-// fails the action (it already happened); a store error is logged.
+// audit appends e with who and the outcome of err: nil is succeeded;
+// ErrForbidden and ErrUnauthenticated are theirs; any other failed.
 func (s *Service) audit(ctx context.Context, who Caller, e *store.AuditEntry, err error) {
-	e.Actor, e.Role = who.Name, who.Role
+	switch {
+	case err == nil:
+		s.record(ctx, who, e, release.OutcomeSucceeded, "succeeded")
+	case errors.Is(err, ErrForbidden):
+		s.record(ctx, who, e, release.OutcomeForbidden, "forbidden: "+strings.TrimPrefix(err.Error(), ErrForbidden.Error()+": "))
+	case errors.Is(err, ErrUnauthenticated):
+		s.record(ctx, who, e, release.OutcomeUnauthenticated, err.Error())
+	default:
+		s.record(ctx, who, e, release.OutcomeFailed, "failed: "+err.Error())
+	}
+}
+
+// record appends e with who, its outcome and the result in words.
+// Auditing never fails the action (it already happened); a store error
+// is logged.
+func (s *Service) record(ctx context.Context, who Caller, e *store.AuditEntry, outcome release.Outcome, result string) {
+	e.Actor, e.Role, e.Outcome, e.Result = who.Name, who.Role, outcome, result
 	if e.Actor == "" {
 		e.Actor = "anonymous"
-	}
-	switch msg := ""; {
-	case err == nil:
-		e.Result = "succeeded"
-	case strings.HasPrefix(err.Error(), "accepted"), strings.HasPrefix(err.Error(), "refused"):
-		e.Result = err.Error()
-	case errors.Is(err, ErrForbidden):
-		msg = strings.TrimPrefix(err.Error(), ErrForbidden.Error()+": ")
-		e.Result = "forbidden: " + msg
-	case errors.Is(err, ErrUnauthenticated):
-		e.Result = err.Error()
-	default:
-		e.Result = "failed: " + err.Error()
 	}
 	if aerr := s.st.AppendAudit(context.WithoutCancel(ctx), e); aerr != nil {
 		logging.From(ctx).Error("writing the audit log", "action", e.Action, "app", e.App, "actor", e.Actor, "err", aerr)

@@ -29,6 +29,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
 	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
@@ -410,6 +411,20 @@ func testApprovalThenWaves(t *testing.T, e *env) {
 	if diff := cmp.Diff(want, e.waitResults(p.ID, len(want))); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
+	// Each entry says its outcome explicitly, a success as one.
+	wantOutcomes := []release.Outcome{release.OutcomeAccepted, release.OutcomeForbidden, release.OutcomeSucceeded, release.OutcomeFailed, release.OutcomeSucceeded}
+	if diff := cmp.Diff(wantOutcomes, e.outcomes(p.ID)); diff != "" {
+		t.Errorf("audit outcomes (-want +got):\n%s", diff)
+	}
+}
+
+func (e *env) outcomes(id int64) []release.Outcome {
+	a, _ := e.st.ListAudit(context.Background(), store.AuditFilter{PromotionID: id})
+	var out []release.Outcome
+	for i := len(a) - 1; i >= 0; i-- {
+		out = append(out, a[i].Outcome)
+	}
+	return out
 }
 
 func TestReleaseManagerStartsAtOnceAndWave1FailureStops(t *testing.T) {
@@ -679,6 +694,9 @@ func TestDeleteApp(t *testing.T) {
 	a, _ := e.st.ListAudit(ctx, store.AuditFilter{App: "shop"})
 	if len(a) != 2 || a[0].Result != "succeeded" || a[1].Result != "forbidden: deleting an app needs the admin role; rita is a release-manager" {
 		t.Errorf("audit = %+v", a)
+	}
+	if len(a) == 2 && (a[0].Outcome != release.OutcomeSucceeded || a[1].Outcome != release.OutcomeForbidden) {
+		t.Errorf("audit outcomes = %s, %s; want succeeded, forbidden", a[0].Outcome, a[1].Outcome)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -110,12 +111,19 @@ func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
 	}
 	final := entry("rollout", &p)
 	final.Actor = Actor
+	action := release.ActionSucceed
 	if err != nil {
-		p.State, p.Reason = store.PromotionFailed, err.Error()
-		final.Result = "failed: " + err.Error()
+		action, p.Reason = release.ActionFail, err.Error()
+		final.Outcome, final.Result = release.OutcomeFailed, "failed: "+err.Error()
 	} else {
-		p.State, p.Reason, p.Progress = store.PromotionSucceeded, "", fmt.Sprintf("%s runs in %s", p.Digest, p.To)
-		final.Result = "succeeded"
+		p.Reason, p.Progress = "", fmt.Sprintf("%s runs in %s", p.Digest, p.To)
+		final.Outcome, final.Result = release.OutcomeSucceeded, "succeeded"
+	}
+	prev := p.State
+	var terr error
+	if p.State, terr = release.Transition(prev, action); terr != nil {
+		log.Error("ending a promotion", "err", terr)
+		return
 	}
 	p.FinishedAt = s.clock.Now()
 	if err := s.update(ctx, &p); err != nil {
@@ -336,9 +344,14 @@ func (s *Service) observe(ctx context.Context, p *store.Promotion, t environment
 		}
 	}
 	progress = wave + ": " + progress
-	state := store.PromotionRunning
-	if t.Rollout.Pause == environment.PauseManual && rollout.Paused(progress) {
-		state = store.PromotionPaused
+	// Paused while a manual canary step waits, running again once continued.
+	state := p.State
+	paused := t.Rollout.Pause == environment.PauseManual && rollout.Paused(progress)
+	switch {
+	case paused && state == store.PromotionRunning:
+		state, _ = release.Transition(state, release.ActionPause)
+	case !paused && state == store.PromotionPaused:
+		state, _ = release.Transition(state, release.ActionResume)
 	}
 	if progress == p.Progress && state == p.State {
 		// Still read the record: an abort must end the wait promptly.
