@@ -91,7 +91,7 @@ func (m *memStore) ListPromotions(_ context.Context, f store.PromotionFilter) ([
 	var out []store.Promotion
 	for i := len(m.proms) - 1; i >= 0; i-- {
 		p := m.proms[i]
-		if (f.App == "" || p.App == f.App) && (f.To == "" || p.To == f.To) && (f.State == "" || p.State == f.State) {
+		if (f.App == "" || p.App == f.App) && (f.To == "" || p.To == f.To) && (f.State == "" || p.State == f.State) && (!f.Open || !p.State.Terminal()) {
 			out = append(out, clone(p))
 		}
 	}

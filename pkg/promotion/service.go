@@ -379,16 +379,13 @@ func runnable(k store.PromotionKind) release.Action {
 }
 
 // busy is the conflict of p with the active promotion of its app and
-// environment.
+// environment, read once.
 func (s *Service) busy(ctx context.Context, p *store.Promotion) error {
-	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
-		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: state, Limit: 1})
-		if err == nil && len(ps) > 0 {
-			return fmt.Errorf("%w: promotion %d (%s of %s) is %s into %s; abort it (its rollout rolls back by itself) or try again when it ends",
-				ErrConflict, ps[0].ID, ps[0].Kind, ps[0].Digest, ps[0].State, p.To)
-		}
+	v, err := s.readSlot(ctx, p.App, p.To, false)
+	if err != nil {
+		return fmt.Errorf("%w: another promotion of %s into %s is active; try again when it ends", ErrConflict, p.App, p.To)
 	}
-	return fmt.Errorf("%w: another promotion of %s into %s is active; try again when it ends", ErrConflict, p.App, p.To)
+	return v.busy(p)
 }
 
 // supersede aborts the queued auto-deploys of p's app and environment
@@ -436,29 +433,13 @@ func (s *Service) rolloutInFlight(ctx context.Context, app, env string) (string,
 	return "", nil
 }
 
-// rollbackMayStart is the 409 of a rollback while another promotion of
-// its app and environment is active or a rollout of them still runs (see
-// runnable); nil when neither. The store's ErrActive stays the arbiter of
-// a race with a promotion starting meanwhile.
+// rollbackMayStart reads p's slot once and decides (slot.rollbackMayStart).
 func (s *Service) rollbackMayStart(ctx context.Context, p *store.Promotion) error {
-	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
-		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: state, Limit: 1})
-		if err != nil {
-			return fmt.Errorf("looking for an active promotion of %s into %s: %w", p.App, p.To, err)
-		}
-		if len(ps) > 0 && ps[0].ID != p.ID {
-			return s.busy(ctx, p)
-		}
-	}
-	run, err := s.rolloutInFlight(ctx, p.App, p.To)
-	switch {
-	case err != nil:
+	v, err := s.readSlot(ctx, p.App, p.To, true)
+	if err != nil {
 		return err
-	case run != "":
-		return fmt.Errorf("%w: deploy PipelineRun %s of %s in %s is still running (an aborted rollout rolling back?); try again when it ends",
-			ErrConflict, run, p.App, p.To)
 	}
-	return nil
+	return v.rollbackMayStart(p)
 }
 
 // advance starts the oldest queued promotion of app into env when none is
@@ -469,20 +450,21 @@ func (s *Service) rollbackMayStart(ctx context.Context, p *store.Promotion) erro
 // periodic scan tries again.
 func (s *Service) advance(ctx context.Context, app, env string) {
 	log := logging.From(ctx).With("app", app, "to", env)
-	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: app, To: env, State: store.PromotionQueued})
-	if err != nil || len(queued) == 0 {
-		if err != nil {
-			log.Warn("listing queued promotions", "err", err)
-		}
+	// One read, one decision, one compare-and-set write. Tekton is asked
+	// only when something waits for a free slot.
+	v, err := s.readSlot(ctx, app, env, false)
+	if err == nil && v.active() == nil && v.next() != nil {
+		v.inFlight, err = s.rolloutInFlight(ctx, app, env)
+	}
+	if err != nil {
+		log.Warn("reading the rollout slot", "err", err)
 		return
 	}
-	if run, err := s.rolloutInFlight(ctx, app, env); err != nil || run != "" {
-		if err != nil {
-			log.Warn("looking for deploy PipelineRuns still running", "err", err)
-		}
+	n := v.next()
+	if n == nil {
 		return
 	}
-	next := queued[len(queued)-1] // the oldest
+	next := *n
 	prev := next.State
 	if next.State, err = release.Transition(prev, release.ActionStart); err != nil {
 		log.Warn("starting a queued promotion", "promotion", next.ID, "err", err)

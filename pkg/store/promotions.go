@@ -49,6 +49,10 @@ type PromotionFilter struct {
 	App   string
 	To    string
 	State PromotionState
+	// Open keeps only the promotions that have not ended (awaiting
+	// approval, queued, running, paused): an app's and environment's
+	// rollout slot in one read.
+	Open bool
 }
 
 // Promotions records promotions. The SQL engines implement it next to

@@ -187,6 +187,10 @@ func (s *sqlStore) ListPromotions(ctx context.Context, f PromotionFilter) ([]Pro
 	w.add("app = ?", f.App, f.App != "")
 	w.add("to_env = ?", f.To, f.To != "")
 	w.add("state = ?", string(f.State), f.State != "")
+	if f.Open {
+		w.conds = append(w.conds, "state IN ('"+string(PromotionAwaitingApproval)+"', '"+string(PromotionQueued)+"', '"+
+			string(PromotionRunning)+"', '"+string(PromotionPaused)+"')")
+	}
 	q := "SELECT " + promotionCols + " FROM promotions" + w.String() + " ORDER BY created_at DESC, id DESC" + limit(f.Limit)
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), w.args...)
 	if err != nil {
