@@ -18,11 +18,11 @@ import (
 
 // PromotionActions change promotions (*promotion.Service).
 type PromotionActions interface {
-	Promote(ctx context.Context, who auth.Identity, req promotion.Request) (*store.Promotion, error)
-	Rollback(ctx context.Context, who auth.Identity, app, env string) (*store.Promotion, error)
-	Approve(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error)
-	Abort(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error)
-	Continue(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error)
+	Promote(ctx context.Context, who promotion.Caller, req promotion.Request) (*store.Promotion, error)
+	Rollback(ctx context.Context, who promotion.Caller, app, env string) (*store.Promotion, error)
+	Approve(ctx context.Context, who promotion.Caller, id int64) (*store.Promotion, error)
+	Abort(ctx context.Context, who promotion.Caller, id int64) (*store.Promotion, error)
+	Continue(ctx context.Context, who promotion.Caller, id int64) (*store.Promotion, error)
 }
 
 // PromotionReader reads promotions and the audit log.
@@ -34,8 +34,8 @@ type PromotionReader interface {
 
 // AppAdmin deletes apps and audits refused requests.
 type AppAdmin interface {
-	DeleteApp(ctx context.Context, who auth.Identity, app string) error
-	RecordDenied(ctx context.Context, who auth.Identity, e store.AuditEntry, err error)
+	DeleteApp(ctx context.Context, who promotion.Caller, app string) error
+	RecordDenied(ctx context.Context, who promotion.Caller, e store.AuditEntry, err error)
 }
 
 // RegisterPromotions adds the promotion, rollback, app and audit routes;
@@ -79,7 +79,7 @@ func (h *promotions) auditDenied(action string) echo.MiddlewareFunc {
 			if errors.As(err, &he) && he.Code == http.StatusUnauthorized {
 				e := store.AuditEntry{Action: action, App: c.Param("app")}
 				e.PromotionID, _ = strconv.ParseInt(c.Param("id"), 10, 64)
-				h.admin.RecordDenied(c.Request().Context(), auth.Identity{}, e, fmt.Errorf("%w: %v", auth.ErrUnauthenticated, he.Message))
+				h.admin.RecordDenied(c.Request().Context(), promotion.Caller{}, e, fmt.Errorf("%w: %v", promotion.ErrUnauthenticated, he.Message))
 			}
 			return err
 		}
@@ -122,7 +122,7 @@ func created(c echo.Context, p *store.Promotion, err error) error {
 	return c.JSON(http.StatusCreated, promotionView(p))
 }
 
-func (h *promotions) act(what string, f func(context.Context, auth.Identity, int64) (*store.Promotion, error)) echo.HandlerFunc {
+func (h *promotions) act(what string, f func(context.Context, promotion.Caller, int64) (*store.Promotion, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, err := idParam(c)
 		if err != nil {
@@ -192,9 +192,12 @@ func (h *promotions) audit(c echo.Context) error {
 	return c.JSON(http.StatusOK, listOf(es, auditView))
 }
 
-func identity(c echo.Context) auth.Identity {
+// identity is the authenticated caller as the promotion service takes
+// it: authorisation by role is the API's to say.
+func identity(c echo.Context) promotion.Caller {
 	id, _ := auth.FromContext(c.Request().Context())
-	return id
+	return promotion.Caller{Name: id.Name, Role: string(id.Role),
+		ReleaseManager: id.Role.Allows(auth.ReleaseManager), Admin: id.Role.Allows(auth.Admin)}
 }
 
 func idParam(c echo.Context) (int64, error) {

@@ -29,11 +29,11 @@ type fakePromotions struct {
 	denied []string
 }
 
-func (f *fakePromotions) note(who auth.Identity, what string) {
+func (f *fakePromotions) note(who promotion.Caller, what string) {
 	f.who = append(f.who, who.Name+" "+what)
 }
 
-func (f *fakePromotions) Promote(_ context.Context, who auth.Identity, req promotion.Request) (*store.Promotion, error) {
+func (f *fakePromotions) Promote(_ context.Context, who promotion.Caller, req promotion.Request) (*store.Promotion, error) {
 	f.note(who, "promote "+req.App+" "+req.From+"→"+req.To+" "+req.Digest)
 	switch req.App {
 	case "nope":
@@ -44,17 +44,17 @@ func (f *fakePromotions) Promote(_ context.Context, who auth.Identity, req promo
 	return &store.Promotion{ID: 1, App: req.App, To: req.To, State: store.PromotionRunning, RequestedBy: who.Name}, nil
 }
 
-func (f *fakePromotions) Rollback(_ context.Context, who auth.Identity, app, env string) (*store.Promotion, error) {
+func (f *fakePromotions) Rollback(_ context.Context, who promotion.Caller, app, env string) (*store.Promotion, error) {
 	f.note(who, "rollback "+app+" "+env)
 	return &store.Promotion{ID: 3, Kind: store.KindRollback, App: app, To: env, State: store.PromotionAwaitingApproval}, nil
 }
 
-func (f *fakePromotions) Approve(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (f *fakePromotions) Approve(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
 	f.note(who, fmt.Sprint("approve ", id))
 	switch {
 	case id == 99:
 		return nil, fmt.Errorf("%w: no promotion 99", promotion.ErrNotFound)
-	case !who.Role.Allows(auth.ReleaseManager):
+	case !who.ReleaseManager:
 		return nil, fmt.Errorf("%w: approving needs the release-manager role", promotion.ErrForbidden)
 	case id == 2:
 		return nil, fmt.Errorf("%w: promotion 2 is refused", promotion.ErrConflict)
@@ -62,12 +62,12 @@ func (f *fakePromotions) Approve(_ context.Context, who auth.Identity, id int64)
 	return &store.Promotion{ID: id, State: store.PromotionRunning, ApprovedBy: who.Name}, nil
 }
 
-func (f *fakePromotions) Abort(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (f *fakePromotions) Abort(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
 	f.note(who, fmt.Sprint("abort ", id))
 	return &store.Promotion{ID: id, State: store.PromotionAborted}, nil
 }
 
-func (f *fakePromotions) Continue(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (f *fakePromotions) Continue(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
 	f.note(who, fmt.Sprint("continue ", id))
 	return &store.Promotion{ID: id, State: store.PromotionRunning}, nil
 }
@@ -89,15 +89,15 @@ func (f *fakePromotions) Audit(_ context.Context, af store.AuditFilter) ([]store
 	return []store.AuditEntry{{ID: 1, Actor: "dana", Action: "promote", Result: "succeeded"}}, nil
 }
 
-func (f *fakePromotions) DeleteApp(_ context.Context, who auth.Identity, app string) error {
+func (f *fakePromotions) DeleteApp(_ context.Context, who promotion.Caller, app string) error {
 	f.note(who, "delete "+app)
-	if !who.Role.Allows(auth.Admin) {
+	if !who.Admin {
 		return fmt.Errorf("%w: deleting an app needs the admin role", promotion.ErrForbidden)
 	}
 	return nil
 }
 
-func (f *fakePromotions) RecordDenied(_ context.Context, who auth.Identity, e store.AuditEntry, err error) {
+func (f *fakePromotions) RecordDenied(_ context.Context, who promotion.Caller, e store.AuditEntry, err error) {
 	f.denied = append(f.denied, fmt.Sprintf("%q %s %s %d: %v", who.Name, e.Action, e.App, e.PromotionID, err))
 }
 

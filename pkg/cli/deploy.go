@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipway-ci/slipway/pkg/deploy"
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 type deployOptions struct {
@@ -29,6 +30,9 @@ type deployOptions struct {
 	pause         string
 	outcomeFile   string
 	reasonFile    string
+	removeCanary  bool
+	deleteApp     bool
+	mode          rollout.Mode
 }
 
 // NewDeployCmd returns `slipway deploy`: one rollout, rolled back by itself
@@ -57,8 +61,17 @@ canary     runs APP-canary beside Deployment APP behind the same Service at each
 
 Any strategy rolls back when annotation slipway.dev/abort is set on
 Deployment APP (blue-green: Service APP) while it waits; the progress is kept
-in annotation slipway.dev/rollout-progress. --outcome-file receives
-succeeded, rolled-back or aborted, --reason-file why (Tekton results).`,
+in annotation slipway.dev/rollout-progress. With --run-namespace the same
+annotations on the deploy PipelineRun named --rollout-id (in the cluster the
+pod runs in) steer it too and receive its progress: that is how the server
+signals a rollout without reaching the target cluster. --outcome-file
+receives succeeded, rolled-back or aborted, --reason-file why (Tekton results).
+
+--remove-canary removes the canary (and its traffic share) a killed canary
+rollout left; --delete-app deletes what Slipway created for the app. Both
+need only --namespace and --app (and the canary's --http-route or
+--nginx-ingress); the server starts them as deploy PipelineRuns, so only
+deploy pods change workloads.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.complete(); err != nil {
@@ -88,7 +101,11 @@ succeeded, rolled-back or aborted, --reason-file why (Tekton results).`,
 	f.StringVar(&o.spec.NginxIngress, "nginx-ingress", "", "canary: Ingress copied as an ingress-nginx canary Ingress carrying the traffic weights")
 	f.StringVar(&o.outcomeFile, "outcome-file", "", "write succeeded, rolled-back or aborted here (a Tekton result)")
 	f.StringVar(&o.reasonFile, "reason-file", "", "write why it rolled back or was aborted here (a Tekton result)")
-	for _, n := range []string{"image", "namespace", "app"} {
+	f.StringVar(&o.spec.RunNamespace, "run-namespace", "", "namespace of the deploy PipelineRun named --rollout-id, in the cluster this runs in: it is signalled through and receives the progress too")
+	f.BoolVar(&o.removeCanary, "remove-canary", false, "remove the canary a killed canary rollout left instead of rolling out")
+	f.BoolVar(&o.deleteApp, "delete-app", false, "delete what Slipway created for the app instead of rolling out")
+	cmd.MarkFlagsMutuallyExclusive("remove-canary", "delete-app")
+	for _, n := range []string{"namespace", "app"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
 	return cmd
@@ -96,6 +113,25 @@ succeeded, rolled-back or aborted, --reason-file why (Tekton results).`,
 
 func (o *deployOptions) complete() error {
 	o.spec.Strategy = deploy.Strategy(o.strategy)
+	switch {
+	case o.removeCanary:
+		o.mode = rollout.ModeRemoveCanary
+	case o.deleteApp:
+		o.mode = rollout.ModeDeleteApp
+	default:
+		o.mode = rollout.ModeRollout
+	}
+	if o.mode != rollout.ModeRollout {
+		// Nothing is rolled out: only where the app is (and a canary's
+		// traffic objects) matter.
+		if o.spec.Namespace == "" || o.spec.App == "" {
+			return errors.New("--namespace and --app are required")
+		}
+		return nil
+	}
+	if o.spec.Image == "" {
+		return errors.New("--image is required")
+	}
 	if o.spec.Strategy == deploy.Canary {
 		o.spec.Steps = o.steps
 	}
@@ -164,7 +200,24 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 		deploy.WithProgress(func(s string) { fmt.Fprintf(out, "%s %s\n", time.Now().UTC().Format(time.TimeOnly), s) }),
 	}
 	if o.prometheusURL != "" {
-		opts = append(opts, deploy.WithMetrics(&deploy.Prometheus{URL: o.prometheusURL, Client: &http.Client{Timeout: 30 * time.Second}}))
+		prom, err := deploy.NewPrometheus(o.prometheusURL, &http.Client{Timeout: 30 * time.Second})
+		if err != nil {
+			return err
+		}
+		opts = append(opts, deploy.WithMetrics(prom))
+	}
+	if o.spec.RunNamespace != "" {
+		// The PipelineRun is in the cluster the pod runs in, whichever
+		// cluster --kubeconfig reaches.
+		lrc, err := deployRESTConfig("")
+		if err != nil {
+			return err
+		}
+		runs, err := dynamic.NewForConfig(lrc)
+		if err != nil {
+			return fmt.Errorf("kubernetes dynamic client of the deploy run's cluster: %w", err)
+		}
+		opts = append(opts, deploy.WithRunClient(runs))
 	}
 	if o.spec.HTTPRoute != "" {
 		dc, err := dynamic.NewForConfig(rc)
@@ -173,20 +226,20 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 		}
 		opts = append(opts, deploy.WithDynamic(dc))
 	}
-	err = deploy.New(client, opts...).Run(cmd.Context(), o.spec)
+	done, err := deploy.New(client, opts...).Do(cmd.Context(), o.mode, o.spec)
 	var rb *deploy.RollbackError
 	switch {
 	case errors.As(err, &rb) && rb.Aborted:
 		fmt.Fprintf(out, "%s\n", rb.Reason)
-		return o.result("aborted", rb.Reason, &exitError{code: 1, err: err})
+		return o.result(rollout.OutcomeAborted, rb.Reason, &exitError{code: 1, err: err})
 	case errors.As(err, &rb):
 		fmt.Fprintf(out, "ROLLED BACK: %s\n", rb.Reason)
-		return o.result("rolled-back", rb.Reason, &exitError{code: 1, err: err})
+		return o.result(rollout.OutcomeRolledBack, rb.Reason, &exitError{code: 1, err: err})
 	case err != nil:
-		return o.result("failed", err.Error(), err)
+		return o.result(rollout.OutcomeFailed, err.Error(), err)
 	}
-	fmt.Fprintf(out, "deployed %s to %s/%s (%s)\n", o.spec.Image, o.spec.Namespace, o.spec.App, o.spec.Strategy)
-	return o.result("succeeded", "", nil)
+	fmt.Fprintln(out, done)
+	return o.result(rollout.OutcomeSucceeded, "", nil)
 }
 
 // result writes the outcome files (when asked for) and returns err, or

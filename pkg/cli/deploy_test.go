@@ -53,6 +53,9 @@ func TestDeployCmdRefusesBadFlags(t *testing.T) {
 		{"steps", []string{"--strategy", "canary", "--steps", "50,10", "--image", digest, "-n", "ns", "--app", "shop"}, "greater than the one before"},
 		{"analysis without prometheus", []string{"--strategy", "canary", "--analysis", "e=up<=1", "--image", digest, "-n", "ns", "--app", "shop"}, "needs --prometheus-url"},
 		{"missing app", []string{"--image", digest, "-n", "ns"}, `"app" not set`},
+		{"missing image", []string{"-n", "ns", "--app", "shop"}, "--image is required"},
+		{"two modes", []string{"--remove-canary", "--delete-app", "-n", "ns", "--app", "shop"}, "none of the others can be"},
+		{"mode without app", []string{"--delete-app", "-n", "ns"}, `"app" not set`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

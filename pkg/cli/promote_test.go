@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipway-ci/slipway/pkg/api/apitest"
-	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/promotion"
 )
 
@@ -71,7 +70,7 @@ func runCases(t *testing.T, tests []cliCase) {
 }
 
 // promoted asks for a promotion as who before the command runs.
-func promoted(who auth.Identity, app, to string) func(t *testing.T, srv *apitest.Server) {
+func promoted(who promotion.Caller, app, to string) func(t *testing.T, srv *apitest.Server) {
 	return func(t *testing.T, srv *apitest.Server) {
 		if _, err := srv.Promotions.Promote(context.Background(), who, promotion.Request{App: app, To: to}); err != nil {
 			t.Fatal(err)
@@ -80,8 +79,8 @@ func promoted(who auth.Identity, app, to string) func(t *testing.T, srv *apitest
 }
 
 var (
-	dana = auth.Identity{Name: "dana", Role: auth.Developer}
-	rita = auth.Identity{Name: "rita", Role: auth.ReleaseManager}
+	dana = promotion.Caller{Name: "dana", Role: "developer"}
+	rita = promotion.Caller{Name: "rita", Role: "release-manager", ReleaseManager: true}
 )
 
 func TestPromotionCommands(t *testing.T) {

@@ -299,7 +299,7 @@ func (d *Deployer) watchHealthy(ctx context.Context, ns, name string, dur time.D
 		if !d.clock.Now().Before(end) {
 			return "", nil
 		}
-		if err := d.clock.Sleep(ctx, min(d.poll, end.Sub(d.clock.Now()))); err != nil {
+		if err := d.sleep(ctx, min(d.poll, end.Sub(d.clock.Now()))); err != nil {
 			return "", fmt.Errorf("watching deployment %s: %w", name, err)
 		}
 	}
@@ -320,7 +320,7 @@ func (d *Deployer) smokeUntilReachable(ctx context.Context, url string) error {
 		if err == nil || errors.As(err, &status) || !d.clock.Now().Before(end) || ctx.Err() != nil {
 			return err
 		}
-		if serr := d.clock.Sleep(ctx, d.poll); serr != nil {
+		if serr := d.sleep(ctx, d.poll); serr != nil {
 			return err
 		}
 	}

@@ -315,7 +315,7 @@ func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podC
 			}
 			wait = min(wait, end.Sub(d.clock.Now()))
 		}
-		if err := d.clock.Sleep(ctx, wait); err != nil {
+		if err := d.sleep(ctx, wait); err != nil {
 			return "", fmt.Errorf("pausing: %w", err)
 		}
 	}
@@ -345,7 +345,7 @@ func (d *Deployer) deleteDeployment(ctx context.Context, ns, name string) error 
 		if !d.clock.Now().Before(end) {
 			return fmt.Errorf("deployment %s still there %s after its deletion", name, deleteTimeout)
 		}
-		if err := d.clock.Sleep(ctx, d.poll); err != nil {
+		if err := d.sleep(ctx, d.poll); err != nil {
 			return fmt.Errorf("waiting for deployment %s to go: %w", name, err)
 		}
 	}

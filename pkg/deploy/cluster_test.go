@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
 )
 
 const (
@@ -29,6 +30,9 @@ const (
 // and then plays the Deployment controller and kubelet: pods appear for
 // each Deployment's current image, ready unless the image is marked bad.
 type cluster struct {
+	// RealClock's other methods are never called by a Deployer; Now,
+	// Since and After are this cluster's.
+	clock.RealClock
 	t      *testing.T
 	client *fake.Clientset
 	now    time.Time
@@ -96,16 +100,19 @@ func (c *cluster) deployer(opts ...Option) *Deployer {
 
 func (c *cluster) Now() time.Time { return c.now }
 
-func (c *cluster) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+func (c *cluster) Since(t time.Time) time.Duration { return c.now.Sub(t) }
+
+// After moves time by d at once and lets the world change, so a rollout
+// never waits on the wall clock.
+func (c *cluster) After(d time.Duration) <-chan time.Time {
 	c.now = c.now.Add(d)
 	if c.onSleep != nil {
 		c.onSleep(c)
 	}
 	c.reconcile()
-	return ctx.Err()
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
 }
 
 func shortHash(s string) string {

@@ -14,15 +14,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
-// Strategy names a rollout strategy.
-type Strategy string
+// Strategy names a rollout strategy (the server speaks the same names
+// through pkg/rollout).
+type Strategy = rollout.Strategy
 
 const (
-	Rolling   Strategy = "rolling"
-	BlueGreen Strategy = "bluegreen"
-	Canary    Strategy = "canary"
+	Rolling   = rollout.Rolling
+	BlueGreen = rollout.BlueGreen
+	Canary    = rollout.Canary
 )
 
 // Labels Slipway puts on the objects it creates for a rollout.
@@ -48,6 +52,12 @@ type Spec struct {
 	// abort signalled for it before it started stops it rather than being
 	// cleared as stale. Empty: only aborts signalled while it runs count.
 	RolloutID string
+	// RunNamespace is the namespace of the deploy PipelineRun named
+	// RolloutID. Set, the rollout also takes its signals from that
+	// PipelineRun's annotations and writes its progress there (it needs
+	// WithRunClient): that is how the server steers it without reaching
+	// the target cluster.
+	RunNamespace string
 	// Container is the container to set the image on; empty means the first.
 	Container string
 	// ProgressDeadline bounds each wait for readiness. Default 10m.
@@ -176,27 +186,6 @@ func (e *RollbackError) Error() string {
 
 func (e *RollbackError) Unwrap() error { return e.Err }
 
-// Clock is the time source; tests inject one whose Sleep moves time at once.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx is done.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // MetricsQuerier runs an instant query and returns its scalar value.
 type MetricsQuerier interface {
 	Query(ctx context.Context, query string) (float64, error)
@@ -207,11 +196,13 @@ type MetricsQuerier interface {
 type Deployer struct {
 	client   kubernetes.Interface
 	dynamic  dynamic.Interface
-	clock    Clock
+	clock    clock.Clock
 	poll     time.Duration
 	progress func(string)
 	http     *http.Client
 	metrics  MetricsQuerier
+	// runs reaches the deploy PipelineRun (Spec.RunNamespace).
+	runs dynamic.Interface
 
 	// sig is the current rollout's signals (set on the copy Run makes).
 	sig *signals
@@ -220,8 +211,9 @@ type Deployer struct {
 // Option configures a Deployer.
 type Option func(*Deployer)
 
-// WithClock sets the time source. Default: the wall clock.
-func WithClock(c Clock) Option { return func(d *Deployer) { d.clock = c } }
+// WithClock sets the time source; every wait is a clock.After. Default:
+// the wall clock.
+func WithClock(c clock.Clock) Option { return func(d *Deployer) { d.clock = c } }
 
 // WithPollInterval sets how often state is read while waiting. Default 2s.
 func WithPollInterval(p time.Duration) Option { return func(d *Deployer) { d.poll = p } }
@@ -240,11 +232,16 @@ func WithMetrics(m MetricsQuerier) Option { return func(d *Deployer) { d.metrics
 // Spec with an HTTPRoute is then refused.
 func WithDynamic(c dynamic.Interface) Option { return func(d *Deployer) { d.dynamic = c } }
 
+// WithRunClient is the client of the cluster the deploy PipelineRun runs
+// in (the pod's own). Default: none; a Spec with a RunNamespace is then
+// refused.
+func WithRunClient(c dynamic.Interface) Option { return func(d *Deployer) { d.runs = c } }
+
 // New returns a Deployer for the cluster behind client.
 func New(client kubernetes.Interface, opts ...Option) *Deployer {
 	d := &Deployer{
 		client:   client,
-		clock:    realClock{},
+		clock:    clock.RealClock{},
 		poll:     2 * time.Second,
 		progress: func(string) {},
 		http:     &http.Client{Timeout: 10 * time.Second},
@@ -268,9 +265,16 @@ func (d *Deployer) Run(ctx context.Context, s Spec) error {
 	if s.HTTPRoute != "" && d.dynamic == nil {
 		return errors.New("an HTTPRoute needs a dynamic client")
 	}
+	if s.RunNamespace != "" && (d.runs == nil || s.RolloutID == "") {
+		return errors.New("signals through the deploy PipelineRun need its name (rollout id) and a client of its cluster")
+	}
 	s.defaults()
 	r := *d
-	r.sig = &signals{t: target{client: d.client, ns: s.Namespace, app: s.App}, rollout: s.RolloutID}
+	chans := []channel{target{client: d.client, ns: s.Namespace, app: s.App}}
+	if s.RunNamespace != "" {
+		chans = append(chans, run{client: d.runs, ns: s.RunNamespace, name: s.RolloutID})
+	}
+	r.sig = newSignals(s.RolloutID, chans...)
 	var early *failure
 	if err := r.sig.start(ctx); errors.As(err, &early) {
 		// Aborted before it began: nothing changed, so nothing to undo.
@@ -302,6 +306,18 @@ func (d *Deployer) Run(ctx context.Context, s Spec) error {
 	return err
 }
 
+// sleep waits dur on the Deployer's clock, or until ctx is done.
+func (d *Deployer) sleep(ctx context.Context, dur time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-d.clock.After(dur):
+	}
+	return ctx.Err()
+}
+
 func (d *Deployer) logf(format string, args ...any) { d.progress(fmt.Sprintf(format, args...)) }
 
 // status logs a line and records it as the rollout's progress annotation.
@@ -309,10 +325,10 @@ func (d *Deployer) logf(format string, args ...any) { d.progress(fmt.Sprintf(for
 func (d *Deployer) status(ctx context.Context, format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	d.progress(line)
-	if d.sig == nil || d.sig.off || ctx.Err() != nil {
+	if d.sig == nil || ctx.Err() != nil {
 		return
 	}
-	if err := d.sig.t.patch(ctx, "", map[string]*string{AnnotationProgress: &line}); err != nil {
+	if err := d.sig.record(ctx, line); err != nil {
 		d.progress("recording progress: " + err.Error())
 	}
 }

@@ -21,7 +21,7 @@ func TestPrometheusQuery(t *testing.T) {
 		{"two series", `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`, 0, "2 series"},
 		{"matrix", `{"status":"success","data":{"resultType":"matrix","result":[]}}`, 0, `result type "matrix"`},
 		{"error", `{"status":"error","errorType":"bad_data","error":"parse error"}`, 0, "bad_data: parse error"},
-		{"not json", `<html>`, 0, "undecodable answer"},
+		{"not json", `<html>`, 0, "bad_response"},
 		{"NaN", `{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}`, 0, "NaN"},
 	}
 	for _, tt := range tests {
@@ -32,11 +32,19 @@ func TestPrometheusQuery(t *testing.T) {
 					http.NotFound(w, r)
 					return
 				}
-				gotQuery = r.URL.Query().Get("query")
+				// The client POSTs the form (GET when refused), as Prometheus accepts.
+				gotQuery = r.FormValue("query")
+				w.Header().Set("Content-Type", "application/json")
+				if strings.Contains(tt.body, `"status":"error"`) {
+					w.WriteHeader(http.StatusBadRequest)
+				}
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			p := &Prometheus{URL: srv.URL + "/"}
+			p, err := NewPrometheus(srv.URL+"/", srv.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
 			q := `sum(rate(http_requests_total{code=~"5.."}[1m]))`
 			got, err := p.Query(context.Background(), q)
 			if gotQuery != q {

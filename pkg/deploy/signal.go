@@ -3,82 +3,67 @@ package deploy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
-// Annotations on the app's stable Deployment (blue-green: its Service,
-// as there is no stable Deployment) through which a running rollout is
-// steered and reports where it is. They live in the target cluster, so
-// whoever can reach it (Slipway, kubectl) can read and signal a rollout
-// without a connection to the deploy pod.
+// Annotations through which a running rollout is steered and reports
+// where it is; see pkg/rollout, which the server shares.
 const (
-	// AnnotationContinue counts the continue signals given ("3"). A
-	// rollout remembers the count it started with and each manual pause
-	// waits for one more.
-	AnnotationContinue = "slipway.dev/continue"
-	// AnnotationAbort holds the reason of an abort; a running rollout rolls
-	// back as on a failure. A rollout that starts clears it, unless
-	// AnnotationAbortRollout names that very rollout.
-	AnnotationAbort = "slipway.dev/abort"
-	// AnnotationAbortRollout names the rollout (Spec.RolloutID) an abort is
-	// meant for. An abort can land before its rollout's pod starts; the tag
-	// tells it from a stale one, so it stops the rollout instead of being
-	// cleared. Empty: whichever rollout is running.
-	AnnotationAbortRollout = "slipway.dev/abort-rollout"
-	// AnnotationProgress is one line saying where the rollout is.
-	AnnotationProgress = "slipway.dev/rollout-progress"
+	AnnotationContinue     = rollout.AnnotationContinue
+	AnnotationAbort        = rollout.AnnotationAbort
+	AnnotationAbortRollout = rollout.AnnotationAbortRollout
+	AnnotationProgress     = rollout.AnnotationProgress
 )
 
 // SignalKind is what Signal tells a running rollout.
-type SignalKind string
+type SignalKind = rollout.Signal
 
 const (
 	// SignalContinue ends the current manual pause of a canary.
-	SignalContinue SignalKind = "continue"
+	SignalContinue = rollout.SignalContinue
 	// SignalAbort rolls the rollout back, whichever strategy and step.
-	SignalAbort SignalKind = "abort"
+	SignalAbort = rollout.SignalAbort
 )
 
-// Signal sends s to the rollout of app in namespace. rollout (SignalAbort
+// PipelineRuns is the resource of Tekton PipelineRuns, the deploy runs a
+// rollout may be signalled through (Spec.RunNamespace).
+var PipelineRuns = schema.GroupVersionResource{Group: "tekton.dev", Version: "v1", Resource: "pipelineruns"}
+
+// Signal sends s to the rollout of app in namespace through the app's
+// object in the target cluster (what kubectl users do). rollout (abort
 // only) is the Spec.RolloutID the abort is meant for, "" for whichever
 // runs; reason is required for SignalAbort and ignored otherwise.
-func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string, s SignalKind, rollout, reason string) error {
+func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string, s SignalKind, rolloutID, reason string) error {
 	t := target{client: kc, ns: namespace, app: app}
-	switch s {
-	case SignalContinue:
-		// The count is read and written with its resourceVersion, so two
-		// concurrent continues are two.
-		for range 5 {
-			ann, rv, err := t.annotations(ctx)
-			if err != nil {
-				return err
-			}
-			n, _ := strconv.Atoi(ann[AnnotationContinue])
-			err = t.patch(ctx, rv, map[string]*string{AnnotationContinue: ptr(strconv.Itoa(n + 1))})
-			if !apierrors.IsConflict(err) {
-				return err
-			}
+	// The continue count is read and written with its resourceVersion, so
+	// two concurrent continues are two.
+	for range 5 {
+		ann, rv, err := t.annotations(ctx)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("signalling continue to %s/%s: conflicting writes, try again", namespace, app)
-	case SignalAbort:
-		if reason == "" {
-			return errors.New("an abort needs a reason")
+		patch, err := rollout.SignalPatch(ann, s, rolloutID, reason)
+		if err != nil {
+			return err
 		}
-		var tag *string
-		if rollout != "" {
-			tag = &rollout
+		if s != SignalContinue {
+			rv = ""
 		}
-		return t.patch(ctx, "", map[string]*string{AnnotationAbort: &reason, AnnotationAbortRollout: tag})
-	default:
-		return fmt.Errorf("unknown signal %q (want continue or abort)", s)
+		err = t.patch(ctx, rv, patch)
+		if !apierrors.IsConflict(err) {
+			return err
+		}
 	}
+	return fmt.Errorf("signalling %s to %s/%s: conflicting writes, try again", s, namespace, app)
 }
 
 // Progress reads the progress line of app's rollout ("" before the first).
@@ -87,11 +72,18 @@ func Progress(ctx context.Context, kc kubernetes.Interface, namespace, app strin
 	if err != nil {
 		return "", err
 	}
-	return ann[AnnotationProgress], nil
+	return rollout.Progress(ann), nil
 }
 
-// target is the object carrying an app's signal annotations: Deployment
-// app, or, when there is none (blue-green), Service app.
+// channel is an object whose annotations carry a rollout's signals and
+// progress.
+type channel interface {
+	annotations(ctx context.Context) (map[string]string, string, error)
+	patch(ctx context.Context, resourceVersion string, ann map[string]*string) error
+}
+
+// target is the object carrying an app's signal annotations in the target
+// cluster: Deployment app, or, when there is none (blue-green), Service app.
 type target struct {
 	client  kubernetes.Interface
 	ns, app string
@@ -115,13 +107,9 @@ func (t target) annotations(ctx context.Context) (map[string]string, string, err
 // patch sets (nil: removes) annotations with a merge patch, conditional
 // on resourceVersion when one is given.
 func (t target) patch(ctx context.Context, resourceVersion string, ann map[string]*string) error {
-	meta := map[string]any{"annotations": ann}
-	if resourceVersion != "" {
-		meta["resourceVersion"] = resourceVersion
-	}
-	body, err := json.Marshal(map[string]any{"metadata": meta})
+	body, err := annotationPatch(resourceVersion, ann)
 	if err != nil {
-		return fmt.Errorf("encoding annotations: %w", err)
+		return err
 	}
 	_, err = t.client.AppsV1().Deployments(t.ns).Patch(ctx, t.app, types.MergePatchType, body, metav1.PatchOptions{})
 	if apierrors.IsNotFound(err) {
@@ -137,67 +125,147 @@ func (t target) patch(ctx context.Context, resourceVersion string, ann map[strin
 	return nil
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// signals is one rollout's view of its annotations.
-type signals struct {
-	t target
-	// base is the continue count when the rollout started; waited counts
-	// the manual pauses passed since.
-	base, waited int
-	// rollout is this rollout's Spec.RolloutID.
-	rollout string
-	// aborted is the abort reason once one was seen.
-	aborted string
-	// off: the app has no object to carry them (the strategy itself will
-	// report what is missing).
-	off bool
+// run is the deploy PipelineRun of the rollout, in the cluster the deploy
+// pod runs in: the server signals it there and reads its progress there.
+type run struct {
+	client   dynamic.Interface
+	ns, name string
 }
 
-// start clears a stale abort and remembers the continue count. An abort
-// tagged with this rollout arrived before it started: a *failure, and
-// nothing may change.
-func (s *signals) start(ctx context.Context) error {
-	ann, _, err := s.t.annotations(ctx)
-	if apierrors.IsNotFound(err) {
-		s.off = true
-		return nil
+func (r run) annotations(ctx context.Context) (map[string]string, string, error) {
+	u, err := r.client.Resource(PipelineRuns).Namespace(r.ns).Get(ctx, r.name, metav1.GetOptions{})
+	if err != nil {
+		return nil, "", fmt.Errorf("reading PipelineRun %s/%s: %w", r.ns, r.name, err)
 	}
+	return u.GetAnnotations(), u.GetResourceVersion(), nil
+}
+
+func (r run) patch(ctx context.Context, resourceVersion string, ann map[string]*string) error {
+	body, err := annotationPatch(resourceVersion, ann)
 	if err != nil {
 		return err
 	}
-	s.base, _ = strconv.Atoi(ann[AnnotationContinue])
-	if r, ok := ann[AnnotationAbort]; ok {
-		if s.rollout != "" && ann[AnnotationAbortRollout] == s.rollout {
-			s.aborted = r
-			return failed("aborted: %s", r)
-		}
-		return s.t.patch(ctx, "", map[string]*string{AnnotationAbort: nil, AnnotationAbortRollout: nil})
+	if _, err := r.client.Resource(PipelineRuns).Namespace(r.ns).Patch(ctx, r.name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("annotating PipelineRun %s/%s: %w", r.ns, r.name, err)
 	}
 	return nil
 }
 
-// mine reports whether an abort tagged tag is meant for this rollout: an
-// untagged one is for whichever runs; one tagged for another rollout
-// arrived late for an earlier one.
-func (s *signals) mine(tag string) bool {
-	return tag == "" || s.rollout == "" || tag == s.rollout
+func annotationPatch(resourceVersion string, ann map[string]*string) ([]byte, error) {
+	meta := map[string]any{"annotations": ann}
+	if resourceVersion != "" {
+		meta["resourceVersion"] = resourceVersion
+	}
+	body, err := json.Marshal(map[string]any{"metadata": meta})
+	if err != nil {
+		return nil, fmt.Errorf("encoding annotations: %w", err)
+	}
+	return body, nil
+}
+
+// source is one channel as a rollout sees it.
+type source struct {
+	ch channel
+	// own: every abort on it is this rollout's (its PipelineRun); on the
+	// target object an abort may be stale, from an earlier rollout.
+	own bool
+	// base is the continue count when the rollout started.
+	base int
+	// off: the channel has no object (the strategy itself reports a
+	// missing app; a missing PipelineRun only loses its signals).
+	off bool
+}
+
+// signals is one rollout's view of its annotations.
+type signals struct {
+	sources []*source
+	// waited counts the manual pauses passed since the start.
+	waited int
+	// rollout is this rollout's Spec.RolloutID.
+	rollout string
+	// aborted is the abort reason once one was seen.
+	aborted string
+}
+
+func newSignals(id string, chans ...channel) *signals {
+	s := &signals{rollout: id}
+	for i, ch := range chans {
+		s.sources = append(s.sources, &source{ch: ch, own: i > 0})
+	}
+	return s
+}
+
+// start clears a stale abort and remembers the continue counts. An abort
+// meant for this rollout arrived before it started: a *failure, and
+// nothing may change.
+func (s *signals) start(ctx context.Context) error {
+	for _, src := range s.sources {
+		ann, _, err := src.ch.annotations(ctx)
+		if apierrors.IsNotFound(err) {
+			src.off = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		src.base = rollout.Continues(ann)
+		reason, tag, ok := rollout.Abort(ann)
+		switch {
+		case !ok:
+		case src.own || (s.rollout != "" && tag == s.rollout):
+			s.aborted = reason
+			return failed("aborted: %s", reason)
+		default:
+			if err := src.ch.patch(ctx, "", map[string]*string{AnnotationAbort: nil, AnnotationAbortRollout: nil}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mine reports whether an abort tagged tag on src is meant for this
+// rollout: an untagged one is for whichever runs; one tagged for another
+// rollout arrived late for an earlier one.
+func (s *signals) mine(src *source, tag string) bool {
+	return src.own || tag == "" || s.rollout == "" || tag == s.rollout
 }
 
 // check returns a failure when an abort was signalled, and how many
-// continues were given since the start.
+// continues were given since the start, over every channel.
 func (s *signals) check(ctx context.Context) (int, error) {
-	if s == nil || s.off {
+	if s == nil {
 		return 0, nil
 	}
-	ann, _, err := s.t.annotations(ctx)
-	if err != nil {
-		return 0, err
+	n := 0
+	for _, src := range s.sources {
+		if src.off {
+			continue
+		}
+		ann, _, err := src.ch.annotations(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if reason, tag, ok := rollout.Abort(ann); ok && s.mine(src, tag) {
+			s.aborted = reason
+			return 0, failed("aborted: %s", reason)
+		}
+		n += rollout.Continues(ann) - src.base
 	}
-	if r, ok := ann[AnnotationAbort]; ok && s.mine(ann[AnnotationAbortRollout]) {
-		s.aborted = r
-		return 0, failed("aborted: %s", r)
+	return n, nil
+}
+
+// record writes the progress line on every channel; best effort, the
+// first error is returned after all were tried.
+func (s *signals) record(ctx context.Context, line string) error {
+	var first error
+	for _, src := range s.sources {
+		if src.off {
+			continue
+		}
+		if err := src.ch.patch(ctx, "", map[string]*string{AnnotationProgress: &line}); err != nil && first == nil {
+			first = err
+		}
 	}
-	n, _ := strconv.Atoi(ann[AnnotationContinue])
-	return n - s.base, nil
+	return first
 }

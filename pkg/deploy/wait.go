@@ -138,7 +138,7 @@ func (d *Deployer) waitReady(ctx context.Context, ns, name string, deadline time
 			return failed("deployment %s not ready after %s (%d updated, %d available of %d)",
 				name, deadline, s.UpdatedReplicas, s.AvailableReplicas, derefReplicas(dep))
 		}
-		if err := d.clock.Sleep(ctx, d.poll); err != nil {
+		if err := d.sleep(ctx, d.poll); err != nil {
 			return fmt.Errorf("waiting for deployment %s: %w", name, err)
 		}
 	}

@@ -241,28 +241,6 @@ func TestCopyMissingSource(t *testing.T) {
 	}
 }
 
-func TestPromote(t *testing.T) {
-	qa, prod := newRegistry(t), newRegistry(t)
-	target, _ := name.NewRepository(prod + "/shop")
-	good := pushIndex(t, qa+"/shop", cloneURL, commit, builder)
-	foreign := pushIndex(t, qa+"/shop", cloneURL, commit, "https://evil.example/builder")
-	g := &Gate{BuilderID: builder, Runs: StoreRuns{Runs: &runs{runs: []store.Run{{Repo: repoPath, SHA: commit, State: store.RunSucceeded}}}}}
-
-	dst, st, err := Promote(context.Background(), g, good, Source{Repo: repoPath, CloneURL: cloneURL}, target, CopyOptions{})
-	if err != nil || st == nil || dst.DigestStr() != good.DigestStr() {
-		t.Fatalf("Promote = %v, %v, %v; want a copy with the same digest", dst, st, err)
-	}
-
-	_, _, err = Promote(context.Background(), g, foreign, Source{Repo: repoPath, CloneURL: cloneURL}, target, CopyOptions{})
-	var refused *RefusedError
-	if !errors.As(err, &refused) {
-		t.Fatalf("Promote of a foreign build = %v, want a refusal", err)
-	}
-	if _, err := remote.Head(target.Digest(foreign.DigestStr())); err == nil {
-		t.Errorf("the refused image was copied to the target")
-	}
-}
-
 // A registry that answers 503 to the first write of each manifest (a
 // restart, a proxy in front of it) does not fail the promotion: the copy
 // retries transient answers (go-containerregistry's default retry: 408,

@@ -2,12 +2,17 @@ package promotion
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/slipway-ci/slipway/pkg/environment"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 // memStore is an in-memory Store with the SQL engines' compare-and-set.
@@ -86,7 +91,7 @@ func (m *memStore) ListPromotions(_ context.Context, f store.PromotionFilter) ([
 	var out []store.Promotion
 	for i := len(m.proms) - 1; i >= 0; i-- {
 		p := m.proms[i]
-		if (f.App == "" || p.App == f.App) && (f.To == "" || p.To == f.To) && (f.State == "" || p.State == f.State) {
+		if (f.App == "" || p.App == f.App) && (f.To == "" || p.To == f.To) && (f.State == "" || p.State == f.State) && (!f.Open || !p.State.Terminal()) {
 			out = append(out, clone(p))
 		}
 	}
@@ -145,57 +150,89 @@ func (m *memStore) ListAudit(_ context.Context, f store.AuditFilter) ([]store.Au
 	return out, nil
 }
 
-// signal is one call a fakeClusters received.
-type signal struct {
-	Cluster, Namespace, App string
-	Signal                  Signal
-	Rollout                 string
+// annotations are deploy PipelineRun name's annotations, where the
+// service signals a rollout.
+func (e *env) annotations(name string) map[string]string {
+	e.t.Helper()
+	pr, err := e.tc.TektonV1().PipelineRuns(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return pr.Annotations
 }
 
-// fakeClusters records signals and deletions and reports a set progress.
-type fakeClusters struct {
-	mu       sync.Mutex
-	signals  []signal
-	deleted  []string
-	removed  []string // canaries removed
-	progress string
+// waitAnnotation waits for annotation key of run name to be want.
+func (e *env) waitAnnotation(name, key, want string) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.annotations(name)[key] != want {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("PipelineRun %s: annotation %s never %q: %v", name, key, want, e.annotations(name))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
-func (f *fakeClusters) Signal(_ context.Context, cl environment.Cluster, ns, app string, sig Signal, rollout, _ string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.signals = append(f.signals, signal{cl.Name, ns, app, sig, rollout})
-	return nil
+// setProgress writes a progress line on a deploy PipelineRun, as the
+// deploy pod does.
+func (e *env) setProgress(name, line string) {
+	e.t.Helper()
+	body := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, rollout.AnnotationProgress, line)
+	if _, err := e.tc.TektonV1().PipelineRuns(ns).Patch(context.Background(), name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
-func (f *fakeClusters) Progress(context.Context, environment.Cluster, string, string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.progress, nil
+// modeRun is a remove-canary or delete-app deploy run the service started.
+type modeRun struct {
+	Mode, Env, Cluster, Namespace, App string
 }
 
-func (f *fakeClusters) DeleteApp(_ context.Context, cl environment.Cluster, ns, app string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.deleted = append(f.deleted, cl.Name+"/"+ns+"/"+app)
-	return nil
+// playModeRuns plays Tekton and the deploy pod for the deploy runs that
+// are not rollouts: each ends with outcome (succeeded unless set) as soon
+// as it is seen. It runs until the test ends.
+func (e *env) playModeRuns(outcome, reason string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	e.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			l, err := e.tc.TektonV1().PipelineRuns(ns).List(ctx, metav1.ListOptions{LabelSelector: tekton.LabelMode + "!=" + string(rollout.ModeRollout)})
+			if err == nil {
+				for i := range l.Items {
+					pr := &l.Items[i]
+					if len(pr.Status.Conditions) == 0 {
+						e.finishWith(pr, outcome, reason)
+					}
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
 }
 
-func (f *fakeClusters) RemoveCanary(_ context.Context, cl environment.Cluster, t environment.Target) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.removed = append(f.removed, cl.Name+"/"+t.Namespace+"/"+t.Deployment)
-	return nil
-}
-
-func (f *fakeClusters) gotRemoved() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.removed)
-}
-
-func (f *fakeClusters) gotSignals() []signal {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.signals)
+// modeRuns are the runs of mode m the service started, in name order.
+func (e *env) modeRuns(m rollout.Mode) []modeRun {
+	e.t.Helper()
+	l, err := e.tc.TektonV1().PipelineRuns(ns).List(context.Background(), metav1.ListOptions{LabelSelector: tekton.LabelMode + "=" + string(m)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []modeRun
+	for _, pr := range l.Items {
+		r := modeRun{Mode: string(m), Env: pr.Labels[tekton.LabelEnv], Cluster: pr.Labels[tekton.LabelCluster]}
+		for _, prm := range pr.Spec.Params {
+			switch prm.Name {
+			case "namespace":
+				r.Namespace = prm.Value.StringVal
+			case "app":
+				r.App = prm.Value.StringVal
+			case "image":
+				e.t.Errorf("%s run %s carries an image", m, pr.Name)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,12 +19,14 @@ import (
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
 
-	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -35,11 +38,26 @@ var (
 	// ErrInvalid: the request cannot be carried out as asked (400).
 	ErrInvalid = errors.New("invalid request")
 	// ErrForbidden: the caller's role may not do this (403).
-	ErrForbidden = auth.ErrForbidden
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnauthenticated: the API refused a request without a valid token
+	// (401); it reaches the service only to be audited (RecordDenied).
+	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrConflict: the promotion is not in a state that allows this, or it
 	// moved meanwhile (409).
 	ErrConflict = errors.New("conflict")
 )
+
+// Caller is who asks, as the API authenticated them. The service keeps
+// the rules of who may do what (approve, abort another's promotion,
+// delete an app); the API says what the caller's role allows.
+type Caller struct {
+	// Name is recorded as the actor, Role (e.g. "release-manager") beside it.
+	Name, Role string
+	// ReleaseManager: approves, promotes into environments that need
+	// approval without waiting, continues rollouts there and aborts
+	// others' promotions. Admin: also deletes apps.
+	ReleaseManager, Admin bool
+}
 
 // Actor is who automatic actions are recorded as.
 const Actor = "slipway"
@@ -75,29 +93,32 @@ type Options struct {
 	InsecureRegistries []string
 	// PollInterval is how often a running rollout is read. Default 2s.
 	PollInterval time.Duration
+	// Clock stamps finished promotions and names deletions. Default: the
+	// wall clock.
+	Clock clock.PassiveClock
 }
 
 // Service runs promotions. It is a server.Component: Run resumes the
 // running promotions and carries out the new ones.
 type Service struct {
-	cfg      *environment.Config
-	st       Store
-	gate     Gate
-	tc       versioned.Interface
-	clusters Clusters
-	o        Options
+	cfg  *environment.Config
+	st   Store
+	gate Gate
+	tc   versioned.Interface
+	o    Options
 
 	wake    chan struct{}
 	mu      sync.Mutex
 	active  map[int64]bool
 	running sync.WaitGroup
-	now     func() time.Time
+	clock   clock.PassiveClock
 }
 
-// New builds the service.
-func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, clusters Clusters, o Options) (*Service, error) {
-	if cfg == nil || st == nil || gate == nil || tc == nil || clusters == nil {
-		return nil, errors.New("promotion service: config, store, gate, tekton client and clusters are required")
+// New builds the service. It reaches no target cluster: rollouts, canary
+// removals and app deletions are deploy PipelineRuns created with tc.
+func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, o Options) (*Service, error) {
+	if cfg == nil || st == nil || gate == nil || tc == nil {
+		return nil, errors.New("promotion service: config, store, gate and tekton client are required")
 	}
 	if o.Namespace == "" || o.SlipwayImage == "" {
 		return nil, errors.New("promotion service: namespace and slipway image are required")
@@ -105,8 +126,11 @@ func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, c
 	if o.PollInterval <= 0 {
 		o.PollInterval = 2 * time.Second
 	}
-	return &Service{cfg: cfg, st: st, gate: gate, tc: tc, clusters: clusters, o: o,
-		wake: make(chan struct{}, 1), active: map[int64]bool{}, now: time.Now}, nil
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return &Service{cfg: cfg, st: st, gate: gate, tc: tc, o: o,
+		wake: make(chan struct{}, 1), active: map[int64]bool{}, clock: o.Clock}, nil
 }
 
 // Request asks to promote App's digest from one environment to the next.
@@ -124,7 +148,7 @@ type Request struct {
 // environment before To. The returned promotion is refused (with the
 // gate's reason), awaiting approval (To needs approval and who is below
 // release-manager) or running.
-func (s *Service) Promote(ctx context.Context, who auth.Identity, req Request) (*store.Promotion, error) {
+func (s *Service) Promote(ctx context.Context, who Caller, req Request) (*store.Promotion, error) {
 	p, err := s.promote(ctx, who, req)
 	if err != nil {
 		s.audit(ctx, who, &store.AuditEntry{Action: "promote", App: req.App, From: req.From, To: req.To, Digest: req.Digest}, err)
@@ -132,7 +156,7 @@ func (s *Service) Promote(ctx context.Context, who auth.Identity, req Request) (
 	return p, err
 }
 
-func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (*store.Promotion, error) {
+func (s *Service) promote(ctx context.Context, who Caller, req Request) (*store.Promotion, error) {
 	app, ok := s.cfg.App(req.App)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown app %q", ErrNotFound, req.App)
@@ -191,7 +215,7 @@ func (s *Service) promote(ctx context.Context, who auth.Identity, req Request) (
 // newest one in its history that differs from the one running). Nothing
 // is copied: the image is already in env's registry. The gate and the
 // approval rule apply as for a promotion into env.
-func (s *Service) Rollback(ctx context.Context, who auth.Identity, appName, env string) (*store.Promotion, error) {
+func (s *Service) Rollback(ctx context.Context, who Caller, appName, env string) (*store.Promotion, error) {
 	p, err := s.rollback(ctx, who, appName, env)
 	if err != nil {
 		s.audit(ctx, who, &store.AuditEntry{Action: "rollback", App: appName, To: env}, err)
@@ -199,7 +223,7 @@ func (s *Service) Rollback(ctx context.Context, who auth.Identity, appName, env 
 	return p, err
 }
 
-func (s *Service) rollback(ctx context.Context, who auth.Identity, appName, env string) (*store.Promotion, error) {
+func (s *Service) rollback(ctx context.Context, who Caller, appName, env string) (*store.Promotion, error) {
 	t, err := s.target(appName, env)
 	if err != nil {
 		return nil, err
@@ -251,7 +275,7 @@ func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch s
 	if err != nil {
 		return nil, fmt.Errorf("image of run %s: %w", run.ID, err)
 	}
-	who := auth.Identity{Name: Actor}
+	who := Caller{Name: Actor}
 	p := &store.Promotion{Kind: store.KindAutoDeploy, App: app.Name, To: first, Digest: run.ImageDigest,
 		SourceImage: ref.Context().String() + "@" + run.ImageDigest, Commit: run.SHA, RunID: run.ID, RequestedBy: Actor}
 	p, err = s.start(ctx, who, p, s.insecureRepo(repo))
@@ -264,14 +288,14 @@ func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch s
 // start gates p's source image, decides whether it waits for approval,
 // records it and, when it may run, queues it for its app's and
 // environment's one rollout slot (see advance).
-func (s *Service) start(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool) (*store.Promotion, error) {
+func (s *Service) start(ctx context.Context, who Caller, p *store.Promotion, insecure bool) (*store.Promotion, error) {
 	return s.startIf(ctx, who, p, insecure, nil)
 }
 
 // startIf is start, except that when the gate lets p through, unmet (if
 // not nil) is returned instead and nothing is recorded; a refusal is
 // recorded either way.
-func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promotion, insecure bool, unmet error) (*store.Promotion, error) {
+func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, insecure bool, unmet error) (*store.Promotion, error) {
 	app, _ := s.cfg.App(p.App)
 	to, _ := s.cfg.Env(p.To)
 	img, err := name.NewDigest(p.SourceImage, s.nameOpts(insecure)...)
@@ -282,19 +306,20 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 	var refused *promote.RefusedError
 	switch {
 	case errors.As(err, &refused):
-		p.State, p.Reason = store.PromotionRefused, refused.Error()
-		p.FinishedAt = s.now()
+		p.State, _ = release.Transition(release.New, release.ActionRefuse)
+		p.Reason, p.FinishedAt = refused.Error(), s.clock.Now()
 	case err != nil:
 		return nil, fmt.Errorf("checking the provenance of %s: %w", img, err)
 	case unmet != nil:
 		return nil, unmet
 	default:
 		_, p.Commit = st.Source()
-		p.State, p.Progress = runnable(p.Kind), queuedProgress
-		if to.Approval && !who.Role.Allows(auth.ReleaseManager) {
-			p.State = store.PromotionAwaitingApproval
-			p.Progress = "waiting for a release manager's approval"
+		action := runnable(p.Kind)
+		p.Progress = queuedProgress
+		if to.Approval && !who.ReleaseManager {
+			action, p.Progress = release.ActionAwaitApproval, "waiting for a release manager's approval"
 		}
+		p.State, _ = release.Transition(release.New, action)
 	}
 	if p.State == store.PromotionRunning && p.Kind == store.KindRollback {
 		if err := s.rollbackMayStart(ctx, p); err != nil {
@@ -316,16 +341,16 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 			*p = *cur
 		}
 	}
-	result := "accepted"
+	outcome, result := release.OutcomeAccepted, "accepted"
 	switch p.State {
 	case store.PromotionRefused:
-		result = "refused: " + p.Reason
+		outcome, result = release.OutcomeRefused, "refused: "+p.Reason
 	case store.PromotionAwaitingApproval:
 		result = "accepted: awaiting approval"
 	case store.PromotionQueued:
 		result = "accepted: queued"
 	}
-	s.audit(ctx, who, entry(string(p.Kind), p), errors.New(result))
+	s.record(ctx, who, entry(string(p.Kind), p), outcome, result)
 	if p.State == store.PromotionRunning {
 		s.kick()
 	}
@@ -335,7 +360,7 @@ func (s *Service) startIf(ctx context.Context, who auth.Identity, p *store.Promo
 // queuedProgress is the progress of a promotion waiting for its slot.
 const queuedProgress = "queued: waiting for the active promotion of the app into the environment to end"
 
-// runnable is the state a promotion that may run is recorded in.
+// runnable is the action that records a promotion that may run.
 //
 // One promotion per app and environment rolls out at a time (the store's
 // ErrActive). Promotions and auto-deploys queue behind the active one and
@@ -346,24 +371,21 @@ const queuedProgress = "queued: waiting for the active promotion of the app into
 // rollback would bring back the wrong one; aborting the active promotion
 // is the way back meanwhile (its rollout rolls back by itself, a
 // blue-green one in its scale-down delay switches back at once).
-func runnable(k store.PromotionKind) store.PromotionState {
+func runnable(k store.PromotionKind) release.Action {
 	if k == store.KindRollback {
-		return store.PromotionRunning
+		return release.ActionStart
 	}
-	return store.PromotionQueued
+	return release.ActionQueue
 }
 
 // busy is the conflict of p with the active promotion of its app and
-// environment.
+// environment, read once.
 func (s *Service) busy(ctx context.Context, p *store.Promotion) error {
-	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
-		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: state, Limit: 1})
-		if err == nil && len(ps) > 0 {
-			return fmt.Errorf("%w: promotion %d (%s of %s) is %s into %s; abort it (its rollout rolls back by itself) or try again when it ends",
-				ErrConflict, ps[0].ID, ps[0].Kind, ps[0].Digest, ps[0].State, p.To)
-		}
+	v, err := s.readSlot(ctx, p.App, p.To, false)
+	if err != nil {
+		return fmt.Errorf("%w: another promotion of %s into %s is active; try again when it ends", ErrConflict, p.App, p.To)
 	}
-	return fmt.Errorf("%w: another promotion of %s into %s is active; try again when it ends", ErrConflict, p.App, p.To)
+	return v.busy(p)
 }
 
 // supersede aborts the queued auto-deploys of p's app and environment
@@ -379,11 +401,16 @@ func (s *Service) supersede(ctx context.Context, p *store.Promotion) {
 		if old.Kind != store.KindAutoDeploy || old.ID >= p.ID {
 			continue
 		}
-		old.State, old.Reason = store.PromotionAborted, fmt.Sprintf("superseded by auto-deploy %d of %s", p.ID, p.Digest)
-		old.FinishedAt = s.now()
+		prev := old.State
+		var err error
+		if old.State, err = release.Transition(prev, release.ActionSupersede); err != nil {
+			continue
+		}
+		old.Reason = fmt.Sprintf("superseded by auto-deploy %d of %s", p.ID, p.Digest)
+		old.FinishedAt = s.clock.Now()
 		// A conflict: it started or was aborted meanwhile; it is left be.
-		if err := s.st.UpdatePromotion(ctx, &old, store.PromotionQueued); err == nil {
-			s.audit(ctx, auth.Identity{Name: Actor}, entry("supersede", &old), nil)
+		if err := s.st.UpdatePromotion(ctx, &old, prev); err == nil {
+			s.audit(ctx, Caller{Name: Actor}, entry("supersede", &old), nil)
 		}
 	}
 }
@@ -406,29 +433,13 @@ func (s *Service) rolloutInFlight(ctx context.Context, app, env string) (string,
 	return "", nil
 }
 
-// rollbackMayStart is the 409 of a rollback while another promotion of
-// its app and environment is active or a rollout of them still runs (see
-// runnable); nil when neither. The store's ErrActive stays the arbiter of
-// a race with a promotion starting meanwhile.
+// rollbackMayStart reads p's slot once and decides (slot.rollbackMayStart).
 func (s *Service) rollbackMayStart(ctx context.Context, p *store.Promotion) error {
-	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
-		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: state, Limit: 1})
-		if err != nil {
-			return fmt.Errorf("looking for an active promotion of %s into %s: %w", p.App, p.To, err)
-		}
-		if len(ps) > 0 && ps[0].ID != p.ID {
-			return s.busy(ctx, p)
-		}
-	}
-	run, err := s.rolloutInFlight(ctx, p.App, p.To)
-	switch {
-	case err != nil:
+	v, err := s.readSlot(ctx, p.App, p.To, true)
+	if err != nil {
 		return err
-	case run != "":
-		return fmt.Errorf("%w: deploy PipelineRun %s of %s in %s is still running (an aborted rollout rolling back?); try again when it ends",
-			ErrConflict, run, p.App, p.To)
 	}
-	return nil
+	return v.rollbackMayStart(p)
 }
 
 // advance starts the oldest queued promotion of app into env when none is
@@ -439,22 +450,28 @@ func (s *Service) rollbackMayStart(ctx context.Context, p *store.Promotion) erro
 // periodic scan tries again.
 func (s *Service) advance(ctx context.Context, app, env string) {
 	log := logging.From(ctx).With("app", app, "to", env)
-	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: app, To: env, State: store.PromotionQueued})
-	if err != nil || len(queued) == 0 {
-		if err != nil {
-			log.Warn("listing queued promotions", "err", err)
-		}
+	// One read, one decision, one compare-and-set write. Tekton is asked
+	// only when something waits for a free slot.
+	v, err := s.readSlot(ctx, app, env, false)
+	if err == nil && v.active() == nil && v.next() != nil {
+		v.inFlight, err = s.rolloutInFlight(ctx, app, env)
+	}
+	if err != nil {
+		log.Warn("reading the rollout slot", "err", err)
 		return
 	}
-	if run, err := s.rolloutInFlight(ctx, app, env); err != nil || run != "" {
-		if err != nil {
-			log.Warn("looking for deploy PipelineRuns still running", "err", err)
-		}
+	n := v.next()
+	if n == nil {
 		return
 	}
-	next := queued[len(queued)-1] // the oldest
-	next.State, next.Progress = store.PromotionRunning, "starting"
-	err = s.st.UpdatePromotion(ctx, &next, store.PromotionQueued)
+	next := *n
+	prev := next.State
+	if next.State, err = release.Transition(prev, release.ActionStart); err != nil {
+		log.Warn("starting a queued promotion", "promotion", next.ID, "err", err)
+		return
+	}
+	next.Progress = "starting"
+	err = s.st.UpdatePromotion(ctx, &next, prev)
 	switch {
 	case errors.Is(err, store.ErrActive), errors.Is(err, store.ErrConflict):
 		return
@@ -466,15 +483,19 @@ func (s *Service) advance(ctx context.Context, app, env string) {
 }
 
 // Approve lets an awaiting promotion run; release managers and admins only.
-func (s *Service) Approve(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (s *Service) Approve(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
 	p, err := s.transition(ctx, who, id, "approve", func(p *store.Promotion) ([]store.PromotionState, error) {
-		if !who.Role.Allows(auth.ReleaseManager) {
+		if !who.ReleaseManager {
 			return nil, fmt.Errorf("%w: approving needs the release-manager role; %s is a %s", ErrForbidden, who.Name, who.Role)
 		}
 		if p.State != store.PromotionAwaitingApproval {
 			return nil, fmt.Errorf("%w: promotion %d is %s, not awaiting approval", ErrConflict, p.ID, p.State)
 		}
-		p.State, p.ApprovedBy, p.Progress = runnable(p.Kind), who.Name, "approved by "+who.Name+"; "+queuedProgress
+		to, err := release.Transition(p.State, runnable(p.Kind))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		p.State, p.ApprovedBy, p.Progress = to, who.Name, "approved by "+who.Name+"; "+queuedProgress
 		if p.State == store.PromotionRunning {
 			p.Progress = "approved by " + who.Name
 			if err := s.rollbackMayStart(ctx, p); err != nil {
@@ -497,18 +518,21 @@ func (s *Service) Approve(ctx context.Context, who auth.Identity, id int64) (*st
 
 // Abort stops a promotion that has not finished; a rollout in progress is
 // told to roll back. The requester or a release manager may abort.
-func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (s *Service) Abort(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
 	var wave int
 	p, err := s.transition(ctx, who, id, "abort", func(p *store.Promotion) ([]store.PromotionState, error) {
-		if p.RequestedBy != who.Name && !who.Role.Allows(auth.ReleaseManager) {
+		if p.RequestedBy != who.Name && !who.ReleaseManager {
 			return nil, fmt.Errorf("%w: only the requester (%s) or a release manager may abort; %s is a %s", ErrForbidden, p.RequestedBy, who.Name, who.Role)
 		}
-		if p.State.Terminal() {
+		to, err := release.Transition(p.State, release.ActionAbort)
+		if err != nil {
 			return nil, fmt.Errorf("%w: promotion %d already %s", ErrConflict, p.ID, p.State)
 		}
 		wave = len(p.PipelineRuns)
-		p.State, p.Reason, p.FinishedAt = store.PromotionAborted, "aborted by "+who.Name, s.now()
-		return []store.PromotionState{store.PromotionAwaitingApproval, store.PromotionQueued, store.PromotionRunning, store.PromotionPaused}, nil
+		p.State, p.Reason, p.FinishedAt = to, "aborted by "+who.Name, s.clock.Now()
+		// Any state an abort may leave: the worker moving it between
+		// running and paused meanwhile does not make the abort a conflict.
+		return release.Sources(release.ActionAbort), nil
 	})
 	if err != nil || wave == 0 {
 		return p, err
@@ -518,10 +542,9 @@ func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*stor
 	// the signal. The signal names the wave's PipelineRun: if its deploy
 	// step has not started yet, it stops at its start instead of clearing
 	// the abort as a stale one and rolling out.
-	t, cl, terr := s.wave(p, wave-1)
+	prName, terr := waveRun(p.PipelineRuns, wave-1)
 	if terr == nil {
-		_, prName, _ := strings.Cut(p.PipelineRuns[wave-1], "/")
-		terr = s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalAbort, prName, p.Reason)
+		terr = s.signal(ctx, prName, rollout.SignalAbort, p.Reason)
 	}
 	if terr != nil {
 		return p, fmt.Errorf("promotion %d is aborted, but signalling its rollout failed (it may finish on its own): %w", p.ID, terr)
@@ -531,7 +554,7 @@ func (s *Service) Abort(ctx context.Context, who auth.Identity, id int64) (*stor
 
 // Continue moves a canary that pauses "manual" to its next step. The same
 // role may continue as may promote into the environment.
-func (s *Service) Continue(ctx context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (s *Service) Continue(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
 	p, err := s.get(ctx, id)
 	if err == nil {
 		err = s.continueRollout(ctx, who, p)
@@ -548,19 +571,19 @@ func (s *Service) Continue(ctx context.Context, who auth.Identity, id int64) (*s
 	return p, nil
 }
 
-func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *store.Promotion) error {
+func (s *Service) continueRollout(ctx context.Context, who Caller, p *store.Promotion) error {
 	to, ok := s.cfg.Env(p.To)
-	if ok && to.Approval && !who.Role.Allows(auth.ReleaseManager) {
+	if ok && to.Approval && !who.ReleaseManager {
 		return fmt.Errorf("%w: continuing a rollout into %s needs the release-manager role; %s is a %s", ErrForbidden, p.To, who.Name, who.Role)
 	}
 	if (p.State != store.PromotionRunning && p.State != store.PromotionPaused) || len(p.PipelineRuns) == 0 {
 		return fmt.Errorf("%w: promotion %d is %s with no rollout in progress", ErrConflict, p.ID, p.State)
 	}
-	t, cl, err := s.wave(p, len(p.PipelineRuns)-1)
+	prName, err := waveRun(p.PipelineRuns, len(p.PipelineRuns)-1)
 	if err != nil {
 		return err
 	}
-	if err := s.clusters.Signal(ctx, cl, t.Namespace, t.Deployment, SignalContinue, "", "continued by "+who.Name); err != nil {
+	if err := s.signal(ctx, prName, rollout.SignalContinue, ""); err != nil {
 		return fmt.Errorf("signalling the rollout of promotion %d: %w", p.ID, err)
 	}
 	return nil
@@ -568,31 +591,45 @@ func (s *Service) continueRollout(ctx context.Context, who auth.Identity, p *sto
 
 // DeleteApp removes app from every cluster of every environment and
 // forgets its deployment history; admins only.
-func (s *Service) DeleteApp(ctx context.Context, who auth.Identity, appName string) error {
+func (s *Service) DeleteApp(ctx context.Context, who Caller, appName string) error {
 	err := s.deleteApp(ctx, who, appName)
 	s.audit(ctx, who, &store.AuditEntry{Action: "app-delete", App: appName}, err)
 	return err
 }
 
-func (s *Service) deleteApp(ctx context.Context, who auth.Identity, appName string) error {
-	if !who.Role.Allows(auth.Admin) {
+func (s *Service) deleteApp(ctx context.Context, who Caller, appName string) error {
+	if !who.Admin {
 		return fmt.Errorf("%w: deleting an app needs the admin role; %s is a %s", ErrForbidden, who.Name, who.Role)
 	}
 	if _, ok := s.cfg.App(appName); !ok {
 		return fmt.Errorf("%w: unknown app %q", ErrNotFound, appName)
 	}
-	var errs []error
+	// One delete-app deploy run per cluster of every environment, all at
+	// once; id tells this deletion's runs from an earlier one's.
+	id := strconv.FormatInt(s.clock.Now().Unix(), 10)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
 	for _, e := range s.cfg.Environments {
 		t, err := s.cfg.Target(appName, e.Name)
 		if err != nil {
 			return err
 		}
 		for _, cl := range t.Clusters {
-			if err := s.clusters.DeleteApp(ctx, cl, t.Namespace, t.Deployment); err != nil {
-				errs = append(errs, fmt.Errorf("%s/%s: %w", e.Name, cl.Name, err))
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.runMode(ctx, rollout.ModeDeleteApp, appName, e.Name, t, cl, id); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s/%s: %w", e.Name, cl.Name, err))
+					mu.Unlock()
+				}
+			}()
 		}
 	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		// The history stays while something may still run.
 		return fmt.Errorf("deleting %s: %w", appName, err)
@@ -618,7 +655,7 @@ func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]store.Audit
 
 // RecordDenied audits a request the API refused before it reached the
 // service (no valid token); e names the action and what it was about.
-func (s *Service) RecordDenied(ctx context.Context, who auth.Identity, e store.AuditEntry, err error) {
+func (s *Service) RecordDenied(ctx context.Context, who Caller, e store.AuditEntry, err error) {
 	s.audit(ctx, who, &e, err)
 }
 
@@ -635,7 +672,7 @@ func (s *Service) get(ctx context.Context, id int64) (*store.Promotion, error) {
 
 // transition reads promotion id, lets change check and modify it and name
 // the states it may move from, stores it with compare-and-set, and audits.
-func (s *Service) transition(ctx context.Context, who auth.Identity, id int64, action string,
+func (s *Service) transition(ctx context.Context, who Caller, id int64, action string,
 	change func(*store.Promotion) ([]store.PromotionState, error)) (*store.Promotion, error) {
 	p, err := s.get(ctx, id)
 	if err == nil {
@@ -709,27 +746,28 @@ func entry(action string, p *store.Promotion) *store.AuditEntry {
 	return &store.AuditEntry{Action: action, App: p.App, From: p.From, To: p.To, Digest: p.Digest, PromotionID: p.ID}
 }
 
-// audit appends e with who and result: nil err is "succeeded"; an err
-// whose text starts with accepted/refused is taken as it is; any other
-// is "forbidden: …", "unauthenticated: …" or "failed: …". Auditing never
-// fails the action (it already happened); a store error is logged.
-func (s *Service) audit(ctx context.Context, who auth.Identity, e *store.AuditEntry, err error) {
-	e.Actor, e.Role = who.Name, string(who.Role)
+// audit appends e with who and the outcome of err: nil is succeeded;
+// ErrForbidden and ErrUnauthenticated are theirs; any other failed.
+func (s *Service) audit(ctx context.Context, who Caller, e *store.AuditEntry, err error) {
+	switch {
+	case err == nil:
+		s.record(ctx, who, e, release.OutcomeSucceeded, "succeeded")
+	case errors.Is(err, ErrForbidden):
+		s.record(ctx, who, e, release.OutcomeForbidden, "forbidden: "+strings.TrimPrefix(err.Error(), ErrForbidden.Error()+": "))
+	case errors.Is(err, ErrUnauthenticated):
+		s.record(ctx, who, e, release.OutcomeUnauthenticated, err.Error())
+	default:
+		s.record(ctx, who, e, release.OutcomeFailed, "failed: "+err.Error())
+	}
+}
+
+// record appends e with who, its outcome and the result in words.
+// Auditing never fails the action (it already happened); a store error
+// is logged.
+func (s *Service) record(ctx context.Context, who Caller, e *store.AuditEntry, outcome release.Outcome, result string) {
+	e.Actor, e.Role, e.Outcome, e.Result = who.Name, who.Role, outcome, result
 	if e.Actor == "" {
 		e.Actor = "anonymous"
-	}
-	switch msg := ""; {
-	case err == nil:
-		e.Result = "succeeded"
-	case strings.HasPrefix(err.Error(), "accepted"), strings.HasPrefix(err.Error(), "refused"):
-		e.Result = err.Error()
-	case errors.Is(err, ErrForbidden):
-		msg = strings.TrimPrefix(err.Error(), ErrForbidden.Error()+": ")
-		e.Result = "forbidden: " + msg
-	case errors.Is(err, auth.ErrUnauthenticated):
-		e.Result = err.Error()
-	default:
-		e.Result = "failed: " + err.Error()
 	}
 	if aerr := s.st.AppendAudit(context.WithoutCancel(ctx), e); aerr != nil {
 		logging.From(ctx).Error("writing the audit log", "action", e.Action, "app", e.App, "actor", e.Actor, "err", aerr)

@@ -25,11 +25,12 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"knative.dev/pkg/apis"
 
-	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
 	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -47,9 +48,9 @@ const (
 )
 
 var (
-	dev = auth.Identity{Name: "dana", Role: auth.Developer}
-	rm  = auth.Identity{Name: "rita", Role: auth.ReleaseManager}
-	adm = auth.Identity{Name: "ada", Role: auth.Admin}
+	dev = Caller{Name: "dana", Role: "developer"}
+	rm  = Caller{Name: "rita", Role: "release-manager", ReleaseManager: true}
+	adm = Caller{Name: "ada", Role: "admin", ReleaseManager: true, Admin: true}
 )
 
 // runsFake answers the gate's run lookups from a fixed list.
@@ -66,15 +67,14 @@ func (r runsFake) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, e
 }
 
 type env struct {
-	t        *testing.T
-	cfg      *environment.Config
-	st       Store
-	tc       *fake.Clientset
-	clusters *fakeClusters
-	svc      *Service
-	ci, qa   string // registry hosts
-	prod     string
-	stop     context.CancelFunc
+	t      *testing.T
+	cfg    *environment.Config
+	st     Store
+	tc     *fake.Clientset
+	svc    *Service
+	ci, qa string // registry hosts
+	prod   string
+	stop   context.CancelFunc
 }
 
 func newRegistry(t *testing.T) string {
@@ -102,7 +102,7 @@ func newSQLiteEnv(t *testing.T) *env {
 
 func newEnvWith(t *testing.T, st Store) *env {
 	t.Helper()
-	e := &env{t: t, st: st, tc: fake.NewSimpleClientset(), clusters: &fakeClusters{},
+	e := &env{t: t, st: st, tc: fake.NewSimpleClientset(),
 		ci: newRegistry(t), qa: newRegistry(t), prod: newRegistry(t)}
 	cfg, err := environment.Parse(fmt.Appendf(nil, `
 environments:
@@ -138,7 +138,7 @@ func (e *env) newService() *Service {
 		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: store.RunSucceeded},
 		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: store.RunSucceeded},
 	}}}
-	svc, err := New(e.cfg, e.st, gate, e.tc, e.clusters, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
+	svc, err := New(e.cfg, e.st, gate, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -231,6 +231,10 @@ func (e *env) markRunning(pr *pipelinev1.PipelineRun) {
 // finish ends a deploy PipelineRun the way Tekton reports the deploy task.
 func (e *env) finish(pr *pipelinev1.PipelineRun, outcome, reason string) {
 	e.t.Helper()
+	e.finishWith(pr, outcome, reason)
+}
+
+func (e *env) finishWith(pr *pipelinev1.PipelineRun, outcome, reason string) {
 	status := corev1.ConditionTrue
 	if outcome != outcomeSucceeded {
 		status = corev1.ConditionFalse
@@ -242,7 +246,7 @@ func (e *env) finish(pr *pipelinev1.PipelineRun, outcome, reason string) {
 		{Name: "reason", Value: *pipelinev1.NewStructuredValues(reason)},
 	}
 	if _, err := e.tc.TektonV1().PipelineRuns(ns).UpdateStatus(context.Background(), pr, metav1.UpdateOptions{}); err != nil {
-		e.t.Fatal(err)
+		e.t.Error(err)
 	}
 }
 
@@ -403,6 +407,20 @@ func testApprovalThenWaves(t *testing.T, e *env) {
 	if diff := cmp.Diff(want, e.waitResults(p.ID, len(want))); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
+	// Each entry says its outcome explicitly, a success as one.
+	wantOutcomes := []release.Outcome{release.OutcomeAccepted, release.OutcomeForbidden, release.OutcomeSucceeded, release.OutcomeFailed, release.OutcomeSucceeded}
+	if diff := cmp.Diff(wantOutcomes, e.outcomes(p.ID)); diff != "" {
+		t.Errorf("audit outcomes (-want +got):\n%s", diff)
+	}
+}
+
+func (e *env) outcomes(id int64) []release.Outcome {
+	a, _ := e.st.ListAudit(context.Background(), store.AuditFilter{PromotionID: id})
+	var out []release.Outcome
+	for i := len(a) - 1; i >= 0; i-- {
+		out = append(out, a[i].Outcome)
+	}
+	return out
 }
 
 func TestReleaseManagerStartsAtOnceAndWave1FailureStops(t *testing.T) {
@@ -433,7 +451,6 @@ func TestAbortAndContinue(t *testing.T) {
 }
 
 func testAbortAndContinue(t *testing.T, e *env) {
-	e.clusters.progress = "canary 50%: paused until continued"
 	e.start(e.svc)
 	e.runningInQA(commitA, builder)
 	ctx := context.Background()
@@ -448,6 +465,7 @@ func testAbortAndContinue(t *testing.T, e *env) {
 		return p.Progress == "wave 1/2 east: waiting for the deploy PipelineRun to start"
 	})
 	e.markRunning(east)
+	e.setProgress(east.Name, "canary 50%: paused until continued")
 	paused := e.waitState(p.ID, store.PromotionPaused)
 	if paused.Progress != "wave 1/2 east: canary 50%: paused until continued" {
 		t.Errorf("progress = %q", paused.Progress)
@@ -468,12 +486,14 @@ func testAbortAndContinue(t *testing.T, e *env) {
 	if got.Reason != "aborted by rita" {
 		t.Errorf("reason = %q", got.Reason)
 	}
-	want := []signal{
-		{"east", "apps-prod", "shop-web", SignalContinue, ""},
-		{"east", "apps-prod", "shop-web", SignalAbort, east.Name},
+	// Both signals went to the wave's PipelineRun, nowhere else.
+	want := map[string]string{
+		rollout.AnnotationProgress: "canary 50%: paused until continued",
+		rollout.AnnotationContinue: "1",
+		rollout.AnnotationAbort:    "aborted by rita", rollout.AnnotationAbortRollout: east.Name,
 	}
-	if diff := cmp.Diff(want, e.clusters.gotSignals()); diff != "" {
-		t.Errorf("signals (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, e.annotations(east.Name)); diff != "" {
+		t.Errorf("annotations of the wave's PipelineRun (-want +got):\n%s", diff)
 	}
 	if _, err := e.svc.Abort(ctx, rm, p.ID); !errors.Is(err, ErrConflict) {
 		t.Errorf("second Abort = %v, want a conflict", err)
@@ -486,18 +506,24 @@ func testAbortAndContinue(t *testing.T, e *env) {
 	}
 }
 
-// An abort that lands before the wave's deploy step runs names that
-// PipelineRun, so the step stops at its start (deploy.TestAbortBeforeStart)
-// instead of clearing the abort as stale; the record says aborted and no
-// later wave starts.
+// An abort that lands while the wave's deploy PipelineRun is being
+// created finds no run to signal; the worker signals it on the run it
+// just created, so the step stops at its start (deploy's
+// TestRunChannelAbort); the record says aborted and no later wave starts.
 func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
 	var p *store.Promotion
 	aborted := make(chan error, 1)
 	e.tc.PrependReactor("create", "pipelineruns", func(k8stesting.Action) (bool, runtime.Object, error) {
-		// Tekton has the PipelineRun, but no pod has run yet.
-		_, err := e.svc.Abort(ctx, rm, p.ID)
+		// What Abort records; its signal would find no run yet (the fake
+		// clientset is locked inside a reactor, so Abort itself cannot run
+		// here).
+		cur, err := e.st.GetPromotion(ctx, p.ID)
+		if err == nil {
+			cur.State, cur.Reason, cur.FinishedAt = store.PromotionAborted, "aborted by rita", time.Now()
+			err = e.st.UpdatePromotion(ctx, cur, store.PromotionRunning, store.PromotionPaused)
+		}
 		aborted <- err
 		return false, nil, nil
 	})
@@ -512,10 +538,10 @@ func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
 	}
 	e.waitState(p.ID, store.PromotionAborted)
 	east := e.waitRun("prod", "east", p.ID)
-	want := []signal{{"east", "apps-prod", "shop-web", SignalAbort, east.Name}}
-	if diff := cmp.Diff(want, e.clusters.gotSignals()); diff != "" {
-		t.Errorf("signals (-want +got):\n%s", diff)
-	}
+	// The abort found no run to signal; the worker signalled it once it
+	// created the run.
+	e.waitAnnotation(east.Name, rollout.AnnotationAbort, "aborted by rita")
+	east = e.waitRun("prod", "east", p.ID)
 	// The deploy step reports the abort it stopped at.
 	e.markRunning(east)
 	e.finish(east, outcomeAborted, "aborted: aborted by rita")
@@ -639,6 +665,7 @@ func TestDeleteApp(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.runningInQA(commitA, builder)
+	e.playModeRuns(outcomeSucceeded, "")
 	if err := e.svc.DeleteApp(ctx, rm, "shop"); !errors.Is(err, ErrForbidden) {
 		t.Errorf("release manager DeleteApp = %v, want forbidden", err)
 	}
@@ -648,8 +675,14 @@ func TestDeleteApp(t *testing.T) {
 	if err := e.svc.DeleteApp(ctx, adm, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"local/apps-qa/shop", "east/apps-prod/shop-web", "west/apps-prod/shop-web"}, e.clusters.deleted); diff != "" {
-		t.Errorf("deleted (-want +got):\n%s", diff)
+	// One delete-app deploy run per cluster of each environment.
+	want := []modeRun{
+		{"delete-app", "prod", "east", "apps-prod", "shop-web"},
+		{"delete-app", "prod", "west", "apps-prod", "shop-web"},
+		{"delete-app", "qa", "local", "apps-qa", "shop"},
+	}
+	if diff := cmp.Diff(want, e.modeRuns(rollout.ModeDeleteApp)); diff != "" {
+		t.Errorf("delete-app runs (-want +got):\n%s", diff)
 	}
 	if deps, _ := e.st.ListDeployments(ctx, "shop", "", 0); len(deps) != 0 {
 		t.Errorf("history kept: %+v", deps)
@@ -657,6 +690,9 @@ func TestDeleteApp(t *testing.T) {
 	a, _ := e.st.ListAudit(ctx, store.AuditFilter{App: "shop"})
 	if len(a) != 2 || a[0].Result != "succeeded" || a[1].Result != "forbidden: deleting an app needs the admin role; rita is a release-manager" {
 		t.Errorf("audit = %+v", a)
+	}
+	if len(a) == 2 && (a[0].Outcome != release.OutcomeSucceeded || a[1].Outcome != release.OutcomeForbidden) {
+		t.Errorf("audit outcomes = %s, %s; want succeeded, forbidden", a[0].Outcome, a[1].Outcome)
 	}
 }
 
@@ -898,7 +934,7 @@ apps:
 			if err != nil {
 				t.Fatal(err)
 			}
-			svc, err := New(cfg, &memStore{}, &promote.Gate{}, fake.NewSimpleClientset(), &fakeClusters{},
+			svc, err := New(cfg, &memStore{}, &promote.Gate{}, fake.NewSimpleClientset(),
 				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64)})
 			if err != nil {
 				t.Fatal(err)
@@ -934,7 +970,7 @@ func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
 		name        string
 		end         func(e *env, pr *pipelinev1.PipelineRun)
 		wantReason  string
-		wantRemoved []string
+		wantRemoved []modeRun
 	}{
 		{
 			name: "timed out",
@@ -946,7 +982,7 @@ func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
 				}
 			},
 			wantReason:  "wave 1/2 east: PipelineRun deploy-x failed to finish within 24h0m0s; the canary it left was removed, stable untouched",
-			wantRemoved: []string{"east/apps-prod/shop-web"},
+			wantRemoved: []modeRun{{"remove-canary", "prod", "east", "apps-prod", "shop-web"}},
 		},
 		{
 			name:       "rolled back by itself",
@@ -957,6 +993,7 @@ func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
+			e.playModeRuns(outcomeSucceeded, "")
 			e.start(e.svc)
 			e.runningInQA(commitA, builder)
 			p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod"})
@@ -970,11 +1007,8 @@ func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
 			if got.Reason != tt.wantReason {
 				t.Errorf("reason = %q, want %q", got.Reason, tt.wantReason)
 			}
-			if diff := cmp.Diff(tt.wantRemoved, e.clusters.gotRemoved()); diff != "" {
-				t.Errorf("canaries removed (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
-				t.Errorf("runs (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.wantRemoved, e.modeRuns(rollout.ModeRemoveCanary)); diff != "" {
+				t.Errorf("remove-canary runs (-want +got):\n%s", diff)
 			}
 		})
 	}

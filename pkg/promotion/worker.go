@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,19 +14,20 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/slipway-ci/slipway/pkg/deploy"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 // Deploy outcomes, the deploy Pipeline's "outcome" result.
 const (
-	outcomeSucceeded  = "succeeded"
-	outcomeRolledBack = "rolled-back"
-	outcomeAborted    = "aborted"
+	outcomeSucceeded  = rollout.OutcomeSucceeded
+	outcomeRolledBack = rollout.OutcomeRolledBack
+	outcomeAborted    = rollout.OutcomeAborted
 )
 
 // errStopped: the promotion left running/paused under the worker (aborted).
@@ -109,14 +111,21 @@ func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
 	}
 	final := entry("rollout", &p)
 	final.Actor = Actor
+	action := release.ActionSucceed
 	if err != nil {
-		p.State, p.Reason = store.PromotionFailed, err.Error()
-		final.Result = "failed: " + err.Error()
+		action, p.Reason = release.ActionFail, err.Error()
+		final.Outcome, final.Result = release.OutcomeFailed, "failed: "+err.Error()
 	} else {
-		p.State, p.Reason, p.Progress = store.PromotionSucceeded, "", fmt.Sprintf("%s runs in %s", p.Digest, p.To)
-		final.Result = "succeeded"
+		p.Reason, p.Progress = "", fmt.Sprintf("%s runs in %s", p.Digest, p.To)
+		final.Outcome, final.Result = release.OutcomeSucceeded, "succeeded"
 	}
-	p.FinishedAt = s.now()
+	prev := p.State
+	var terr error
+	if p.State, terr = release.Transition(prev, action); terr != nil {
+		log.Error("ending a promotion", "err", terr)
+		return
+	}
+	p.FinishedAt = s.clock.Now()
 	if err := s.update(ctx, &p); err != nil {
 		if !errors.Is(err, errStopped) {
 			log.Error("recording the end of a promotion", "err", err)
@@ -223,6 +232,14 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("%s: creating PipelineRun %s: %w", wave, id, err)
 	}
+	// An abort that came while the run was being created found no run to
+	// signal; the worker signals it now, so the deploy step stops at its
+	// start (an abort on its PipelineRun is always its own).
+	if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil && cur.State == store.PromotionAborted {
+		if err := s.signal(ctx, prName, rollout.SignalAbort, cur.Reason); err != nil {
+			logging.From(ctx).Warn("signalling the abort to a new deploy PipelineRun", "run", id, "err", err)
+		}
+	}
 	tick := time.NewTicker(s.o.PollInterval)
 	defer tick.Stop()
 	for {
@@ -235,8 +252,8 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 			logging.From(ctx).Warn("reading deploy PipelineRun", "run", id, "err", err)
 		default:
 			if done, err := s.finished(wave, pr); done {
-				if err != nil && killed(pr) && t.Rollout.Strategy == string(deploy.Canary) {
-					err = s.removeCanary(ctx, cl, t, err)
+				if err != nil && killed(pr) && t.Rollout.Strategy == string(rollout.Canary) {
+					err = s.removeCanary(ctx, p, cl, t, err)
 				}
 				return err
 			}
@@ -246,7 +263,7 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 			if st, _ := tekton.RunState(pr); st == store.RunRunning {
 				started = true
 			}
-			if err := s.observe(ctx, p, t, cl, wave, started); err != nil {
+			if err := s.observe(ctx, p, t, wave, started, progressOf(pr)); err != nil {
 				return err
 			}
 		}
@@ -263,7 +280,7 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 // killed) before the step's own rollback could run.
 func killed(pr *pipelinev1.PipelineRun) bool {
 	for _, r := range pr.Status.Results {
-		if r.Name == "outcome" && strings.TrimSpace(r.Value.StringVal) != "" {
+		if r.Name == rollout.ResultOutcome && strings.TrimSpace(r.Value.StringVal) != "" {
 			return false
 		}
 	}
@@ -272,11 +289,11 @@ func killed(pr *pipelinev1.PipelineRun) bool {
 
 // removeCanary cleans up after a killed canary rollout, which would
 // otherwise keep its canary (and its traffic share) beside the untouched
-// stable Deployment; the reason says whether it worked.
-func (s *Service) removeCanary(ctx context.Context, cl environment.Cluster, t environment.Target, cause error) error {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if err := s.clusters.RemoveCanary(cctx, cl, t); err != nil {
+// stable Deployment, with a remove-canary deploy run in the wave's
+// cluster; the reason says whether it worked.
+func (s *Service) removeCanary(ctx context.Context, p *store.Promotion, cl environment.Cluster, t environment.Target, cause error) error {
+	cctx := context.WithoutCancel(ctx)
+	if err := s.runMode(cctx, rollout.ModeRemoveCanary, p.App, p.To, t, cl, strconv.FormatInt(p.ID, 10)); err != nil {
 		return fmt.Errorf("%w; removing the canary it left failed: %w", cause, err)
 	}
 	return fmt.Errorf("%w; the canary it left was removed, stable untouched", cause)
@@ -292,9 +309,9 @@ func (s *Service) finished(wave string, pr *pipelinev1.PipelineRun) (bool, error
 	var outcome, reason string
 	for _, r := range pr.Status.Results {
 		switch r.Name {
-		case "outcome":
+		case rollout.ResultOutcome:
 			outcome = strings.TrimSpace(r.Value.StringVal)
-		case "reason":
+		case rollout.ResultReason:
 			reason = strings.TrimSpace(r.Value.StringVal)
 		}
 	}
@@ -315,20 +332,26 @@ func (s *Service) finished(wave string, pr *pipelinev1.PipelineRun) (bool, error
 	}
 }
 
-// observe records the rollout's progress as the target cluster reports it
-// (and paused while a manual canary step waits), and notices an abort.
-func (s *Service) observe(ctx context.Context, p *store.Promotion, t environment.Target, cl environment.Cluster, wave string, started bool) error {
+// observe records the rollout's progress as the deploy pod reports it on
+// its PipelineRun (and paused while a manual canary step waits), and
+// notices an abort.
+func (s *Service) observe(ctx context.Context, p *store.Promotion, t environment.Target, wave string, started bool, reported string) error {
 	progress := "waiting for the deploy PipelineRun to start"
 	if started {
-		var err error
-		if progress, err = s.clusters.Progress(ctx, cl, t.Namespace, t.Deployment); err != nil || progress == "" {
+		progress = reported
+		if progress == "" {
 			progress = "rolling out"
 		}
 	}
 	progress = wave + ": " + progress
-	state := store.PromotionRunning
-	if t.Rollout.Pause == environment.PauseManual && strings.Contains(strings.ToLower(progress), "paused") {
-		state = store.PromotionPaused
+	// Paused while a manual canary step waits, running again once continued.
+	state := p.State
+	paused := t.Rollout.Pause == environment.PauseManual && rollout.Paused(progress)
+	switch {
+	case paused && state == store.PromotionRunning:
+		state, _ = release.Transition(state, release.ActionPause)
+	case !paused && state == store.PromotionPaused:
+		state, _ = release.Transition(state, release.ActionResume)
 	}
 	if progress == p.Progress && state == p.State {
 		// Still read the record: an abort must end the wait promptly.

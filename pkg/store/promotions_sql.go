@@ -187,6 +187,10 @@ func (s *sqlStore) ListPromotions(ctx context.Context, f PromotionFilter) ([]Pro
 	w.add("app = ?", f.App, f.App != "")
 	w.add("to_env = ?", f.To, f.To != "")
 	w.add("state = ?", string(f.State), f.State != "")
+	if f.Open {
+		w.conds = append(w.conds, "state IN ('"+string(PromotionAwaitingApproval)+"', '"+string(PromotionQueued)+"', '"+
+			string(PromotionRunning)+"', '"+string(PromotionPaused)+"')")
+	}
 	q := "SELECT " + promotionCols + " FROM promotions" + w.String() + " ORDER BY created_at DESC, id DESC" + limit(f.Limit)
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), w.args...)
 	if err != nil {
@@ -296,7 +300,7 @@ func (s *sqlStore) DeleteDeployments(ctx context.Context, app string) error {
 	return nil
 }
 
-const auditCols = "id, at, actor, role, action, app, from_env, to_env, digest, promotion_id, result"
+const auditCols = "id, at, actor, role, action, app, from_env, to_env, digest, promotion_id, outcome, result"
 
 func (s *sqlStore) AppendAudit(ctx context.Context, e *AuditEntry) error {
 	if e == nil || e.Actor == "" || e.Action == "" {
@@ -306,10 +310,10 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e *AuditEntry) error {
 	if e.At.IsZero() {
 		at = s.ts()
 	}
-	q := s.d.rebind("INSERT INTO audit (at, actor, role, action, app, from_env, to_env, digest, promotion_id, result) " +
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+	q := s.d.rebind("INSERT INTO audit (at, actor, role, action, app, from_env, to_env, digest, promotion_id, outcome, result) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
 	if err := s.w.QueryRowContext(ctx, q, s.d.timeArg(at), e.Actor, e.Role, e.Action, e.App, e.From, e.To, e.Digest,
-		e.PromotionID, e.Result).Scan(&e.ID); err != nil {
+		e.PromotionID, string(e.Outcome), e.Result).Scan(&e.ID); err != nil {
 		return fmt.Errorf("append audit %s by %s: %w", e.Action, e.Actor, err)
 	}
 	e.At = at
@@ -334,7 +338,7 @@ func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	for rows.Next() {
 		var e AuditEntry
 		if err := rows.Scan(&e.ID, dbTime{&e.At}, &e.Actor, &e.Role, &e.Action, &e.App, &e.From, &e.To, &e.Digest,
-			&e.PromotionID, &e.Result); err != nil {
+			&e.PromotionID, &e.Outcome, &e.Result); err != nil {
 			return nil, fmt.Errorf("list audit: %w", err)
 		}
 		out = append(out, e)

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 // DeployPipeline is the name of the Pipeline every deploy PipelineRun references.
@@ -31,6 +33,8 @@ const (
 	LabelCluster = "slipway.dev/cluster"
 	// LabelPromotion is the store id of the promotion that started it.
 	LabelPromotion = "slipway.dev/promotion"
+	// LabelMode is the run's mode (rollout.Mode).
+	LabelMode = "slipway.dev/deploy-mode"
 )
 
 // KindDeploy is the LabelKind and LabelPipeline value of deploy runs.
@@ -38,11 +42,14 @@ const KindDeploy = "deploy"
 
 // PauseManual as DeployRunOptions.Pause makes each canary step wait for a
 // continue signal instead of a duration.
-const PauseManual = "manual"
+const PauseManual = rollout.PauseManual
 
 // DeployRunOptions describe one rollout of one digest to one app in one
 // cluster, run as a PipelineRun of the deploy Pipeline.
 type DeployRunOptions struct {
+	// Mode is what the run does; empty = a rollout. Removing a canary
+	// and deleting an app need no Image and no rollout settings.
+	Mode rollout.Mode
 	// Namespace and Name of the PipelineRun (Slipway's builds namespace);
 	// Name is deterministic, given by the caller (see DeployRunName).
 	Namespace, Name string
@@ -55,7 +62,7 @@ type DeployRunOptions struct {
 	// PromotionID becomes a label; 0 (the automatic deploy after CI) is
 	// recorded as "0".
 	PromotionID int64
-	// Image is REPO@sha256:….
+	// Image is REPO@sha256:… (rollout mode only).
 	Image string
 	// TargetNamespace and Deployment are where the app runs in the target
 	// cluster (Deployment also names the Service).
@@ -90,6 +97,10 @@ type DeployRunOptions struct {
 }
 
 func (o DeployRunOptions) validate() error {
+	if o.Mode != "" && !o.Mode.Valid() {
+		return fmt.Errorf("deploy run: unknown mode %q", o.Mode)
+	}
+	rolls := o.Mode == "" || o.Mode == rollout.ModeRollout
 	switch {
 	case o.Namespace == "" || o.Name == "":
 		return fmt.Errorf("deploy run: namespace and name are required")
@@ -99,17 +110,18 @@ func (o DeployRunOptions) validate() error {
 		return fmt.Errorf("deploy run: app and env are required")
 	case o.TargetNamespace == "" || o.Deployment == "":
 		return fmt.Errorf("deploy run: target namespace and deployment are required")
-	case !strings.Contains(o.Image, "@sha256:"):
+	case rolls && !strings.Contains(o.Image, "@sha256:"):
 		return fmt.Errorf("deploy run: image %q must be REPO@sha256:<digest>", o.Image)
 	case (o.ScaleDownDelay != nil && *o.ScaleDownDelay < 0) || o.ProgressDeadline < 0 || o.Timeout < 0 || o.MaxRestarts < 0:
 		return fmt.Errorf("deploy run: durations and max restarts must not be negative")
 	case len(o.Analysis) > 0 && o.PrometheusURL == "":
 		return fmt.Errorf("deploy run: analysis queries need a Prometheus URL")
 	}
-	switch o.Strategy {
-	case "", "rolling", "bluegreen", "canary":
-	default:
+	if o.Strategy != "" && !rollout.Strategy(o.Strategy).Valid() {
 		return fmt.Errorf("deploy run: unknown strategy %q (want rolling, bluegreen or canary)", o.Strategy)
+	}
+	if !rolls && (o.Image != "" || o.Strategy != "" || len(o.Steps) > 0 || o.Pause != "" || o.SmokeURL != "" || len(o.Analysis) > 0) {
+		return fmt.Errorf("deploy run: %s takes no image and no rollout settings", o.Mode)
 	}
 	if o.Pause != "" && o.Pause != PauseManual {
 		if d, err := time.ParseDuration(o.Pause); err != nil || d < 0 {
@@ -142,7 +154,12 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	mode := o.Mode
+	if mode == "" {
+		mode = rollout.ModeRollout
+	}
 	labels := map[string]string{
+		LabelMode:      string(mode),
 		LabelManagedBy: "slipway",
 		LabelKind:      KindDeploy,
 		LabelPipeline:  KindDeploy,
@@ -156,12 +173,8 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 	str := func(name, v string) pipelinev1.Param {
 		return pipelinev1.Param{Name: name, Value: *pipelinev1.NewStructuredValues(v)}
 	}
-	params := pipelinev1.Params{
-		str("slipway-image", o.SlipwayImage),
-		str("image", o.Image),
-		str("namespace", o.TargetNamespace),
-		str("app", o.Deployment),
-	}
+	// The mode is always spelled out, so a run says what it does.
+	params := pipelinev1.Params{str("slipway-image", o.SlipwayImage), str("mode", string(mode))}
 	// Only what is set is passed, so the Pipeline's defaults stay the one
 	// place that defines them.
 	opt := func(name, v string) {
@@ -169,6 +182,8 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 			params = append(params, str(name, v))
 		}
 	}
+	opt("image", o.Image)
+	params = append(params, str("namespace", o.TargetNamespace), str("app", o.Deployment))
 	dur := func(d time.Duration) string {
 		if d == 0 {
 			return ""
@@ -232,10 +247,24 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 // whole fits a DNS label, with 8 hex of a hash of the full tuple so two
 // tuples never share a name. The same inputs always give the same name.
 func DeployRunName(app, env, cluster string, promotionID int64) string {
-	id := strconv.FormatInt(promotionID, 10)
-	h := sha256.Sum256([]byte(app + "\x00" + env + "\x00" + cluster + "\x00" + id))
-	suffix := "-" + id + "-" + hex.EncodeToString(h[:4])
-	parts := []string{"deploy", app, env}
+	return ModeRunName(rollout.ModeRollout, app, env, cluster, strconv.FormatInt(promotionID, 10))
+}
+
+// ModeRunName is DeployRunName for a run of mode m: "deploy-…" for a
+// rollout, "remove-canary-…" and "delete-app-…" for the others; id tells
+// runs of the same app, environment and cluster apart.
+func ModeRunName(m rollout.Mode, app, env, cluster, id string) string {
+	h := sha256.Sum256([]byte(string(m) + "\x00" + app + "\x00" + env + "\x00" + cluster + "\x00" + id))
+	if m == rollout.ModeRollout {
+		// The names rollouts always had, so a restart finds its runs.
+		h = sha256.Sum256([]byte(app + "\x00" + env + "\x00" + cluster + "\x00" + id))
+	}
+	suffix := "-" + dnsLabel(id) + "-" + hex.EncodeToString(h[:4])
+	prefix0 := "deploy"
+	if m != rollout.ModeRollout {
+		prefix0 = string(m)
+	}
+	parts := []string{prefix0, app, env}
 	if cluster != "" {
 		parts = append(parts, cluster)
 	}

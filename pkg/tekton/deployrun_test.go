@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 const deployDigest = "registry.local:5001/prod/web@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"
@@ -40,6 +42,24 @@ func TestGoldenDeployRun(t *testing.T) {
 				o.PrometheusURL = "http://prometheus.monitoring:9090"
 				o.Analysis = []string{`errors=sum(rate(http_requests_total{code=~"5.."}[1m]))<=0.5`, "p99=histogram_quantile(0.99, rate(x[1m]))<=0.3"}
 				o.HTTPRoute, o.NginxIngress = "web", "web"
+				return o
+			},
+		},
+		{
+			// What the promotion worker starts after a killed canary rollout.
+			name: "deploy-remove-canary",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.Mode, o.Image, o.KubeconfigSecret, o.NginxIngress = rollout.ModeRemoveCanary, "", "eu-1-kubeconfig", "web"
+				o.Name = ModeRunName(rollout.ModeRemoveCanary, "web", "prod", "eu-1", "17")
+				return o
+			},
+		},
+		{
+			// What deleting an app starts in each cluster of each environment.
+			name: "deploy-delete-app",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.Mode, o.Image, o.PromotionID = rollout.ModeDeleteApp, "", 0
+				o.Name = ModeRunName(rollout.ModeDeleteApp, "web", "prod", "eu-1", "1767225600")
 				return o
 			},
 		},
@@ -147,6 +167,9 @@ func TestNewDeployRunRejects(t *testing.T) {
 		{name: "analysis without prometheus", mutate: func(o *DeployRunOptions) { o.Analysis = []string{"a=b<=1"} }, wantErr: "Prometheus URL"},
 		{name: "bad env label", mutate: func(o *DeployRunOptions) { o.Env = "prod/eu" }, wantErr: `env "prod/eu"`},
 		{name: "bad secret", mutate: func(o *DeployRunOptions) { o.KubeconfigSecret = "Not Valid" }, wantErr: `kubeconfig secret "Not Valid"`},
+		{name: "mode", mutate: func(o *DeployRunOptions) { o.Mode = "explode" }, wantErr: `mode "explode"`},
+		{name: "delete with an image", mutate: func(o *DeployRunOptions) { o.Mode = rollout.ModeDeleteApp }, wantErr: "takes no image"},
+		{name: "rollout without image", mutate: func(o *DeployRunOptions) { o.Image = "" }, wantErr: "REPO@sha256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,6 +211,16 @@ func TestDeployRunName(t *testing.T) {
 			t.Errorf("%q given twice", got)
 		}
 		seen[got] = true
+	}
+	// Modes never share a name with a rollout of the same tuple.
+	for _, m := range []rollout.Mode{rollout.ModeRemoveCanary, rollout.ModeDeleteApp} {
+		got := ModeRunName(m, "web", "prod", "eu-1", "17")
+		if !strings.HasPrefix(got, string(m)+"-web-prod-eu-1-17-") || got == DeployRunName("web", "prod", "eu-1", 17) {
+			t.Errorf("ModeRunName(%s) = %q", m, got)
+		}
+		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
+			t.Errorf("ModeRunName(%s) = %q: %v", m, got, errs)
+		}
 	}
 	// Tuples that differ only after the cut still get different names.
 	a, b := DeployRunName(long+"x", "prod", "eu-1", 1), DeployRunName(long+"y", "prod", "eu-1", 1)

@@ -107,7 +107,7 @@ var (
 	_ api.AppAdmin         = (*Promotions)(nil)
 )
 
-func (f *Promotions) add(p *store.Promotion, who auth.Identity, action string) *store.Promotion {
+func (f *Promotions) add(p *store.Promotion, who promotion.Caller, action string) *store.Promotion {
 	p.ID = int64(len(f.ps) + 1)
 	p.CreatedAt, p.UpdatedAt = T0, T0
 	f.ps = append(f.ps, p)
@@ -116,13 +116,13 @@ func (f *Promotions) add(p *store.Promotion, who auth.Identity, action string) *
 	return &c
 }
 
-func (f *Promotions) record(who auth.Identity, action string, p *store.Promotion, result string) {
-	f.audit = append(f.audit, store.AuditEntry{ID: int64(len(f.audit) + 1), At: T0, Actor: who.Name, Role: string(who.Role),
+func (f *Promotions) record(who promotion.Caller, action string, p *store.Promotion, result string) {
+	f.audit = append(f.audit, store.AuditEntry{ID: int64(len(f.audit) + 1), At: T0, Actor: who.Name, Role: who.Role,
 		Action: action, App: p.App, From: p.From, To: p.To, Digest: p.Digest, PromotionID: p.ID, Result: result})
 }
 
 // Promote implements api.PromotionActions.
-func (f *Promotions) Promote(_ context.Context, who auth.Identity, req promotion.Request) (*store.Promotion, error) {
+func (f *Promotions) Promote(_ context.Context, who promotion.Caller, req promotion.Request) (*store.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	from := req.From
@@ -138,14 +138,14 @@ func (f *Promotions) Promote(_ context.Context, who auth.Identity, req promotion
 	switch {
 	case req.App == "forged":
 		p.State, p.Reason, p.Progress = store.PromotionRefused, "promotion refused: no readable SLSA provenance", ""
-	case req.To == "prod" && !who.Role.Allows(auth.ReleaseManager):
+	case req.To == "prod" && !who.ReleaseManager:
 		p.State, p.Progress = store.PromotionAwaitingApproval, ""
 	}
 	return f.add(p, who, "promote"), nil
 }
 
 // Rollback implements api.PromotionActions.
-func (f *Promotions) Rollback(_ context.Context, who auth.Identity, app, env string) (*store.Promotion, error) {
+func (f *Promotions) Rollback(_ context.Context, who promotion.Caller, app, env string) (*store.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.add(&store.Promotion{Kind: store.KindRollback, App: app, From: env, To: env, Digest: "sha256:aaaaaaaaaaaaaaaa",
@@ -159,7 +159,7 @@ func (f *Promotions) find(id int64) (*store.Promotion, error) {
 	return f.ps[id-1], nil
 }
 
-func (f *Promotions) change(who auth.Identity, id int64, action string, from store.PromotionState, to store.PromotionState) (*store.Promotion, error) {
+func (f *Promotions) change(who promotion.Caller, id int64, action string, from store.PromotionState, to store.PromotionState) (*store.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, err := f.find(id)
@@ -179,20 +179,20 @@ func (f *Promotions) change(who auth.Identity, id int64, action string, from sto
 }
 
 // Approve implements api.PromotionActions.
-func (f *Promotions) Approve(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
-	if !who.Role.Allows(auth.ReleaseManager) {
+func (f *Promotions) Approve(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
+	if !who.ReleaseManager {
 		return nil, fmt.Errorf("%w: approving needs the release-manager role; %s is a %s", promotion.ErrForbidden, who.Name, who.Role)
 	}
 	return f.change(who, id, "approve", store.PromotionAwaitingApproval, store.PromotionRunning)
 }
 
 // Abort implements api.PromotionActions.
-func (f *Promotions) Abort(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (f *Promotions) Abort(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
 	return f.change(who, id, "abort", "", store.PromotionAborted)
 }
 
 // Continue implements api.PromotionActions.
-func (f *Promotions) Continue(_ context.Context, who auth.Identity, id int64) (*store.Promotion, error) {
+func (f *Promotions) Continue(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
 	return f.change(who, id, "continue", store.PromotionPaused, store.PromotionRunning)
 }
 
@@ -252,8 +252,8 @@ func (f *Promotions) Audit(_ context.Context, af store.AuditFilter) ([]store.Aud
 }
 
 // DeleteApp implements api.AppAdmin.
-func (f *Promotions) DeleteApp(_ context.Context, who auth.Identity, app string) error {
-	if !who.Role.Allows(auth.Admin) {
+func (f *Promotions) DeleteApp(_ context.Context, who promotion.Caller, app string) error {
+	if !who.Admin {
 		return fmt.Errorf("%w: deleting an app needs the admin role", promotion.ErrForbidden)
 	}
 	f.mu.Lock()
@@ -263,7 +263,7 @@ func (f *Promotions) DeleteApp(_ context.Context, who auth.Identity, app string)
 }
 
 // RecordDenied implements api.AppAdmin.
-func (f *Promotions) RecordDenied(_ context.Context, who auth.Identity, e store.AuditEntry, err error) {
+func (f *Promotions) RecordDenied(_ context.Context, who promotion.Caller, e store.AuditEntry, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e.ID, e.At, e.Actor, e.Result = int64(len(f.audit)+1), T0, who.Name, err.Error()
