@@ -17,7 +17,7 @@ import (
 
 // Fresh is an empty store made for one burst.
 type Fresh struct {
-	Store store.Store
+	Store *store.DB
 	// Where names it for the report: a file (and its filesystem) or a
 	// database.
 	Where string

@@ -31,7 +31,7 @@ const buildsNS = "slipway-builds"
 // runEnv is the API over a SQLite store holding one run, and a fake
 // cluster with its PipelineRun (running unless done).
 type runEnv struct {
-	st     store.Store
+	st     *store.DB
 	tekton *tektonfake.Clientset
 	e      *echo.Echo
 	woken  int

@@ -23,7 +23,10 @@ type memStore struct {
 	audits []store.AuditEntry
 }
 
-var _ Store = (*memStore)(nil)
+var (
+	_ Promotions = (*memStore)(nil)
+	_ History    = (*memStore)(nil)
+)
 
 // activeBeside reports whether another promotion of p's app and
 // environment holds the slot p would take (the SQL engines' unique index).

@@ -62,11 +62,23 @@ type Caller struct {
 // Actor is who automatic actions are recorded as.
 const Actor = "slipway"
 
-// Store is the part of the store the service needs.
-type Store interface {
+// Promotions is where the service keeps promotions (*store.DB).
+type Promotions interface {
 	store.Promotions
+}
+
+// History is what the service records beside them: what each environment
+// ran, and the audit log (*store.DB).
+type History interface {
 	store.Deployments
 	store.Audit
+}
+
+// storePair keeps the two apart in the declaration but together at the call
+// site (s.st.GetPromotion, s.st.AppendAudit).
+type storePair struct {
+	Promotions
+	History
 }
 
 // Gate decides whether an image may be promoted (*promote.Gate).
@@ -102,7 +114,7 @@ type Options struct {
 // running promotions and carries out the new ones.
 type Service struct {
 	cfg  *environment.Config
-	st   Store
+	st   storePair
 	gate Gate
 	tc   versioned.Interface
 	o    Options
@@ -116,9 +128,9 @@ type Service struct {
 
 // New builds the service. It reaches no target cluster: rollouts, canary
 // removals and app deletions are deploy PipelineRuns created with tc.
-func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, o Options) (*Service, error) {
-	if cfg == nil || st == nil || gate == nil || tc == nil {
-		return nil, errors.New("promotion service: config, store, gate and tekton client are required")
+func New(cfg *environment.Config, promos Promotions, hist History, gate Gate, tc versioned.Interface, o Options) (*Service, error) {
+	if cfg == nil || promos == nil || hist == nil || gate == nil || tc == nil {
+		return nil, errors.New("promotion service: config, stores, gate and tekton client are required")
 	}
 	if o.Namespace == "" || o.SlipwayImage == "" {
 		return nil, errors.New("promotion service: namespace and slipway image are required")
@@ -129,7 +141,7 @@ func New(cfg *environment.Config, st Store, gate Gate, tc versioned.Interface, o
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Service{cfg: cfg, st: st, gate: gate, tc: tc, o: o,
+	return &Service{cfg: cfg, st: storePair{promos, hist}, gate: gate, tc: tc, o: o,
 		wake: make(chan struct{}, 1), active: map[int64]bool{}, clock: o.Clock}, nil
 }
 

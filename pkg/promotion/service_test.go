@@ -66,10 +66,16 @@ func (r runsFake) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, e
 	return out, nil
 }
 
+// testStore is both halves the service takes, in one engine.
+type testStore interface {
+	Promotions
+	History
+}
+
 type env struct {
 	t      *testing.T
 	cfg    *environment.Config
-	st     Store
+	st     testStore
 	tc     *fake.Clientset
 	svc    *Service
 	ci, qa string // registry hosts
@@ -100,7 +106,7 @@ func newSQLiteEnv(t *testing.T) *env {
 	return newEnvWith(t, st)
 }
 
-func newEnvWith(t *testing.T, st Store) *env {
+func newEnvWith(t *testing.T, st testStore) *env {
 	t.Helper()
 	e := &env{t: t, st: st, tc: fake.NewSimpleClientset(),
 		ci: newRegistry(t), qa: newRegistry(t), prod: newRegistry(t)}
@@ -138,7 +144,7 @@ func (e *env) newService() *Service {
 		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: store.RunSucceeded},
 		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: store.RunSucceeded},
 	}}}
-	svc, err := New(e.cfg, e.st, gate, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
+	svc, err := New(e.cfg, e.st, e.st, gate, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -934,7 +940,7 @@ apps:
 			if err != nil {
 				t.Fatal(err)
 			}
-			svc, err := New(cfg, &memStore{}, &promote.Gate{}, fake.NewSimpleClientset(),
+			svc, err := New(cfg, &memStore{}, &memStore{}, &promote.Gate{}, fake.NewSimpleClientset(),
 				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64)})
 			if err != nil {
 				t.Fatal(err)

@@ -56,7 +56,7 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 	insecure := insecureRegistries(cfg)
 	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 	gate := newGate(cfg, st, remoteOpts)
-	svc, err := promotion.New(rel, st, gate, tc, promotion.Options{
+	svc, err := promotion.New(rel, st, st, gate, tc, promotion.Options{
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
 		ServiceAccount:     cfg.DeployAccount,

@@ -25,11 +25,11 @@ func TestFinishDispatchedPostgres(t *testing.T) { testFinishDispatched(t, postgr
 
 func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 	ctx := context.Background()
-	open := func(t *testing.T) (store.Store, dispatchedStore) {
+	open := func(t *testing.T) (*store.DB, dispatchedStore) {
 		s := storetest.Open(t, fresh(t))
 		return s, s
 	}
-	claim := func(t *testing.T, s store.Store, n int) []event.Event {
+	claim := func(t *testing.T, s *store.DB, n int) []event.Event {
 		t.Helper()
 		for i := range n {
 			if _, _, err := s.RecordEvent(ctx, storetest.Event(fmt.Sprintf("d-%d", i))); err != nil {

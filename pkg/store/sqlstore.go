@@ -72,7 +72,10 @@ type DB struct {
 // declarations other branches are editing merge cleanly.
 type sqlStore = DB
 
-var _ Store = (*DB)(nil)
+var (
+	_ Events = (*DB)(nil)
+	_ Runs   = (*DB)(nil)
+)
 
 const eventCols = "id, body, state, reason, attempts, last_error, received_at"
 

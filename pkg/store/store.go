@@ -86,10 +86,4 @@ type RunFilter struct {
 	State    RunState
 }
 
-// Store is both, plus lifecycle.
-type Store interface {
-	Events
-	Runs
-	Ping(ctx context.Context) error
-	Close() error
-}
+

@@ -298,7 +298,7 @@ func BenchmarkClaim(b *testing.B) {
 }
 
 // fill records n events from 64 goroutines.
-func fill(b *testing.B, s store.Store, n int) {
+func fill(b *testing.B, s *store.DB, n int) {
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range 64 {

@@ -49,7 +49,7 @@ var T0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 // Server is a running API.
 type Server struct {
 	*httptest.Server
-	Store      store.Store
+	Store      *store.DB
 	Tekton     *tektonfake.Clientset
 	Promotions *Promotions
 }

@@ -16,17 +16,9 @@ import (
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
-// promoStore is what the promotion engine needs of an engine.
-type promoStore interface {
-	store.Store
-	store.Promotions
-	store.Deployments
-	store.Audit
-}
-
 // openPromo opens url with a clock that answers in a zone other than UTC,
 // so the suite sees whether times come back in UTC.
-func openPromo(t *testing.T, url string, clock *Clock) promoStore {
+func openPromo(t *testing.T, url string, clock *Clock) *store.DB {
 	t.Helper()
 	cet := time.FixedZone("CET", 3600)
 	return Open(t, url, store.WithClock(func() time.Time { return clock.Now().In(cet).Add(123 * time.Nanosecond) }))

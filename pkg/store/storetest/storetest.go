@@ -119,7 +119,7 @@ func Event(delivery string) *event.Event {
 }
 
 // record records ev and fails the test on error.
-func record(t *testing.T, s store.Store, ev *event.Event) (int64, bool) {
+func record(t *testing.T, s *store.DB, ev *event.Event) (int64, bool) {
 	t.Helper()
 	id, dup, err := s.RecordEvent(context.Background(), ev)
 	if err != nil {
@@ -562,7 +562,7 @@ func testConcurrentOpen(t *testing.T, url string) {
 	const replicas = 4
 	var wg sync.WaitGroup
 	errs := make([]error, replicas)
-	stores := make([]store.Store, replicas)
+	stores := make([]*store.DB, replicas)
 	for i := range replicas {
 		wg.Go(func() { stores[i], errs[i] = store.Open(context.Background(), url) })
 	}
