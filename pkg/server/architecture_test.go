@@ -5,8 +5,10 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -165,6 +167,59 @@ func TestInterfacesAreSmall(t *testing.T) {
 	for key, in := range ifaces {
 		if n := count(key, 0); n > 5 {
 			t.Errorf("%s: interface %s has %d methods; declare the few the consumer uses (at most 5)", in.pos, key[strings.LastIndex(key, ".")+1:], n)
+		}
+	}
+}
+
+// TestImportsFollowTheLayers holds ARCHITECTURE.md's table of packages by
+// layer against the imports: a package imports only its own layer or the
+// layers listed before it, and every package has its row.
+func TestImportsFollowTheLayers(t *testing.T) {
+	doc, err := os.ReadFile("../../ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, n := map[string]int{}, 0
+	name := regexp.MustCompile("`(pkg/[a-z/]+)`")
+	for _, line := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if !strings.HasPrefix(line, "| ") || len(cells) < 3 {
+			continue
+		}
+		first := strings.TrimSpace(cells[0])
+		if first == "layer" || strings.HasPrefix(first, "--") {
+			continue
+		}
+		if first != "" {
+			n++
+		}
+		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+			layer[m[1]] = n
+		}
+	}
+	if n < 3 {
+		t.Fatalf("found %d layers in ARCHITECTURE.md; is the table still there?", n)
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"pkg/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		p := strings.TrimPrefix(f[0], module)
+		if strings.HasSuffix(p, "test") { // test kits (storetest, apitest, ...)
+			continue
+		}
+		lp, ok := layer[p]
+		if !ok {
+			t.Errorf("%s has no row in ARCHITECTURE.md's table of packages", p)
+			continue
+		}
+		for _, imp := range f[1:] {
+			i := strings.TrimPrefix(imp, module)
+			if li, ok := layer[i]; ok && li > lp {
+				t.Errorf("%s (layer %d) imports %s (layer %d): only its own layer or the ones listed before it", p, lp, i, li)
+			}
 		}
 	}
 }

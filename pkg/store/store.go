@@ -1,5 +1,6 @@
-// Package store is Slipway's durable record: the event queue, the pipeline
-// runs, and (later) promotions and the audit log. One interface, two engines:
+// Package store persists Slipway's domain types (pkg/event, pkg/run,
+// pkg/release): the durable event queue, the pipeline runs, promotions,
+// deployments and the audit log. Two engines behind one concrete type, DB:
 // SQLite for a single replica and PostgreSQL for several.
 package store
 

@@ -1,3 +1,6 @@
+// Package tekton builds Slipway's PipelineRuns (CI and deploy) from the
+// Tasks and Pipelines embedded in pipelines/ and tasks/, installs those,
+// prunes and cancels runs, and maps PipelineRun conditions to run states.
 package tekton
 
 import (
