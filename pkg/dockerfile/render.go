@@ -90,6 +90,9 @@ type data struct {
 	GoProxy, NpmRegistry, PipIndexURL string
 	MavenOffline                      bool
 	MavenSettingsPath, MavenMirrorURL string
+	// MavenSettingsXML is the settings file a mirror URL makes; the
+	// Dockerfile writes the same one.
+	MavenSettingsXML string
 
 	// DepFiles are copied before the source so dependencies get their own
 	// layer; DepCopies groups them by directory, one COPY each.
@@ -493,6 +496,7 @@ func prepareMaven(dir string, o Options, d *data) (Requirement, error) {
 	switch s := o.MavenSettings; {
 	case strings.Contains(s, "://"):
 		d.MavenMirrorURL = s
+		d.MavenSettingsXML = "<settings><mirrors><mirror><id>slipway-mirror</id><mirrorOf>*</mirrorOf><url>" + s + "</url></mirror></mirrors></settings>"
 	case s != "":
 		clean := path.Clean(filepath.ToSlash(s))
 		if path.IsAbs(clean) || strings.HasPrefix(clean, "..") {
