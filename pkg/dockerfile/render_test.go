@@ -119,7 +119,7 @@ func TestRenderConfig(t *testing.T) {
 		{name: "gradle sourceCompatibility is a minimum", files: map[string]string{"build.gradle": "sourceCompatibility = 1.8\n"}, contains: []string{"FROM gradle:jdk21 AS build", "FROM jre:21"}},
 		{name: "gradle toolchain is exact", files: map[string]string{"build.gradle": "java { toolchain { languageVersion = JavaLanguageVersion.of(11) } }\n"}, contains: []string{"FROM gradle:jdk11 AS build", "FROM jre:11"}},
 		{name: "version from the platform configuration", dir: filepath.Join("testdata", "apps", "python"),
-			opts: Options{Languages: Platform{"python": {Default: "3.11", Versions: []string{"3.11"}, BuildImage: "python:{{ .Version }}-slim"}}},
+			opts:     Options{Languages: Platform{"python": {Default: "3.11", Versions: []string{"3.11"}, BuildImage: "python:{{ .Version }}-slim"}}},
 			contains: []string{"FROM python:3.11-slim AS build"}},
 		{name: "a range the platform configuration does not offer", files: map[string]string{"package.json": `{"main":"a.js","engines":{"node":">=20"}}`, "a.js": ""},
 			opts:    Options{Languages: Platform{"node": {Default: "18", Versions: []string{"18"}}}},
