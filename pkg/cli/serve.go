@@ -52,6 +52,9 @@ func NewServeCmd() *cobra.Command {
 		if err := cfg.Validate(); err != nil {
 			return &exitError{code: 2, err: err}
 		}
+		if err := cfg.LoadLanguages(configPath); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 		log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 		if err != nil {
 			return &exitError{code: 2, err: err}
@@ -96,6 +99,10 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 
+	languagesParam, baseImages, err := languageChecks(cfg)
+	if err != nil {
+		return err
+	}
 	d, err := dispatch.New(st, tc, scms, tekton.RunOptions{
 		Namespace:            cfg.Namespace,
 		ImagePrefix:          cfg.ImageRegistry,
@@ -110,6 +117,12 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		BuilderID:            cfg.Builder(),
 		InsecureRegistry:     cfg.RegistryInsecure,
 		FSGroup:              cfg.PipelineFSGroup,
+		Languages:            languagesParam,
+		GoProxy:              cfg.GoProxy,
+		NpmRegistry:          cfg.NpmRegistry,
+		PipIndexURL:          cfg.PipIndexURL,
+		MavenSettings:        cfg.MavenSettings,
+		MavenOffline:         cfg.MavenOffline,
 	},
 		dispatch.WithWorkers(cfg.DispatchWorkers),
 		dispatch.WithPollInterval(cfg.PollInterval),
@@ -203,6 +216,8 @@ func serve(ctx context.Context, cfg *config.Config) error {
 				return err
 			},
 			"pipelines": inst.check,
+			// Degraded, not unready: see server.Degraded.
+			"base-images": func(ctx context.Context) error { return server.Degraded(baseImages.Check(ctx)) },
 		},
 		Gatherer:        reg,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -210,6 +225,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if promo != nil {
 		srv.Components["promotions"] = promo
 	}
+	srv.Components["base-images"] = baseImages
 	if cfg.DebugAddr != "" {
 		srv.Components["profiler"] = &server.Profiler{Addr: cfg.DebugAddr}
 	}

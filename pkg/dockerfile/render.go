@@ -350,6 +350,12 @@ func plainValue(what, v string) error {
 	return nil
 }
 
+// Validate checks the options as Render would.
+func (o Options) Validate() error {
+	_, err := o.complete()
+	return err
+}
+
 func (o Options) complete() (Options, error) {
 	o.BaseRegistry = strings.TrimRight(strings.TrimSpace(o.BaseRegistry), "/")
 	if strings.Contains(o.BaseRegistry, "://") {

@@ -80,3 +80,20 @@ func TestCheck(t *testing.T) {
 		t.Error("Err(nil) is not nil")
 	}
 }
+
+func TestBaseImages(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	push(t, host+"/base/node:18")
+	b := &BaseImages{Images: []string{host + "/base/node:18", host + "/base/node:20"}, Options: Options{Insecure: true}}
+	if err := b.Check(context.Background()); err != nil {
+		t.Errorf("before any check: %v, want nil", err)
+	}
+	b.checkOnce(context.Background())
+	err := b.Check(context.Background())
+	want := "1 of 2 base images cannot be pulled: " + host + "/base/node:20 (not found)"
+	if err == nil || err.Error() != want {
+		t.Errorf("Check = %v, want %q", err, want)
+	}
+}

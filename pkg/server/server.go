@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,22 @@ type Component interface {
 
 // Check reports whether a dependency is reachable; nil means healthy.
 type Check func(ctx context.Context) error
+
+// Degraded marks a check's error as one that does not make the service
+// unready: /readyz names it ("degraded: ...") but still answers 200. A
+// missing language base image fails the builds that need it; taking the
+// webhook intake out of the Service for it would lose every other event.
+func Degraded(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &degraded{err}
+}
+
+type degraded struct{ err error }
+
+func (d *degraded) Error() string { return d.err.Error() }
+func (d *degraded) Unwrap() error { return d.err }
 
 // Server is the assembled service.
 type Server struct {
@@ -73,7 +90,11 @@ func (s *Server) readyz(c echo.Context) error {
 		go func() {
 			defer wg.Done()
 			results[i] = result{n, "ok"}
-			if err := s.Checks[n](ctx); err != nil {
+			var d *degraded
+			switch err := s.Checks[n](ctx); {
+			case errors.As(err, &d):
+				results[i].status = "degraded: " + err.Error()
+			case err != nil:
 				results[i].status = "unreachable: " + err.Error()
 			}
 		}()
@@ -83,7 +104,7 @@ func (s *Server) readyz(c echo.Context) error {
 	code := http.StatusOK
 	for _, r := range results {
 		body[r.name] = r.status
-		if r.status != "ok" {
+		if r.status != "ok" && !strings.HasPrefix(r.status, "degraded: ") {
 			code = http.StatusServiceUnavailable
 		}
 	}
