@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/dispatch"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/kube"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/report"
@@ -155,6 +156,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), autoDeployer(promo), events, log.With("component", "promotion"))),
 		report.WithNamespace(cfg.Namespace),
 		report.WithStatusContext(cfg.StatusContext),
+		report.WithLogTail(failure.PodLogs(kc, 40)),
 		report.WithBaseURL(cfg.PublicURL),
 		report.WithRegisterer(reg),
 		report.WithLogger(log.With("component", "report")),

@@ -55,9 +55,9 @@ func (e Explanation) Full() string {
 	return e.Detail + "\n\nHow to fix it: " + e.Fix
 }
 
-// LogTail returns the last lines of a step's log ("" container name is
-// the step's name without the step- prefix); nil when unknown.
-type LogTail func(ctx context.Context, task, step string) []string
+// LogTail returns the last lines of a TaskRun's step's log (step is the
+// step's name, without the step- prefix); nil when unknown.
+type LogTail func(ctx context.Context, tr *pipelinev1.TaskRun, step string) []string
 
 // Input is what is known about a failed run. Only PipelineRun is required.
 type Input struct {
@@ -369,7 +369,7 @@ func explainExit(ctx context.Context, e *Explanation, in Input, msg string) {
 	code := m[2]
 	var lines []string
 	if in.Logs != nil {
-		lines = Meaningful(in.Logs(ctx, e.Task, e.Step), 5)
+		lines = Meaningful(in.Logs(ctx, in.TaskRun, e.Step), 5)
 	}
 	// The Dockerfile step's own errors say everything already.
 	for _, l := range lines {

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
@@ -37,7 +38,7 @@ func podWith(step, image, memLimit string) *corev1.Pod {
 }
 
 func logs(lines ...string) LogTail {
-	return func(context.Context, string, string) []string { return lines }
+	return func(context.Context, *pipelinev1.TaskRun, string) []string { return lines }
 }
 
 // The messages below are the exact formats of Tekton v1.15
@@ -109,7 +110,7 @@ func TestExplain(t *testing.T) {
 		},
 		{
 			name: "pipeline tasks timeout",
-			in: Input{PipelineRun: failedPR(string(pipelinev1.PipelineRunReasonTimedOut), `PipelineRun "web-0123abc-1a2b3c4d" failed due to tasks failed to finish within "30m0s"`)},
+			in:   Input{PipelineRun: failedPR(string(pipelinev1.PipelineRunReasonTimedOut), `PipelineRun "web-0123abc-1a2b3c4d" failed due to tasks failed to finish within "30m0s"`)},
 			want: Explanation{Cause: CauseTimeout, Short: "timed out after 30m0s (the pipeline's tasks timeout)"},
 		},
 		{
@@ -220,4 +221,17 @@ func FuzzExplain(f *testing.F) {
 			t.Fatalf("Short too long: %q", e.Short)
 		}
 	})
+}
+
+func TestPodLogs(t *testing.T) {
+	kc := fake.NewClientset()
+	tr := &pipelinev1.TaskRun{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "t"}}
+	if got := PodLogs(kc, 10)(context.Background(), tr, "test"); got != nil {
+		t.Errorf("no pod name: got %q, want nil", got)
+	}
+	tr.Status.PodName = "t-pod"
+	// The fake clientset answers every log request with "fake logs".
+	if diff := cmp.Diff([]string{"fake logs"}, PodLogs(kc, 10)(context.Background(), tr, "test")); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/scm"
+	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -229,20 +230,20 @@ func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, sta
 	case store.RunCanceled:
 		return description{text: "Build canceled"}
 	}
-	if task, why := r.failedTask(ctx, pr); task != "" {
-		detail := "task " + task + " failed"
-		if why != "" {
-			detail += ": " + why
-		}
-		return description{text: truncate("Build failed in task "+task+": "+why, maxDescription), detail: detail}
+	// One explanation for the status (short), the run page, notifications
+	// and the MR comment (full, with the fix): see pkg/failure.
+	task, tr := r.failedTask(ctx, pr)
+	e := failure.Explain(ctx, failure.Input{PipelineRun: pr, TaskRun: tr, Task: task, Logs: r.logTail})
+	if task == "" && e.Cause == failure.CauseUnknown {
+		return description{text: truncate("Build failed: "+msg, maxDescription)}
 	}
-	return description{text: truncate("Build failed: "+msg, maxDescription)}
+	return description{text: truncate(e.Short, maxDescription), detail: e.Full()}
 }
 
 // failedTask finds the first child TaskRun that failed, in pipeline order.
 // It asks the API rather than a cache: this happens once per failed run,
 // and a TaskRun cache could lag behind the PipelineRun.
-func (r *Reporter) failedTask(ctx context.Context, pr *pipelinev1.PipelineRun) (task, why string) {
+func (r *Reporter) failedTask(ctx context.Context, pr *pipelinev1.PipelineRun) (string, *pipelinev1.TaskRun) {
 	for _, ref := range pr.Status.ChildReferences {
 		if ref.Kind != "" && ref.Kind != "TaskRun" {
 			continue
@@ -259,9 +260,9 @@ func (r *Reporter) failedTask(ctx context.Context, pr *pipelinev1.PipelineRun) (
 		if name == "" {
 			name = ref.Name
 		}
-		return name, strings.TrimSpace(c.Message)
+		return name, tr
 	}
-	return "", ""
+	return "", nil
 }
 
 func truncate(s string, n int) string {
