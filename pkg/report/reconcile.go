@@ -15,8 +15,8 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/failure"
+	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
