@@ -59,6 +59,7 @@ SLIPWAY_SMTP_FROM=Slipway <slipway@slipway.local>
 SLIPWAY_NOTIFY_EMAIL=team@slipway.local
 SLIPWAY_LANGUAGES_FILE=/etc/slipway/release/languages.yaml
 SLIPWAY_MAVEN_OFFLINE=true
+SLIPWAY_TEST_MEMORY_LIMIT=1Gi
 EOF
 }
 

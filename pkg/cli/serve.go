@@ -124,6 +124,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		PipIndexURL:          cfg.PipIndexURL,
 		MavenSettings:        cfg.MavenSettings,
 		MavenOffline:         cfg.MavenOffline,
+		TestMemoryLimit:      cfg.TestMemoryLimit,
 	},
 		dispatch.WithWorkers(cfg.DispatchWorkers),
 		dispatch.WithPollInterval(cfg.PollInterval),

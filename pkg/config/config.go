@@ -96,6 +96,8 @@ type Config struct {
 	PipIndexURL   string
 	MavenSettings string
 	MavenOffline  bool
+	// TestMemoryLimit bounds the unit-test step's memory; empty: none.
+	TestMemoryLimit string
 
 	// LanguagesFile holds a languages: section (see Languages).
 	LanguagesFile string
@@ -175,6 +177,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.PipIndexURL, "pip-index-url", "", "pip index of the unit tests and the image builds (empty: https://pypi.org/simple)")
 	fs.StringVar(&c.MavenSettings, "maven-settings", "", "Maven repository mirror URL (or a settings.xml path inside each repository) for the unit tests and the image builds")
 	fs.BoolVar(&c.MavenOffline, "maven-offline", false, "Maven unit tests and image builds run offline against the base image's /usr/share/maven-repo (Debian's maven-repo packages)")
+	fs.StringVar(&c.TestMemoryLimit, "test-memory-limit", "", "memory limit of the unit-test step, e.g. 2Gi; a test past it fails as out of memory in the unit-test step (empty: no limit beyond the namespace's LimitRange)")
 	fs.StringVar(&c.LanguagesFile, "languages-file", "", "YAML file with a languages: section, the versions and base images offered per language (default: the config file's languages: section, else the template metadata)")
 	fs.StringVar(&c.APITokensFile, "api-tokens-file", "", "YAML/JSON list of API tokens {name, role, token or sha256}; roles: developer, release-manager, admin (empty: the API refuses every write)")
 	for _, name := range secretNames(fs) {
@@ -362,6 +365,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTPPassword.IsSet() && c.SMTPUsername == "" {
 		errs = append(errs, "smtp-password is set but smtp-username is not")
+	}
+	if c.TestMemoryLimit != "" {
+		if _, err := resource.ParseQuantity(c.TestMemoryLimit); err != nil {
+			errs = append(errs, fmt.Sprintf("test-memory-limit %q: want a size such as 1Gi", c.TestMemoryLimit))
+		}
 	}
 	if err := c.RenderOptions().Validate(); err != nil {
 		errs = append(errs, err.Error())

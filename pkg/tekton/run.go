@@ -64,6 +64,10 @@ type RunOptions struct {
 	// and the unit-test step; empty keeps the pipeline's default.
 	GoProxy, NpmRegistry, PipIndexURL, MavenSettings string
 	MavenOffline                                     bool
+	// TestMemoryLimit bounds the unit-test step's memory (a quantity,
+	// "1Gi"), so a runaway test is killed as out of memory rather than
+	// starving the node; empty: no limit beyond the namespace's.
+	TestMemoryLimit string
 }
 
 func (o RunOptions) validate() error {
@@ -224,6 +228,19 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	}
 	if o.MavenOffline {
 		pr.Spec.Params = append(pr.Spec.Params, str("maven-offline", "true"))
+	}
+	if o.TestMemoryLimit != "" {
+		q, err := resource.ParseQuantity(o.TestMemoryLimit)
+		if err != nil {
+			return nil, fmt.Errorf("run options: test memory limit %q: %w", o.TestMemoryLimit, err)
+		}
+		pr.Spec.TaskRunSpecs = append(pr.Spec.TaskRunSpecs, pipelinev1.PipelineTaskRunSpec{
+			PipelineTaskName: "unit-test",
+			StepSpecs: []pipelinev1.TaskRunStepSpec{{
+				Name:             "test",
+				ComputeResources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: q}},
+			}},
+		})
 	}
 	if o.FSGroup > 0 {
 		g := o.FSGroup

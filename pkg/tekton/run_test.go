@@ -59,6 +59,7 @@ func TestGoldenCIRun(t *testing.T) {
 				o.Languages = `{"languages":{"node":{"default":"18","versions":["18"]}}}`
 				o.GoProxy, o.NpmRegistry, o.PipIndexURL = "http://athens.corp", "https://npm.corp/", "https://devpi.corp/simple"
 				o.MavenSettings, o.MavenOffline = "https://nexus.corp/maven/", true
+				o.TestMemoryLimit = "1Gi"
 				return o
 			},
 		},
