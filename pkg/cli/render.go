@@ -65,7 +65,17 @@ it copies itself from there into the image at /.slipway/Dockerfile.`,
 			if check {
 				// Before any test pod: the images the unit-test step and the
 				// Dockerfile pull must exist.
-				if err := preflight.Err(preflight.Check(cmd.Context(), []string{res.BuildImage, res.RuntimeImage}, preflight.Options{Insecure: insecure})); err != nil {
+				var missing []preflight.Problem
+				for _, p := range preflight.Check(cmd.Context(), []string{res.BuildImage, res.RuntimeImage}, preflight.Options{Insecure: insecure}) {
+					if p.Reason != preflight.ReasonNotFound {
+						// Nodes may pull with credentials or routes this pod lacks:
+						// only an answer of "no such image" is certain enough to fail on.
+						fmt.Fprintf(cmd.ErrOrStderr(), "warning: cannot check %v\n", p)
+						continue
+					}
+					missing = append(missing, p)
+				}
+				if err := preflight.Err(missing); err != nil {
 					return fmt.Errorf("%s %s: the unit tests and the image build need base images this platform's registry does not have: %w (fix the languages configuration or the base registry)",
 						res.Language, res.Version, err)
 				}

@@ -166,3 +166,18 @@ func TestRenderCheck(t *testing.T) {
 		t.Fatalf("error = %v, want the configuration error", err)
 	}
 }
+
+func TestRenderCheckUnreachableWarns(t *testing.T) {
+	// Nothing listens there: the check cannot tell, so it warns and renders.
+	cmd := NewRenderCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"--check", "--insecure-registry", "--base-registry", "127.0.0.1:1/base", apps + "/go"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("render --check with an unreachable registry: %v, want a warning only", err)
+	}
+	if !strings.Contains(errOut.String(), "warning: cannot check image 127.0.0.1:1/base/golang:") {
+		t.Errorf("stderr %q lacks the warning", errOut.String())
+	}
+}
