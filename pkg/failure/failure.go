@@ -367,16 +367,17 @@ func explainExit(ctx context.Context, e *Explanation, in Input, msg string) {
 	m := reExit.FindStringSubmatch(msg)
 	e.Cause, e.Step = CauseExit, m[1]
 	code := m[2]
-	var lines []string
+	var raw []string
 	if in.Logs != nil {
-		lines = Meaningful(in.Logs(ctx, in.TaskRun, e.Step), 5)
+		raw = in.Logs(ctx, in.TaskRun, e.Step)
 	}
+	lines := Meaningful(raw, 5)
 	// The Dockerfile step's own errors say everything already.
-	for _, l := range lines {
+	for _, l := range raw {
 		if v := reVersion.FindStringSubmatch(l); v != nil {
 			e.Cause = CauseVersion
 			e.Short = short(e.Task, e.Step, fmt.Sprintf("%s %s (%s) not offered; offered: %s", v[1], v[2], v[3], v[4]))
-			e.Detail = strings.TrimPrefix(strings.TrimSpace(l), "Error: ")
+			e.Detail = cliError(l)
 			e.Fix = "pin an offered version (build.version in .slipway.yaml, or the project file named above), " +
 				"or ask the platform team to offer the version (Slipway's languages configuration and a base image for it)."
 			return
@@ -388,7 +389,7 @@ func explainExit(ctx context.Context, e *Explanation, in Input, msg string) {
 				has = "has " + b[2]
 			}
 			e.Short = short(e.Task, e.Step, fmt.Sprintf("base image %s missing (%s)", b[1], has))
-			e.Detail = strings.TrimPrefix(strings.TrimSpace(l), "Error: ")
+			e.Detail = cliError(l)
 			e.Fix = "the platform offers a version whose base image is not in the base registry: pin another version in .slipway.yaml, " +
 				"or ask the platform team to publish the image or stop offering the version."
 			return
@@ -406,6 +407,16 @@ func explainExit(ctx context.Context, e *Explanation, in Input, msg string) {
 		e.Detail += "\n\nIts last lines:\n    " + strings.Join(lines, "\n    ")
 	}
 	e.Fix = fixForTask(e.Task)
+}
+
+// cliError is a CLI's error line without its "slipway: " (or cobra's
+// "Error: ") prefix.
+func cliError(l string) string {
+	l = strings.TrimSpace(l)
+	for _, p := range []string{"slipway: ", "Error: "} {
+		l = strings.TrimPrefix(l, p)
+	}
+	return l
 }
 
 func fixForTask(task string) string {

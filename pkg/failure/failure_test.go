@@ -162,17 +162,17 @@ func TestExplain(t *testing.T) {
 			name: "Dockerfile step: a version the platform does not offer",
 			in: Input{Task: "generate-dockerfile", PipelineRun: failedPR("Failed", ""),
 				TaskRun: failedTR("Failed", `"step-render" exited with code 1`),
-				Logs: logs(`Error: node: the repository asks for Node.js >=20 (package.json engines.node), which this platform does not offer; offered: 18 (default 18). ` +
+				Logs: logs(`slipway: node: the repository asks for Node.js >=20 (package.json engines.node), which this platform does not offer; offered: 18 (default 18). ` +
 					`Pin an offered version: build.version in .slipway.yaml (e.g. version: "18"), or engines.node in package.json`)},
 			want: Explanation{Task: "generate-dockerfile", Step: "render", Cause: CauseVersion,
 				Short: "generate-dockerfile (step render): node Node.js >=20 (package.json engines.node) not offered; offered: 18"},
-			wantDetail: []string{`e.g. version: "18"`},
+			wantDetail: []string{"node: the repository asks for Node.js >=20", `e.g. version: "18"`},
 		},
 		{
 			name: "Dockerfile step: an offered version without its base image",
 			in: Input{Task: "generate-dockerfile", PipelineRun: failedPR("Failed", ""),
 				TaskRun: failedTR("Failed", `"step-render" exited with code 1`),
-				Logs: logs(`Error: python 3.12: the unit tests and the image build need base images this platform's registry does not have: ` +
+				Logs: logs(`slipway: python 3.12: the unit tests and the image build need base images this platform's registry does not have: ` +
 					`image 127.0.0.1:5000/base/python:3.12 does not exist; the repository has: 3.11 (fix the languages configuration or the base registry)`)},
 			want: Explanation{Task: "generate-dockerfile", Step: "render", Cause: CauseBaseImageMissing,
 				Short: "generate-dockerfile (step render): base image 127.0.0.1:5000/base/python:3.12 missing (has 3.11)"},
