@@ -95,7 +95,9 @@ func Explain(ctx context.Context, in Input) Explanation {
 	if prCond != nil {
 		reason, msg = prCond.Reason, prCond.Message
 	}
-	if trCond != nil && trCond.IsFalse() {
+	// The TaskRun's word is more precise, except when the PipelineRun timed
+	// out: then the TaskRun only says it was cancelled for it.
+	if trCond != nil && trCond.IsFalse() && reason != string(pipelinev1.PipelineRunReasonTimedOut) {
 		reason, msg = trCond.Reason, trCond.Message
 	}
 

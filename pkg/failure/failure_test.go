@@ -109,6 +109,13 @@ func TestExplain(t *testing.T) {
 			want: Explanation{Task: "build-push", Cause: CauseTimeout, Short: "build-push: timed out after 1h0m0s (the pipeline timeout)"},
 		},
 		{
+			name: "pipeline timeout, the TaskRun only cancelled",
+			in: Input{Task: "unit-test",
+				PipelineRun: failedPR(string(pipelinev1.PipelineRunReasonTimedOut), `PipelineRun "web-0123abc-1a2b3c4d" failed to finish within "1h0m0s"`),
+				TaskRun:     failedTR(string(pipelinev1.TaskRunReasonCancelled), string(pipelinev1.TaskRunCancelledByPipelineTimeoutMsg))},
+			want: Explanation{Task: "unit-test", Cause: CauseTimeout, Short: "unit-test: timed out after 1h0m0s (the pipeline timeout)"},
+		},
+		{
 			name: "pipeline tasks timeout",
 			in:   Input{PipelineRun: failedPR(string(pipelinev1.PipelineRunReasonTimedOut), `PipelineRun "web-0123abc-1a2b3c4d" failed due to tasks failed to finish within "30m0s"`)},
 			want: Explanation{Cause: CauseTimeout, Short: "timed out after 30m0s (the pipeline's tasks timeout)"},
