@@ -66,7 +66,11 @@ it copies itself from there into the image at /.slipway/Dockerfile.`,
 				// Before any test pod: the images the unit-test step and the
 				// Dockerfile pull must exist.
 				var missing []preflight.Problem
-				for _, p := range preflight.Check(cmd.Context(), []string{res.BuildImage, res.RuntimeImage}, preflight.Options{Insecure: insecure}) {
+				images := []string{res.BuildImage}
+				if res.RuntimeImage != res.BuildImage {
+					images = append(images, res.RuntimeImage)
+				}
+				for _, p := range preflight.Check(cmd.Context(), images, preflight.Options{Insecure: insecure}) {
 					if p.Reason != preflight.ReasonNotFound {
 						// Nodes may pull with credentials or routes this pod lacks:
 						// only an answer of "no such image" is certain enough to fail on.
