@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipway-ci/slipway/pkg/dockerfile"
+	"github.com/slipway-ci/slipway/pkg/preflight"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 )
 
@@ -24,6 +25,10 @@ func NewRenderCmd() *cobra.Command {
 		output    string
 		printTest bool
 		asJSON    bool
+		languages string
+		langFile  string
+		check     bool
+		insecure  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "render [DIR]",
@@ -37,7 +42,8 @@ The Dockerfile must be written to .slipway/Dockerfile in the build context:
 it copies itself from there into the image at /.slipway/Dockerfile.`,
 		Example: `  slipway render -o .slipway/Dockerfile --base-registry 127.0.0.1:5000/base .
   slipway render --print-test-command .
-  slipway render --json --maven-offline ./service`,
+  slipway render --json --maven-offline ./service
+  slipway render --check --languages-file slipway.yaml --base-registry registry.corp/mirror .`,
 		Args:         cobra.MaximumNArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -49,9 +55,34 @@ it copies itself from there into the image at /.slipway/Dockerfile.`,
 			if err != nil {
 				return err
 			}
+			if o.Languages, err = renderLanguages(languages, langFile); err != nil {
+				return err
+			}
 			res, err := dockerfile.Render(dir, rc, o)
 			if err != nil {
 				return err
+			}
+			if check {
+				// Before any test pod: the images the unit-test step and the
+				// Dockerfile pull must exist.
+				var missing []preflight.Problem
+				images := []string{res.BuildImage}
+				if res.RuntimeImage != res.BuildImage {
+					images = append(images, res.RuntimeImage)
+				}
+				for _, p := range preflight.Check(cmd.Context(), images, preflight.Options{Insecure: insecure}) {
+					if p.Reason != preflight.ReasonNotFound {
+						// Nodes may pull with credentials or routes this pod lacks:
+						// only an answer of "no such image" is certain enough to fail on.
+						fmt.Fprintf(cmd.ErrOrStderr(), "warning: cannot check %v\n", p)
+						continue
+					}
+					missing = append(missing, p)
+				}
+				if err := preflight.Err(missing); err != nil {
+					return fmt.Errorf("%s %s: the unit tests and the image build need base images this platform's registry does not have: %w (fix the languages configuration or the base registry)",
+						res.Language, res.Version, err)
+				}
 			}
 			if output != "" {
 				if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
@@ -83,10 +114,31 @@ it copies itself from there into the image at /.slipway/Dockerfile.`,
 	f.StringVar(&o.PipIndexURL, "pip-index-url", "", "default PIP_INDEX_URL build arg (default https://pypi.org/simple)")
 	f.StringVar(&o.MavenSettings, "maven-settings", "", "settings.xml path inside the build context, or a Maven mirror URL")
 	f.BoolVar(&o.MavenOffline, "maven-offline", false, "default MAVEN_OFFLINE build arg: build Maven projects offline against /usr/share/maven-repo")
+	f.StringVar(&languages, "languages", "", "the platform's languages configuration, inline: a YAML or JSON document with a languages: section (default: the template metadata)")
+	f.StringVar(&langFile, "languages-file", "", "read the languages configuration from this file (Slipway's config file will do: only its languages: section is read)")
+	f.BoolVar(&check, "check", false, "check that the base images exist in their registry (what the pipeline's Dockerfile step does before any test pod)")
+	f.BoolVar(&insecure, "insecure-registry", false, "with --check: reach the base registry over plain HTTP (local development only)")
 	f.BoolVar(&printTest, "print-test-command", false, "print only the unit test command")
 	f.BoolVar(&asJSON, "json", false, "print the render result (language, version, port, test command, images) as JSON")
 	cmd.MarkFlagsMutuallyExclusive("print-test-command", "json")
+	cmd.MarkFlagsMutuallyExclusive("languages", "languages-file")
 	return cmd
+}
+
+// renderLanguages reads the platform's languages configuration from the
+// inline document or the file; nil (the defaults) when neither is given.
+func renderLanguages(inline, file string) (dockerfile.Platform, error) {
+	data := []byte(inline)
+	if file != "" {
+		var err error
+		if data, err = os.ReadFile(file); err != nil {
+			return nil, fmt.Errorf("reading the languages configuration: %w", err)
+		}
+	}
+	if len(data) == 0 {
+		return nil, nil
+	}
+	return dockerfile.ParsePlatform(data)
 }
 
 // renderRepoConfig reads DIR/.slipway.yaml; a repository without one gets

@@ -3,12 +3,17 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 const apps = "../dockerfile/testdata/apps"
@@ -106,5 +111,73 @@ func TestRenderCmdBadRepoConfig(t *testing.T) {
 	}
 	if _, err := runRender(t, dir); err == nil || !strings.Contains(err.Error(), `unknown field "langauge"`) { //nolint:misspell // the typo is the test
 		t.Errorf("error = %v, want the typo reported", err)
+	}
+}
+
+func TestRenderCheck(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	base := strings.TrimPrefix(srv.URL, "http://") + "/base"
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(base+"/python:3.11", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	stack := `languages: {python: {default: "3.11", versions: ["3.11", "3.12"]}}`
+
+	// The default 3.11 exists: the check passes and the test image is reported.
+	out, err := runRender(t, "--check", "--insecure-registry", "--json", "--languages", stack, "--base-registry", base, apps+"/python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct{ BuildImage string }
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.BuildImage != base+"/python:3.11" {
+		t.Errorf("build image %q, want %s/python:3.11", res.BuildImage, base)
+	}
+
+	// 3.12 is offered but its image is missing: the error names it and what exists.
+	dir := t.TempDir()
+	for f, c := range map[string]string{"requirements.txt": "", "main.py": "", ".python-version": "3.12\n"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = runRender(t, "--check", "--insecure-registry", "--languages", stack, "--base-registry", base, dir)
+	if err == nil || !strings.Contains(err.Error(), "image "+base+"/python:3.12 does not exist; the repository has: 3.11") {
+		t.Fatalf("error = %v, want it to name the missing image and the tags that exist", err)
+	}
+
+	// Not offered at all: fails before any registry is asked.
+	_, err = runRender(t, "--languages", `languages: {python: {versions: ["3.11"]}}`, dir)
+	if err == nil || !strings.Contains(err.Error(), "asks for Python 3.12 (.python-version)") {
+		t.Fatalf("error = %v, want the version error", err)
+	}
+	_, err = runRender(t, "--languages", `languages: {python: {versions: ["x"]}}`, dir)
+	if err == nil || !strings.Contains(err.Error(), "want a release line") {
+		t.Fatalf("error = %v, want the configuration error", err)
+	}
+}
+
+func TestRenderCheckUnreachableWarns(t *testing.T) {
+	// Nothing listens there: the check cannot tell, so it warns and renders.
+	cmd := NewRenderCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"--check", "--insecure-registry", "--base-registry", "127.0.0.1:1/base", apps + "/go"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("render --check with an unreachable registry: %v, want a warning only", err)
+	}
+	if !strings.Contains(errOut.String(), "warning: cannot check image 127.0.0.1:1/base/golang:") {
+		t.Errorf("stderr %q lacks the warning", errOut.String())
 	}
 }

@@ -27,6 +27,9 @@ func NewServeCmd() *cobra.Command {
 		if err := cfg.Validate(); err != nil {
 			return &exitError{code: 2, err: err}
 		}
+		if err := cfg.LoadLanguages(configPath); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 		log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 		if err != nil {
 			return &exitError{code: 2, err: err}

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-ci/slipway/pkg/dockerfile"
 )
 
 // Config is the server configuration.
@@ -90,6 +92,23 @@ type Config struct {
 	// ReleaseConfig is the YAML file of environments and apps promotions
 	// use (see pkg/environment); empty: no promotions, no auto-deploy.
 	ReleaseConfig string
+
+	// Package mirrors, each one setting applied alike to the unit-test
+	// step and the image build.
+	GoProxy       string
+	NpmRegistry   string
+	PipIndexURL   string
+	MavenSettings string
+	MavenOffline  bool
+	// TestMemoryLimit bounds the unit-test step's memory; empty: none.
+	TestMemoryLimit string
+
+	// LanguagesFile holds a languages: section (see Languages).
+	LanguagesFile string
+	// Languages is what the platform offers per language: the config
+	// file's languages: section or LanguagesFile's, over the template
+	// metadata. Set by LoadLanguages; nil means the defaults.
+	Languages dockerfile.Platform
 }
 
 // EnvName is the environment variable of a flag name.
@@ -159,6 +178,13 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.Var(secretValue{&c.ChatWebhookURL}, "chat-webhook-url", "comma-separated URLs that get a JSON document about each failed run")
 	fs.Var(secretValue{&c.SlackWebhookURL}, "slack-webhook-url", "comma-separated Slack-compatible incoming webhook URLs")
 	fs.StringVar(&c.ReleaseConfig, "release-config", "", "YAML file of the environments (in promotion order) and apps to promote (empty: no promotions or auto-deploy)")
+	fs.StringVar(&c.GoProxy, "goproxy", "", "GOPROXY of the unit tests and the image builds (empty: https://proxy.golang.org,direct)")
+	fs.StringVar(&c.NpmRegistry, "npm-registry", "", "npm registry of the unit tests and the image builds (empty: https://registry.npmjs.org/)")
+	fs.StringVar(&c.PipIndexURL, "pip-index-url", "", "pip index of the unit tests and the image builds (empty: https://pypi.org/simple)")
+	fs.StringVar(&c.MavenSettings, "maven-settings", "", "Maven repository mirror URL (or a settings.xml path inside each repository) for the unit tests and the image builds")
+	fs.BoolVar(&c.MavenOffline, "maven-offline", false, "Maven unit tests and image builds run offline against the base image's /usr/share/maven-repo (Debian's maven-repo packages)")
+	fs.StringVar(&c.TestMemoryLimit, "test-memory-limit", "", "memory limit of the unit-test step, e.g. 2Gi; a test past it fails as out of memory in the unit-test step (empty: no limit beyond the namespace's LimitRange)")
+	fs.StringVar(&c.LanguagesFile, "languages-file", "", "YAML file with a languages: section, the versions and base images offered per language (default: the config file's languages: section, else the template metadata)")
 	fs.StringVar(&c.APITokensFile, "api-tokens-file", "", "YAML/JSON list of API tokens {name, role, token or sha256}; roles: developer, release-manager, admin (empty: the API refuses every write)")
 	for _, name := range secretNames(fs) {
 		fs.String(name+"-file", "", "read --"+name+" from this file")
@@ -192,6 +218,9 @@ func Resolve(fs *pflag.FlagSet, path string, lookupEnv func(string) (string, boo
 		}
 		var unknown []string
 		for k := range file {
+			if k == LanguagesKey {
+				continue // not a flag: read by LoadLanguages
+			}
 			if fs.Lookup(k) == nil || k == "config" {
 				unknown = append(unknown, k)
 			}
@@ -346,10 +375,73 @@ func (c *Config) Validate() error {
 	if c.SMTPPassword.IsSet() && c.SMTPUsername == "" {
 		errs = append(errs, "smtp-password is set but smtp-username is not")
 	}
+	if c.TestMemoryLimit != "" {
+		if _, err := resource.ParseQuantity(c.TestMemoryLimit); err != nil {
+			errs = append(errs, fmt.Sprintf("test-memory-limit %q: want a size such as 1Gi", c.TestMemoryLimit))
+		}
+	}
+	if err := c.RenderOptions().Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// LanguagesKey is the config file's section of languages (dockerfile.Platform).
+const LanguagesKey = "languages"
+
+// LoadLanguages reads the languages: section of the config file at
+// configPath (may be empty) or of LanguagesFile, completes it from the
+// template metadata and validates it. Both at once is an error: one of
+// them would be silently ignored.
+func (c *Config) LoadLanguages(configPath string) error {
+	var fromConfig []byte
+	if configPath != "" {
+		data, err := os.ReadFile(configPath)
+		if err != nil {
+			return fmt.Errorf("reading config file: %w", err)
+		}
+		var top map[string]any
+		if err := yaml.Unmarshal(data, &top); err != nil {
+			return fmt.Errorf("parsing config file %s: %w", configPath, err)
+		}
+		if _, ok := top[LanguagesKey]; ok {
+			fromConfig = data
+		}
+	}
+	data, from := fromConfig, configPath
+	if c.LanguagesFile != "" {
+		if fromConfig != nil {
+			return fmt.Errorf("languages are set both in %s and in languages-file %s; keep one", configPath, c.LanguagesFile)
+		}
+		var err error
+		if data, err = os.ReadFile(c.LanguagesFile); err != nil {
+			return fmt.Errorf("reading languages-file: %w", err)
+		}
+		from = c.LanguagesFile
+	}
+	if data == nil {
+		c.Languages = nil
+		return nil
+	}
+	p, err := dockerfile.ParsePlatform(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	c.Languages = p
+	return nil
+}
+
+// RenderOptions are the package mirror settings as render options; Languages
+// and the base registry ride along, so the pipeline renders with exactly
+// what the server checked.
+func (c *Config) RenderOptions() dockerfile.Options {
+	return dockerfile.Options{
+		BaseRegistry: c.BaseRegistry, GoProxy: c.GoProxy, NpmRegistry: c.NpmRegistry, PipIndexURL: c.PipIndexURL,
+		MavenSettings: c.MavenSettings, MavenOffline: c.MavenOffline, Languages: c.Languages,
+	}
 }
 
 // redactURL hides the password of a store URL in messages.

@@ -47,6 +47,9 @@ type Options struct {
 	// MavenOffline is the MAVEN_OFFLINE ARG default: build with -o against
 	// the local repository /usr/share/maven-repo. Default: false.
 	MavenOffline bool
+	// Languages is what the platform offers per language (versions and
+	// base images). Default: the template metadata (DefaultPlatform).
+	Languages Platform
 }
 
 // Result is a rendered Dockerfile and what the pipeline needs around it.
@@ -87,6 +90,9 @@ type data struct {
 	GoProxy, NpmRegistry, PipIndexURL string
 	MavenOffline                      bool
 	MavenSettingsPath, MavenMirrorURL string
+	// MavenSettingsXML is the settings file a mirror URL makes; the
+	// Dockerfile writes the same one.
+	MavenSettingsXML string
 
 	// DepFiles are copied before the source so dependencies get their own
 	// layer; DepCopies groups them by directory, one COPY each.
@@ -175,6 +181,7 @@ func render(dir string, rc *repoconfig.Config, o Options, lib *library) (*Result
 	if !ok {
 		return nil, fmt.Errorf("build.language %q is not supported; use one of: %s", m.Language, strings.Join(Languages, ", "))
 	}
+	offer := o.Languages[m.Language]
 	d := &data{
 		Language:     m.Language,
 		Port:         meta.Port,
@@ -190,20 +197,20 @@ func render(dir string, rc *repoconfig.Config, o Options, lib *library) (*Result
 	if d.BuildArgs, err = buildArgs(b.BuildArgs); err != nil {
 		return nil, err
 	}
-	var found, from string
+	var req Requirement
 	switch m.Language {
 	case "go":
-		found, from, err = prepareGo(dir, rc, d)
+		req, err = prepareGo(dir, rc, d)
 	case "java-maven":
-		found, from, err = prepareMaven(dir, o, d)
+		req, err = prepareMaven(dir, o, d)
 	case "java-gradle":
-		found, from, err = prepareGradle(dir, d)
+		req, err = prepareGradle(dir, d)
 	case "node":
-		found, from, err = prepareNode(dir, meta, d, true)
+		req, err = prepareNode(dir, d, true)
 	case "static":
-		found, from, err = prepareStatic(dir, meta, d)
+		req, err = prepareStatic(dir, d)
 	case "python":
-		found, from, err = preparePython(dir, meta, d)
+		req, err = preparePython(dir, d)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.Language, err)
@@ -211,20 +218,20 @@ func render(dir string, rc *repoconfig.Config, o Options, lib *library) (*Result
 	if m.Evidence == nil {
 		m.Evidence = present(dir, meta.Detect)
 	}
-	if d.Version, err = chooseVersion(m.Language, meta, b.Version, found, from, d.Language == "static" && !d.HasBuildScript); err != nil {
+	if d.Version, err = chooseVersion(m.Language, offer, b.Version, req, d.Language == "static" && !d.HasBuildScript); err != nil {
 		return nil, err
 	}
 	if m.Language == "python" && d.DepSource == "pyproject.toml" && slices.Contains([]string{"3.9", "3.10"}, d.Version) {
 		return nil, fmt.Errorf("python: reading dependencies from pyproject.toml needs Python >= 3.11 (tomllib), got %s; add a requirements.txt or raise requires-python", d.Version)
 	}
 	if d.Language != "static" || d.HasBuildScript {
-		bi, err := small("buildImage", meta.BuildImage, d)
+		bi, err := small("buildImage", offer.BuildImage, d)
 		if err != nil {
 			return nil, err
 		}
 		d.BuildImage = image(o.BaseRegistry, bi)
 	}
-	ri, err := small("runtimeImage", meta.RuntimeImage, d)
+	ri, err := small("runtimeImage", offer.RuntimeImage, d)
 	if err != nil {
 		return nil, err
 	}
@@ -255,24 +262,29 @@ func render(dir string, rc *repoconfig.Config, o Options, lib *library) (*Result
 	}, nil
 }
 
-// chooseVersion applies, in order: .slipway.yaml, the project's own pin,
-// the template default; and checks the result is allowed.
-func chooseVersion(lang string, meta Meta, configured, found, from string, unused bool) (string, error) {
+// chooseVersion applies, in order: .slipway.yaml, the project's own
+// request, the platform default; a range gets the newest offered version
+// that satisfies it.
+func chooseVersion(lang string, offer Offer, configured string, found Requirement, unused bool) (string, error) {
 	if unused {
 		return "", nil
 	}
-	v, src := meta.Versions.Default, "the default"
-	switch {
-	case configured != "":
-		v, src = normalizeVersion(lang, configured), ".slipway.yaml build.version"
-	case found != "":
-		v, src = found, from
+	req := found
+	if configured != "" {
+		var err error
+		if req, err = configuredRequirement(lang, configured); err != nil {
+			return "", err
+		}
 	}
-	if !slices.Contains(meta.Versions.Allowed, v) {
-		return "", fmt.Errorf("%s: version %s (from %s) is not supported; allowed versions: %s",
-			lang, v, src, strings.Join(meta.Versions.Allowed, ", "))
+	return resolveVersion(lang, offer, req)
+}
+
+// minimum is the requirement of a version that newer ones also satisfy.
+func minimum(v, where string) Requirement {
+	if v == "" {
+		return Requirement{}
 	}
-	return v, nil
+	return Requirement{Raw: v, Where: where, Constraint: atLeast(v)}
 }
 
 func normalizeVersion(lang, v string) string {
@@ -338,6 +350,12 @@ func plainValue(what, v string) error {
 	return nil
 }
 
+// Validate checks the options as Render would.
+func (o Options) Validate() error {
+	_, err := o.complete()
+	return err
+}
+
 func (o Options) complete() (Options, error) {
 	o.BaseRegistry = strings.TrimRight(strings.TrimSpace(o.BaseRegistry), "/")
 	if strings.Contains(o.BaseRegistry, "://") {
@@ -352,6 +370,11 @@ func (o Options) complete() (Options, error) {
 	if o.PipIndexURL == "" {
 		o.PipIndexURL = "https://pypi.org/simple"
 	}
+	p, err := CompletePlatform(o.Languages)
+	if err != nil {
+		return o, err
+	}
+	o.Languages = p
 	for _, f := range []struct{ what, v string }{
 		{"base registry", o.BaseRegistry}, {"GOPROXY", o.GoProxy}, {"npm registry", o.NpmRegistry},
 		{"pip index URL", o.PipIndexURL}, {"Maven settings", o.MavenSettings},
@@ -365,22 +388,23 @@ func (o Options) complete() (Options, error) {
 
 // ----- go -----
 
-func prepareGo(dir string, rc *repoconfig.Config, d *data) (string, string, error) {
+func prepareGo(dir string, rc *repoconfig.Config, d *data) (Requirement, error) {
 	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
-		return "", "", fmt.Errorf("reading go.mod: %w", err)
+		return Requirement{}, fmt.Errorf("reading go.mod: %w", err)
 	}
 	v, err := GoVersion(gomod)
 	if err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
 	d.DepFiles = append([]string{"go.mod"}, present(dir, []string{"go.sum"})...)
 	d.Vendored = exists(filepath.Join(dir, "vendor", "modules.txt"))
 	if d.GoMain, err = goMain(dir, rc.App); err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
 	d.Cmd = []string{"/app"}
-	return v, "go.mod", nil
+	// The go directive is a minimum: a newer toolchain builds the module.
+	return minimum(v, "go.mod go directive"), nil
 }
 
 var packageMain = regexp.MustCompile(`(?m)^package main\s*(//.*)?$`)
@@ -463,38 +487,40 @@ func findFiles(dir string, names ...string) ([]string, error) {
 	return out, nil
 }
 
-func prepareMaven(dir string, o Options, d *data) (string, string, error) {
+func prepareMaven(dir string, o Options, d *data) (Requirement, error) {
 	pomXML, err := os.ReadFile(filepath.Join(dir, "pom.xml"))
 	if err != nil {
-		return "", "", fmt.Errorf("reading pom.xml: %w", err)
+		return Requirement{}, fmt.Errorf("reading pom.xml: %w", err)
 	}
-	v, err := MavenJavaVersion(pomXML)
+	v, where, err := mavenJavaVersion(pomXML)
 	if err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
 	if d.DepFiles, err = findFiles(dir, "pom.xml"); err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
 	switch s := o.MavenSettings; {
 	case strings.Contains(s, "://"):
 		d.MavenMirrorURL = s
+		d.MavenSettingsXML = "<settings><mirrors><mirror><id>slipway-mirror</id><mirrorOf>*</mirrorOf><url>" + s + "</url></mirror></mirrors></settings>"
 	case s != "":
 		clean := path.Clean(filepath.ToSlash(s))
 		if path.IsAbs(clean) || strings.HasPrefix(clean, "..") {
-			return "", "", fmt.Errorf("maven settings %q must be a path inside the build context or a mirror URL", s)
+			return Requirement{}, fmt.Errorf("maven settings %q must be a path inside the build context or a mirror URL", s)
 		}
 		if !exists(filepath.Join(dir, filepath.FromSlash(clean))) {
-			return "", "", fmt.Errorf("maven settings %s not found in the build context", clean)
+			return Requirement{}, fmt.Errorf("maven settings %s not found in the build context", clean)
 		}
 		d.MavenSettingsPath = clean
 	}
-	return v, "pom.xml", nil
+	// A release is a minimum: a newer JDK compiles for it.
+	return minimum(v, where), nil
 }
 
-func prepareGradle(dir string, d *data) (string, string, error) {
+func prepareGradle(dir string, d *data) (Requirement, error) {
 	files, err := findFiles(dir, "build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts", "gradle.properties", "libs.versions.toml")
 	if err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
 	d.DepFiles = files
 	for _, f := range files {
@@ -503,50 +529,54 @@ func prepareGradle(dir string, d *data) (string, string, error) {
 		}
 		script, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
 		if err != nil {
-			return "", "", fmt.Errorf("reading %s: %w", f, err)
+			return Requirement{}, fmt.Errorf("reading %s: %w", f, err)
 		}
-		v, err := GradleJavaVersion(script)
+		v, toolchain, err := gradleJavaVersion(script)
 		if err != nil {
-			return "", "", fmt.Errorf("%s: %w", f, err)
+			return Requirement{}, fmt.Errorf("%s: %w", f, err)
+		}
+		if v != "" && toolchain {
+			// A toolchain needs exactly that JDK: auto-download is off.
+			return Requirement{Raw: v, Where: f + " Java toolchain", Constraint: exactLine(v)}, nil
 		}
 		if v != "" {
-			return v, f, nil
+			return minimum(v, f+" sourceCompatibility"), nil
 		}
 	}
 	if len(present(dir, []string{"build.gradle", "build.gradle.kts"})) == 0 {
-		return "", "", fmt.Errorf("no build.gradle or build.gradle.kts at the root")
+		return Requirement{}, fmt.Errorf("no build.gradle or build.gradle.kts at the root")
 	}
-	return "", "", nil
+	return Requirement{}, nil
 }
 
 // ----- node and static -----
 
 // prepareNode fills the package manager fields; server says whether a start
 // command is needed.
-func prepareNode(dir string, meta Meta, d *data, server bool) (string, string, error) {
+func prepareNode(dir string, d *data, server bool) (Requirement, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "package.json"))
 	if err != nil {
-		return "", "", fmt.Errorf("reading package.json: %w", err)
+		return Requirement{}, fmt.Errorf("reading package.json: %w", err)
 	}
 	pkg, err := parsePackageJSON(data)
 	if err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
-	v, err := NodeVersion(pkg.Engines.Node, meta.Versions.Allowed)
+	c, err := NodeConstraint(pkg.Engines.Node)
 	if err != nil {
-		return "", "", err
+		return Requirement{}, fmt.Errorf("package.json engines.node: %w", err)
 	}
 	if err := choosePackageManager(dir, pkg, d); err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
 	d.HasBuildScript = pkg.Scripts["build"] != ""
 	d.HasTestScript = pkg.Scripts["test"] != ""
 	if server {
 		if d.Cmd, err = nodeCmd(dir, pkg); err != nil {
-			return "", "", err
+			return Requirement{}, err
 		}
 	}
-	return v, "package.json engines.node", nil
+	return Requirement{Raw: pkg.Engines.Node, Where: "package.json engines.node", Constraint: c}, nil
 }
 
 var lockfiles = []struct{ file, pm string }{
@@ -639,50 +669,52 @@ func nodeCmd(dir string, pkg *packageJSON) ([]string, error) {
 	return nil, fmt.Errorf("no way to start the server: package.json has no start script or main, and there is no %s", strings.Join(nodeEntryFiles, ", "))
 }
 
-func prepareStatic(dir string, meta Meta, d *data) (string, string, error) {
+func prepareStatic(dir string, d *data) (Requirement, error) {
 	if data, err := os.ReadFile(filepath.Join(dir, "package.json")); err == nil {
 		pkg, err := parsePackageJSON(data)
 		if err != nil {
-			return "", "", err
+			return Requirement{}, err
 		}
 		if pkg.Scripts["build"] != "" {
 			d.OutputDirs = []string{"dist", "build", "out", "public"}
-			return prepareNode(dir, meta, d, false)
+			return prepareNode(dir, d, false)
 		}
 	}
 	for _, c := range []struct{ file, dir string }{{"index.html", "."}, {"public/index.html", "public"}, {"dist/index.html", "dist"}} {
 		if exists(filepath.Join(dir, filepath.FromSlash(c.file))) {
 			d.SiteDir = c.dir
-			return "", "", nil
+			return Requirement{}, nil
 		}
 	}
-	return "", "", fmt.Errorf("no index.html at the root, in public/ or in dist/, and no package.json build script")
+	return Requirement{}, fmt.Errorf("no index.html at the root, in public/ or in dist/, and no package.json build script")
 }
 
 // ----- python -----
 
 var requirementLine = regexp.MustCompile(`(?m)^[ \t]*[^#\s]`)
 
-func preparePython(dir string, meta Meta, d *data) (string, string, error) {
-	var v, from string
+func preparePython(dir string, d *data) (Requirement, error) {
+	var req Requirement
 	pyproject, pyErr := os.ReadFile(filepath.Join(dir, "pyproject.toml"))
 	if pv, err := os.ReadFile(filepath.Join(dir, ".python-version")); err == nil {
-		if v, err = PythonVersionFile(pv); err != nil {
-			return "", "", err
+		v, err := PythonVersionFile(pv)
+		if err != nil {
+			return Requirement{}, err
 		}
-		from = ".python-version"
+		req = Requirement{Raw: v, Where: ".python-version", Constraint: exactLine(v)}
 	} else if pyErr == nil {
 		spec := requiresPython(pyproject)
-		if v, err = PythonVersion(spec, meta.Versions.Allowed); err != nil {
-			return "", "", err
+		c, err := PythonConstraint(spec)
+		if err != nil {
+			return Requirement{}, fmt.Errorf("pyproject.toml requires-python: %w", err)
 		}
-		from = "pyproject.toml requires-python"
+		req = Requirement{Raw: spec, Where: "pyproject.toml requires-python", Constraint: c}
 	}
-	req, reqErr := os.ReadFile(filepath.Join(dir, "requirements.txt"))
+	reqTxt, reqErr := os.ReadFile(filepath.Join(dir, "requirements.txt"))
 	switch {
 	case reqErr == nil:
 		d.DepSource = "requirements.txt"
-		if requirementLine.Match(req) {
+		if requirementLine.Match(reqTxt) {
 			d.PipRequirements = "requirements.txt"
 			d.TestInstall = "python3 -m pip install -r requirements.txt"
 		}
@@ -692,20 +724,20 @@ func preparePython(dir string, meta Meta, d *data) (string, string, error) {
 			d.TestInstall = "python3 -m pip install ."
 		}
 	default:
-		return "", "", fmt.Errorf("no requirements.txt or pyproject.toml")
+		return Requirement{}, fmt.Errorf("no requirements.txt or pyproject.toml")
 	}
 	d.DepFiles = []string{d.DepSource}
 	d.ReqFile = "requirements.txt"
 	if d.DepSource == "pyproject.toml" {
 		d.ReqFile = "/tmp/requirements.txt"
 	}
-	d.UsesPytest = bytes.Contains(req, []byte("pytest")) || bytes.Contains(pyproject, []byte("pytest")) ||
+	d.UsesPytest = bytes.Contains(reqTxt, []byte("pytest")) || bytes.Contains(pyproject, []byte("pytest")) ||
 		len(present(dir, []string{"pytest.ini", "conftest.py"})) > 0
 	var err error
 	if d.Cmd, err = pythonCmd(dir); err != nil {
-		return "", "", err
+		return Requirement{}, err
 	}
-	return v, from, nil
+	return req, nil
 }
 
 var pythonEntryFiles = []string{"main.py", "app.py", "server.py", "__main__.py"}

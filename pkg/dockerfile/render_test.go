@@ -19,16 +19,16 @@ func TestRenderResults(t *testing.T) {
 		app  string
 		want Result
 	}{
-		{"go", Result{Language: "go", Evidence: []string{"go.mod"}, Version: "1.22", Port: 8080, TestCommand: "go test ./...",
-			BuildImage: "127.0.0.1:5000/base/golang:1.22", RuntimeImage: "scratch"}},
-		{"java-maven", Result{Language: "java-maven", Evidence: []string{"pom.xml"}, Version: "17", Port: 8080,
+		{"go", Result{Language: "go", Evidence: []string{"go.mod"}, Version: "1.26", Port: 8080, TestCommand: "go test ./...",
+			BuildImage: "127.0.0.1:5000/base/golang:1.26", RuntimeImage: "scratch"}},
+		{"java-maven", Result{Language: "java-maven", Evidence: []string{"pom.xml"}, Version: "21", Port: 8080,
 			TestCommand: "mvn -B -o -Dmaven.repo.local=/usr/share/maven-repo test",
-			BuildImage:  "127.0.0.1:5000/base/maven:3-jdk17", RuntimeImage: "127.0.0.1:5000/base/jre:17"}},
+			BuildImage:  "127.0.0.1:5000/base/maven:3-jdk21", RuntimeImage: "127.0.0.1:5000/base/jre:21"}},
 		{"java-gradle", Result{Language: "java-gradle", Evidence: []string{"build.gradle"}, Version: "17", Port: 8080,
 			TestCommand: "gradle --no-daemon -Porg.gradle.java.installations.auto-download=false test",
 			BuildImage:  "127.0.0.1:5000/base/gradle:jdk17", RuntimeImage: "127.0.0.1:5000/base/jre:17"}},
-		{"node", Result{Language: "node", Evidence: []string{"package.json"}, Version: "20", Port: 3000, TestCommand: "npm ci && npm test",
-			BuildImage: "127.0.0.1:5000/base/node:20", RuntimeImage: "127.0.0.1:5000/base/node:20"}},
+		{"node", Result{Language: "node", Evidence: []string{"package.json"}, Version: "24", Port: 3000, TestCommand: "npm ci && npm test",
+			BuildImage: "127.0.0.1:5000/base/node:24", RuntimeImage: "127.0.0.1:5000/base/node:24"}},
 		{"node-yarn", Result{Language: "node", Evidence: []string{"package.json"}, Version: "20", Port: 3000,
 			TestCommand: "yarn install --frozen-lockfile && yarn test",
 			BuildImage:  "127.0.0.1:5000/base/node:20", RuntimeImage: "127.0.0.1:5000/base/node:20"}},
@@ -38,9 +38,9 @@ func TestRenderResults(t *testing.T) {
 		{"python", Result{Language: "python", Evidence: []string{"requirements.txt"}, Version: "3.11", Port: 8000,
 			TestCommand: "python3 -m unittest discover",
 			BuildImage:  "127.0.0.1:5000/base/python:3.11", RuntimeImage: "127.0.0.1:5000/base/python:3.11"}},
-		{"python-pyproject", Result{Language: "python", Evidence: []string{"pyproject.toml"}, Version: "3.12", Port: 8000,
+		{"python-pyproject", Result{Language: "python", Evidence: []string{"pyproject.toml"}, Version: "3.13", Port: 8000,
 			TestCommand: "python3 -m unittest discover",
-			BuildImage:  "127.0.0.1:5000/base/python:3.12", RuntimeImage: "127.0.0.1:5000/base/python:3.12"}},
+			BuildImage:  "127.0.0.1:5000/base/python:3.13", RuntimeImage: "127.0.0.1:5000/base/python:3.13"}},
 		{"static", Result{Language: "static", Evidence: []string{"index.html"}, Port: 8080, RuntimeImage: "127.0.0.1:5000/base/busybox:latest"}},
 		{"static-build", Result{Language: "static", Evidence: []string{"package.json"}, Version: "22", Port: 8080,
 			BuildImage: "127.0.0.1:5000/base/node:22", RuntimeImage: "127.0.0.1:5000/base/busybox:latest"}},
@@ -72,8 +72,8 @@ func TestRenderOwnDockerfile(t *testing.T) {
 	if !bytes.Equal(want, got.Dockerfile) {
 		t.Errorf("Dockerfile changed (-want +got)\n%s", cmp.Diff(string(want), string(got.Dockerfile)))
 	}
-	wantRes := Result{Own: true, DockerfilePath: "Dockerfile", Language: "go", Evidence: []string{"go.mod"}, Version: "1.22",
-		Port: 8080, TestCommand: "go test ./...", BuildImage: "golang:1.22"}
+	wantRes := Result{Own: true, DockerfilePath: "Dockerfile", Language: "go", Evidence: []string{"go.mod"}, Version: "1.26",
+		Port: 8080, TestCommand: "go test ./...", BuildImage: "golang:1.26"}
 	if diff := cmp.Diff(wantRes, *got, cmpopts.IgnoreFields(Result{}, "Dockerfile")); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
@@ -102,7 +102,7 @@ func TestRenderConfig(t *testing.T) {
 			build: repoconfig.Build{Language: "python"}, contains: []string{"FROM python:3.12 AS build", `CMD ["python3", "main.py"]`}},
 		{name: "version override", dir: goApp, build: repoconfig.Build{Version: "1.25.1"}, contains: []string{"FROM golang:1.25 AS build"}},
 		{name: "version not allowed", dir: goApp, build: repoconfig.Build{Version: "1.19"},
-			wantErr: "go: version 1.19 (from .slipway.yaml build.version) is not supported; allowed versions: 1.21, 1.22, 1.23, 1.24, 1.25, 1.26"},
+			wantErr: "go: the repository asks for Go 1.19 (.slipway.yaml build.version), which this platform does not offer; offered: 1.21, 1.22, 1.23, 1.24, 1.25, 1.26 (default 1.26)"},
 		{name: "port, build args and test command", dir: goApp,
 			build:    repoconfig.Build{Port: 9090, BuildArgs: map[string]string{"VERSION": "1.2.3", "APP_ENV": "prod"}, TestCommand: "make test"},
 			contains: []string{"EXPOSE 9090", "ENV PORT=9090", "ARG APP_ENV=prod\nARG VERSION=1.2.3\n"}, wantTest: "make test"},
@@ -111,12 +111,19 @@ func TestRenderConfig(t *testing.T) {
 		{name: "unknown language", dir: goApp, build: repoconfig.Build{Language: "cobol"}, wantErr: `build.language "cobol" is not supported; use one of: go, java-maven, java-gradle, python, node, static`},
 		{name: "forced language without its files", dir: goApp, build: repoconfig.Build{Language: "java-maven"}, wantErr: "java-maven: reading pom.xml"},
 		{name: "registry with scheme", dir: goApp, opts: Options{BaseRegistry: "https://registry.corp"}, wantErr: "without a scheme"},
-		{name: "context", dir: "testdata", build: repoconfig.Build{Context: "apps/go"}, contains: []string{"FROM golang:1.22 AS build"}},
+		{name: "context", dir: "testdata", build: repoconfig.Build{Context: "apps/go"}, contains: []string{"FROM golang:1.26 AS build"}},
 		{name: "context escapes", dir: goApp, build: repoconfig.Build{Context: "../node"}, wantErr: "inside the repository"},
 		{name: "JDK outside the allowed set", files: map[string]string{
-			"pom.xml": pomWith(`<maven.compiler.release>19</maven.compiler.release>`, ""), "src/main/java/A.java": ""},
-			wantErr: "java-maven: version 19 (from pom.xml) is not supported; allowed versions: 8, 11, 17, 21"},
-		{name: "JDK 8 from gradle", files: map[string]string{"build.gradle": "sourceCompatibility = 1.8\n"}, contains: []string{"FROM gradle:jdk8 AS build", "FROM jre:8"}},
+			"pom.xml": pomWith(`<maven.compiler.release>22</maven.compiler.release>`, ""), "src/main/java/A.java": ""},
+			wantErr: "java-maven: the repository asks for Java (JDK) 22 (pom.xml maven.compiler.release), which this platform does not offer; offered: 8, 11, 17, 21"},
+		{name: "gradle sourceCompatibility is a minimum", files: map[string]string{"build.gradle": "sourceCompatibility = 1.8\n"}, contains: []string{"FROM gradle:jdk21 AS build", "FROM jre:21"}},
+		{name: "gradle toolchain is exact", files: map[string]string{"build.gradle": "java { toolchain { languageVersion = JavaLanguageVersion.of(11) } }\n"}, contains: []string{"FROM gradle:jdk11 AS build", "FROM jre:11"}},
+		{name: "version from the platform configuration", dir: filepath.Join("testdata", "apps", "python"),
+			opts:     Options{Languages: Platform{"python": {Default: "3.11", Versions: []string{"3.11"}, BuildImage: "python:{{ .Version }}-slim"}}},
+			contains: []string{"FROM python:3.11-slim AS build"}},
+		{name: "a range the platform configuration does not offer", files: map[string]string{"package.json": `{"main":"a.js","engines":{"node":">=20"}}`, "a.js": ""},
+			opts:    Options{Languages: Platform{"node": {Default: "18", Versions: []string{"18"}}}},
+			wantErr: `node: the repository asks for Node.js >=20 (package.json engines.node), which this platform does not offer; offered: 18 (default 18). Pin an offered version: build.version in .slipway.yaml (e.g. version: "18"), or engines.node in package.json`},
 		{name: "gradle kts with subproject", files: map[string]string{
 			"settings.gradle.kts": `include("app")`, "build.gradle.kts": "", "app/build.gradle.kts": "kotlin { jvmToolchain(21) }\n"},
 			contains: []string{"COPY build.gradle.kts settings.gradle.kts ./\nCOPY app/build.gradle.kts app/\n", "FROM gradle:jdk21 AS build"}},
@@ -128,7 +135,11 @@ func TestRenderConfig(t *testing.T) {
 		{name: "maven settings file missing", files: map[string]string{"pom.xml": pomWith("", "")},
 			opts: Options{MavenSettings: "settings.xml"}, wantErr: "maven settings settings.xml not found in the build context"},
 		{name: "maven mirror", files: map[string]string{"pom.xml": pomWith("", "")},
-			opts: Options{MavenSettings: "https://nexus.corp/maven/"}, contains: []string{`ARG MAVEN_MIRROR_URL="https://nexus.corp/maven/"`}},
+			opts: Options{MavenSettings: "https://nexus.corp/maven/"}, contains: []string{`ARG MAVEN_MIRROR_URL="https://nexus.corp/maven/"`},
+			wantTest: `mkdir -p /tmp/slipway && printf "%s" "<settings><mirrors><mirror><id>slipway-mirror</id><mirrorOf>*</mirrorOf><url>https://nexus.corp/maven/</url></mirror></mirrors></settings>" > /tmp/slipway/settings.xml && mvn -B -s /tmp/slipway/settings.xml test`},
+		{name: "maven offline: the image build never runs go-offline", files: map[string]string{"pom.xml": pomWith("", "")},
+			opts: Options{MavenOffline: true}, contains: []string{"ARG MAVEN_OFFLINE=true"},
+			wantTest: "mvn -B -o -Dmaven.repo.local=/usr/share/maven-repo test"},
 		{name: "go module with go.sum and vendor", files: map[string]string{"go.mod": "module m\ngo 1.23\n", "go.sum": "", "vendor/modules.txt": "", "main.go": "package main\n"},
 			contains: []string{"COPY go.mod go.sum ./\n# vendor/ is committed", "-o /out/app .\n"}},
 		{name: "go main under cmd", files: map[string]string{"go.mod": "module m\ngo 1.23\n", "cmd/server/main.go": "package main\n", "lib.go": "package m\n"},
@@ -146,8 +157,8 @@ func TestRenderConfig(t *testing.T) {
 		{name: "npm without lockfile", files: map[string]string{"package.json": `{"scripts":{"start":"node a.js"}}`},
 			contains: []string{"COPY package.json ./\n", "npm install --no-audit --no-fund"}},
 		{name: "node engines too new", files: map[string]string{"package.json": `{"main":"a.js","engines":{"node":"19.x"}}`, "a.js": ""},
-			wantErr: "node: version 19 (from package.json engines.node) is not supported; allowed versions: 18, 20, 22, 24"},
-		{name: "python pyproject needs tomllib", files: map[string]string{"pyproject.toml": "[project]\nrequires-python = \">=3.9\"\n", "main.py": ""},
+			wantErr: "node: the repository asks for Node.js 19.x (package.json engines.node), which this platform does not offer; offered: 18, 20, 22, 24"},
+		{name: "python pyproject needs tomllib", files: map[string]string{"pyproject.toml": "[project]\nrequires-python = \"~=3.9.0\"\n", "main.py": ""},
 			wantErr: "needs Python >= 3.11"},
 		{name: "python with requirements", files: map[string]string{"requirements.txt": "flask==3.0\npytest\n", "app.py": ""},
 			wantTest: "python3 -m pip install -r requirements.txt && python3 -m pytest"},
@@ -155,7 +166,7 @@ func TestRenderConfig(t *testing.T) {
 			wantErr: "no entry point: looked for main.py, app.py, server.py, __main__.py and a package with __main__.py"},
 		{name: "static in public", files: map[string]string{"public/index.html": ""}, contains: []string{"COPY public /www\n"}},
 		{name: "base registry prefix", dir: goApp, opts: Options{BaseRegistry: "registry.corp/mirror/"},
-			contains: []string{"FROM registry.corp/mirror/golang:1.22 AS build", "FROM scratch\n"}},
+			contains: []string{"FROM registry.corp/mirror/golang:1.26 AS build", "FROM scratch\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -69,9 +68,15 @@ type pom struct {
 // <release>, maven.compiler.source, the compiler plugin's <source>, or
 // java.version. "1.8" is reported as "8". "" when none is set.
 func MavenJavaVersion(pomXML []byte) (string, error) {
+	v, _, err := mavenJavaVersion(pomXML)
+	return v, err
+}
+
+// mavenJavaVersion is MavenJavaVersion with where the version was found.
+func mavenJavaVersion(pomXML []byte) (string, string, error) {
 	var p pom
 	if err := xml.Unmarshal(pomXML, &p); err != nil {
-		return "", fmt.Errorf("parsing pom.xml: %w", err)
+		return "", "", fmt.Errorf("parsing pom.xml: %w", err)
 	}
 	props := map[string]string{}
 	for _, e := range p.Properties.Entries {
@@ -99,17 +104,17 @@ func MavenJavaVersion(pomXML []byte) (string, error) {
 		if m := regexp.MustCompile(`^\$\{([^}]+)\}$`).FindStringSubmatch(v); m != nil {
 			r, ok := props[m[1]]
 			if !ok {
-				return "", fmt.Errorf("pom.xml: %s refers to undefined property %q", c.where, m[1])
+				return "", "", fmt.Errorf("pom.xml: %s refers to undefined property %q", c.where, m[1])
 			}
 			v = r
 		}
 		j, err := javaMajor(v)
 		if err != nil {
-			return "", fmt.Errorf("pom.xml %s: %w", c.where, err)
+			return "", "", fmt.Errorf("pom.xml %s: %w", c.where, err)
 		}
-		return j, nil
+		return j, "pom.xml " + c.where, nil
 	}
-	return "", nil
+	return "", "", nil
 }
 
 var gradlePatterns = []*regexp.Regexp{
@@ -123,10 +128,17 @@ var gradlePatterns = []*regexp.Regexp{
 // (Groovy or Kotlin DSL): the Java toolchain's languageVersion, Kotlin's
 // jvmToolchain, then sourceCompatibility / targetCompatibility. "" when none.
 func GradleJavaVersion(script []byte) (string, error) {
+	v, _, err := gradleJavaVersion(script)
+	return v, err
+}
+
+// gradleJavaVersion also says whether the version is a toolchain, which
+// needs exactly that JDK (auto-download is off), rather than a minimum.
+func gradleJavaVersion(script []byte) (string, bool, error) {
 	// Comments must not pin anything.
 	src := regexp.MustCompile(`(?m)//.*$`).ReplaceAll(script, nil)
 	src = regexp.MustCompile(`(?s)/\*.*?\*/`).ReplaceAll(src, nil)
-	for _, re := range gradlePatterns {
+	for i, re := range gradlePatterns {
 		m := re.FindSubmatch(src)
 		if m == nil {
 			continue
@@ -138,9 +150,10 @@ func GradleJavaVersion(script []byte) (string, error) {
 				break
 			}
 		}
-		return javaMajor(v)
+		j, err := javaMajor(v)
+		return j, i < 2, err
 	}
-	return "", nil
+	return "", false, nil
 }
 
 // javaMajor turns "17", "1.8", "11.0.2" into the major version.
@@ -152,98 +165,6 @@ func javaMajor(v string) (string, error) {
 		return "", fmt.Errorf("cannot read Java version %q", v)
 	}
 	return major, nil
-}
-
-// NodeVersion picks the Node major version satisfying an engines.node range
-// among the allowed ones: an exact major ("20", "20.x", "^20.1", "~20.2") is
-// taken as is; a lower bound (">=18", ">18") gives the lowest allowed major
-// at or above it; of alternatives ("18 || 20") the highest result wins.
-// "" for an empty or "*" range.
-func NodeVersion(engines string, allowed []string) (string, error) {
-	engines = strings.TrimSpace(engines)
-	if engines == "" || engines == "*" || engines == "x" {
-		return "", nil
-	}
-	best := -1
-	for _, alt := range strings.Split(engines, "||") {
-		alt = strings.TrimSpace(alt)
-		m := regexp.MustCompile(`^(>=|>|\^|~|=|v)?\s*v?(\d+)`).FindStringSubmatch(alt)
-		if m == nil {
-			return "", fmt.Errorf("cannot read Node version range %q", engines)
-		}
-		n, _ := strconv.Atoi(m[2])
-		if m[1] == ">=" || m[1] == ">" {
-			lo := lowestAtLeast(allowed, n)
-			if lo < 0 {
-				return "", fmt.Errorf("node %q: no allowed version satisfies it (allowed: %s)", engines, strings.Join(allowed, ", "))
-			}
-			n = lo
-		}
-		best = max(best, n)
-	}
-	return strconv.Itoa(best), nil
-}
-
-func lowestAtLeast(allowed []string, n int) int {
-	lo := -1
-	for _, a := range allowed {
-		x, err := strconv.Atoi(a)
-		if err == nil && x >= n && (lo < 0 || x < lo) {
-			lo = x
-		}
-	}
-	return lo
-}
-
-// PythonVersion reads the major.minor Python version of a requires-python
-// specifier: "==3.12.*", "~=3.12" and "3.12" pin it, a lower bound (">=3.11")
-// gives the lowest allowed version at or above it. "" for an empty specifier.
-func PythonVersion(spec string, allowed []string) (string, error) {
-	spec = strings.TrimSpace(spec)
-	if spec == "" {
-		return "", nil
-	}
-	for _, clause := range strings.Split(spec, ",") {
-		m := regexp.MustCompile(`^\s*(==|~=|>=|>|===)?\s*(\d+)\.(\d+)`).FindStringSubmatch(clause)
-		if m == nil {
-			continue // upper bounds and exclusions do not pick a version
-		}
-		if strings.HasPrefix(strings.TrimSpace(clause), "<") || strings.HasPrefix(strings.TrimSpace(clause), "!=") {
-			continue
-		}
-		v := m[2] + "." + m[3]
-		if m[1] != ">=" && m[1] != ">" {
-			return v, nil
-		}
-		minor, _ := strconv.Atoi(m[3])
-		for _, a := range sortedPython(allowed) {
-			am, ok := pyMinor(a, m[2])
-			if ok && am >= minor {
-				return a, nil
-			}
-		}
-		return "", fmt.Errorf("requires-python %q: no allowed version satisfies it (allowed: %s)", spec, strings.Join(allowed, ", "))
-	}
-	return "", fmt.Errorf("cannot read requires-python %q (expected e.g. \">=3.11\" or \"==3.12.*\")", spec)
-}
-
-func pyMinor(v, major string) (int, bool) {
-	ma, mi, ok := strings.Cut(v, ".")
-	if !ok || ma != major {
-		return 0, false
-	}
-	n, err := strconv.Atoi(mi)
-	return n, err == nil
-}
-
-func sortedPython(allowed []string) []string {
-	s := slices.Clone(allowed)
-	slices.SortFunc(s, func(a, b string) int {
-		am, _ := pyMinor(a, "3")
-		bm, _ := pyMinor(b, "3")
-		return am - bm
-	})
-	return s
 }
 
 // PythonVersionFile reads a .python-version file ("3.12.1" -> "3.12").

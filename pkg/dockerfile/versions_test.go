@@ -79,41 +79,6 @@ func TestGradleJavaVersion(t *testing.T) {
 	}, func(s string) (string, error) { return GradleJavaVersion([]byte(s)) })
 }
 
-func TestNodeVersion(t *testing.T) {
-	allowed := []string{"18", "20", "22", "24"}
-	checkVersions(t, []versionCase{
-		{name: "lower bound", in: ">=18", want: "18"},
-		{name: "lower bound between", in: ">=19", want: "20"},
-		{name: "lower bound with upper", in: ">=18 <21", want: "18"},
-		{name: "x range", in: "20.x", want: "20"},
-		{name: "caret", in: "^22.1.0", want: "22"},
-		{name: "tilde", in: "~20.11", want: "20"},
-		{name: "bare", in: "18", want: "18"},
-		{name: "v prefix", in: "v20", want: "20"},
-		{name: "alternatives take the highest", in: "18 || 20", want: "20"},
-		{name: "any", in: "*", want: ""},
-		{name: "empty", in: "", want: ""},
-		{name: "exact odd version passes through", in: "19.x", want: "19"},
-		{name: "too new", in: ">=25", wantErr: "no allowed version satisfies it (allowed: 18, 20, 22, 24)"},
-		{name: "garbage", in: "latest", wantErr: `cannot read Node version range "latest"`},
-	}, func(s string) (string, error) { return NodeVersion(s, allowed) })
-}
-
-func TestPythonVersion(t *testing.T) {
-	allowed := []string{"3.9", "3.10", "3.11", "3.12", "3.13"}
-	checkVersions(t, []versionCase{
-		{name: "lower bound", in: ">=3.11", want: "3.11"},
-		{name: "lower bound below the set", in: ">=3.7", want: "3.9"},
-		{name: "lower and upper", in: ">=3.10,<3.13", want: "3.10"},
-		{name: "upper first", in: "<4, >=3.12", want: "3.12"},
-		{name: "compatible", in: "~=3.12", want: "3.12"},
-		{name: "exact wildcard", in: "==3.12.*", want: "3.12"},
-		{name: "too new", in: ">=3.14", wantErr: "no allowed version satisfies it"},
-		{name: "only upper", in: "<3.12", wantErr: "cannot read requires-python"},
-		{name: "empty", in: "", want: ""},
-	}, func(s string) (string, error) { return PythonVersion(s, allowed) })
-}
-
 func TestPythonVersionFile(t *testing.T) {
 	checkVersions(t, []versionCase{
 		{name: "patch", in: "3.12.1\n", want: "3.12"},

@@ -92,6 +92,10 @@ func Comment(s Summary) string {
 	} else {
 		row("Run", "`"+r.ID+"`")
 	}
+	if r.State == store.RunFailed && strings.TrimSpace(r.Message) != "" {
+		// What went wrong and how to fix it (pkg/failure, via the reporter).
+		b.WriteString("\n" + strings.TrimSpace(r.Message) + "\n")
+	}
 	if len(s.LogTail) > 0 {
 		fmt.Fprintf(&b, "\n<details><summary>Last %d lines of the log</summary>\n\n```\n", len(s.LogTail))
 		for _, l := range s.LogTail {

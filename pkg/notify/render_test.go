@@ -20,6 +20,7 @@ func TestComment(t *testing.T) {
 		"| Failed task | `unit-test` (step `go-test`) |\n" +
 		"| Image | `registry.local/team/web@sha256:abc` |\n" +
 		"| Run | [ci/web-1a2b3c4d-abcd](https://ci.example.com/runs/ci/web-1a2b3c4d-abcd) |\n" +
+		"\nTasks Completed: 2 (Failed: 1)\n" +
 		"\n<details><summary>Last 4 lines of the log</summary>\n\n```\n" +
 		"=== RUN TestCart\n--- FAIL: TestCart (0.00s)\nFAIL\n`\u200b``not a fence\n" +
 		"```\n</details>\n" +

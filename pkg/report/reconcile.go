@@ -11,9 +11,9 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	k8serrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/cache"
-	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/steplog"
@@ -230,30 +230,30 @@ func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, sta
 	case store.RunCanceled:
 		return description{text: "Build canceled"}
 	}
-	if task, why := r.failedTask(pr); task != "" {
-		detail := "task " + task + " failed"
-		if why != "" {
-			detail += ": " + why
-		}
-		return description{text: truncate("Build failed in task "+task+": "+why, maxDescription), detail: detail}
+	// One explanation for the status (short), the run page, notifications
+	// and the MR comment (full, with the fix): see pkg/failure.
+	task, tr := r.failedTask(pr)
+	e := failure.Explain(ctx, failure.Input{PipelineRun: pr, TaskRun: tr, Task: task, Logs: r.logTail})
+	if task == "" && e.Cause == failure.CauseUnknown {
+		return description{text: truncate("Build failed: "+msg, maxDescription)}
 	}
-	return description{text: truncate("Build failed: "+msg, maxDescription)}
+	return description{text: truncate(e.Short, maxDescription), detail: e.Full()}
 }
 
 // failedTask finds the first child TaskRun that failed, in pipeline order,
 // in the shared TaskRun cache. Tekton marks the TaskRun failed before the
 // PipelineRun it fails; one not in the cache (pruned) falls back to the
 // PipelineRun's message.
-func (r *Reporter) failedTask(pr *pipelinev1.PipelineRun) (task, why string) {
+func (r *Reporter) failedTask(pr *pipelinev1.PipelineRun) (string, *pipelinev1.TaskRun) {
 	ref, tr := steplog.FailedTaskRun(pr, r.trLister.TaskRuns(pr.Namespace).Get)
 	if ref == nil {
-		return "", ""
+		return "", nil
 	}
 	name := ref.PipelineTaskName
 	if name == "" {
 		name = ref.Name
 	}
-	return name, strings.TrimSpace(tr.Status.GetCondition(apis.ConditionSucceeded).Message)
+	return name, tr
 }
 
 func truncate(s string, n int) string {

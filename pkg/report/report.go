@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -51,6 +52,7 @@ type Reporter struct {
 	maxDelay      time.Duration
 	resync        time.Duration
 	onFinished    func(context.Context, store.Run)
+	logTail       failure.LogTail
 	log           *slog.Logger
 	metrics       *metrics
 	// clock drives the queue's delays; tests hand in a fake one.
@@ -68,6 +70,15 @@ type Reporter struct {
 	// failed store write after a successful post does not post it again.
 	mu     sync.Mutex
 	posted map[string]store.RunState
+}
+
+// WithLogTail lets failure explanations quote a failed step's last log
+// lines (failure.PodLogs). Default: none, explanations go without them.
+func WithLogTail(l failure.LogTail) Option {
+	return func(r *Reporter) error {
+		r.logTail = l
+		return nil
+	}
 }
 
 // Option configures a Reporter.

@@ -287,8 +287,8 @@ func TestFinishedRuns(t *testing.T) {
 		wantMessage string
 	}{{
 		sha: "2222", name: "web-2",
-		want:        status("2222", scm.StateFailure, `Build failed in task unit-test: "step-test" exited with code 1`, "web-2"),
-		wantMessage: `task unit-test failed: "step-test" exited with code 1`,
+		want:        status("2222", scm.StateFailure, `unit-test (step test): exited with code 1`, "web-2"),
+		wantMessage: "The step \"test\" exited with code 1.\n\nHow to fix it: run the tests locally (`slipway render --print-test-command .` prints the exact command) and fix the failing ones.",
 	}, {
 		sha: "3333", name: "web-3",
 		want:        status("3333", scm.StateCanceled, "Build canceled", "web-3"),

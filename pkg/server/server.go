@@ -33,6 +33,22 @@ type Component interface {
 // Check reports whether a dependency is reachable; nil means healthy.
 type Check func(ctx context.Context) error
 
+// Degraded marks a check's error as one that does not make the service
+// unready: /readyz names it ("degraded: ...") but still answers 200. A
+// missing language base image fails the builds that need it; taking the
+// webhook intake out of the Service for it would lose every other event.
+func Degraded(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &degraded{err}
+}
+
+type degraded struct{ err error }
+
+func (d *degraded) Error() string { return d.err.Error() }
+func (d *degraded) Unwrap() error { return d.err }
+
 // Server is the assembled service.
 type Server struct {
 	// Echo has the routes already registered (webhooks, API, UI).
@@ -66,8 +82,9 @@ func (s *Server) routes() {
 	}
 }
 
-// readyz answers 200 when every check passes, else 503. The body names
-// each dependency and "ok" or "unreachable", nothing more: it is served on
+// readyz answers 200 when every check passes or is only degraded, else
+// 503. The body names each dependency and "ok", "degraded" or
+// "unreachable", nothing more: it is served on
 // the public port, and error chains carry internal addresses. Why a check
 // fails goes to the log, once each time it starts failing (kubelet polls
 // every few seconds).
@@ -87,10 +104,16 @@ func (s *Server) readyz(c echo.Context) error {
 		go func() {
 			defer wg.Done()
 			results[i] = result{n, "ok"}
-			if err := s.Checks[n](ctx); err != nil {
+			var d *degraded
+			switch err := s.Checks[n](ctx); {
+			case errors.As(err, &d):
+				// Names and states only: the detail goes to the log.
+				results[i].status = "degraded"
+				s.noteCheck(n, err)
+			case err != nil:
 				results[i].status = "unreachable"
 				s.noteCheck(n, err)
-			} else {
+			default:
 				s.noteCheck(n, nil)
 			}
 		}()
@@ -100,7 +123,7 @@ func (s *Server) readyz(c echo.Context) error {
 	code := http.StatusOK
 	for _, r := range results {
 		body[r.name] = r.status
-		if r.status != "ok" {
+		if r.status != "ok" && r.status != "degraded" {
 			code = http.StatusServiceUnavailable
 		}
 	}

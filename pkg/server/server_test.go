@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -133,4 +134,28 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+func TestReadyzDegradedStaysReady(t *testing.T) {
+	s := &Server{Echo: echo.New(), Checks: map[string]Check{
+		"store":       func(context.Context) error { return nil },
+		"base-images": func(context.Context) error { return Degraded(errors.New("image r/base/node:20 does not exist")) },
+	}}
+	s.routes()
+	rec := httptest.NewRecorder()
+	s.Echo.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("/readyz = %d, want 200: a degraded check does not make the intake unready", rec.Code)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"store": "ok", "base-images": "degraded"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("/readyz (-want +got)\n%s", diff)
+	}
+	if Degraded(nil) != nil {
+		t.Error("Degraded(nil) != nil")
+	}
 }

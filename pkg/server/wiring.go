@@ -18,6 +18,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/api"
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/dispatch"
+	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/kube"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/report"
@@ -87,6 +88,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	}
 	informers := informerFactory(tc, cfg.Namespace)
 
+	languagesParam, baseImages, err := languageChecks(cfg)
+	if err != nil {
+		return nil, err
+	}
 	d, err := dispatch.New(st, tc, scms, tekton.RunOptions{
 		Namespace:            cfg.Namespace,
 		ImagePrefix:          cfg.ImageRegistry,
@@ -101,6 +106,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		BuilderID:            cfg.Builder(),
 		InsecureRegistry:     cfg.RegistryInsecure,
 		FSGroup:              cfg.PipelineFSGroup,
+		Languages:            languagesParam,
+		GoProxy:              cfg.GoProxy,
+		NpmRegistry:          cfg.NpmRegistry,
+		PipIndexURL:          cfg.PipIndexURL,
+		MavenSettings:        cfg.MavenSettings,
+		MavenOffline:         cfg.MavenOffline,
+		TestMemoryLimit:      cfg.TestMemoryLimit,
 	},
 		dispatch.WithWorkers(cfg.DispatchWorkers),
 		dispatch.WithPollInterval(cfg.PollInterval),
@@ -128,6 +140,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), autoDeployer(promo), st, log.With("component", "promotion"))),
 		report.WithNamespace(cfg.Namespace),
 		report.WithStatusContext(cfg.StatusContext),
+		report.WithLogTail(failure.PodLogs(kc, 40)),
 		report.WithBaseURL(cfg.PublicURL),
 		report.WithRegisterer(reg),
 		report.WithLogger(log.With("component", "report")),
@@ -199,6 +212,8 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 				return err
 			},
 			"pipelines": inst.check,
+			// Degraded, not unready: see Degraded.
+			"base-images": func(ctx context.Context) error { return Degraded(baseImages.Check(ctx)) },
 		},
 		Gatherer:        reg,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -209,6 +224,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if promo != nil {
 		srv.Components["promotions"] = promo
 	}
+	srv.Components["base-images"] = baseImages
 	if cfg.DebugAddr != "" {
 		srv.Components["profiler"] = &Profiler{Addr: cfg.DebugAddr}
 	}

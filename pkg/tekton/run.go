@@ -56,6 +56,18 @@ type RunOptions struct {
 	// FSGroup is the pods' fsGroup, so the non-root Slipway steps can write
 	// the freshly provisioned (root-owned) workspace volume; 0 leaves it unset.
 	FSGroup int64
+	// Languages is the platform's languages configuration as a document
+	// `slipway render --languages` reads (a languages: section); empty
+	// keeps the template metadata.
+	Languages string
+	// Package mirrors, each handed alike to the Dockerfile step (render)
+	// and the unit-test step; empty keeps the pipeline's default.
+	GoProxy, NpmRegistry, PipIndexURL, MavenSettings string
+	MavenOffline                                     bool
+	// TestMemoryLimit bounds the unit-test step's memory (a quantity,
+	// "1Gi"), so a runaway test is killed as out of memory rather than
+	// starving the node; empty: no limit beyond the namespace's.
+	TestMemoryLimit string
 }
 
 func (o RunOptions) validate() error {
@@ -205,6 +217,30 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	}
 	if o.InsecureRegistry {
 		pr.Spec.Params = append(pr.Spec.Params, str("insecure-registry", "true"))
+	}
+	for _, p := range []struct{ name, v string }{
+		{"languages", o.Languages}, {"goproxy", o.GoProxy}, {"npm-registry", o.NpmRegistry},
+		{"pip-index-url", o.PipIndexURL}, {"maven-settings", o.MavenSettings},
+	} {
+		if p.v != "" {
+			pr.Spec.Params = append(pr.Spec.Params, str(p.name, p.v))
+		}
+	}
+	if o.MavenOffline {
+		pr.Spec.Params = append(pr.Spec.Params, str("maven-offline", "true"))
+	}
+	if o.TestMemoryLimit != "" {
+		q, err := resource.ParseQuantity(o.TestMemoryLimit)
+		if err != nil {
+			return nil, fmt.Errorf("run options: test memory limit %q: %w", o.TestMemoryLimit, err)
+		}
+		pr.Spec.TaskRunSpecs = append(pr.Spec.TaskRunSpecs, pipelinev1.PipelineTaskRunSpec{
+			PipelineTaskName: "unit-test",
+			StepSpecs: []pipelinev1.TaskRunStepSpec{{
+				Name:             "test",
+				ComputeResources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: q}},
+			}},
+		})
 	}
 	if o.FSGroup > 0 {
 		g := o.FSGroup
