@@ -17,10 +17,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/slipway-ci/slipway/pkg/notify"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
 	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
-	"github.com/slipway-ci/slipway/pkg/store"
 )
 
 // makeRepo creates <root>/<repo>.git with one commit holding files, and
@@ -293,7 +293,7 @@ func TestMailAndChatSinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wh.Post(ctx, notify.Summary{Run: store.Run{Repo: "acme/web", State: store.RunFailed}}); err != nil {
+	if err := wh.Post(ctx, notify.Summary{Run: run.Run{Repo: "acme/web", State: run.Failed}}); err != nil {
 		t.Fatalf("Post: %v", err)
 	}
 

@@ -15,14 +15,15 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
 // Reader is the part of the store the API reads.
 type Reader interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]event.Event, error)
-	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
-	GetRun(ctx context.Context, id string) (*store.Run, error)
+	ListRuns(ctx context.Context, f store.RunFilter) ([]run.Run, error)
+	GetRun(ctx context.Context, id string) (*run.Run, error)
 }
 
 const (
@@ -65,9 +66,9 @@ func (h *handler) listRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := store.RunFilter{Limit: limit, Repo: c.QueryParam("repo"), Ref: c.QueryParam("ref"), State: store.RunState(c.QueryParam("state"))}
+	f := store.RunFilter{Limit: limit, Repo: c.QueryParam("repo"), Ref: c.QueryParam("ref"), State: run.State(c.QueryParam("state"))}
 	switch f.State {
-	case "", store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled:
+	case "", run.Pending, run.Running, run.Succeeded, run.Failed, run.Canceled:
 	default:
 		// An unknown state would match nothing: say so instead of an empty list.
 		return echo.NewHTTPError(http.StatusBadRequest, "state must be pending, running, success, failure or canceled")

@@ -13,12 +13,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
 type fakeReader struct {
 	events []event.Event
-	runs   []store.Run
+	runs   []run.Run
 	gotEF  store.EventFilter
 	gotRF  store.RunFilter
 	err    error
@@ -29,12 +30,12 @@ func (f *fakeReader) ListEvents(_ context.Context, ef store.EventFilter) ([]even
 	return f.events, f.err
 }
 
-func (f *fakeReader) ListRuns(_ context.Context, rf store.RunFilter) ([]store.Run, error) {
+func (f *fakeReader) ListRuns(_ context.Context, rf store.RunFilter) ([]run.Run, error) {
 	f.gotRF = rf
 	return f.runs, f.err
 }
 
-func (f *fakeReader) GetRun(_ context.Context, id string) (*store.Run, error) {
+func (f *fakeReader) GetRun(_ context.Context, id string) (*run.Run, error) {
 	for _, r := range f.runs {
 		if r.ID == id {
 			return &r, nil
@@ -48,7 +49,7 @@ func TestAPI(t *testing.T) {
 	fr := &fakeReader{
 		events: []event.Event{{ID: 7, Provider: event.GitHub, Kind: event.Push, Repo: "o/r", Ref: "refs/heads/main", SHA: "abc",
 			Delivery: "d-1", State: event.Ignored, Reason: "branch main was deleted", ReceivedAt: at}},
-		runs: []store.Run{{ID: "builds/web-abc-123", Repo: "o/r", State: store.RunRunning, CreatedAt: at}},
+		runs: []run.Run{{ID: "builds/web-abc-123", Repo: "o/r", State: run.Running, CreatedAt: at}},
 	}
 	tests := []struct {
 		name     string

@@ -13,29 +13,30 @@ import (
 	"github.com/slipway-ci/slipway/pkg/api/wire"
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
 // PromotionActions change promotions (*promotion.Service).
 type PromotionActions interface {
-	Promote(ctx context.Context, who promotion.Caller, req promotion.Request) (*store.Promotion, error)
-	Rollback(ctx context.Context, who promotion.Caller, app, env string) (*store.Promotion, error)
-	Approve(ctx context.Context, who promotion.Caller, id int64) (*store.Promotion, error)
-	Abort(ctx context.Context, who promotion.Caller, id int64) (*store.Promotion, error)
-	Continue(ctx context.Context, who promotion.Caller, id int64) (*store.Promotion, error)
+	Promote(ctx context.Context, who promotion.Caller, req promotion.Request) (*release.Promotion, error)
+	Rollback(ctx context.Context, who promotion.Caller, app, env string) (*release.Promotion, error)
+	Approve(ctx context.Context, who promotion.Caller, id int64) (*release.Promotion, error)
+	Abort(ctx context.Context, who promotion.Caller, id int64) (*release.Promotion, error)
+	Continue(ctx context.Context, who promotion.Caller, id int64) (*release.Promotion, error)
 }
 
 // PromotionReader reads promotions and the audit log.
 type PromotionReader interface {
-	Get(ctx context.Context, id int64) (*store.Promotion, error)
-	List(ctx context.Context, f store.PromotionFilter) ([]store.Promotion, error)
-	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+	Get(ctx context.Context, id int64) (*release.Promotion, error)
+	List(ctx context.Context, f store.PromotionFilter) ([]release.Promotion, error)
+	Audit(ctx context.Context, f store.AuditFilter) ([]release.AuditEntry, error)
 }
 
 // AppAdmin deletes apps and audits refused requests.
 type AppAdmin interface {
 	DeleteApp(ctx context.Context, who promotion.Caller, app string) error
-	RecordDenied(ctx context.Context, who promotion.Caller, e store.AuditEntry, err error)
+	RecordDenied(ctx context.Context, who promotion.Caller, e release.AuditEntry, err error)
 }
 
 // RegisterPromotions adds the promotion, rollback, app and audit routes;
@@ -77,7 +78,7 @@ func (h *promotions) auditDenied(action string) echo.MiddlewareFunc {
 			err := next(c)
 			var he *echo.HTTPError
 			if errors.As(err, &he) && he.Code == http.StatusUnauthorized {
-				e := store.AuditEntry{Action: action, App: c.Param("app")}
+				e := release.AuditEntry{Action: action, App: c.Param("app")}
 				e.PromotionID, _ = strconv.ParseInt(c.Param("id"), 10, 64)
 				h.admin.RecordDenied(c.Request().Context(), promotion.Caller{}, e, fmt.Errorf("%w: %v", promotion.ErrUnauthenticated, he.Message))
 			}
@@ -112,17 +113,17 @@ func (h *promotions) rollback(c echo.Context) error {
 
 // created answers 201 with the new promotion, or 422 with it when the
 // gate refused it (the reason is in the promotion).
-func created(c echo.Context, p *store.Promotion, err error) error {
+func created(c echo.Context, p *release.Promotion, err error) error {
 	if err != nil {
 		return httpError(err)
 	}
-	if p.State == store.PromotionRefused {
+	if p.State == release.PromotionRefused {
 		return c.JSON(http.StatusUnprocessableEntity, promotionView(p))
 	}
 	return c.JSON(http.StatusCreated, promotionView(p))
 }
 
-func (h *promotions) act(what string, f func(context.Context, promotion.Caller, int64) (*store.Promotion, error)) echo.HandlerFunc {
+func (h *promotions) act(what string, f func(context.Context, promotion.Caller, int64) (*release.Promotion, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, err := idParam(c)
 		if err != nil {
@@ -160,10 +161,10 @@ func (h *promotions) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := store.PromotionFilter{Limit: limit, App: c.QueryParam("app"), To: c.QueryParam("to"), State: store.PromotionState(c.QueryParam("state"))}
+	f := store.PromotionFilter{Limit: limit, App: c.QueryParam("app"), To: c.QueryParam("to"), State: release.PromotionState(c.QueryParam("state"))}
 	switch f.State {
-	case "", store.PromotionAwaitingApproval, store.PromotionQueued, store.PromotionRunning, store.PromotionPaused, store.PromotionSucceeded,
-		store.PromotionFailed, store.PromotionRefused, store.PromotionAborted:
+	case "", release.PromotionAwaitingApproval, release.PromotionQueued, release.PromotionRunning, release.PromotionPaused, release.PromotionSucceeded,
+		release.PromotionFailed, release.PromotionRefused, release.PromotionAborted:
 	default:
 		return echo.NewHTTPError(http.StatusBadRequest, "state must be awaiting-approval, queued, running, paused, succeeded, failed, refused or aborted")
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -33,23 +34,23 @@ func (f *fakePromotions) note(who promotion.Caller, what string) {
 	f.who = append(f.who, who.Name+" "+what)
 }
 
-func (f *fakePromotions) Promote(_ context.Context, who promotion.Caller, req promotion.Request) (*store.Promotion, error) {
+func (f *fakePromotions) Promote(_ context.Context, who promotion.Caller, req promotion.Request) (*release.Promotion, error) {
 	f.note(who, "promote "+req.App+" "+req.From+"→"+req.To+" "+req.Digest)
 	switch req.App {
 	case "nope":
 		return nil, fmt.Errorf("%w: unknown app %q", promotion.ErrNotFound, req.App)
 	case "forged":
-		return &store.Promotion{ID: 2, App: req.App, To: req.To, State: store.PromotionRefused, Reason: "promotion refused: no readable SLSA provenance"}, nil
+		return &release.Promotion{ID: 2, App: req.App, To: req.To, State: release.PromotionRefused, Reason: "promotion refused: no readable SLSA provenance"}, nil
 	}
-	return &store.Promotion{ID: 1, App: req.App, To: req.To, State: store.PromotionRunning, RequestedBy: who.Name}, nil
+	return &release.Promotion{ID: 1, App: req.App, To: req.To, State: release.PromotionRunning, RequestedBy: who.Name}, nil
 }
 
-func (f *fakePromotions) Rollback(_ context.Context, who promotion.Caller, app, env string) (*store.Promotion, error) {
+func (f *fakePromotions) Rollback(_ context.Context, who promotion.Caller, app, env string) (*release.Promotion, error) {
 	f.note(who, "rollback "+app+" "+env)
-	return &store.Promotion{ID: 3, Kind: store.KindRollback, App: app, To: env, State: store.PromotionAwaitingApproval}, nil
+	return &release.Promotion{ID: 3, Kind: release.KindRollback, App: app, To: env, State: release.PromotionAwaitingApproval}, nil
 }
 
-func (f *fakePromotions) Approve(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
+func (f *fakePromotions) Approve(_ context.Context, who promotion.Caller, id int64) (*release.Promotion, error) {
 	f.note(who, fmt.Sprint("approve ", id))
 	switch {
 	case id == 99:
@@ -59,34 +60,34 @@ func (f *fakePromotions) Approve(_ context.Context, who promotion.Caller, id int
 	case id == 2:
 		return nil, fmt.Errorf("%w: promotion 2 is refused", promotion.ErrConflict)
 	}
-	return &store.Promotion{ID: id, State: store.PromotionRunning, ApprovedBy: who.Name}, nil
+	return &release.Promotion{ID: id, State: release.PromotionRunning, ApprovedBy: who.Name}, nil
 }
 
-func (f *fakePromotions) Abort(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
+func (f *fakePromotions) Abort(_ context.Context, who promotion.Caller, id int64) (*release.Promotion, error) {
 	f.note(who, fmt.Sprint("abort ", id))
-	return &store.Promotion{ID: id, State: store.PromotionAborted}, nil
+	return &release.Promotion{ID: id, State: release.PromotionAborted}, nil
 }
 
-func (f *fakePromotions) Continue(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
+func (f *fakePromotions) Continue(_ context.Context, who promotion.Caller, id int64) (*release.Promotion, error) {
 	f.note(who, fmt.Sprint("continue ", id))
-	return &store.Promotion{ID: id, State: store.PromotionRunning}, nil
+	return &release.Promotion{ID: id, State: release.PromotionRunning}, nil
 }
 
-func (f *fakePromotions) Get(_ context.Context, id int64) (*store.Promotion, error) {
+func (f *fakePromotions) Get(_ context.Context, id int64) (*release.Promotion, error) {
 	if id != 1 {
 		return nil, fmt.Errorf("%w: no promotion %d", promotion.ErrNotFound, id)
 	}
-	return &store.Promotion{ID: 1, State: store.PromotionSucceeded}, nil
+	return &release.Promotion{ID: 1, State: release.PromotionSucceeded}, nil
 }
 
-func (f *fakePromotions) List(_ context.Context, pf store.PromotionFilter) ([]store.Promotion, error) {
+func (f *fakePromotions) List(_ context.Context, pf store.PromotionFilter) ([]release.Promotion, error) {
 	f.pf = pf
 	return nil, nil
 }
 
-func (f *fakePromotions) Audit(_ context.Context, af store.AuditFilter) ([]store.AuditEntry, error) {
+func (f *fakePromotions) Audit(_ context.Context, af store.AuditFilter) ([]release.AuditEntry, error) {
 	f.af = af
-	return []store.AuditEntry{{ID: 1, Actor: "dana", Action: "promote", Result: "succeeded"}}, nil
+	return []release.AuditEntry{{ID: 1, Actor: "dana", Action: "promote", Result: "succeeded"}}, nil
 }
 
 func (f *fakePromotions) DeleteApp(_ context.Context, who promotion.Caller, app string) error {
@@ -97,7 +98,7 @@ func (f *fakePromotions) DeleteApp(_ context.Context, who promotion.Caller, app 
 	return nil
 }
 
-func (f *fakePromotions) RecordDenied(_ context.Context, who promotion.Caller, e store.AuditEntry, err error) {
+func (f *fakePromotions) RecordDenied(_ context.Context, who promotion.Caller, e release.AuditEntry, err error) {
 	f.denied = append(f.denied, fmt.Sprintf("%q %s %s %d: %v", who.Name, e.Action, e.App, e.PromotionID, err))
 }
 
@@ -152,7 +153,7 @@ func TestPromotionsAPI(t *testing.T) {
 		{name: "list without token", method: "GET", target: "/api/v1/promotions", wantCode: 401},
 		{name: "list", method: "GET", target: "/api/v1/promotions?app=shop&to=prod&state=awaiting-approval", token: devToken,
 			wantCode: 200, wantBody: `{"items":[]}`, check: func(t *testing.T, f *fakePromotions) {
-				want := store.PromotionFilter{Limit: defaultLimit, App: "shop", To: "prod", State: store.PromotionAwaitingApproval}
+				want := store.PromotionFilter{Limit: defaultLimit, App: "shop", To: "prod", State: release.PromotionAwaitingApproval}
 				if diff := cmp.Diff(want, f.pf); diff != "" {
 					t.Errorf("filter (-want +got):\n%s", diff)
 				}

@@ -18,13 +18,14 @@ import (
 	"github.com/slipway-ci/slipway/pkg/api/wire"
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 // RunGetter reads a run.
 type RunGetter interface {
-	GetRun(ctx context.Context, id string) (*store.Run, error)
+	GetRun(ctx context.Context, id string) (*run.Run, error)
 }
 
 // EventRecorder records the synthetic event of a re-run, copied from the

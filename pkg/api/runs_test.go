@@ -21,6 +21,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/api/wire"
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/store/storetest"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -56,8 +57,8 @@ func newRunEnv(t *testing.T, done bool, tokens *auth.Tokens) *runEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateRun(ctx, &store.Run{ID: buildsNS + "/web-1", EventID: id, Provider: event.GitHub, Kind: event.Push,
-		Repo: "acme/web", App: "web", Ref: "refs/heads/main", SHA: ev.SHA, State: store.RunRunning}); err != nil {
+	if err := st.CreateRun(ctx, &run.Run{ID: buildsNS + "/web-1", EventID: id, Provider: event.GitHub, Kind: event.Push,
+		Repo: "acme/web", App: "web", Ref: "refs/heads/main", SHA: ev.SHA, State: run.Running}); err != nil {
 		t.Fatal(err)
 	}
 	pr := func(name string, managed bool) *pipelinev1.PipelineRun {

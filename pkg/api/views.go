@@ -3,6 +3,8 @@ package api
 import (
 	"github.com/slipway-ci/slipway/pkg/api/wire"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -20,7 +22,7 @@ func eventView(e *event.Event) wire.Event {
 
 // runView leaves out Reported: which state was posted to the git host is
 // the reporter's bookkeeping.
-func runView(r *store.Run) wire.Run {
+func runView(r *run.Run) wire.Run {
 	return wire.Run{
 		ID: r.ID, EventID: r.EventID, Provider: string(r.Provider), Kind: string(r.Kind), Repo: r.Repo,
 		ProjectID: r.ProjectID, App: r.App, Ref: r.Ref, SHA: r.SHA, MRNumber: r.MRNumber, State: string(r.State),
@@ -29,7 +31,7 @@ func runView(r *store.Run) wire.Run {
 	}
 }
 
-func promotionView(p *store.Promotion) wire.Promotion {
+func promotionView(p *release.Promotion) wire.Promotion {
 	return wire.Promotion{
 		ID: p.ID, Kind: string(p.Kind), App: p.App, From: p.From, To: p.To, Digest: p.Digest,
 		SourceImage: p.SourceImage, TargetImage: p.TargetImage, Commit: p.Commit, RunID: p.RunID,
@@ -39,7 +41,7 @@ func promotionView(p *store.Promotion) wire.Promotion {
 	}
 }
 
-func auditView(e *store.AuditEntry) wire.AuditEntry {
+func auditView(e *release.AuditEntry) wire.AuditEntry {
 	return wire.AuditEntry{
 		ID: e.ID, At: e.At, Actor: e.Actor, Role: e.Role, Action: e.Action, App: e.App, From: e.From, To: e.To,
 		Digest: e.Digest, PromotionID: e.PromotionID, Result: e.Result,

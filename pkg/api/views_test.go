@@ -11,6 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -30,23 +32,23 @@ func TestViewJSON(t *testing.T) {
 			Author: "ada", CommitMessage: "secret plans"}),
 			`{"id":7,"provider":"gitlab","kind":"merge_request","repo":"o/r","ref":"refs/heads/f","sha":"abc","delivery":"d-1","state":"failed",` +
 				`"reason":"no repo config","attempts":3,"lastError":"503","mrNumber":4,"receivedAt":"2026-11-01T12:00:00Z"}`},
-		{"run", runView(&store.Run{ID: "b/web-1", EventID: 7, Provider: event.GitHub, Kind: event.Push, Repo: "o/r", ProjectID: 9, App: "web",
-			Ref: "refs/heads/main", SHA: "abc", MRNumber: 4, State: store.RunFailed, Reported: store.RunFailed, Message: "unit tests failed",
+		{"run", runView(&run.Run{ID: "b/web-1", EventID: 7, Provider: event.GitHub, Kind: event.Push, Repo: "o/r", ProjectID: 9, App: "web",
+			Ref: "refs/heads/main", SHA: "abc", MRNumber: 4, State: run.Failed, Reported: run.Failed, Message: "unit tests failed",
 			ImageURL: "reg/web:abc", ImageDigest: "sha256:1", CreatedAt: at, StartedAt: at, FinishedAt: at.Add(time.Minute)}),
 			`{"id":"b/web-1","eventId":7,"provider":"github","kind":"push","repo":"o/r","projectId":9,"app":"web","ref":"refs/heads/main",` +
 				`"sha":"abc","mrNumber":4,"state":"failure","message":"unit tests failed","imageUrl":"reg/web:abc","imageDigest":"sha256:1",` +
 				`"createdAt":"2026-11-01T12:00:00Z","startedAt":"2026-11-01T12:00:00Z","finishedAt":"2026-11-01T12:01:00Z"}`},
-		{"pending run", runView(&store.Run{ID: "b/web-2", State: store.RunPending, CreatedAt: at}),
+		{"pending run", runView(&run.Run{ID: "b/web-2", State: run.Pending, CreatedAt: at}),
 			`{"id":"b/web-2","eventId":0,"provider":"","kind":"","repo":"","app":"","ref":"","sha":"","state":"pending","createdAt":"2026-11-01T12:00:00Z"}`},
-		{"promotion", promotionView(&store.Promotion{ID: 3, Kind: store.KindPromote, App: "shop", From: "qa", To: "prod", Digest: "sha256:1",
-			SourceImage: "qa/shop@sha256:1", TargetImage: "prod/shop@sha256:1", Commit: "abc", RunID: "b/shop-1", State: store.PromotionFailed,
+		{"promotion", promotionView(&release.Promotion{ID: 3, Kind: release.KindPromote, App: "shop", From: "qa", To: "prod", Digest: "sha256:1",
+			SourceImage: "qa/shop@sha256:1", TargetImage: "prod/shop@sha256:1", Commit: "abc", RunID: "b/shop-1", State: release.PromotionFailed,
 			Reason: "smoke test failed", Progress: "wave 1/1", RequestedBy: "dana", ApprovedBy: "rita", PipelineRuns: []string{"d/shop-prod-1"},
 			CreatedAt: at, UpdatedAt: at, FinishedAt: at}),
 			`{"id":3,"kind":"promote","app":"shop","from":"qa","to":"prod","digest":"sha256:1","sourceImage":"qa/shop@sha256:1",` +
 				`"targetImage":"prod/shop@sha256:1","commit":"abc","runId":"b/shop-1","state":"failed","reason":"smoke test failed",` +
 				`"progress":"wave 1/1","requestedBy":"dana","approvedBy":"rita","pipelineRuns":["d/shop-prod-1"],` +
 				`"createdAt":"2026-11-01T12:00:00Z","updatedAt":"2026-11-01T12:00:00Z","finishedAt":"2026-11-01T12:00:00Z"}`},
-		{"audit entry", auditView(&store.AuditEntry{ID: 1, At: at, Actor: "rita", Role: "release-manager", Action: "approve", App: "shop",
+		{"audit entry", auditView(&release.AuditEntry{ID: 1, At: at, Actor: "rita", Role: "release-manager", Action: "approve", App: "shop",
 			From: "qa", To: "prod", Digest: "sha256:1", PromotionID: 3, Result: "accepted"}),
 			`{"id":1,"at":"2026-11-01T12:00:00Z","actor":"rita","role":"release-manager","action":"approve","app":"shop","from":"qa",` +
 				`"to":"prod","digest":"sha256:1","promotionId":3,"result":"accepted"}`},
@@ -55,7 +57,7 @@ func TestViewJSON(t *testing.T) {
 			ClaimedUntil: at, Claim: 4}),
 			`{"id":2,"runId":"b/web-1","repo":"o/r","channel":"slack","target":"hooks.slack.com","subject":"web failed","state":"sent",` +
 				`"attempts":1,"createdAt":"2026-11-01T12:00:00Z","updatedAt":"2026-11-01T12:00:00Z"}`},
-		{"empty list", listOf([]store.Run(nil), runView), `{"items":[]}`},
+		{"empty list", listOf([]run.Run(nil), runView), `{"items":[]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +76,7 @@ func TestViewJSON(t *testing.T) {
 // e2e suite reads them so), but a token that is sent must be valid.
 func TestOpenReads(t *testing.T) {
 	e := echo.New()
-	fr := &fakeReader{runs: []store.Run{{ID: "b/web-1", State: store.RunRunning}}}
+	fr := &fakeReader{runs: []run.Run{{ID: "b/web-1", State: run.Running}}}
 	tokens := testTokens(t)
 	Register(e, fr, tokens)
 	RegisterNotifications(e, &fakeNotifications{}, tokens)

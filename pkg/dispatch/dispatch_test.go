@@ -29,8 +29,8 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
-	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
@@ -149,11 +149,11 @@ func TestBuildCreatesRun(t *testing.T) {
 	if diff := cmp.Diff(wantLabels, pr.Labels); diff != "" {
 		t.Errorf("labels (-want +got)\n%s", diff)
 	}
-	wantRun := store.Run{
+	wantRun := run.Run{
 		ID: "ci/" + pr.Name, EventID: id, Provider: event.GitHub, Kind: event.Push, Repo: "acme/web",
-		App: "web", Ref: "refs/heads/main", SHA: shaA, State: store.RunPending, CreatedAt: h.clock.Now(),
+		App: "web", Ref: "refs/heads/main", SHA: shaA, State: run.Pending, CreatedAt: h.clock.Now(),
 	}
-	if diff := cmp.Diff(map[string]store.Run{wantRun.ID: wantRun}, h.store.runs); diff != "" {
+	if diff := cmp.Diff(map[string]run.Run{wantRun.ID: wantRun}, h.store.runs); diff != "" {
 		t.Errorf("recorded runs (-want +got)\n%s", diff)
 	}
 }

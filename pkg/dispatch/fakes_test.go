@@ -10,6 +10,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -23,7 +24,7 @@ type memStore struct {
 	events    map[int64]*event.Event
 	notBefore map[int64]time.Time
 	leased    map[int64]time.Time
-	runs      map[string]store.Run
+	runs      map[string]run.Run
 	// finished, when set, receives the id of every finished event.
 	finished chan int64
 	// claims counts ClaimEvents calls.
@@ -37,7 +38,7 @@ var _ Store = (*memStore)(nil)
 func newMemStore(c *clocktesting.FakeClock) *memStore {
 	return &memStore{
 		clock: c, events: map[int64]*event.Event{}, notBefore: map[int64]time.Time{},
-		leased: map[int64]time.Time{}, runs: map[string]store.Run{},
+		leased: map[int64]time.Time{}, runs: map[string]run.Run{},
 	}
 }
 
@@ -147,7 +148,7 @@ func (s *memStore) RetryEvent(_ context.Context, id int64, cause error, notBefor
 
 // FinishDispatched records r and finishes event id, as *store.DB does in
 // one transaction: nothing for an unknown event.
-func (s *memStore) FinishDispatched(ctx context.Context, id int64, r *store.Run, reason string) error {
+func (s *memStore) FinishDispatched(ctx context.Context, id int64, r *run.Run, reason string) error {
 	s.mu.Lock()
 	_, ok := s.events[id]
 	s.mu.Unlock()
@@ -160,7 +161,7 @@ func (s *memStore) FinishDispatched(ctx context.Context, id int64, r *store.Run,
 	return s.FinishEvent(ctx, id, event.Dispatched, reason)
 }
 
-func (s *memStore) CreateRun(_ context.Context, r *store.Run) error {
+func (s *memStore) CreateRun(_ context.Context, r *run.Run) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.runs[r.ID]; !ok {

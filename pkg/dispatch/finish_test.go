@@ -13,6 +13,7 @@ import (
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -42,17 +43,17 @@ func (c *callLog) RetryEvent(_ context.Context, id int64, _ error, _ time.Time) 
 	return c.add(fmt.Sprintf("RetryEvent %d", id))
 }
 
-func (c *callLog) CreateRun(_ context.Context, r *store.Run) error {
+func (c *callLog) CreateRun(_ context.Context, r *run.Run) error {
 	return c.add("CreateRun " + r.ID)
 }
 
-func (c *callLog) FinishDispatched(_ context.Context, id int64, r *store.Run, reason string) error {
+func (c *callLog) FinishDispatched(_ context.Context, id int64, r *run.Run, reason string) error {
 	return c.add(fmt.Sprintf("FinishDispatched %d %s %s", id, r.ID, reason))
 }
 
 func TestPairedStore(t *testing.T) {
 	ctx := context.Background()
-	run := func(ev int64, id string) *store.Run { return &store.Run{ID: id, EventID: ev} }
+	run := func(ev int64, id string) *run.Run { return &run.Run{ID: id, EventID: ev} }
 	tests := []struct {
 		name string
 		do   func(s Store)

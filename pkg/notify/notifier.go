@@ -17,12 +17,13 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
 // Summarize describes a finished run; *Summarizer.Summarize is one.
-type Summarize func(ctx context.Context, run store.Run) Summary
+type Summarize func(ctx context.Context, run run.Run) Summary
 
 // Records is what the notifier keeps in the store: the notifications,
 // and the runs they are about (to resume them after a restart).
@@ -30,7 +31,7 @@ type Records interface {
 	CreateNotification(ctx context.Context, n *store.Notification) error
 	UpdateNotification(ctx context.Context, n *store.Notification) error
 	ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]store.Notification, error)
-	GetRun(ctx context.Context, id string) (*store.Run, error)
+	GetRun(ctx context.Context, id string) (*run.Run, error)
 }
 
 // Notifier sends the notifications of finished runs on its own goroutines.
@@ -70,7 +71,7 @@ type Notifier struct {
 
 // job is a run's pending notifications, claimed by this notifier.
 type job struct {
-	run  store.Run
+	run  run.Run
 	recs []*store.Notification
 }
 
@@ -189,7 +190,7 @@ func New(records Records, summarize Summarize, opts ...Option) (*Notifier, error
 // Finished records the notifications of a run that reached a terminal
 // state as pending and queues them. It never waits for a delivery: with
 // the queue full they are recorded as failed at once.
-func (n *Notifier) Finished(ctx context.Context, run store.Run) {
+func (n *Notifier) Finished(ctx context.Context, run run.Run) {
 	if !run.State.Terminal() {
 		return
 	}
@@ -355,17 +356,17 @@ func key(channel, target string) string {
 }
 
 // dests decides who hears about run.
-func (n *Notifier) dests(run store.Run) []dest {
-	wantMR := run.Kind == event.MergeRequest && run.MRNumber > 0 && n.commenters[run.Provider] != nil
-	notify := run.State == store.RunFailed || run.State == store.RunSucceeded && n.onSuccess
+func (n *Notifier) dests(ciRun run.Run) []dest {
+	wantMR := ciRun.Kind == event.MergeRequest && ciRun.MRNumber > 0 && n.commenters[ciRun.Provider] != nil
+	notify := ciRun.State == run.Failed || ciRun.State == run.Succeeded && n.onSuccess
 	var out []dest
 	if wantMR {
-		c := n.commenters[run.Provider]
-		repo := scm.Repo{FullName: run.Repo, ProjectID: run.ProjectID}
-		out = append(out, dest{channel: "mr-comment", target: fmt.Sprintf("%s#%d", run.Repo, run.MRNumber),
+		c := n.commenters[ciRun.Provider]
+		repo := scm.Repo{FullName: ciRun.Repo, ProjectID: ciRun.ProjectID}
+		out = append(out, dest{channel: "mr-comment", target: fmt.Sprintf("%s#%d", ciRun.Repo, ciRun.MRNumber),
 			bind: func(s Summary, _ *store.Notification) func(context.Context) error {
 				return func(ctx context.Context) error {
-					return c.UpsertComment(ctx, repo, run.MRNumber, scm.CommentMarker, Comment(s))
+					return c.UpsertComment(ctx, repo, ciRun.MRNumber, scm.CommentMarker, Comment(s))
 				}
 			}})
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -70,7 +71,7 @@ func (m *memRecords) ClaimNotifications(context.Context, int, time.Duration) ([]
 	return nil, nil
 }
 
-func (m *memRecords) GetRun(_ context.Context, id string) (*store.Run, error) {
+func (m *memRecords) GetRun(_ context.Context, id string) (*run.Run, error) {
 	return nil, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
 }
 
@@ -163,7 +164,7 @@ func TestNotifierDelivers(t *testing.T) {
 	}
 	comments := &fakeCommenter{errs: []error{&scm.TransientError{Err: io.ErrUnexpectedEOF}}}
 	recs := newMemRecords()
-	n, err := New(recs, func(context.Context, store.Run) Summary { return failedSummary() },
+	n, err := New(recs, func(context.Context, run.Run) Summary { return failedSummary() },
 		WithEmail(mailer, []string{"team@example.com"}, true),
 		WithWebhooks(mkHook(generic.URL, JSONFormat), mkHook(slack.URL, SlackFormat), mkHook(gone.URL, JSONFormat)),
 		WithMRComments(map[event.Provider]scm.Commenter{event.GitHub: comments}),
@@ -247,16 +248,16 @@ func TestNotifierDelivers(t *testing.T) {
 
 func TestNotifierWho(t *testing.T) {
 	succeeded := failedRun()
-	succeeded.State = store.RunSucceeded
+	succeeded.State = run.Succeeded
 	push := failedRun()
 	push.Kind, push.MRNumber, push.Ref = event.Push, 0, "refs/heads/main"
 	cancelled := failedRun()
-	cancelled.State = store.RunCanceled
+	cancelled.State = run.Canceled
 	hook, _ := NewWebhook("https://chat.example.com/hook", JSONFormat, nil)
 	comments := map[event.Provider]scm.Commenter{event.GitHub: &fakeCommenter{}}
 	for _, tc := range []struct {
 		name      string
-		run       store.Run
+		run       run.Run
 		onSuccess bool
 		want      []string
 	}{
@@ -267,7 +268,7 @@ func TestNotifierWho(t *testing.T) {
 		{"cancelled MR", cancelled, true, []string{"mr-comment"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := New(newMemRecords(), func(_ context.Context, r store.Run) Summary { return Summary{Run: r} },
+			n, err := New(newMemRecords(), func(_ context.Context, r run.Run) Summary { return Summary{Run: r} },
 				WithWebhooks(hook), WithMRComments(comments), WithOnSuccess(tc.onSuccess))
 			if err != nil {
 				t.Fatal(err)
@@ -286,7 +287,7 @@ func TestNotifierWho(t *testing.T) {
 func TestNotifierQueueFull(t *testing.T) {
 	recs := newMemRecords()
 	hook, _ := NewWebhook("https://chat.example.com/hook", JSONFormat, nil)
-	n, err := New(recs, func(_ context.Context, r store.Run) Summary { return Summary{Run: r} }, WithQueueSize(1), WithWebhooks(hook))
+	n, err := New(recs, func(_ context.Context, r run.Run) Summary { return Summary{Run: r} }, WithQueueSize(1), WithWebhooks(hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +336,8 @@ func TestNotifierResumes(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = st.Close() })
 			var records Records = st
-			run := failedRun()
-			if err := st.CreateRun(ctx, &run); err != nil {
+			ciRun := failedRun()
+			if err := st.CreateRun(ctx, &ciRun); err != nil {
 				t.Fatal(err)
 			}
 			hooks := newHookServer(t)
@@ -345,7 +346,7 @@ func TestNotifierResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 			newNotifier := func() *Notifier {
-				n, err := New(records, func(_ context.Context, r store.Run) Summary { return Summary{Run: r} }, WithWebhooks(hook))
+				n, err := New(records, func(_ context.Context, r run.Run) Summary { return Summary{Run: r} }, WithWebhooks(hook))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -355,13 +356,13 @@ func TestNotifierResumes(t *testing.T) {
 
 			first := newNotifier()
 			if !tc.stopFirst {
-				first.Finished(ctx, run)
+				first.Finished(ctx, ciRun)
 			}
 			if err := tc.stop(ctx, first); err != nil {
 				t.Fatal(err)
 			}
 			if tc.stopFirst {
-				first.Finished(ctx, run)
+				first.Finished(ctx, ciRun)
 			}
 			clock.SetTime(clock.Now().Add(tc.wait))
 
@@ -371,7 +372,7 @@ func TestNotifierResumes(t *testing.T) {
 			go func() { done <- second.Run(rctx) }()
 			var got []store.Notification
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				got, err = st.ListNotifications(ctx, store.NotificationFilter{RunID: run.ID})
+				got, err = st.ListNotifications(ctx, store.NotificationFilter{RunID: ciRun.ID})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -383,7 +384,7 @@ func TestNotifierResumes(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			want := []store.Notification{{RunID: run.ID, Repo: "acme/web", Channel: "webhook", Target: hooks.URL,
+			want := []store.Notification{{RunID: ciRun.ID, Repo: "acme/web", Channel: "webhook", Target: hooks.URL,
 				Subject: "[slipway] acme/web #7 failed (1a2b3c4d)", State: store.NotificationSent, Attempts: 1}}
 			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Notification{}, "ID", "CreatedAt", "UpdatedAt", "Claim")); diff != "" {
 				t.Errorf("notifications (-want +got):\n%s", diff)

@@ -5,11 +5,11 @@ import (
 	"strings"
 
 	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // where names what was built: "!12", "#12", a branch or a tag.
-func where(r store.Run) string {
+func where(r run.Run) string {
 	if r.Kind == event.MergeRequest && r.MRNumber > 0 {
 		if r.Provider == event.GitLab {
 			return fmt.Sprintf("!%d", r.MRNumber)
@@ -69,7 +69,7 @@ func Text(s Summary) string {
 func Comment(s Summary) string {
 	var b strings.Builder
 	r := s.Run
-	icon := map[store.RunState]string{store.RunSucceeded: "✅", store.RunFailed: "❌", store.RunCanceled: "⏹️"}[r.State]
+	icon := map[run.State]string{run.Succeeded: "✅", run.Failed: "❌", run.Canceled: "⏹️"}[r.State]
 	fmt.Fprintf(&b, "### %s Slipway CI %s\n\n", strings.TrimSpace(icon+" "), r.State.Word())
 	b.WriteString("| | |\n|---|---|\n")
 	row := func(k, v string) {
@@ -92,7 +92,7 @@ func Comment(s Summary) string {
 	} else {
 		row("Run", "`"+r.ID+"`")
 	}
-	if r.State == store.RunFailed && strings.TrimSpace(r.Message) != "" {
+	if r.State == run.Failed && strings.TrimSpace(r.Message) != "" {
 		// What went wrong and how to fix it (pkg/failure, via the reporter).
 		b.WriteString("\n" + strings.TrimSpace(r.Message) + "\n")
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 func TestComment(t *testing.T) {
@@ -31,16 +31,16 @@ func TestComment(t *testing.T) {
 }
 
 func TestSubject(t *testing.T) {
-	run := func(p event.Provider, k event.Kind, ref string, mr int, st store.RunState) Summary {
-		return Summary{Run: store.Run{Provider: p, Kind: k, Repo: "g/web", Ref: ref, MRNumber: mr, SHA: "0123456789", State: st}}
+	summary := func(p event.Provider, k event.Kind, ref string, mr int, st run.State) Summary {
+		return Summary{Run: run.Run{Provider: p, Kind: k, Repo: "g/web", Ref: ref, MRNumber: mr, SHA: "0123456789", State: st}}
 	}
 	for _, tc := range []struct {
 		s    Summary
 		want string
 	}{
-		{run(event.GitLab, event.MergeRequest, "refs/merge-requests/3/head", 3, store.RunFailed), "[slipway] g/web !3 failed (01234567)"},
-		{run(event.GitHub, event.Push, "refs/heads/main", 0, store.RunSucceeded), "[slipway] g/web main succeeded (01234567)"},
-		{run(event.GitHub, event.Tag, "refs/tags/v1.2.0", 0, store.RunCanceled), "[slipway] g/web v1.2.0 was cancelled (01234567)"},
+		{summary(event.GitLab, event.MergeRequest, "refs/merge-requests/3/head", 3, run.Failed), "[slipway] g/web !3 failed (01234567)"},
+		{summary(event.GitHub, event.Push, "refs/heads/main", 0, run.Succeeded), "[slipway] g/web main succeeded (01234567)"},
+		{summary(event.GitHub, event.Tag, "refs/tags/v1.2.0", 0, run.Canceled), "[slipway] g/web v1.2.0 was cancelled (01234567)"},
 	} {
 		if got := Subject(tc.s); got != tc.want {
 			t.Errorf("Subject = %q, want %q", got, tc.want)

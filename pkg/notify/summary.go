@@ -17,6 +17,7 @@ import (
 	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -31,7 +32,7 @@ const maxLogBytes = 64 << 10
 
 // Summary is what every notification says about a finished run.
 type Summary struct {
-	Run store.Run
+	Run run.Run
 	// Link is the run's page, <base>/runs/<namespace>/<name>; "" without a
 	// public URL.
 	Link string
@@ -103,11 +104,11 @@ func NewSummarizer(prs listers.PipelineRunLister, trs listers.TaskRunLister, kc 
 // Summarize describes run. Missing details (a deleted PipelineRun, pods
 // already garbage-collected) are noted in Problem, not returned as errors:
 // the notification goes out with what is known.
-func (s *Summarizer) Summarize(ctx context.Context, run store.Run) Summary {
-	sum := Summary{Run: run}
-	ns, name, ok := strings.Cut(run.ID, "/")
+func (s *Summarizer) Summarize(ctx context.Context, ciRun run.Run) Summary {
+	sum := Summary{Run: ciRun}
+	ns, name, ok := strings.Cut(ciRun.ID, "/")
 	if !ok {
-		sum.Problem = fmt.Sprintf("run id %q is not namespace/name", run.ID)
+		sum.Problem = fmt.Sprintf("run id %q is not namespace/name", ciRun.ID)
 		return sum
 	}
 	if s.baseURL != "" {
@@ -119,7 +120,7 @@ func (s *Summarizer) Summarize(ctx context.Context, run store.Run) Summary {
 		return sum
 	}
 	sum.AuthorEmail = pr.Annotations[tekton.AnnotationAuthorEmail]
-	if run.State != store.RunFailed {
+	if ciRun.State != run.Failed {
 		return sum
 	}
 	if err := s.failure(ctx, pr, &sum); err != nil {

@@ -19,16 +19,17 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func failedRun() store.Run {
-	return store.Run{
+func failedRun() run.Run {
+	return run.Run{
 		ID: "ci/web-1a2b3c4d-abcd", Provider: event.GitHub, Kind: event.MergeRequest, Repo: "acme/web",
-		App: "web", Ref: "refs/pull/7/head", SHA: "1a2b3c4d5e6f", MRNumber: 7, State: store.RunFailed,
+		App: "web", Ref: "refs/pull/7/head", SHA: "1a2b3c4d5e6f", MRNumber: 7, State: run.Failed,
 		Message: "Tasks Completed: 2 (Failed: 1)", StartedAt: t0, FinishedAt: t0.Add(95 * time.Second),
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slipway-ci/slipway/pkg/provenance"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -86,7 +87,7 @@ func (g *Gate) Check(ctx context.Context, image name.Digest, src Source) (*prove
 
 // RunLister is the part of store.Runs the gate needs.
 type RunLister interface {
-	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	ListRuns(ctx context.Context, f store.RunFilter) ([]run.Run, error)
 }
 
 // StoreRuns answers HasSucceededRun from the store's run records.
@@ -98,12 +99,12 @@ var _ SucceededRuns = StoreRuns{}
 func (s StoreRuns) HasSucceededRun(ctx context.Context, repo, sha string) (bool, error) {
 	// One row at most: the gate runs per promotion and a repo's run
 	// history only grows.
-	runs, err := s.Runs.ListRuns(ctx, store.RunFilter{Repo: repo, SHA: sha, State: store.RunSucceeded, Limit: 1})
+	runs, err := s.Runs.ListRuns(ctx, store.RunFilter{Repo: repo, SHA: sha, State: run.Succeeded, Limit: 1})
 	if err != nil {
 		return false, fmt.Errorf("listing successful runs of %s: %w", repo, err)
 	}
 	for _, r := range runs {
-		if r.SHA == sha && r.State == store.RunSucceeded {
+		if r.SHA == sha && r.State == run.Succeeded {
 			return true, nil
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/provenance"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -59,12 +60,12 @@ func pushIndex(t *testing.T, repo, cloneURL, commit, builderID string) name.Dige
 
 // runs is a store.Runs stand-in holding run records.
 type runs struct {
-	runs []store.Run
+	runs []run.Run
 	err  error
 }
 
-func (r *runs) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, error) {
-	var out []store.Run
+func (r *runs) ListRuns(_ context.Context, f store.RunFilter) ([]run.Run, error) {
+	var out []run.Run
 	for _, run := range r.runs {
 		if (f.Repo == "" || run.Repo == f.Repo) && (f.State == "" || run.State == f.State) {
 			out = append(out, run)
@@ -75,9 +76,9 @@ func (r *runs) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, erro
 
 func TestGate(t *testing.T) {
 	reg := newRegistry(t)
-	good := []store.Run{
-		{ID: "ci/1", Repo: repoPath, SHA: commit, State: store.RunSucceeded},
-		{ID: "ci/2", Repo: repoPath, SHA: "ffffffffffffffffffffffffffffffffffffffff", State: store.RunFailed},
+	good := []run.Run{
+		{ID: "ci/1", Repo: repoPath, SHA: commit, State: run.Succeeded},
+		{ID: "ci/2", Repo: repoPath, SHA: "ffffffffffffffffffffffffffffffffffffffff", State: run.Failed},
 	}
 	plain, err := random.Image(256, 1)
 	if err != nil {

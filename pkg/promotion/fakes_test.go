@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -18,9 +19,9 @@ import (
 // memStore is an in-memory Store with the SQL engines' compare-and-set.
 type memStore struct {
 	mu     sync.Mutex
-	proms  []store.Promotion
-	deps   []store.Deployment
-	audits []store.AuditEntry
+	proms  []release.Promotion
+	deps   []release.Deployment
+	audits []release.AuditEntry
 }
 
 var (
@@ -30,16 +31,16 @@ var (
 
 // activeBeside reports whether another promotion of p's app and
 // environment holds the slot p would take (the SQL engines' unique index).
-func (m *memStore) activeBeside(p *store.Promotion) bool {
+func (m *memStore) activeBeside(p *release.Promotion) bool {
 	if !p.State.Active() {
 		return false
 	}
-	return slices.ContainsFunc(m.proms, func(o store.Promotion) bool {
+	return slices.ContainsFunc(m.proms, func(o release.Promotion) bool {
 		return o.ID != p.ID && o.App == p.App && o.To == p.To && o.State.Active()
 	})
 }
 
-func (m *memStore) CreatePromotion(_ context.Context, p *store.Promotion) error {
+func (m *memStore) CreatePromotion(_ context.Context, p *release.Promotion) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.activeBeside(p) {
@@ -51,12 +52,12 @@ func (m *memStore) CreatePromotion(_ context.Context, p *store.Promotion) error 
 	return nil
 }
 
-func clone(p store.Promotion) store.Promotion {
+func clone(p release.Promotion) release.Promotion {
 	p.PipelineRuns = slices.Clone(p.PipelineRuns)
 	return p
 }
 
-func (m *memStore) UpdatePromotion(_ context.Context, p *store.Promotion, from ...store.PromotionState) error {
+func (m *memStore) UpdatePromotion(_ context.Context, p *release.Promotion, from ...release.PromotionState) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range m.proms {
@@ -76,7 +77,7 @@ func (m *memStore) UpdatePromotion(_ context.Context, p *store.Promotion, from .
 	return store.ErrNotFound
 }
 
-func (m *memStore) GetPromotion(_ context.Context, id int64) (*store.Promotion, error) {
+func (m *memStore) GetPromotion(_ context.Context, id int64) (*release.Promotion, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range m.proms {
@@ -88,10 +89,10 @@ func (m *memStore) GetPromotion(_ context.Context, id int64) (*store.Promotion, 
 	return nil, store.ErrNotFound
 }
 
-func (m *memStore) ListPromotions(_ context.Context, f store.PromotionFilter) ([]store.Promotion, error) {
+func (m *memStore) ListPromotions(_ context.Context, f store.PromotionFilter) ([]release.Promotion, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []store.Promotion
+	var out []release.Promotion
 	for i := len(m.proms) - 1; i >= 0; i-- {
 		p := m.proms[i]
 		if (f.App == "" || p.App == f.App) && (f.To == "" || p.To == f.To) && (f.State == "" || p.State == f.State) && (!f.Open || !p.State.Terminal()) {
@@ -101,7 +102,7 @@ func (m *memStore) ListPromotions(_ context.Context, f store.PromotionFilter) ([
 	return out, nil
 }
 
-func (m *memStore) RecordDeployment(_ context.Context, d *store.Deployment) error {
+func (m *memStore) RecordDeployment(_ context.Context, d *release.Deployment) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d.ID = int64(len(m.deps) + 1)
@@ -110,10 +111,10 @@ func (m *memStore) RecordDeployment(_ context.Context, d *store.Deployment) erro
 	return nil
 }
 
-func (m *memStore) ListDeployments(_ context.Context, app, env string, _ int) ([]store.Deployment, error) {
+func (m *memStore) ListDeployments(_ context.Context, app, env string, _ int) ([]release.Deployment, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []store.Deployment
+	var out []release.Deployment
 	for i := len(m.deps) - 1; i >= 0; i-- {
 		if d := m.deps[i]; d.App == app && (env == "" || d.Env == env) {
 			out = append(out, d)
@@ -125,11 +126,11 @@ func (m *memStore) ListDeployments(_ context.Context, app, env string, _ int) ([
 func (m *memStore) DeleteDeployments(_ context.Context, app string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.deps = slices.DeleteFunc(m.deps, func(d store.Deployment) bool { return d.App == app })
+	m.deps = slices.DeleteFunc(m.deps, func(d release.Deployment) bool { return d.App == app })
 	return nil
 }
 
-func (m *memStore) AppendAudit(_ context.Context, e *store.AuditEntry) error {
+func (m *memStore) AppendAudit(_ context.Context, e *release.AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e.ID = int64(len(m.audits) + 1)
@@ -140,10 +141,10 @@ func (m *memStore) AppendAudit(_ context.Context, e *store.AuditEntry) error {
 	return nil
 }
 
-func (m *memStore) ListAudit(_ context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+func (m *memStore) ListAudit(_ context.Context, f store.AuditFilter) ([]release.AuditEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []store.AuditEntry
+	var out []release.AuditEntry
 	for i := len(m.audits) - 1; i >= 0; i-- {
 		a := m.audits[i]
 		if (f.App == "" || a.App == f.App) && (f.Actor == "" || a.Actor == f.Actor) && (f.PromotionID == 0 || a.PromotionID == f.PromotionID) {

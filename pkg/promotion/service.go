@@ -27,6 +27,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/provenance"
 	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/rollout"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -160,15 +161,15 @@ type Request struct {
 // environment before To. The returned promotion is refused (with the
 // gate's reason), awaiting approval (To needs approval and who is below
 // release-manager) or running.
-func (s *Service) Promote(ctx context.Context, who Caller, req Request) (*store.Promotion, error) {
+func (s *Service) Promote(ctx context.Context, who Caller, req Request) (*release.Promotion, error) {
 	p, err := s.promote(ctx, who, req)
 	if err != nil {
-		s.audit(ctx, who, &store.AuditEntry{Action: "promote", App: req.App, From: req.From, To: req.To, Digest: req.Digest}, err)
+		s.audit(ctx, who, &release.AuditEntry{Action: "promote", App: req.App, From: req.From, To: req.To, Digest: req.Digest}, err)
 	}
 	return p, err
 }
 
-func (s *Service) promote(ctx context.Context, who Caller, req Request) (*store.Promotion, error) {
+func (s *Service) promote(ctx context.Context, who Caller, req Request) (*release.Promotion, error) {
 	app, ok := s.cfg.App(req.App)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown app %q", ErrNotFound, req.App)
@@ -199,7 +200,7 @@ func (s *Service) promote(ctx context.Context, who Caller, req Request) (*store.
 	if err != nil {
 		return nil, fmt.Errorf("reading what runs in %s: %w", req.From, err)
 	}
-	var from0 *store.Deployment
+	var from0 *release.Deployment
 	for i, d := range hist {
 		if req.Digest == "" || d.Digest == req.Digest {
 			from0 = &hist[i]
@@ -213,12 +214,12 @@ func (s *Service) promote(ctx context.Context, who Caller, req Request) (*store.
 		// The gate still looks first: "Slipway did not build this" is the
 		// verdict a release manager needs for an image pushed by hand, and
 		// it is recorded; "never ran there" is only a request error.
-		p := &store.Promotion{Kind: store.KindPromote, App: app.Name, From: req.From, To: req.To,
+		p := &release.Promotion{Kind: release.KindPromote, App: app.Name, From: req.From, To: req.To,
 			Digest: req.Digest, SourceImage: src.Repository + "@" + req.Digest, RequestedBy: who.Name}
 		return s.startIf(ctx, who, p, src.Insecure,
 			fmt.Errorf("%w: %s never ran in %s; only digests that did can be promoted from it", ErrInvalid, req.Digest, req.From))
 	}
-	p := &store.Promotion{Kind: store.KindPromote, App: app.Name, From: req.From, To: req.To,
+	p := &release.Promotion{Kind: release.KindPromote, App: app.Name, From: req.From, To: req.To,
 		Digest: from0.Digest, SourceImage: src.Repository + "@" + from0.Digest, RequestedBy: who.Name}
 	return s.start(ctx, who, p, src.Insecure)
 }
@@ -227,15 +228,15 @@ func (s *Service) promote(ctx context.Context, who Caller, req Request) (*store.
 // newest one in its history that differs from the one running). Nothing
 // is copied: the image is already in env's registry. The gate and the
 // approval rule apply as for a promotion into env.
-func (s *Service) Rollback(ctx context.Context, who Caller, appName, env string) (*store.Promotion, error) {
+func (s *Service) Rollback(ctx context.Context, who Caller, appName, env string) (*release.Promotion, error) {
 	p, err := s.rollback(ctx, who, appName, env)
 	if err != nil {
-		s.audit(ctx, who, &store.AuditEntry{Action: "rollback", App: appName, To: env}, err)
+		s.audit(ctx, who, &release.AuditEntry{Action: "rollback", App: appName, To: env}, err)
 	}
 	return p, err
 }
 
-func (s *Service) rollback(ctx context.Context, who Caller, appName, env string) (*store.Promotion, error) {
+func (s *Service) rollback(ctx context.Context, who Caller, appName, env string) (*release.Promotion, error) {
 	t, err := s.target(appName, env)
 	if err != nil {
 		return nil, err
@@ -252,7 +253,7 @@ func (s *Service) rollback(ctx context.Context, who Caller, appName, env string)
 			continue
 		}
 		img := t.Repository + "@" + d.Digest
-		p := &store.Promotion{Kind: store.KindRollback, App: appName, From: env, To: env, Digest: d.Digest,
+		p := &release.Promotion{Kind: release.KindRollback, App: appName, From: env, To: env, Digest: d.Digest,
 			SourceImage: img, TargetImage: img, RequestedBy: who.Name}
 		return s.start(ctx, who, p, t.Insecure)
 	}
@@ -264,35 +265,35 @@ func (s *Service) rollback(ctx context.Context, who Caller, appName, env string)
 // repository's default branch as the run's webhook payload said) to the
 // first environment. Other runs are ignored (nil, nil); a run already
 // deployed is not deployed twice.
-func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch string) (*store.Promotion, error) {
-	app, ok := s.cfg.AppForRepo(run.Repo)
-	if !ok || run.State != store.RunSucceeded || run.Ref != "refs/heads/"+app.DeploysFrom(defaultBranch) || run.ImageDigest == "" || run.ImageURL == "" {
+func (s *Service) AutoDeploy(ctx context.Context, ciRun run.Run, defaultBranch string) (*release.Promotion, error) {
+	app, ok := s.cfg.AppForRepo(ciRun.Repo)
+	if !ok || ciRun.State != run.Succeeded || ciRun.Ref != "refs/heads/"+app.DeploysFrom(defaultBranch) || ciRun.ImageDigest == "" || ciRun.ImageURL == "" {
 		return nil, nil
 	}
 	first := s.cfg.First().Name
 	prev, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: app.Name, To: first, Limit: 100})
 	if err != nil {
-		return nil, fmt.Errorf("looking for an earlier deploy of %s: %w", run.ID, err)
+		return nil, fmt.Errorf("looking for an earlier deploy of %s: %w", ciRun.ID, err)
 	}
 	for _, p := range prev {
-		if p.Kind == store.KindAutoDeploy && p.RunID == run.ID {
+		if p.Kind == release.KindAutoDeploy && p.RunID == ciRun.ID {
 			return nil, nil
 		}
 	}
-	repo := run.ImageURL
+	repo := ciRun.ImageURL
 	if i := strings.LastIndex(repo, "@"); i >= 0 {
 		repo = repo[:i]
 	}
 	ref, err := name.ParseReference(repo, s.nameOpts(s.insecureRepo(repo))...)
 	if err != nil {
-		return nil, fmt.Errorf("image of run %s: %w", run.ID, err)
+		return nil, fmt.Errorf("image of run %s: %w", ciRun.ID, err)
 	}
 	who := Caller{Name: Actor}
-	p := &store.Promotion{Kind: store.KindAutoDeploy, App: app.Name, To: first, Digest: run.ImageDigest,
-		SourceImage: ref.Context().String() + "@" + run.ImageDigest, Commit: run.SHA, RunID: run.ID, RequestedBy: Actor}
+	p := &release.Promotion{Kind: release.KindAutoDeploy, App: app.Name, To: first, Digest: ciRun.ImageDigest,
+		SourceImage: ref.Context().String() + "@" + ciRun.ImageDigest, Commit: ciRun.SHA, RunID: ciRun.ID, RequestedBy: Actor}
 	p, err = s.start(ctx, who, p, s.insecureRepo(repo))
 	if err != nil {
-		s.audit(ctx, who, &store.AuditEntry{Action: string(store.KindAutoDeploy), App: app.Name, To: first, Digest: run.ImageDigest}, err)
+		s.audit(ctx, who, &release.AuditEntry{Action: string(release.KindAutoDeploy), App: app.Name, To: first, Digest: ciRun.ImageDigest}, err)
 	}
 	return p, err
 }
@@ -300,14 +301,14 @@ func (s *Service) AutoDeploy(ctx context.Context, run store.Run, defaultBranch s
 // start gates p's source image, decides whether it waits for approval,
 // records it and, when it may run, queues it for its app's and
 // environment's one rollout slot (see advance).
-func (s *Service) start(ctx context.Context, who Caller, p *store.Promotion, insecure bool) (*store.Promotion, error) {
+func (s *Service) start(ctx context.Context, who Caller, p *release.Promotion, insecure bool) (*release.Promotion, error) {
 	return s.startIf(ctx, who, p, insecure, nil)
 }
 
 // startIf is start, except that when the gate lets p through, unmet (if
 // not nil) is returned instead and nothing is recorded; a refusal is
 // recorded either way.
-func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, insecure bool, unmet error) (*store.Promotion, error) {
+func (s *Service) startIf(ctx context.Context, who Caller, p *release.Promotion, insecure bool, unmet error) (*release.Promotion, error) {
 	app, _ := s.cfg.App(p.App)
 	to, _ := s.cfg.Env(p.To)
 	img, err := name.NewDigest(p.SourceImage, s.nameOpts(insecure)...)
@@ -333,7 +334,7 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, i
 		}
 		p.State, _ = release.Transition(release.New, action)
 	}
-	if p.State == store.PromotionRunning && p.Kind == store.KindRollback {
+	if p.State == release.PromotionRunning && p.Kind == release.KindRollback {
 		if err := s.rollbackMayStart(ctx, p); err != nil {
 			return nil, err
 		}
@@ -344,8 +345,8 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, i
 		}
 		return nil, fmt.Errorf("recording the promotion: %w", err)
 	}
-	if p.State == store.PromotionQueued {
-		if p.Kind == store.KindAutoDeploy {
+	if p.State == release.PromotionQueued {
+		if p.Kind == release.KindAutoDeploy {
 			s.supersede(ctx, p)
 		}
 		s.advance(ctx, p.App, p.To)
@@ -355,15 +356,15 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *store.Promotion, i
 	}
 	outcome, result := release.OutcomeAccepted, "accepted"
 	switch p.State {
-	case store.PromotionRefused:
+	case release.PromotionRefused:
 		outcome, result = release.OutcomeRefused, "refused: "+p.Reason
-	case store.PromotionAwaitingApproval:
+	case release.PromotionAwaitingApproval:
 		result = "accepted: awaiting approval"
-	case store.PromotionQueued:
+	case release.PromotionQueued:
 		result = "accepted: queued"
 	}
 	s.record(ctx, who, entry(string(p.Kind), p), outcome, result)
-	if p.State == store.PromotionRunning {
+	if p.State == release.PromotionRunning {
 		s.kick()
 	}
 	return p, nil
@@ -383,8 +384,8 @@ const queuedProgress = "queued: waiting for the active promotion of the app into
 // rollback would bring back the wrong one; aborting the active promotion
 // is the way back meanwhile (its rollout rolls back by itself, a
 // blue-green one in its scale-down delay switches back at once).
-func runnable(k store.PromotionKind) release.Action {
-	if k == store.KindRollback {
+func runnable(k release.PromotionKind) release.Action {
+	if k == release.KindRollback {
 		return release.ActionStart
 	}
 	return release.ActionQueue
@@ -392,7 +393,7 @@ func runnable(k store.PromotionKind) release.Action {
 
 // busy is the conflict of p with the active promotion of its app and
 // environment, read once.
-func (s *Service) busy(ctx context.Context, p *store.Promotion) error {
+func (s *Service) busy(ctx context.Context, p *release.Promotion) error {
 	v, err := s.readSlot(ctx, p.App, p.To, false)
 	if err != nil {
 		return fmt.Errorf("%w: another promotion of %s into %s is active; try again when it ends", ErrConflict, p.App, p.To)
@@ -403,14 +404,14 @@ func (s *Service) busy(ctx context.Context, p *store.Promotion) error {
 // supersede aborts the queued auto-deploys of p's app and environment
 // older than p: CI's newest image is what the first environment should
 // run, and rolling out each older one first only delays it.
-func (s *Service) supersede(ctx context.Context, p *store.Promotion) {
-	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: store.PromotionQueued})
+func (s *Service) supersede(ctx context.Context, p *release.Promotion) {
+	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{App: p.App, To: p.To, State: release.PromotionQueued})
 	if err != nil {
 		logging.From(ctx).Warn("listing queued promotions to supersede", "app", p.App, "to", p.To, "err", err)
 		return
 	}
 	for _, old := range queued {
-		if old.Kind != store.KindAutoDeploy || old.ID >= p.ID {
+		if old.Kind != release.KindAutoDeploy || old.ID >= p.ID {
 			continue
 		}
 		prev := old.State
@@ -446,7 +447,7 @@ func (s *Service) rolloutInFlight(ctx context.Context, app, env string) (string,
 }
 
 // rollbackMayStart reads p's slot once and decides (slot.rollbackMayStart).
-func (s *Service) rollbackMayStart(ctx context.Context, p *store.Promotion) error {
+func (s *Service) rollbackMayStart(ctx context.Context, p *release.Promotion) error {
 	v, err := s.readSlot(ctx, p.App, p.To, true)
 	if err != nil {
 		return err
@@ -495,12 +496,12 @@ func (s *Service) advance(ctx context.Context, app, env string) {
 }
 
 // Approve lets an awaiting promotion run; release managers and admins only.
-func (s *Service) Approve(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
-	p, err := s.transition(ctx, who, id, "approve", func(p *store.Promotion) ([]store.PromotionState, error) {
+func (s *Service) Approve(ctx context.Context, who Caller, id int64) (*release.Promotion, error) {
+	p, err := s.transition(ctx, who, id, "approve", func(p *release.Promotion) ([]release.PromotionState, error) {
 		if !who.ReleaseManager {
 			return nil, fmt.Errorf("%w: approving needs the release-manager role; %s is a %s", ErrForbidden, who.Name, who.Role)
 		}
-		if p.State != store.PromotionAwaitingApproval {
+		if p.State != release.PromotionAwaitingApproval {
 			return nil, fmt.Errorf("%w: promotion %d is %s, not awaiting approval", ErrConflict, p.ID, p.State)
 		}
 		to, err := release.Transition(p.State, runnable(p.Kind))
@@ -508,15 +509,15 @@ func (s *Service) Approve(ctx context.Context, who Caller, id int64) (*store.Pro
 			return nil, fmt.Errorf("%w: %w", ErrConflict, err)
 		}
 		p.State, p.ApprovedBy, p.Progress = to, who.Name, "approved by "+who.Name+"; "+queuedProgress
-		if p.State == store.PromotionRunning {
+		if p.State == release.PromotionRunning {
 			p.Progress = "approved by " + who.Name
 			if err := s.rollbackMayStart(ctx, p); err != nil {
 				return nil, err
 			}
 		}
-		return []store.PromotionState{store.PromotionAwaitingApproval}, nil
+		return []release.PromotionState{release.PromotionAwaitingApproval}, nil
 	})
-	if err == nil && p.State == store.PromotionQueued {
+	if err == nil && p.State == release.PromotionQueued {
 		s.advance(ctx, p.App, p.To)
 		if cur, gerr := s.st.GetPromotion(ctx, p.ID); gerr == nil {
 			*p = *cur
@@ -530,9 +531,9 @@ func (s *Service) Approve(ctx context.Context, who Caller, id int64) (*store.Pro
 
 // Abort stops a promotion that has not finished; a rollout in progress is
 // told to roll back. The requester or a release manager may abort.
-func (s *Service) Abort(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
+func (s *Service) Abort(ctx context.Context, who Caller, id int64) (*release.Promotion, error) {
 	var wave int
-	p, err := s.transition(ctx, who, id, "abort", func(p *store.Promotion) ([]store.PromotionState, error) {
+	p, err := s.transition(ctx, who, id, "abort", func(p *release.Promotion) ([]release.PromotionState, error) {
 		if p.RequestedBy != who.Name && !who.ReleaseManager {
 			return nil, fmt.Errorf("%w: only the requester (%s) or a release manager may abort; %s is a %s", ErrForbidden, p.RequestedBy, who.Name, who.Role)
 		}
@@ -566,13 +567,13 @@ func (s *Service) Abort(ctx context.Context, who Caller, id int64) (*store.Promo
 
 // Continue moves a canary that pauses "manual" to its next step. The same
 // role may continue as may promote into the environment.
-func (s *Service) Continue(ctx context.Context, who Caller, id int64) (*store.Promotion, error) {
+func (s *Service) Continue(ctx context.Context, who Caller, id int64) (*release.Promotion, error) {
 	p, err := s.get(ctx, id)
 	if err == nil {
 		err = s.continueRollout(ctx, who, p)
 	}
 	if err != nil {
-		e := &store.AuditEntry{Action: "continue", PromotionID: id}
+		e := &release.AuditEntry{Action: "continue", PromotionID: id}
 		if p != nil {
 			e = entry("continue", p)
 		}
@@ -583,12 +584,12 @@ func (s *Service) Continue(ctx context.Context, who Caller, id int64) (*store.Pr
 	return p, nil
 }
 
-func (s *Service) continueRollout(ctx context.Context, who Caller, p *store.Promotion) error {
+func (s *Service) continueRollout(ctx context.Context, who Caller, p *release.Promotion) error {
 	to, ok := s.cfg.Env(p.To)
 	if ok && to.Approval && !who.ReleaseManager {
 		return fmt.Errorf("%w: continuing a rollout into %s needs the release-manager role; %s is a %s", ErrForbidden, p.To, who.Name, who.Role)
 	}
-	if (p.State != store.PromotionRunning && p.State != store.PromotionPaused) || len(p.PipelineRuns) == 0 {
+	if (p.State != release.PromotionRunning && p.State != release.PromotionPaused) || len(p.PipelineRuns) == 0 {
 		return fmt.Errorf("%w: promotion %d is %s with no rollout in progress", ErrConflict, p.ID, p.State)
 	}
 	prName, err := waveRun(p.PipelineRuns, len(p.PipelineRuns)-1)
@@ -605,7 +606,7 @@ func (s *Service) continueRollout(ctx context.Context, who Caller, p *store.Prom
 // forgets its deployment history; admins only.
 func (s *Service) DeleteApp(ctx context.Context, who Caller, appName string) error {
 	err := s.deleteApp(ctx, who, appName)
-	s.audit(ctx, who, &store.AuditEntry{Action: "app-delete", App: appName}, err)
+	s.audit(ctx, who, &release.AuditEntry{Action: "app-delete", App: appName}, err)
 	return err
 }
 
@@ -653,25 +654,27 @@ func (s *Service) deleteApp(ctx context.Context, who Caller, appName string) err
 }
 
 // Get returns one promotion.
-func (s *Service) Get(ctx context.Context, id int64) (*store.Promotion, error) { return s.get(ctx, id) }
+func (s *Service) Get(ctx context.Context, id int64) (*release.Promotion, error) {
+	return s.get(ctx, id)
+}
 
 // List returns promotions, newest first.
-func (s *Service) List(ctx context.Context, f store.PromotionFilter) ([]store.Promotion, error) {
+func (s *Service) List(ctx context.Context, f store.PromotionFilter) ([]release.Promotion, error) {
 	return s.st.ListPromotions(ctx, f)
 }
 
 // Audit returns audit entries, newest first.
-func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]release.AuditEntry, error) {
 	return s.st.ListAudit(ctx, f)
 }
 
 // RecordDenied audits a request the API refused before it reached the
 // service (no valid token); e names the action and what it was about.
-func (s *Service) RecordDenied(ctx context.Context, who Caller, e store.AuditEntry, err error) {
+func (s *Service) RecordDenied(ctx context.Context, who Caller, e release.AuditEntry, err error) {
 	s.audit(ctx, who, &e, err)
 }
 
-func (s *Service) get(ctx context.Context, id int64) (*store.Promotion, error) {
+func (s *Service) get(ctx context.Context, id int64) (*release.Promotion, error) {
 	p, err := s.st.GetPromotion(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no promotion %d", ErrNotFound, id)
@@ -685,10 +688,10 @@ func (s *Service) get(ctx context.Context, id int64) (*store.Promotion, error) {
 // transition reads promotion id, lets change check and modify it and name
 // the states it may move from, stores it with compare-and-set, and audits.
 func (s *Service) transition(ctx context.Context, who Caller, id int64, action string,
-	change func(*store.Promotion) ([]store.PromotionState, error)) (*store.Promotion, error) {
+	change func(*release.Promotion) ([]release.PromotionState, error)) (*release.Promotion, error) {
 	p, err := s.get(ctx, id)
 	if err == nil {
-		var from []store.PromotionState
+		var from []release.PromotionState
 		if from, err = change(p); err == nil {
 			err = s.st.UpdatePromotion(ctx, p, from...)
 			switch {
@@ -699,7 +702,7 @@ func (s *Service) transition(ctx context.Context, who Caller, id int64, action s
 			}
 		}
 	}
-	e := &store.AuditEntry{Action: action, PromotionID: id}
+	e := &release.AuditEntry{Action: action, PromotionID: id}
 	if p != nil {
 		e = entry(action, p)
 	}
@@ -708,7 +711,7 @@ func (s *Service) transition(ctx context.Context, who Caller, id int64, action s
 }
 
 // wave resolves the cluster of p's i-th wave.
-func (s *Service) wave(p *store.Promotion, i int) (environment.Target, environment.Cluster, error) {
+func (s *Service) wave(p *release.Promotion, i int) (environment.Target, environment.Cluster, error) {
 	t, err := s.target(p.App, p.To)
 	if err != nil {
 		return t, environment.Cluster{}, err
@@ -754,13 +757,13 @@ func (s *Service) insecureRepo(ref string) bool {
 	return false
 }
 
-func entry(action string, p *store.Promotion) *store.AuditEntry {
-	return &store.AuditEntry{Action: action, App: p.App, From: p.From, To: p.To, Digest: p.Digest, PromotionID: p.ID}
+func entry(action string, p *release.Promotion) *release.AuditEntry {
+	return &release.AuditEntry{Action: action, App: p.App, From: p.From, To: p.To, Digest: p.Digest, PromotionID: p.ID}
 }
 
 // audit appends e with who and the outcome of err: nil is succeeded;
 // ErrForbidden and ErrUnauthenticated are theirs; any other failed.
-func (s *Service) audit(ctx context.Context, who Caller, e *store.AuditEntry, err error) {
+func (s *Service) audit(ctx context.Context, who Caller, e *release.AuditEntry, err error) {
 	switch {
 	case err == nil:
 		s.record(ctx, who, e, release.OutcomeSucceeded, "succeeded")
@@ -776,7 +779,7 @@ func (s *Service) audit(ctx context.Context, who Caller, e *store.AuditEntry, er
 // record appends e with who, its outcome and the result in words.
 // Auditing never fails the action (it already happened); a store error
 // is logged.
-func (s *Service) record(ctx context.Context, who Caller, e *store.AuditEntry, outcome release.Outcome, result string) {
+func (s *Service) record(ctx context.Context, who Caller, e *release.AuditEntry, outcome release.Outcome, result string) {
 	e.Actor, e.Role, e.Outcome, e.Result = who.Name, who.Role, outcome, result
 	if e.Actor == "" {
 		e.Actor = "anonymous"

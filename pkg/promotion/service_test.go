@@ -31,6 +31,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
 	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/rollout"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
 	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -54,10 +55,10 @@ var (
 )
 
 // runsFake answers the gate's run lookups from a fixed list.
-type runsFake []store.Run
+type runsFake []run.Run
 
-func (r runsFake) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, error) {
-	var out []store.Run
+func (r runsFake) ListRuns(_ context.Context, f store.RunFilter) ([]run.Run, error) {
+	var out []run.Run
 	for _, run := range r {
 		if run.Repo == f.Repo && (f.State == "" || run.State == f.State) {
 			out = append(out, run)
@@ -140,9 +141,9 @@ apps:
 func (e *env) newService() *Service {
 	e.t.Helper()
 	gate := &promote.Gate{BuilderID: builder, Runs: promote.StoreRuns{Runs: runsFake{
-		{ID: "ci/a", Repo: "acme/shop", SHA: commitA, State: store.RunSucceeded},
-		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: store.RunSucceeded},
-		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: store.RunSucceeded},
+		{ID: "ci/a", Repo: "acme/shop", SHA: commitA, State: run.Succeeded},
+		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: run.Succeeded},
+		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: run.Succeeded},
 	}}}
 	svc, err := New(e.cfg, e.st, e.st, gate, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
 	if err != nil {
@@ -178,13 +179,13 @@ func (e *env) push(repo, commit, builderID string) string {
 // runningInQA records digest as deployed to qa (pushed to qa's registry).
 func (e *env) runningInQA(commit, builderID string) string {
 	d := e.push(e.qa+"/qa/shop", commit, builderID)
-	if err := e.st.RecordDeployment(context.Background(), &store.Deployment{App: "shop", Env: "qa", Digest: d}); err != nil {
+	if err := e.st.RecordDeployment(context.Background(), &release.Deployment{App: "shop", Env: "qa", Digest: d}); err != nil {
 		e.t.Fatal(err)
 	}
 	return d
 }
 
-func (e *env) waitFor(id int64, what string, ok func(*store.Promotion) bool) *store.Promotion {
+func (e *env) waitFor(id int64, what string, ok func(*release.Promotion) bool) *release.Promotion {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -202,9 +203,9 @@ func (e *env) waitFor(id int64, what string, ok func(*store.Promotion) bool) *st
 	}
 }
 
-func (e *env) waitState(id int64, want store.PromotionState) *store.Promotion {
+func (e *env) waitState(id int64, want release.PromotionState) *release.Promotion {
 	e.t.Helper()
-	return e.waitFor(id, string(want), func(p *store.Promotion) bool { return p.State == want })
+	return e.waitFor(id, string(want), func(p *release.Promotion) bool { return p.State == want })
 }
 
 // waitRun waits for the deploy PipelineRun of cluster to exist.
@@ -299,7 +300,7 @@ func TestPromoteRefusedByGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.State != store.PromotionRefused || p.From != "qa" || p.Digest != d ||
+	if p.State != release.PromotionRefused || p.From != "qa" || p.Digest != d ||
 		!strings.Contains(p.Reason, "was not built by this Slipway from "+cloneURL) || !strings.Contains(p.Reason, `builder id: want "`+builder+`"`) {
 		t.Errorf("promotion = %+v, want refused naming the builder", p)
 	}
@@ -362,7 +363,7 @@ func testApprovalThenWaves(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.State != store.PromotionAwaitingApproval || p.Commit != commitA {
+	if p.State != release.PromotionAwaitingApproval || p.Commit != commitA {
 		t.Fatalf("developer's promotion = %+v, want awaiting-approval", p)
 	}
 	_, err = e.svc.Approve(ctx, dev, p.ID)
@@ -395,7 +396,7 @@ func testApprovalThenWaves(t *testing.T, e *env) {
 	e.finish(east, outcomeSucceeded, "")
 	west := e.waitRun("prod", "west", p.ID)
 	e.finish(west, outcomeSucceeded, "")
-	got := e.waitState(p.ID, store.PromotionSucceeded)
+	got := e.waitState(p.ID, release.PromotionSucceeded)
 	if got.ApprovedBy != "rita" || got.TargetImage != wantImage || len(got.PipelineRuns) != 2 {
 		t.Errorf("succeeded promotion = %+v", got)
 	}
@@ -434,11 +435,11 @@ func TestReleaseManagerStartsAtOnceAndWave1FailureStops(t *testing.T) {
 	e.start(e.svc)
 	e.runningInQA(commitA, builder)
 	p, err := e.svc.Promote(context.Background(), rm, Request{App: "shop", To: "prod"})
-	if err != nil || p.State != store.PromotionRunning {
+	if err != nil || p.State != release.PromotionRunning {
 		t.Fatalf("Promote = %+v, %v; want running", p, err)
 	}
 	e.finish(e.waitRun("prod", "east", p.ID), outcomeRolledBack, "canary 50%: pod shop-web-canary-x restarted 3 times")
-	got := e.waitState(p.ID, store.PromotionFailed)
+	got := e.waitState(p.ID, release.PromotionFailed)
 	if got.Reason != "wave 1/2 east: rolled back: canary 50%: pod shop-web-canary-x restarted 3 times" {
 		t.Errorf("reason = %q", got.Reason)
 	}
@@ -467,12 +468,12 @@ func testAbortAndContinue(t *testing.T, e *env) {
 	east := e.waitRun("prod", "east", p.ID)
 	// Before the deploy step runs, the app's annotation is the last
 	// rollout's progress, not this one's.
-	e.waitFor(p.ID, "waits for its PipelineRun", func(p *store.Promotion) bool {
+	e.waitFor(p.ID, "waits for its PipelineRun", func(p *release.Promotion) bool {
 		return p.Progress == "wave 1/2 east: waiting for the deploy PipelineRun to start"
 	})
 	e.markRunning(east)
 	e.setProgress(east.Name, "canary 50%: paused until continued")
-	paused := e.waitState(p.ID, store.PromotionPaused)
+	paused := e.waitState(p.ID, release.PromotionPaused)
 	if paused.Progress != "wave 1/2 east: canary 50%: paused until continued" {
 		t.Errorf("progress = %q", paused.Progress)
 	}
@@ -488,7 +489,7 @@ func testAbortAndContinue(t *testing.T, e *env) {
 	if _, err := e.svc.Abort(ctx, rm, p.ID); err != nil {
 		t.Fatalf("Abort: %v", err)
 	}
-	got := e.waitState(p.ID, store.PromotionAborted)
+	got := e.waitState(p.ID, release.PromotionAborted)
 	if got.Reason != "aborted by rita" {
 		t.Errorf("reason = %q", got.Reason)
 	}
@@ -507,7 +508,7 @@ func testAbortAndContinue(t *testing.T, e *env) {
 	// The worker does not bring it back when the aborted rollout ends.
 	e.finish(e.waitRun("prod", "east", p.ID), outcomeAborted, "aborted by rita")
 	e.stop()
-	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != store.PromotionAborted {
+	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != release.PromotionAborted {
 		t.Errorf("state after the rollout ended = %s", p.State)
 	}
 }
@@ -519,7 +520,7 @@ func testAbortAndContinue(t *testing.T, e *env) {
 func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
-	var p *store.Promotion
+	var p *release.Promotion
 	aborted := make(chan error, 1)
 	e.tc.PrependReactor("create", "pipelineruns", func(k8stesting.Action) (bool, runtime.Object, error) {
 		// What Abort records; its signal would find no run yet (the fake
@@ -527,8 +528,8 @@ func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
 		// here).
 		cur, err := e.st.GetPromotion(ctx, p.ID)
 		if err == nil {
-			cur.State, cur.Reason, cur.FinishedAt = store.PromotionAborted, "aborted by rita", time.Now()
-			err = e.st.UpdatePromotion(ctx, cur, store.PromotionRunning, store.PromotionPaused)
+			cur.State, cur.Reason, cur.FinishedAt = release.PromotionAborted, "aborted by rita", time.Now()
+			err = e.st.UpdatePromotion(ctx, cur, release.PromotionRunning, release.PromotionPaused)
 		}
 		aborted <- err
 		return false, nil, nil
@@ -542,7 +543,7 @@ func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
 	if err := <-aborted; err != nil {
 		t.Fatalf("Abort: %v", err)
 	}
-	e.waitState(p.ID, store.PromotionAborted)
+	e.waitState(p.ID, release.PromotionAborted)
 	east := e.waitRun("prod", "east", p.ID)
 	// The abort found no run to signal; the worker signalled it once it
 	// created the run.
@@ -552,7 +553,7 @@ func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
 	e.markRunning(east)
 	e.finish(east, outcomeAborted, "aborted: aborted by rita")
 	e.stop()
-	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != store.PromotionAborted || p.Reason != "aborted by rita" {
+	if p, _ := e.st.GetPromotion(ctx, p.ID); p.State != release.PromotionAborted || p.Reason != "aborted by rita" {
 		t.Errorf("promotion after the step ended = %s %q, want aborted by rita", p.State, p.Reason)
 	}
 	if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
@@ -574,16 +575,16 @@ func TestRestartResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	east := e.waitRun("prod", "east", p.ID)
-	e.waitFor(p.ID, "records wave 1", func(p *store.Promotion) bool { return len(p.PipelineRuns) == 1 })
+	e.waitFor(p.ID, "records wave 1", func(p *release.Promotion) bool { return len(p.PipelineRuns) == 1 })
 	e.stop()
-	if p, _ := e.st.GetPromotion(context.Background(), p.ID); p.State != store.PromotionRunning {
+	if p, _ := e.st.GetPromotion(context.Background(), p.ID); p.State != release.PromotionRunning {
 		t.Fatalf("after shutdown the promotion is %s, want running", p.State)
 	}
 	// Wave 1 finished while Slipway was down.
 	e.finish(east, outcomeSucceeded, "")
 	e.start(e.newService())
 	e.finish(e.waitRun("prod", "west", p.ID), outcomeSucceeded, "")
-	e.waitState(p.ID, store.PromotionSucceeded)
+	e.waitState(p.ID, release.PromotionSucceeded)
 	want := []string{tekton.DeployRunName("shop", "prod", "east", p.ID), tekton.DeployRunName("shop", "prod", "west", p.ID)}
 	if diff := cmp.Diff(want, e.runNames()); diff != "" {
 		t.Errorf("runs (-want +got):\n%s", diff)
@@ -600,7 +601,7 @@ func TestRollbackPicksPreviousDistinctDigest(t *testing.T) {
 	old := e.push(e.prod+"/prod/shop", commitA, builder)
 	cur := e.push(e.prod+"/prod/shop", commitB, builder)
 	for _, d := range []string{old, cur, cur} {
-		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+		if err := e.st.RecordDeployment(ctx, &release.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -609,7 +610,7 @@ func TestRollbackPicksPreviousDistinctDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := e.prod + "/prod/shop@" + old
-	if p.Kind != store.KindRollback || p.Digest != old || p.TargetImage != img || p.State != store.PromotionAwaitingApproval || p.Commit != commitA {
+	if p.Kind != release.KindRollback || p.Digest != old || p.TargetImage != img || p.State != release.PromotionAwaitingApproval || p.Commit != commitA {
 		t.Fatalf("developer's rollback = %+v", p)
 	}
 	if _, err := e.svc.Approve(ctx, adm, p.ID); err != nil {
@@ -617,7 +618,7 @@ func TestRollbackPicksPreviousDistinctDigest(t *testing.T) {
 	}
 	e.finish(e.waitRun("prod", "east", p.ID), outcomeSucceeded, "")
 	e.finish(e.waitRun("prod", "west", p.ID), outcomeSucceeded, "")
-	e.waitState(p.ID, store.PromotionSucceeded)
+	e.waitState(p.ID, release.PromotionSucceeded)
 	deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0)
 	if deps[0].Digest != old {
 		t.Errorf("prod now runs %s, want %s", deps[0].Digest, old)
@@ -629,34 +630,34 @@ func TestAutoDeployOnlyOnTheAppsBranch(t *testing.T) {
 	e.start(e.svc)
 	ctx := context.Background()
 	d := e.push(e.ci+"/ci/shop", commitA, builder)
-	run := store.Run{ID: "ci/a", Repo: "acme/shop", Ref: "refs/heads/main", SHA: commitA, State: store.RunSucceeded,
+	ciRun := run.Run{ID: "ci/a", Repo: "acme/shop", Ref: "refs/heads/main", SHA: commitA, State: run.Succeeded,
 		ImageURL: e.ci + "/ci/shop:aaaaaaa", ImageDigest: d}
 	tests := []struct {
-		name string
-		run  func(store.Run) store.Run
+		name  string
+		ciRun func(run.Run) run.Run
 	}{
-		{"other branch", func(r store.Run) store.Run { r.Ref = "refs/heads/feature"; return r }},
-		{"tag", func(r store.Run) store.Run { r.Ref = "refs/tags/v1"; return r }},
-		{"failed run", func(r store.Run) store.Run { r.State = store.RunFailed; return r }},
-		{"other repo", func(r store.Run) store.Run { r.Repo = "acme/other"; return r }},
+		{"other branch", func(r run.Run) run.Run { r.Ref = "refs/heads/feature"; return r }},
+		{"tag", func(r run.Run) run.Run { r.Ref = "refs/tags/v1"; return r }},
+		{"failed run", func(r run.Run) run.Run { r.State = run.Failed; return r }},
+		{"other repo", func(r run.Run) run.Run { r.Repo = "acme/other"; return r }},
 	}
 	for _, tt := range tests {
-		if p, err := e.svc.AutoDeploy(ctx, tt.run(run), ""); p != nil || err != nil {
+		if p, err := e.svc.AutoDeploy(ctx, tt.ciRun(ciRun), ""); p != nil || err != nil {
 			t.Errorf("%s: AutoDeploy = %+v, %v; want nothing", tt.name, p, err)
 		}
 	}
-	p, err := e.svc.AutoDeploy(ctx, run, "")
+	p, err := e.svc.AutoDeploy(ctx, ciRun, "")
 	if err != nil || p == nil {
 		t.Fatalf("AutoDeploy(main) = %+v, %v", p, err)
 	}
-	if p.Kind != store.KindAutoDeploy || p.To != "qa" || p.RequestedBy != "slipway" || p.State != store.PromotionRunning || p.RunID != "ci/a" {
+	if p.Kind != release.KindAutoDeploy || p.To != "qa" || p.RequestedBy != "slipway" || p.State != release.PromotionRunning || p.RunID != "ci/a" {
 		t.Errorf("auto-deploy = %+v", p)
 	}
-	if again, err := e.svc.AutoDeploy(ctx, run, ""); again != nil || err != nil {
+	if again, err := e.svc.AutoDeploy(ctx, ciRun, ""); again != nil || err != nil {
 		t.Errorf("second AutoDeploy of the same run = %+v, %v", again, err)
 	}
 	e.finish(e.waitRun("qa", "local", p.ID), outcomeSucceeded, "")
-	e.waitState(p.ID, store.PromotionSucceeded)
+	e.waitState(p.ID, release.PromotionSucceeded)
 	deps, _ := e.st.ListDeployments(ctx, "shop", "qa", 0)
 	if len(deps) != 1 || deps[0].Image != e.qa+"/qa/shop@"+d {
 		t.Errorf("qa deployments = %+v", deps)
@@ -755,18 +756,18 @@ func TestResumeAfterDeploymentRecorded(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	d := e.push(e.prod+"/prod/shop", commitA, builder)
-	p := &store.Promotion{Kind: store.KindPromote, App: "shop", From: "qa", To: "prod", Digest: d, State: store.PromotionRunning,
+	p := &release.Promotion{Kind: release.KindPromote, App: "shop", From: "qa", To: "prod", Digest: d, State: release.PromotionRunning,
 		SourceImage: e.qa + "/qa/shop@" + d, TargetImage: e.prod + "/prod/shop@" + d, RequestedBy: "rita"}
 	if err := e.st.CreatePromotion(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d, PromotionID: p.ID}); err != nil {
+	if err := e.st.RecordDeployment(ctx, &release.Deployment{App: "shop", Env: "prod", Digest: d, PromotionID: p.ID}); err != nil {
 		t.Fatal(err)
 	}
 	e.start(e.svc)
 	e.finish(e.waitRun("prod", "east", p.ID), outcomeSucceeded, "")
 	e.finish(e.waitRun("prod", "west", p.ID), outcomeSucceeded, "")
-	e.waitState(p.ID, store.PromotionSucceeded)
+	e.waitState(p.ID, release.PromotionSucceeded)
 	if deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0); len(deps) != 1 {
 		t.Errorf("deployments = %+v, want the one recorded before", deps)
 	}
@@ -782,7 +783,7 @@ func TestPromoteHandPushedDigestRefusedByGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.State != store.PromotionRefused || p.ID == 0 || !strings.Contains(p.Reason, "was not built by this Slipway") {
+	if p.State != release.PromotionRefused || p.ID == 0 || !strings.Contains(p.Reason, "was not built by this Slipway") {
 		t.Errorf("promotion = %+v, want recorded as refused by the gate", p)
 	}
 	if _, err := remote.Head(mustRef(t, e.prod+"/prod/shop@"+d)); err == nil {
@@ -802,12 +803,12 @@ func TestOnePromotionPerAppAndEnvironment(t *testing.T) {
 	dB := e.runningInQA(commitB, builder)
 	// prod has a history a rollback could go back in.
 	for _, d := range []string{e.push(e.prod+"/prod/shop", commitC, builder), dA} {
-		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+		if err := e.st.RecordDeployment(ctx, &release.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	first, err := e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod", Digest: dA})
-	if err != nil || first.State != store.PromotionRunning {
+	if err != nil || first.State != release.PromotionRunning {
 		t.Fatalf("first Promote = %+v, %v", first, err)
 	}
 	east := e.waitRun("prod", "east", first.ID)
@@ -815,7 +816,7 @@ func TestOnePromotionPerAppAndEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.State != store.PromotionQueued || second.Progress != queuedProgress {
+	if second.State != release.PromotionQueued || second.Progress != queuedProgress {
 		t.Errorf("second promotion = %s %q, want queued", second.State, second.Progress)
 	}
 	if _, err := e.svc.Rollback(ctx, rm, "shop", "prod"); err == nil {
@@ -823,7 +824,7 @@ func TestOnePromotionPerAppAndEnvironment(t *testing.T) {
 	} else if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), fmt.Sprintf("promotion %d (promote of %s) is running into prod", first.ID, dA)) {
 		t.Errorf("Rollback during a rollout = %v, want a conflict naming promotion %d", err, first.ID)
 	}
-	queued, _ := e.svc.List(ctx, store.PromotionFilter{State: store.PromotionQueued})
+	queued, _ := e.svc.List(ctx, store.PromotionFilter{State: release.PromotionQueued})
 	if len(queued) != 1 || queued[0].ID != second.ID {
 		t.Errorf("queued = %+v, want promotion %d", queued, second.ID)
 	}
@@ -832,18 +833,18 @@ func TestOnePromotionPerAppAndEnvironment(t *testing.T) {
 	e.stop()
 	e.finish(east, outcomeSucceeded, "")
 	e.start(e.newService())
-	if got, _ := e.st.GetPromotion(ctx, second.ID); got.State != store.PromotionQueued {
+	if got, _ := e.st.GetPromotion(ctx, second.ID); got.State != release.PromotionQueued {
 		t.Errorf("second while the first still rolls out = %s, want queued", got.State)
 	}
 	if diff := cmp.Diff([]string{east.Name}, e.runNames()); diff != "" {
 		t.Errorf("runs before the first ended (-want +got):\n%s", diff)
 	}
 	e.finish(e.waitRun("prod", "west", first.ID), outcomeSucceeded, "")
-	e.waitState(first.ID, store.PromotionSucceeded)
-	e.waitState(second.ID, store.PromotionRunning)
+	e.waitState(first.ID, release.PromotionSucceeded)
+	e.waitState(second.ID, release.PromotionRunning)
 	e.finish(e.waitRun("prod", "east", second.ID), outcomeSucceeded, "")
 	e.finish(e.waitRun("prod", "west", second.ID), outcomeSucceeded, "")
-	e.waitState(second.ID, store.PromotionSucceeded)
+	e.waitState(second.ID, release.PromotionSucceeded)
 	deps, _ := e.st.ListDeployments(ctx, "shop", "prod", 0)
 	var got []string
 	for _, d := range deps {
@@ -866,11 +867,11 @@ func TestAutoDeploysQueueAndTheNewestSupersedes(t *testing.T) {
 func testAutoDeploysQueue(t *testing.T, e *env) {
 	e.start(e.svc)
 	ctx := context.Background()
-	deploy := func(id, commit string) *store.Promotion {
+	deploy := func(id, commit string) *release.Promotion {
 		t.Helper()
 		d := e.push(e.ci+"/ci/shop", commit, builder)
-		p, err := e.svc.AutoDeploy(ctx, store.Run{ID: id, Repo: "acme/shop", Ref: "refs/heads/main", SHA: commit,
-			State: store.RunSucceeded, ImageURL: e.ci + "/ci/shop:" + commit[:7], ImageDigest: d}, "")
+		p, err := e.svc.AutoDeploy(ctx, run.Run{ID: id, Repo: "acme/shop", Ref: "refs/heads/main", SHA: commit,
+			State: run.Succeeded, ImageURL: e.ci + "/ci/shop:" + commit[:7], ImageDigest: d}, "")
 		if err != nil || p == nil {
 			t.Fatalf("AutoDeploy(%s) = %+v, %v", id, p, err)
 		}
@@ -881,27 +882,27 @@ func testAutoDeploysQueue(t *testing.T, e *env) {
 	e.markRunning(prA)
 	b := deploy("ci/b", commitB)
 	c := deploy("ci/c", commitC)
-	for _, p := range []*store.Promotion{b, c} {
-		if p.State != store.PromotionQueued {
+	for _, p := range []*release.Promotion{b, c} {
+		if p.State != release.PromotionQueued {
 			t.Errorf("auto-deploy %s = %s, want queued", p.RunID, p.State)
 		}
 	}
 	gotB, _ := e.st.GetPromotion(ctx, b.ID)
-	if want := fmt.Sprintf("superseded by auto-deploy %d of %s", c.ID, c.Digest); gotB.State != store.PromotionAborted || gotB.Reason != want {
+	if want := fmt.Sprintf("superseded by auto-deploy %d of %s", c.ID, c.Digest); gotB.State != release.PromotionAborted || gotB.Reason != want {
 		t.Errorf("older queued auto-deploy = %s %q, want aborted %q", gotB.State, gotB.Reason, want)
 	}
 	if _, err := e.svc.Abort(ctx, adm, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.waitState(a.ID, store.PromotionAborted)
+	e.waitState(a.ID, release.PromotionAborted)
 	// a's rollout is still rolling back: c waits for its PipelineRun.
 	time.Sleep(50 * time.Millisecond)
-	if got, _ := e.st.GetPromotion(ctx, c.ID); got.State != store.PromotionQueued {
+	if got, _ := e.st.GetPromotion(ctx, c.ID); got.State != release.PromotionQueued {
 		t.Errorf("newest auto-deploy while the aborted rollout still runs = %s, want queued", got.State)
 	}
 	e.finish(prA, outcomeAborted, "aborted by ada")
 	e.finish(e.waitRun("qa", "local", c.ID), outcomeSucceeded, "")
-	e.waitState(c.ID, store.PromotionSucceeded)
+	e.waitState(c.ID, release.PromotionSucceeded)
 	want := []string{prA.Name, tekton.DeployRunName("shop", "qa", "local", c.ID)}
 	if diff := cmp.Diff(want, e.runNames()); diff != "" {
 		t.Errorf("runs (-want +got):\n%s", diff)
@@ -949,7 +950,7 @@ apps:
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := &store.Promotion{ID: 3, App: "shop", To: "qa", TargetImage: "reg.example/qa/shop@sha256:" + strings.Repeat("1", 64)}
+			p := &release.Promotion{ID: 3, App: "shop", To: "qa", TargetImage: "reg.example/qa/shop@sha256:" + strings.Repeat("1", 64)}
 			pr, err := svc.deployRun(p, tg, tg.Clusters[0], "deploy-shop-qa-3")
 			if err != nil {
 				t.Fatal(err)
@@ -1009,7 +1010,7 @@ func TestKilledCanaryRolloutIsCleanedUp(t *testing.T) {
 			east := e.waitRun("prod", "east", p.ID)
 			e.markRunning(east)
 			tt.end(e, east)
-			got := e.waitState(p.ID, store.PromotionFailed)
+			got := e.waitState(p.ID, release.PromotionFailed)
 			if got.Reason != tt.wantReason {
 				t.Errorf("reason = %q, want %q", got.Reason, tt.wantReason)
 			}
@@ -1059,7 +1060,7 @@ func TestAutoDeployOnTheRepositorysDefaultBranch(t *testing.T) {
 				e := newEnv(t)
 				e.cfg.Apps[0].Branch = tt.branch
 				d := e.push(e.ci+"/ci/shop", commitA, builder)
-				run := store.Run{ID: "ci/a", EventID: 1, Repo: "acme/shop", Ref: tt.ref, SHA: commitA, State: store.RunSucceeded,
+				run := run.Run{ID: "ci/a", EventID: 1, Repo: "acme/shop", Ref: tt.ref, SHA: commitA, State: run.Succeeded,
 					ImageURL: e.ci + "/ci/shop:aaaaaaa", ImageDigest: d}
 				p, err := e.svc.AutoDeploy(context.Background(), run, tt.defaultBranch)
 				if err != nil {
@@ -1081,7 +1082,7 @@ func TestRollbackWaitsForAnAbortedRolloutToEnd(t *testing.T) {
 	ctx := context.Background()
 	dA, dB := e.runningInQA(commitA, builder), e.runningInQA(commitB, builder)
 	for _, d := range []string{e.push(e.prod+"/prod/shop", commitC, builder), dA} {
-		if err := e.st.RecordDeployment(ctx, &store.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
+		if err := e.st.RecordDeployment(ctx, &release.Deployment{App: "shop", Env: "prod", Digest: d}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1094,7 +1095,7 @@ func TestRollbackWaitsForAnAbortedRolloutToEnd(t *testing.T) {
 	if _, err := e.svc.Abort(ctx, rm, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.waitState(p.ID, store.PromotionAborted)
+	e.waitState(p.ID, release.PromotionAborted)
 	_, err = e.svc.Rollback(ctx, rm, "shop", "prod")
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "deploy PipelineRun "+east.Name+" of shop in prod is still running") {
 		t.Fatalf("Rollback while the aborted rollout rolls back = %v, want a conflict naming %s", err, east.Name)
@@ -1104,7 +1105,7 @@ func TestRollbackWaitsForAnAbortedRolloutToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Rollback once the aborted rollout ended: %v", err)
 	}
-	if rb.State != store.PromotionRunning {
+	if rb.State != release.PromotionRunning {
 		t.Errorf("rollback = %s, want running", rb.State)
 	}
 }

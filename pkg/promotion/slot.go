@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -13,7 +14,7 @@ import (
 // so a decision made on a stale read loses its write, never corrupts.
 type slot struct {
 	// open are the promotions that have not ended, newest first.
-	open []store.Promotion
+	open []release.Promotion
 	// inFlight names a deploy PipelineRun that has not ended ("" none).
 	inFlight string
 }
@@ -36,7 +37,7 @@ func (s *Service) readSlot(ctx context.Context, app, env string, runs bool) (slo
 }
 
 // active is the running or paused promotion holding the slot, nil if none.
-func (v slot) active() *store.Promotion {
+func (v slot) active() *release.Promotion {
 	for i := range v.open {
 		if v.open[i].State.Active() {
 			return &v.open[i]
@@ -47,12 +48,12 @@ func (v slot) active() *store.Promotion {
 
 // next is the queued promotion to start: the oldest, when no promotion
 // holds the slot and no deploy PipelineRun still runs; nil otherwise.
-func (v slot) next() *store.Promotion {
+func (v slot) next() *release.Promotion {
 	if v.active() != nil || v.inFlight != "" {
 		return nil
 	}
 	for i := len(v.open) - 1; i >= 0; i-- {
-		if v.open[i].State == store.PromotionQueued {
+		if v.open[i].State == release.PromotionQueued {
 			return &v.open[i]
 		}
 	}
@@ -60,7 +61,7 @@ func (v slot) next() *store.Promotion {
 }
 
 // busy is the conflict of p with the promotion holding the slot.
-func (v slot) busy(p *store.Promotion) error {
+func (v slot) busy(p *release.Promotion) error {
 	if a := v.active(); a != nil && a.ID != p.ID {
 		return fmt.Errorf("%w: promotion %d (%s of %s) is %s into %s; abort it (its rollout rolls back by itself) or try again when it ends",
 			ErrConflict, a.ID, a.Kind, a.Digest, a.State, p.To)
@@ -72,7 +73,7 @@ func (v slot) busy(p *store.Promotion) error {
 // holds the slot or a deploy PipelineRun still runs (see runnable); nil
 // when neither. The store's ErrActive stays the arbiter of a race with a
 // promotion starting meanwhile.
-func (v slot) rollbackMayStart(p *store.Promotion) error {
+func (v slot) rollbackMayStart(p *release.Promotion) error {
 	if a := v.active(); a != nil && a.ID != p.ID {
 		return v.busy(p)
 	}

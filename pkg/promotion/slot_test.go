@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/release"
 )
 
 func TestSlotDecisions(t *testing.T) {
-	prom := func(id int64, st store.PromotionState) store.Promotion {
-		return store.Promotion{ID: id, Kind: store.KindPromote, App: "shop", To: "prod", Digest: "sha256:d", State: st}
+	prom := func(id int64, st release.PromotionState) release.Promotion {
+		return release.Promotion{ID: id, Kind: release.KindPromote, App: "shop", To: "prod", Digest: "sha256:d", State: st}
 	}
-	rb := &store.Promotion{ID: 9, Kind: store.KindRollback, App: "shop", To: "prod", State: store.PromotionRunning}
+	rb := &release.Promotion{ID: 9, Kind: release.KindRollback, App: "shop", To: "prod", State: release.PromotionRunning}
 	tests := []struct {
 		name string
 		v    slot
@@ -22,15 +22,15 @@ func TestSlotDecisions(t *testing.T) {
 		rollback string
 	}{
 		{name: "empty", v: slot{}},
-		{name: "oldest queued starts", v: slot{open: []store.Promotion{prom(5, store.PromotionQueued), prom(3, store.PromotionQueued)}}, next: 3},
-		{name: "awaiting approval never starts here", v: slot{open: []store.Promotion{prom(4, store.PromotionAwaitingApproval)}}},
-		{name: "running holds the slot", v: slot{open: []store.Promotion{prom(5, store.PromotionQueued), prom(4, store.PromotionRunning)}},
+		{name: "oldest queued starts", v: slot{open: []release.Promotion{prom(5, release.PromotionQueued), prom(3, release.PromotionQueued)}}, next: 3},
+		{name: "awaiting approval never starts here", v: slot{open: []release.Promotion{prom(4, release.PromotionAwaitingApproval)}}},
+		{name: "running holds the slot", v: slot{open: []release.Promotion{prom(5, release.PromotionQueued), prom(4, release.PromotionRunning)}},
 			rollback: "promotion 4 (promote of sha256:d) is running into prod"},
-		{name: "paused holds the slot", v: slot{open: []store.Promotion{prom(4, store.PromotionPaused), prom(3, store.PromotionQueued)}},
+		{name: "paused holds the slot", v: slot{open: []release.Promotion{prom(4, release.PromotionPaused), prom(3, release.PromotionQueued)}},
 			rollback: "promotion 4 (promote of sha256:d) is paused into prod"},
-		{name: "an aborted rollout still rolling back", v: slot{open: []store.Promotion{prom(5, store.PromotionQueued)}, inFlight: "deploy-x"},
+		{name: "an aborted rollout still rolling back", v: slot{open: []release.Promotion{prom(5, release.PromotionQueued)}, inFlight: "deploy-x"},
 			rollback: "deploy PipelineRun deploy-x of shop in prod is still running"},
-		{name: "the rollback itself is not in its way", v: slot{open: []store.Promotion{*rb}}},
+		{name: "the rollback itself is not in its way", v: slot{open: []release.Promotion{*rb}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

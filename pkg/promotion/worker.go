@@ -19,6 +19,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/rollout"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -57,7 +58,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) resume(ctx context.Context) {
 	// Queued promotions whose slot came free: the active one ended on
 	// another replica, before a restart, or its aborted rollout ended.
-	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: store.PromotionQueued, Limit: 1000})
+	queued, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: release.PromotionQueued, Limit: 1000})
 	if err != nil {
 		logging.From(ctx).Warn("listing queued promotions", "err", err)
 	}
@@ -68,7 +69,7 @@ func (s *Service) resume(ctx context.Context) {
 			s.advance(ctx, p.App, p.To)
 		}
 	}
-	for _, state := range []store.PromotionState{store.PromotionRunning, store.PromotionPaused} {
+	for _, state := range []release.PromotionState{release.PromotionRunning, release.PromotionPaused} {
 		ps, err := s.st.ListPromotions(ctx, store.PromotionFilter{State: state, Limit: 1000})
 		if err != nil {
 			logging.From(ctx).Warn("listing promotions to carry out", "err", err)
@@ -97,7 +98,7 @@ func (s *Service) resume(ctx context.Context) {
 }
 
 // carryOut copies p's image and rolls it out wave after wave.
-func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
+func (s *Service) carryOut(ctx context.Context, p release.Promotion) {
 	log := logging.From(ctx).With("promotion", p.ID, "app", p.App, "to", p.To)
 	err := s.execute(ctx, &p)
 	switch {
@@ -142,7 +143,7 @@ func (s *Service) carryOut(ctx context.Context, p store.Promotion) {
 // execute returns nil when every wave succeeded and the deployment is
 // recorded, errStopped when the promotion was aborted meanwhile, another
 // error (the reason) when it failed.
-func (s *Service) execute(ctx context.Context, p *store.Promotion) error {
+func (s *Service) execute(ctx context.Context, p *release.Promotion) error {
 	t, err := s.target(p.App, p.To)
 	if err != nil {
 		return err
@@ -170,7 +171,7 @@ func (s *Service) execute(ctx context.Context, p *store.Promotion) error {
 	if last, err := s.st.ListDeployments(ctx, p.App, p.To, 1); err == nil && len(last) > 0 && last[0].PromotionID == p.ID {
 		return nil
 	}
-	d := &store.Deployment{App: p.App, Env: p.To, Digest: p.Digest, Image: p.TargetImage, Commit: p.Commit, PromotionID: p.ID}
+	d := &release.Deployment{App: p.App, Env: p.To, Digest: p.Digest, Image: p.TargetImage, Commit: p.Commit, PromotionID: p.ID}
 	if err := s.st.RecordDeployment(ctx, d); err != nil {
 		return fmt.Errorf("every wave succeeded but recording the deployment failed: %w", err)
 	}
@@ -179,9 +180,9 @@ func (s *Service) execute(ctx context.Context, p *store.Promotion) error {
 
 // copy copies by digest into the target environment's registry (the
 // digest identical on both sides; promote.Copy checks it).
-func (s *Service) copy(ctx context.Context, p *store.Promotion, t environment.Target) (string, error) {
+func (s *Service) copy(ctx context.Context, p *release.Promotion, t environment.Target) (string, error) {
 	insecure := t.Insecure
-	if p.Kind == store.KindAutoDeploy {
+	if p.Kind == release.KindAutoDeploy {
 		insecure = s.insecureRepo(p.SourceImage)
 	} else if from, ok := s.cfg.Env(p.From); ok {
 		insecure = from.Insecure
@@ -206,7 +207,7 @@ func (s *Service) copy(ctx context.Context, p *store.Promotion, t environment.Ta
 
 // rollOut runs wave i: creates (or finds, after a restart) its deploy
 // PipelineRun and follows it to its end.
-func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment.Target, i int, cl environment.Cluster) error {
+func (s *Service) rollOut(ctx context.Context, p *release.Promotion, t environment.Target, i int, cl environment.Cluster) error {
 	wave := fmt.Sprintf("wave %d/%d %s", i+1, len(t.Clusters), cl.Name)
 	prName := tekton.DeployRunName(p.App, p.To, cl.Name, p.ID)
 	id := s.o.Namespace + "/" + prName
@@ -223,7 +224,7 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 		}
 	}
 	// An abort may have come since the last update; no new rollout then.
-	if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil && cur.State != store.PromotionRunning && cur.State != store.PromotionPaused {
+	if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil && cur.State != release.PromotionRunning && cur.State != release.PromotionPaused {
 		*p = *cur
 		return errStopped
 	}
@@ -235,7 +236,7 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 	// An abort that came while the run was being created found no run to
 	// signal; the worker signals it now, so the deploy step stops at its
 	// start (an abort on its PipelineRun is always its own).
-	if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil && cur.State == store.PromotionAborted {
+	if cur, err := s.st.GetPromotion(ctx, p.ID); err == nil && cur.State == release.PromotionAborted {
 		if err := s.signal(ctx, prName, rollout.SignalAbort, cur.Reason); err != nil {
 			logging.From(ctx).Warn("signalling the abort to a new deploy PipelineRun", "run", id, "err", err)
 		}
@@ -260,7 +261,7 @@ func (s *Service) rollOut(ctx context.Context, p *store.Promotion, t environment
 			// Until the deploy step runs, the app's progress annotation is
 			// the previous rollout's.
 			started := false
-			if st, _ := tekton.RunState(pr); st == store.RunRunning {
+			if st, _ := tekton.RunState(pr); st == run.Running {
 				started = true
 			}
 			if err := s.observe(ctx, p, t, wave, started, progressOf(pr)); err != nil {
@@ -291,7 +292,7 @@ func killed(pr *pipelinev1.PipelineRun) bool {
 // otherwise keep its canary (and its traffic share) beside the untouched
 // stable Deployment, with a remove-canary deploy run in the wave's
 // cluster; the reason says whether it worked.
-func (s *Service) removeCanary(ctx context.Context, p *store.Promotion, cl environment.Cluster, t environment.Target, cause error) error {
+func (s *Service) removeCanary(ctx context.Context, p *release.Promotion, cl environment.Cluster, t environment.Target, cause error) error {
 	cctx := context.WithoutCancel(ctx)
 	if err := s.runMode(cctx, rollout.ModeRemoveCanary, p.App, p.To, t, cl, strconv.FormatInt(p.ID, 10)); err != nil {
 		return fmt.Errorf("%w; removing the canary it left failed: %w", cause, err)
@@ -319,13 +320,13 @@ func (s *Service) finished(wave string, pr *pipelinev1.PipelineRun) (bool, error
 		reason = msg
 	}
 	switch {
-	case state == store.RunSucceeded && (outcome == "" || outcome == outcomeSucceeded):
+	case state == run.Succeeded && (outcome == "" || outcome == outcomeSucceeded):
 		return true, nil
 	case outcome == outcomeRolledBack:
 		return true, fmt.Errorf("%s: rolled back: %s", wave, reason)
 	case outcome == outcomeAborted:
 		return true, fmt.Errorf("%s: aborted: %s", wave, reason)
-	case state == store.RunCanceled:
+	case state == run.Canceled:
 		return true, fmt.Errorf("%s: PipelineRun cancelled: %s", wave, reason)
 	default:
 		return true, fmt.Errorf("%s: %s", wave, reason)
@@ -335,7 +336,7 @@ func (s *Service) finished(wave string, pr *pipelinev1.PipelineRun) (bool, error
 // observe records the rollout's progress as the deploy pod reports it on
 // its PipelineRun (and paused while a manual canary step waits), and
 // notices an abort.
-func (s *Service) observe(ctx context.Context, p *store.Promotion, t environment.Target, wave string, started bool, reported string) error {
+func (s *Service) observe(ctx context.Context, p *release.Promotion, t environment.Target, wave string, started bool, reported string) error {
 	progress := "waiting for the deploy PipelineRun to start"
 	if started {
 		progress = reported
@@ -348,15 +349,15 @@ func (s *Service) observe(ctx context.Context, p *store.Promotion, t environment
 	state := p.State
 	paused := t.Rollout.Pause == environment.PauseManual && rollout.Paused(progress)
 	switch {
-	case paused && state == store.PromotionRunning:
+	case paused && state == release.PromotionRunning:
 		state, _ = release.Transition(state, release.ActionPause)
-	case !paused && state == store.PromotionPaused:
+	case !paused && state == release.PromotionPaused:
 		state, _ = release.Transition(state, release.ActionResume)
 	}
 	if progress == p.Progress && state == p.State {
 		// Still read the record: an abort must end the wait promptly.
 		cur, err := s.st.GetPromotion(ctx, p.ID)
-		if err == nil && cur.State != store.PromotionRunning && cur.State != store.PromotionPaused {
+		if err == nil && cur.State != release.PromotionRunning && cur.State != release.PromotionPaused {
 			*p = *cur
 			return errStopped
 		}
@@ -368,8 +369,8 @@ func (s *Service) observe(ctx context.Context, p *store.Promotion, t environment
 
 // update stores p if it is still running or paused; errStopped (with p
 // reloaded) when someone else ended it.
-func (s *Service) update(ctx context.Context, p *store.Promotion) error {
-	err := s.st.UpdatePromotion(ctx, p, store.PromotionRunning, store.PromotionPaused)
+func (s *Service) update(ctx context.Context, p *release.Promotion) error {
+	err := s.st.UpdatePromotion(ctx, p, release.PromotionRunning, release.PromotionPaused)
 	if errors.Is(err, store.ErrConflict) {
 		if cur, gerr := s.st.GetPromotion(ctx, p.ID); gerr == nil {
 			*p = *cur
@@ -382,7 +383,7 @@ func (s *Service) update(ctx context.Context, p *store.Promotion) error {
 	return nil
 }
 
-func (s *Service) deployRun(p *store.Promotion, t environment.Target, cl environment.Cluster, prName string) (*pipelinev1.PipelineRun, error) {
+func (s *Service) deployRun(p *release.Promotion, t environment.Target, cl environment.Cluster, prName string) (*pipelinev1.PipelineRun, error) {
 	r := t.Rollout
 	o := tekton.DeployRunOptions{
 		Namespace: s.o.Namespace, Name: prName, SlipwayImage: s.o.SlipwayImage, ServiceAccount: s.o.ServiceAccount,

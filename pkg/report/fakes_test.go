@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -15,22 +16,22 @@ import (
 // memRuns is an in-memory store.Runs.
 type memRuns struct {
 	mu   sync.Mutex
-	runs map[string]store.Run
+	runs map[string]run.Run
 	// failUpdates makes that many UpdateRun calls fail.
 	failUpdates int
 }
 
 var _ store.Runs = (*memRuns)(nil)
 
-func newMemRuns(runs ...store.Run) *memRuns {
-	m := &memRuns{runs: map[string]store.Run{}}
+func newMemRuns(runs ...run.Run) *memRuns {
+	m := &memRuns{runs: map[string]run.Run{}}
 	for _, r := range runs {
 		m.runs[r.ID] = r
 	}
 	return m
 }
 
-func (m *memRuns) CreateRun(_ context.Context, r *store.Run) error {
+func (m *memRuns) CreateRun(_ context.Context, r *run.Run) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.runs[r.ID]; !ok {
@@ -39,7 +40,7 @@ func (m *memRuns) CreateRun(_ context.Context, r *store.Run) error {
 	return nil
 }
 
-func (m *memRuns) UpdateRun(_ context.Context, r *store.Run) error {
+func (m *memRuns) UpdateRun(_ context.Context, r *run.Run) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.runs[r.ID]; !ok {
@@ -53,7 +54,7 @@ func (m *memRuns) UpdateRun(_ context.Context, r *store.Run) error {
 	return nil
 }
 
-func (m *memRuns) GetRun(_ context.Context, id string) (*store.Run, error) {
+func (m *memRuns) GetRun(_ context.Context, id string) (*run.Run, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.runs[id]
@@ -63,10 +64,10 @@ func (m *memRuns) GetRun(_ context.Context, id string) (*store.Run, error) {
 	return &r, nil
 }
 
-func (m *memRuns) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, error) {
+func (m *memRuns) ListRuns(_ context.Context, f store.RunFilter) ([]run.Run, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []store.Run
+	var out []run.Run
 	for _, r := range m.runs {
 		if (f.Repo == "" || r.Repo == f.Repo) && (f.Ref == "" || r.Ref == f.Ref) &&
 			(f.MRNumber == 0 || r.MRNumber == f.MRNumber) && (f.State == "" || r.State == f.State) {
@@ -80,7 +81,7 @@ func (m *memRuns) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, e
 	return out, nil
 }
 
-func (m *memRuns) get(id string) (store.Run, bool) {
+func (m *memRuns) get(id string) (run.Run, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.runs[id]

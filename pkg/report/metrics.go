@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // metrics are nil-safe so a Reporter without a registerer skips them.
@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) finished(s store.RunState) {
+func (m *metrics) finished(s run.State) {
 	if m != nil {
 		m.runs.WithLabelValues(string(s)).Inc()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -48,48 +49,48 @@ func (r *Reporter) reconcile(ctx context.Context, key string) error {
 		return nil
 	}
 
-	run, err := r.loadRun(ctx, key, pr)
+	ciRun, err := r.loadRun(ctx, key, pr)
 	if err != nil {
 		return err
 	}
-	before := *run
+	before := *ciRun
 	state, msg := tekton.RunState(pr)
-	applyStatus(run, pr, state, msg)
+	applyStatus(ciRun, pr, state, msg)
 	if state.Terminal() && before.Reported == state {
 		// Keep the final word: the failed task or why the post failed.
-		run.Message = before.Message
+		ciRun.Message = before.Message
 	}
 
 	var postErr error
-	if rank(state) > rank(run.Reported) {
+	if rank(state) > rank(ciRun.Reported) {
 		desc := r.describe(ctx, pr, state, msg)
-		if state == store.RunFailed && desc.detail != "" {
-			run.Message = desc.detail
+		if state == run.Failed && desc.detail != "" {
+			ciRun.Message = desc.detail
 		}
-		postErr = r.post(ctx, run, pr, state, desc.text)
+		postErr = r.post(ctx, ciRun, pr, state, desc.text)
 		if ok, _ := retry.IsTransient(postErr); ok || ctx.Err() != nil {
 			// Keep what we learned, but not Reported: the post is retried.
-			if err := r.update(ctx, &before, run); err != nil {
+			if err := r.update(ctx, &before, ciRun); err != nil {
 				return errors.Join(postErr, err)
 			}
 			return postErr
 		}
 		if postErr != nil {
-			run.Message = fmt.Sprintf("%s (status not posted: %v)", run.Message, postErr)
+			ciRun.Message = fmt.Sprintf("%s (status not posted: %v)", ciRun.Message, postErr)
 		}
-		run.Reported = state
+		ciRun.Reported = state
 	}
-	if err := r.update(ctx, &before, run); err != nil {
+	if err := r.update(ctx, &before, ciRun); err != nil {
 		return err
 	}
 	// The store holds Reported now; the in-process memo is no longer needed.
 	r.mu.Lock()
-	delete(r.posted, run.ID)
+	delete(r.posted, ciRun.ID)
 	r.mu.Unlock()
-	if state.Terminal() && !before.Reported.Terminal() && run.Reported == state {
+	if state.Terminal() && !before.Reported.Terminal() && ciRun.Reported == state {
 		r.metrics.finished(state)
 		if r.onFinished != nil {
-			r.onFinished(ctx, *run)
+			r.onFinished(ctx, *ciRun)
 		}
 	}
 	return nil
@@ -97,7 +98,7 @@ func (r *Reporter) reconcile(ctx context.Context, key string) error {
 
 // loadRun returns the stored run, recording it first when the dispatcher
 // did not (the run predates the record, or its replica crashed).
-func (r *Reporter) loadRun(ctx context.Context, key string, pr *pipelinev1.PipelineRun) (*store.Run, error) {
+func (r *Reporter) loadRun(ctx context.Context, key string, pr *pipelinev1.PipelineRun) (*run.Run, error) {
 	run, err := r.runs.GetRun(ctx, key)
 	if err == nil {
 		return run, nil
@@ -120,7 +121,7 @@ func (r *Reporter) loadRun(ctx context.Context, key string, pr *pipelinev1.Pipel
 	return run, nil
 }
 
-func (r *Reporter) update(ctx context.Context, before, run *store.Run) error {
+func (r *Reporter) update(ctx context.Context, before, run *run.Run) error {
 	if *before == *run {
 		return nil
 	}
@@ -131,7 +132,7 @@ func (r *Reporter) update(ctx context.Context, before, run *store.Run) error {
 }
 
 // post sends the commit status for state, unless this process already did.
-func (r *Reporter) post(ctx context.Context, run *store.Run, pr *pipelinev1.PipelineRun, state store.RunState, desc string) error {
+func (r *Reporter) post(ctx context.Context, run *run.Run, pr *pipelinev1.PipelineRun, state run.State, desc string) error {
 	r.mu.Lock()
 	done := r.posted[run.ID] == state
 	r.mu.Unlock()
@@ -180,11 +181,11 @@ func (r *Reporter) targetURL(pr *pipelinev1.PipelineRun) string {
 
 // rank orders states so a stale view never posts a state older than the
 // one reported; all terminal states are final.
-func rank(s store.RunState) int {
+func rank(s run.State) int {
 	switch {
-	case s == store.RunPending:
+	case s == run.Pending:
 		return 1
-	case s == store.RunRunning:
+	case s == run.Running:
 		return 2
 	case s.Terminal():
 		return 3
@@ -193,7 +194,7 @@ func rank(s store.RunState) int {
 }
 
 // applyStatus copies what the PipelineRun says into run.
-func applyStatus(run *store.Run, pr *pipelinev1.PipelineRun, state store.RunState, msg string) {
+func applyStatus(run *run.Run, pr *pipelinev1.PipelineRun, state run.State, msg string) {
 	run.State = state
 	run.Message = msg
 	if t := pr.Status.StartTime; t != nil {
@@ -219,15 +220,15 @@ type description struct {
 }
 
 // describe is the short status text for state.
-func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, state store.RunState, msg string) description {
+func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, state run.State, msg string) description {
 	switch state {
-	case store.RunPending:
+	case run.Pending:
 		return description{text: "Build queued"}
-	case store.RunRunning:
+	case run.Running:
 		return description{text: "Build running"}
-	case store.RunSucceeded:
+	case run.Succeeded:
 		return description{text: "Build succeeded"}
-	case store.RunCanceled:
+	case run.Canceled:
 		return description{text: "Build canceled"}
 	}
 	// One explanation for the status (short), the run page, notifications
@@ -286,9 +287,9 @@ func statusRef(pr *pipelinev1.PipelineRun) string {
 
 // runFromPipelineRun rebuilds a Run from the labels and annotations the
 // dispatcher put on the PipelineRun.
-func runFromPipelineRun(pr *pipelinev1.PipelineRun) (*store.Run, error) {
+func runFromPipelineRun(pr *pipelinev1.PipelineRun) (*run.Run, error) {
 	l, a := pr.Labels, pr.Annotations
-	run := &store.Run{
+	run := &run.Run{
 		ID:        pr.Namespace + "/" + pr.Name,
 		Provider:  event.Provider(l[tekton.LabelProvider]),
 		Kind:      event.Kind(l[tekton.LabelKind]),

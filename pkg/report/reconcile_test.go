@@ -9,7 +9,7 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
-	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
@@ -45,12 +45,12 @@ func TestRunFromPipelineRun(t *testing.T) {
 	tests := []struct {
 		name    string
 		mod     func(*pipelinev1.PipelineRun)
-		want    *store.Run
+		want    *run.Run
 		wantErr string
 	}{{
 		name: "push",
 		mod:  func(*pipelinev1.PipelineRun) {},
-		want: &store.Run{ID: "ci/web-1", EventID: 7, Provider: event.GitHub, Kind: event.Push, Repo: "acme/web",
+		want: &run.Run{ID: "ci/web-1", EventID: 7, Provider: event.GitHub, Kind: event.Push, Repo: "acme/web",
 			App: "web", Ref: "refs/heads/main", SHA: "abc", CreatedAt: t0},
 	}, {
 		name: "gitlab merge request",
@@ -61,7 +61,7 @@ func TestRunFromPipelineRun(t *testing.T) {
 			pr.Annotations[tekton.AnnotationProjectID] = "42"
 			pr.Annotations[tekton.AnnotationRef] = "refs/merge-requests/12/head"
 		},
-		want: &store.Run{ID: "ci/web-1", EventID: 7, Provider: event.GitLab, Kind: event.MergeRequest, Repo: "acme/web",
+		want: &run.Run{ID: "ci/web-1", EventID: 7, Provider: event.GitLab, Kind: event.MergeRequest, Repo: "acme/web",
 			ProjectID: 42, App: "web", Ref: "refs/merge-requests/12/head", SHA: "abc", MRNumber: 12, CreatedAt: t0},
 	}, {
 		name: "missing repo and sha",
@@ -118,17 +118,17 @@ func TestRetryDelay(t *testing.T) {
 
 func TestRankNeverGoesBack(t *testing.T) {
 	tests := []struct {
-		reported, state store.RunState
+		reported, state run.State
 		post            bool
 	}{
-		{"", store.RunPending, true},
-		{"", store.RunFailed, true},
-		{store.RunPending, store.RunPending, false},
-		{store.RunPending, store.RunRunning, true},
-		{store.RunRunning, store.RunPending, false},
-		{store.RunRunning, store.RunSucceeded, true},
-		{store.RunSucceeded, store.RunFailed, false},
-		{store.RunCanceled, store.RunRunning, false},
+		{"", run.Pending, true},
+		{"", run.Failed, true},
+		{run.Pending, run.Pending, false},
+		{run.Pending, run.Running, true},
+		{run.Running, run.Pending, false},
+		{run.Running, run.Succeeded, true},
+		{run.Succeeded, run.Failed, false},
+		{run.Canceled, run.Running, false},
 	}
 	for _, tc := range tests {
 		if got := rank(tc.state) > rank(tc.reported); got != tc.post {

@@ -28,6 +28,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -51,7 +52,7 @@ type Reporter struct {
 	baseDelay     time.Duration
 	maxDelay      time.Duration
 	resync        time.Duration
-	onFinished    func(context.Context, store.Run)
+	onFinished    func(context.Context, run.Run)
 	logTail       failure.LogTail
 	log           *slog.Logger
 	metrics       *metrics
@@ -69,7 +70,7 @@ type Reporter struct {
 	// posted remembers the last state posted per run in this process, so a
 	// failed store write after a successful post does not post it again.
 	mu     sync.Mutex
-	posted map[string]store.RunState
+	posted map[string]run.State
 }
 
 // WithLogTail lets failure explanations quote a failed step's last log
@@ -155,7 +156,7 @@ func WithResync(d time.Duration) Option {
 // WithOnFinished calls fn once per run, after the final status was posted
 // (or given up), when the run first reaches a terminal state. fn runs on a
 // worker and should not block for long. Default: none.
-func WithOnFinished(fn func(context.Context, store.Run)) Option {
+func WithOnFinished(fn func(context.Context, run.Run)) Option {
 	return func(r *Reporter) error { r.onFinished = fn; return nil }
 }
 
@@ -204,7 +205,7 @@ func New(f externalversions.SharedInformerFactory, runs store.Runs, providers ma
 		maxDelay:      5 * time.Minute,
 		log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		clock:         clock.RealClock{},
-		posted:        map[string]store.RunState{},
+		posted:        map[string]run.State{},
 	}
 	for _, o := range opts {
 		if err := o(r); err != nil {

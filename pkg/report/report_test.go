@@ -25,8 +25,8 @@ import (
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
-	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
@@ -110,7 +110,7 @@ type harness struct {
 	watches chan struct{}
 
 	mu       sync.Mutex
-	finished []store.Run
+	finished []run.Run
 }
 
 func newHarness(t *testing.T, runs *memRuns, objs ...runtime.Object) *harness {
@@ -148,7 +148,7 @@ func (h *harness) startWith(t *testing.T, clk *testingclock.FakeClock, opts ...O
 		WithNamespace(ns),
 		WithBaseURL(baseURL + "/"),
 		WithBackoff(time.Millisecond, 10*time.Millisecond),
-		WithOnFinished(func(_ context.Context, r store.Run) {
+		WithOnFinished(func(_ context.Context, r run.Run) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.finished = append(h.finished, r)
@@ -203,10 +203,10 @@ func (h *harness) update(t *testing.T, pr *pipelinev1.PipelineRun) {
 	}
 }
 
-func (h *harness) finishedRuns() []store.Run {
+func (h *harness) finishedRuns() []run.Run {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]store.Run(nil), h.finished...)
+	return append([]run.Run(nil), h.finished...)
 }
 
 // sync creates a fresh run and waits for its status. With one worker the
@@ -250,9 +250,9 @@ func TestLifecycleSuccess(t *testing.T) {
 	if diff := cmp.Diff(want, h.github.callsFor("1111")); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
-	wantRun := store.Run{
+	wantRun := run.Run{
 		ID: "ci/web-1", EventID: 7, Provider: event.GitHub, Kind: event.Push, Repo: "acme/web", App: "web",
-		Ref: "refs/heads/main", SHA: "1111", State: store.RunSucceeded, Reported: store.RunSucceeded,
+		Ref: "refs/heads/main", SHA: "1111", State: run.Succeeded, Reported: run.Succeeded,
 		Message:  "Tasks Completed: 3 (Failed: 0, Cancelled 0), Skipped: 0",
 		ImageURL: "registry.local/web:abc12345", ImageDigest: "sha256:0123",
 		CreatedAt: t0, StartedAt: t0.Add(time.Second), FinishedAt: t0.Add(time.Minute),
@@ -261,7 +261,7 @@ func TestLifecycleSuccess(t *testing.T) {
 	if diff := cmp.Diff(wantRun, got); diff != "" {
 		t.Errorf("stored run (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]store.Run{wantRun}, h.finishedRuns()); diff != "" {
+	if diff := cmp.Diff([]run.Run{wantRun}, h.finishedRuns()); diff != "" {
 		t.Errorf("finished hook (-want +got):\n%s", diff)
 	}
 	if got := testutil.ToFloat64(r.metrics.runs.WithLabelValues("success")); got != 1 {
@@ -327,7 +327,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	h.create(t, newPR("web-6", "6666", succeeded))
 	waitFor(t, "reported success", func() bool {
 		r, ok := h.runs.get("ci/web-6")
-		return ok && r.Reported == store.RunSucceeded
+		return ok && r.Reported == run.Succeeded
 	})
 	want := []call{
 		status("6666", scm.StateSuccess, "Build succeeded", "web-6"),
@@ -362,7 +362,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	})
 	waitFor(t, "reported success", func() bool {
 		r, _ := h.runs.get("ci/web-7")
-		return r.Reported == store.RunSucceeded
+		return r.Reported == run.Succeeded
 	})
 }
 
@@ -374,7 +374,7 @@ func TestPermanentErrorIsRecorded(t *testing.T) {
 	h.create(t, pr)
 	waitFor(t, "recorded error", func() bool {
 		r, _ := h.runs.get("ci/web-8")
-		return r.Reported == store.RunSucceeded
+		return r.Reported == run.Succeeded
 	})
 	// Touch the run: a new look must not post the given-up state again.
 	pr.Annotations["touched"] = "yes"
@@ -405,7 +405,7 @@ func TestStoreErrorDoesNotRepost(t *testing.T) {
 	h.create(t, newPR("web-13", "1313", succeeded))
 	waitFor(t, "reported success", func() bool {
 		r, _ := h.runs.get("ci/web-13")
-		return r.Reported == store.RunSucceeded
+		return r.Reported == run.Succeeded
 	})
 	want := []call{status("1313", scm.StateSuccess, "Build succeeded", "web-13")}
 	if diff := cmp.Diff(want, h.github.callsFor("1313")); diff != "" {
@@ -415,15 +415,15 @@ func TestStoreErrorDoesNotRepost(t *testing.T) {
 }
 
 func TestRestartPostsNothingTwice(t *testing.T) {
-	done := store.Run{
+	done := run.Run{
 		ID: "ci/web-9", Provider: event.GitHub, Kind: event.Push, Repo: "acme/web", Ref: "refs/heads/main", SHA: "9999",
-		State: store.RunSucceeded, Reported: store.RunSucceeded, Message: "Tasks Completed: 3 (Failed: 0, Cancelled 0), Skipped: 0",
+		State: run.Succeeded, Reported: run.Succeeded, Message: "Tasks Completed: 3 (Failed: 0, Cancelled 0), Skipped: 0",
 		CreatedAt: t0, StartedAt: t0.Add(time.Second), FinishedAt: t0.Add(time.Minute),
 	}
 	// The dispatcher posted pending; the run is now running.
-	dispatched := store.Run{
+	dispatched := run.Run{
 		ID: "ci/web-10", Provider: event.GitHub, Kind: event.Push, Repo: "acme/web", Ref: "refs/heads/main", SHA: "1010",
-		State: store.RunPending, Reported: store.RunPending, CreatedAt: t0,
+		State: run.Pending, Reported: run.Pending, CreatedAt: t0,
 	}
 	h := newHarness(t, newMemRuns(done, dispatched),
 		newPR("web-9", "9999", succeeded), newPR("web-10", "1010", running))
@@ -466,7 +466,7 @@ func TestGitLabMergeRequestRef(t *testing.T) {
 	}
 	waitFor(t, "the stored run", func() bool {
 		r, ok := h.runs.get("ci/web-11")
-		return ok && r.Reported == store.RunRunning
+		return ok && r.Reported == run.Running
 	})
 	r, _ := h.runs.get("ci/web-11")
 	if r.MRNumber != 5 || r.ProjectID != 42 || r.Kind != event.MergeRequest {
@@ -495,7 +495,7 @@ func TestUnmanagedAndUnknownProvider(t *testing.T) {
 		}
 	}
 	r, _ := h.runs.get("ci/web-12")
-	if r.Reported != store.RunSucceeded || !strings.Contains(r.Message, `no SCM client for provider "bitbucket"`) {
+	if r.Reported != run.Succeeded || !strings.Contains(r.Message, `no SCM client for provider "bitbucket"`) {
 		t.Errorf("run without a client = %+v, want it recorded with the reason", r)
 	}
 }

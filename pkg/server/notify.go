@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/dispatch"
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/notify"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -27,7 +28,7 @@ func newNotifier(cfg *config.Config, st *store.DB, informers externalversions.Sh
 	if err != nil {
 		return nil, err
 	}
-	summarize := func(ctx context.Context, run store.Run) notify.Summary {
+	summarize := func(ctx context.Context, run run.Run) notify.Summary {
 		// A run that finished while the server was down is reported as soon
 		// as the reporter's watch syncs: wait for the TaskRuns' too, but not
 		// forever, a summary with a problem noted beats none.
@@ -77,8 +78,8 @@ func newNotifier(cfg *config.Config, st *store.DB, informers externalversions.Sh
 // onFinished is the reporter's hook for a run that reached a terminal
 // state: start the repo's queued runs in the freed slot, then queue the
 // run's notifications (which never block).
-func onFinished(d *dispatch.Dispatcher, n *notify.Notifier, log *slog.Logger) func(context.Context, store.Run) {
-	return func(ctx context.Context, run store.Run) {
+func onFinished(d *dispatch.Dispatcher, n *notify.Notifier, log *slog.Logger) func(context.Context, run.Run) {
+	return func(ctx context.Context, run run.Run) {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		started, err := d.Admit(actx, run.Provider, run.Repo)
 		cancel()

@@ -19,6 +19,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/dispatch"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -72,8 +73,8 @@ func TestOnFinished(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- n.Run(nctx) }()
 
-	onFinished(d, n, log)(ctx, store.Run{ID: "ci/web-done", Provider: event.GitHub, Repo: "acme/web", Kind: event.Push,
-		Ref: "refs/heads/main", SHA: "abc", State: store.RunFailed})
+	onFinished(d, n, log)(ctx, run.Run{ID: "ci/web-done", Provider: event.GitHub, Repo: "acme/web", Kind: event.Push,
+		Ref: "refs/heads/main", SHA: "abc", State: run.Failed})
 	queued, err := tc.TektonV1().PipelineRuns("ci").Get(ctx, "web-queued", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

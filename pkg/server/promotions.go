@@ -18,6 +18,8 @@ import (
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -83,7 +85,7 @@ type eventGetter interface {
 
 // AutoDeployer deploys a finished run (*promotion.Service).
 type AutoDeployer interface {
-	AutoDeploy(ctx context.Context, run store.Run, defaultBranch string) (*store.Promotion, error)
+	AutoDeploy(ctx context.Context, run run.Run, defaultBranch string) (*release.Promotion, error)
 }
 
 var _ AutoDeployer = (*promotion.Service)(nil)
@@ -101,11 +103,11 @@ func autoDeployer(svc *promotion.Service) AutoDeployer {
 // the reporter's hook for finished runs. The repository's default branch
 // comes from the run's event (its webhook payload); an event that cannot
 // be read leaves it unknown.
-func withAutoDeploy(next func(context.Context, store.Run), svc AutoDeployer, events eventGetter, log *slog.Logger) func(context.Context, store.Run) {
+func withAutoDeploy(next func(context.Context, run.Run), svc AutoDeployer, events eventGetter, log *slog.Logger) func(context.Context, run.Run) {
 	if svc == nil {
 		return next
 	}
-	return func(ctx context.Context, run store.Run) {
+	return func(ctx context.Context, run run.Run) {
 		next(ctx, run)
 		actx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()

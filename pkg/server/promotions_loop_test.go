@@ -19,6 +19,8 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
 	"github.com/slipway-ci/slipway/pkg/scm/gitlab"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -106,7 +108,7 @@ type autoDeploys struct {
 	got []string // "run default-branch"
 }
 
-func (a *autoDeploys) AutoDeploy(_ context.Context, run store.Run, defaultBranch string) (*store.Promotion, error) {
+func (a *autoDeploys) AutoDeploy(_ context.Context, run run.Run, defaultBranch string) (*release.Promotion, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.got = append(a.got, run.ID+" "+defaultBranch)
@@ -142,18 +144,18 @@ func TestWithAutoDeploy(t *testing.T) {
 	gh, gl := record("github", "push", github.ParseWebhook), record("gitlab", "Push Hook", gitlab.ParseWebhook)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var hooked []string
-	next := func(_ context.Context, run store.Run) { hooked = append(hooked, run.ID) }
+	next := func(_ context.Context, run run.Run) { hooked = append(hooked, run.ID) }
 
 	ad := &autoDeploys{}
 	hook := withAutoDeploy(next, ad, st, log)
-	for _, run := range []store.Run{{ID: "ci/gh", EventID: gh}, {ID: "ci/gl", EventID: gl}, {ID: "ci/lost", EventID: 999}} {
+	for _, run := range []run.Run{{ID: "ci/gh", EventID: gh}, {ID: "ci/gl", EventID: gl}, {ID: "ci/lost", EventID: 999}} {
 		hook(ctx, run)
 	}
 	if diff := cmp.Diff([]string{"ci/gh master", "ci/gl master", "ci/lost "}, ad.got); diff != "" {
 		t.Errorf("auto-deploys (-want +got):\n%s", diff)
 	}
 	// Without a promotion service the hook is the one it wraps.
-	withAutoDeploy(next, autoDeployer(nil), st, log)(ctx, store.Run{ID: "ci/none"})
+	withAutoDeploy(next, autoDeployer(nil), st, log)(ctx, run.Run{ID: "ci/none"})
 	if diff := cmp.Diff([]string{"ci/gh", "ci/gl", "ci/lost", "ci/none"}, hooked); diff != "" {
 		t.Errorf("wrapped hook calls (-want +got):\n%s", diff)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/promotion"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -109,7 +110,7 @@ func TestGateRequiresThisInstancesBuilder(t *testing.T) {
 		}
 		return ref
 	}
-	runs := fakeRuns{{Repo: "acme/shop", SHA: commit, State: store.RunSucceeded}}
+	runs := fakeRuns{{Repo: "acme/shop", SHA: commit, State: run.Succeeded}}
 	src := promote.Source{Repo: "acme/shop", CloneURL: cloneURL}
 	tests := []struct {
 		name       string
@@ -146,10 +147,10 @@ func TestGateRequiresThisInstancesBuilder(t *testing.T) {
 	}
 }
 
-type fakeRuns []store.Run
+type fakeRuns []run.Run
 
-func (f fakeRuns) ListRuns(_ context.Context, rf store.RunFilter) ([]store.Run, error) {
-	var out []store.Run
+func (f fakeRuns) ListRuns(_ context.Context, rf store.RunFilter) ([]run.Run, error) {
+	var out []run.Run
 	for _, r := range f {
 		if r.Repo == rf.Repo && (rf.SHA == "" || r.SHA == rf.SHA) && (rf.State == "" || r.State == rf.State) {
 			out = append(out, r)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/store/storetest"
 )
@@ -29,7 +30,7 @@ func BenchmarkDispatchCycle(b *testing.B) {
 			s := storetest.Open(b, e.url(b))
 			var fd dispatchedStore = s
 			ctx := context.Background()
-			runs := make(chan *store.Run, b.N)
+			runs := make(chan *run.Run, b.N)
 			// ready holds one token per recorded, unclaimed event, so the
 			// workers claim only when there is work, as Wake makes them.
 			ready := make(chan struct{}, b.N)
@@ -61,8 +62,8 @@ func BenchmarkDispatchCycle(b *testing.B) {
 							return
 						}
 						for _, ev := range evs {
-							r := &store.Run{ID: fmt.Sprintf("ns/run-%d", ev.ID), EventID: ev.ID, Provider: ev.Provider,
-								Kind: ev.Kind, Repo: ev.Repo, App: "app", Ref: ev.Ref, SHA: ev.SHA, State: store.RunPending}
+							r := &run.Run{ID: fmt.Sprintf("ns/run-%d", ev.ID), EventID: ev.ID, Provider: ev.Provider,
+								Kind: ev.Kind, Repo: ev.Repo, App: "app", Ref: ev.Ref, SHA: ev.SHA, State: run.Pending}
 							if err := fd.FinishDispatched(ctx, ev.ID, r, "created"); err != nil {
 								b.Error(err)
 								return
@@ -82,7 +83,7 @@ func BenchmarkDispatchCycle(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						for _, st := range []store.RunState{store.RunPending, store.RunFailed} {
+						for _, st := range []run.State{run.Pending, run.Failed} {
 							u := *r
 							u.State, u.Reported = st, st
 							if err := s.UpdateRun(ctx, &u); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // Finishing a dispatched event used to take two transactions (CreateRun,
@@ -18,7 +19,7 @@ import (
 // FinishDispatched records run (a no-op if a run with its ID exists) and
 // moves event id to dispatched with reason, atomically. It returns
 // ErrNotFound (wrapped) when there is no event id, and then records nothing.
-func (s *sqlStore) FinishDispatched(ctx context.Context, id int64, run *Run, reason string) error {
+func (s *DB) FinishDispatched(ctx context.Context, id int64, run *run.Run, reason string) error {
 	if run == nil || run.ID == "" {
 		return errors.New("finish dispatched: a run needs an ID (namespace/name)")
 	}

@@ -11,13 +11,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/store/storetest"
 )
 
 // dispatchedStore is the optional method pkg/dispatch looks for.
 type dispatchedStore interface {
-	FinishDispatched(ctx context.Context, id int64, run *store.Run, reason string) error
+	FinishDispatched(ctx context.Context, id int64, run *run.Run, reason string) error
 }
 
 func TestFinishDispatchedSQLite(t *testing.T)   { testFinishDispatched(t, sqliteURL) }
@@ -42,9 +43,9 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 		}
 		return evs
 	}
-	run := func(ev event.Event) *store.Run {
-		return &store.Run{ID: fmt.Sprintf("ns/run-%d", ev.ID), EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind,
-			Repo: ev.Repo, App: "shop", Ref: ev.Ref, SHA: ev.SHA, State: store.RunPending,
+	ciRun := func(ev event.Event) *run.Run {
+		return &run.Run{ID: fmt.Sprintf("ns/run-%d", ev.ID), EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind,
+			Repo: ev.Repo, App: "shop", Ref: ev.Ref, SHA: ev.SHA, State: run.Pending,
 			CreatedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
 	}
 
@@ -54,7 +55,7 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 		var wg sync.WaitGroup
 		errs := make([]error, len(evs))
 		for i, ev := range evs {
-			wg.Go(func() { errs[i] = fd.FinishDispatched(ctx, ev.ID, run(ev), "created "+run(ev).ID) })
+			wg.Go(func() { errs[i] = fd.FinishDispatched(ctx, ev.ID, ciRun(ev), "created "+ciRun(ev).ID) })
 		}
 		wg.Wait()
 		for i, err := range errs {
@@ -70,14 +71,14 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 			t.Errorf("%d dispatched events, want %d", len(done), len(evs))
 		}
 		for _, ev := range done {
-			if ev.Reason != "created "+run(ev).ID {
+			if ev.Reason != "created "+ciRun(ev).ID {
 				t.Errorf("event %d reason %q", ev.ID, ev.Reason)
 			}
-			got, err := s.GetRun(ctx, run(ev).ID)
+			got, err := s.GetRun(ctx, ciRun(ev).ID)
 			if err != nil {
 				t.Fatalf("GetRun: %v", err)
 			}
-			want := run(ev)
+			want := ciRun(ev)
 			if d := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".ProjectID" }, cmp.Ignore())); d != "" {
 				t.Errorf("run of event %d (-want +got):\n%s", ev.ID, d)
 			}
@@ -87,12 +88,12 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 	t.Run("an existing run is kept", func(t *testing.T) {
 		s, fd := open(t)
 		ev := claim(t, s, 1)[0]
-		first := run(ev)
+		first := ciRun(ev)
 		first.Message = "recorded by the reporter"
 		if err := s.CreateRun(ctx, first); err != nil {
 			t.Fatal(err)
 		}
-		if err := fd.FinishDispatched(ctx, ev.ID, run(ev), "again"); err != nil {
+		if err := fd.FinishDispatched(ctx, ev.ID, ciRun(ev), "again"); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.GetRun(ctx, first.ID)
@@ -107,11 +108,11 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 	t.Run("an unknown event fails alone and records no run", func(t *testing.T) {
 		s, fd := open(t)
 		ev := claim(t, s, 1)[0]
-		ghost := run(ev)
+		ghost := ciRun(ev)
 		ghost.ID = "ns/ghost"
 		var wg sync.WaitGroup
 		var okErr, ghostErr error
-		wg.Go(func() { okErr = fd.FinishDispatched(ctx, ev.ID, run(ev), "ok") })
+		wg.Go(func() { okErr = fd.FinishDispatched(ctx, ev.ID, ciRun(ev), "ok") })
 		wg.Go(func() { ghostErr = fd.FinishDispatched(ctx, 999999, ghost, "ghost") })
 		wg.Wait()
 		if okErr != nil {
@@ -123,14 +124,14 @@ func testFinishDispatched(t *testing.T, fresh func(testing.TB) string) {
 		if _, err := s.GetRun(ctx, ghost.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetRun(ghost) = %v, want ErrNotFound", err)
 		}
-		if _, err := s.GetRun(ctx, run(ev).ID); err != nil {
+		if _, err := s.GetRun(ctx, ciRun(ev).ID); err != nil {
 			t.Errorf("GetRun(known): %v", err)
 		}
 	})
 
 	t.Run("bad input", func(t *testing.T) {
 		_, fd := open(t)
-		if err := fd.FinishDispatched(ctx, 1, &store.Run{}, "x"); err == nil {
+		if err := fd.FinishDispatched(ctx, 1, &run.Run{}, "x"); err == nil {
 			t.Error("a run without ID: want an error")
 		}
 	})

@@ -53,7 +53,7 @@ func settled(res recordResult) *recording {
 // anything about it, and undo what it did if wait reports an error. id is
 // 0 for a redelivery, told before any work starts, and when the commit
 // came first (wait has the answer at once).
-func (s *sqlStore) RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, wait func() (int64, bool, error), err error) {
+func (s *DB) RecordClaimedEarly(ctx context.Context, ev *event.Event, lease time.Duration) (id int64, wait func() (int64, bool, error), err error) {
 	if lease <= 0 {
 		return 0, nil, fmt.Errorf("record claimed event: lease must be positive, got %s", lease)
 	}

@@ -70,7 +70,7 @@ type NotificationFilter struct {
 	State NotificationState
 }
 
-var _ Notifications = (*sqlStore)(nil)
+var _ Notifications = (*DB)(nil)
 
 const notificationCols = "id, run_id, repo, channel, target, subject, state, attempts, last_error, created_at, updated_at, claimed_until, claim"
 
@@ -78,7 +78,7 @@ func validNotificationState(s NotificationState) bool {
 	return s == NotificationPending || s == NotificationSent || s == NotificationFailed
 }
 
-func (s *sqlStore) CreateNotification(ctx context.Context, n *Notification) error {
+func (s *DB) CreateNotification(ctx context.Context, n *Notification) error {
 	if n == nil || n.RunID == "" || n.Channel == "" || n.Target == "" {
 		return errors.New("create notification: run id, channel and target are required")
 	}
@@ -103,7 +103,7 @@ func (s *sqlStore) CreateNotification(ctx context.Context, n *Notification) erro
 	return nil
 }
 
-func (s *sqlStore) UpdateNotification(ctx context.Context, n *Notification) error {
+func (s *DB) UpdateNotification(ctx context.Context, n *Notification) error {
 	if n == nil || n.ID == 0 {
 		return errors.New("update notification: an id is required")
 	}
@@ -130,7 +130,7 @@ func (s *sqlStore) UpdateNotification(ctx context.Context, n *Notification) erro
 	return nil
 }
 
-func (s *sqlStore) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]Notification, error) {
+func (s *DB) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]Notification, error) {
 	if limit <= 0 || lease <= 0 {
 		return nil, fmt.Errorf("claim notifications: limit and lease must be positive, got %d, %s", limit, lease)
 	}
@@ -155,7 +155,7 @@ func (s *sqlStore) ClaimNotifications(ctx context.Context, limit int, lease time
 	return out, nil
 }
 
-func (s *sqlStore) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
+func (s *DB) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("list notifications: negative limit %d", f.Limit)
 	}

@@ -86,7 +86,7 @@ func migratePostgres(ctx context.Context, db *sql.DB) (err error) {
 // synchronous_commit being on) at its end, with no BEGIN and COMMIT round
 // trips around it. A statement that fails rolls all of it back. A batch
 // of lazy requests only (claims) commits asynchronously.
-func flushPostgres(s *sqlStore) flushFunc {
+func flushPostgres(s *DB) flushFunc {
 	return func(ctx context.Context, reqs []*writeReq) ([]recordResult, error) {
 		p := s.plan(reqs)
 		conn, err := s.w.Conn(ctx)

@@ -17,38 +17,12 @@ var ErrConflict = errors.New("conflict: the record changed meanwhile")
 // so that it holds across replicas.
 var ErrActive = errors.New("another promotion of the app into the environment is active")
 
-// Domain types of promotions live in pkg/release.
-//
-// Deprecated: aliases kept during the move; use pkg/release.
-type (
-	PromotionState = release.PromotionState
-	PromotionKind  = release.PromotionKind
-	Promotion      = release.Promotion
-	Deployment     = release.Deployment
-	AuditEntry     = release.AuditEntry
-)
-
-// Deprecated: alias kept during the move; use pkg/release.
-const (
-	PromotionAwaitingApproval = release.PromotionAwaitingApproval
-	PromotionQueued           = release.PromotionQueued
-	PromotionRunning          = release.PromotionRunning
-	PromotionPaused           = release.PromotionPaused
-	PromotionSucceeded        = release.PromotionSucceeded
-	PromotionFailed           = release.PromotionFailed
-	PromotionRefused          = release.PromotionRefused
-	PromotionAborted          = release.PromotionAborted
-	KindPromote               = release.KindPromote
-	KindRollback              = release.KindRollback
-	KindAutoDeploy            = release.KindAutoDeploy
-)
-
 // PromotionFilter narrows ListPromotions. Zero fields match everything.
 type PromotionFilter struct {
 	Limit int
 	App   string
 	To    string
-	State PromotionState
+	State release.PromotionState
 	// Open keeps only the promotions that have not ended (awaiting
 	// approval, queued, running, paused): an app's and environment's
 	// rollout slot in one read.
@@ -59,7 +33,7 @@ type PromotionFilter struct {
 // Store; it is separate so Store's fakes need not.
 type Promotions interface {
 	// CreatePromotion records p and sets its ID and times.
-	CreatePromotion(ctx context.Context, p *Promotion) error
+	CreatePromotion(ctx context.Context, p *release.Promotion) error
 	// UpdatePromotion stores every mutable field of p (state, reason,
 	// progress, approver, images, commit and CI run (the gate may learn
 	// them late), pipeline runs, finished time) and sets
@@ -69,20 +43,20 @@ type Promotions interface {
 	// is no promotion p.ID. ErrActive (also from CreatePromotion) when p
 	// would be running or paused beside another such promotion of its app
 	// and environment.
-	UpdatePromotion(ctx context.Context, p *Promotion, from ...PromotionState) error
-	GetPromotion(ctx context.Context, id int64) (*Promotion, error)
+	UpdatePromotion(ctx context.Context, p *release.Promotion, from ...release.PromotionState) error
+	GetPromotion(ctx context.Context, id int64) (*release.Promotion, error)
 	// ListPromotions returns the newest first.
-	ListPromotions(ctx context.Context, f PromotionFilter) ([]Promotion, error)
+	ListPromotions(ctx context.Context, f PromotionFilter) ([]release.Promotion, error)
 }
 
 // Deployments is the history of what ran where, newest first, so "the
 // digest running in qa" and "the previous digest in prod" are one query.
 type Deployments interface {
 	// RecordDeployment appends d and sets its ID and DeployedAt.
-	RecordDeployment(ctx context.Context, d *Deployment) error
+	RecordDeployment(ctx context.Context, d *release.Deployment) error
 	// ListDeployments returns app's deployments to env, newest first (all
 	// environments when env is empty); limit 0 means a default.
-	ListDeployments(ctx context.Context, app, env string, limit int) ([]Deployment, error)
+	ListDeployments(ctx context.Context, app, env string, limit int) ([]release.Deployment, error)
 	// DeleteDeployments forgets app's history (slipway app delete).
 	DeleteDeployments(ctx context.Context, app string) error
 }
@@ -98,7 +72,7 @@ type AuditFilter struct {
 // Audit is the append-only log of actions.
 type Audit interface {
 	// AppendAudit records e and sets its ID and At (unless set).
-	AppendAudit(ctx context.Context, e *AuditEntry) error
+	AppendAudit(ctx context.Context, e *release.AuditEntry) error
 	// ListAudit returns the newest first.
-	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	ListAudit(ctx context.Context, f AuditFilter) ([]release.AuditEntry, error)
 }

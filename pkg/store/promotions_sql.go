@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/slipway-ci/slipway/pkg/release"
 )
 
 var (
-	_ Promotions  = (*sqlStore)(nil)
-	_ Deployments = (*sqlStore)(nil)
-	_ Audit       = (*sqlStore)(nil)
+	_ Promotions  = (*DB)(nil)
+	_ Deployments = (*DB)(nil)
+	_ Audit       = (*DB)(nil)
 )
 
 // DefaultDeploymentsLimit is how many deployments ListDeployments returns
@@ -24,17 +26,17 @@ const promotionCols = "id, kind, app, from_env, to_env, digest, source_image, ta
 	"state, reason, progress, requested_by, approved_by, pipeline_runs, created_at, updated_at, finished_at"
 
 // ValidPromotionState reports whether s is one of the known states.
-func ValidPromotionState(s PromotionState) bool {
+func ValidPromotionState(s release.PromotionState) bool {
 	switch s {
-	case PromotionAwaitingApproval, PromotionQueued, PromotionRunning, PromotionPaused,
-		PromotionSucceeded, PromotionFailed, PromotionRefused, PromotionAborted:
+	case release.PromotionAwaitingApproval, release.PromotionQueued, release.PromotionRunning, release.PromotionPaused,
+		release.PromotionSucceeded, release.PromotionFailed, release.PromotionRefused, release.PromotionAborted:
 		return true
 	}
 	return false
 }
 
-func validPromotionKind(k PromotionKind) bool {
-	return k == KindPromote || k == KindRollback || k == KindAutoDeploy
+func validPromotionKind(k release.PromotionKind) bool {
+	return k == release.KindPromote || k == release.KindRollback || k == release.KindAutoDeploy
 }
 
 func encodeRuns(runs []string) (string, error) {
@@ -50,7 +52,7 @@ func encodeRuns(runs []string) (string, error) {
 
 // CreatePromotion records p and sets its ID, CreatedAt and UpdatedAt (and
 // FinishedAt when it is created in a terminal state, e.g. refused).
-func (s *sqlStore) CreatePromotion(ctx context.Context, p *Promotion) error {
+func (s *DB) CreatePromotion(ctx context.Context, p *release.Promotion) error {
 	if p == nil || p.App == "" || p.To == "" || p.RequestedBy == "" {
 		return errors.New("create promotion: app, target environment and requester are required")
 	}
@@ -94,7 +96,7 @@ func (s *sqlStore) CreatePromotion(ctx context.Context, p *Promotion) error {
 // pipeline runs and finished time (set to now when p reaches a terminal
 // state without one); kind, app, environments, digest and requester are
 // fixed at creation.
-func (s *sqlStore) UpdatePromotion(ctx context.Context, p *Promotion, from ...PromotionState) error {
+func (s *DB) UpdatePromotion(ctx context.Context, p *release.Promotion, from ...release.PromotionState) error {
 	if p == nil || p.ID == 0 {
 		return errors.New("update promotion: an id is required")
 	}
@@ -153,7 +155,7 @@ func (s *sqlStore) UpdatePromotion(ctx context.Context, p *Promotion, from ...Pr
 	return nil
 }
 
-func joinStates(states []PromotionState) string {
+func joinStates(states []release.PromotionState) string {
 	parts := make([]string, len(states))
 	for i, st := range states {
 		parts[i] = string(st)
@@ -161,7 +163,7 @@ func joinStates(states []PromotionState) string {
 	return strings.Join(parts, " or ")
 }
 
-func (s *sqlStore) GetPromotion(ctx context.Context, id int64) (*Promotion, error) {
+func (s *DB) GetPromotion(ctx context.Context, id int64) (*release.Promotion, error) {
 	rows, err := s.r.QueryContext(ctx, s.d.rebind("SELECT "+promotionCols+" FROM promotions WHERE id = ?"), id)
 	if err != nil {
 		return nil, fmt.Errorf("get promotion %d: %w", id, err)
@@ -176,7 +178,7 @@ func (s *sqlStore) GetPromotion(ctx context.Context, id int64) (*Promotion, erro
 	return &ps[0], nil
 }
 
-func (s *sqlStore) ListPromotions(ctx context.Context, f PromotionFilter) ([]Promotion, error) {
+func (s *DB) ListPromotions(ctx context.Context, f PromotionFilter) ([]release.Promotion, error) {
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("list promotions: negative limit %d", f.Limit)
 	}
@@ -188,8 +190,8 @@ func (s *sqlStore) ListPromotions(ctx context.Context, f PromotionFilter) ([]Pro
 	w.add("to_env = ?", f.To, f.To != "")
 	w.add("state = ?", string(f.State), f.State != "")
 	if f.Open {
-		w.conds = append(w.conds, "state IN ('"+string(PromotionAwaitingApproval)+"', '"+string(PromotionQueued)+"', '"+
-			string(PromotionRunning)+"', '"+string(PromotionPaused)+"')")
+		w.conds = append(w.conds, "state IN ('"+string(release.PromotionAwaitingApproval)+"', '"+string(release.PromotionQueued)+"', '"+
+			string(release.PromotionRunning)+"', '"+string(release.PromotionPaused)+"')")
 	}
 	q := "SELECT " + promotionCols + " FROM promotions" + w.String() + " ORDER BY created_at DESC, id DESC" + limit(f.Limit)
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), w.args...)
@@ -203,12 +205,12 @@ func (s *sqlStore) ListPromotions(ctx context.Context, f PromotionFilter) ([]Pro
 	return ps, nil
 }
 
-func scanPromotions(rows *sql.Rows) ([]Promotion, error) {
+func scanPromotions(rows *sql.Rows) ([]release.Promotion, error) {
 	defer rows.Close()
-	var out []Promotion
+	var out []release.Promotion
 	for rows.Next() {
 		var (
-			p                 Promotion
+			p                 release.Promotion
 			kind, state, runs string
 		)
 		if err := rows.Scan(&p.ID, &kind, &p.App, &p.From, &p.To, &p.Digest, &p.SourceImage, &p.TargetImage, &p.Commit, &p.RunID,
@@ -222,7 +224,7 @@ func scanPromotions(rows *sql.Rows) ([]Promotion, error) {
 		if len(p.PipelineRuns) == 0 {
 			p.PipelineRuns = nil
 		}
-		p.Kind, p.State = PromotionKind(kind), PromotionState(state)
+		p.Kind, p.State = release.PromotionKind(kind), release.PromotionState(state)
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -233,7 +235,7 @@ const deploymentCols = "id, app, env, digest, image, commit_sha, promotion_id, d
 // RecordDeployment appends d and sets its ID and DeployedAt (now). A
 // promotion's deployment is recorded once: when one is already there (two
 // replicas finished the promotion together) d becomes that record.
-func (s *sqlStore) RecordDeployment(ctx context.Context, d *Deployment) error {
+func (s *DB) RecordDeployment(ctx context.Context, d *release.Deployment) error {
 	if d == nil || d.App == "" || d.Env == "" || d.Digest == "" {
 		return errors.New("record deployment: app, environment and digest are required")
 	}
@@ -255,7 +257,7 @@ func (s *sqlStore) RecordDeployment(ctx context.Context, d *Deployment) error {
 	return nil
 }
 
-func (s *sqlStore) ListDeployments(ctx context.Context, app, env string, n int) ([]Deployment, error) {
+func (s *DB) ListDeployments(ctx context.Context, app, env string, n int) ([]release.Deployment, error) {
 	if app == "" {
 		return nil, errors.New("list deployments: an app is required")
 	}
@@ -274,9 +276,9 @@ func (s *sqlStore) ListDeployments(ctx context.Context, app, env string, n int) 
 		return nil, fmt.Errorf("list deployments of %s: %w", app, err)
 	}
 	defer rows.Close()
-	var out []Deployment
+	var out []release.Deployment
 	for rows.Next() {
-		var d Deployment
+		var d release.Deployment
 		if err := rows.Scan(&d.ID, &d.App, &d.Env, &d.Digest, &d.Image, &d.Commit, &d.PromotionID, dbTime{&d.DeployedAt}); err != nil {
 			return nil, fmt.Errorf("list deployments of %s: %w", app, err)
 		}
@@ -290,7 +292,7 @@ func (s *sqlStore) ListDeployments(ctx context.Context, app, env string, n int) 
 
 // DeleteDeployments forgets app's history; an app without any is no error,
 // so a repeated `slipway app delete` succeeds.
-func (s *sqlStore) DeleteDeployments(ctx context.Context, app string) error {
+func (s *DB) DeleteDeployments(ctx context.Context, app string) error {
 	if app == "" {
 		return errors.New("delete deployments: an app is required")
 	}
@@ -302,7 +304,7 @@ func (s *sqlStore) DeleteDeployments(ctx context.Context, app string) error {
 
 const auditCols = "id, at, actor, role, action, app, from_env, to_env, digest, promotion_id, outcome, result"
 
-func (s *sqlStore) AppendAudit(ctx context.Context, e *AuditEntry) error {
+func (s *DB) AppendAudit(ctx context.Context, e *release.AuditEntry) error {
 	if e == nil || e.Actor == "" || e.Action == "" {
 		return errors.New("append audit: actor and action are required")
 	}
@@ -320,7 +322,7 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e *AuditEntry) error {
 	return nil
 }
 
-func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+func (s *DB) ListAudit(ctx context.Context, f AuditFilter) ([]release.AuditEntry, error) {
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("list audit: negative limit %d", f.Limit)
 	}
@@ -334,9 +336,9 @@ func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []release.AuditEntry
 	for rows.Next() {
-		var e AuditEntry
+		var e release.AuditEntry
 		if err := rows.Scan(&e.ID, dbTime{&e.At}, &e.Actor, &e.Role, &e.Action, &e.App, &e.From, &e.To, &e.Digest,
 			&e.PromotionID, &e.Outcome, &e.Result); err != nil {
 			return nil, fmt.Errorf("list audit: %w", err)

@@ -11,11 +11,11 @@ import (
 	"github.com/slipway-ci/slipway/pkg/event"
 )
 
-var _ RunLogs = (*sqlStore)(nil)
+var _ RunLogs = (*DB)(nil)
 
 const stepLogCols = "run_id, task, step, task_run, exit_code, log, truncated, size, started_at, finished_at, saved_at"
 
-func (s *sqlStore) SaveStepLog(ctx context.Context, l *StepLog) error {
+func (s *DB) SaveStepLog(ctx context.Context, l *StepLog) error {
 	if l == nil || l.RunID == "" || l.Task == "" || l.Step == "" {
 		return errors.New("save step log: run id, task and step are required")
 	}
@@ -35,7 +35,7 @@ func (s *sqlStore) SaveStepLog(ctx context.Context, l *StepLog) error {
 	return nil
 }
 
-func (s *sqlStore) ListStepLogs(ctx context.Context, runID string) ([]StepLog, error) {
+func (s *DB) ListStepLogs(ctx context.Context, runID string) ([]StepLog, error) {
 	q := s.d.rebind(`SELECT ` + stepLogCols + ` FROM run_logs WHERE run_id = ? ORDER BY finished_at, started_at, task, step`)
 	rows, err := s.r.QueryContext(ctx, q, runID)
 	if err != nil {
@@ -48,7 +48,7 @@ func (s *sqlStore) ListStepLogs(ctx context.Context, runID string) ([]StepLog, e
 	return out, nil
 }
 
-func (s *sqlStore) GetStepLog(ctx context.Context, runID, task, step string) (*StepLog, error) {
+func (s *DB) GetStepLog(ctx context.Context, runID, task, step string) (*StepLog, error) {
 	q := s.d.rebind(`SELECT ` + stepLogCols + ` FROM run_logs WHERE run_id = ? AND task = ? AND step = ?`)
 	rows, err := s.r.QueryContext(ctx, q, runID, task, step)
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *sqlStore) GetStepLog(ctx context.Context, runID, task, step string) (*S
 	return &out[0], nil
 }
 
-func (s *sqlStore) PruneStepLogs(ctx context.Context, olderThan time.Duration) (int64, error) {
+func (s *DB) PruneStepLogs(ctx context.Context, olderThan time.Duration) (int64, error) {
 	if olderThan <= 0 {
 		return 0, fmt.Errorf("prune logs: the age must be positive, got %s", olderThan)
 	}
@@ -103,9 +103,9 @@ type EventGetter interface {
 	GetEvent(ctx context.Context, id int64) (*event.Event, error)
 }
 
-var _ EventGetter = (*sqlStore)(nil)
+var _ EventGetter = (*DB)(nil)
 
-func (s *sqlStore) GetEvent(ctx context.Context, id int64) (*event.Event, error) {
+func (s *DB) GetEvent(ctx context.Context, id int64) (*event.Event, error) {
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT `+eventCols+` FROM events WHERE id = ?`), id)
 	if err != nil {
 		return nil, fmt.Errorf("get event %d: %w", id, err)

@@ -125,7 +125,7 @@ func isBusy(err error) bool {
 // statement again on every call, which was about 30% of the CPU of a
 // dispatch burst (BenchmarkDispatchCycle's profile).
 type sqliteWriter struct {
-	s *sqlStore
+	s *DB
 	// stmts is only touched by the one writer goroutine.
 	stmts map[string]*sql.Stmt
 }
@@ -135,7 +135,7 @@ const (
 	pragmaDurable = "PRAGMA synchronous=FULL"
 )
 
-func flushSQLite(s *sqlStore) flushFunc {
+func flushSQLite(s *DB) flushFunc {
 	w := &sqliteWriter{s: s, stmts: map[string]*sql.Stmt{}}
 	return w.flush
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // dialect is what differs between the SQL engines; the queries are written
@@ -68,10 +69,6 @@ type DB struct {
 	qNextID string
 }
 
-// sqlStore is DB's name inside the package, kept so that the method
-// declarations other branches are editing merge cleanly.
-type sqlStore = DB
-
 var (
 	_ Events = (*DB)(nil)
 	_ Runs   = (*DB)(nil)
@@ -96,9 +93,9 @@ const insertEventArgs = 16
 // batch (flushSQLite, flushPostgres), writers the number of batches that
 // may be in flight at once.
 func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() error,
-	flush func(*sqlStore) flushFunc, writers int,
-) *sqlStore {
-	s := &sqlStore{d: d, w: w, r: r, now: now, closeDB: closeDB, inserts: map[int]string{}}
+	flush func(*DB) flushFunc, writers int,
+) *DB {
+	s := &DB{d: d, w: w, r: r, now: now, closeDB: closeDB, inserts: map[int]string{}}
 	// A claim also moves next_attempt_at to the end of the lease: a leased
 	// event is simply not due, so the claim reads the events_due index from
 	// the first due row instead of stepping over every leased one.
@@ -129,9 +126,9 @@ func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() e
 
 // ts is the store's notion of now, at the microsecond precision both
 // engines keep.
-func (s *sqlStore) ts() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+func (s *DB) ts() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-func (s *sqlStore) nullTime(t time.Time) any {
+func (s *DB) nullTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
@@ -147,7 +144,7 @@ type eventRow struct {
 
 // newEventRow prepares ev's INSERT. With a positive lease a queued event
 // is written already claimed, as ClaimEvents would leave it.
-func (s *sqlStore) newEventRow(ev *event.Event, lease time.Duration) (eventRow, error) {
+func (s *DB) newEventRow(ev *event.Event, lease time.Duration) (eventRow, error) {
 	if ev == nil {
 		return eventRow{}, errors.New("record event: nil event")
 	}
@@ -186,11 +183,11 @@ func (s *sqlStore) newEventRow(ev *event.Event, lease time.Duration) (eventRow, 
 	}, nil
 }
 
-func (s *sqlStore) RecordEvent(ctx context.Context, ev *event.Event) (int64, bool, error) {
+func (s *DB) RecordEvent(ctx context.Context, ev *event.Event) (int64, bool, error) {
 	return s.record(ctx, ev, 0)
 }
 
-func (s *sqlStore) record(ctx context.Context, ev *event.Event, lease time.Duration) (int64, bool, error) {
+func (s *DB) record(ctx context.Context, ev *event.Event, lease time.Duration) (int64, bool, error) {
 	row, err := s.newEventRow(ev, lease)
 	if err != nil {
 		return 0, false, err
@@ -219,7 +216,7 @@ type batchPlan struct {
 	lazy   bool
 }
 
-func (s *sqlStore) plan(reqs []*writeReq) *batchPlan {
+func (s *DB) plan(reqs []*writeReq) *batchPlan {
 	p := &batchPlan{res: make([]recordResult, len(reqs)), sameAs: map[int]int{}, lazy: true}
 	type key struct{ provider, delivery string }
 	first := map[key]int{}
@@ -302,7 +299,7 @@ func (p *batchPlan) fail(k int, err error) error {
 
 // finish completes the results after the commit: the ids of deliveries
 // recorded before, and the repeats within the batch.
-func (s *sqlStore) finish(ctx context.Context, p *batchPlan, reqs []*writeReq) []recordResult {
+func (s *DB) finish(ctx context.Context, p *batchPlan, reqs []*writeReq) []recordResult {
 	for _, i := range p.lookups {
 		var id int64
 		r := reqs[i].row
@@ -321,7 +318,7 @@ func (s *sqlStore) finish(ctx context.Context, p *batchPlan, reqs []*writeReq) [
 }
 
 // insertSQL is the INSERT of n events, built once per n.
-func (s *sqlStore) insertSQL(n int) string {
+func (s *DB) insertSQL(n int) string {
 	s.insertMu.Lock()
 	defer s.insertMu.Unlock()
 	if q, ok := s.inserts[n]; ok {
@@ -341,7 +338,7 @@ func (s *sqlStore) insertSQL(n int) string {
 	return q
 }
 
-func (s *sqlStore) ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error) {
+func (s *DB) ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([]event.Event, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("claim events: limit must be positive, got %d", limit)
 	}
@@ -367,7 +364,7 @@ func (s *sqlStore) ClaimEvents(ctx context.Context, limit int, lease time.Durati
 	return evs, nil
 }
 
-func (s *sqlStore) FinishEvent(ctx context.Context, id int64, state event.State, reason string) error {
+func (s *DB) FinishEvent(ctx context.Context, id int64, state event.State, reason string) error {
 	switch state {
 	case event.Dispatched, event.Ignored, event.Failed:
 	default:
@@ -380,7 +377,7 @@ func (s *sqlStore) FinishEvent(ctx context.Context, id int64, state event.State,
 	return nil
 }
 
-func (s *sqlStore) RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error {
+func (s *DB) RetryEvent(ctx context.Context, id int64, cause error, notBefore time.Time) error {
 	msg := ""
 	if cause != nil {
 		msg = cause.Error()
@@ -413,7 +410,7 @@ func one(n int64) error {
 	return nil
 }
 
-func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) ([]event.Event, error) {
+func (s *DB) ListEvents(ctx context.Context, f EventFilter) ([]event.Event, error) {
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("list events: negative limit %d", f.Limit)
 	}
@@ -462,7 +459,7 @@ func scanEvents(rows rowScanner) ([]event.Event, error) {
 	return evs, rows.Err()
 }
 
-func (s *sqlStore) CreateRun(ctx context.Context, r *Run) error {
+func (s *DB) CreateRun(ctx context.Context, r *run.Run) error {
 	if r == nil || r.ID == "" {
 		return errors.New("create run: a run needs an ID (namespace/name)")
 	}
@@ -473,7 +470,7 @@ func (s *sqlStore) CreateRun(ctx context.Context, r *Run) error {
 }
 
 // runArgs are the arguments of qCreateRun for r.
-func (s *sqlStore) runArgs(r *Run) []any {
+func (s *DB) runArgs(r *run.Run) []any {
 	now := s.ts()
 	created := r.CreatedAt
 	if created.IsZero() {
@@ -484,7 +481,7 @@ func (s *sqlStore) runArgs(r *Run) []any {
 		s.nullTime(created), s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(now)}
 }
 
-func (s *sqlStore) UpdateRun(ctx context.Context, r *Run) error {
+func (s *DB) UpdateRun(ctx context.Context, r *run.Run) error {
 	if r == nil || r.ID == "" {
 		return errors.New("update run: a run needs an ID (namespace/name)")
 	}
@@ -497,7 +494,7 @@ func (s *sqlStore) UpdateRun(ctx context.Context, r *Run) error {
 	return nil
 }
 
-func (s *sqlStore) GetRun(ctx context.Context, id string) (*Run, error) {
+func (s *DB) GetRun(ctx context.Context, id string) (*run.Run, error) {
 	rows, err := s.r.QueryContext(ctx, s.qGetRun, id)
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
@@ -512,7 +509,7 @@ func (s *sqlStore) GetRun(ctx context.Context, id string) (*Run, error) {
 	return &runs[0], nil
 }
 
-func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+func (s *DB) ListRuns(ctx context.Context, f RunFilter) ([]run.Run, error) {
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("list runs: negative limit %d", f.Limit)
 	}
@@ -534,12 +531,12 @@ func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	return runs, nil
 }
 
-func scanRuns(rows *sql.Rows) ([]Run, error) {
+func scanRuns(rows *sql.Rows) ([]run.Run, error) {
 	defer rows.Close()
-	var runs []Run
+	var runs []run.Run
 	for rows.Next() {
 		var (
-			r                               Run
+			r                               run.Run
 			provider, kind, state, reported string
 		)
 		if err := rows.Scan(&r.ID, &r.EventID, &provider, &kind, &r.Repo, &r.ProjectID, &r.App, &r.Ref, &r.SHA, &r.MRNumber,
@@ -547,13 +544,13 @@ func scanRuns(rows *sql.Rows) ([]Run, error) {
 			dbTime{&r.CreatedAt}, dbTime{&r.StartedAt}, dbTime{&r.FinishedAt}); err != nil {
 			return nil, err
 		}
-		r.Provider, r.Kind, r.State, r.Reported = event.Provider(provider), event.Kind(kind), RunState(state), RunState(reported)
+		r.Provider, r.Kind, r.State, r.Reported = event.Provider(provider), event.Kind(kind), run.State(state), run.State(reported)
 		runs = append(runs, r)
 	}
 	return runs, rows.Err()
 }
 
-func (s *sqlStore) Ping(ctx context.Context) error {
+func (s *DB) Ping(ctx context.Context) error {
 	if err := s.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping %s: %w", s.d.name, err)
 	}
@@ -562,7 +559,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 
 // Close waits for recorded events in flight to commit, then closes the
 // database.
-func (s *sqlStore) Close() error {
+func (s *DB) Close() error {
 	s.rec.close()
 	return s.closeDB()
 }

@@ -46,35 +46,14 @@ type EventFilter struct {
 	State event.State
 }
 
-// RunState is run.State.
-//
-// Deprecated: alias kept during the move; use run.State.
-type RunState = run.State
-
-// The run states, now in pkg/run.
-//
-// Deprecated: aliases kept during the move; use run.Pending etc.
-const (
-	RunPending   = run.Pending
-	RunRunning   = run.Running
-	RunSucceeded = run.Succeeded
-	RunFailed    = run.Failed
-	RunCanceled  = run.Canceled
-)
-
-// Run is run.Run, the domain type the store persists.
-//
-// Deprecated: alias kept during the move; use run.Run.
-type Run = run.Run
-
 // Runs records PipelineRuns and what was reported about them.
 type Runs interface {
 	// CreateRun records a new run; creating an existing ID is a no-op.
-	CreateRun(ctx context.Context, r *Run) error
+	CreateRun(ctx context.Context, r *run.Run) error
 	// UpdateRun stores state, message, times, image and Reported of r.
-	UpdateRun(ctx context.Context, r *Run) error
-	GetRun(ctx context.Context, id string) (*Run, error)
-	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	UpdateRun(ctx context.Context, r *run.Run) error
+	GetRun(ctx context.Context, id string) (*run.Run, error)
+	ListRuns(ctx context.Context, f RunFilter) ([]run.Run, error)
 }
 
 // RunFilter narrows ListRuns. Zero fields match everything.
@@ -84,7 +63,5 @@ type RunFilter struct {
 	Ref      string
 	SHA      string
 	MRNumber int
-	State    RunState
+	State    run.State
 }
-
-

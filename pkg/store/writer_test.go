@@ -16,14 +16,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 )
 
 // openEngines opens a fresh store per engine: SQLite always, PostgreSQL
 // when SLIPWAY_TEST_POSTGRES_URL names a server (in a schema of its own).
-func openEngines(t *testing.T) map[string]*sqlStore {
+func openEngines(t *testing.T) map[string]*DB {
 	t.Helper()
 	ctx := context.Background()
-	out := map[string]*sqlStore{}
+	out := map[string]*DB{}
 	open := func(name, url string) {
 		st, err := Open(ctx, url)
 		if err != nil {
@@ -87,7 +88,7 @@ func TestMixedBatch(t *testing.T) {
 			var claimed []event.Event
 			claim := &writeReq{lazy: true, stmts: []stmt{{q: s.qClaim, args: []any{now, now, now, now, 10},
 				rows: func(rs rowScanner) (err error) { claimed, err = scanEvents(rs); return err }}}}
-			ghostRun := &Run{ID: "ns/ghost", EventID: 999999, Provider: event.GitHub, Repo: "acme/shop", State: RunPending}
+			ghostRun := &run.Run{ID: "ns/ghost", EventID: 999999, Provider: event.GitHub, Repo: "acme/shop", State: run.Pending}
 			reqs := []*writeReq{
 				newRow,
 				oldRow,   // recorded before: a duplicate

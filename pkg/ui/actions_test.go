@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -95,7 +96,7 @@ func (e *env) cancelled() bool {
 
 func TestButtonsOnlyForDevelopers(t *testing.T) {
 	e := newEnv(t, objects(false), WithAuth(fakeAuth()))
-	e.recordRun(store.RunRunning)
+	e.recordRun(run.Running)
 	e.ui.rec = e.st
 	page := "/runs/" + ns + "/" + runName
 	tests := []struct {
@@ -185,7 +186,7 @@ func TestRerun(t *testing.T) {
 	e := newEnv(t, objects(true), WithAuth(fakeAuth()))
 	woken := 0
 	e.ui.rec, e.ui.wake = e.st, func() { woken++ }
-	e.recordRun(store.RunFailed)
+	e.recordRun(run.Failed)
 	// The routes are registered when a recorder is configured.
 	ec := echo.New()
 	e.ui.Register(ec)

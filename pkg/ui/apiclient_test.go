@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipway-ci/slipway/pkg/api/client"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -29,7 +30,7 @@ func TestClientLogsOverTheStream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, objects(tt.done))
-			e.recordRun(store.RunRunning)
+			e.recordRun(run.Running)
 			if err := e.logs.SaveStepLog(context.Background(), &store.StepLog{RunID: ns + "/" + runName, Task: "clone", Step: "clone", Log: "saved\n"}); err != nil {
 				t.Fatal(err)
 			}

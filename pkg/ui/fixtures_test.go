@@ -26,6 +26,7 @@ import (
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/store/storetest"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -170,7 +171,7 @@ func (e *env) setPodLog(container, text string) {
 }
 
 // recordRun records the push event and the run as the dispatcher does.
-func (e *env) recordRun(state store.RunState) {
+func (e *env) recordRun(state run.State) {
 	e.t.Helper()
 	ev := storetest.Event("d-1")
 	ev.Repo, ev.SHA, ev.Author = "acme/web", sha, "ada"
@@ -178,7 +179,7 @@ func (e *env) recordRun(state store.RunState) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.st.CreateRun(context.Background(), &store.Run{ID: ns + "/" + runName, EventID: id, Provider: event.GitHub, Kind: event.Push,
+	if err := e.st.CreateRun(context.Background(), &run.Run{ID: ns + "/" + runName, EventID: id, Provider: event.GitHub, Kind: event.Push,
 		Repo: "acme/web", App: "web", Ref: "refs/heads/main", SHA: sha, State: state, CreatedAt: t0}); err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -38,7 +39,7 @@ func noteRows(body string) []string {
 
 func TestRunPageNotifications(t *testing.T) {
 	e := newEnvWith(t, objects(true), withNotes)
-	e.recordRun(store.RunFailed)
+	e.recordRun(run.Failed)
 	id := ns + "/" + runName
 	addNotes(t, e.st,
 		store.Notification{RunID: id, Channel: "mr-comment", Target: "acme/web#7", State: store.NotificationSent, Attempts: 1},
@@ -112,7 +113,7 @@ func TestNotificationsPage(t *testing.T) {
 // Without WithNotifications there is neither the page nor the link.
 func TestNotificationsOff(t *testing.T) {
 	e := newEnv(t, objects(true))
-	e.recordRun(store.RunFailed)
+	e.recordRun(run.Failed)
 	if code, _, _ := e.get("/notifications"); code != 404 {
 		t.Errorf("GET /notifications: %d, want 404", code)
 	}

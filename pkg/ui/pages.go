@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -117,7 +118,7 @@ func refName(ref string) string {
 
 // RunRow is one line of the runs list.
 type RunRow struct {
-	store.Run
+	run.Run
 	Namespace, Name string
 	PageState       State
 	CommitURL       string
@@ -139,8 +140,8 @@ var runFilterStates = []State{Queued, Running, Succeeded, Failed, Cancelled}
 // storeRunState is the stored state of a filter's state. The stored names
 // (pending, success, failure, canceled) are accepted too, so older links
 // keep working.
-func storeRunState(q string) (store.RunState, State, bool) {
-	for _, s := range []store.RunState{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled} {
+func storeRunState(q string) (run.State, State, bool) {
+	for _, s := range []run.State{run.Pending, run.Running, run.Succeeded, run.Failed, run.Canceled} {
 		if q == string(runState(s)) || q == string(s) {
 			return s, runState(s), true
 		}
@@ -191,7 +192,7 @@ func (u *UI) runsPage(c echo.Context) error {
 }
 
 // authors finds who pushed each run's event.
-func (u *UI) authors(ctx context.Context, runs []store.Run) map[int64]string {
+func (u *UI) authors(ctx context.Context, runs []run.Run) map[int64]string {
 	out := map[int64]string{}
 	for _, r := range runs {
 		if _, seen := out[r.EventID]; seen || r.EventID == 0 {
@@ -287,7 +288,7 @@ type TaskView struct {
 }
 
 type runData struct {
-	Run        *store.Run
+	Run        *run.Run
 	Namespace  string
 	Name       string
 	Timeline   Timeline
@@ -314,7 +315,7 @@ type runData struct {
 
 // snapshot is what the cluster and the store say about one run.
 type snapshot struct {
-	run  *store.Run
+	run  *run.Run
 	pr   *pipelinev1.PipelineRun
 	trs  []pipelinev1.TaskRun
 	logs []store.StepLog
@@ -444,7 +445,7 @@ func (u *UI) runPage(c echo.Context) error {
 	}
 	d.CommitURL = u.commitURL(d.Run.Provider, d.Run.Repo, d.Run.SHA)
 	d.MRURL = u.mrURL(d.Run.Provider, d.Run.Repo, d.Run.MRNumber)
-	d.Author = u.authors(ctx, []store.Run{*d.Run})[d.Run.EventID]
+	d.Author = u.authors(ctx, []run.Run{*d.Run})[d.Run.EventID]
 	for _, t := range s.tl.Tasks {
 		tv := TaskView{Task: t}
 		for _, st := range t.Steps {
@@ -493,9 +494,9 @@ func (u *UI) runPage(c echo.Context) error {
 
 // runFromPipelineRun describes a run the store does not know (yet) from
 // its PipelineRun's labels and annotations.
-func runFromPipelineRun(pr *pipelinev1.PipelineRun) *store.Run {
+func runFromPipelineRun(pr *pipelinev1.PipelineRun) *run.Run {
 	st, msg := tekton.RunState(pr)
-	r := &store.Run{ID: pr.Namespace + "/" + pr.Name, Provider: event.Provider(pr.Labels[tekton.LabelProvider]),
+	r := &run.Run{ID: pr.Namespace + "/" + pr.Name, Provider: event.Provider(pr.Labels[tekton.LabelProvider]),
 		Kind: event.Kind(pr.Labels[tekton.LabelKind]), Repo: pr.Annotations[tekton.AnnotationRepo], App: pr.Labels[tekton.LabelApp],
 		Ref: pr.Annotations[tekton.AnnotationRef], SHA: pr.Labels[tekton.LabelSHA], State: st, Message: msg, CreatedAt: pr.CreationTimestamp.Time}
 	r.MRNumber, _ = strconv.Atoi(pr.Labels[tekton.LabelMR])

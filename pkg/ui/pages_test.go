@@ -12,6 +12,7 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/store/storetest"
 )
@@ -53,7 +54,7 @@ func runningPage(t *testing.T, e *env) (string, http.Header) {
 
 func TestRunPageRunning(t *testing.T) {
 	e := newEnv(t, objects(false))
-	e.recordRun(store.RunRunning)
+	e.recordRun(run.Running)
 	// clone's log was saved by the collector; render's is read from its pod.
 	if err := e.logs.SaveStepLog(context.Background(), &store.StepLog{RunID: ns + "/" + runName, Task: "clone", Step: "clone",
 		Log: "Cloning into '.'...\n", FinishedAt: t0.Add(5 * time.Second)}); err != nil {
@@ -89,7 +90,7 @@ func TestRunPageRunning(t *testing.T) {
 
 func TestRunPageFinishedShowsDockerfileAndProvenanceError(t *testing.T) {
 	e := newEnv(t, objects(true))
-	e.recordRun(store.RunFailed)
+	e.recordRun(run.Failed)
 	r, _ := e.st.GetRun(context.Background(), ns+"/"+runName)
 	r.ImageURL, r.ImageDigest = "127.0.0.1:1/apps/web:3f786850", "sha256:"+strings.Repeat("a", 64)
 	if err := e.st.UpdateRun(context.Background(), r); err != nil {
@@ -126,7 +127,7 @@ func TestRunPageFinishedShowsDockerfileAndProvenanceError(t *testing.T) {
 
 func TestRunPageFromStoreOnly(t *testing.T) {
 	e := newEnv(t, nil) // the PipelineRun was pruned
-	e.recordRun(store.RunSucceeded)
+	e.recordRun(run.Succeeded)
 	for _, l := range []store.StepLog{
 		{RunID: ns + "/" + runName, Task: "clone", Step: "clone", Log: "cloned\n", StartedAt: t0, FinishedAt: t0.Add(time.Second)},
 		{RunID: ns + "/" + runName, Task: "unit-test", Step: "test", Log: "PASS\n", Truncated: true, StartedAt: t0.Add(2 * time.Second), FinishedAt: t0.Add(9 * time.Second)},
@@ -161,7 +162,7 @@ func TestRunPageNotFound(t *testing.T) {
 
 func TestLogsAreEscaped(t *testing.T) {
 	e := newEnv(t, objects(true))
-	e.recordRun(store.RunFailed)
+	e.recordRun(run.Failed)
 	hostile := "</pre><script>alert(1)</script><img src=x onerror=alert(2)>\"'&\n"
 	e.setPodLog("step-clone", hostile)
 	e.setPodLog("step-render", "x\n")
@@ -185,14 +186,14 @@ func TestLogsAreEscaped(t *testing.T) {
 func TestRunsPage(t *testing.T) {
 	e := newEnv(t, nil, WithSCMAPIURLs("", "https://gitlab.example.com/api/v4"))
 	ctx := context.Background()
-	add := func(id string, p event.Provider, repo, ref string, mr int, st store.RunState, author string) {
+	add := func(id string, p event.Provider, repo, ref string, mr int, st run.State, author string) {
 		ev := storetest.Event("d-" + id)
 		ev.Provider, ev.Repo, ev.Author = p, repo, author
 		eid, _, err := e.st.RecordEvent(ctx, ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &store.Run{ID: ns + "/" + id, EventID: eid, Provider: p, Kind: event.Push, Repo: repo, App: "web", Ref: ref, SHA: sha,
+		r := &run.Run{ID: ns + "/" + id, EventID: eid, Provider: p, Kind: event.Push, Repo: repo, App: "web", Ref: ref, SHA: sha,
 			MRNumber: mr, State: st, CreatedAt: t0, StartedAt: t0, FinishedAt: t0.Add(83 * time.Second)}
 		if err := e.st.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
@@ -201,9 +202,9 @@ func TestRunsPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add("web-1", event.GitHub, "acme/web", "refs/heads/main", 0, store.RunSucceeded, "ada")
-	add("api-1", event.GitLab, "team/sub/api", "refs/heads/feature", 7, store.RunFailed, "<bob>")
-	add("ops-1", event.GitHub, "acme/ops", "refs/heads/queue", 0, store.RunPending, "eve")
+	add("web-1", event.GitHub, "acme/web", "refs/heads/main", 0, run.Succeeded, "ada")
+	add("api-1", event.GitLab, "team/sub/api", "refs/heads/feature", 7, run.Failed, "<bob>")
+	add("ops-1", event.GitHub, "acme/ops", "refs/heads/queue", 0, run.Pending, "eve")
 
 	tests := []struct {
 		query string
@@ -323,7 +324,7 @@ func (m trMap) CachedTaskRuns(ns, pipelineRun string) ([]pipelinev1.TaskRun, boo
 // timeline.
 func TestRunPageReadsFromTheRunCaches(t *testing.T) {
 	e := newEnv(t, objects(false))
-	e.recordRun(store.RunRunning)
+	e.recordRun(run.Running)
 	e.setPodLog("step-render", "detected go 1.26\n")
 	e.ui.prCache, e.ui.trCache = prMap{ns + "/" + runName: pipelineRun(false)}, trMap{ns + "/" + runName: taskRuns(false)}
 	e.tekton.ClearActions()

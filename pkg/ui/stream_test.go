@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -38,7 +39,7 @@ func parseSSE(t *testing.T, body string) []sseEvent {
 
 func TestStreamFinishedRun(t *testing.T) {
 	e := newEnv(t, objects(true))
-	e.recordRun(store.RunFailed)
+	e.recordRun(run.Failed)
 	if err := e.logs.SaveStepLog(context.Background(), &store.StepLog{RunID: ns + "/" + runName, Task: "clone", Step: "clone", Log: "saved\n"}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestStreamFinishedRun(t *testing.T) {
 // TestStreamLiveRun follows a running step, then sees the run finish.
 func TestStreamLiveRun(t *testing.T) {
 	e := newEnv(t, objects(false))
-	e.recordRun(store.RunRunning)
+	e.recordRun(run.Running)
 	e.setPodLog("step-clone", "cloned\n")
 	e.setPodLog("step-render", "line 1\nline 2\n")
 	resp, err := http.Get(e.srv.URL + "/runs/" + ns + "/" + runName + "/stream")
@@ -143,7 +144,7 @@ func TestStreamLiveRun(t *testing.T) {
 func TestStreamEndsAtShutdown(t *testing.T) {
 	stop, shutdown := context.WithCancel(context.Background())
 	e := newEnv(t, objects(false), WithShutdown(stop), WithPollInterval(time.Hour))
-	e.recordRun(store.RunRunning)
+	e.recordRun(run.Running)
 	resp, err := http.Get(e.srv.URL + "/runs/" + ns + "/" + runName + "/stream")
 	if err != nil {
 		t.Fatal(err)

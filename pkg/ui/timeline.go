@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
 
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -31,15 +32,15 @@ const (
 func (s State) Done() bool { return s != Queued && s != Running }
 
 // runState turns the store's run state into the page's.
-func runState(s store.RunState) State {
+func runState(s run.State) State {
 	switch s {
-	case store.RunRunning:
+	case run.Running:
 		return Running
-	case store.RunSucceeded:
+	case run.Succeeded:
 		return Succeeded
-	case store.RunFailed:
+	case run.Failed:
 		return Failed
-	case store.RunCanceled:
+	case run.Canceled:
 		return Cancelled
 	}
 	return Queued
@@ -203,7 +204,7 @@ func taskOf(name string, tr *pipelinev1.TaskRun) Task {
 
 // storedTimeline rebuilds a finished run's timeline from its saved step
 // logs, once the PipelineRun itself is gone.
-func storedTimeline(r *store.Run, logs []store.StepLog) Timeline {
+func storedTimeline(r *run.Run, logs []store.StepLog) Timeline {
 	tl := Timeline{State: runState(r.State), Message: r.Message, Start: r.StartedAt, End: r.FinishedAt}
 	idx := map[string]int{}
 	for _, l := range logs {

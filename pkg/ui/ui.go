@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -35,8 +36,8 @@ var assets embed.FS
 // Reader is the part of the store the pages list and show.
 type Reader interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]event.Event, error)
-	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
-	GetRun(ctx context.Context, id string) (*store.Run, error)
+	ListRuns(ctx context.Context, f store.RunFilter) ([]run.Run, error)
+	GetRun(ctx context.Context, id string) (*run.Run, error)
 	// GetEvent names who pushed a run's event.
 	GetEvent(ctx context.Context, id int64) (*event.Event, error)
 }

@@ -25,6 +25,8 @@ import (
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/promotion"
+	"github.com/slipway-ci/slipway/pkg/release"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/store/storetest"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -66,8 +68,8 @@ func New(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateRun(ctx, &store.Run{ID: RunID, EventID: id, Provider: event.GitHub, Kind: event.Push, Repo: "acme/web",
-		App: "web", Ref: "refs/heads/main", SHA: ev.SHA, State: store.RunRunning, CreatedAt: T0}); err != nil {
+	if err := st.CreateRun(ctx, &run.Run{ID: RunID, EventID: id, Provider: event.GitHub, Kind: event.Push, Repo: "acme/web",
+		App: "web", Ref: "refs/heads/main", SHA: ev.SHA, State: run.Running, CreatedAt: T0}); err != nil {
 		t.Fatal(err)
 	}
 	pr := &pipelinev1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: Namespace,
@@ -96,8 +98,8 @@ func New(t *testing.T) *Server {
 // promotion moves it on, to succeeded at the second, so followers end.
 type Promotions struct {
 	mu    sync.Mutex
-	ps    []*store.Promotion
-	audit []store.AuditEntry
+	ps    []*release.Promotion
+	audit []release.AuditEntry
 	gets  map[int64]int
 }
 
@@ -107,7 +109,7 @@ var (
 	_ api.AppAdmin         = (*Promotions)(nil)
 )
 
-func (f *Promotions) add(p *store.Promotion, who promotion.Caller, action string) *store.Promotion {
+func (f *Promotions) add(p *release.Promotion, who promotion.Caller, action string) *release.Promotion {
 	p.ID = int64(len(f.ps) + 1)
 	p.CreatedAt, p.UpdatedAt = T0, T0
 	f.ps = append(f.ps, p)
@@ -116,13 +118,13 @@ func (f *Promotions) add(p *store.Promotion, who promotion.Caller, action string
 	return &c
 }
 
-func (f *Promotions) record(who promotion.Caller, action string, p *store.Promotion, result string) {
-	f.audit = append(f.audit, store.AuditEntry{ID: int64(len(f.audit) + 1), At: T0, Actor: who.Name, Role: who.Role,
+func (f *Promotions) record(who promotion.Caller, action string, p *release.Promotion, result string) {
+	f.audit = append(f.audit, release.AuditEntry{ID: int64(len(f.audit) + 1), At: T0, Actor: who.Name, Role: who.Role,
 		Action: action, App: p.App, From: p.From, To: p.To, Digest: p.Digest, PromotionID: p.ID, Result: result})
 }
 
 // Promote implements api.PromotionActions.
-func (f *Promotions) Promote(_ context.Context, who promotion.Caller, req promotion.Request) (*store.Promotion, error) {
+func (f *Promotions) Promote(_ context.Context, who promotion.Caller, req promotion.Request) (*release.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	from := req.From
@@ -133,33 +135,33 @@ func (f *Promotions) Promote(_ context.Context, who promotion.Caller, req promot
 	if digest == "" {
 		digest = "sha256:0123456789abcdef0123456789abcdef"
 	}
-	p := &store.Promotion{Kind: store.KindPromote, App: req.App, From: from, To: req.To, Digest: digest, State: store.PromotionRunning,
+	p := &release.Promotion{Kind: release.KindPromote, App: req.App, From: from, To: req.To, Digest: digest, State: release.PromotionRunning,
 		RequestedBy: who.Name, Progress: "wave 1/1 east: rolling"}
 	switch {
 	case req.App == "forged":
-		p.State, p.Reason, p.Progress = store.PromotionRefused, "promotion refused: no readable SLSA provenance", ""
+		p.State, p.Reason, p.Progress = release.PromotionRefused, "promotion refused: no readable SLSA provenance", ""
 	case req.To == "prod" && !who.ReleaseManager:
-		p.State, p.Progress = store.PromotionAwaitingApproval, ""
+		p.State, p.Progress = release.PromotionAwaitingApproval, ""
 	}
 	return f.add(p, who, "promote"), nil
 }
 
 // Rollback implements api.PromotionActions.
-func (f *Promotions) Rollback(_ context.Context, who promotion.Caller, app, env string) (*store.Promotion, error) {
+func (f *Promotions) Rollback(_ context.Context, who promotion.Caller, app, env string) (*release.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.add(&store.Promotion{Kind: store.KindRollback, App: app, From: env, To: env, Digest: "sha256:aaaaaaaaaaaaaaaa",
-		State: store.PromotionAwaitingApproval, RequestedBy: who.Name}, who, "rollback"), nil
+	return f.add(&release.Promotion{Kind: release.KindRollback, App: app, From: env, To: env, Digest: "sha256:aaaaaaaaaaaaaaaa",
+		State: release.PromotionAwaitingApproval, RequestedBy: who.Name}, who, "rollback"), nil
 }
 
-func (f *Promotions) find(id int64) (*store.Promotion, error) {
+func (f *Promotions) find(id int64) (*release.Promotion, error) {
 	if id < 1 || id > int64(len(f.ps)) {
 		return nil, fmt.Errorf("%w: no promotion %d", promotion.ErrNotFound, id)
 	}
 	return f.ps[id-1], nil
 }
 
-func (f *Promotions) change(who promotion.Caller, id int64, action string, from store.PromotionState, to store.PromotionState) (*store.Promotion, error) {
+func (f *Promotions) change(who promotion.Caller, id int64, action string, from release.PromotionState, to release.PromotionState) (*release.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, err := f.find(id)
@@ -179,44 +181,44 @@ func (f *Promotions) change(who promotion.Caller, id int64, action string, from 
 }
 
 // Approve implements api.PromotionActions.
-func (f *Promotions) Approve(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
+func (f *Promotions) Approve(_ context.Context, who promotion.Caller, id int64) (*release.Promotion, error) {
 	if !who.ReleaseManager {
 		return nil, fmt.Errorf("%w: approving needs the release-manager role; %s is a %s", promotion.ErrForbidden, who.Name, who.Role)
 	}
-	return f.change(who, id, "approve", store.PromotionAwaitingApproval, store.PromotionRunning)
+	return f.change(who, id, "approve", release.PromotionAwaitingApproval, release.PromotionRunning)
 }
 
 // Abort implements api.PromotionActions.
-func (f *Promotions) Abort(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
-	return f.change(who, id, "abort", "", store.PromotionAborted)
+func (f *Promotions) Abort(_ context.Context, who promotion.Caller, id int64) (*release.Promotion, error) {
+	return f.change(who, id, "abort", "", release.PromotionAborted)
 }
 
 // Continue implements api.PromotionActions.
-func (f *Promotions) Continue(_ context.Context, who promotion.Caller, id int64) (*store.Promotion, error) {
-	return f.change(who, id, "continue", store.PromotionPaused, store.PromotionRunning)
+func (f *Promotions) Continue(_ context.Context, who promotion.Caller, id int64) (*release.Promotion, error) {
+	return f.change(who, id, "continue", release.PromotionPaused, release.PromotionRunning)
 }
 
 // Pause puts promotion id in the paused state, as a manual canary step does.
 func (f *Promotions) Pause(id int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.ps[id-1].State = store.PromotionPaused
+	f.ps[id-1].State = release.PromotionPaused
 }
 
 // Get implements api.PromotionReader.
-func (f *Promotions) Get(_ context.Context, id int64) (*store.Promotion, error) {
+func (f *Promotions) Get(_ context.Context, id int64) (*release.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, err := f.find(id)
 	if err != nil {
 		return nil, err
 	}
-	if p.State == store.PromotionRunning {
+	if p.State == release.PromotionRunning {
 		if f.gets == nil {
 			f.gets = map[int64]int{}
 		}
 		if f.gets[id]++; f.gets[id] >= 2 {
-			p.State, p.Progress, p.FinishedAt = store.PromotionSucceeded, p.Digest+" runs in "+p.To, T0
+			p.State, p.Progress, p.FinishedAt = release.PromotionSucceeded, p.Digest+" runs in "+p.To, T0
 		}
 	}
 	c := *p
@@ -224,10 +226,10 @@ func (f *Promotions) Get(_ context.Context, id int64) (*store.Promotion, error) 
 }
 
 // List implements api.PromotionReader.
-func (f *Promotions) List(_ context.Context, pf store.PromotionFilter) ([]store.Promotion, error) {
+func (f *Promotions) List(_ context.Context, pf store.PromotionFilter) ([]release.Promotion, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []store.Promotion
+	var out []release.Promotion
 	for i := len(f.ps) - 1; i >= 0 && (pf.Limit == 0 || len(out) < pf.Limit); i-- {
 		p := f.ps[i]
 		if (pf.App == "" || p.App == pf.App) && (pf.To == "" || p.To == pf.To) && (pf.State == "" || p.State == pf.State) {
@@ -238,10 +240,10 @@ func (f *Promotions) List(_ context.Context, pf store.PromotionFilter) ([]store.
 }
 
 // Audit implements api.PromotionReader.
-func (f *Promotions) Audit(_ context.Context, af store.AuditFilter) ([]store.AuditEntry, error) {
+func (f *Promotions) Audit(_ context.Context, af store.AuditFilter) ([]release.AuditEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []store.AuditEntry
+	var out []release.AuditEntry
 	for i := len(f.audit) - 1; i >= 0 && (af.Limit == 0 || len(out) < af.Limit); i-- {
 		e := f.audit[i]
 		if (af.App == "" || e.App == af.App) && (af.Actor == "" || e.Actor == af.Actor) && (af.PromotionID == 0 || e.PromotionID == af.PromotionID) {
@@ -258,12 +260,12 @@ func (f *Promotions) DeleteApp(_ context.Context, who promotion.Caller, app stri
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record(who, "app-delete", &store.Promotion{App: app}, "succeeded")
+	f.record(who, "app-delete", &release.Promotion{App: app}, "succeeded")
 	return nil
 }
 
 // RecordDenied implements api.AppAdmin.
-func (f *Promotions) RecordDenied(_ context.Context, who promotion.Caller, e store.AuditEntry, err error) {
+func (f *Promotions) RecordDenied(_ context.Context, who promotion.Caller, e release.AuditEntry, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e.ID, e.At, e.Actor, e.Result = int64(len(f.audit)+1), T0, who.Name, err.Error()

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -44,23 +45,23 @@ func testPromotions(t *testing.T, url string) {
 	s := openPromo(t, url, clock)
 
 	t0 := clock.Now()
-	auto := &store.Promotion{Kind: store.KindAutoDeploy, App: "web", To: "qa", Digest: digestA,
+	auto := &release.Promotion{Kind: release.KindAutoDeploy, App: "web", To: "qa", Digest: digestA,
 		TargetImage: "registry.qa/web@" + digestA, Commit: "3f786850e387550fdab836ed7e6dc881de23001b", RunID: "ci/web-3f78-1",
-		State: store.PromotionRunning, RequestedBy: "slipway", PipelineRuns: []string{"deploy/web-qa-1"}}
+		State: release.PromotionRunning, RequestedBy: "slipway", PipelineRuns: []string{"deploy/web-qa-1"}}
 	if err := s.CreatePromotion(ctx, auto); err != nil {
 		t.Fatalf("CreatePromotion: %v", err)
 	}
 	clock.Advance(time.Second)
 	t1 := clock.Now()
-	prod := &store.Promotion{Kind: store.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
-		State: store.PromotionAwaitingApproval, RequestedBy: "dana"}
+	prod := &release.Promotion{Kind: release.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
+		State: release.PromotionAwaitingApproval, RequestedBy: "dana"}
 	if err := s.CreatePromotion(ctx, prod); err != nil {
 		t.Fatalf("CreatePromotion: %v", err)
 	}
 	clock.Advance(time.Second)
 	t2 := clock.Now()
-	refused := &store.Promotion{Kind: store.KindPromote, App: "api", From: "qa", To: "prod", Digest: digestB,
-		State: store.PromotionRefused, Reason: "provenance: builder is not this Slipway", RequestedBy: "rita"}
+	refused := &release.Promotion{Kind: release.KindPromote, App: "api", From: "qa", To: "prod", Digest: digestB,
+		State: release.PromotionRefused, Reason: "provenance: builder is not this Slipway", RequestedBy: "rita"}
 	if err := s.CreatePromotion(ctx, refused); err != nil {
 		t.Fatalf("CreatePromotion: %v", err)
 	}
@@ -75,8 +76,8 @@ func testPromotions(t *testing.T, url string) {
 	// Approve, then progress through a rollout to success.
 	clock.Advance(time.Second)
 	t3 := clock.Now()
-	prod.State, prod.ApprovedBy = store.PromotionRunning, "rita"
-	if err := s.UpdatePromotion(ctx, prod, store.PromotionAwaitingApproval); err != nil {
+	prod.State, prod.ApprovedBy = release.PromotionRunning, "rita"
+	if err := s.UpdatePromotion(ctx, prod, release.PromotionAwaitingApproval); err != nil {
 		t.Fatalf("approve: %v", err)
 	}
 	if !prod.UpdatedAt.Equal(t3) || !prod.FinishedAt.IsZero() {
@@ -84,27 +85,27 @@ func testPromotions(t *testing.T, url string) {
 	}
 	clock.Advance(time.Second)
 	t4 := clock.Now()
-	prod.State, prod.Progress = store.PromotionSucceeded, "wave 2/2 dc-west: done"
+	prod.State, prod.Progress = release.PromotionSucceeded, "wave 2/2 dc-west: done"
 	prod.SourceImage, prod.TargetImage = "registry.qa/web@"+digestA, "registry.prod/web@"+digestA
 	prod.Commit, prod.RunID = "3f786850e387550fdab836ed7e6dc881de23001b", "ci/web-3f78-1"
 	prod.PipelineRuns = []string{"deploy/web-prod-dc-east-1", "deploy/web-prod-dc-west-1"}
-	if err := s.UpdatePromotion(ctx, prod, store.PromotionRunning, store.PromotionPaused); err != nil {
+	if err := s.UpdatePromotion(ctx, prod, release.PromotionRunning, release.PromotionPaused); err != nil {
 		t.Fatalf("succeed: %v", err)
 	}
 	if !prod.UpdatedAt.Equal(t4) || !prod.FinishedAt.Equal(t4) {
 		t.Errorf("after success: updated %v, finished %v; want both %v", prod.UpdatedAt, prod.FinishedAt, t4)
 	}
 
-	wantAuto := store.Promotion{ID: auto.ID, Kind: store.KindAutoDeploy, App: "web", To: "qa", Digest: digestA,
+	wantAuto := release.Promotion{ID: auto.ID, Kind: release.KindAutoDeploy, App: "web", To: "qa", Digest: digestA,
 		TargetImage: "registry.qa/web@" + digestA, Commit: "3f786850e387550fdab836ed7e6dc881de23001b", RunID: "ci/web-3f78-1",
-		State: store.PromotionRunning, RequestedBy: "slipway", PipelineRuns: []string{"deploy/web-qa-1"}, CreatedAt: t0, UpdatedAt: t0}
-	wantProd := store.Promotion{ID: prod.ID, Kind: store.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
+		State: release.PromotionRunning, RequestedBy: "slipway", PipelineRuns: []string{"deploy/web-qa-1"}, CreatedAt: t0, UpdatedAt: t0}
+	wantProd := release.Promotion{ID: prod.ID, Kind: release.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
 		SourceImage: "registry.qa/web@" + digestA, TargetImage: "registry.prod/web@" + digestA,
 		Commit: "3f786850e387550fdab836ed7e6dc881de23001b", RunID: "ci/web-3f78-1",
-		State: store.PromotionSucceeded, Progress: "wave 2/2 dc-west: done", RequestedBy: "dana", ApprovedBy: "rita",
+		State: release.PromotionSucceeded, Progress: "wave 2/2 dc-west: done", RequestedBy: "dana", ApprovedBy: "rita",
 		PipelineRuns: []string{"deploy/web-prod-dc-east-1", "deploy/web-prod-dc-west-1"}, CreatedAt: t1, UpdatedAt: t4, FinishedAt: t4}
-	wantRefused := store.Promotion{ID: refused.ID, Kind: store.KindPromote, App: "api", From: "qa", To: "prod", Digest: digestB,
-		State: store.PromotionRefused, Reason: "provenance: builder is not this Slipway", RequestedBy: "rita",
+	wantRefused := release.Promotion{ID: refused.ID, Kind: release.KindPromote, App: "api", From: "qa", To: "prod", Digest: digestB,
+		State: release.PromotionRefused, Reason: "provenance: builder is not this Slipway", RequestedBy: "rita",
 		CreatedAt: t2, UpdatedAt: t2, FinishedAt: t2}
 
 	got, err := s.GetPromotion(ctx, prod.ID)
@@ -122,16 +123,16 @@ func testPromotions(t *testing.T, url string) {
 	for _, tc := range []struct {
 		name string
 		f    store.PromotionFilter
-		want []store.Promotion
+		want []release.Promotion
 	}{
-		{"all, newest first", store.PromotionFilter{}, []store.Promotion{wantRefused, wantProd, wantAuto}},
-		{"limit", store.PromotionFilter{Limit: 2}, []store.Promotion{wantRefused, wantProd}},
-		{"by app", store.PromotionFilter{App: "web"}, []store.Promotion{wantProd, wantAuto}},
-		{"by target", store.PromotionFilter{To: "prod"}, []store.Promotion{wantRefused, wantProd}},
-		{"by app and target", store.PromotionFilter{App: "web", To: "qa"}, []store.Promotion{wantAuto}},
-		{"by state", store.PromotionFilter{State: store.PromotionRefused}, []store.Promotion{wantRefused}},
-		{"by app, target and state", store.PromotionFilter{App: "web", To: "prod", State: store.PromotionSucceeded, Limit: 5},
-			[]store.Promotion{wantProd}},
+		{"all, newest first", store.PromotionFilter{}, []release.Promotion{wantRefused, wantProd, wantAuto}},
+		{"limit", store.PromotionFilter{Limit: 2}, []release.Promotion{wantRefused, wantProd}},
+		{"by app", store.PromotionFilter{App: "web"}, []release.Promotion{wantProd, wantAuto}},
+		{"by target", store.PromotionFilter{To: "prod"}, []release.Promotion{wantRefused, wantProd}},
+		{"by app and target", store.PromotionFilter{App: "web", To: "qa"}, []release.Promotion{wantAuto}},
+		{"by state", store.PromotionFilter{State: release.PromotionRefused}, []release.Promotion{wantRefused}},
+		{"by app, target and state", store.PromotionFilter{App: "web", To: "prod", State: release.PromotionSucceeded, Limit: 5},
+			[]release.Promotion{wantProd}},
 		{"no match", store.PromotionFilter{App: "nothing"}, nil},
 	} {
 		got, err := s.ListPromotions(ctx, tc.f)
@@ -149,8 +150,8 @@ func testPromotions(t *testing.T, url string) {
 	// Compare-and-set: a finished promotion cannot be approved or aborted,
 	// and a refused update stores nothing.
 	late := wantProd
-	late.State, late.ApprovedBy, late.Reason = store.PromotionAborted, "mallory", "too late"
-	err = s.UpdatePromotion(ctx, &late, store.PromotionAwaitingApproval, store.PromotionRunning, store.PromotionPaused)
+	late.State, late.ApprovedBy, late.Reason = release.PromotionAborted, "mallory", "too late"
+	err = s.UpdatePromotion(ctx, &late, release.PromotionAwaitingApproval, release.PromotionRunning, release.PromotionPaused)
 	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("UpdatePromotion(succeeded → aborted) err = %v, want ErrConflict", err)
 	}
@@ -175,29 +176,29 @@ func testPromotions(t *testing.T, url string) {
 	if _, err := s.GetPromotion(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetPromotion(missing) err = %v, want ErrNotFound", err)
 	}
-	missing := &store.Promotion{ID: 999999, State: store.PromotionRunning}
-	if err := s.UpdatePromotion(ctx, missing, store.PromotionAwaitingApproval); !errors.Is(err, store.ErrNotFound) {
+	missing := &release.Promotion{ID: 999999, State: release.PromotionRunning}
+	if err := s.UpdatePromotion(ctx, missing, release.PromotionAwaitingApproval); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdatePromotion(missing, with from) err = %v, want ErrNotFound", err)
 	}
 	if err := s.UpdatePromotion(ctx, missing); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdatePromotion(missing) err = %v, want ErrNotFound", err)
 	}
-	for _, bad := range []*store.Promotion{
-		{Kind: store.KindPromote, To: "prod", State: store.PromotionRunning, RequestedBy: "dana"},
-		{Kind: store.KindPromote, App: "web", State: store.PromotionRunning, RequestedBy: "dana"},
-		{Kind: store.KindPromote, App: "web", To: "prod", State: store.PromotionRunning},
-		{Kind: "teleport", App: "web", To: "prod", State: store.PromotionRunning, RequestedBy: "dana"},
-		{Kind: store.KindPromote, App: "web", To: "prod", RequestedBy: "dana"},
-		{Kind: store.KindPromote, App: "web", To: "prod", State: "lost", RequestedBy: "dana"},
+	for _, bad := range []*release.Promotion{
+		{Kind: release.KindPromote, To: "prod", State: release.PromotionRunning, RequestedBy: "dana"},
+		{Kind: release.KindPromote, App: "web", State: release.PromotionRunning, RequestedBy: "dana"},
+		{Kind: release.KindPromote, App: "web", To: "prod", State: release.PromotionRunning},
+		{Kind: "teleport", App: "web", To: "prod", State: release.PromotionRunning, RequestedBy: "dana"},
+		{Kind: release.KindPromote, App: "web", To: "prod", RequestedBy: "dana"},
+		{Kind: release.KindPromote, App: "web", To: "prod", State: "lost", RequestedBy: "dana"},
 	} {
 		if err := s.CreatePromotion(ctx, bad); err == nil {
 			t.Errorf("CreatePromotion(%+v): want error", bad)
 		}
 	}
-	if err := s.UpdatePromotion(ctx, &store.Promotion{ID: prod.ID, State: "lost"}); err == nil {
+	if err := s.UpdatePromotion(ctx, &release.Promotion{ID: prod.ID, State: "lost"}); err == nil {
 		t.Error("UpdatePromotion(unknown state): want error")
 	}
-	if err := s.UpdatePromotion(ctx, &store.Promotion{State: store.PromotionRunning}); err == nil {
+	if err := s.UpdatePromotion(ctx, &release.Promotion{State: release.PromotionRunning}); err == nil {
 		t.Error("UpdatePromotion(no id): want error")
 	}
 	if _, err := s.ListPromotions(ctx, store.PromotionFilter{Limit: -1}); err == nil {
@@ -220,8 +221,8 @@ func testPromotionRace(t *testing.T, url string) {
 		approvers = 6
 	)
 	for round := range rounds {
-		p := &store.Promotion{Kind: store.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
-			State: store.PromotionAwaitingApproval, RequestedBy: "dana"}
+		p := &release.Promotion{Kind: release.KindPromote, App: "web", From: "qa", To: "prod", Digest: digestA,
+			State: release.PromotionAwaitingApproval, RequestedBy: "dana"}
 		if err := s.CreatePromotion(ctx, p); err != nil {
 			t.Fatalf("CreatePromotion: %v", err)
 		}
@@ -234,9 +235,9 @@ func testPromotionRace(t *testing.T, url string) {
 		for i := range approvers {
 			wg.Go(func() {
 				mine := *p
-				mine.State, mine.ApprovedBy = store.PromotionRunning, fmt.Sprintf("rm-%d", i)
+				mine.State, mine.ApprovedBy = release.PromotionRunning, fmt.Sprintf("rm-%d", i)
 				<-start
-				errs[i] = s.UpdatePromotion(ctx, &mine, store.PromotionAwaitingApproval)
+				errs[i] = s.UpdatePromotion(ctx, &mine, release.PromotionAwaitingApproval)
 			})
 		}
 		close(start)
@@ -256,11 +257,11 @@ func testPromotionRace(t *testing.T, url string) {
 		if err != nil {
 			t.Fatalf("GetPromotion: %v", err)
 		}
-		if got.State != store.PromotionRunning || got.ApprovedBy != winners[0] {
+		if got.State != release.PromotionRunning || got.ApprovedBy != winners[0] {
 			t.Errorf("round %d: stored %s approved by %q, want running approved by %q", round, got.State, got.ApprovedBy, winners[0])
 		}
 		// Frees web's one slot in prod for the next round.
-		got.State = store.PromotionSucceeded
+		got.State = release.PromotionSucceeded
 		if err := s.UpdatePromotion(ctx, got); err != nil {
 			t.Fatalf("round %d: finishing: %v", round, err)
 		}
@@ -273,47 +274,47 @@ func testPromotionRace(t *testing.T, url string) {
 func testOneActivePromotion(t *testing.T, url string) {
 	ctx := context.Background()
 	s := openPromo(t, url, NewClock())
-	create := func(app, to string, state store.PromotionState) (*store.Promotion, error) {
-		p := &store.Promotion{Kind: store.KindAutoDeploy, App: app, To: to, Digest: digestA, State: state, RequestedBy: "slipway"}
+	create := func(app, to string, state release.PromotionState) (*release.Promotion, error) {
+		p := &release.Promotion{Kind: release.KindAutoDeploy, App: app, To: to, Digest: digestA, State: state, RequestedBy: "slipway"}
 		return p, s.CreatePromotion(ctx, p)
 	}
-	active, err := create("web", "prod", store.PromotionRunning)
+	active, err := create("web", "prod", release.PromotionRunning)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := create("web", "prod", store.PromotionRunning); !errors.Is(err, store.ErrActive) {
+	if _, err := create("web", "prod", release.PromotionRunning); !errors.Is(err, store.ErrActive) {
 		t.Errorf("a second running promotion of web into prod: %v, want ErrActive", err)
 	}
-	if _, err := create("web", "prod", store.PromotionPaused); !errors.Is(err, store.ErrActive) {
+	if _, err := create("web", "prod", release.PromotionPaused); !errors.Is(err, store.ErrActive) {
 		t.Errorf("a paused promotion of web into prod beside a running one: %v, want ErrActive", err)
 	}
 	for _, other := range [][2]string{{"web", "qa"}, {"api", "prod"}} {
-		if _, err := create(other[0], other[1], store.PromotionRunning); err != nil {
+		if _, err := create(other[0], other[1], release.PromotionRunning); err != nil {
 			t.Errorf("running %s into %s beside web into prod: %v", other[0], other[1], err)
 		}
 	}
-	queued, err := create("web", "prod", store.PromotionQueued)
+	queued, err := create("web", "prod", release.PromotionQueued)
 	if err != nil {
 		t.Fatalf("queueing beside the active one: %v", err)
 	}
-	queued.State = store.PromotionRunning
-	if err := s.UpdatePromotion(ctx, queued, store.PromotionQueued); !errors.Is(err, store.ErrActive) {
+	queued.State = release.PromotionRunning
+	if err := s.UpdatePromotion(ctx, queued, release.PromotionQueued); !errors.Is(err, store.ErrActive) {
 		t.Errorf("starting the queued one while another runs: %v, want ErrActive", err)
 	}
-	if got, _ := s.GetPromotion(ctx, queued.ID); got.State != store.PromotionQueued {
+	if got, _ := s.GetPromotion(ctx, queued.ID); got.State != release.PromotionQueued {
 		t.Errorf("after the refused start it is %s, want queued", got.State)
 	}
 	// The active one may move between running and paused: it is one row.
-	active.State = store.PromotionPaused
-	if err := s.UpdatePromotion(ctx, active, store.PromotionRunning); err != nil {
+	active.State = release.PromotionPaused
+	if err := s.UpdatePromotion(ctx, active, release.PromotionRunning); err != nil {
 		t.Errorf("pausing the active one: %v", err)
 	}
-	active.State = store.PromotionSucceeded
-	if err := s.UpdatePromotion(ctx, active, store.PromotionPaused); err != nil {
+	active.State = release.PromotionSucceeded
+	if err := s.UpdatePromotion(ctx, active, release.PromotionPaused); err != nil {
 		t.Fatal(err)
 	}
-	queued.State = store.PromotionRunning
-	if err := s.UpdatePromotion(ctx, queued, store.PromotionQueued); err != nil {
+	queued.State = release.PromotionRunning
+	if err := s.UpdatePromotion(ctx, queued, release.PromotionQueued); err != nil {
 		t.Errorf("starting the queued one once the slot is free: %v", err)
 	}
 
@@ -321,9 +322,9 @@ func testOneActivePromotion(t *testing.T, url string) {
 	const replicas = 6
 	for round := range 5 {
 		app := fmt.Sprintf("race-%d", round)
-		ps := make([]*store.Promotion, replicas)
+		ps := make([]*release.Promotion, replicas)
 		for i := range ps {
-			if ps[i], err = create(app, "prod", store.PromotionQueued); err != nil {
+			if ps[i], err = create(app, "prod", release.PromotionQueued); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -334,9 +335,9 @@ func testOneActivePromotion(t *testing.T, url string) {
 		)
 		for i, p := range ps {
 			wg.Go(func() {
-				p.State = store.PromotionRunning
+				p.State = release.PromotionRunning
 				<-start
-				errs[i] = s.UpdatePromotion(ctx, p, store.PromotionQueued)
+				errs[i] = s.UpdatePromotion(ctx, p, release.PromotionQueued)
 			})
 		}
 		close(start)
@@ -350,7 +351,7 @@ func testOneActivePromotion(t *testing.T, url string) {
 				t.Errorf("round %d: replica %d: %v, want nil or ErrActive", round, i, err)
 			}
 		}
-		running, err := s.ListPromotions(ctx, store.PromotionFilter{App: app, State: store.PromotionRunning})
+		running, err := s.ListPromotions(ctx, store.PromotionFilter{App: app, State: release.PromotionRunning})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,8 +366,8 @@ func testDeployments(t *testing.T, url string) {
 	clock := NewClock()
 	s := openPromo(t, url, clock)
 
-	var all []store.Deployment // newest first
-	for _, d := range []store.Deployment{
+	var all []release.Deployment // newest first
+	for _, d := range []release.Deployment{
 		{App: "web", Env: "qa", Digest: digestA, Image: "registry.qa/web@" + digestA, Commit: "3f78", PromotionID: 1},
 		{App: "web", Env: "prod", Digest: digestA, Image: "registry.prod/web@" + digestA, Commit: "3f78", PromotionID: 2},
 		{App: "api", Env: "qa", Digest: digestB, Image: "registry.qa/api@" + digestB},
@@ -380,7 +381,7 @@ func testDeployments(t *testing.T, url string) {
 		if d.ID == 42 || !d.DeployedAt.Equal(clock.Now()) {
 			t.Fatalf("RecordDeployment set id %d, time %v; want a new id and %v", d.ID, d.DeployedAt, clock.Now())
 		}
-		all = append([]store.Deployment{d}, all...)
+		all = append([]release.Deployment{d}, all...)
 	}
 	webQA2, apiQA, webProd, webQA1 := all[0], all[1], all[2], all[3]
 
@@ -388,12 +389,12 @@ func testDeployments(t *testing.T, url string) {
 		name     string
 		app, env string
 		limit    int
-		want     []store.Deployment
+		want     []release.Deployment
 	}{
-		{"app in env, newest first", "web", "qa", 0, []store.Deployment{webQA2, webQA1}},
-		{"what runs now", "web", "qa", 1, []store.Deployment{webQA2}},
-		{"every env", "web", "", 0, []store.Deployment{webQA2, webProd, webQA1}},
-		{"other app", "api", "", 0, []store.Deployment{apiQA}},
+		{"app in env, newest first", "web", "qa", 0, []release.Deployment{webQA2, webQA1}},
+		{"what runs now", "web", "qa", 1, []release.Deployment{webQA2}},
+		{"every env", "web", "", 0, []release.Deployment{webQA2, webProd, webQA1}},
+		{"other app", "api", "", 0, []release.Deployment{apiQA}},
 		{"nothing there", "web", "staging", 0, nil},
 	} {
 		got, err := s.ListDeployments(ctx, tc.app, tc.env, tc.limit)
@@ -417,11 +418,11 @@ func testDeployments(t *testing.T, url string) {
 	if got, err := s.ListDeployments(ctx, "web", "", 0); err != nil || len(got) != 0 {
 		t.Errorf("after delete: web has %v, %v; want none", got, err)
 	}
-	if got, err := s.ListDeployments(ctx, "api", "", 0); err != nil || !cmp.Equal([]store.Deployment{apiQA}, got) {
+	if got, err := s.ListDeployments(ctx, "api", "", 0); err != nil || !cmp.Equal([]release.Deployment{apiQA}, got) {
 		t.Errorf("after deleting web: api has %v, %v; want it untouched", got, err)
 	}
 
-	for _, bad := range []*store.Deployment{
+	for _, bad := range []*release.Deployment{
 		{Env: "qa", Digest: digestA},
 		{App: "web", Digest: digestA},
 		{App: "web", Env: "qa"},
@@ -448,12 +449,12 @@ func testDeploymentOncePerPromotion(t *testing.T, url string) {
 	clock := NewClock()
 	s := openPromo(t, url, clock)
 	const replicas = 6
-	got := make([]store.Deployment, replicas)
+	got := make([]release.Deployment, replicas)
 	errs := make([]error, replicas)
 	var wg sync.WaitGroup
 	for i := range replicas {
 		wg.Go(func() {
-			got[i] = store.Deployment{App: "web", Env: "prod", Digest: digestA, Image: "registry.prod/web@" + digestA, PromotionID: 7}
+			got[i] = release.Deployment{App: "web", Env: "prod", Digest: digestA, Image: "registry.prod/web@" + digestA, PromotionID: 7}
 			errs[i] = s.RecordDeployment(ctx, &got[i])
 		})
 	}
@@ -478,7 +479,7 @@ func testDeploymentOncePerPromotion(t *testing.T, url string) {
 	// Deployments without a promotion (recorded by hand) are not merged.
 	for range 2 {
 		clock.Advance(time.Second)
-		if err := s.RecordDeployment(ctx, &store.Deployment{App: "api", Env: "qa", Digest: digestB}); err != nil {
+		if err := s.RecordDeployment(ctx, &release.Deployment{App: "api", Env: "qa", Digest: digestB}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -494,7 +495,7 @@ func testDeploymentsDefaultLimit(t *testing.T, url string) {
 	s := openPromo(t, url, clock)
 	for range store.DefaultDeploymentsLimit + 5 {
 		clock.Advance(time.Millisecond)
-		if err := s.RecordDeployment(ctx, &store.Deployment{App: "web", Env: "qa", Digest: digestA}); err != nil {
+		if err := s.RecordDeployment(ctx, &release.Deployment{App: "web", Env: "qa", Digest: digestA}); err != nil {
 			t.Fatalf("RecordDeployment: %v", err)
 		}
 	}
@@ -512,8 +513,8 @@ func testAudit(t *testing.T, url string) {
 	clock := NewClock()
 	s := openPromo(t, url, clock)
 
-	var all []store.AuditEntry // newest first
-	for _, e := range []store.AuditEntry{
+	var all []release.AuditEntry // newest first
+	for _, e := range []release.AuditEntry{
 		{Actor: "dana", Role: "developer", Action: "promote", App: "web", From: "qa", To: "prod", Digest: digestA, PromotionID: 7, Result: "accepted"},
 		{Actor: "dana", Role: "developer", Action: "approve", App: "web", PromotionID: 7,
 			Result: "forbidden: dana is a developer; this needs release-manager"},
@@ -527,11 +528,11 @@ func testAudit(t *testing.T, url string) {
 		if e.ID == 0 || !e.At.Equal(clock.Now()) || e.At.Location() != time.UTC {
 			t.Fatalf("AppendAudit set id %d, at %v; want an id and %v in UTC", e.ID, e.At, clock.Now())
 		}
-		all = append([]store.AuditEntry{e}, all...)
+		all = append([]release.AuditEntry{e}, all...)
 	}
 	// A caller that knows when it happened keeps its time, in UTC at the
 	// store's precision; it sorts by that time, not by insertion.
-	early := store.AuditEntry{Actor: "ada", Role: "admin", Action: "app-delete", App: "old", Result: "succeeded",
+	early := release.AuditEntry{Actor: "ada", Role: "admin", Action: "app-delete", App: "old", Result: "succeeded",
 		At: time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.FixedZone("CET", 3600))}
 	if err := s.AppendAudit(ctx, &early); err != nil {
 		t.Fatalf("AppendAudit(with time): %v", err)
@@ -546,14 +547,14 @@ func testAudit(t *testing.T, url string) {
 	for _, tc := range []struct {
 		name string
 		f    store.AuditFilter
-		want []store.AuditEntry
+		want []release.AuditEntry
 	}{
 		{"all, newest first", store.AuditFilter{}, all},
 		{"limit", store.AuditFilter{Limit: 2}, all[:2]},
-		{"by app", store.AuditFilter{App: "web"}, []store.AuditEntry{rmApprove, devApprove, devPromote}},
-		{"by actor", store.AuditFilter{Actor: "dana"}, []store.AuditEntry{devApprove, devPromote}},
-		{"by promotion", store.AuditFilter{PromotionID: 8}, []store.AuditEntry{slipwayAuto}},
-		{"by actor and promotion", store.AuditFilter{Actor: "rita", PromotionID: 7, Limit: 10}, []store.AuditEntry{rmApprove}},
+		{"by app", store.AuditFilter{App: "web"}, []release.AuditEntry{rmApprove, devApprove, devPromote}},
+		{"by actor", store.AuditFilter{Actor: "dana"}, []release.AuditEntry{devApprove, devPromote}},
+		{"by promotion", store.AuditFilter{PromotionID: 8}, []release.AuditEntry{slipwayAuto}},
+		{"by actor and promotion", store.AuditFilter{Actor: "rita", PromotionID: 7, Limit: 10}, []release.AuditEntry{rmApprove}},
 		{"no match", store.AuditFilter{Actor: "mallory"}, nil},
 	} {
 		got, err := s.ListAudit(ctx, tc.f)
@@ -568,7 +569,7 @@ func testAudit(t *testing.T, url string) {
 		}
 	}
 
-	for _, bad := range []*store.AuditEntry{
+	for _, bad := range []*release.AuditEntry{
 		{Action: "promote", Result: "accepted"},
 		{Actor: "dana", Result: "accepted"},
 	} {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -265,8 +266,8 @@ func testBadInput(t *testing.T, url string) {
 		{"list negative limit", func() error { _, err := s.ListEvents(ctx, store.EventFilter{Limit: -1}); return err }},
 		{"list unknown state", func() error { _, err := s.ListEvents(ctx, store.EventFilter{State: "lost"}); return err }},
 		{"runs negative limit", func() error { _, err := s.ListRuns(ctx, store.RunFilter{Limit: -1}); return err }},
-		{"run without id", func() error { return s.CreateRun(ctx, &store.Run{}) }},
-		{"update run without id", func() error { return s.UpdateRun(ctx, &store.Run{}) }},
+		{"run without id", func() error { return s.CreateRun(ctx, &run.Run{}) }},
+		{"update run without id", func() error { return s.UpdateRun(ctx, &run.Run{}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -426,13 +427,13 @@ func testRuns(t *testing.T, url string) {
 	clock := NewClock()
 	s := Open(t, url, store.WithClock(clock.Now))
 	t0 := clock.Now()
-	runs := []store.Run{
+	runs := []run.Run{
 		{ID: "ci/shop-3f786850-aa", EventID: 1, Provider: event.GitHub, Kind: event.Push, Repo: "acme/shop", App: "shop",
-			Ref: "refs/heads/main", SHA: "3f786850e387550fdab836ed7e6dc881de23001b", State: store.RunPending, CreatedAt: t0},
+			Ref: "refs/heads/main", SHA: "3f786850e387550fdab836ed7e6dc881de23001b", State: run.Pending, CreatedAt: t0},
 		{ID: "ci/api-89e6c98d-bb", EventID: 2, Provider: event.GitLab, Kind: event.MergeRequest, Repo: "group/sub/api", ProjectID: 42, App: "api",
-			Ref: "refs/heads/feature", SHA: "89e6c98d92887913cadf06b2adb97f26cde4849b", MRNumber: 7, State: store.RunPending, CreatedAt: t0.Add(time.Second)},
+			Ref: "refs/heads/feature", SHA: "89e6c98d92887913cadf06b2adb97f26cde4849b", MRNumber: 7, State: run.Pending, CreatedAt: t0.Add(time.Second)},
 		{ID: "ci/shop-0a1b2c3d-cc", EventID: 3, Provider: event.GitHub, Kind: event.Tag, Repo: "acme/shop", App: "shop",
-			Ref: "refs/tags/v1.2.0", SHA: "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", State: store.RunRunning, Reported: store.RunPending,
+			Ref: "refs/tags/v1.2.0", SHA: "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", State: run.Running, Reported: run.Pending,
 			CreatedAt: t0.Add(2 * time.Second), StartedAt: t0.Add(3 * time.Second)},
 	}
 	for i := range runs {
@@ -442,13 +443,13 @@ func testRuns(t *testing.T, url string) {
 	}
 	// Creating an existing run changes nothing.
 	again := runs[0]
-	again.State, again.Message = store.RunFailed, "should not be stored"
+	again.State, again.Message = run.Failed, "should not be stored"
 	if err := s.CreateRun(ctx, &again); err != nil {
 		t.Fatalf("CreateRun again: %v", err)
 	}
 
 	// Finish the MR run: every updatable field changes.
-	runs[1].State, runs[1].Reported, runs[1].Message = store.RunSucceeded, store.RunSucceeded, "Tasks Completed: 4"
+	runs[1].State, runs[1].Reported, runs[1].Message = run.Succeeded, run.Succeeded, "Tasks Completed: 4"
 	runs[1].ImageURL, runs[1].ImageDigest = "registry.local/api:89e6c98d", "sha256:"+fmt.Sprintf("%064d", 1)
 	runs[1].StartedAt, runs[1].FinishedAt = t0.Add(2*time.Second), t0.Add(90*time.Second+123456*time.Microsecond)
 	if err := s.UpdateRun(ctx, &runs[1]); err != nil {
@@ -475,16 +476,16 @@ func testRuns(t *testing.T, url string) {
 	tests := []struct {
 		name   string
 		filter store.RunFilter
-		want   []store.Run
+		want   []run.Run
 	}{
-		{"all newest first", store.RunFilter{}, []store.Run{runs[2], runs[1], runs[0]}},
-		{"limit", store.RunFilter{Limit: 1}, []store.Run{runs[2]}},
-		{"repo", store.RunFilter{Repo: "acme/shop"}, []store.Run{runs[2], runs[0]}},
-		{"ref", store.RunFilter{Ref: "refs/heads/main"}, []store.Run{runs[0]}},
-		{"merge request", store.RunFilter{MRNumber: 7}, []store.Run{runs[1]}},
-		{"sha", store.RunFilter{SHA: "89e6c98d92887913cadf06b2adb97f26cde4849b"}, []store.Run{runs[1]}},
-		{"state", store.RunFilter{State: store.RunSucceeded}, []store.Run{runs[1]}},
-		{"repo and state", store.RunFilter{Repo: "acme/shop", State: store.RunRunning}, []store.Run{runs[2]}},
+		{"all newest first", store.RunFilter{}, []run.Run{runs[2], runs[1], runs[0]}},
+		{"limit", store.RunFilter{Limit: 1}, []run.Run{runs[2]}},
+		{"repo", store.RunFilter{Repo: "acme/shop"}, []run.Run{runs[2], runs[0]}},
+		{"ref", store.RunFilter{Ref: "refs/heads/main"}, []run.Run{runs[0]}},
+		{"merge request", store.RunFilter{MRNumber: 7}, []run.Run{runs[1]}},
+		{"sha", store.RunFilter{SHA: "89e6c98d92887913cadf06b2adb97f26cde4849b"}, []run.Run{runs[1]}},
+		{"state", store.RunFilter{State: run.Succeeded}, []run.Run{runs[1]}},
+		{"repo and state", store.RunFilter{Repo: "acme/shop", State: run.Running}, []run.Run{runs[2]}},
 		{"no match", store.RunFilter{Repo: "acme/shop", MRNumber: 7}, nil},
 	}
 	for _, tt := range tests {
@@ -507,11 +508,11 @@ func testRunsMissing(t *testing.T, url string) {
 	if _, err := s.GetRun(ctx, "ci/nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetRun(missing) err = %v, want ErrNotFound", err)
 	}
-	if err := s.UpdateRun(ctx, &store.Run{ID: "ci/nope", State: store.RunFailed}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateRun(ctx, &run.Run{ID: "ci/nope", State: run.Failed}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateRun(missing) err = %v, want ErrNotFound", err)
 	}
 	// A run created without a time gets the store's clock.
-	if err := s.CreateRun(ctx, &store.Run{ID: "ci/untimed", State: store.RunPending}); err != nil {
+	if err := s.CreateRun(ctx, &run.Run{ID: "ci/untimed", State: run.Pending}); err != nil {
 		t.Fatalf("CreateRun: %v", err)
 	}
 	got, err := s.GetRun(ctx, "ci/untimed")
@@ -530,7 +531,7 @@ func testReopen(t *testing.T, url string) {
 		t.Fatalf("Open: %v", err)
 	}
 	id, _ := record(t, s, Event("before-close"))
-	if err := s.CreateRun(ctx, &store.Run{ID: "ci/r", EventID: id, State: store.RunPending}); err != nil {
+	if err := s.CreateRun(ctx, &run.Run{ID: "ci/r", EventID: id, State: run.Pending}); err != nil {
 		t.Fatalf("CreateRun: %v", err)
 	}
 	if err := s.Close(); err != nil {
