@@ -23,9 +23,9 @@ const (
 
 // fakePromotions answers like the service does, by input.
 type fakePromotions struct {
-	who    []string
-	pf     store.PromotionFilter
-	af     store.AuditFilter
+	who []string
+	pf  store.PromotionFilter
+	af  store.AuditFilter
 }
 
 func (f *fakePromotions) note(who promotion.Caller, what string) {
@@ -95,7 +95,6 @@ func (f *fakePromotions) DeleteApp(_ context.Context, who promotion.Caller, app 
 	}
 	return nil
 }
-
 
 func TestPromotionsAPI(t *testing.T) {
 	tokens, err := auth.Parse([]byte(`[{name: dana, role: developer, token: ` + devToken + `}, {name: rita, role: release-manager, token: ` + rmToken + `}]`))

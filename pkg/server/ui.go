@@ -115,7 +115,9 @@ func (s sessionStore) SessionIdentity(ctx context.Context, hash string) (auth.Id
 	return auth.Identity{Name: ss.Name, Role: auth.Role(ss.Role)}, nil
 }
 
-func (s sessionStore) DeleteSession(ctx context.Context, hash string) error { return s.st.DeleteSession(ctx, hash) }
+func (s sessionStore) DeleteSession(ctx context.Context, hash string) error {
+	return s.st.DeleteSession(ctx, hash)
+}
 
 // clientIP is how echo's RealIP finds the client: the connection's remote
 // address, or with trusted-proxy X-Forwarded-For as set by a proxy on a

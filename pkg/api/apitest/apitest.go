@@ -262,5 +262,3 @@ func (f *Promotions) DeleteApp(_ context.Context, who promotion.Caller, app stri
 	f.record(who, "app-delete", &store.Promotion{App: app}, "succeeded")
 	return nil
 }
-
-
