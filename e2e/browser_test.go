@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -124,6 +125,19 @@ func newPage(ctx context.Context, t *testing.T, o pageOptions) *page {
 	}
 	if err := chromedp.Do(tctx, steps...); err != nil {
 		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	return p
+}
+
+// signIn gives the tab the stack developer's UI session, as the sign-in
+// form would: every page needs one (the stack has a tokens file and no
+// public-read).
+func (p *page) signIn(s *slipwayStack) *page {
+	p.t.Helper()
+	httpOnly := true
+	if _, err := chromedp.Call(p.ctx, network.SetCookie, network.SetCookieParams{Name: "slipway_session", Value: s.session(p.t),
+		URL: s.URL, Path: "/", HTTPOnly: &httpOnly, SameSite: network.CookieSameSiteStrict}); err != nil {
+		p.t.Fatalf("setting the session cookie: %v", err)
 	}
 	return p
 }

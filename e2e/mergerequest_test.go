@@ -382,6 +382,7 @@ func (s *slipwayStack) waitForNotificationsSent(ctx context.Context, t *testing.
 		if err != nil {
 			return false, err
 		}
+		s.authorize(req)
 		resp, err := s.client.Do(req)
 		if err != nil {
 			t.Logf("GET /api/v1/notifications (retrying): %v", err)

@@ -121,7 +121,13 @@ func checkTargetURLs(t *testing.T, s *slipwayStack, sts []fakescm.Status, run st
 			t.Errorf("status %s links %q, want the run page %q", st.State, st.TargetURL, want)
 		}
 	}
-	resp, err := s.client.Get(want)
+	// The page needs a token or a session (the stack has no public-read).
+	req, err := http.NewRequest(http.MethodGet, want, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.authorize(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", want, err)
 	}

@@ -231,6 +231,7 @@ func (s *slipwayStack) waitForEvents(ctx context.Context, t *testing.T, repo str
 		if err != nil {
 			return false, err
 		}
+		s.authorize(req)
 		resp, err := s.client.Do(req)
 		if err != nil {
 			t.Logf("GET /api/v1/events (retrying): %v", err)

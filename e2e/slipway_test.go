@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,7 +62,41 @@ type slipwayStack struct {
 	ReposDir     string // bare repositories the fakescm serves
 	GitHubSecret []byte
 	GitLabToken  string
-	client       *http.Client
+	// DeveloperToken reads the API and signs in to the UI: with the
+	// stack's tokens file every read needs one (no public-read).
+	DeveloperToken string
+	client         *http.Client
+}
+
+// authorize makes req read as the stack's developer.
+func (s *slipwayStack) authorize(req *http.Request) {
+	req.Header.Set("Authorization", "Bearer "+s.DeveloperToken)
+}
+
+// session signs in to the UI with the developer token, as the sign-in
+// form does, and returns the session cookie's value.
+func (s *slipwayStack) session(t *testing.T) string {
+	t.Helper()
+	form := url.Values{"token": {s.DeveloperToken}, "next": {"/"}}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/signin", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.URL)
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("signing in: %v", err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "slipway_session" && ck.Value != "" {
+			return ck.Value
+		}
+	}
+	t.Fatalf("signing in: HTTP %d without a session cookie", resp.StatusCode)
+	return ""
 }
 
 var (
@@ -102,7 +137,8 @@ func deploySlipway() (*slipwayStack, error) {
 	if s.URL == "" || s.FakeSCM == "" || s.ReposDir == "" {
 		return nil, fmt.Errorf("%s up printed no SLIPWAY_URL, SLIPWAY_FAKESCM_URL or SLIPWAY_REPOS_DIR:\n%s", script, out.String())
 	}
-	for key, dst := range map[string]*string{"SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE": nil, "SLIPWAY_GITLAB_WEBHOOK_TOKEN_FILE": &s.GitLabToken} {
+	for key, dst := range map[string]*string{"SLIPWAY_GITHUB_WEBHOOK_SECRET_FILE": nil, "SLIPWAY_GITLAB_WEBHOOK_TOKEN_FILE": &s.GitLabToken,
+		"SLIPWAY_DEVELOPER_TOKEN_FILE": &s.DeveloperToken} {
 		b, err := os.ReadFile(env[key])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)

@@ -50,7 +50,7 @@ func TestRunPageLiveInBrowser(t *testing.T) {
 	run := waitForRunOf(ctx, t, sha)
 	runURL := s.URL + "/runs/" + buildsNamespace + "/" + run
 
-	p := newPage(ctx, t, pageOptions{})
+	p := newPage(ctx, t, pageOptions{}).signIn(s)
 	p.open(runURL)
 	// A reload would drop this mark: the lines must come into this document.
 	eval[bool](p, `window.__slipwayE2E = true`)
@@ -84,7 +84,7 @@ func TestRunPageLiveInBrowser(t *testing.T) {
 
 	// Without JavaScript: the server-rendered page has the timeline and the
 	// stored logs, and the runs list links the run.
-	nojs := newPage(ctx, t, pageOptions{noJS: true})
+	nojs := newPage(ctx, t, pageOptions{noJS: true}).signIn(s)
 	nojs.open(runURL)
 	for _, task := range tasks {
 		if got := eval[string](nojs, `(document.querySelector('li.task[data-task="`+task+`"]') || {dataset: {}}).dataset.state || ""`); got != "succeeded" {
@@ -116,7 +116,7 @@ func TestRunPageLiveInBrowser(t *testing.T) {
 
 	// A phone: the page fits the width (long log lines scroll inside their
 	// box, not the page).
-	phone := newPage(ctx, t, pageOptions{phone: true})
+	phone := newPage(ctx, t, pageOptions{phone: true}).signIn(s)
 	phone.open(runURL)
 	waitFor[bool](phone, "the log on the phone", `(`+logExpr+`).includes("slipway-live-01")`)
 	if w := eval[[]int](phone, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
@@ -128,7 +128,7 @@ func TestRunPageLiveInBrowser(t *testing.T) {
 	// The PipelineRun and its pods go (as prune-keep deletes them): the
 	// page is rebuilt from the store, stored logs included.
 	deleteRunAndPods(ctx, t, run)
-	gone := newPage(ctx, t, pageOptions{noJS: true})
+	gone := newPage(ctx, t, pageOptions{noJS: true}).signIn(s)
 	gone.open(runURL)
 	if got := eval[string](gone, logExpr); !strings.Contains(got, "slipway-live-01") || !strings.Contains(got, fmt.Sprintf("slipway-live-%02d", liveLines)) {
 		t.Errorf("with the PipelineRun and its pods gone, the unit-test log reads %q; want the stored lines\npage text:\n%s", got, gone.text())
@@ -218,7 +218,7 @@ func TestEventsPageShowsIgnoredReason(t *testing.T) {
 	}
 
 	for _, o := range []pageOptions{{}, {noJS: true}} {
-		p := newPage(ctx, t, o)
+		p := newPage(ctx, t, o).signIn(s)
 		p.open(s.URL + "/events")
 		// The reason must be on the event's own row, not just somewhere.
 		row := `[...document.querySelectorAll("tr, li, article")].some(e => e.textContent.includes(` + jsString(repo.Name) +

@@ -37,6 +37,8 @@ CRANE=$CACHE/tools/crane
 STORAGE_CLASS=slipway-local
 
 # The settings of the stack: the ConfigMap values the overlay writes.
+# Every e2e test reaches the API from the one host address, in parallel,
+# so the per-client rate limit is raised above what they poll together.
 config_values() {
   cat <<EOF
 SLIPWAY_PUBLIC_URL=$SLIPWAY_URL
@@ -48,6 +50,8 @@ SLIPWAY_REGISTRY_INSECURE=true
 SLIPWAY_INSECURE_REGISTRIES=$REGISTRY,$PROD_REGISTRY
 SLIPWAY_RELEASE_CONFIG=/etc/slipway/release/release.yaml
 SLIPWAY_API_TOKENS_FILE=/etc/slipway/secrets/api-tokens.yaml
+SLIPWAY_API_RATE=100
+SLIPWAY_API_BURST=400
 SLIPWAY_BUILDKIT_ADDR=$BUILDKIT_ADDR
 SLIPWAY_SLIPWAY_IMAGE=$1
 SLIPWAY_GITHUB_API_URL=$FAKESCM_URL/github/api/v3/

@@ -13,7 +13,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
@@ -32,10 +31,11 @@ const (
 )
 
 // Register adds GET /api/v1/events, /api/v1/runs and /api/v1/runs/{ns}/{name}
-// to e. Anonymous callers may read them; a token sent must be valid.
-func Register(e *echo.Echo, r Reader, tokens *auth.Tokens) {
+// to e. With tokens configured they need a token or a session unless
+// a.PublicRead; a token sent must be valid.
+func Register(e *echo.Echo, r Reader, a Access) {
 	h := &handler{r: r}
-	g, open := group(e), guard{tokens}.open()
+	g, open := group(e), a.open()
 	g.GET("/events", h.listEvents, open...)
 	g.GET("/runs", h.listRuns, open...)
 	g.GET("/runs/:namespace/:name", h.getRun, open...)

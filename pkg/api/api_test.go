@@ -78,7 +78,7 @@ func TestAPI(t *testing.T) {
 		{name: "missing run", target: "/api/v1/runs/builds/nope", wantCode: 404},
 	}
 	e := echo.New()
-	Register(e, fr, nil)
+	Register(e, fr, Access{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()

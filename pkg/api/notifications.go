@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -17,8 +16,8 @@ type NotificationReader interface {
 
 // RegisterNotifications adds GET /api/v1/notifications?state=&run=&limit=
 // to e: email, chat and MR comment deliveries with their outcome, so a
-// failed one can be seen. Anonymous callers may read them, like runs.
-func RegisterNotifications(e *echo.Echo, r NotificationReader, tokens *auth.Tokens) {
+// failed one can be seen. Readable as runs are (see Access).
+func RegisterNotifications(e *echo.Echo, r NotificationReader, a Access) {
 	group(e).GET("/notifications", func(c echo.Context) error {
 		limit, err := limitParam(c)
 		if err != nil {
@@ -35,5 +34,5 @@ func RegisterNotifications(e *echo.Echo, r NotificationReader, tokens *auth.Toke
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "listing notifications: "+err.Error())
 		}
 		return c.JSON(http.StatusOK, listOf(ns, notificationView))
-	}, guard{tokens}.open()...)
+	}, a.open()...)
 }

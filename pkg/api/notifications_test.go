@@ -47,7 +47,7 @@ func TestNotifications(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeNotifications{items: tt.items}
 			e := echo.New()
-			RegisterNotifications(e, f, nil)
+			RegisterNotifications(e, f, Access{})
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.url, nil))
 			if rec.Code != tt.wantCode {

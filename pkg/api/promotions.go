@@ -33,10 +33,9 @@ type PromotionReader interface {
 	Audit(ctx context.Context, f store.AuditFilter) ([]release.AuditEntry, error)
 }
 
-// AppAdmin deletes apps and audits refused requests.
+// AppAdmin deletes apps.
 type AppAdmin interface {
 	DeleteApp(ctx context.Context, who promotion.Caller, app string) error
-	RecordDenied(ctx context.Context, who promotion.Caller, e release.AuditEntry, err error)
 }
 
 // RegisterPromotions adds the promotion, rollback, app and audit routes;
@@ -44,24 +43,23 @@ type AppAdmin interface {
 // (401 without one, also when no tokens are configured); the service
 // decides the role each needs (403 with the reason). Reads need a
 // developer token once tokens are configured: the audit log says who did
-// what.
-func RegisterPromotions(e *echo.Echo, act PromotionActions, read PromotionReader, admin AppAdmin, tokens *auth.Tokens) {
+// what. A request refused for want of a valid token reaches nothing that
+// writes (it is counted, see Denials); one of an authenticated caller may
+// be audited, so its fields are capped (400) before the service is asked.
+func RegisterPromotions(e *echo.Echo, act PromotionActions, read PromotionReader, admin AppAdmin, a Access) {
 	h := &promotions{actions: act, read: read, admin: admin}
-	gd := guard{tokens}
-	reads := gd.read()
-	write := func(action string) []echo.MiddlewareFunc {
-		return append([]echo.MiddlewareFunc{h.auditDenied(action)}, gd.write("")...)
-	}
+	reads := a.read()
+	writes := a.write("")
 	g := group(e)
 	g.GET("/promotions", h.list, reads...)
 	g.GET("/promotions/:id", h.get, reads...)
 	g.GET("/audit", h.audit, reads...)
-	g.POST("/promotions", h.promote, write("promote")...)
-	g.POST("/promotions/:id/approve", h.act("approve", act.Approve), write("approve")...)
-	g.POST("/promotions/:id/abort", h.act("abort", act.Abort), write("abort")...)
-	g.POST("/promotions/:id/continue", h.act("continue", act.Continue), write("continue")...)
-	g.POST("/apps/:app/rollback", h.rollback, write("rollback")...)
-	g.DELETE("/apps/:app", h.deleteApp, write("app-delete")...)
+	g.POST("/promotions", h.promote, writes...)
+	g.POST("/promotions/:id/approve", h.act("approve", act.Approve), writes...)
+	g.POST("/promotions/:id/abort", h.act("abort", act.Abort), writes...)
+	g.POST("/promotions/:id/continue", h.act("continue", act.Continue), writes...)
+	g.POST("/apps/:app/rollback", h.rollback, writes...)
+	g.DELETE("/apps/:app", h.deleteApp, writes...)
 }
 
 type promotions struct {
@@ -70,21 +68,19 @@ type promotions struct {
 	admin   AppAdmin
 }
 
-// auditDenied records writes refused for want of a valid token, which
-// never reach the service.
-func (h *promotions) auditDenied(action string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			err := next(c)
-			var he *echo.HTTPError
-			if errors.As(err, &he) && he.Code == http.StatusUnauthorized {
-				e := release.AuditEntry{Action: action, App: c.Param("app")}
-				e.PromotionID, _ = strconv.ParseInt(c.Param("id"), 10, 64)
-				h.admin.RecordDenied(c.Request().Context(), promotion.Caller{}, e, fmt.Errorf("%w: %v", promotion.ErrUnauthenticated, he.Message))
-			}
-			return err
+// MaxFieldBytes caps every request field that may be stored (app and
+// environment names, digests): a name of a Kubernetes object is at most
+// 253 bytes, so nothing real is longer.
+const MaxFieldBytes = 253
+
+// capped is a 400 naming the first field longer than MaxFieldBytes.
+func capped(fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if len(fields[i+1]) > MaxFieldBytes {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s is longer than %d bytes", fields[i], MaxFieldBytes))
 		}
 	}
+	return nil
 }
 
 func (h *promotions) promote(c echo.Context) error {
@@ -94,6 +90,9 @@ func (h *promotions) promote(c echo.Context) error {
 	}
 	if req.App == "" || req.To == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "app and to are required")
+	}
+	if err := capped("app", req.App, "to", req.To, "from", req.From, "digest", req.Digest); err != nil {
+		return err
 	}
 	p, err := h.actions.Promote(c.Request().Context(), identity(c), promotion.Request{App: req.App, From: req.From, To: req.To, Digest: req.Digest})
 	return created(c, p, err)
@@ -106,6 +105,9 @@ func (h *promotions) rollback(c echo.Context) error {
 	}
 	if req.Env == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "env is required")
+	}
+	if err := capped("app", c.Param("app"), "env", req.Env); err != nil {
+		return err
 	}
 	p, err := h.actions.Rollback(c.Request().Context(), identity(c), c.Param("app"), req.Env)
 	return created(c, p, err)
@@ -138,6 +140,9 @@ func (h *promotions) act(what string, f func(context.Context, promotion.Caller, 
 }
 
 func (h *promotions) deleteApp(c echo.Context) error {
+	if err := capped("app", c.Param("app")); err != nil {
+		return err
+	}
 	if err := h.admin.DeleteApp(c.Request().Context(), identity(c), c.Param("app")); err != nil {
 		return httpError(err)
 	}

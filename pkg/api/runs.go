@@ -177,8 +177,8 @@ type RunActor interface {
 // /cancel to e, for developers and above (401 without a valid token, 403
 // below developer). A re-run answers 202 with the event id, 200 with
 // "duplicate": true for a repeated Idempotency-Key.
-func RegisterRunActions(e *echo.Echo, a RunActor, tokens *auth.Tokens) {
-	g, write := group(e), guard{tokens}.write(auth.Developer)
+func RegisterRunActions(e *echo.Echo, a RunActor, access Access) {
+	g, write := group(e), access.write(auth.Developer)
 	g.POST("/runs/:namespace/:name/rerun", func(c echo.Context) error {
 		id, err := runID(c)
 		if err != nil {

@@ -72,14 +72,14 @@ func TestViewJSON(t *testing.T) {
 	}
 }
 
-// Events, runs and notifications are open to anonymous readers (the
-// e2e suite reads them so), but a token that is sent must be valid.
-func TestOpenReads(t *testing.T) {
+// With public-read, events, runs and notifications are open to anonymous
+// readers, but a token that is sent must be valid.
+func TestPublicReads(t *testing.T) {
 	e := echo.New()
 	fr := &fakeReader{runs: []run.Run{{ID: "b/web-1", State: run.Running}}}
 	tokens := testTokens(t)
-	Register(e, fr, tokens)
-	RegisterNotifications(e, &fakeNotifications{}, tokens)
+	Register(e, fr, Access{Tokens: tokens, PublicRead: true})
+	RegisterNotifications(e, &fakeNotifications{}, Access{Tokens: tokens, PublicRead: true})
 	tests := []struct {
 		target, auth string
 		want         int
@@ -112,5 +112,46 @@ func TestOpenReads(t *testing.T) {
 		if rec.Code != tt.want {
 			t.Errorf("GET %s (%q) = %d %s, want %d", tt.target, tt.auth, rec.Code, rec.Body, tt.want)
 		}
+	}
+}
+
+// With tokens configured and no public-read, every read needs a token:
+// anonymous and bad requests alike get 401 before any parameter is read.
+func TestReadsNeedAToken(t *testing.T) {
+	tokens := testTokens(t)
+	tests := []struct {
+		name   string
+		access Access
+		target string
+		auth   string
+		want   int
+	}{
+		{"events, anonymous", Access{Tokens: tokens}, "/api/v1/events", "", 401},
+		{"runs, anonymous", Access{Tokens: tokens}, "/api/v1/runs", "", 401},
+		{"run, anonymous", Access{Tokens: tokens}, "/api/v1/runs/b/web-1", "", 401},
+		{"notifications, anonymous", Access{Tokens: tokens}, "/api/v1/notifications", "", 401},
+		{"bad state, anonymous", Access{Tokens: tokens}, "/api/v1/runs?state=done", "", 401},
+		{"runs, developer", Access{Tokens: tokens}, "/api/v1/runs", "Bearer " + devToken, 200},
+		{"notifications, developer", Access{Tokens: tokens}, "/api/v1/notifications", "Bearer " + devToken, 200},
+		{"bad state, developer", Access{Tokens: tokens}, "/api/v1/runs?state=done", "Bearer " + devToken, 400},
+		{"runs, wrong token", Access{Tokens: tokens}, "/api/v1/runs", "Bearer wrong-token-0123456789", 401},
+		{"runs, public-read", Access{Tokens: tokens, PublicRead: true}, "/api/v1/runs", "", 200},
+		{"runs, no tokens configured", Access{}, "/api/v1/runs", "", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := echo.New()
+			Register(e, &fakeReader{runs: []run.Run{{ID: "b/web-1", State: run.Running}}}, tt.access)
+			RegisterNotifications(e, &fakeNotifications{}, tt.access)
+			req := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("GET %s = %d %s, want %d", tt.target, rec.Code, rec.Body, tt.want)
+			}
+		})
 	}
 }

@@ -189,6 +189,20 @@ func (t *Tokens) Authenticate(token string) (Identity, bool) {
 	return t.entries[match].id, true
 }
 
+// has reports whether an entry of this name and role is still listed, so
+// a session outlives neither its token nor a change of role.
+func (t *Tokens) has(id Identity) bool {
+	if t == nil {
+		return false
+	}
+	for _, e := range t.entries {
+		if e.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 type (
 	identityKey struct{}
 	noTokensKey struct{}

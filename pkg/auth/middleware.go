@@ -8,12 +8,11 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/slipway-ci/slipway/pkg/logging"
 )
 
-// CookieName is the cookie the web UI keeps the token in, for its forms.
-const CookieName = "slipway_token"
+// CookieName is the cookie the web UI keeps its session id in (see
+// Sessions); never a token.
+const CookieName = "slipway_session"
 
 var (
 	// ErrUnauthenticated is behind every 401: no token, a wrong one, or no
@@ -23,13 +22,41 @@ var (
 	ErrForbidden = errors.New("forbidden")
 
 	errInvalidToken = fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+	errNoSession    = fmt.Errorf("%w: session expired or ended", ErrUnauthenticated)
+	errMissing      = fmt.Errorf("%w: missing token", ErrUnauthenticated)
+	errUnconfigured = fmt.Errorf("%w: no tokens configured", ErrUnauthenticated)
+	errCrossSite    = fmt.Errorf("%w: cross-site cookie", ErrForbidden)
 )
+
+// DenialReason is a short code for why err refused a request, for a
+// metric label: no-tokens, missing-token, invalid-token, no-session,
+// cross-site or forbidden; "" when err is not a refusal of this package.
+func DenialReason(err error) string {
+	switch {
+	case errors.Is(err, errUnconfigured):
+		return "no-tokens"
+	case errors.Is(err, errMissing):
+		return "missing-token"
+	case errors.Is(err, errInvalidToken):
+		return "invalid-token"
+	case errors.Is(err, errNoSession):
+		return "no-session"
+	case errors.Is(err, errCrossSite):
+		return "cross-site"
+	case errors.Is(err, ErrForbidden):
+		return "forbidden"
+	case errors.Is(err, ErrUnauthenticated):
+		return "unauthenticated"
+	}
+	return ""
+}
 
 const (
 	msgUnconfigured = "no API tokens are configured"
 	msgMissing      = "missing token: send Authorization: Bearer <token>"
 	msgInvalid      = "invalid token"
 	msgNotBearer    = "invalid token: the Authorization header is not a Bearer token"
+	msgNoSession    = "session expired or signed out: sign in again"
 	msgCrossSite    = "cross-site request with the " + CookieName + " cookie refused"
 )
 
@@ -37,15 +64,28 @@ func unauthenticated(msg string, cause error) *echo.HTTPError {
 	return &echo.HTTPError{Code: http.StatusUnauthorized, Message: msg, Internal: cause}
 }
 
-// Middleware authenticates "Authorization: Bearer <token>" (or the cookie
-// slipway_token, for the web UI's forms) when present and stores the
+// Policy is how requests authenticate: bearer tokens, and the web UI's
+// session cookie when Sessions is set.
+type Policy struct {
+	Tokens   *Tokens
+	Sessions *Sessions
+}
+
+// Middleware is Policy{Tokens: t}.Middleware(required): bearer tokens
+// only, the session cookie is not read.
+func Middleware(t *Tokens, required bool) echo.MiddlewareFunc {
+	return Policy{Tokens: t}.Middleware(required)
+}
+
+// Middleware authenticates "Authorization: Bearer <token>" (or the session
+// cookie, for the web UI) when present and stores the
 // Identity in the request context. With required=true a request without a
 // valid token gets 401 {"message": "..."} with WWW-Authenticate: Bearer and
 // a reason (missing / invalid token); with required=false anonymous
 // requests pass (read-only views).
 //
 // A stale cookie on a read-only view is ignored rather than refused, so an
-// expired token never locks anyone out of reading; an invalid Authorization
+// expired session never locks anyone out of what anonymous callers see; an invalid Authorization
 // header is always refused, since the client meant to authenticate. A
 // cookie on a state-changing request that a browser marks cross-site is
 // refused (403), so another site cannot post a form as the user.
@@ -56,10 +96,10 @@ func unauthenticated(msg string, cause error) *echo.HTTPError {
 //
 // Handlers must return the errors of Check unwrapped: echo renders only a
 // bare *echo.HTTPError with its code.
-func Middleware(t *Tokens, required bool) echo.MiddlewareFunc {
+func (p Policy) Middleware(required bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			err := authenticate(c, t, required)
+			err := p.authenticate(c, required)
 			if err == nil {
 				err = next(c)
 			}
@@ -69,47 +109,51 @@ func Middleware(t *Tokens, required bool) echo.MiddlewareFunc {
 	}
 }
 
-func authenticate(c echo.Context, t *Tokens, required bool) error {
+func (p Policy) authenticate(c echo.Context, required bool) error {
 	req := c.Request()
 	ctx := req.Context()
+	t := p.Tokens
 	if t == nil {
 		if required {
-			return unauthenticated(msgUnconfigured, ErrUnauthenticated)
+			return unauthenticated(msgUnconfigured, errUnconfigured)
 		}
 		c.SetRequest(req.WithContext(withoutTokens(ctx)))
 		return nil
 	}
-	token, fromCookie, ok := credentials(req)
+	token, fromCookie, ok := credentials(req, p.Sessions != nil)
 	if !ok {
 		return unauthenticated(msgNotBearer, errInvalidToken)
 	}
 	if token == "" {
 		if required {
-			return unauthenticated(msgMissing, ErrUnauthenticated)
+			return unauthenticated(msgMissing, errMissing)
 		}
 		return nil
 	}
-	id, ok := t.Authenticate(token)
-	if !ok {
-		if fromCookie && !required {
-			return nil
+	var id Identity
+	if fromCookie {
+		if id, ok = p.Sessions.Identify(ctx, token); !ok {
+			if !required {
+				return nil
+			}
+			return unauthenticated(msgNoSession, errNoSession)
 		}
-		// Never the token itself: it may be a real one with a typo.
-		logging.From(ctx).Warn("API request with an invalid token", "method", req.Method, "path", req.URL.Path,
-			"remote", c.RealIP(), "cookie", fromCookie)
+	} else if id, ok = t.Authenticate(token); !ok {
+		// Logged (never the token: it may be a real one with a typo) by
+		// whoever counts denials, rate-limited; see api.Denials.
 		return unauthenticated(msgInvalid, errInvalidToken)
 	}
 	if fromCookie && !safeMethod(req.Method) && crossSite(req) {
-		return &echo.HTTPError{Code: http.StatusForbidden, Message: msgCrossSite, Internal: ErrForbidden}
+		return &echo.HTTPError{Code: http.StatusForbidden, Message: msgCrossSite, Internal: errCrossSite}
 	}
 	c.SetRequest(req.WithContext(WithIdentity(ctx, id)))
 	return nil
 }
 
-// credentials returns the token of req (empty if none) and whether it came
-// from the cookie; ok is false for an Authorization header that is not a
-// well-formed Bearer one.
-func credentials(req *http.Request) (token string, fromCookie, ok bool) {
+// credentials returns the token of req, or with cookies true its session
+// id (empty if neither), and whether it came from the cookie; ok is false
+// for an Authorization header that is not a well-formed Bearer one.
+func credentials(req *http.Request, cookies bool) (token string, fromCookie, ok bool) {
 	if h := req.Header.Get(echo.HeaderAuthorization); h != "" {
 		scheme, tok, found := strings.Cut(h, " ")
 		tok = strings.TrimSpace(tok)
@@ -117,6 +161,9 @@ func credentials(req *http.Request) (token string, fromCookie, ok bool) {
 			return "", false, false
 		}
 		return tok, false, true
+	}
+	if !cookies {
+		return "", false, true
 	}
 	if ck, err := req.Cookie(CookieName); err == nil && ck.Value != "" {
 		return ck.Value, true, true
@@ -150,7 +197,7 @@ func challenge(c echo.Context, err error) {
 		return
 	}
 	v := `Bearer realm="slipway"`
-	if errors.Is(err, errInvalidToken) {
+	if errors.Is(err, errInvalidToken) || errors.Is(err, errNoSession) {
 		v += `, error="invalid_token", error_description="` + fmt.Sprint(he.Message) + `"`
 	}
 	h.Set(echo.HeaderWWWAuthenticate, v)
@@ -179,9 +226,9 @@ func Check(ctx context.Context, need Role) error {
 	id, ok := FromContext(ctx)
 	if !ok {
 		if noTokens(ctx) {
-			return unauthenticated(msgUnconfigured, ErrUnauthenticated)
+			return unauthenticated(msgUnconfigured, errUnconfigured)
 		}
-		return unauthenticated(msgMissing, ErrUnauthenticated)
+		return unauthenticated(msgMissing, errMissing)
 	}
 	if !id.Role.Allows(need) {
 		return &echo.HTTPError{

@@ -16,7 +16,7 @@ import (
 //	GET  /read   optional authentication (read-only views)
 //	POST /write  a release manager, checked by Require
 //	POST /check  the role named by ?need, checked by Check in the handler
-func newServer(toks *Tokens) *echo.Echo {
+func newServer(p Policy) *echo.Echo {
 	e := echo.New()
 	whoami := func(c echo.Context) error {
 		id, ok := FromContext(c.Request().Context())
@@ -25,14 +25,14 @@ func newServer(toks *Tokens) *echo.Echo {
 		}
 		return c.JSON(http.StatusOK, id)
 	}
-	e.GET("/read", whoami, Middleware(toks, false))
-	e.POST("/write", whoami, Middleware(toks, true), Require(ReleaseManager))
+	e.GET("/read", whoami, p.Middleware(false))
+	e.POST("/write", whoami, p.Middleware(true), Require(ReleaseManager))
 	e.POST("/check", func(c echo.Context) error {
 		if err := Check(c.Request().Context(), Role(c.QueryParam("need"))); err != nil {
 			return err
 		}
 		return whoami(c)
-	}, Middleware(toks, false))
+	}, p.Middleware(false))
 	return e
 }
 
@@ -61,6 +61,10 @@ func TestMiddleware(t *testing.T) {
 	missing := response{401, msg("missing token: send Authorization: Bearer <token>"), challenge}
 
 	toks := loadTokens(t)
+	sessions, _ := newSessions(t, toks)
+	rmSession, devSession := signIn(t, sessions, rmToken), signIn(t, sessions, devToken)
+	noSession := response{401, msg("session expired or signed out: sign in again"),
+		`Bearer realm="slipway", error="invalid_token", error_description="session expired or signed out: sign in again"`}
 	tests := []struct {
 		name         string
 		toks         *Tokens
@@ -82,20 +86,23 @@ func TestMiddleware(t *testing.T) {
 		{"write as admin (sha256 entry)", toks, "POST", "/write", bearer(adminToken), response{200, who("ada", Admin), ""}},
 		{"scheme is case-insensitive", toks, "POST", "/write", http.Header{"Authorization": {"bearer " + rmToken}},
 			response{200, who("rita", ReleaseManager), ""}},
-		{"header wins over cookie", toks, "POST", "/write", http.Header{"Authorization": {"Bearer " + devToken}, "Cookie": {CookieName + "=" + rmToken}},
+		{"header wins over cookie", toks, "POST", "/write", http.Header{"Authorization": {"Bearer " + devToken}, "Cookie": {CookieName + "=" + rmSession}},
 			response{403, msg("dana is a developer; this needs release-manager"), ""}},
-		{"write with cookie", toks, "POST", "/write", cookie(rmToken), response{200, who("rita", ReleaseManager), ""}},
-		{"write with cookie, same origin", toks, "POST", "/write", cookie(rmToken, "Sec-Fetch-Site", "same-origin"),
+		{"write with session", toks, "POST", "/write", cookie(rmSession), response{200, who("rita", ReleaseManager), ""}},
+		{"write with session, same origin", toks, "POST", "/write", cookie(rmSession, "Sec-Fetch-Site", "same-origin"),
 			response{200, who("rita", ReleaseManager), ""}},
-		{"write with cookie, cross site", toks, "POST", "/write", cookie(rmToken, "Sec-Fetch-Site", "cross-site"),
-			response{403, msg("cross-site request with the slipway_token cookie refused"), ""}},
-		{"write with stale cookie", toks, "POST", "/write", cookie("not-a-token-0123456789"), response{401, msg("invalid token"), invalid}},
+		{"write with session, cross site", toks, "POST", "/write", cookie(rmSession, "Sec-Fetch-Site", "cross-site"),
+			response{403, msg("cross-site request with the slipway_session cookie refused"), ""}},
+		{"write with unknown session", toks, "POST", "/write", cookie("not-a-token-0123456789"), noSession},
+		// The cookie holds a session id, never the token itself.
+		{"write with the token as cookie", toks, "POST", "/write", cookie(rmToken), noSession},
 		{"read anonymously", toks, "GET", "/read", nil, response{200, anonymous, ""}},
 		{"read with token", toks, "GET", "/read", bearer(devToken), response{200, who("dana", Developer), ""}},
-		{"read with cookie", toks, "GET", "/read", cookie(devToken), response{200, who("dana", Developer), ""}},
-		{"read with cookie, cross site", toks, "GET", "/read", cookie(devToken, "Sec-Fetch-Site", "cross-site"),
+		{"read with session", toks, "GET", "/read", cookie(devSession), response{200, who("dana", Developer), ""}},
+		{"read with session, cross site", toks, "GET", "/read", cookie(devSession, "Sec-Fetch-Site", "cross-site"),
 			response{200, who("dana", Developer), ""}},
 		{"read with stale cookie", toks, "GET", "/read", cookie("not-a-token-0123456789"), response{200, anonymous, ""}},
+		{"read with the token as cookie", toks, "GET", "/read", cookie(devToken), response{200, anonymous, ""}},
 		{"read with unknown token", toks, "GET", "/read", bearer("not-a-token-0123456789"), response{401, msg("invalid token"), invalid}},
 		{"check anonymously", toks, "POST", "/check?need=developer", nil, missing},
 		{"check developer needs admin", toks, "POST", "/check?need=admin", bearer(devToken),
@@ -110,7 +117,7 @@ func TestMiddleware(t *testing.T) {
 		{"no tokens: check", nil, "POST", "/check?need=developer", bearer(adminToken),
 			response{401, msg("no API tokens are configured"), challenge}},
 	}
-	servers := map[*Tokens]*echo.Echo{toks: newServer(toks), nil: newServer(nil)}
+	servers := map[*Tokens]*echo.Echo{toks: newServer(Policy{Tokens: toks, Sessions: sessions}), nil: newServer(Policy{})}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.path, nil)

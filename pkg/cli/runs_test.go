@@ -38,7 +38,7 @@ func events(t *testing.T, srv *apitest.Server) int {
 func TestRunCommands(t *testing.T) {
 	runCases(t, []cliCase{
 		{
-			name: "runs",
+			name: "runs", token: apitest.Developer,
 			args: []string{"runs", "--repo", "acme/web", "--state", "running"},
 			check: func(t *testing.T, _ *apitest.Server, out string) {
 				lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -52,18 +52,19 @@ func TestRunCommands(t *testing.T) {
 				}
 			},
 		},
-		{name: "runs as JSON", args: []string{"runs", "-o", "json"}, wantOut: `"id": "slipway-builds/web-1"`},
-		{name: "runs of another repo", args: []string{"runs", "--repo", "o/other"}, wantOut: "RUN  REPO  REF  COMMIT  STATE  CREATED  DURATION\n"},
-		{name: "runs bad state", args: []string{"runs", "--state", "green"}, wantErr: "state must be pending, running, success, failure or canceled (HTTP 400)"},
+		{name: "runs as JSON", token: apitest.Developer, args: []string{"runs", "-o", "json"}, wantOut: `"id": "slipway-builds/web-1"`},
+		{name: "runs of another repo", token: apitest.Developer, args: []string{"runs", "--repo", "o/other"}, wantOut: "RUN  REPO  REF  COMMIT  STATE  CREATED  DURATION\n"},
+		{name: "runs bad state", token: apitest.Developer, args: []string{"runs", "--state", "green"}, wantErr: "state must be pending, running, success, failure or canceled (HTTP 400)"},
 		{name: "runs bad limit", args: []string{"runs", "--limit", "0"}, wantErr: "--limit 0: want 1 to 1000", wantCode: 2},
+		{name: "runs without a token", args: []string{"runs"}, wantErr: "missing token: send Authorization: Bearer <token> (HTTP 401)"},
 		{name: "runs with a wrong token", token: "wrong-token-0123456789", args: []string{"runs"}, wantErr: "invalid token (HTTP 401)"},
-		{name: "events", args: []string{"events", "--repo", "acme/web", "--state", "queued"}, wantOut: "d-1", check: func(t *testing.T, _ *apitest.Server, out string) {
+		{name: "events", token: apitest.Developer, args: []string{"events", "--repo", "acme/web", "--state", "queued"}, wantOut: "d-1", check: func(t *testing.T, _ *apitest.Server, out string) {
 			if !strings.HasPrefix(out, "ID  RECEIVED") || !strings.Contains(out, "acme/web") || !strings.Contains(out, "queued") {
 				t.Errorf("table:\n%s", out)
 			}
 		}},
-		{name: "events as JSON", args: []string{"events", "-o", "json"}, wantOut: `"delivery": "d-1"`},
-		{name: "events bad state", args: []string{"events", "--state", "lost"}, wantErr: "(HTTP 400)"},
+		{name: "events as JSON", token: apitest.Developer, args: []string{"events", "-o", "json"}, wantOut: `"delivery": "d-1"`},
+		{name: "events bad state", token: apitest.Developer, args: []string{"events", "--state", "lost"}, wantErr: "(HTTP 400)"},
 		{
 			name: "rerun", token: apitest.Developer, args: []string{"rerun", "web-1", "--idempotency-key", "key-12345678"},
 			wantOut: "queued a re-run of slipway-builds/web-1 as event 2\n",

@@ -89,6 +89,20 @@ type Config struct {
 	// mounted Secret); see pkg/auth. Empty: every write is refused.
 	APITokensFile string
 
+	// The edge (issue 13): who may read, how often anyone may ask, how
+	// long records are kept.
+	PublicRead            bool
+	SessionTTL            time.Duration
+	APIRate               float64
+	APIBurst              int
+	TrustedProxy          bool
+	SSEPerClient          int
+	SSETotal              int
+	RetentionEvents       time.Duration
+	RetentionRuns         time.Duration
+	RetentionNotification time.Duration
+	RetentionAudit        time.Duration
+
 	// ReleaseConfig is the YAML file of environments and apps promotions
 	// use (see pkg/environment); empty: no promotions, no auto-deploy.
 	ReleaseConfig string
@@ -186,6 +200,17 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.TestMemoryLimit, "test-memory-limit", "", "memory limit of the unit-test step, e.g. 2Gi; a test past it fails as out of memory in the unit-test step (empty: no limit beyond the namespace's LimitRange)")
 	fs.StringVar(&c.LanguagesFile, "languages-file", "", "YAML file with a languages: section, the versions and base images offered per language (default: the config file's languages: section, else the template metadata)")
 	fs.StringVar(&c.APITokensFile, "api-tokens-file", "", "YAML/JSON list of API tokens {name, role, token or sha256}; roles: developer, release-manager, admin (empty: the API refuses every write)")
+	fs.BoolVar(&c.PublicRead, "public-read", false, "with api-tokens-file set, let anonymous callers read runs, events, notifications, step logs and UI pages (default: every read needs a token or a session)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", 12*time.Hour, "how long a UI sign-in session lasts")
+	fs.Float64Var(&c.APIRate, "api-rate", 10, "API and sign-in requests per second per client address; beyond it 429 with Retry-After")
+	fs.IntVar(&c.APIBurst, "api-burst", 40, "API and sign-in requests a client may send at once before api-rate applies")
+	fs.BoolVar(&c.TrustedProxy, "trusted-proxy", false, "take the client address from X-Forwarded-For set by a proxy on a private address (default: the connection's remote address)")
+	fs.IntVar(&c.SSEPerClient, "sse-per-client", 8, "live run streams one client address may hold open")
+	fs.IntVar(&c.SSETotal, "sse-total", 512, "live run streams open at once in total")
+	fs.DurationVar(&c.RetentionEvents, "retention-events", 90*24*time.Hour, "finished events older than this are deleted (queued ones never; 0: keep)")
+	fs.DurationVar(&c.RetentionRuns, "retention-runs", 90*24*time.Hour, "finished runs older than this are deleted (pending or running ones never; 0: keep)")
+	fs.DurationVar(&c.RetentionNotification, "retention-notifications", 90*24*time.Hour, "sent or failed notifications older than this are deleted (0: keep)")
+	fs.DurationVar(&c.RetentionAudit, "retention-audit", 400*24*time.Hour, "audit entries older than this are deleted (0: keep)")
 	for _, name := range secretNames(fs) {
 		fs.String(name+"-file", "", "read --"+name+" from this file")
 	}
@@ -361,6 +386,7 @@ func (c *Config) Validate() error {
 	if c.LogRetention < 0 {
 		errs = append(errs, "log-retention must not be negative")
 	}
+	errs = append(errs, c.edgeErrors()...)
 	switch {
 	case c.SMTPAddr == "" && len(c.NotifyEmail) > 0:
 		errs = append(errs, "notify-email is set but smtp-addr is not: no server to send through")
@@ -525,4 +551,27 @@ func (c *Config) WebhookLimits() (maxBody, maxInflight int64, err error) {
 		return 0, 0, fmt.Errorf("webhook-max-inflight-bytes %s is less than twice webhook-max-body-bytes %s (a body is read, then copied for parsing)", c.WebhookMaxInflightBytes, c.WebhookMaxBodyBytes)
 	}
 	return maxBody, maxInflight, nil
+}
+
+// edgeErrors checks the settings of sessions, rate limits, streams and
+// retention.
+func (c *Config) edgeErrors() []string {
+	var errs []string
+	if c.SessionTTL <= 0 {
+		errs = append(errs, "session-ttl must be positive")
+	}
+	if c.APIRate <= 0 || c.APIBurst < 1 {
+		errs = append(errs, "api-rate and api-burst must be positive")
+	}
+	if c.SSEPerClient < 1 || c.SSETotal < c.SSEPerClient {
+		errs = append(errs, "sse-per-client must be at least 1 and sse-total at least sse-per-client")
+	}
+	for name, d := range map[string]time.Duration{"retention-events": c.RetentionEvents, "retention-runs": c.RetentionRuns,
+		"retention-notifications": c.RetentionNotification, "retention-audit": c.RetentionAudit} {
+		if d < 0 {
+			errs = append(errs, name+" must not be negative")
+		}
+	}
+	sort.Strings(errs)
+	return errs
 }

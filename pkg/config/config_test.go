@@ -256,3 +256,41 @@ func TestWebhookLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestEdgeSettings: the defaults, and each bad value named.
+func TestEdgeSettings(t *testing.T) {
+	c, err := load(t, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	got := []any{c.PublicRead, c.SessionTTL, c.APIRate, c.APIBurst, c.TrustedProxy, c.SSEPerClient, c.SSETotal,
+		c.RetentionEvents, c.RetentionRuns, c.RetentionNotification, c.RetentionAudit}
+	want := []any{false, 12 * time.Hour, 10.0, 40, false, 8, 512, 90 * day, 90 * day, 90 * day, 400 * day}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("defaults (-want +got):\n%s", d)
+	}
+	if errs := c.edgeErrors(); len(errs) != 0 {
+		t.Errorf("defaults refused: %v", errs)
+	}
+	tests := []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"session-ttl 0", func(c *Config) { c.SessionTTL = 0 }, "session-ttl must be positive"},
+		{"api-rate 0", func(c *Config) { c.APIRate = 0 }, "api-rate and api-burst must be positive"},
+		{"api-burst 0", func(c *Config) { c.APIBurst = 0 }, "api-rate and api-burst must be positive"},
+		{"sse-total below per client", func(c *Config) { c.SSETotal = 2 }, "sse-total at least sse-per-client"},
+		{"negative retention", func(c *Config) { c.RetentionAudit = -day }, "retention-audit must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cc := *c
+			tt.set(&cc)
+			if errs := strings.Join(cc.edgeErrors(), "; "); !strings.Contains(errs, tt.want) {
+				t.Errorf("errors %q, want %q", errs, tt.want)
+			}
+		})
+	}
+}

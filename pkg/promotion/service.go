@@ -668,12 +668,6 @@ func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]release.Aud
 	return s.st.ListAudit(ctx, f)
 }
 
-// RecordDenied audits a request the API refused before it reached the
-// service (no valid token); e names the action and what it was about.
-func (s *Service) RecordDenied(ctx context.Context, who Caller, e release.AuditEntry, err error) {
-	s.audit(ctx, who, &e, err)
-}
-
 func (s *Service) get(ctx context.Context, id int64) (*release.Promotion, error) {
 	p, err := s.st.GetPromotion(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

@@ -175,7 +175,10 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("listening on %s: %w", s.Addr, err)
 		}
 	}
-	hs := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second}
+	// Requests carry the server's logger, so what handlers log through
+	// logging.From (refused logins among them) is not discarded.
+	hs := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return logging.Into(context.Background(), log) }}
 
 	compCtx, stopComponents := context.WithCancel(logging.Into(context.WithoutCancel(ctx), log))
 	defer stopComponents()

@@ -176,22 +176,39 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		return nil, fmt.Errorf("webhook handler: %w", err)
 	}
 
-	webui, logCollector, err := webUI(ctx, cfg, st, tc, informers, kc, tokens, d.Wake, rep)
+	// After the webhook handler: the API shares its denial counter.
+	denials, err := api.NewDenials(reg)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := access(cfg, st, tokens, denials)
+	if err != nil {
+		return nil, err
+	}
+	webui, logCollector, err := webUI(ctx, cfg, st, tc, informers, kc, acc, d.Wake, rep)
 	if err != nil {
 		return nil, err
 	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIP(cfg)
 	hooks.Register(e)
-	api.Register(e, st, tokens)
-	api.RegisterNotifications(e, st, tokens)
-	api.RegisterRunActions(e, api.NewRunActions(st, st, tc, cfg.Namespace, d.Wake), tokens)
+	api.Register(e, st, acc)
+	api.RegisterNotifications(e, st, acc)
+	api.RegisterRunActions(e, api.NewRunActions(st, st, tc, cfg.Namespace, d.Wake), acc)
 	webui.Register(e)
 	if promo != nil {
-		api.RegisterPromotions(e, promo, promo, promo, tokens)
+		api.RegisterPromotions(e, promo, promo, promo, acc)
 	}
 
+	ret, err := newRetention(st, map[store.Table]time.Duration{
+		store.TableEvents: cfg.RetentionEvents, store.TableRuns: cfg.RetentionRuns,
+		store.TableNotifications: cfg.RetentionNotification, store.TableAudit: cfg.RetentionAudit,
+	}, reg)
+	if err != nil {
+		return nil, err
+	}
 	inst := &installer{client: tc, namespace: cfg.Namespace, enabled: cfg.InstallPipelines}
 	srv := &Server{
 		Echo: e,
@@ -204,6 +221,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 			"log-collector": logCollector,
 			"pruner": &pruner{tc: tc, namespace: cfg.Namespace, keep: cfg.PruneKeep,
 				logs: st, logAge: cfg.LogRetention, every: 10 * time.Minute},
+			"retention": ret,
 		},
 		Checks: map[string]Check{
 			"store": st.Ping,

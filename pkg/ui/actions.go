@@ -121,31 +121,38 @@ func (u *UI) signinPage(c echo.Context) error {
 	return u.render(c, http.StatusOK, "signin", "Sign in", "signin", signinData{Next: localPath(c.QueryParam("next"))})
 }
 
-// signin checks the token with the server's own authentication before
-// setting it as an HttpOnly, SameSite=Strict cookie.
+// signin checks the token with the server's own authentication and starts
+// a session, whose id (not the token) goes in an HttpOnly, SameSite=Strict
+// cookie.
 func (u *UI) signin(c echo.Context) error {
 	token := strings.TrimSpace(c.FormValue("token"))
 	next := localPath(c.FormValue("next"))
 	if token == "" {
 		return u.render(c, http.StatusBadRequest, "signin", "Sign in", "signin", signinData{Next: next, Err: "Enter an API token."})
 	}
-	probe := c.Request().Clone(c.Request().Context())
-	probe.Header = http.Header{"Authorization": {"Bearer " + token}}
-	pc := c.Echo().NewContext(probe, httptestRecorder{})
-	var ok bool
-	_ = u.auth.Identify(func(pc echo.Context) error {
-		_, ok = u.auth.Viewer(pc.Request().Context())
-		return nil
-	})(pc)
+	session, ok, err := u.auth.SignIn(c.Request().Context(), token)
+	if err != nil {
+		return u.errorPage(c, http.StatusServiceUnavailable, "Signing in failed; try again.")
+	}
 	if !ok {
+		if u.auth.Denied != nil {
+			u.auth.Denied(c, "bad-signin")
+		}
 		return u.render(c, http.StatusUnauthorized, "signin", "Sign in", "signin", signinData{Next: next, Err: "That token is not valid."})
 	}
-	c.SetCookie(&http.Cookie{Name: CookieName, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: c.Scheme() == "https" || u.publicURL != nil && u.publicURL.Scheme == "https", MaxAge: 12 * 3600})
+	c.SetCookie(&http.Cookie{Name: CookieName, Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: c.Scheme() == "https" || u.publicURL != nil && u.publicURL.Scheme == "https", MaxAge: int(u.auth.SessionTTL.Seconds())})
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
+// signout ends the session in the store, not only in the browser, so a
+// copied cookie stops working too.
 func (u *UI) signout(c echo.Context) error {
+	if ck, err := c.Cookie(CookieName); err == nil && ck.Value != "" {
+		if err := u.auth.SignOut(c.Request().Context(), ck.Value); err != nil {
+			return u.errorPage(c, http.StatusServiceUnavailable, "Signing out failed; try again.")
+		}
+	}
 	c.SetCookie(&http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("next")))
 }
@@ -177,10 +184,3 @@ func isLocalPath(p string) bool {
 	u, err := url.Parse(p)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && !strings.HasPrefix(u.Path, "//")
 }
-
-// httptestRecorder swallows what the probe's middleware might write.
-type httptestRecorder struct{}
-
-func (httptestRecorder) Header() http.Header         { return http.Header{} }
-func (httptestRecorder) Write(p []byte) (int, error) { return len(p), nil }
-func (httptestRecorder) WriteHeader(int)             {}

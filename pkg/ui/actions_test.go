@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -18,20 +19,44 @@ import (
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
-// fakeAuth is the shape of pkg/auth: a token (Bearer or cookie) names a
-// user; developers may act, viewers only read.
+// fakeAuth is the shape of pkg/auth: a Bearer token or a session cookie
+// names a user; developers may act, viewers only read. Signing in with
+// "dev-token" starts session "dev-session". Reads are public unless the
+// test says otherwise.
 type viewerKey struct{}
 
 func fakeAuth() Auth {
 	tokens := map[string]Viewer{"dev-token": {Name: "dev", CanAct: true}, "viewer-token": {Name: "viewer"}}
+	var mu sync.Mutex
+	sessions := map[string]Viewer{"dev-session": tokens["dev-token"], "viewer-session": tokens["viewer-token"]}
 	return Auth{
+		PublicRead: true,
+		SignIn: func(_ context.Context, token string) (string, bool, error) {
+			v, ok := tokens[token]
+			if !ok {
+				return "", false, nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			id := strings.TrimSuffix(token, "-token") + "-session"
+			sessions[id] = v
+			return id, true, nil
+		},
+		SignOut: func(_ context.Context, id string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			delete(sessions, id)
+			return nil
+		},
 		Identify: func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
-				tok := strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-				if ck, err := c.Cookie(CookieName); err == nil && tok == "" {
-					tok = ck.Value
+				v, ok := tokens[strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")]
+				if ck, err := c.Cookie(CookieName); err == nil && !ok {
+					mu.Lock()
+					v, ok = sessions[ck.Value]
+					mu.Unlock()
 				}
-				if v, ok := tokens[tok]; ok {
+				if ok {
 					c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), viewerKey{}, v)))
 				}
 				return next(c)
@@ -107,7 +132,7 @@ func TestButtonsOnlyForDevelopers(t *testing.T) {
 	}{
 		{"anonymous", nil, false, `<a href="/signin?next=%2fruns%2fslipway-builds%2fweb-3f786850-abc">Sign in</a>`},
 		{"viewer", []string{"Authorization", "Bearer viewer-token"}, false, "Signed in as <strong>viewer</strong>"},
-		{"developer", []string{"Cookie", CookieName + "=dev-token"}, true, "Signed in as <strong>dev</strong>"},
+		{"developer", []string{"Cookie", CookieName + "=dev-session"}, true, "Signed in as <strong>dev</strong>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,12 +159,12 @@ func TestCancel(t *testing.T) {
 		cancelled bool
 	}{
 		{"form, anonymous", "/runs/%s/%s/cancel", []string{origin, "SELF"}, 401, false},
-		{"form, viewer", "/runs/%s/%s/cancel", []string{origin, "SELF", "Cookie", CookieName + "=viewer-token"}, 403, false},
-		{"form, no origin", "/runs/%s/%s/cancel", []string{"Cookie", CookieName + "=dev-token"}, 403, false},
-		{"form, other site", "/runs/%s/%s/cancel", []string{origin, "https://evil.example", "Cookie", CookieName + "=dev-token"}, 403, false},
-		{"form, other site by referer", "/runs/%s/%s/cancel", []string{"Referer", "https://evil.example/x", "Cookie", CookieName + "=dev-token"}, 403, false},
-		{"form, developer", "/runs/%s/%s/cancel", []string{origin, "SELF", "Cookie", CookieName + "=dev-token"}, 303, true},
-		{"form, public URL origin", "/runs/%s/%s/cancel", []string{origin, "https://ci.example.com", "Cookie", CookieName + "=dev-token"}, 303, true},
+		{"form, viewer", "/runs/%s/%s/cancel", []string{origin, "SELF", "Cookie", CookieName + "=viewer-session"}, 403, false},
+		{"form, no origin", "/runs/%s/%s/cancel", []string{"Cookie", CookieName + "=dev-session"}, 403, false},
+		{"form, other site", "/runs/%s/%s/cancel", []string{origin, "https://evil.example", "Cookie", CookieName + "=dev-session"}, 403, false},
+		{"form, other site by referer", "/runs/%s/%s/cancel", []string{"Referer", "https://evil.example/x", "Cookie", CookieName + "=dev-session"}, 403, false},
+		{"form, developer", "/runs/%s/%s/cancel", []string{origin, "SELF", "Cookie", CookieName + "=dev-session"}, 303, true},
+		{"form, public URL origin", "/runs/%s/%s/cancel", []string{origin, "https://ci.example.com", "Cookie", CookieName + "=dev-session"}, 303, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,7 +195,7 @@ func TestCancelFinishedOrForeign(t *testing.T) {
 	foreign.Name = "not-slipways"
 	delete(foreign.Labels, "slipway.dev/managed")
 	e := newEnv(t, append(objects(true), foreign), WithAuth(fakeAuth()))
-	dev := []string{"Origin", e.srv.URL, "Cookie", CookieName + "=dev-token"}
+	dev := []string{"Origin", e.srv.URL, "Cookie", CookieName + "=dev-session"}
 	resp, body := e.post("/runs/"+ns+"/"+runName+"/cancel", nil, dev...)
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/runs/"+ns+"/"+runName+"?notice=finished" {
 		t.Errorf("finished run: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
@@ -192,14 +217,14 @@ func TestRerun(t *testing.T) {
 	e.ui.Register(ec)
 	e.srv.Config.Handler = ec
 
-	_, page, _ := e.get("/runs/"+ns+"/"+runName, "Cookie", CookieName+"=dev-token")
+	_, page, _ := e.get("/runs/"+ns+"/"+runName, "Cookie", CookieName+"=dev-session")
 	i := strings.Index(page, `name="request" value="`)
 	if i < 0 || strings.Contains(page, `id="cancel"`) || !strings.Contains(page, `id="rerun"`) {
 		t.Fatalf("finished run page for a developer: want a re-run button and no cancel button")
 	}
 	reqID := page[i+len(`name="request" value="`):][:24]
 	form := url.Values{"request": {reqID}}
-	hdr := []string{"Origin", e.srv.URL, "Cookie", CookieName + "=dev-token"}
+	hdr := []string{"Origin", e.srv.URL, "Cookie", CookieName + "=dev-session"}
 	resp, body := e.post("/runs/"+ns+"/"+runName+"/rerun", form, hdr...)
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/events?repo=acme%2Fweb" {
 		t.Fatalf("rerun: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
@@ -234,7 +259,7 @@ func TestSignin(t *testing.T) {
 		t.Fatalf("signin: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	ck := resp.Cookies()
-	if len(ck) != 1 || ck[0].Name != CookieName || ck[0].Value != "dev-token" || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+	if len(ck) != 1 || ck[0].Name != CookieName || ck[0].Value != "dev-session" || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
 		t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict %s", ck, CookieName)
 	}
 	for _, tt := range []struct {
@@ -275,5 +300,80 @@ func TestSigninRedirectStaysLocal(t *testing.T) {
 	code, body, _ := e.get("/signin?next=/%09/evil.example")
 	if want := `<input type="hidden" name="next" value="/">`; code != 200 || !strings.Contains(body, want) {
 		t.Errorf("sign-in page with next=/%%09/evil.example: %d, want 200 with %s in\n%s", code, want, body)
+	}
+}
+
+// TestReadsNeedSignIn: without public-read, every page sends an anonymous
+// visitor to sign in and a stream answers 401; a session reads, and once
+// signed out the same cookie reads no more.
+func TestReadsNeedSignIn(t *testing.T) {
+	a := fakeAuth()
+	a.PublicRead = false
+	e := newEnv(t, objects(false), WithAuth(a), WithNotifications(nil))
+	e.recordRun(run.Running)
+	run := "/runs/" + ns + "/" + runName
+	dev := []string{"Cookie", CookieName + "=dev-session"}
+	tests := []struct {
+		path     string
+		hdr      []string
+		code     int
+		location string
+	}{
+		{"/", nil, 303, "/signin?next=%2F"},
+		{"/runs?repo=a", nil, 303, "/signin?next=%2Fruns%3Frepo%3Da"},
+		{"/events", nil, 303, "/signin?next=%2Fevents"},
+		{run, nil, 303, "/signin?next=" + url.QueryEscape(run)},
+		{run + "/stream", nil, 401, ""},
+		{"/runs", []string{"Cookie", CookieName + "=dev-token"}, 303, "/signin?next=%2Fruns"},
+		{"/signin", nil, 200, ""},
+		{"/runs", dev, 200, ""},
+		{"/events", []string{"Authorization", "Bearer viewer-token"}, 200, ""},
+	}
+	get := func(path string, hdr ...string) (int, http.Header) {
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := (&http.Client{CheckRedirect: noRedirect}).Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for _, tt := range tests {
+		code, h := get(tt.path, tt.hdr...)
+		if code != tt.code || h.Get("Location") != tt.location {
+			t.Errorf("GET %s: %d %q, want %d %q", tt.path, code, h.Get("Location"), tt.code, tt.location)
+		}
+	}
+	resp, _ := e.post("/signout", nil, append([]string{"Origin", e.srv.URL}, dev...)...)
+	if resp.StatusCode != 303 {
+		t.Fatalf("signout: %d", resp.StatusCode)
+	}
+	if code, _ := get("/runs", dev...); code != 303 {
+		t.Errorf("GET /runs with a signed-out session: %d, want 303 to sign in", code)
+	}
+}
+
+func TestStreamSlots(t *testing.T) {
+	s := newStreamSlots(2, 3)
+	var got []bool
+	var releases []func()
+	for _, client := range []string{"a", "a", "a", "b", "c"} {
+		r, ok := s.take(client)
+		got = append(got, ok)
+		if ok {
+			releases = append(releases, r)
+		}
+	}
+	releases[0]()
+	_, again := s.take("c")
+	got = append(got, again)
+	if d := cmp.Diff([]bool{true, true, false, true, false, true}, got); d != "" {
+		t.Errorf("taken (-want +got):\n%s", d)
+	}
+	if _, err := New(nil, nil, nil, nil, "", WithStreamLimits(0, 1)); err == nil {
+		t.Error("New with 0 streams per client: no error")
 	}
 }

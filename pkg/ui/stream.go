@@ -53,6 +53,12 @@ type LogChunk struct {
 // stream sends the run's timeline whenever it changes and every step's
 // log as it is written: "timeline", "log" and finally "end" events.
 func (u *UI) stream(c echo.Context) error {
+	release, ok := u.streams.take(c.RealIP())
+	if !ok {
+		c.Response().Header().Set("Retry-After", "10")
+		return echo.NewHTTPError(http.StatusTooManyRequests, "too many live streams open: close some pages")
+	}
+	defer release()
 	ns, name := c.Param("namespace"), c.Param("name")
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()

@@ -59,17 +59,35 @@ type Viewer struct {
 
 // Auth plugs the server's authentication into the UI.
 type Auth struct {
-	// Identify reads the caller's token (Bearer header or the slipway_token
-	// cookie) into the request's context and lets anonymous callers through.
+	// Identify reads the caller's token (Bearer header) or session (the
+	// slipway_session cookie) into the request's context and lets
+	// anonymous callers through.
 	Identify echo.MiddlewareFunc
 	// Require refuses callers who may not re-run or cancel.
 	Require echo.MiddlewareFunc
 	// Viewer returns the caller Identify found in ctx.
 	Viewer func(ctx context.Context) (Viewer, bool)
+	// SignIn checks an API token and starts a session; session is the
+	// cookie's value (never the token). ok false: the token is not valid.
+	SignIn func(ctx context.Context, token string) (session string, ok bool, err error)
+	// SignOut ends a session.
+	SignOut func(ctx context.Context, session string) error
+	// SessionTTL is how long the cookie lives; the server's session
+	// decides. Default 12h.
+	SessionTTL time.Duration
+	// PublicRead lets anonymous visitors read every page; by default a
+	// page asks them to sign in and a stream answers 401.
+	PublicRead bool
+	// Denied, when set, is told of every failed sign-in (counted and
+	// logged by the server; nothing is stored).
+	Denied func(c echo.Context, reason string)
+	// Throttle, when set, goes before the sign-in form's handler (the
+	// server's per-client rate limit).
+	Throttle echo.MiddlewareFunc
 }
 
-// CookieName is the cookie the sign-in form sets.
-const CookieName = "slipway_token"
+// CookieName is the cookie the sign-in form sets: a session id.
+const CookieName = "slipway_session"
 
 // UI holds the pages' dependencies. Create it with New.
 type UI struct {
@@ -96,6 +114,7 @@ type UI struct {
 	// from a watch.
 	prCache PipelineRunCache
 	trCache TaskRunCache
+	streams *streamSlots
 }
 
 // PipelineRunCache serves Slipway's PipelineRuns from a watch, so open run
@@ -124,8 +143,11 @@ type Option func(*UI) error
 // the pages are read-only.
 func WithAuth(a Auth) Option {
 	return func(u *UI) error {
-		if a.Identify == nil || a.Require == nil || a.Viewer == nil {
-			return errors.New("auth: Identify, Require and Viewer are all required")
+		if a.Identify == nil || a.Require == nil || a.Viewer == nil || a.SignIn == nil || a.SignOut == nil {
+			return errors.New("auth: Identify, Require, Viewer, SignIn and SignOut are all required")
+		}
+		if a.SessionTTL <= 0 {
+			a.SessionTTL = 12 * time.Hour
 		}
 		u.auth = &a
 		return nil
@@ -207,6 +229,19 @@ func WithLogCap(n int) Option {
 // Default: streams end with their requests only.
 func WithShutdown(ctx context.Context) Option { return func(u *UI) error { u.stop = ctx; return nil } }
 
+// WithStreamLimits caps the live streams (SSE) open at once per client
+// address and in total; beyond, 429 with Retry-After. Default: 8 per
+// client, 512 in total.
+func WithStreamLimits(perClient, total int) Option {
+	return func(u *UI) error {
+		if perClient < 1 || total < perClient {
+			return fmt.Errorf("stream limits %d per client, %d in total: want 1 ≤ per client ≤ total", perClient, total)
+		}
+		u.streams = newStreamSlots(perClient, total)
+		return nil
+	}
+}
+
 // WithClock sets the clock of durations of running tasks. Default: time.Now.
 func WithClock(now func() time.Time) Option { return func(u *UI) error { u.now = now; return nil } }
 
@@ -218,7 +253,8 @@ func New(st Reader, logs store.RunLogs, tc versioned.Interface, kc kubernetes.In
 	}
 	u := &UI{st: st, logs: logs, tekton: tc, kube: kc, namespace: namespace,
 		web:  map[event.Provider]string{event.GitHub: webBase(event.GitHub, ""), event.GitLab: webBase(event.GitLab, "")},
-		poll: time.Second, logCap: steplog.DefaultLogCap, now: time.Now, prov: newProvenanceCache(nil), stop: context.Background()}
+		poll: time.Second, logCap: steplog.DefaultLogCap, now: time.Now, prov: newProvenanceCache(nil), stop: context.Background(),
+		streams: newStreamSlots(8, 512)}
 	for _, o := range opts {
 		if err := o(u); err != nil {
 			return nil, fmt.Errorf("ui: %w", err)
@@ -237,29 +273,51 @@ func (u *UI) Register(e *echo.Echo) {
 	static, _ := fs.Sub(assets, "static")
 	e.GET("/ui/static/*", echo.WrapHandler(http.StripPrefix("/ui/static/", staticHandler(static))))
 
-	var mw []echo.MiddlewareFunc
+	var mw, read []echo.MiddlewareFunc
 	if u.auth != nil {
 		mw = append(mw, u.auth.Identify)
+		read = mw
+		if !u.auth.PublicRead {
+			read = append(read, u.needViewer)
+		}
 	}
-	e.GET("/", u.runsPage, mw...)
-	e.GET("/runs", u.runsPage, mw...)
-	e.GET("/events", u.eventsPage, mw...)
+	e.GET("/", u.runsPage, read...)
+	e.GET("/runs", u.runsPage, read...)
+	e.GET("/events", u.eventsPage, read...)
 	if u.notes != nil {
-		e.GET("/notifications", u.notificationsPage, mw...)
+		e.GET("/notifications", u.notificationsPage, read...)
 	}
-	e.GET("/runs/:namespace/:name", u.runPage, mw...)
-	e.GET("/runs/:namespace/:name/stream", u.stream)
+	e.GET("/runs/:namespace/:name", u.runPage, read...)
+	e.GET("/runs/:namespace/:name/stream", u.stream, read...)
 	if u.auth == nil {
 		return
 	}
 	e.GET("/signin", u.signinPage, mw...)
-	e.POST("/signin", u.signin, u.checkOrigin(true))
+	signin := []echo.MiddlewareFunc{u.checkOrigin(true)}
+	if u.auth.Throttle != nil {
+		signin = append([]echo.MiddlewareFunc{u.auth.Throttle}, signin...)
+	}
+	e.POST("/signin", u.signin, signin...)
 	e.POST("/signout", u.signout, u.checkOrigin(true))
 	// The buttons' forms; /api/v1 (re-run and cancel too) is pkg/api's.
 	act := []echo.MiddlewareFunc{u.checkOrigin(true), u.auth.Identify, u.auth.Require}
 	e.POST("/runs/:namespace/:name/cancel", u.cancelForm, act...)
 	if u.rec != nil {
 		e.POST("/runs/:namespace/:name/rerun", u.rerunForm, act...)
+	}
+}
+
+// needViewer sends an anonymous visitor of a page to sign in first (a
+// stream, which a browser cannot follow to a form, answers 401).
+func (u *UI) needViewer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, ok := u.viewer(c); ok {
+			return next(c)
+		}
+		if strings.HasSuffix(c.Path(), "/stream") {
+			return echo.NewHTTPError(http.StatusUnauthorized, "sign in to follow a run")
+		}
+		return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(localPath(c.Request().URL.RequestURI())))
 	}
 }
 

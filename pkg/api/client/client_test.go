@@ -35,8 +35,12 @@ func TestRuns(t *testing.T) {
 	srv := apitest.New(t)
 	ctx := context.Background()
 	anon, dev := newClient(t, srv, ""), newClient(t, srv, apitest.Developer)
+	// With tokens configured, reads need one.
+	if _, err := anon.ListRuns(ctx, client.RunFilter{}); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Errorf("anonymous ListRuns: err = %v, want HTTP 401", err)
+	}
 
-	runs, err := anon.ListRuns(ctx, client.RunFilter{Repo: "acme/web", State: wire.RunRunning, Limit: 5})
+	runs, err := dev.ListRuns(ctx, client.RunFilter{Repo: "acme/web", State: wire.RunRunning, Limit: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +49,14 @@ func TestRuns(t *testing.T) {
 	if diff := cmp.Diff(want, runs); diff != "" {
 		t.Errorf("runs (-want +got):\n%s", diff)
 	}
-	if runs, err := anon.ListRuns(ctx, client.RunFilter{Repo: "other/repo"}); err != nil || len(runs) != 0 {
+	if runs, err := dev.ListRuns(ctx, client.RunFilter{Repo: "other/repo"}); err != nil || len(runs) != 0 {
 		t.Errorf("other repo: %v %v", runs, err)
 	}
-	r, err := anon.GetRun(ctx, apitest.RunID)
+	r, err := dev.GetRun(ctx, apitest.RunID)
 	if err != nil || r.ID != apitest.RunID {
 		t.Errorf("GetRun = %+v, %v", r, err)
 	}
-	evs, err := anon.ListEvents(ctx, client.EventFilter{Repo: "acme/web"})
+	evs, err := dev.ListEvents(ctx, client.EventFilter{Repo: "acme/web"})
 	if err != nil || len(evs) != 1 || evs[0].Delivery != "d-1" {
 		t.Errorf("events = %+v, %v", evs, err)
 	}
@@ -64,13 +68,13 @@ func TestRuns(t *testing.T) {
 	if res, err := dev.Rerun(ctx, apitest.RunID, "key-12345678"); err != nil || !res.Duplicate {
 		t.Errorf("Rerun again = %+v, %v, want a duplicate", res, err)
 	}
-	if evs, _ := anon.ListEvents(ctx, client.EventFilter{Repo: "acme/web"}); len(evs) != 2 {
+	if evs, _ := dev.ListEvents(ctx, client.EventFilter{Repo: "acme/web"}); len(evs) != 2 {
 		t.Errorf("%d events after a re-run, want 2", len(evs))
 	}
 	if res, err := dev.Cancel(ctx, apitest.RunID); err != nil || !res.Cancelled {
 		t.Errorf("Cancel = %+v, %v", res, err)
 	}
-	if ns, err := anon.ListNotifications(ctx, client.NotificationFilter{RunID: apitest.RunID, State: "failed"}); err != nil || len(ns) != 0 {
+	if ns, err := dev.ListNotifications(ctx, client.NotificationFilter{RunID: apitest.RunID, State: "failed"}); err != nil || len(ns) != 0 {
 		t.Errorf("notifications = %+v, %v", ns, err)
 	}
 }
@@ -89,9 +93,10 @@ func TestErrors(t *testing.T) {
 		{"cancel without token", func() error { _, err := anon.Cancel(ctx, apitest.RunID); return err }, 401, "missing token"},
 		{"rerun with a wrong token", func() error { _, err := wrong.Rerun(ctx, apitest.RunID, ""); return err }, 401, "invalid token"},
 		{"read with a wrong token", func() error { _, err := wrong.ListRuns(ctx, client.RunFilter{}); return err }, 401, "invalid token"},
-		{"unknown run", func() error { _, err := anon.GetRun(ctx, apitest.Namespace+"/nope"); return err }, 404, "no run slipway-builds/nope"},
+		{"reads need a token", func() error { _, err := anon.ListEvents(ctx, client.EventFilter{}); return err }, 401, "missing token"},
+		{"unknown run", func() error { _, err := dev.GetRun(ctx, apitest.Namespace+"/nope"); return err }, 404, "no run slipway-builds/nope"},
 		{"malformed run", func() error { _, err := dev.Cancel(ctx, "Builds/x"); return err }, 400, "namespace/name"},
-		{"bad state", func() error { _, err := anon.ListRuns(ctx, client.RunFilter{State: "done"}); return err }, 400, "state must be"},
+		{"bad state", func() error { _, err := dev.ListRuns(ctx, client.RunFilter{State: "done"}); return err }, 400, "state must be"},
 		{"bad key", func() error { _, err := dev.Rerun(ctx, apitest.RunID, "bad key!"); return err }, 400, "request id"},
 		{"developer approves", func() error { _, err := dev.Approve(ctx, 1); return err }, 403, "approving needs the release-manager role"},
 		{"developer deletes", func() error { return dev.DeleteApp(ctx, "web") }, 403, "admin"},

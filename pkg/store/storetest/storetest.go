@@ -51,6 +51,8 @@ func Run(t *testing.T, fresh Fresh) {
 		{"RunLogs", testRunLogs},
 		{"PruneRunLogs", testPruneRunLogs},
 		{"GetEvent", testGetEvent},
+		{"Retention", testRetention},
+		{"Sessions", testSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
