@@ -94,6 +94,17 @@ current-context: none
 	if err := os.WriteFile(tokens, []byte("- {name: dev, role: developer, token: "+apiTok+"}\n"), 0o600); err != nil {
 		return nil, nil, err
 	}
+	// A release config, so the promotion and app routes exist and an
+	// unauthenticated write reaches their guard rather than a 404.
+	release := filepath.Join(dir, "release.yaml")
+	if err := os.WriteFile(release, []byte(`environments:
+  - {name: qa, namespace: apps-qa, registry: 127.0.0.1:1/qa, clusters: [{name: local}]}
+  - {name: prod, namespace: apps-prod, registry: 127.0.0.1:1/prod, approval: true, clusters: [{name: local}]}
+apps:
+  - {name: shop, repo: acme/shop, cloneURL: "https://github.com/acme/shop.git"}
+`), 0o600); err != nil {
+		return nil, nil, err
+	}
 	logPath := filepath.Join(dir, "serve.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -109,6 +120,7 @@ current-context: none
 		"--kubeconfig", kubeconfig,
 		"--install-pipelines=false",
 		"--api-tokens-file", tokens,
+		"--release-config", release,
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "KUBECONFIG=")
@@ -357,5 +369,90 @@ func TestReadyzSaysLittle(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "dial") {
 		t.Errorf("/readyz = %d %s, want 503 naming states only", resp.StatusCode, b)
+	}
+}
+
+// Issue 13: 100 promotion requests and 10 app deletions with 100 KB names,
+// without a token, grew the store 7 MB (each denial an audit row); 20
+// unverified webhooks with 100 KB delivery ids grew the log 2 MB. Now the
+// 130 cost no store byte and at most 512 log bytes each.
+func TestUnauthenticatedRequestsCostNothing(t *testing.T) {
+	storeBefore, logBefore := srv.storeBytes(t), srv.logBytes(t)
+	huge := strings.Repeat("a", 100<<10)
+	type req struct {
+		method, path string
+		hdr          map[string]string
+		body         string
+	}
+	var reqs []req
+	for range 100 {
+		reqs = append(reqs, req{http.MethodPost, "/api/v1/promotions", map[string]string{"Content-Type": "application/json"},
+			`{"app":"` + huge + `","to":"prod"}`})
+	}
+	for range 10 {
+		reqs = append(reqs, req{http.MethodDelete, "/api/v1/apps/" + huge, nil, ""})
+	}
+	for range 20 {
+		reqs = append(reqs, req{http.MethodPost, "/hooks/github", map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": huge}, "{}"})
+	}
+	for _, r := range reqs {
+		hr, _ := http.NewRequest(r.method, srv.base+r.path, strings.NewReader(r.body))
+		for k, v := range r.hdr {
+			hr.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		// 401 (no token), 400 (the webhook's delivery id), or 429 once the
+		// client's rate is spent: all refusals, none stored.
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusBadRequest, http.StatusTooManyRequests:
+		default:
+			t.Fatalf("%s %.60s: %d %s, want a refusal", r.method, r.path, resp.StatusCode, b)
+		}
+		if strings.Contains(string(b), "aaaa") {
+			t.Fatalf("%s %.60s: the answer echoes the request: %.200s", r.method, r.path, b)
+		}
+	}
+	if after := srv.storeBytes(t); after != storeBefore {
+		t.Errorf("store grew from %d to %d bytes after %d unauthenticated requests", storeBefore, after, len(reqs))
+	}
+	if grew := srv.logBytes(t) - logBefore; grew > 512*int64(len(reqs)) {
+		t.Errorf("log grew %d bytes for %d refused requests, want at most 512 each", grew, len(reqs))
+	}
+}
+
+// Issue 13: runs, events, pages, step logs and their streams were open to
+// anyone while promotion reads needed a token. With a tokens file every
+// read needs a token or a session.
+func TestAnonymousReadsRefused(t *testing.T) {
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/api/v1/runs", "/api/v1/events", "/api/v1/notifications", "/api/v1/promotions", "/api/v1/audit",
+		"/runs", "/events", "/runs/slipway-builds/web-1", "/runs/slipway-builds/web-1/stream"} {
+		resp, err := client.Get(srv.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
+		case resp.StatusCode == http.StatusTooManyRequests:
+		case resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/signin"):
+		default:
+			t.Errorf("anonymous GET %s: %d (Location %q), want 401 or a redirect to /signin", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.base+"/api/v1/runs", nil)
+	req.Header.Set("Authorization", "Bearer "+apiTok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("GET /api/v1/runs with a developer token: %d, want 200", resp.StatusCode)
 	}
 }
