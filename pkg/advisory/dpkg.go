@@ -32,7 +32,7 @@ func splitDebian(v string) (epoch, upstream, revision string, err error) {
 	epoch = "0"
 	if e, rest, ok := strings.Cut(v, ":"); ok {
 		if !isDigits(e) {
-			return "", "", "", fmt.Errorf("Debian version %q: epoch %q is not a number", v, e)
+			return "", "", "", fmt.Errorf("debian version %q: epoch %q is not a number", v, e)
 		}
 		epoch = strings.TrimLeft(e, "0")
 		if epoch == "" {
@@ -45,7 +45,7 @@ func splitDebian(v string) (epoch, upstream, revision string, err error) {
 		upstream, revision = v[:i], v[i+1:]
 	}
 	if upstream == "" || !isDigit(upstream[0]) {
-		return "", "", "", fmt.Errorf("Debian version %q: upstream version must start with a digit", v)
+		return "", "", "", fmt.Errorf("debian version %q: upstream version must start with a digit", v)
 	}
 	return epoch, upstream, revision, nil
 }

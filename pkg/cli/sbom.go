@@ -66,7 +66,7 @@ func readSBOMFile(path string) ([]sbom.Package, error) {
 	if err != nil {
 		var err2 error
 		if pkgs, err2 = sbom.ParseSPDX(data); err2 != nil {
-			return nil, fmt.Errorf("%s: neither an SPDX statement (%v) nor an SPDX document (%w)", path, err, err2)
+			return nil, fmt.Errorf("%s: neither an SPDX statement (%w) nor an SPDX document (%w)", path, err, err2)
 		}
 	}
 	return pkgs, nil

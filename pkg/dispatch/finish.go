@@ -66,7 +66,7 @@ func (p *pairedStore) flush(ctx context.Context, id int64) error {
 func (p *pairedStore) FinishEvent(ctx context.Context, id int64, state event.State, reason string) error {
 	if state == event.Dispatched {
 		if r := p.take(id); r != nil {
-			return p.Store.FinishDispatched(ctx, id, r, reason)
+			return p.FinishDispatched(ctx, id, r, reason)
 		}
 		return p.Store.FinishEvent(ctx, id, state, reason)
 	}

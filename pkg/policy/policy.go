@@ -93,7 +93,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, err
 	}
 	for tn, t := range f.Teams {
-		if err := t.Rules.compile("teams." + tn); err != nil {
+		if err := t.compile("teams." + tn); err != nil {
 			return nil, err
 		}
 		for an, a := range t.Apps {

@@ -704,18 +704,6 @@ func (s *Service) transition(ctx context.Context, who Caller, id int64, action s
 	return p, err
 }
 
-// wave resolves the cluster of p's i-th wave.
-func (s *Service) wave(p *release.Promotion, i int) (environment.Target, environment.Cluster, error) {
-	t, err := s.target(p.App, p.To)
-	if err != nil {
-		return t, environment.Cluster{}, err
-	}
-	if i < 0 || i >= len(t.Clusters) {
-		return t, environment.Cluster{}, fmt.Errorf("promotion %d: wave %d is not a cluster of %s", p.ID, i+1, p.To)
-	}
-	return t, t.Clusters[i], nil
-}
-
 func (s *Service) target(app, env string) (environment.Target, error) {
 	if _, ok := s.cfg.App(app); !ok {
 		return environment.Target{}, fmt.Errorf("%w: unknown app %q", ErrNotFound, app)

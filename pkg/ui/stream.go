@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-var getOpts = metav1.GetOptions{}
 
 // sse writes Server-Sent Events; goroutines following logs share it.
 type sse struct {

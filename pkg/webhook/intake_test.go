@@ -411,7 +411,7 @@ func FuzzHandler(f *testing.F) {
 		if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
 			t.Fatalf("answer %d %q is not JSON: %v", w.Code, w.Body, err)
 		}
-		if w.Code >= 500 && !(w.Code == 503 && resp.Reason == ReasonOverCapacity) {
+		if w.Code >= 500 && (w.Code != 503 || resp.Reason != ReasonOverCapacity) {
 			t.Fatalf("answer %d %+v", w.Code, resp)
 		}
 		if !sign && rec.calls != 0 {
