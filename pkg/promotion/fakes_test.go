@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -239,4 +241,13 @@ func (e *env) modeRuns(m rollout.Mode) []modeRun {
 		out = append(out, r)
 	}
 	return out
+}
+
+// informersOf is a factory like the server's shared one over tc: its
+// namespace, CI and deploy runs.
+func informersOf(tc *fake.Clientset) externalversions.SharedInformerFactory {
+	return externalversions.NewSharedInformerFactoryWithOptions(tc, 0, externalversions.WithNamespace(ns),
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = tekton.LabelPipeline + " in (ci," + tekton.KindDeploy + ")"
+		}))
 }

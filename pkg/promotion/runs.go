@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/slipway-ci/slipway/pkg/environment"
-	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
@@ -90,26 +89,14 @@ func (s *Service) runMode(ctx context.Context, m rollout.Mode, app, env string, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, modeRunTimeout+time.Minute)
 	defer cancel()
-	tick := time.NewTicker(s.o.PollInterval)
-	defer tick.Stop()
-	for {
-		pr, err := runs.Get(ctx, prName, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return fmt.Errorf("PipelineRun %s/%s was deleted", s.o.Namespace, prName)
-		case err != nil:
-			logging.From(ctx).Warn("reading deploy PipelineRun", "run", prName, "err", err)
-		default:
-			if done, err := s.finished(string(m)+" "+prName, pr); done {
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for PipelineRun %s/%s: %w", s.o.Namespace, prName, ctx.Err())
-		case <-tick.C:
-		}
+	what := string(m) + " " + prName
+	err = s.follow(ctx, what, prName, func(pr *pipelinev1.PipelineRun) (bool, error) {
+		return s.finished(what, pr)
+	})
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting for PipelineRun %s/%s: %w", s.o.Namespace, prName, ctx.Err())
 	}
+	return err
 }
 
 // progressOf is the progress line the deploy pod wrote on its PipelineRun.

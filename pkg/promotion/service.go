@@ -17,8 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	listers "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/environment"
@@ -104,7 +106,12 @@ type Options struct {
 	// InsecureRegistries are spoken to over plain HTTP (CI's image registry
 	// in local development; environments say so themselves).
 	InsecureRegistries []string
-	// PollInterval is how often a running rollout is read. Default 2s.
+	// Informers is the server's shared Tekton informer factory, the one
+	// place deploy PipelineRuns are read from while they run; required.
+	Informers Informers
+	// PollInterval is how often a followed rollout re-reads its promotion
+	// (an abort through another replica) and its cached run; a change of
+	// the run wakes it at once. Default 2s.
 	PollInterval time.Duration
 	// Clock stamps finished promotions and names deletions. Default: the
 	// wall clock.
@@ -125,16 +132,22 @@ type Service struct {
 	active  map[int64]bool
 	running sync.WaitGroup
 	clock   clock.PassiveClock
+
+	// Deploy PipelineRuns, from the shared informer.
+	lister  listers.PipelineRunLister
+	synced  cache.InformerSynced
+	changes runChanges
 }
 
 // New builds the service. It reaches no target cluster: rollouts, canary
-// removals and app deletions are deploy PipelineRuns created with tc.
+// removals and app deletions are deploy PipelineRuns created with tc and
+// followed through o.Informers.
 func New(cfg *environment.Config, promos Promotions, hist History, gate Gate, tc versioned.Interface, o Options) (*Service, error) {
 	if cfg == nil || promos == nil || hist == nil || gate == nil || tc == nil {
 		return nil, errors.New("promotion service: config, stores, gate and tekton client are required")
 	}
-	if o.Namespace == "" || o.SlipwayImage == "" {
-		return nil, errors.New("promotion service: namespace and slipway image are required")
+	if o.Namespace == "" || o.SlipwayImage == "" || o.Informers == nil {
+		return nil, errors.New("promotion service: namespace, slipway image and informers are required")
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 2 * time.Second
@@ -142,8 +155,13 @@ func New(cfg *environment.Config, promos Promotions, hist History, gate Gate, tc
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Service{cfg: cfg, st: storePair{promos, hist}, gate: gate, tc: tc, o: o,
-		wake: make(chan struct{}, 1), active: map[int64]bool{}, clock: o.Clock}, nil
+	s := &Service{cfg: cfg, st: storePair{promos, hist}, gate: gate, tc: tc, o: o,
+		wake: make(chan struct{}, 1), active: map[int64]bool{}, clock: o.Clock,
+		changes: runChanges{ch: map[string]chan struct{}{}}}
+	if err := s.watchRuns(o.Informers); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Request asks to promote App's digest from one environment to the next.

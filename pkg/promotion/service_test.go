@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,14 +75,16 @@ type testStore interface {
 }
 
 type env struct {
-	t      *testing.T
-	cfg    *environment.Config
-	st     testStore
-	tc     *fake.Clientset
-	svc    *Service
-	ci, qa string // registry hosts
-	prod   string
-	stop   context.CancelFunc
+	t   *testing.T
+	cfg *environment.Config
+	st  testStore
+	tc  *fake.Clientset
+	// informers stands for the server's shared factory.
+	informers externalversions.SharedInformerFactory
+	svc       *Service
+	ci, qa    string // registry hosts
+	prod      string
+	stop      context.CancelFunc
 }
 
 func newRegistry(t *testing.T) string {
@@ -109,8 +112,15 @@ func newSQLiteEnv(t *testing.T) *env {
 
 func newEnvWith(t *testing.T, st testStore) *env {
 	t.Helper()
-	e := &env{t: t, st: st, tc: fake.NewSimpleClientset(),
+	tc := fake.NewSimpleClientset()
+	e := &env{t: t, st: st, tc: tc, informers: informersOf(tc),
 		ci: newRegistry(t), qa: newRegistry(t), prod: newRegistry(t)}
+	// The server's components start the shared factory; here the test
+	// does, so requests that follow deploy runs (DeleteApp) work without
+	// the worker running.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); e.informers.Shutdown() })
+	defer e.informers.Start(ctx.Done())
 	cfg, err := environment.Parse(fmt.Appendf(nil, `
 environments:
   - name: qa
@@ -145,7 +155,8 @@ func (e *env) newService() *Service {
 		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: run.Succeeded},
 		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: run.Succeeded},
 	}}}
-	svc, err := New(e.cfg, e.st, e.st, gate, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), PollInterval: 5 * time.Millisecond})
+	svc, err := New(e.cfg, e.st, e.st, gate, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64),
+		Informers: e.informers, PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -941,8 +952,9 @@ apps:
 			if err != nil {
 				t.Fatal(err)
 			}
-			svc, err := New(cfg, &memStore{}, &memStore{}, &promote.Gate{}, fake.NewSimpleClientset(),
-				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64)})
+			tc := fake.NewSimpleClientset()
+			svc, err := New(cfg, &memStore{}, &memStore{}, &promote.Gate{}, tc,
+				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), Informers: informersOf(tc)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,6 +39,9 @@ var errStopped = errors.New("promotion no longer running")
 // deterministic names, so nothing is started twice), then each new one as
 // it is started or approved. A periodic scan catches what a wake-up missed.
 func (s *Service) Run(ctx context.Context) error {
+	// Starting is idempotent: this starts the informers not started yet;
+	// whoever built the factory shuts it down.
+	s.o.Informers.Start(ctx.Done())
 	scan := time.NewTicker(max(s.o.PollInterval*10, time.Second))
 	defer scan.Stop()
 	// Returning only once every promotion goroutine has: they write to the
@@ -241,39 +244,21 @@ func (s *Service) rollOut(ctx context.Context, p *release.Promotion, t environme
 			logging.From(ctx).Warn("signalling the abort to a new deploy PipelineRun", "run", id, "err", err)
 		}
 	}
-	tick := time.NewTicker(s.o.PollInterval)
-	defer tick.Stop()
-	for {
-		pr, err := s.tc.TektonV1().PipelineRuns(s.o.Namespace).Get(ctx, prName, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return fmt.Errorf("%s: PipelineRun %s was deleted", wave, id)
-		case err != nil:
-			// The API server may be briefly away; keep following.
-			logging.From(ctx).Warn("reading deploy PipelineRun", "run", id, "err", err)
-		default:
-			if done, err := s.finished(wave, pr); done {
-				if err != nil && killed(pr) && t.Rollout.Strategy == string(rollout.Canary) {
-					err = s.removeCanary(ctx, p, cl, t, err)
-				}
-				return err
+	return s.follow(ctx, wave, prName, func(pr *pipelinev1.PipelineRun) (bool, error) {
+		if done, err := s.finished(wave, pr); done {
+			if err != nil && killed(pr) && t.Rollout.Strategy == string(rollout.Canary) {
+				err = s.removeCanary(ctx, p, cl, t, err)
 			}
-			// Until the deploy step runs, the app's progress annotation is
-			// the previous rollout's.
-			started := false
-			if st, _ := tekton.RunState(pr); st == run.Running {
-				started = true
-			}
-			if err := s.observe(ctx, p, t, wave, started, progressOf(pr)); err != nil {
-				return err
-			}
+			return true, err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+		// Until the deploy step runs, the app's progress annotation is
+		// the previous rollout's.
+		started := false
+		if st, _ := tekton.RunState(pr); st == run.Running {
+			started = true
 		}
-	}
+		return false, s.observe(ctx, p, t, wave, started, progressOf(pr))
+	})
 }
 
 // killed reports whether a deploy PipelineRun ended without its deploy

@@ -9,8 +9,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/config"
@@ -47,7 +45,7 @@ func insecureRegistries(cfg *config.Config) []string {
 // promotionService assembles the promotion service from release-config.
 // Without release-config it returns a nil service: no promotions, no
 // auto-deploy.
-func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, kc kubernetes.Interface, dyn dynamic.Interface) (*promotion.Service, error) {
+func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, informers promotion.Informers) (*promotion.Service, error) {
 	if cfg.ReleaseConfig == "" {
 		return nil, nil
 	}
@@ -65,6 +63,7 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		DeployTimeout:      cfg.DeployTimeout,
 		Remote:             remoteOpts,
 		InsecureRegistries: insecure,
+		Informers:          informers,
 	})
 	if err != nil {
 		return nil, err

@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/slipway-ci/slipway/pkg/build"
 	"github.com/slipway-ci/slipway/pkg/config"
@@ -66,7 +65,8 @@ func TestPromotionService(t *testing.T) {
 			tok, err := apiTokens(cfg)
 			var svc *promotion.Service
 			if err == nil {
-				svc, err = promotionService(cfg, st, tektonfake.NewSimpleClientset(), k8sfake.NewSimpleClientset(), nil)
+				tc := tektonfake.NewSimpleClientset()
+				svc, err = promotionService(cfg, st, tc, informerFactory(tc, cfg.Namespace))
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -12,7 +12,6 @@ import (
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/api"
@@ -78,10 +77,6 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(restCfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
-	}
 	scms, err := scmClients(cfg)
 	if err != nil {
 		return nil, err
@@ -131,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	promo, err := promotionService(cfg, st, tc, kc, dyn)
+	promo, err := promotionService(cfg, st, tc, informers)
 	if err != nil {
 		return nil, fmt.Errorf("promotions: %w", err)
 	}
@@ -251,14 +246,20 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	return srv, nil
 }
 
-// informerFactory is the server's one Tekton informer factory: the
-// PipelineRuns and TaskRuns Slipway manages (TaskRuns carry their
-// PipelineRun's labels) in its namespace. Each consumer starts it once it
-// has asked for its informers (Start is idempotent); Run shuts it down.
+// informerFactory is the server's one Tekton informer factory: the CI
+// and deploy PipelineRuns Slipway creates in its namespace, and their
+// TaskRuns (they carry their PipelineRun's labels). Deploy runs do not
+// carry tekton.LabelManaged, so consumers that want CI runs only (the
+// reporter, the log collector) select them by that label. Each consumer
+// starts the factory once it has asked for its informers (Start is
+// idempotent); Run shuts it down.
 func informerFactory(tc versioned.Interface, namespace string) externalversions.SharedInformerFactory {
 	return externalversions.NewSharedInformerFactoryWithOptions(tc, 0,
 		externalversions.WithNamespace(namespace),
 		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = tekton.LabelManaged + "=true"
+			o.LabelSelector = informerSelector
 		}))
 }
+
+// informerSelector selects the runs of both of Slipway's pipelines.
+var informerSelector = tekton.LabelPipeline + " in (ci," + tekton.KindDeploy + ")"

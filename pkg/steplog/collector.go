@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 // Saver is where the Collector keeps logs (*store.DB).
@@ -76,6 +77,11 @@ func (c *Collector) Run(ctx context.Context) error {
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-logs"})
 	enqueue := func(obj any) {
+		// The shared factory also watches deploy runs; their TaskRuns'
+		// logs are the deploy pod's, not a CI step's.
+		if m, ok := obj.(metav1.Object); !ok || m.GetLabels()[tekton.LabelManaged] != "true" {
+			return
+		}
 		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
 			c.queue.Add(key)
 		}

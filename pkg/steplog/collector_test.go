@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 func TestCollectorSavesTerminatedStepsOnce(t *testing.T) {
@@ -119,5 +120,44 @@ func TestCollectorRun(t *testing.T) {
 			t.Fatal("Run returned early")
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// The shared factory also watches deploy runs; the collector keeps the
+// logs of CI steps only.
+func TestCollectorSkipsDeployRuns(t *testing.T) {
+	e := newEnv(t)
+	e.setPodLog("step-clone", "cloned\n")
+	c := NewCollector(e.factory, e.kube, e.st, ns, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+
+	deploy := taskRun("clone", []pipelinev1.StepState{terminated("clone", 0, t0, t0.Add(time.Second))}, cond(corev1.ConditionTrue, "Succeeded", ""))
+	deploy.Name, deploy.UID = "deploy-shop-qa-clone", "uid-deploy"
+	deploy.Labels = map[string]string{tekton.LabelPipeline: tekton.KindDeploy, "tekton.dev/pipelineRun": "deploy-shop-qa", "tekton.dev/pipelineTask": "clone"}
+	ci := taskRun("clone", []pipelinev1.StepState{terminated("clone", 0, t0, t0.Add(time.Second))}, cond(corev1.ConditionTrue, "Succeeded", ""))
+	for _, tr := range []*pipelinev1.TaskRun{deploy, ci} {
+		if _, err := e.tekton.TektonV1().TaskRuns(ns).Create(ctx, tr, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for { // until the CI log is saved; the test's deadline bounds it
+		if _, err := e.st.GetStepLog(ctx, ns+"/"+runName, "clone", "clone"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Run returns once its workers have handled everything queued.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l, err := e.st.GetStepLog(context.Background(), ns+"/deploy-shop-qa", "clone", "clone"); err == nil {
+		t.Errorf("deploy run's log saved: %q", l.Log)
+	}
+	if n := e.logReads(); n != 1 {
+		t.Errorf("pod log reads = %d, want 1 (the CI step's)", n)
 	}
 }
