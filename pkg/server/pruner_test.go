@@ -3,9 +3,10 @@ package server
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/slipway-ci/slipway/pkg/store"
 )
@@ -15,10 +16,8 @@ import (
 func TestPrunerLogs(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var mu sync.Mutex
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"),
-		store.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now }))
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,9 +30,7 @@ func TestPrunerLogs(t *testing.T) {
 	if err := logs.SaveStepLog(ctx, &store.StepLog{RunID: "ci/old", Task: "clone", Step: "clone", Log: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(31 * 24 * time.Hour)
-	mu.Unlock()
+	clock.SetTime(clock.Now().Add(31 * 24 * time.Hour))
 
 	p := &pruner{logs: logs, logAge: 30 * 24 * time.Hour, every: 10 * time.Millisecond}
 	done := make(chan error)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
@@ -71,7 +72,7 @@ type env struct {
 func newEnv(t *testing.T, objs ...runtime.Object) *env {
 	t.Helper()
 	e := &env{
-		st:     storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(func() time.Time { return t0 })),
+		st:     storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(clocktesting.NewFakePassiveClock(t0))),
 		tekton: tektonfake.NewSimpleClientset(objs...), kube: kubefake.NewSimpleClientset(), podLog: map[string]string{},
 	}
 	e.factory = externalversions.NewSharedInformerFactoryWithOptions(e.tekton, 0, externalversions.WithNamespace(ns))

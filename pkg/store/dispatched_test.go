@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/run"
@@ -156,9 +157,7 @@ func TestRecordClaimedPostgres(t *testing.T) { testRecordClaimed(t, postgresURL)
 
 func testRecordClaimed(t *testing.T, fresh func(testing.TB) string) {
 	ctx := context.Background()
-	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	s := storetest.Open(t, fresh(t), store.WithClock(clock))
 	var cs claimingStore = s
 	ignored := storetest.Event("ignored")
@@ -184,9 +183,7 @@ func testRecordClaimed(t *testing.T, fresh func(testing.TB) string) {
 	if evs, err := s.ClaimEvents(ctx, 10, time.Minute); err != nil || len(evs) != 0 {
 		t.Fatalf("ClaimEvents during the lease = %d events, %v; want none", len(evs), err)
 	}
-	mu.Lock()
-	now = now.Add(2 * time.Minute)
-	mu.Unlock()
+	clock.SetTime(clock.Now().Add(2 * time.Minute))
 	evs, err := s.ClaimEvents(ctx, 10, time.Minute)
 	if err != nil {
 		t.Fatal(err)

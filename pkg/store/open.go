@@ -4,20 +4,21 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // Option configures Open.
 type Option func(*options)
 
 type options struct {
-	now func() time.Time
+	clock clock.PassiveClock
 }
 
 // WithClock sets the clock used for receive times, leases and retry times.
-// Default: time.Now. Tests pass a fake clock to move leases forward.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) { o.now = now }
+// Default: the real clock. Tests pass a fake clock to move leases forward.
+func WithClock(c clock.PassiveClock) Option {
+	return func(o *options) { o.clock = c }
 }
 
 // Open connects to the store named by url, applying any pending schema
@@ -29,7 +30,7 @@ func WithClock(now func() time.Time) Option {
 // SQLite suits a single replica; PostgreSQL lets several replicas share the
 // queue.
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	o := options{now: time.Now}
+	o := options{clock: clock.RealClock{}}
 	for _, opt := range opts {
 		opt(&o)
 	}

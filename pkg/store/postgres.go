@@ -58,7 +58,7 @@ func openPostgres(ctx context.Context, url string, o options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return newSQLStore(postgresDialect, db, db, o.now, db.Close, flushPostgres, pgWriters), nil
+	return newSQLStore(postgresDialect, db, db, o.clock, db.Close, flushPostgres, pgWriters), nil
 }
 
 // migratePostgres runs the migrations under a session advisory lock. The

@@ -82,7 +82,7 @@ func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	closeDB := func() error {
 		return errors.Join(r.Close(), w.Close())
 	}
-	return newSQLStore(sqliteDialect, w, r, o.now, closeDB, flushSQLite, 1), nil
+	return newSQLStore(sqliteDialect, w, r, o.clock, closeDB, flushSQLite, 1), nil
 }
 
 // setWAL switches the database file to WAL, which then sticks to the file.

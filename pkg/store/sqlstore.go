@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/run"
 )
@@ -49,8 +51,8 @@ type DB struct {
 	d dialect
 	// w takes every write; r serves reads. They are the same pool on
 	// PostgreSQL and split on SQLite, which has a single writer.
-	w, r *sql.DB
-	now  func() time.Time
+	w, r  *sql.DB
+	clock clock.PassiveClock
 	// rec takes every write of the hot path (groupcommit.go).
 	rec *committer
 	// closeDB closes the pools once the committer has drained.
@@ -92,10 +94,10 @@ const insertEventArgs = 16
 // newSQLStore builds the store; flush is the engine's way of writing a
 // batch (flushSQLite, flushPostgres), writers the number of batches that
 // may be in flight at once.
-func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() error,
+func newSQLStore(d dialect, w, r *sql.DB, c clock.PassiveClock, closeDB func() error,
 	flush func(*DB) flushFunc, writers int,
 ) *DB {
-	s := &DB{d: d, w: w, r: r, now: now, closeDB: closeDB, inserts: map[int]string{}}
+	s := &DB{d: d, w: w, r: r, clock: c, closeDB: closeDB, inserts: map[int]string{}}
 	// A claim also moves next_attempt_at to the end of the lease: a leased
 	// event is simply not due, so the claim reads the events_due index from
 	// the first due row instead of stepping over every leased one.
@@ -126,7 +128,7 @@ func newSQLStore(d dialect, w, r *sql.DB, now func() time.Time, closeDB func() e
 
 // ts is the store's notion of now, at the microsecond precision both
 // engines keep.
-func (s *DB) ts() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+func (s *DB) ts() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
 
 func (s *DB) nullTime(t time.Time) any {
 	if t.IsZero() {

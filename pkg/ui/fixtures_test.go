@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
@@ -133,7 +134,7 @@ func newEnv(t *testing.T, objs []runtime.Object, opts ...Option) *env {
 // newEnvWith is newEnv with options that need the env's store.
 func newEnvWith(t *testing.T, objs []runtime.Object, options func(st *store.DB) []Option) *env {
 	t.Helper()
-	st := storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(func() time.Time { return t0 }))
+	st := storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(clocktesting.NewFakePassiveClock(t0)))
 	opts := options(st)
 	e := &env{t: t, st: st, logs: st, tekton: tektonfake.NewSimpleClientset(objs...), kube: kubefake.NewSimpleClientset(),
 		podLog: map[string]string{}}
@@ -151,7 +152,7 @@ func newEnvWith(t *testing.T, objs []runtime.Object, options func(st *store.DB) 
 		}
 		return true, &runtime.Unknown{Raw: []byte(text)}, nil
 	})
-	opts = append([]Option{WithClock(func() time.Time { return t0.Add(2 * time.Minute) }), WithPollInterval(time.Millisecond)}, opts...)
+	opts = append([]Option{WithClock(clocktesting.NewFakePassiveClock(t0.Add(2 * time.Minute))), WithPollInterval(time.Millisecond)}, opts...)
 	u, err := New(st, e.logs, e.tekton, e.kube, ns, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -41,7 +41,7 @@ func funcs(u *UI) template.FuncMap {
 			}
 			return t.UTC().Format(time.RFC3339)
 		},
-		"duration":   func(start, end time.Time) string { return duration(start, end, u.now()) },
+		"duration":   func(start, end time.Time) string { return duration(start, end, u.clock.Now()) },
 		"stateLabel": stateLabel,
 		"stateIcon":  stateIcon,
 		"refName":    refName,

@@ -23,6 +23,7 @@ import (
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/run"
@@ -106,7 +107,7 @@ type UI struct {
 	prov      *provenanceCache
 	poll      time.Duration
 	logCap    int
-	now       func() time.Time
+	clock     clock.PassiveClock
 	tmpl      *template.Template
 	// stop ends the streams: a shutdown must not wait for open pages.
 	stop context.Context
@@ -242,8 +243,8 @@ func WithStreamLimits(perClient, total int) Option {
 	}
 }
 
-// WithClock sets the clock of durations of running tasks. Default: time.Now.
-func WithClock(now func() time.Time) Option { return func(u *UI) error { u.now = now; return nil } }
+// WithClock sets the clock of durations of running tasks. Default: the real clock.
+func WithClock(c clock.PassiveClock) Option { return func(u *UI) error { u.clock = c; return nil } }
 
 // New builds the UI over the store, the step logs and the clusters's
 // clients; namespace is where the PipelineRuns run.
@@ -253,7 +254,7 @@ func New(st Reader, logs store.RunLogs, tc versioned.Interface, kc kubernetes.In
 	}
 	u := &UI{st: st, logs: logs, tekton: tc, kube: kc, namespace: namespace,
 		web:  map[event.Provider]string{event.GitHub: webBase(event.GitHub, ""), event.GitLab: webBase(event.GitLab, "")},
-		poll: time.Second, logCap: steplog.DefaultLogCap, now: time.Now, prov: newProvenanceCache(nil), stop: context.Background(),
+		poll: time.Second, logCap: steplog.DefaultLogCap, clock: clock.RealClock{}, prov: newProvenanceCache(nil), stop: context.Background(),
 		streams: newStreamSlots(8, 512)}
 	for _, o := range opts {
 		if err := o(u); err != nil {

@@ -18,6 +18,7 @@ import (
 	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
@@ -60,7 +61,7 @@ type Server struct {
 // PipelineRun recorded, and registers its shutdown with t.Cleanup.
 func New(t *testing.T) *Server {
 	t.Helper()
-	st := storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(func() time.Time { return T0 }))
+	st := storetest.Open(t, "sqlite://"+filepath.Join(t.TempDir(), "slipway.db"), store.WithClock(clocktesting.NewFakePassiveClock(T0)))
 	ctx := context.Background()
 	ev := storetest.Event("d-1")
 	ev.Repo, ev.Ref = "acme/web", "refs/heads/main"

@@ -14,7 +14,7 @@ import (
 func testNotifications(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	t0 := clock.Now()
 	mail := &store.Notification{RunID: "ci/web-1", Repo: "acme/web", Channel: "email", Target: "dev@example.com", Subject: "failed"}
 	if err := s.CreateNotification(ctx, mail); err != nil {
@@ -81,7 +81,7 @@ func testNotifications(t *testing.T, url string) {
 func testNotificationClaims(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	t0 := clock.Now()
 	// Queued by a live sender: leased for 10 minutes.
 	leased := &store.Notification{RunID: "ci/web-1", Channel: "email", Target: "dev@example.com", ClaimedUntil: t0.Add(10 * time.Minute)}

@@ -22,8 +22,18 @@ import (
 func openPromo(t *testing.T, url string, clock *Clock) *store.DB {
 	t.Helper()
 	cet := time.FixedZone("CET", 3600)
-	return Open(t, url, store.WithClock(func() time.Time { return clock.Now().In(cet).Add(123 * time.Nanosecond) }))
+	return Open(t, url, store.WithClock(zonedClock{clock, cet}))
 }
+
+// zonedClock answers in loc and off the microsecond grid.
+type zonedClock struct {
+	*Clock
+	loc *time.Location
+}
+
+func (z zonedClock) Now() time.Time { return z.Clock.Now().In(z.loc).Add(123 * time.Nanosecond) }
+
+func (z zonedClock) Since(t time.Time) time.Duration { return z.Now().Sub(t) }
 
 func checkUTC(t *testing.T, what string, times ...time.Time) {
 	t.Helper()

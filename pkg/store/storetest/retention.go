@@ -21,7 +21,7 @@ import (
 func testRetention(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	day := 24 * time.Hour
 
 	// Old: three finished events and one still queued.
@@ -136,7 +136,7 @@ func testRetention(t *testing.T, url string) {
 func testSessions(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	h1, h2 := strings.Repeat("a", 64), strings.Repeat("b", 64)
 	for _, ss := range []store.Session{
 		{IDSHA256: h1, Name: "dev", Role: "developer", ExpiresAt: clock.Now().Add(time.Hour)},

@@ -14,7 +14,7 @@ import (
 func testRunLogs(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	t0 := clock.Now()
 	clone := &store.StepLog{RunID: "ci/web-1", Task: "clone", Step: "clone", TaskRun: "web-1-clone",
 		Log: "Cloning into '.'...\n", Size: 20, StartedAt: t0.Add(-2 * time.Second), FinishedAt: t0.Add(-time.Second)}
@@ -70,7 +70,7 @@ func testRunLogs(t *testing.T, url string) {
 func testPruneRunLogs(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	save := func(run, task string) {
 		t.Helper()
 		if err := s.SaveStepLog(ctx, &store.StepLog{RunID: run, Task: task, Step: "s", Log: "x\n"}); err != nil {
@@ -114,7 +114,7 @@ func testPruneRunLogs(t *testing.T, url string) {
 func testGetEvent(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	st := Open(t, url, store.WithClock(clock.Now))
+	st := Open(t, url, store.WithClock(clock))
 	s := st
 	ev := Event("get-1")
 	id, _ := record(t, st, ev)

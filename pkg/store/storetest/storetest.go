@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/run"
@@ -59,30 +60,17 @@ func Run(t *testing.T, fresh Fresh) {
 	}
 }
 
-// Clock is a settable clock for leases and retry times.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is a settable clock for leases and retry times; it is the store's
+// clock (a k8s.io/utils/clock.PassiveClock) and the test's at once.
+type Clock struct{ *clocktesting.FakeClock }
 
 // NewClock starts a clock at a fixed instant.
 func NewClock() *Clock {
-	return &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
+	return &Clock{clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 }
 
 // Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func (c *Clock) Advance(d time.Duration) { c.Step(d) }
 
 // Open opens a store on url that is closed when the test ends.
 func Open(t testing.TB, url string, opts ...store.Option) *store.DB {
@@ -149,7 +137,7 @@ func deliveries(evs []event.Event) []string {
 func testRecordAndList(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 
 	push := Event("d-push")
 	mr := Event("d-mr")
@@ -286,7 +274,7 @@ func testBadInput(t *testing.T, url string) {
 func testClaimLease(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	for _, d := range []string{"a", "b", "c"} {
 		record(t, s, Event(d))
 		clock.Advance(time.Millisecond)
@@ -344,7 +332,7 @@ func testClaimLease(t *testing.T, url string) {
 func testFinishAndRetry(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	ids := map[string]int64{}
 	for _, d := range []string{"done", "retry", "fail"} {
 		ids[d], _ = record(t, s, Event(d))
@@ -427,7 +415,7 @@ func testFinishAndRetry(t *testing.T, url string) {
 func testRuns(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	t0 := clock.Now()
 	runs := []run.Run{
 		{ID: "ci/shop-3f786850-aa", EventID: 1, Provider: event.GitHub, Kind: event.Push, Repo: "acme/shop", App: "shop",
@@ -506,7 +494,7 @@ func testRuns(t *testing.T, url string) {
 func testRunsMissing(t *testing.T, url string) {
 	ctx := context.Background()
 	clock := NewClock()
-	s := Open(t, url, store.WithClock(clock.Now))
+	s := Open(t, url, store.WithClock(clock))
 	if _, err := s.GetRun(ctx, "ci/nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetRun(missing) err = %v, want ErrNotFound", err)
 	}
