@@ -29,6 +29,7 @@ import (
 	"github.com/slipway-ci/slipway/e2e/framework"
 	"github.com/slipway-ci/slipway/pkg/cli"
 	"github.com/slipway-ci/slipway/pkg/deploy"
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 // pushWebApp pushes busybox httpd serving body on :8080 to the stack
@@ -206,7 +207,7 @@ func TestDeployRollingGoodImage(t *testing.T) {
 	labels := map[string]string{"app": "web"}
 	deployFixture(ctx, t, ns, webDeployment(ns, "web", 2, labels, v1))
 
-	err := deployer(t).Run(ctx, deploy.Spec{Strategy: deploy.Rolling, Namespace: ns, App: "web", Image: v2, ProgressDeadline: 2 * time.Minute})
+	err := deployer(t).Run(ctx, deploy.Spec{Strategy: rollout.Rolling, Namespace: ns, App: "web", Image: v2, ProgressDeadline: 2 * time.Minute})
 	if err != nil {
 		t.Fatalf("rolling rollout: %v", err)
 	}
@@ -224,7 +225,7 @@ func TestDeployRollingRollbackRestoresPreviousDigest(t *testing.T) {
 	labels := map[string]string{"app": "web"}
 	deployFixture(ctx, t, ns, webDeployment(ns, "web", 2, labels, v1))
 
-	err := deployer(t).Run(ctx, deploy.Spec{Strategy: deploy.Rolling, Namespace: ns, App: "web", Image: bad, ProgressDeadline: 30 * time.Second})
+	err := deployer(t).Run(ctx, deploy.Spec{Strategy: rollout.Rolling, Namespace: ns, App: "web", Image: bad, ProgressDeadline: 30 * time.Second})
 	var rb *deploy.RollbackError
 	if !errors.As(err, &rb) || !rb.Restored {
 		t.Fatalf("rolling rollout of an unready image = %v, want a completed rollback", err)
@@ -318,7 +319,7 @@ func TestDeployBlueGreenSwitchLosesNoRequests(t *testing.T) {
 	}
 
 	loop := startRequestLoop(url)
-	err = deployer(t).Run(ctx, deploy.Spec{Strategy: deploy.BlueGreen, Namespace: ns, App: "web", Image: v2,
+	err = deployer(t).Run(ctx, deploy.Spec{Strategy: rollout.BlueGreen, Namespace: ns, App: "web", Image: v2,
 		ProgressDeadline: 2 * time.Minute, ScaleDownDelay: 10 * time.Second})
 	// Keep going while blue terminates: its pods must already be out of
 	// the Service.
@@ -354,7 +355,7 @@ func TestDeployBlueGreenUnreadyImageKeepsTraffic(t *testing.T) {
 	blue := map[string]string{"app": "web", deploy.LabelColor: "blue"}
 	deployFixture(ctx, t, ns, webService(ns, "web", blue), webDeployment(ns, "web-blue", 2, blue, v1))
 
-	err := deployer(t).Run(ctx, deploy.Spec{Strategy: deploy.BlueGreen, Namespace: ns, App: "web", Image: bad, ProgressDeadline: 30 * time.Second})
+	err := deployer(t).Run(ctx, deploy.Spec{Strategy: rollout.BlueGreen, Namespace: ns, App: "web", Image: bad, ProgressDeadline: 30 * time.Second})
 	var rb *deploy.RollbackError
 	if !errors.As(err, &rb) || !rb.Restored {
 		t.Fatalf("blue-green rollout of an unready image = %v, want a completed rollback", err)
@@ -379,7 +380,7 @@ func TestDeployCanaryGoodImage(t *testing.T) {
 	labels := map[string]string{"app": "web"}
 	deployFixture(ctx, t, ns, webService(ns, "web", labels), webDeployment(ns, "web", 4, labels, v1))
 
-	err := deployer(t).Run(ctx, deploy.Spec{Strategy: deploy.Canary, Namespace: ns, App: "web", Image: v2,
+	err := deployer(t).Run(ctx, deploy.Spec{Strategy: rollout.Canary, Namespace: ns, App: "web", Image: v2,
 		Steps: []int{25, 50, 100}, Pause: 5 * time.Second, ProgressDeadline: 2 * time.Minute})
 	if err != nil {
 		t.Fatalf("canary rollout: %v", err)
@@ -403,7 +404,7 @@ func TestDeployCanaryUnreadyImageRollsBackWithoutTouchingStable(t *testing.T) {
 	stable := "app=web," + deploy.LabelTrack + "!=canary"
 	before, _ := podsOf(ctx, t, ns, stable)
 
-	err := deployer(t).Run(ctx, deploy.Spec{Strategy: deploy.Canary, Namespace: ns, App: "web", Image: bad,
+	err := deployer(t).Run(ctx, deploy.Spec{Strategy: rollout.Canary, Namespace: ns, App: "web", Image: bad,
 		Steps: []int{34, 100}, Pause: 5 * time.Second, ProgressDeadline: 30 * time.Second})
 	var rb *deploy.RollbackError
 	if !errors.As(err, &rb) || !rb.Restored {

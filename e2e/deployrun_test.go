@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-ci/slipway/e2e/framework"
 	"github.com/slipway-ci/slipway/pkg/deploy"
+	"github.com/slipway-ci/slipway/pkg/rollout"
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
@@ -103,11 +104,11 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 
 	kube := framework.Get(t).Kube
 	waitProgress(ctx, t, ns, "web", "paused at canary 50%: waiting for continue")
-	if err := deploy.Signal(ctx, kube, ns, "web", deploy.SignalContinue, "", ""); err != nil {
+	if err := deploy.Signal(ctx, kube, ns, "web", rollout.SignalContinue, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	waitProgress(ctx, t, ns, "web", "paused at canary 100%: waiting for continue")
-	if err := deploy.Signal(ctx, kube, ns, "web", deploy.SignalAbort, "", "e2e says no"); err != nil {
+	if err := deploy.Signal(ctx, kube, ns, "web", rollout.SignalAbort, "", "e2e says no"); err != nil {
 		t.Fatal(err)
 	}
 	done := framework.WaitForPipelineRun(ctx, t, buildsNamespace, pr.Name, framework.PipelineRunFailed)

@@ -112,7 +112,7 @@ deploy pods change workloads.`,
 }
 
 func (o *deployOptions) complete() error {
-	o.spec.Strategy = deploy.Strategy(o.strategy)
+	o.spec.Strategy = rollout.Strategy(o.strategy)
 	switch {
 	case o.removeCanary:
 		o.mode = rollout.ModeRemoveCanary
@@ -132,7 +132,7 @@ func (o *deployOptions) complete() error {
 	if o.spec.Image == "" {
 		return errors.New("--image is required")
 	}
-	if o.spec.Strategy == deploy.Canary {
+	if o.spec.Strategy == rollout.Canary {
 		o.spec.Steps = o.steps
 	}
 	if o.pause == "manual" {
@@ -144,7 +144,7 @@ func (o *deployOptions) complete() error {
 		}
 		o.spec.Pause = p
 	}
-	if (o.spec.HTTPRoute != "" || o.spec.NginxIngress != "") && o.spec.Strategy != deploy.Canary {
+	if (o.spec.HTTPRoute != "" || o.spec.NginxIngress != "") && o.spec.Strategy != rollout.Canary {
 		return errors.New("--http-route and --nginx-ingress apply to --strategy canary only")
 	}
 	for _, a := range o.analysis {

@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 const (
@@ -62,9 +64,9 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
 		if err := d.scale(cctx, s.Namespace, idleName, 0); err != nil {
-			return &RollbackError{Strategy: BlueGreen, Reason: reason, Err: err}
+			return &RollbackError{Strategy: rollout.BlueGreen, Reason: reason, Err: err}
 		}
-		return &RollbackError{Strategy: BlueGreen, Reason: reason, Restored: true, Err: cause}
+		return &RollbackError{Strategy: rollout.BlueGreen, Reason: reason, Restored: true, Err: cause}
 	}
 	if err := d.waitReady(ctx, s.Namespace, idleName, s.ProgressDeadline, &podCheck{image: s.Image, maxRestarts: s.Analysis.MaxRestarts}); err != nil {
 		return undoIdle(reasonOf(err), nil)
@@ -96,13 +98,13 @@ func (d *Deployer) blueGreen(ctx context.Context, s Spec) error {
 			cctx, cancel := cleanupContext(ctx)
 			defer cancel()
 			if serr := d.selectColor(cctx, s.Namespace, s.App, active); serr != nil {
-				return &RollbackError{Strategy: BlueGreen, Reason: why, Err: serr}
+				return &RollbackError{Strategy: rollout.BlueGreen, Reason: why, Err: serr}
 			}
 			_ = d.selectColor(cctx, s.Namespace, PreviewService(s.App), idle)
 			if serr := d.scale(cctx, s.Namespace, idleName, 0); serr != nil {
-				return &RollbackError{Strategy: BlueGreen, Reason: why, Err: serr}
+				return &RollbackError{Strategy: rollout.BlueGreen, Reason: why, Err: serr}
 			}
-			return &RollbackError{Strategy: BlueGreen, Reason: why, Restored: true}
+			return &RollbackError{Strategy: rollout.BlueGreen, Reason: why, Restored: true}
 		}
 	}
 	if err := d.scale(ctx, s.Namespace, activeName, 0); err != nil {

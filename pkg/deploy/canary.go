@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 const trackCanary = "canary"
@@ -59,9 +61,9 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 		defer cancel()
 		// Traffic first, so no request reaches a canary that is going.
 		if err := errors.Join(d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName)); err != nil {
-			return &RollbackError{Strategy: Canary, Reason: reason, Err: errors.Join(cause, err)}
+			return &RollbackError{Strategy: rollout.Canary, Reason: reason, Err: errors.Join(cause, err)}
 		}
-		return &RollbackError{Strategy: Canary, Reason: reason, Restored: true, Err: cause}
+		return &RollbackError{Strategy: rollout.Canary, Reason: reason, Restored: true, Err: cause}
 	}
 	total := derefReplicas(stable)
 	check := &podCheck{image: s.Image, maxRestarts: s.Analysis.MaxRestarts}
@@ -112,9 +114,9 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 		}
 		derr := errors.Join(d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName))
 		if rerr != nil || derr != nil {
-			return &RollbackError{Strategy: Canary, Reason: reason, Err: errors.Join(rerr, derr)}
+			return &RollbackError{Strategy: rollout.Canary, Reason: reason, Err: errors.Join(rerr, derr)}
 		}
-		return &RollbackError{Strategy: Canary, Reason: reason, Restored: true}
+		return &RollbackError{Strategy: rollout.Canary, Reason: reason, Restored: true}
 	}
 	if err := d.removeRouting(ctx, s, route, canaryName); err != nil {
 		return fmt.Errorf("rollout done, but restoring the traffic weights: %w", err)

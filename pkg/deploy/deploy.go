@@ -19,16 +19,6 @@ import (
 	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
-// Strategy names a rollout strategy (the server speaks the same names
-// through pkg/rollout).
-type Strategy = rollout.Strategy
-
-const (
-	Rolling   = rollout.Rolling
-	BlueGreen = rollout.BlueGreen
-	Canary    = rollout.Canary
-)
-
 // Labels Slipway puts on the objects it creates for a rollout.
 const (
 	// LabelColor is the blue-green colour ("blue" or "green") of a Deployment's
@@ -41,7 +31,7 @@ const (
 
 // Spec is one rollout.
 type Spec struct {
-	Strategy  Strategy
+	Strategy  rollout.Strategy
 	Namespace string
 	// App names the Deployment (rolling, canary's stable one) and the Service
 	// (blue-green, canary); blue-green Deployments are App-blue and App-green.
@@ -111,7 +101,7 @@ type Query struct {
 // Validate reports the first problem with s, with defaults applied.
 func (s *Spec) Validate() error {
 	switch s.Strategy {
-	case Rolling, BlueGreen, Canary:
+	case rollout.Rolling, rollout.BlueGreen, rollout.Canary:
 	default:
 		return fmt.Errorf("unknown strategy %q (want rolling, bluegreen or canary)", s.Strategy)
 	}
@@ -164,7 +154,7 @@ func ValidateImage(image string) error {
 // RollbackError says the rollout failed and what was undone. The cluster
 // is back on what ran before (Restored false means the undo itself failed).
 type RollbackError struct {
-	Strategy Strategy
+	Strategy rollout.Strategy
 	Reason   string
 	Restored bool
 	// Aborted: the rollback followed an abort signal, not a failure; Reason
@@ -286,9 +276,9 @@ func (d *Deployer) Run(ctx context.Context, s Spec) error {
 	r.status(ctx, "%s: starting %s", s.Strategy, s.Image)
 	var err error
 	switch s.Strategy {
-	case Rolling:
+	case rollout.Rolling:
 		err = r.rolling(ctx, s)
-	case BlueGreen:
+	case rollout.BlueGreen:
 		err = r.blueGreen(ctx, s)
 	default:
 		err = r.canary(ctx, s)

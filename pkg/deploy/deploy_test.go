@@ -16,12 +16,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 var appLabels = map[string]string{"app": "shop"}
 
 func TestValidate(t *testing.T) {
-	ok := Spec{Strategy: Rolling, Namespace: "ns", App: "shop", Image: newImage}
+	ok := Spec{Strategy: rollout.Rolling, Namespace: "ns", App: "shop", Image: newImage}
 	max := 0.5
 	tests := []struct {
 		name    string
@@ -84,7 +86,7 @@ func rollback(t *testing.T, err error) *RollbackError {
 
 func TestRollingSucceeds(t *testing.T) {
 	c := newCluster(t, deployment("shop", 3, appLabels, oldImage))
-	err := c.deployer().Run(context.Background(), Spec{Strategy: Rolling, Namespace: testNS, App: "shop", Image: newImage})
+	err := c.deployer().Run(context.Background(), Spec{Strategy: rollout.Rolling, Namespace: testNS, App: "shop", Image: newImage})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -115,7 +117,7 @@ func TestRollingRollsBack(t *testing.T) {
 			c.bad[newImage] = tt.waiting
 			c.restarts[newImage] = tt.restarts
 			start := c.now
-			err := c.deployer().Run(context.Background(), Spec{Strategy: Rolling, Namespace: testNS, App: "shop", Image: newImage, ProgressDeadline: time.Minute})
+			err := c.deployer().Run(context.Background(), Spec{Strategy: rollout.Rolling, Namespace: testNS, App: "shop", Image: newImage, ProgressDeadline: time.Minute})
 			rb := rollback(t, err)
 			if !rb.Restored || !strings.Contains(rb.Reason, tt.wantReason) {
 				t.Errorf("rollback = %+v, want restored with a reason containing %q", rb, tt.wantReason)
@@ -174,7 +176,7 @@ func TestRolledOut(t *testing.T) {
 
 func TestRollingMissingDeployment(t *testing.T) {
 	c := newCluster(t)
-	err := c.deployer().Run(context.Background(), Spec{Strategy: Rolling, Namespace: testNS, App: "shop", Image: newImage})
+	err := c.deployer().Run(context.Background(), Spec{Strategy: rollout.Rolling, Namespace: testNS, App: "shop", Image: newImage})
 	if err == nil || !strings.Contains(err.Error(), "reading deployment shop/shop") {
 		t.Fatalf("Run = %v, want a missing deployment error", err)
 	}
@@ -244,7 +246,7 @@ func TestBlueGreen(t *testing.T) {
 					}
 				}
 			}
-			err := c.deployer().Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop", Image: newImage,
+			err := c.deployer().Run(context.Background(), Spec{Strategy: rollout.BlueGreen, Namespace: testNS, App: "shop", Image: newImage,
 				SmokeURL: tt.smoke, ScaleDownDelay: 30 * time.Second, ProgressDeadline: time.Minute})
 			blue, green := c.deployment("shop-blue"), c.deployment("shop-green")
 			got := state{Color: c.selector("shop")[LabelColor], Blue: *blue.Spec.Replicas, Green: *green.Spec.Replicas,
@@ -286,7 +288,7 @@ func TestBlueGreenKeepsOldColourForDelay(t *testing.T) {
 			scaledAt = c.now
 		}
 	}))
-	if err := d.Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop", Image: newImage, ScaleDownDelay: time.Minute}); err != nil {
+	if err := d.Run(context.Background(), Spec{Strategy: rollout.BlueGreen, Namespace: testNS, App: "shop", Image: newImage, ScaleDownDelay: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	if switchedAt.IsZero() || scaledAt.Sub(switchedAt) < time.Minute-time.Second {
@@ -296,7 +298,7 @@ func TestBlueGreenKeepsOldColourForDelay(t *testing.T) {
 
 func TestBlueGreenNeedsColourSelector(t *testing.T) {
 	c := newCluster(t, service("shop", map[string]string{"app": "shop"}))
-	err := c.deployer().Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop", Image: newImage})
+	err := c.deployer().Run(context.Background(), Spec{Strategy: rollout.BlueGreen, Namespace: testNS, App: "shop", Image: newImage})
 	if err == nil || !strings.Contains(err.Error(), "selector must hold slipway.dev/color=blue") {
 		t.Fatalf("Run = %v, want a selector error", err)
 	}
@@ -345,7 +347,7 @@ func TestCanary(t *testing.T) {
 					sizes = append(sizes, n)
 				}
 			}
-			spec := Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, Pause: 30 * time.Second, ProgressDeadline: time.Minute}
+			spec := Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, Pause: 30 * time.Second, ProgressDeadline: time.Minute}
 			var opts []Option
 			if tt.metrics != nil {
 				spec.Analysis.Queries = []Query{{Name: "error-rate", Query: "errs", Max: &maxErr}}
@@ -395,7 +397,7 @@ func TestCanaryAbort(t *testing.T) {
 			cancel()
 		}
 	}
-	err := c.deployer().Run(ctx, Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{25, 50, 100}, Pause: time.Minute})
+	err := c.deployer().Run(ctx, Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{25, 50, 100}, Pause: time.Minute})
 	rb := rollback(t, err)
 	if !rb.Restored || !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want a restored rollback caused by the cancellation", err)
@@ -411,7 +413,7 @@ func TestCanaryAbort(t *testing.T) {
 func TestCanaryNeedsMetricsForQueries(t *testing.T) {
 	c := newCluster(t)
 	one := 1.0
-	err := c.deployer().Run(context.Background(), Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage,
+	err := c.deployer().Run(context.Background(), Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage,
 		Analysis: Analysis{Queries: []Query{{Name: "q", Query: "up", Min: &one}}}})
 	if err == nil || !strings.Contains(err.Error(), "need a metrics source") {
 		t.Fatalf("Run = %v, want a missing metrics source error", err)
@@ -443,7 +445,7 @@ func TestCanaryWaitsForRemoval(t *testing.T) {
 			}
 		}
 	}
-	err := c.deployer().Run(context.Background(), Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{50}})
+	err := c.deployer().Run(context.Background(), Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{50}})
 	if rb := rollback(t, err); !rb.Restored {
 		t.Errorf("rollback not restored: %v", err)
 	}
@@ -486,7 +488,7 @@ func TestBlueGreenPreviewService(t *testing.T) {
 				got.Host, got.Preview, got.Live = r.URL.Host, c.selector("shop-preview"), c.selector("shop")
 				return &http.Response{StatusCode: tt.status, Status: http.StatusText(tt.status), Body: http.NoBody, Request: r}, nil
 			})}
-			err := c.deployer(WithHTTPClient(client)).Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop",
+			err := c.deployer(WithHTTPClient(client)).Run(context.Background(), Spec{Strategy: rollout.BlueGreen, Namespace: testNS, App: "shop",
 				Image: newImage, SmokeURL: "http://{preview}:8080/healthz"})
 			if tt.status == http.StatusOK && err != nil {
 				t.Fatalf("Run: %v", err)
@@ -563,7 +565,7 @@ func TestBlueGreenSmokeWaitsForAnAnswer(t *testing.T) {
 				code := tt.answers[calls-1]
 				return &http.Response{StatusCode: code, Status: fmt.Sprint(code), Body: http.NoBody, Request: r}, nil
 			})}
-			err := c.deployer(WithHTTPClient(client)).Run(context.Background(), Spec{Strategy: BlueGreen, Namespace: testNS, App: "shop",
+			err := c.deployer(WithHTTPClient(client)).Run(context.Background(), Spec{Strategy: rollout.BlueGreen, Namespace: testNS, App: "shop",
 				Image: newImage, SmokeURL: "/healthz"})
 			if tt.wantErr == "" {
 				if err != nil {

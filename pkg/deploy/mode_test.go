@@ -21,7 +21,7 @@ func TestDoModes(t *testing.T) {
 		// left are the Deployments there afterwards.
 		left []string
 	}{
-		{mode: rollout.ModeRollout, spec: Spec{Strategy: Rolling, Image: newImage},
+		{mode: rollout.ModeRollout, spec: Spec{Strategy: rollout.Rolling, Image: newImage},
 			want: "deployed " + newImage + " to shop/shop (rolling)", left: []string{"shop", "shop-canary"}},
 		{mode: rollout.ModeRemoveCanary, spec: Spec{},
 			want: "removed the canary of shop/shop, stable untouched", left: []string{"shop"}},

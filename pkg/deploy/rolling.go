@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 // rolling sets the image on the Deployment and waits for the controller to
@@ -44,13 +46,13 @@ func (d *Deployer) rolling(ctx context.Context, s Spec) error {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	if rerr := d.restoreTemplate(cctx, s.Namespace, s.App, prev); rerr != nil {
-		return &RollbackError{Strategy: Rolling, Reason: reason, Err: rerr}
+		return &RollbackError{Strategy: rollout.Rolling, Reason: reason, Err: rerr}
 	}
 	if werr := d.waitReady(cctx, s.Namespace, s.App, s.ProgressDeadline, nil); werr != nil {
-		return &RollbackError{Strategy: Rolling, Reason: reason, Err: fmt.Errorf("previous template not ready again: %w", werr)}
+		return &RollbackError{Strategy: rollout.Rolling, Reason: reason, Err: fmt.Errorf("previous template not ready again: %w", werr)}
 	}
 	d.status(ctx, "rolling: %s is back on the previous template", s.App)
-	return &RollbackError{Strategy: Rolling, Reason: reason, Restored: true}
+	return &RollbackError{Strategy: rollout.Rolling, Reason: reason, Restored: true}
 }
 
 // restoreTemplate puts tmpl back on the Deployment, retrying on conflicts

@@ -84,7 +84,7 @@ func TestRunChannelContinuesAndReportsProgress(t *testing.T) {
 			// The first step is continued on the target (kubectl), the
 			// others on the PipelineRun (the server).
 			if len(sizes) == 1 {
-				if err := Signal(context.Background(), c.client, testNS, "shop", SignalContinue, "", ""); err != nil {
+				if err := Signal(context.Background(), c.client, testNS, "shop", rollout.SignalContinue, "", ""); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -92,7 +92,7 @@ func TestRunChannelContinuesAndReportsProgress(t *testing.T) {
 			}
 		}
 	}
-	spec := Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{50, 100}, ManualPause: true,
+	spec := Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{50, 100}, ManualPause: true,
 		ProgressDeadline: time.Minute, RolloutID: runName, RunNamespace: runNS}
 	if err := c.deployer(WithRunClient(dc)).Run(context.Background(), spec); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -130,7 +130,7 @@ func TestRunChannelAbort(t *testing.T) {
 					}
 				}
 			}
-			spec := Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{50, 100}, Pause: time.Minute,
+			spec := Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{50, 100}, Pause: time.Minute,
 				ProgressDeadline: time.Minute, RolloutID: runName, RunNamespace: runNS}
 			rb := rollback(t, c.deployer(WithRunClient(dc)).Run(context.Background(), spec))
 			if !rb.Aborted || rb.Reason != "aborted: aborted by rita" {
@@ -148,7 +148,7 @@ func TestRunChannelAbort(t *testing.T) {
 
 func TestRunChannelNeedsItsClient(t *testing.T) {
 	c := newCluster(t, deployment("shop", 2, appLabels, oldImage))
-	spec := Spec{Strategy: Rolling, Namespace: testNS, App: "shop", Image: newImage, RolloutID: runName, RunNamespace: runNS}
+	spec := Spec{Strategy: rollout.Rolling, Namespace: testNS, App: "shop", Image: newImage, RolloutID: runName, RunNamespace: runNS}
 	if err := c.deployer().Run(context.Background(), spec); err == nil {
 		t.Fatal("a rollout signalled through its PipelineRun ran without a client of that cluster")
 	}

@@ -15,25 +15,6 @@ import (
 	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
-// Annotations through which a running rollout is steered and reports
-// where it is; see pkg/rollout, which the server shares.
-const (
-	AnnotationContinue     = rollout.AnnotationContinue
-	AnnotationAbort        = rollout.AnnotationAbort
-	AnnotationAbortRollout = rollout.AnnotationAbortRollout
-	AnnotationProgress     = rollout.AnnotationProgress
-)
-
-// SignalKind is what Signal tells a running rollout.
-type SignalKind = rollout.Signal
-
-const (
-	// SignalContinue ends the current manual pause of a canary.
-	SignalContinue = rollout.SignalContinue
-	// SignalAbort rolls the rollout back, whichever strategy and step.
-	SignalAbort = rollout.SignalAbort
-)
-
 // PipelineRuns is the resource of Tekton PipelineRuns, the deploy runs a
 // rollout may be signalled through (Spec.RunNamespace).
 var PipelineRuns = schema.GroupVersionResource{Group: "tekton.dev", Version: "v1", Resource: "pipelineruns"}
@@ -41,8 +22,8 @@ var PipelineRuns = schema.GroupVersionResource{Group: "tekton.dev", Version: "v1
 // Signal sends s to the rollout of app in namespace through the app's
 // object in the target cluster (what kubectl users do). rollout (abort
 // only) is the Spec.RolloutID the abort is meant for, "" for whichever
-// runs; reason is required for SignalAbort and ignored otherwise.
-func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string, s SignalKind, rolloutID, reason string) error {
+// runs; reason is required for rollout.SignalAbort and ignored otherwise.
+func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string, s rollout.Signal, rolloutID, reason string) error {
 	t := target{client: kc, ns: namespace, app: app}
 	// The continue count is read and written with its resourceVersion, so
 	// two concurrent continues are two.
@@ -55,7 +36,7 @@ func Signal(ctx context.Context, kc kubernetes.Interface, namespace, app string,
 		if err != nil {
 			return err
 		}
-		if s != SignalContinue {
+		if s != rollout.SignalContinue {
 			rv = ""
 		}
 		err = t.patch(ctx, rv, patch)
@@ -216,7 +197,7 @@ func (s *signals) start(ctx context.Context) error {
 			s.aborted = reason
 			return failed("aborted: %s", reason)
 		default:
-			if err := src.ch.patch(ctx, "", map[string]*string{AnnotationAbort: nil, AnnotationAbortRollout: nil}); err != nil {
+			if err := src.ch.patch(ctx, "", map[string]*string{rollout.AnnotationAbort: nil, rollout.AnnotationAbortRollout: nil}); err != nil {
 				return err
 			}
 		}
@@ -263,7 +244,7 @@ func (s *signals) record(ctx context.Context, line string) error {
 		if src.off {
 			continue
 		}
-		if err := src.ch.patch(ctx, "", map[string]*string{AnnotationProgress: &line}); err != nil && first == nil {
+		if err := src.ch.patch(ctx, "", map[string]*string{rollout.AnnotationProgress: &line}); err != nil && first == nil {
 			first = err
 		}
 	}

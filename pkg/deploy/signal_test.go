@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 func TestSignalAndProgress(t *testing.T) {
@@ -40,15 +42,15 @@ func TestSignalAndProgress(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCluster(t, tt.objs...)
 			for range 2 {
-				if err := Signal(ctx, c.client, testNS, "shop", SignalContinue, "", ""); err != nil {
+				if err := Signal(ctx, c.client, testNS, "shop", rollout.SignalContinue, "", ""); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", "bad metrics"); err != nil {
+			if err := Signal(ctx, c.client, testNS, "shop", rollout.SignalAbort, "", "bad metrics"); err != nil {
 				t.Fatal(err)
 			}
 			got := tt.read(c)
-			want := map[string]string{AnnotationContinue: "2", AnnotationAbort: "bad metrics"}
+			want := map[string]string{rollout.AnnotationContinue: "2", rollout.AnnotationAbort: "bad metrics"}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("annotations (-want +got):\n%s", diff)
 			}
@@ -56,7 +58,7 @@ func TestSignalAndProgress(t *testing.T) {
 				t.Errorf("Progress before any rollout = %q, %v; want empty", p, err)
 			}
 			line := "canary 50%: analysing 30s"
-			if err := (target{client: c.client, ns: testNS, app: "shop"}).patch(ctx, "", map[string]*string{AnnotationProgress: &line}); err != nil {
+			if err := (target{client: c.client, ns: testNS, app: "shop"}).patch(ctx, "", map[string]*string{rollout.AnnotationProgress: &line}); err != nil {
 				t.Fatal(err)
 			}
 			if p, err := Progress(ctx, c.client, testNS, "shop"); err != nil || p != line {
@@ -69,13 +71,13 @@ func TestSignalAndProgress(t *testing.T) {
 func TestSignalRejects(t *testing.T) {
 	c := newCluster(t, deployment("shop", 1, appLabels, oldImage))
 	ctx := context.Background()
-	if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", ""); err == nil || !strings.Contains(err.Error(), "needs a reason") {
+	if err := Signal(ctx, c.client, testNS, "shop", rollout.SignalAbort, "", ""); err == nil || !strings.Contains(err.Error(), "needs a reason") {
 		t.Errorf("abort without reason = %v", err)
 	}
 	if err := Signal(ctx, c.client, testNS, "shop", "pause", "", ""); err == nil || !strings.Contains(err.Error(), "unknown signal") {
 		t.Errorf("unknown signal = %v", err)
 	}
-	if err := Signal(ctx, c.client, testNS, "nope", SignalContinue, "", ""); err == nil || !strings.Contains(err.Error(), "neither a deployment nor a service") {
+	if err := Signal(ctx, c.client, testNS, "nope", rollout.SignalContinue, "", ""); err == nil || !strings.Contains(err.Error(), "neither a deployment nor a service") {
 		t.Errorf("signal to a missing app = %v", err)
 	}
 }
@@ -99,7 +101,7 @@ func progressLog(c *cluster) *[]string {
 func TestCanaryManualPauseWaitsForEachContinue(t *testing.T) {
 	c := newCluster(t, service("shop", appLabels), deployment("shop", 10, appLabels, oldImage))
 	// A continue given before the rollout started belongs to an older one.
-	if err := Signal(context.Background(), c.client, testNS, "shop", SignalContinue, "", ""); err != nil {
+	if err := Signal(context.Background(), c.client, testNS, "shop", rollout.SignalContinue, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	var sizes []int32
@@ -114,13 +116,13 @@ func TestCanaryManualPauseWaitsForEachContinue(t *testing.T) {
 		}
 		// Each step is left waiting for a while before its continue.
 		if paused++; paused == 20 {
-			if err := Signal(context.Background(), c.client, testNS, "shop", SignalContinue, "", ""); err != nil {
+			if err := Signal(context.Background(), c.client, testNS, "shop", rollout.SignalContinue, "", ""); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	seen := progressLog(c)
-	spec := Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, ManualPause: true, ProgressDeadline: time.Minute}
+	spec := Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, ManualPause: true, ProgressDeadline: time.Minute}
 	if err := c.deployer().Run(context.Background(), spec); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -151,7 +153,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 		{
 			name: "rolling",
 			objs: []any{deployment("shop", 3, appLabels, oldImage)},
-			spec: Spec{Strategy: Rolling},
+			spec: Spec{Strategy: rollout.Rolling},
 			bad:  true,
 			after: func(t *testing.T, c *cluster, _ []string) {
 				if got := image(c.deployment("shop")); got != oldImage {
@@ -165,7 +167,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 				service("shop", map[string]string{"app": "shop", LabelColor: blue}),
 				deployment("shop-blue", 2, map[string]string{"app": "shop", LabelColor: blue}, oldImage),
 			},
-			spec: Spec{Strategy: BlueGreen, ScaleDownDelay: 10 * time.Minute},
+			spec: Spec{Strategy: rollout.BlueGreen, ScaleDownDelay: 10 * time.Minute},
 			after: func(t *testing.T, c *cluster, _ []string) {
 				if got := c.selector("shop")[LabelColor]; got != blue {
 					t.Errorf("service selects %s, want traffic back on blue", got)
@@ -178,7 +180,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 		{
 			name: "canary in a manual pause",
 			objs: []any{service("shop", appLabels), deployment("shop", 4, appLabels, oldImage)},
-			spec: Spec{Strategy: Canary, Steps: []int{25, 100}, ManualPause: true},
+			spec: Spec{Strategy: rollout.Canary, Steps: []int{25, 100}, ManualPause: true},
 			after: func(t *testing.T, c *cluster, stableBefore []string) {
 				if c.exists("shop-canary") {
 					t.Errorf("the canary is still there")
@@ -197,7 +199,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 			c := newCluster(t, tt.objs...)
 			ctx := context.Background()
 			// A stale abort of an earlier rollout must not stop this one at once.
-			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", "old"); err != nil {
+			if err := Signal(ctx, c.client, testNS, "shop", rollout.SignalAbort, "", "old"); err != nil {
 				t.Fatal(err)
 			}
 			stableBefore := c.podUIDs("shop")
@@ -207,7 +209,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 			sleeps := 0
 			c.onSleep = func(c *cluster) {
 				if sleeps++; sleeps == 5 {
-					if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, "", "release manager said no"); err != nil {
+					if err := Signal(ctx, c.client, testNS, "shop", rollout.SignalAbort, "", "release manager said no"); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -234,7 +236,7 @@ func TestAbortRollsBackEveryStrategy(t *testing.T) {
 // running) stops that rollout with nothing changed; an abort tagged for
 // another rollout is stale and cleared.
 func TestAbortBeforeStart(t *testing.T) {
-	const rollout = "shop-prod-east-7"
+	const rolloutID = "shop-prod-east-7"
 	tests := []struct {
 		name    string
 		objs    []any
@@ -247,8 +249,8 @@ func TestAbortBeforeStart(t *testing.T) {
 		{
 			name:    "rolling, tagged for this rollout",
 			objs:    []any{deployment("shop", 2, appLabels, oldImage)},
-			spec:    Spec{Strategy: Rolling},
-			tag:     rollout,
+			spec:    Spec{Strategy: rollout.Rolling},
+			tag:     rolloutID,
 			aborted: true,
 			live:    func(c *cluster) string { return image(c.deployment("shop")) },
 		},
@@ -258,23 +260,23 @@ func TestAbortBeforeStart(t *testing.T) {
 				service("shop", map[string]string{"app": "shop", LabelColor: blue}),
 				deployment("shop-blue", 2, map[string]string{"app": "shop", LabelColor: blue}, oldImage),
 			},
-			spec:    Spec{Strategy: BlueGreen},
-			tag:     rollout,
+			spec:    Spec{Strategy: rollout.BlueGreen},
+			tag:     rolloutID,
 			aborted: true,
 			live:    func(c *cluster) string { return image(c.deployment("shop-" + c.selector("shop")[LabelColor])) },
 		},
 		{
 			name:    "canary, tagged for this rollout",
 			objs:    []any{service("shop", appLabels), deployment("shop", 2, appLabels, oldImage)},
-			spec:    Spec{Strategy: Canary, Steps: []int{50, 100}},
-			tag:     rollout,
+			spec:    Spec{Strategy: rollout.Canary, Steps: []int{50, 100}},
+			tag:     rolloutID,
 			aborted: true,
 			live:    func(c *cluster) string { return image(c.deployment("shop")) },
 		},
 		{
 			name: "rolling, tagged for an earlier rollout",
 			objs: []any{deployment("shop", 2, appLabels, oldImage)},
-			spec: Spec{Strategy: Rolling},
+			spec: Spec{Strategy: rollout.Rolling},
 			tag:  "shop-prod-east-6",
 			live: func(c *cluster) string { return image(c.deployment("shop")) },
 		},
@@ -283,11 +285,11 @@ func TestAbortBeforeStart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCluster(t, tt.objs...)
 			ctx := context.Background()
-			if err := Signal(ctx, c.client, testNS, "shop", SignalAbort, tt.tag, "aborted by rita"); err != nil {
+			if err := Signal(ctx, c.client, testNS, "shop", rollout.SignalAbort, tt.tag, "aborted by rita"); err != nil {
 				t.Fatal(err)
 			}
 			s := tt.spec
-			s.Namespace, s.App, s.Image, s.RolloutID = testNS, "shop", newImage, rollout
+			s.Namespace, s.App, s.Image, s.RolloutID = testNS, "shop", newImage, rolloutID
 			err := c.deployer().Run(ctx, s)
 			if !tt.aborted {
 				if err != nil {
@@ -296,7 +298,7 @@ func TestAbortBeforeStart(t *testing.T) {
 				if got := tt.live(c); got != newImage {
 					t.Errorf("live image = %s, want %s", got, newImage)
 				}
-				if ann := c.deployment("shop").Annotations; ann[AnnotationAbort] != "" || ann[AnnotationAbortRollout] != "" {
+				if ann := c.deployment("shop").Annotations; ann[rollout.AnnotationAbort] != "" || ann[rollout.AnnotationAbortRollout] != "" {
 					t.Errorf("stale abort not cleared: %v", ann)
 				}
 				return

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 const routeYAML = `
@@ -132,7 +134,7 @@ func TestCanaryTrafficWeights(t *testing.T) {
 			t.Errorf("canary pod %s matches the stable service selector", pods.Items[0].Name)
 		}
 	}
-	spec := Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, Pause: 10 * time.Second,
+	spec := Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, Pause: 10 * time.Second,
 		HTTPRoute: "shop", NginxIngress: "shop"}
 	if err := c.deployer(WithDynamic(dc)).Run(ctx, spec); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -203,7 +205,7 @@ func TestCanaryTrafficRollback(t *testing.T) {
 	dc, _ := newRoute(t)
 	stableBefore := c.podUIDs("shop")
 	c.restarts[newImage] = 3
-	err := c.deployer(WithDynamic(dc)).Run(ctx, Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage,
+	err := c.deployer(WithDynamic(dc)).Run(ctx, Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage,
 		Steps: []int{50, 100}, Pause: time.Minute, HTTPRoute: "shop", NginxIngress: "shop"})
 	if rb := rollback(t, err); !rb.Restored || !strings.Contains(rb.Reason, "restarts") {
 		t.Fatalf("rollback = %v, want restored after restarts", err)
@@ -226,7 +228,7 @@ func TestCanaryTrafficRefusesUnrelatedRoute(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, service("other", appLabels), service("shop", appLabels), deployment("shop", 2, appLabels, oldImage))
 	dc, _ := newRoute(t)
-	err := c.deployer(WithDynamic(dc)).Run(ctx, Spec{Strategy: Canary, Namespace: testNS, App: "shop", Image: newImage,
+	err := c.deployer(WithDynamic(dc)).Run(ctx, Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage,
 		Steps: []int{100}, Pause: time.Second, NginxIngress: "missing"})
 	if err == nil || !strings.Contains(err.Error(), `reading ingress shop/missing`) {
 		t.Fatalf("Run = %v, want a missing ingress error", err)
