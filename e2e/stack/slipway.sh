@@ -328,7 +328,6 @@ metadata: {name: slipway-deployer, namespace: $ns}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: slipway-deployer}
 subjects:
   - {kind: ServiceAccount, name: slipway-deployer, namespace: slipway-builds}
-  - {kind: ServiceAccount, name: slipway, namespace: slipway}
 ---
 YAML
   done
