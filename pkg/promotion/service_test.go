@@ -110,9 +110,14 @@ func newSQLiteEnv(t *testing.T) *env {
 	return newEnvWith(t, st)
 }
 
-func newEnvWith(t *testing.T, st testStore) *env {
+func newEnvWith(t *testing.T, st testStore, react ...func(*fake.Clientset)) *env {
 	t.Helper()
 	tc := fake.NewSimpleClientset()
+	// Reactors go in before the informers list through the fake: the fake
+	// is not safe to change while it serves.
+	for _, r := range react {
+		r(tc)
+	}
 	e := &env{t: t, st: st, tc: tc, informers: informersOf(tc),
 		ci: newRegistry(t), qa: newRegistry(t), prod: newRegistry(t)}
 	// The server's components start the shared factory; here the test
@@ -529,24 +534,29 @@ func testAbortAndContinue(t *testing.T, e *env) {
 // just created, so the step stops at its start (deploy's
 // TestRunChannelAbort); the record says aborted and no later wave starts.
 func TestAbortBeforeTheDeployStepRuns(t *testing.T) {
-	e := newSQLiteEnv(t)
+	st, err := store.Open(context.Background(), "sqlite://"+t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
 	ctx := context.Background()
 	var p *release.Promotion
 	aborted := make(chan error, 1)
-	e.tc.PrependReactor("create", "pipelineruns", func(k8stesting.Action) (bool, runtime.Object, error) {
-		// What Abort records; its signal would find no run yet (the fake
-		// clientset is locked inside a reactor, so Abort itself cannot run
-		// here).
-		cur, err := e.st.GetPromotion(ctx, p.ID)
-		if err == nil {
-			cur.State, cur.Reason, cur.FinishedAt = release.PromotionAborted, "aborted by rita", time.Now()
-			err = e.st.UpdatePromotion(ctx, cur, release.PromotionRunning, release.PromotionPaused)
-		}
-		aborted <- err
-		return false, nil, nil
+	e := newEnvWith(t, st, func(tc *fake.Clientset) {
+		tc.PrependReactor("create", "pipelineruns", func(k8stesting.Action) (bool, runtime.Object, error) {
+			// What Abort records; its signal would find no run yet (the fake
+			// clientset is locked inside a reactor, so Abort itself cannot run
+			// here).
+			cur, err := st.GetPromotion(ctx, p.ID)
+			if err == nil {
+				cur.State, cur.Reason, cur.FinishedAt = release.PromotionAborted, "aborted by rita", time.Now()
+				err = st.UpdatePromotion(ctx, cur, release.PromotionRunning, release.PromotionPaused)
+			}
+			aborted <- err
+			return false, nil, nil
+		})
 	})
 	e.runningInQA(commitA, builder)
-	var err error
 	if p, err = e.svc.Promote(ctx, rm, Request{App: "shop", To: "prod"}); err != nil {
 		t.Fatal(err)
 	}
