@@ -41,7 +41,7 @@ find_bin() {
 install_postgres() {
 	[[ $EUID -eq 0 ]] || die "PostgreSQL is not installed and installing it needs root (apt-get install postgresql)"
 	echo "postgres.sh: installing PostgreSQL with apt"
-	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql
 }
 
