@@ -21,6 +21,13 @@ import (
 // at commit by builderID, the way Slipway's build records it (vcs metadata
 // of a local context).
 func Index(repo, commit, builderID string) (v1.ImageIndex, error) {
+	return Attested("https://slsa.dev/provenance/v1", func(d v1.Hash) any { return statement(d, repo, commit, builderID) })
+}
+
+// Attested returns a random linux/amd64 image in an index, with an
+// attestation manifest holding one in-toto statement of predicateType,
+// made by statement for the image's digest, laid out as BuildKit does.
+func Attested(predicateType string, statement func(subject v1.Hash) any) (v1.ImageIndex, error) {
 	img, err := random.Image(1024, 1)
 	if err != nil {
 		return nil, fmt.Errorf("random image: %w", err)
@@ -29,7 +36,7 @@ func Index(repo, commit, builderID string) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image digest: %w", err)
 	}
-	st, err := json.Marshal(statement(d, repo, commit, builderID))
+	st, err := json.Marshal(statement(d))
 	if err != nil {
 		return nil, fmt.Errorf("encoding statement: %w", err)
 	}
@@ -37,7 +44,7 @@ func Index(repo, commit, builderID string) (v1.ImageIndex, error) {
 		mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
 		mutate.Addendum{
 			Layer:       static.NewLayer(st, "application/vnd.in-toto+json"),
-			Annotations: map[string]string{"in-toto.io/predicate-type": "https://slsa.dev/provenance/v1"},
+			Annotations: map[string]string{"in-toto.io/predicate-type": predicateType},
 		})
 	if err != nil {
 		return nil, fmt.Errorf("attestation manifest: %w", err)

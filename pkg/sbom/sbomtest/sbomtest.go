@@ -5,15 +5,10 @@
 package sbomtest
 
 import (
-	"encoding/json"
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
 )
 
 // Package is one package of the SBOM Index writes.
@@ -24,37 +19,7 @@ type Package struct {
 // Index returns a random linux/amd64 image in an index, with an
 // attestation manifest whose SPDX 2.3 statement lists pkgs.
 func Index(pkgs ...Package) (v1.ImageIndex, error) {
-	img, err := random.Image(1024, 1)
-	if err != nil {
-		return nil, fmt.Errorf("random image: %w", err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("image digest: %w", err)
-	}
-	st, err := json.Marshal(Statement(d, pkgs...))
-	if err != nil {
-		return nil, fmt.Errorf("encoding statement: %w", err)
-	}
-	att, err := mutate.Append(
-		mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
-		mutate.Addendum{
-			Layer:       static.NewLayer(st, "application/vnd.in-toto+json"),
-			Annotations: map[string]string{"in-toto.io/predicate-type": "https://spdx.dev/Document"},
-		})
-	if err != nil {
-		return nil, fmt.Errorf("attestation manifest: %w", err)
-	}
-	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
-		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{
-			Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"},
-			Annotations: map[string]string{
-				"vnd.docker.reference.type":   "attestation-manifest",
-				"vnd.docker.reference.digest": d.String(),
-			},
-		}},
-	), nil
+	return provenancetest.Attested("https://spdx.dev/Document", func(d v1.Hash) any { return Statement(d, pkgs...) })
 }
 
 // Statement is the in-toto statement BuildKit stores for an SPDX SBOM of
