@@ -59,19 +59,7 @@ var languageSamples = []languageSample{
 // sample's file, anything else replaces it.
 func newSampleRepo(t *testing.T, s *slipwayStack, prefix, app string, files map[string]string) (*gitRepo, string) {
 	t.Helper()
-	r := &gitRepo{Name: "e2e/" + prefix + "-" + randomHex(t, 3), work: t.TempDir()}
-	r.bare = filepath.Join(s.ReposDir, r.Name+".git")
-	if err := os.MkdirAll(filepath.Dir(r.bare), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r.git(t, "", "init", "-q", "--bare", "-b", "main", r.bare)
-	t.Cleanup(func() {
-		if !t.Failed() {
-			_ = os.RemoveAll(r.bare)
-		}
-	})
-	r.git(t, r.work, "init", "-q", "-b", "main")
-	r.git(t, r.work, "remote", "add", "origin", r.bare)
+	r := initRepo(t, s, prefix)
 	sample := filepath.Join(framework.RepoRoot(), "pkg", "dockerfile", "testdata", "apps", app)
 	all := map[string]string{}
 	err := filepath.WalkDir(sample, func(p string, d fs.DirEntry, err error) error {

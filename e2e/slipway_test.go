@@ -162,10 +162,10 @@ type gitRepo struct {
 	work string
 }
 
-// newRepo creates e2e/<prefix>-<random> from the Go sample app plus files
-// (which may override the sample's), commits it on main and pushes it.
-// It is removed when the test passes and kept for inspection otherwise.
-func newRepo(t *testing.T, s *slipwayStack, prefix string, files map[string]string) (*gitRepo, string) {
+// initRepo makes the bare repository e2e/<prefix>-<random> on the git
+// server and an empty clone of it to commit in; the bare one is removed
+// when the test passes and kept for inspection otherwise.
+func initRepo(t *testing.T, s *slipwayStack, prefix string) *gitRepo {
 	t.Helper()
 	r := &gitRepo{Name: "e2e/" + prefix + "-" + randomHex(t, 3), work: t.TempDir()}
 	r.bare = filepath.Join(s.ReposDir, r.Name+".git")
@@ -180,6 +180,15 @@ func newRepo(t *testing.T, s *slipwayStack, prefix string, files map[string]stri
 	})
 	r.git(t, r.work, "init", "-q", "-b", "main")
 	r.git(t, r.work, "remote", "add", "origin", r.bare)
+	return r
+}
+
+// newRepo creates e2e/<prefix>-<random> from the Go sample app plus files
+// (which may override the sample's), commits it on main and pushes it.
+// It is removed when the test passes and kept for inspection otherwise.
+func newRepo(t *testing.T, s *slipwayStack, prefix string, files map[string]string) (*gitRepo, string) {
+	t.Helper()
+	r := initRepo(t, s, prefix)
 	sample := filepath.Join(framework.RepoRoot(), "pkg", "dockerfile", "testdata", "apps", "go")
 	entries, err := os.ReadDir(sample)
 	if err != nil {

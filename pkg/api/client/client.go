@@ -158,6 +158,13 @@ func runPath(id string) (string, error) {
 }
 
 // set adds k=v to q unless v is empty or zero.
+// list GETs a list route and returns its items.
+func list[T any](ctx context.Context, c *Client, path string, q url.Values) ([]T, error) {
+	var l wire.List[T]
+	_, err := c.do(ctx, http.MethodGet, path, q, nil, nil, &l)
+	return l.Items, err
+}
+
 func set(q url.Values, k string, v any) {
 	switch v := v.(type) {
 	case string:
@@ -189,9 +196,7 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]wire.Event, e
 	set(q, "repo", f.Repo)
 	set(q, "state", f.State)
 	set(q, "limit", f.Limit)
-	var l wire.List[wire.Event]
-	_, err := c.do(ctx, http.MethodGet, "/api/v1/events", q, nil, nil, &l)
-	return l.Items, err
+	return list[wire.Event](ctx, c, "/api/v1/events", q)
 }
 
 // RunFilter narrows ListRuns; zero fields match everything.
@@ -211,9 +216,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]wire.Run, error) 
 	set(q, "state", f.State)
 	set(q, "mr", f.MR)
 	set(q, "limit", f.Limit)
-	var l wire.List[wire.Run]
-	_, err := c.do(ctx, http.MethodGet, "/api/v1/runs", q, nil, nil, &l)
-	return l.Items, err
+	return list[wire.Run](ctx, c, "/api/v1/runs", q)
 }
 
 // GetRun reads run id ("namespace/name").
@@ -276,9 +279,7 @@ func (c *Client) ListPromotions(ctx context.Context, f PromotionFilter) ([]wire.
 	set(q, "to", f.To)
 	set(q, "state", f.State)
 	set(q, "limit", f.Limit)
-	var l wire.List[wire.Promotion]
-	_, err := c.do(ctx, http.MethodGet, "/api/v1/promotions", q, nil, nil, &l)
-	return l.Items, err
+	return list[wire.Promotion](ctx, c, "/api/v1/promotions", q)
 }
 
 // GetPromotion reads promotion id.
@@ -346,9 +347,7 @@ func (c *Client) Audit(ctx context.Context, f AuditFilter) ([]wire.AuditEntry, e
 	set(q, "actor", f.Actor)
 	set(q, "promotion", f.PromotionID)
 	set(q, "limit", f.Limit)
-	var l wire.List[wire.AuditEntry]
-	_, err := c.do(ctx, http.MethodGet, "/api/v1/audit", q, nil, nil, &l)
-	return l.Items, err
+	return list[wire.AuditEntry](ctx, c, "/api/v1/audit", q)
 }
 
 // NotificationFilter narrows ListNotifications; zero fields match everything.
@@ -364,7 +363,5 @@ func (c *Client) ListNotifications(ctx context.Context, f NotificationFilter) ([
 	set(q, "run", f.RunID)
 	set(q, "state", f.State)
 	set(q, "limit", f.Limit)
-	var l wire.List[wire.Notification]
-	_, err := c.do(ctx, http.MethodGet, "/api/v1/notifications", q, nil, nil, &l)
-	return l.Items, err
+	return list[wire.Notification](ctx, c, "/api/v1/notifications", q)
 }
