@@ -243,7 +243,9 @@ host_network() {
     ip link add "$STACK_BRIDGE" type bridge
     touch "$RUN/host/bridge"
   fi
-  ip addr show dev "$STACK_BRIDGE" | grep -q "inet $STACK_HOST_IP/24" || ip addr add "$STACK_HOST_IP/24" dev "$STACK_BRIDGE"
+  # replace, not show|grep -q||add: under pipefail grep -q's early exit can
+  # SIGPIPE ip, and the add then fails on an address that is already there.
+  ip addr replace "$STACK_HOST_IP/24" dev "$STACK_BRIDGE"
   ip link set "$STACK_BRIDGE" up
   # Remember the host's sysctls once so down.sh can put them back.
   local k f
@@ -371,13 +373,27 @@ start_control_plane() {
   start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$KUBECONFIG" --leader-elect=false --bind-address=127.0.0.1
 }
 
+# cri_ready: containerd lists its CRI plugin as ok (no pipe: see host_network).
+cri_ready() {
+  local out
+  out=$("${CTR[@]}" plugins ls 2>/dev/null) || return 1
+  grep -Eq 'io\.containerd\.grpc\.v1[[:space:]]+cri[[:space:]].*[[:space:]]ok' <<<"$out"
+}
+
 start_node() {
   start containerd containerd --config "$RUN/containerd/config.toml"
   wait_for 30 "containerd" "${CTR[@]}" version
+  # `ctr version` answers before the CRI plugin is up; a kubelet started then
+  # exits at once ("server is not initialized yet"), which a restart on old
+  # state (many containers to reload) makes likely.
+  wait_for 120 "containerd's CRI plugin" cri_ready
   import_images
   start kubelet "$BIN/kubelet" --config="$RUN/kubelet.yaml" --kubeconfig="$RUN/kubelet.kubeconfig" \
     --root-dir="$RUN/kubelet" --cert-dir="$RUN/kubelet/pki" --node-ip="$STACK_HOST_IP" --hostname-override="$NODE_NAME"
   start kube-proxy "$BIN/kube-proxy" --config="$RUN/kube-proxy.yaml"
+  # The kubelet's own healthz, not the Node object: on a restart etcd still
+  # holds the old Node, Ready until the controller notices it is not.
+  wait_for 90 "kubelet healthz" curl -sf http://127.0.0.1:10248/healthz
   wait_for 90 "node $NODE_NAME registered" "${KUBECTL[@]}" get node "$NODE_NAME"
   "${KUBECTL[@]}" wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null
   # A default StorageClass served by the controller-manager's host-path

@@ -326,7 +326,7 @@ slipway_image() {
 	layer_ready slipway-base || debian_layer slipway-base "${PKGS[slipway-base]}" configure_slipway_base
 	if [ -n "${SLIPWAY_BIN:-}" ]; then
 		[ -x "$SLIPWAY_BIN" ] || die "SLIPWAY_BIN=$SLIPWAY_BIN is not an executable file"
-		! command -v file >/dev/null || file -b "$SLIPWAY_BIN" | grep -q 'statically linked' ||
+		! command -v file >/dev/null || grep -q 'statically linked' <<<"$(file -b "$SLIPWAY_BIN")" ||
 			log "warning: $SLIPWAY_BIN does not look statically linked (build it with CGO_ENABLED=0)"
 	else
 		log "go build ./cmd/slipway"
