@@ -2,10 +2,15 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipway-ci/slipway/pkg/signing"
 )
 
 // CopyOptions are the registry options of each side (auth, transport).
@@ -16,7 +21,8 @@ type CopyOptions struct {
 	Tag string
 }
 
-// Copy copies the manifest src names (an index with its images and
+// Copy copies the manifest src names (and its signature manifest, so the
+// next environment's gate finds it) (an index with its images and
 // attestation manifests, or a single image) into the target repository
 // by digest, and checks the target serves the same digest. It returns the
 // target reference, REPO@sha256:….
@@ -59,10 +65,35 @@ func Copy(ctx context.Context, src name.Digest, target name.Repository, o CopyOp
 	if got.Digest.String() != src.DigestStr() {
 		return name.Digest{}, fmt.Errorf("copy of %s has digest %s in the target", src, got.Digest)
 	}
+	if err := copySignatures(src, target, srcOpts, dstOpts); err != nil {
+		return name.Digest{}, err
+	}
 	if o.Tag != "" {
 		if err := remote.Tag(target.Tag(o.Tag), desc, dstOpts...); err != nil {
 			return name.Digest{}, fmt.Errorf("tagging %s as %s: %w", dst, o.Tag, err)
 		}
 	}
 	return dst, nil
+}
+
+// copySignatures copies src's cosign signature manifest, when it has one,
+// to the same tag in target.
+func copySignatures(src name.Digest, target name.Repository, srcOpts, dstOpts []remote.Option) error {
+	tag, err := signing.SignatureTag(src)
+	if err != nil {
+		return err
+	}
+	img, err := remote.Image(tag, srcOpts...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the signatures of %s: %w", src, err)
+	}
+	dst := target.Tag(tag.TagStr())
+	if err := remote.Write(dst, img, dstOpts...); err != nil {
+		return fmt.Errorf("writing the signatures %s: %w", dst, err)
+	}
+	return nil
 }

@@ -1,7 +1,7 @@
 // Package promote moves one image digest from an environment to the next:
-// the provenance gate (did Slipway build it, from the app's repo, at a
-// commit whose CI run succeeded here?) and the copy by digest between
-// registries.
+// the gate (did Slipway build it, from the app's repo, at a commit whose
+// CI run succeeded here, and did Slipway sign this digest as that run's
+// image?) and the copy by digest between registries, signatures included.
 package promote
 
 import (
@@ -52,10 +52,14 @@ type Gate struct {
 	Runs      SucceededRuns
 	// Remote is passed to the registry reads (auth, transport).
 	Remote []remote.Option
+	// Signatures, when set, also requires a signature binding the image
+	// to its CI run (see Signatures); nil checks provenance only.
+	Signatures *Signatures
 }
 
 // Check returns the image's provenance when it names BuilderID, src's
-// repository and a commit with a successful CI run; a *RefusedError
+// repository and a commit with a successful CI run, and (with
+// Signatures) when the image is signed for the run that built it; a *RefusedError
 // otherwise. Other errors (the store unreachable) are not a verdict.
 func (g *Gate) Check(ctx context.Context, image name.Digest, src Source) (*provenance.Statement, error) {
 	if g.BuilderID == "" || g.Runs == nil {
@@ -81,6 +85,11 @@ func (g *Gate) Check(ctx context.Context, image name.Digest, src Source) (*prove
 	}
 	if !ok {
 		return nil, &RefusedError{Reason: fmt.Sprintf("commit %s of %s has no successful CI run in Slipway", commit, src.Repo)}
+	}
+	if g.Signatures != nil {
+		if err := g.Signatures.check(ctx, image, src, commit, g.Remote); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }
