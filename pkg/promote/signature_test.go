@@ -111,12 +111,16 @@ func TestGateSignatures(t *testing.T) {
 		},
 		{
 			name: "signed for another repo", signer: slipway,
-			claims:     func(name.Digest) signing.Claims { return signing.Claims{RunID: "ci/1", Repo: "acme/other", Commit: commit} },
+			claims: func(name.Digest) signing.Claims {
+				return signing.Claims{RunID: "ci/1", Repo: "acme/other", Commit: commit}
+			},
 			wantReason: `signed for repo "acme/other", the app builds from "acme/shop"`,
 		},
 		{
 			name: "signed for another commit", signer: slipway,
-			claims:     func(name.Digest) signing.Claims { return signing.Claims{RunID: "ci/1", Repo: repoPath, Commit: strings.Repeat("c", 40)} },
+			claims: func(name.Digest) signing.Claims {
+				return signing.Claims{RunID: "ci/1", Repo: repoPath, Commit: strings.Repeat("c", 40)}
+			},
 			wantReason: "signed for commit cccc",
 		},
 		{
