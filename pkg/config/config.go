@@ -107,6 +107,16 @@ type Config struct {
 	// use (see pkg/environment); empty: no promotions, no auto-deploy.
 	ReleaseConfig string
 
+	// SigningKeyFile is the PEM private key (cosign's encrypted format or
+	// PKCS#8 ECDSA) the server signs succeeded runs' images with, mounted
+	// from a Secret; empty: no signing. SigningKeyPassword decrypts it.
+	SigningKeyFile     string
+	SigningKeyPassword Secret
+	// VerifyKeys are PEM public key files; the promotion gate accepts a
+	// signature by any of them (several during a key rotation). Empty:
+	// the signing key's public half when signing, else no signature check.
+	VerifyKeys []string
+
 	// Package mirrors, each one setting applied alike to the unit-test
 	// step and the image build.
 	GoProxy       string
@@ -191,6 +201,9 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.BoolVar(&c.NotifyOnSuccess, "notify-on-success", false, "also send email and chat notifications for succeeded runs")
 	fs.Var(secretValue{&c.ChatWebhookURL}, "chat-webhook-url", "comma-separated URLs that get a JSON document about each failed run")
 	fs.Var(secretValue{&c.SlackWebhookURL}, "slack-webhook-url", "comma-separated Slack-compatible incoming webhook URLs")
+	fs.StringVar(&c.SigningKeyFile, "signing-key-file", "", "PEM private key (cosign.key or PKCS#8 ECDSA P-256, mounted from a Secret) the server signs each succeeded run's image digest with (empty: no signing)")
+	fs.Var(secretValue{&c.SigningKeyPassword}, "signing-key-password", "password of --signing-key-file (cosign's COSIGN_PASSWORD)")
+	fs.StringSliceVar(&c.VerifyKeys, "verify-keys", nil, "PEM public key files the promotion gate accepts signatures by, comma-separated; list the old and new key during a rotation (empty: the signing key's public half; neither: the gate checks provenance only)")
 	fs.StringVar(&c.ReleaseConfig, "release-config", "", "YAML file of the environments (in promotion order) and apps to promote (empty: no promotions or auto-deploy)")
 	fs.StringVar(&c.GoProxy, "goproxy", "", "GOPROXY of the unit tests and the image builds (empty: https://proxy.golang.org,direct)")
 	fs.StringVar(&c.NpmRegistry, "npm-registry", "", "npm registry of the unit tests and the image builds (empty: https://registry.npmjs.org/)")

@@ -54,8 +54,13 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		return nil, err
 	}
 	insecure := insecureRegistries(cfg)
-	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	remoteOpts := registryAuth()
 	gate := newGate(cfg, st, remoteOpts)
+	keys, err := verifyKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	gate.Signatures = gateSignatures(keys, st)
 	svc, err := promotion.New(rel, st, st, gate, tc, promotion.Options{
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
@@ -69,6 +74,12 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		return nil, err
 	}
 	return svc, nil
+}
+
+// registryAuth is how the server authenticates to registries: the
+// keychain (a mounted docker config) for the gate, copies and signing.
+func registryAuth() []remote.Option {
+	return []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 }
 
 // newGate is the provenance gate of this instance: it requires the

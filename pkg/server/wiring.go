@@ -130,9 +130,19 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, fmt.Errorf("promotions: %w", err)
 	}
+	sig, err := signer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if promo != nil && sig == nil && len(cfg.VerifyKeys) == 0 {
+		log.WarnContext(ctx, "promotion gate checks provenance only: set --signing-key-file (and --verify-keys) so it also requires Slipway's signature")
+	}
 	rep, err := report.New(informers, st, scms,
 		// Runs' events carry the repository's default branch auto-deploy uses.
-		report.WithOnFinished(withAutoDeploy(onFinished(d, notifier, log.With("component", "report")), autoDeployer(promo), st, log.With("component", "promotion"))),
+		// Signed before the automatic deploy, whose gate checks the signature.
+		report.WithOnFinished(withAutoDeploy(
+			withSigning(onFinished(d, notifier, log.With("component", "report")), imageSigner(sig), insecureRegistries(cfg), registryAuth(), log.With("component", "signing")),
+			autoDeployer(promo), st, log.With("component", "promotion"))),
 		report.WithNamespace(cfg.Namespace),
 		report.WithStatusContext(cfg.StatusContext),
 		report.WithLogTail(failure.PodLogs(kc, 40)),
