@@ -42,6 +42,7 @@ func NewRootCmd() *cobra.Command {
 		NewProvenanceCmd(),
 		NewSBOMCmd(),
 		NewPolicyCmd(),
+		NewVerifyCmd(),
 		NewDeployCmd(),
 		NewPromoteCmd(),
 		NewApproveCmd(),
