@@ -327,6 +327,8 @@ func TestLoadSigner(t *testing.T) {
 		{name: "cosign encrypted", path: write("cosign.key", cosignPriv), password: "s3cret"},
 		{name: "cosign encrypted, wrong password", path: write("cosign2.key", cosignPriv), password: "nope", wantErr: "wrong or missing password"},
 		{name: "cosign encrypted, no password", path: write("cosign3.key", cosignPriv), wantErr: "wrong or missing password"},
+		{name: "openssl encrypted PKCS#8", path: "testdata/openssl-encrypted.key", password: "pw123"},
+		{name: "openssl encrypted PKCS#8, wrong password", path: "testdata/openssl-encrypted.key", password: "nope", wantErr: "wrong or missing password"},
 		{name: "PKCS#8", path: write("pkcs8.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))},
 		{name: "SEC 1", path: write("ec.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}))},
 		{name: "RSA", path: write("rsa.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: rsaDER})), wantErr: "unsupported private key type *rsa.PrivateKey: want ECDSA"},
@@ -363,6 +365,13 @@ func TestLoadSigner(t *testing.T) {
 	}
 	if keys[0].ID != s.KeyID {
 		t.Errorf("public key id %s, signer's %s", keys[0].ID, s.KeyID)
+	}
+	s, err = signing.LoadSigner("testdata/openssl-encrypted.key", []byte("pw123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err = signing.LoadKeys("testdata/openssl-encrypted.pub"); err != nil || keys[0].ID != s.KeyID {
+		t.Errorf("openssl pair: %v, ids %v / %s", err, keys, s.KeyID)
 	}
 	if _, err := signing.LoadKeys(filepath.Join(dir, "pkcs8.key")); err == nil || !strings.Contains(err.Error(), "not a PEM public key") {
 		t.Errorf("a private key as a verify key: %v", err)
