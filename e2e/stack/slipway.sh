@@ -64,6 +64,9 @@ SLIPWAY_NOTIFY_EMAIL=team@slipway.local
 SLIPWAY_LANGUAGES_FILE=/etc/slipway/release/languages.yaml
 SLIPWAY_MAVEN_OFFLINE=true
 SLIPWAY_TEST_MEMORY_LIMIT=1Gi
+SLIPWAY_SIGNING_KEY_FILE=/etc/slipway/signing/cosign.key
+SLIPWAY_SIGNING_KEY_PASSWORD_FILE=/etc/slipway/signing/cosign.password
+SLIPWAY_VERIFY_KEYS=/etc/slipway/verify-keys/cosign.pub
 EOF
 }
 
@@ -115,6 +118,25 @@ secret() {
     (umask 077 && head -c 32 /dev/urandom | sha256sum | cut -c1-40 >"$f")
   fi
   echo "$f"
+}
+
+# signing_key: the server's image signing key pair, made once and kept in
+# the state dir (an encrypted PKCS#8 P-256 key, as cosign verifies):
+# secrets/cosign.key and cosign.password go into the Secret
+# slipway-signing, verify-keys/cosign.pub into the ConfigMap
+# slipway-verify-keys. The e2e tests sign forged images with it.
+signing_key() {
+  local s=$STATE/overlay/secrets v=$STATE/overlay/verify-keys
+  if [ ! -s "$s/cosign.key" ] || [ ! -s "$v/cosign.pub" ]; then
+    command -v openssl >/dev/null || die "openssl is needed to make the signing key"
+    mkdir -p "$s" "$v" && chmod 0700 "$s"
+    (umask 077 &&
+      head -c 32 /dev/urandom | sha256sum | cut -c1-40 | tr -d '\n' >"$s/cosign.password" &&
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-256-cbc \
+        -pass "file:$s/cosign.password" -out "$s/cosign.key.tmp" &&
+      openssl pkey -in "$s/cosign.key.tmp" -passin "file:$s/cosign.password" -pubout -out "$v/cosign.pub" &&
+      mv "$s/cosign.key.tmp" "$s/cosign.key") || die "cannot make the signing key"
+  fi
 }
 
 go_build() { # $1 = output, $2 = package
@@ -169,6 +191,7 @@ write_overlay() { # $1 = image digest
   mkdir -p "$o"
   # Secrets first: the config hash below covers them.
   for n in github-webhook-secret github-token gitlab-webhook-token gitlab-token; do secret "$n" >/dev/null; done
+  signing_key
   release_files "$o"
   languages_file "$o/languages.yaml"
   # Failed runs post their JSON summary to the fakescm's chat sink.
@@ -197,7 +220,7 @@ spec:
   storageClassName: $STORAGE_CLASS
 YAML
   local hash
-  hash=$(cat "$o/config.yaml" "$o"/secrets/* "$o/release.yaml" "$o/languages.yaml" | sha256sum | cut -c1-16)
+  hash=$(cat "$o/config.yaml" "$o"/secrets/* "$o"/verify-keys/* "$o/release.yaml" "$o/languages.yaml" | sha256sum | cut -c1-16)
   cat >"$o/rollout.yaml" <<YAML
 # A changed setting or secret restarts the pod (envFrom is read at start).
 apiVersion: apps/v1
@@ -237,7 +260,18 @@ secretGenerator:
       - secrets/gitlab-token
       - secrets/chat-webhook-url
       - secrets/api-tokens.yaml
+  - name: slipway-signing
+    namespace: slipway
+    options: {disableNameSuffixHash: true}
+    files:
+      - secrets/cosign.key
+      - secrets/cosign.password
 configMapGenerator:
+  - name: slipway-verify-keys
+    namespace: slipway
+    options: {disableNameSuffixHash: true}
+    files:
+      - verify-keys/cosign.pub
   - name: slipway-release
     namespace: slipway
     options: {disableNameSuffixHash: true}
@@ -374,6 +408,9 @@ export SLIPWAY_GITLAB_WEBHOOK_TOKEN_FILE=$(secret gitlab-webhook-token)
 export SLIPWAY_DEVELOPER_TOKEN_FILE=$(secret dev-token)
 export SLIPWAY_RELEASE_MANAGER_TOKEN_FILE=$(secret release-token)
 export SLIPWAY_PROD_REGISTRY=$PROD_REGISTRY
+export SLIPWAY_SIGNING_KEY_FILE=$STATE/overlay/secrets/cosign.key
+export SLIPWAY_SIGNING_KEY_PASSWORD_FILE=$STATE/overlay/secrets/cosign.password
+export SLIPWAY_VERIFY_KEY_FILE=$STATE/overlay/verify-keys/cosign.pub
 EOF
 }
 
