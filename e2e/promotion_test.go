@@ -198,6 +198,8 @@ type promoApp struct {
 	name string
 	repo *gitRepo
 	sha  string
+	// runID is the last build's run as Slipway records it (namespace/name).
+	runID string
 }
 
 // resetPromoApp recreates the fixed repository e2e/<app> (a previous run's
@@ -266,6 +268,7 @@ func (p *promoApp) build(ctx context.Context, t *testing.T, s *slipwayStack, bef
 	t.Helper()
 	mustAccept(t, s.sendGitHub(t, "push", "e2e-"+randomHex(t, 8), s.githubPush(p.repo, "main", before, p.sha)))
 	run := waitForRunOf(ctx, t, p.sha)
+	p.runID = buildsNamespace + "/" + run
 	pr := framework.WaitForPipelineRun(ctx, t, buildsNamespace, run, framework.PipelineRunSucceeded)
 	d := result(pr, "IMAGE_DIGEST")
 	if !strings.HasPrefix(d, "sha256:") {
@@ -403,9 +406,10 @@ func TestPromotionRollingQAToProdApprovalGateAndRollback(t *testing.T) {
 	defer cancel()
 	app := resetPromoApp(ctx, t, s, "promo", 1)
 
-	var first string
+	var first, firstRun string
 	t.Run("QAAutoDeployRollingByDigestAfterCI", func(t *testing.T) {
 		first = app.build(ctx, t, s, zeroSHA)
+		firstRun = app.runID
 		waitRunning(ctx, t, "qa", "promo", framework.Registry+"/qa/promo@"+first)
 		api.waitDeployed(ctx, t, "promo", "qa", first)
 	})
@@ -475,6 +479,18 @@ func TestPromotionRollingQAToProdApprovalGateAndRollback(t *testing.T) {
 		if img := deploymentImage(ctx, t, "prod", "promo"); img != prodRegistry+"/prod/promo@"+first {
 			t.Errorf("prod runs %s, want still %s", img, first)
 		}
+	})
+
+	// The signature gate (signature_test.go): provenance can be forged,
+	// Slipway's signature of the run's own digest cannot.
+	t.Run("ForgedProvenanceWithoutSignatureIsRefused", func(t *testing.T) {
+		forged := pushForgedProvenance(ctx, t, "promo", first)
+		refusedByGate(t, api, "promo", forged, "has no valid signature by Slipway")
+	})
+	t.Run("SignedDigestNotTheRunsImageIsRefused", func(t *testing.T) {
+		forged := pushForgedProvenance(ctx, t, "promo", first)
+		signForged(ctx, t, s, "promo", forged, firstRun, app.repo.Name, app.sha)
+		refusedByGate(t, api, "promo", forged, "produced "+first+", not "+forged)
 	})
 
 	t.Run("RollbackBringsPreviousDigestBack", func(t *testing.T) {

@@ -65,7 +65,10 @@ type slipwayStack struct {
 	// DeveloperToken reads the API and signs in to the UI: with the
 	// stack's tokens file every read needs one (no public-read).
 	DeveloperToken string
-	client         *http.Client
+	// SigningKeyFile and SigningKeyPasswordFile are the server's image
+	// signing key (the tests forge signatures with it).
+	SigningKeyFile, SigningKeyPasswordFile string
+	client                                 *http.Client
 }
 
 // authorize makes req read as the stack's developer.
@@ -133,6 +136,7 @@ func deploySlipway() (*slipwayStack, error) {
 		}
 	}
 	s := &slipwayStack{URL: env["SLIPWAY_URL"], FakeSCM: env["SLIPWAY_FAKESCM_URL"], ReposDir: env["SLIPWAY_REPOS_DIR"],
+		SigningKeyFile: env["SLIPWAY_SIGNING_KEY_FILE"], SigningKeyPasswordFile: env["SLIPWAY_SIGNING_KEY_PASSWORD_FILE"],
 		client: &http.Client{Timeout: 30 * time.Second}}
 	if s.URL == "" || s.FakeSCM == "" || s.ReposDir == "" {
 		return nil, fmt.Errorf("%s up printed no SLIPWAY_URL, SLIPWAY_FAKESCM_URL or SLIPWAY_REPOS_DIR:\n%s", script, out.String())
