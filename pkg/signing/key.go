@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -47,7 +48,8 @@ func LoadSigner(path string, password []byte) (*Signer, error) {
 
 // ParseSigner is LoadSigner on the file's content.
 func ParseSigner(pemData, password []byte) (*Signer, error) {
-	if block, _ := pem.Decode(pemData); block == nil {
+	block, _ := pem.Decode(pemData)
+	if block == nil {
 		return nil, errors.New("not a PEM private key")
 	}
 	var pf cryptoutils.PassFunc
@@ -56,9 +58,12 @@ func ParseSigner(pemData, password []byte) (*Signer, error) {
 	}
 	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemData, pf)
 	if err != nil {
-		// cosign's format decrypts to garbage with a wrong or missing
-		// password, which then fails to parse: say what is likely.
-		return nil, fmt.Errorf("cannot read the private key (wrong or missing password?): %w", err)
+		if strings.Contains(block.Type, "ENCRYPTED") {
+			// cosign's format decrypts to garbage with a wrong or missing
+			// password, which then fails to parse: say what is likely.
+			return nil, fmt.Errorf("cannot decrypt the private key (wrong or missing password?): %w", err)
+		}
+		return nil, fmt.Errorf("cannot read the private key: %w", err)
 	}
 	ec, ok := priv.(*ecdsa.PrivateKey)
 	if !ok {
