@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/retry"
 	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/signing"
+	"github.com/slipway-ci/slipway/pkg/store"
 )
 
 // signer loads --signing-key-file; nil when it is not set. The key is a
@@ -74,36 +75,95 @@ func withSigning(next func(context.Context, run.Run), s ImageSigner, insecure []
 	if s == nil {
 		return next
 	}
+	sign := runSigner{s: s, insecure: insecure, opts: opts, log: log}
 	return func(ctx context.Context, r run.Run) {
 		next(ctx, r)
-		if r.State != run.Succeeded || r.ImageDigest == "" || r.ImageURL == "" {
-			return
-		}
-		img, err := runImage(r, insecure)
-		if err != nil {
-			log.ErrorContext(ctx, "signing: the run's image", "run", r.ID, "err", err)
-			return
-		}
-		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		c := signing.Claims{RunID: r.ID, Repo: r.Repo, Commit: r.SHA}
-		var last error
-		err = wait.ExponentialBackoffWithContext(sctx, signBackoff, func(ctx context.Context) (bool, error) {
-			last = s.Sign(ctx, img, c, opts...)
-			if ok, _ := retry.IsTransient(last); ok {
-				return false, nil
-			}
-			return true, last
-		})
-		if err != nil {
-			if last != nil {
-				err = last
-			}
-			log.ErrorContext(ctx, "signing", "run", r.ID, "image", img.String(), "err", err)
-			return
-		}
-		log.InfoContext(ctx, "signed", "run", r.ID, "image", img.String())
+		sign.sign(ctx, r)
 	}
+}
+
+// runSigner signs runs' images, logging what fails: a run left unsigned
+// is refused at promotion, and the log says why.
+type runSigner struct {
+	s        ImageSigner
+	insecure []string
+	opts     []remote.Option
+	log      *slog.Logger
+}
+
+// sign signs r's image when r succeeded with one; it reports whether r's
+// image is signed now.
+func (rs runSigner) sign(ctx context.Context, r run.Run) bool {
+	if r.State != run.Succeeded || r.ImageDigest == "" || r.ImageURL == "" {
+		return false
+	}
+	img, err := runImage(r, rs.insecure)
+	if err != nil {
+		rs.log.ErrorContext(ctx, "signing: the run's image", "run", r.ID, "err", err)
+		return false
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c := signing.Claims{RunID: r.ID, Repo: r.Repo, Commit: r.SHA}
+	var last error
+	err = wait.ExponentialBackoffWithContext(sctx, signBackoff, func(ctx context.Context) (bool, error) {
+		last = rs.s.Sign(ctx, img, c, rs.opts...)
+		if ok, _ := retry.IsTransient(last); ok {
+			return false, nil
+		}
+		return true, last
+	})
+	if err != nil {
+		if last != nil {
+			err = last
+		}
+		rs.log.ErrorContext(ctx, "signing", "run", r.ID, "image", img.String(), "err", err)
+		return false
+	}
+	rs.log.DebugContext(ctx, "signed", "run", r.ID, "image", img.String())
+	return true
+}
+
+// signCatchUpRuns is how many of the newest succeeded runs signCatchUp
+// looks at: more than finish while a server restarts.
+const signCatchUpRuns = 50
+
+// signCatchUp signs, at start, the images of the newest succeeded runs:
+// the reporter's hook signs once a run's final status is posted, and a
+// server stopped in between never comes back to that run. Signing an
+// image already signed for its run adds nothing.
+type signCatchUp struct {
+	runs  promote.RunLister
+	sign  runSigner
+	limit int
+}
+
+var _ Component = (*signCatchUp)(nil)
+
+func (c *signCatchUp) Run(ctx context.Context) error {
+	c.catchUp(ctx)
+	<-ctx.Done()
+	return nil
+}
+
+// catchUp returns how many of the runs it looked at are signed.
+func (c *signCatchUp) catchUp(ctx context.Context) int {
+	runs, err := c.runs.ListRuns(ctx, store.RunFilter{State: run.Succeeded, Limit: c.limit})
+	if err != nil {
+		c.sign.log.WarnContext(ctx, "signing: listing recent succeeded runs", "err", err)
+		return 0
+	}
+	n := 0
+	for _, r := range runs {
+		if ctx.Err() != nil {
+			break
+		}
+		if c.sign.sign(ctx, r) {
+			n++
+		}
+	}
+	c.sign.log.InfoContext(ctx, "signing: recent succeeded runs' images are signed", "runs", len(runs), "signed", n)
+	return n
 }
 
 // runImage is the run's image by digest: the repository of its

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
 	"github.com/slipway-ci/slipway/pkg/run"
+	"github.com/slipway-ci/slipway/pkg/signing"
 	"github.com/slipway-ci/slipway/pkg/store"
 )
 
@@ -157,5 +159,78 @@ func TestVerifyKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// allRuns lists runs by state, newest first as the store does.
+type allRuns []run.Run
+
+func (a allRuns) ListRuns(_ context.Context, f store.RunFilter) ([]run.Run, error) {
+	var out []run.Run
+	for _, r := range a {
+		if f.State == "" || r.State == f.State {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// At start the server signs recent succeeded runs a restart left
+// unsigned; an image already signed gets no second signature.
+func TestSignCatchUp(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	priv, pub := cosignKeyPair(t, t.TempDir(), "cosign", "pw")
+	s, err := signer(&config.Config{SigningKeyFile: priv, SigningKeyPassword: config.NewSecret("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signing.LoadKeys(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func() name.Digest {
+		t.Helper()
+		img, err := random.Image(128, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		ref, _ := name.NewDigest(host + "/acme/shop@" + d.String())
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	unsigned, failed := push(), push()
+	runs := allRuns{
+		{ID: "ci/2", Repo: "acme/shop", SHA: "b", State: run.Succeeded, ImageURL: host + "/acme/shop:b", ImageDigest: unsigned.DigestStr()},
+		{ID: "ci/1", Repo: "acme/shop", SHA: "a", State: run.Failed, ImageURL: host + "/acme/shop:a", ImageDigest: failed.DigestStr()},
+	}
+	c := &signCatchUp{runs: runs, limit: 10, sign: runSigner{s: s, log: slog.New(slog.DiscardHandler)}}
+	for i := range 2 {
+		if n := c.catchUp(ctx); n != 1 {
+			t.Fatalf("pass %d: %d runs signed, want 1", i, n)
+		}
+	}
+	v, err := signing.Verify(ctx, unsigned, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Claims.RunID != "ci/2" {
+		t.Errorf("signed for run %q, want ci/2", v.Claims.RunID)
+	}
+	tag, _ := signing.SignatureTag(unsigned)
+	sigs, err := remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := sigs.Manifest(); len(m.Layers) != 1 {
+		t.Errorf("%d signatures after two passes, want 1", len(m.Layers))
+	}
+	if _, err := signing.Verify(ctx, failed, keys); !errors.Is(err, signing.ErrNoSignature) {
+		t.Errorf("the failed run's image: %v, want no signature", err)
 	}
 }

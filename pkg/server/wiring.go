@@ -248,6 +248,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		srv.Components["promotions"] = promo
 	}
 	srv.Components["base-images"] = baseImages
+	if sig != nil {
+		srv.Components["signer"] = &signCatchUp{runs: st, limit: signCatchUpRuns,
+			sign: runSigner{s: sig, insecure: insecureRegistries(cfg), opts: registryAuth(), log: log.With("component", "signing")}}
+	}
 	if cfg.DebugAddr != "" {
 		srv.Components["profiler"] = &Profiler{Addr: cfg.DebugAddr}
 	}

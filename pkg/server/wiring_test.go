@@ -118,6 +118,7 @@ func TestNewErrors(t *testing.T) {
 		{"store", func(c *config.Config) { c.Store = "sqlite://" + filepath.Join(t.TempDir(), "missing", "dir", "db") }, "opening store"},
 		{"kubeconfig", func(c *config.Config) { c.Kubeconfig = filepath.Join(t.TempDir(), "none") }, "kubernetes client configuration"},
 		{"release config", func(c *config.Config) { c.ReleaseConfig = filepath.Join(t.TempDir(), "none.yaml") }, "promotions"},
+		{"signing key", func(c *config.Config) { c.SigningKeyFile = filepath.Join(t.TempDir(), "cosign.key") }, "signing key: open"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
