@@ -285,7 +285,8 @@ func compute(ctx context.Context, h history, from, to time.Time) (Keys, error) {
 					return Keys{}, err
 				}
 				if !ct.IsZero() {
-					d := p.FinishedAt.Sub(ct)
+					// A committer's clock ahead of ours is no negative lead time.
+					d := max(p.FinishedAt.Sub(ct), 0)
 					leads = append(leads, d)
 					k.LeadTimes = append(k.LeadTimes, Sample{PromotionID: p.ID, Commit: p.Commit, At: p.FinishedAt, Duration: d})
 				}

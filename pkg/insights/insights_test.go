@@ -232,7 +232,7 @@ func p(id int64, kind release.PromotionKind, state release.PromotionState, end t
 func TestComputeEdges(t *testing.T) {
 	from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	to := from.Add(48 * time.Hour)
-	committed := map[string]time.Time{"c1": from.Add(-time.Hour), "c2": from.Add(2 * time.Hour)}
+	committed := map[string]time.Time{"c1": from.Add(-time.Hour), "c2": from.Add(2 * time.Hour), "future": from.Add(30 * time.Hour)}
 	commitTime := func(_ context.Context, sha string) (time.Time, error) { return committed[sha], nil }
 	h := func(ps ...release.Promotion) history {
 		return history{app: "hello", env: "prod", promotions: ps, commitTime: commitTime, failureWindow: 24 * time.Hour}
@@ -287,6 +287,11 @@ func TestComputeEdges(t *testing.T) {
 			},
 			TimeToRestore: 2 * time.Hour,
 			Restores:      []Sample{{PromotionID: 2, Commit: "c2", At: from.Add(5 * time.Hour), Duration: 2 * time.Hour}}},
+	}, {
+		name: "a commit timestamped after its rollout is a lead time of 0",
+		h:    h(p(1, release.KindPromote, release.PromotionSucceeded, from.Add(26*time.Hour), "future")),
+		want: Keys{Deployments: 1, PerDay: 0.5, Daily: []int{0, 1}, Changes: 1,
+			LeadTimes: []Sample{{PromotionID: 1, Commit: "future", At: from.Add(26 * time.Hour)}}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
