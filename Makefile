@@ -95,8 +95,8 @@ fuzz-long: ## Run every fuzz target for FUZZTIME (default 10m each); crashers la
 	$(run-fuzz)
 
 .PHONY: update-golden
-update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.
-	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ -run Golden -update
+update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns, the insights charts) from the current code.
+	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ ./pkg/ui/ -run Golden -update
 
 ##@ Benchmarks
 

@@ -531,6 +531,44 @@ func TestPromotionRollingQAToProdApprovalGateAndRollback(t *testing.T) {
 			}
 		}
 	})
+
+	// The DORA keys from the same records: two changes rolled out into
+	// prod (first, second), the second rolled back within the failure
+	// window and restored by that rollback; the pushes' payloads carry
+	// their commits' timestamps, so lead times are measured. At least:
+	// a reused stack keeps earlier runs' promotions of promo.
+	t.Run("InsightsCountTheseRollouts", func(t *testing.T) {
+		if code, _ := api.do(t, http.MethodGet, "/api/v1/insights?app=promo&env=prod", "", nil); code != http.StatusUnauthorized {
+			t.Errorf("insights without a token = %d, want 401", code)
+		}
+		if code, body := api.do(t, http.MethodGet, "/api/v1/insights?window=7", api.developer, nil); code != http.StatusBadRequest {
+			t.Errorf("insights with window=7 = %d %s, want 400", code, body)
+		}
+		code, body := api.do(t, http.MethodGet, "/api/v1/insights?window=1d&app=promo&env=prod", api.developer, nil)
+		if code != http.StatusOK {
+			t.Fatalf("GET /api/v1/insights = %d %s", code, body)
+		}
+		var got struct {
+			Items []struct {
+				App                  string   `json:"app"`
+				Env                  string   `json:"env"`
+				Deployments          int      `json:"deployments"`
+				DeploymentsPerDay    float64  `json:"deploymentsPerDay"`
+				LeadTimeSamples      int      `json:"leadTimeSamples"`
+				Changes              int      `json:"changes"`
+				Failures             int      `json:"failures"`
+				TimeToRestoreSeconds *float64 `json:"timeToRestoreSeconds"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil || len(got.Items) != 1 {
+			t.Fatalf("insights = %s (%v), want one item", body, err)
+		}
+		k := got.Items[0]
+		if k.App != "promo" || k.Env != "prod" || k.Deployments < 2 || k.DeploymentsPerDay < 2 || k.LeadTimeSamples < 1 ||
+			k.Changes < 2 || k.Failures < 1 || k.TimeToRestoreSeconds == nil || *k.TimeToRestoreSeconds <= 0 {
+			t.Errorf("insights of promo in prod = %s; want ≥ 2 deployments, lead times, ≥ 1 failure restored", body)
+		}
+	})
 }
 
 // pushForeign pushes, straight to the qa registry, the platform image of

@@ -26,7 +26,7 @@ import (
 // page needs it unless public-read, and developers may re-run and cancel;
 // without, the pages are read-only and open.
 func webUI(ctx context.Context, cfg *config.Config, st *store.DB, tc versioned.Interface, informers externalversions.SharedInformerFactory,
-	kc kubernetes.Interface, access api.Access, wake func(), prs ui.PipelineRunCache) (*ui.UI, *steplog.Collector, error) {
+	kc kubernetes.Interface, access api.Access, wake func(), prs ui.PipelineRunCache, more ...ui.Option) (*ui.UI, *steplog.Collector, error) {
 	insecure := insecureRegistries(cfg)
 	// The run pages read from watches Slipway has anyway: the reporter's
 	// PipelineRuns and the log collector's TaskRuns.
@@ -47,6 +47,7 @@ func webUI(ctx context.Context, cfg *config.Config, st *store.DB, tc versioned.I
 		ui.WithRecorder(st),
 		ui.WithStreamLimits(cfg.SSEPerClient, cfg.SSETotal),
 	}
+	opts = append(opts, more...)
 	if access.Tokens != nil && access.Sessions != nil {
 		s := access.Sessions
 		a := ui.Auth{

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/report"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
+	"github.com/slipway-ci/slipway/pkg/ui"
 	"github.com/slipway-ci/slipway/pkg/webhook"
 )
 
@@ -190,7 +191,15 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	webui, logCollector, err := webUI(ctx, cfg, st, tc, informers, kc, acc, d.Wake, rep)
+	dora, err := insightsService(cfg, st, reg)
+	if err != nil {
+		return nil, err
+	}
+	var uiOpts []ui.Option
+	if dora != nil {
+		uiOpts = append(uiOpts, ui.WithInsights(dora))
+	}
+	webui, logCollector, err := webUI(ctx, cfg, st, tc, informers, kc, acc, d.Wake, rep, uiOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +214,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	webui.Register(e)
 	if promo != nil {
 		api.RegisterPromotions(e, promo, promo, promo, acc)
+	}
+	if dora != nil {
+		api.RegisterInsights(e, dora, acc)
 	}
 
 	ret, err := newRetention(st, map[store.Table]time.Duration{

@@ -101,6 +101,7 @@ type UI struct {
 
 	auth      *Auth
 	notes     store.Notifications
+	insights  Insights
 	publicURL *url.URL
 	web       map[event.Provider]string
 	wake      func()
@@ -288,6 +289,9 @@ func (u *UI) Register(e *echo.Echo) {
 	if u.notes != nil {
 		e.GET("/notifications", u.notificationsPage, read...)
 	}
+	if u.insights != nil {
+		e.GET("/insights", u.insightsPage, read...)
+	}
 	e.GET("/runs/:namespace/:name", u.runPage, read...)
 	e.GET("/runs/:namespace/:name/stream", u.stream, read...)
 	if u.auth == nil {
@@ -350,13 +354,15 @@ type page struct {
 	Auth     bool
 	// Notifications links the notifications page.
 	Notifications bool
-	Path          string
-	Data          any
+	// Insights links the DORA page.
+	Insights bool
+	Path     string
+	Data     any
 }
 
 func (u *UI) render(c echo.Context, code int, name, title, nav string, data any) error {
 	v, ok := u.viewer(c)
-	p := page{Title: title, Nav: nav, Viewer: v, SignedIn: ok, Auth: u.auth != nil, Notifications: u.notes != nil,
+	p := page{Title: title, Nav: nav, Viewer: v, SignedIn: ok, Auth: u.auth != nil, Notifications: u.notes != nil, Insights: u.insights != nil,
 		Path: c.Request().URL.RequestURI(), Data: data}
 	var b strings.Builder
 	if err := u.tmpl.ExecuteTemplate(&b, name, p); err != nil {

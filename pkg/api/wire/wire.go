@@ -168,3 +168,40 @@ type Notification struct {
 type Error struct {
 	Message string `json:"message"`
 }
+
+// Insights are the DORA keys of each app and environment over one window
+// (GET /api/v1/insights?window=30d&app=…&env=…).
+type Insights struct {
+	// Window is as asked ("30d", "72h"); From and To bound it, [From, To).
+	Window string         `json:"window"`
+	From   time.Time      `json:"from"`
+	To     time.Time      `json:"to"`
+	Items  []InsightsKeys `json:"items"`
+}
+
+// InsightsKeys are one app's four keys in one environment. Durations are
+// seconds; a median without samples is absent (null), not 0.
+type InsightsKeys struct {
+	App string `json:"app"`
+	Env string `json:"env"`
+	// Deployments are changes rolled out successfully (rollbacks are not
+	// changes); DeploymentsPerDay is the frequency; Daily counts each
+	// 24 hours from From.
+	Deployments       int     `json:"deployments"`
+	DeploymentsPerDay float64 `json:"deploymentsPerDay"`
+	Daily             []int   `json:"daily"`
+	// LeadTimeSeconds is the median of commit → rollout finished over
+	// LeadTimeSamples deployments whose commit time is known.
+	LeadTimeSeconds *float64 `json:"leadTimeSeconds"`
+	LeadTimeSamples int      `json:"leadTimeSamples"`
+	// Changes reached the clusters; Failures of them were rolled back,
+	// aborted, or followed by a rollback within the failure window.
+	Changes           int     `json:"changes"`
+	Failures          int     `json:"failures"`
+	ChangeFailureRate float64 `json:"changeFailureRate"`
+	// TimeToRestoreSeconds is the median over Restores restored failures;
+	// Unrestored failures have had no successful rollout since.
+	TimeToRestoreSeconds *float64 `json:"timeToRestoreSeconds"`
+	Restores             int      `json:"restores"`
+	Unrestored           int      `json:"unrestored"`
+}
