@@ -42,4 +42,7 @@ const (
 	// AnnotationAuthorEmail is the commit author's email, for failure
 	// notifications (set by the dispatcher when the payload had one).
 	AnnotationAuthorEmail = "slipway.dev/author-email"
+	// AnnotationApprovedBy names the trusted user whose /ok-to-test or
+	// /retest started a merge request's run.
+	AnnotationApprovedBy = "slipway.dev/approved-by"
 )
