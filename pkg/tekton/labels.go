@@ -45,4 +45,7 @@ const (
 	// AnnotationApprovedBy names the trusted user whose /ok-to-test or
 	// /retest started a merge request's run.
 	AnnotationApprovedBy = "slipway.dev/approved-by"
+	// LabelTrust is the run's trust level: TrustUntrusted for merge
+	// requests (sandboxed image, cache and credentials), else TrustTrusted.
+	LabelTrust = "slipway.dev/trust"
 )
