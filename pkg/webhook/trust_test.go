@@ -55,7 +55,9 @@ func TestRepoSecretsAllowlistAndPinning(t *testing.T) {
 			req:      func(t *testing.T) request { return ghRequest(t, "push", "push.json").resign("own-secret") },
 			wantCode: 202, wantResp: Response{ID: 1}, wantStore: []string{"build https://github.com/Codertocat/Hello-World.git "}},
 		{name: "gitlab repo token", opts: append([]Option{glOwn}, pin...),
-			req:      func(t *testing.T) request { return glRequest(t, "Push Hook", "push.json").with("X-Gitlab-Token", "diaspora-token") },
+			req: func(t *testing.T) request {
+				return glRequest(t, "Push Hook", "push.json").with("X-Gitlab-Token", "diaspora-token")
+			},
 			wantCode: 202, wantResp: Response{ID: 1}, wantStore: []string{"build http://example.com/mike/diaspora.git "}},
 		{name: "gitlab global token for a repo with its own", opts: []Option{glOwn},
 			req:      func(t *testing.T) request { return glRequest(t, "Push Hook", "push.json") },
@@ -68,11 +70,15 @@ func TestRepoSecretsAllowlistAndPinning(t *testing.T) {
 			req:      func(t *testing.T) request { return ghRequest(t, "push", "push.json") },
 			wantCode: 202, wantResp: Response{ID: 1}, wantStore: []string{"build https://github.com/Codertocat/Hello-World.git "}},
 		{name: "foreign clone host", opts: pin,
-			req:      func(t *testing.T) request { return forged(t, "https://github.com/Codertocat/Hello-World.git", "https://evil.example/x.git") },
+			req: func(t *testing.T) request {
+				return forged(t, "https://github.com/Codertocat/Hello-World.git", "https://evil.example/x.git")
+			},
 			wantCode: 202, wantResp: Response{ID: 1, Ignored: "clone URL refused: clone URL https://evil.example is not the configured git host https://github.com"},
 			wantStore: []string{"ignore https://evil.example/x.git clone URL refused: clone URL https://evil.example is not the configured git host https://github.com"}},
 		{name: "file clone URL", opts: pin,
-			req:      func(t *testing.T) request { return forged(t, "https://github.com/Codertocat/Hello-World.git", "file:///etc") },
+			req: func(t *testing.T) request {
+				return forged(t, "https://github.com/Codertocat/Hello-World.git", "file:///etc")
+			},
 			wantCode: 202, wantResp: Response{ID: 1, Ignored: "clone URL refused: clone URL file:// is not the configured git host https://github.com"},
 			wantStore: []string{"ignore file:///etc clone URL refused: clone URL file:// is not the configured git host https://github.com"}},
 		{name: "same host, other path: pinned", opts: pin,
