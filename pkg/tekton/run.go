@@ -255,7 +255,7 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 		pr.Spec.Params = append(pr.Spec.Params, str("buildkit-addr", buildkit))
 	}
 	if sandboxed {
-		pr.Spec.Params = append(pr.Spec.Params, str("cache-ref", cacheRef), str("cache-from", cacheFrom))
+		pr.Spec.Params = append(pr.Spec.Params, str("cache-ref", cacheRef), str("cache-from", cacheFrom), str("cache-scope", TrustUntrusted))
 	}
 	if o.BuilderID != "" {
 		pr.Spec.Params = append(pr.Spec.Params, str("builder-id", o.BuilderID))
