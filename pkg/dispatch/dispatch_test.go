@@ -145,6 +145,7 @@ func TestBuildCreatesRun(t *testing.T) {
 		tekton.LabelManaged: "true", tekton.LabelEventID: "1", tekton.LabelProvider: "github",
 		tekton.LabelKind: "push", tekton.LabelApp: "web", tekton.LabelRepoHash: tekton.RepoHash(event.GitHub, "acme/web"),
 		tekton.LabelBranchHash: tekton.BranchHash("main"), tekton.LabelSHA: shaA, tekton.LabelPipeline: "ci",
+		tekton.LabelTrust: tekton.TrustTrusted,
 	}
 	if diff := cmp.Diff(wantLabels, pr.Labels); diff != "" {
 		t.Errorf("labels (-want +got)\n%s", diff)
