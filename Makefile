@@ -71,7 +71,7 @@ build-stack-down: ## Stop the buildkitd and registry started by integration-buil
 	e2e/stack/registry.sh down
 
 # Every fuzz target, as package:Func.
-FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab \
+FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab pkg/scm:FuzzCommentCommand pkg/scm:FuzzPinCloneURL \
 	pkg/webhook:FuzzHandler pkg/repoconfig:FuzzParse pkg/repoconfig:FuzzMatch pkg/auth:FuzzParseTokens \
 	pkg/dockerfile:FuzzPythonConstraint pkg/failure:FuzzExplain pkg/api:FuzzValidName pkg/api/client:FuzzParseEvents \
 	pkg/sbom:FuzzParseStatement pkg/policy:FuzzParse pkg/policy:FuzzConstraint \

@@ -19,6 +19,7 @@ import (
 	"github.com/slipway-ci/slipway/e2e/fakescm"
 	"github.com/slipway-ci/slipway/e2e/framework"
 	"github.com/slipway-ci/slipway/pkg/provenance"
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 const zeroSHA = "0000000000000000000000000000000000000000"
@@ -77,7 +78,8 @@ func TestGitLabMergeRequestBuildsAndPushes(t *testing.T) {
 			t.Errorf("status %s: provider %q ref %q, want gitlab on the source branch feature", st.State, st.Provider, st.Ref)
 		}
 	}
-	checkImage(ctx, t, pr, s.cloneURL(repo), repo.Name, sha)
+	// A merge request's image goes to the PR namespace (trust_test.go).
+	checkImageAt(ctx, t, pr, s.cloneURL(repo), prImageRef(tekton.AppName(repo.Name), sha), sha)
 }
 
 // A failing unit test fails the run before anything is built: failure
@@ -142,11 +144,17 @@ func checkTargetURLs(t *testing.T, s *slipwayStack, sts []fakescm.Status, run st
 // repository and the commit.
 func checkImage(ctx context.Context, t *testing.T, pr *pipelinev1.PipelineRun, cloneURL, repo, sha string) {
 	t.Helper()
+	checkImageAt(ctx, t, pr, cloneURL, imageRef(repo, sha), sha)
+}
+
+// checkImageAt is checkImage for an image expected at want (repo:tag).
+func checkImageAt(ctx context.Context, t *testing.T, pr *pipelinev1.PipelineRun, cloneURL, want, sha string) {
+	t.Helper()
 	if diff := cmp.Diff([]string{"build-push", "clone", "generate-dockerfile", "unit-test"}, pipelineTasks(pr)); diff != "" {
 		t.Errorf("tasks of the run (-want +got)\n%s", diff)
 	}
 	url, digest := result(pr, "IMAGE_URL"), result(pr, "IMAGE_DIGEST")
-	if want := imageRef(repo, sha); url != want {
+	if url != want {
 		t.Errorf("IMAGE_URL = %q, want %q", url, want)
 	}
 	got, err := registryDigest(ctx, url)

@@ -184,6 +184,9 @@ func initRepo(t *testing.T, s *slipwayStack, prefix string) *gitRepo {
 	})
 	r.git(t, r.work, "init", "-q", "-b", "main")
 	r.git(t, r.work, "remote", "add", "origin", r.bare)
+	// The suite's merge requests are opened by "e2e": a maintainer, so the
+	// trust gate lets them build (trust_test.go opens one as an outsider).
+	s.fakePost(t, "/_fake/permissions", fmt.Sprintf(`{"repo": %q, "user": "e2e", "level": "write"}`, r.Name))
 	return r
 }
 
@@ -570,4 +573,10 @@ func registryDigest(ctx context.Context, ref string) (string, error) {
 // imageRef is where Slipway pushes the image of repo at sha.
 func imageRef(repo, sha string) string {
 	return framework.Registry + "/apps/" + tekton.AppName(repo) + ":" + sha[:8]
+}
+
+// prImageRef is where a merge request's build of repo's app pushes: the
+// PR namespace, never the app's own repository.
+func prImageRef(app, sha string) string {
+	return framework.Registry + "/apps/" + app + "/pr:" + sha[:8]
 }

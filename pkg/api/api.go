@@ -49,10 +49,8 @@ func (h *handler) listEvents(c echo.Context) error {
 		return err
 	}
 	state := event.State(c.QueryParam("state"))
-	switch state {
-	case "", event.Queued, event.Dispatched, event.Ignored, event.Failed:
-	default:
-		return echo.NewHTTPError(http.StatusBadRequest, "state must be queued, dispatched, ignored or failed")
+	if state != "" && !state.Valid() {
+		return echo.NewHTTPError(http.StatusBadRequest, "state must be queued, dispatched, waiting, ignored or failed")
 	}
 	evs, err := h.r.ListEvents(c.Request().Context(), store.EventFilter{Limit: limit, Repo: c.QueryParam("repo"), State: state})
 	if err != nil {

@@ -65,7 +65,11 @@ type Request struct {
 	// CacheRef is the registry cache image; default Image:buildcache.
 	// NoCache turns cache import/export off.
 	CacheRef string
-	NoCache  bool
+	// CacheFrom are more registry caches imported read-only, never
+	// exported to: a merge request's build reads main's cache this way and
+	// writes only its own CacheRef, so it cannot poison what main reuses.
+	CacheFrom []string
+	NoCache   bool
 	// Insecure lets BuildKit push to and cache in a plain-HTTP registry.
 	Insecure bool
 }
@@ -254,6 +258,13 @@ func solveOpt(req Request) (client.SolveOpt, string, error) {
 		opt.CacheImports = []client.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{
 			"ref": cacheRef, "registry.insecure": insecure,
 		}}}
+		for _, from := range req.CacheFrom {
+			if from != "" && from != cacheRef {
+				opt.CacheImports = append(opt.CacheImports, client.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{
+					"ref": from, "registry.insecure": insecure,
+				}})
+			}
+		}
 		opt.CacheExports = []client.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{
 			"ref": cacheRef, "mode": "max", "registry.insecure": insecure,
 		}}}
@@ -274,6 +285,14 @@ func validate(req Request) error {
 		errs = append(errs, errors.New("image is required"))
 	} else if _, err := name.NewRepository(req.Image); err != nil {
 		errs = append(errs, fmt.Errorf("image %q is not a repository (give it without tag or digest): %w", req.Image, err))
+	}
+	for _, ref := range append([]string{req.CacheRef}, req.CacheFrom...) {
+		if ref == "" {
+			continue
+		}
+		if _, err := name.NewTag(ref); err != nil {
+			errs = append(errs, fmt.Errorf("cache ref %q: %w", ref, err))
+		}
 	}
 	if req.Tag == "" {
 		errs = append(errs, errors.New("tag is required"))

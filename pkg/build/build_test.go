@@ -129,6 +129,23 @@ func TestSolveOpt(t *testing.T) {
 			}
 		},
 	}, {
+		name: "merge request: main's cache read-only, its own written",
+		mutate: func(r *Request) {
+			r.Image = "127.0.0.1:5000/app/pr"
+			r.CacheRef = "127.0.0.1:5000/app/pr:buildcache"
+			r.CacheFrom = []string{"127.0.0.1:5000/app:buildcache", "", "127.0.0.1:5000/app/pr:buildcache"}
+		},
+		wantRef: "127.0.0.1:5000/app/pr:abc1234",
+		want: func() optView {
+			imp, exp := cache("127.0.0.1:5000/app/pr:buildcache", "false")
+			imp = append(imp, client.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": "127.0.0.1:5000/app:buildcache", "registry.insecure": "false"}})
+			return optView{
+				Frontend: "dockerfile.v0", Attrs: wantAttrs("Dockerfile", DefaultBuilderID, nil),
+				Locals: []string{"context", "dockerfile"}, Exports: export("127.0.0.1:5000/app/pr:abc1234", "false"),
+				CacheImports: imp, CacheExports: exp,
+			}
+		},
+	}, {
 		name:    "no cache",
 		mutate:  func(r *Request) { r.NoCache = true },
 		wantRef: "127.0.0.1:5000/app:abc1234",
@@ -179,6 +196,7 @@ func TestSolveOptRejectsBadRequests(t *testing.T) {
 		{"unknown provenance version", func(r *Request) { r.ProvenanceVersion = "v2" }, []string{`provenance version "v2": want v1 or v0.2`}},
 		{"builder id with a comma", func(r *Request) { r.BuilderID = "https://b,mode=min" }, []string{`builder id "https://b,mode=min" must not contain`}},
 		{"dockerfile is a dir", func(r *Request) { r.Dockerfile = dir }, []string{"is a directory"}},
+		{"bad cache-from", func(r *Request) { r.CacheFrom = []string{"Not A Ref"} }, []string{`cache ref "Not A Ref"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

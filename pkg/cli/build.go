@@ -50,6 +50,7 @@ write the pushed reference and index digest to the result files.`,
 	f.StringVar(&o.created, "created", "", "image creation time, RFC 3339 or unix seconds (the clone task's committer-date; default now)")
 	f.StringVar(&o.req.BuilderID, "builder-id", build.DefaultBuilderID, "provenance builder.id")
 	f.StringVar(&o.req.CacheRef, "cache-ref", "", "registry cache image (default <image>:buildcache)")
+	f.StringArrayVar(&o.req.CacheFrom, "cache-from", nil, "another registry cache to import read-only, never exported to (repeatable; empty values are skipped)")
 	f.BoolVar(&o.req.NoCache, "no-cache", false, "do not import or export the registry cache")
 	f.BoolVar(&o.req.Insecure, "insecure", false, "the registry speaks plain HTTP")
 	f.StringVar(&o.resultURL, "result-image-url", "", "file to write the pushed repo:tag to (Tekton result IMAGE_URL)")

@@ -119,6 +119,7 @@ it copies itself from there into the image at /.slipway/Dockerfile.`,
 	f.BoolVar(&check, "check", false, "check that the base images exist in their registry (what the pipeline's Dockerfile step does before any test pod)")
 	f.BoolVar(&insecure, "insecure-registry", false, "with --check: reach the base registry over plain HTTP (local development only)")
 	f.BoolVar(&printTest, "print-test-command", false, "print only the unit test command")
+	f.StringVar(&o.CacheScope, "cache-scope", dockerfile.CacheTrusted, "id scope of the BuildKit cache mounts: trusted, or untrusted for merge requests (never shared with trusted builds)")
 	f.BoolVar(&asJSON, "json", false, "print the render result (language, version, port, test command, images) as JSON")
 	cmd.MarkFlagsMutuallyExclusive("print-test-command", "json")
 	cmd.MarkFlagsMutuallyExclusive("languages", "languages-file")

@@ -38,6 +38,17 @@ type Config struct {
 	GitLabToken         Secret
 	GitLabAPIURL        string
 
+	// Untrusted contributions (issue 14): where repositories are cloned
+	// from, which may build, per-repository webhook secrets, and where
+	// merge requests' images go.
+	GitHubURL              string
+	GitLabURL              string
+	InsecureGitHosts       []string
+	AllowedRepos           []string
+	RepoWebhookSecretsFile string
+	PRImageSuffix          string
+	PRBuildkitAddr         string
+
 	// Webhook intake bounds, quantities ("25Mi"); see WebhookLimits.
 	WebhookMaxBodyBytes     string
 	WebhookMaxInflightBytes string
@@ -158,6 +169,13 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.Var(secretValue{&c.GitLabWebhookToken}, "gitlab-webhook-token", "secret token GitLab sends in X-Gitlab-Token")
 	fs.Var(secretValue{&c.GitLabToken}, "gitlab-token", "GitLab API token for commit statuses and reading .slipway.yaml")
 	fs.StringVar(&c.GitLabAPIURL, "gitlab-api-url", "", "GitLab API base URL; empty for gitlab.com, https://HOST/api/v4 for self-hosted")
+	fs.StringVar(&c.GitHubURL, "github-url", "https://github.com", "GitHub web base URL: clone URLs are built from it and the repository name, and a webhook naming another host is refused")
+	fs.StringVar(&c.GitLabURL, "gitlab-url", "https://gitlab.com", "GitLab web base URL: clone URLs are built from it and the project path, and a webhook naming another host is refused")
+	fs.StringSliceVar(&c.InsecureGitHosts, "insecure-git-hosts", nil, "git hosts (host[:port]) whose -url may be plain http (local test hosts only)")
+	fs.StringSliceVar(&c.AllowedRepos, "allowed-repos", nil, "repositories Slipway builds, globs like owner/* or group/** (empty: all); events of others are recorded as ignored")
+	fs.StringVar(&c.RepoWebhookSecretsFile, "repo-webhook-secrets-file", "", "YAML map github:/gitlab: of repository → its own webhook secret (a mounted Secret); such a repository accepts only its own secret")
+	fs.StringVar(&c.PRImageSuffix, "pr-image-suffix", "pr", "merge requests push to <image-registry>/<app>/<suffix>, never to the app's repository")
+	fs.StringVar(&c.PRBuildkitAddr, "pr-buildkit-addr", "", "a buildkitd of its own for merge request builds (empty: buildkit-addr)")
 	fs.StringVar(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", "25Mi", "largest webhook body accepted (413 beyond), as a size; GitHub sends at most 25 MB")
 	fs.StringVar(&c.WebhookMaxInflightBytes, "webhook-max-inflight-bytes", "64Mi", "webhook body bytes held at once across all deliveries, as a size; a delivery beyond it gets 503 with Retry-After instead of memory (at least twice webhook-max-body-bytes: a body is read, then copied for parsing)")
 
@@ -357,7 +375,8 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		errs = append(errs, fmt.Sprintf("store %q: want sqlite://PATH or postgres://…", redactURL(c.Store)))
 	}
-	if !c.GitHubWebhookSecret.IsSet() && !c.GitLabWebhookToken.IsSet() {
+	errs = append(errs, c.validateTrust()...)
+	if !c.GitHubWebhookSecret.IsSet() && !c.GitLabWebhookToken.IsSet() && c.RepoWebhookSecretsFile == "" {
 		errs = append(errs, "neither github-webhook-secret nor gitlab-webhook-token is set: no webhook could be verified")
 	}
 	if c.GitHubWebhookSecret.IsSet() && !c.GitHubToken.IsSet() {

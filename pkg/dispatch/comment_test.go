@@ -26,10 +26,39 @@ type mrSCM struct {
 	writers  map[string]bool
 	head     scm.MergeRequestHead
 	comments []string
+	statuses []scm.Status
+	canWrite int
 }
 
 func (f *mrSCM) CanWrite(_ context.Context, _ scm.Repo, user string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.canWrite++
 	return f.writers[user], nil
+}
+
+func (f *mrSCM) canWriteCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.canWrite
+}
+
+func (f *mrSCM) SetStatus(_ context.Context, _ scm.Repo, st scm.Status) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statuses = append(f.statuses, st)
+	return nil
+}
+
+// statusLines are the posted statuses as "<short sha> <state> <context>: <description>".
+func (f *mrSCM) statusLines() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, st := range f.statuses {
+		out = append(out, st.SHA[:8]+" "+string(st.State)+" "+st.Context+": "+st.Description)
+	}
+	return out
 }
 
 func (f *mrSCM) CreateComment(_ context.Context, _ scm.Repo, _ int, body string) error {

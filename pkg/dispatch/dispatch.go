@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/lru"
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
@@ -63,9 +64,14 @@ type Dispatcher struct {
 	metrics     *metrics
 	configs     *configCache
 	cacheSize   int
-	registerer  prometheus.Registerer
-	maxRunning  int
-	admitMu     sync.Mutex
+	// The trust gate (trust.go); off while approvals is nil.
+	approvals     Approvals
+	statusContext string
+	trustTTL      time.Duration
+	trustCache    *lru.Cache
+	registerer    prometheus.Registerer
+	maxRunning    int
+	admitMu       sync.Mutex
 	// admitEvery is how often Run admits queued runs of every repo, a
 	// safety net for a finish the reporter missed (e.g. during a restart).
 	admitEvery time.Duration
@@ -142,9 +148,10 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 		workers: 8, poll: time.Second, lease: 2 * time.Minute, maxAttempts: 50,
 		backoff: retry.Exponential(time.Second, 2*time.Minute), cacheSize: 256,
 		admitEvery: 30 * time.Second,
-		log:        slog.New(slog.DiscardHandler),
-		clock:      clock.RealClock{},
-		wake:       make(chan struct{}, 1),
+		trustTTL:   30 * time.Second, statusContext: "slipway/ci",
+		log:   slog.New(slog.DiscardHandler),
+		clock: clock.RealClock{},
+		wake:  make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(d)
@@ -164,6 +171,8 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 		return nil, errors.New("dispatch: nil clock")
 	case d.maxRunning < 0:
 		return nil, fmt.Errorf("dispatch: max running per repo must not be negative, got %d", d.maxRunning)
+	case d.trustTTL < 0:
+		return nil, fmt.Errorf("dispatch: negative trust cache TTL %s", d.trustTTL)
 	case d.cacheSize < 1:
 		return nil, fmt.Errorf("dispatch: config cache size must be at least 1, got %d", d.cacheSize)
 	}
@@ -182,6 +191,7 @@ func New(st Store, client versioned.Interface, scms map[event.Provider]scm.Clien
 	d.prefetching = make(chan struct{}, 2*d.workers)
 	d.freed = make(chan struct{}, 1)
 	d.configs = newConfigCache(d.cacheSize)
+	d.trustCache = newTrustCache()
 	m, err := newMetrics(d.registerer)
 	if err != nil {
 		return nil, err
@@ -435,7 +445,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event, recorded rec
 		}
 		ev.ID = id
 	}
-	if ev.Commented && (ev.Action == event.Retest || ev.Action == event.Cancel) {
+	if ev.Commented && (ev.Action == event.Retest || ev.Action == event.Cancel || ev.Action == event.OkToTest) {
 		ok, reason, err := d.checkCommenter(ctx, ev)
 		if err != nil {
 			return "", "", err
@@ -445,7 +455,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event, recorded rec
 		}
 	}
 	switch ev.Action {
-	case event.Retest:
+	case event.Retest, event.OkToTest:
 		return d.retest(ctx, ev)
 	case event.Cancel:
 		if ev.Kind != event.MergeRequest || ev.MRNumber <= 0 {
@@ -462,19 +472,30 @@ func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event, recorded rec
 	case event.Ignore:
 		return event.Ignored, ev.Reason, nil
 	case event.Build:
-		return d.build(ctx, ev, recorded)
+		return d.build(ctx, ev, recorded, "")
 	default:
 		return "", "", fmt.Errorf("event %d: unknown action %q", ev.ID, ev.Action)
 	}
 }
 
-func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded recordedFunc) (event.State, string, error) {
+// build starts ev's pipeline. approvedBy is the trusted user who asked
+// for it by comment, if any: the trust gate lets it through.
+func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded recordedFunc, approvedBy string) (event.State, string, error) {
 	if event.IsDeletion(ev.SHA) {
 		return event.Ignored, "the ref was deleted", nil
 	}
 	rc, err := d.config(ctx, ev)
 	if err != nil {
 		return "", "", err
+	}
+	var base *repoconfig.Config
+	if ev.Kind == event.MergeRequest {
+		// Where the image goes, who is trusted and which branches build
+		// are the default branch's to say, not the merge request's.
+		if base, err = d.defaultBranchConfig(ctx, ev); err != nil {
+			return "", "", err
+		}
+		rc = repoconfig.ForMergeRequest(base, rc)
 	}
 	why, err := filter(ctx, ev, rc)
 	if err != nil {
@@ -483,12 +504,24 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	if why != "" {
 		return event.Ignored, why, nil
 	}
+	if base != nil {
+		waiting, err := d.gate(ctx, ev, base, approvedBy)
+		if err != nil {
+			return "", "", err
+		}
+		if waiting != "" {
+			return event.Waiting, waiting, nil
+		}
+	}
 	pr, err := tekton.NewCIRun(ev, rc, d.run)
 	if err != nil {
 		return "", "", fmt.Errorf("building PipelineRun: %w", err)
 	}
 	if ev.AuthorEmail != "" {
 		pr.Annotations[tekton.AnnotationAuthorEmail] = ev.AuthorEmail
+	}
+	if approvedBy != "" {
+		pr.Annotations[tekton.AnnotationApprovedBy] = approvedBy
 	}
 	if d.maxRunning > 0 {
 		pr.Spec.Status = pipelinev1.PipelineRunSpecStatusPending

@@ -145,6 +145,7 @@ func TestBuildCreatesRun(t *testing.T) {
 		tekton.LabelManaged: "true", tekton.LabelEventID: "1", tekton.LabelProvider: "github",
 		tekton.LabelKind: "push", tekton.LabelApp: "web", tekton.LabelRepoHash: tekton.RepoHash(event.GitHub, "acme/web"),
 		tekton.LabelBranchHash: tekton.BranchHash("main"), tekton.LabelSHA: shaA, tekton.LabelPipeline: "ci",
+		tekton.LabelTrust: tekton.TrustTrusted,
 	}
 	if diff := cmp.Diff(wantLabels, pr.Labels); diff != "" {
 		t.Errorf("labels (-want +got)\n%s", diff)
@@ -413,7 +414,8 @@ func TestSupersede(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.scm.files[shaA], h.scm.files[shaB] = tt.config, tt.config
+			// A merge request's cancel policy is the default branch's.
+			h.scm.files[shaA], h.scm.files[shaB], h.scm.files["main"] = tt.config, tt.config, tt.config
 			first := h.store.add(tt.first)
 			second := h.store.add(tt.second)
 			if tt.newerFirst {
@@ -442,8 +444,7 @@ func TestCloseCancelsMRRuns(t *testing.T) {
 	b := h.store.add(mr(7, shaB, "d2"))
 	other := h.store.add(mr(8, shaB, "d3"))
 	// Dispatch with cancel-in-progress off so all three start running.
-	h.scm.files[shaA] = "cancelInProgress: {mergeRequests: false}"
-	h.scm.files[shaB] = "cancelInProgress: {mergeRequests: false}"
+	h.scm.files["main"] = "cancelInProgress: {mergeRequests: false}" // the default branch decides
 	h.step(t)
 	// The first run finished already: it must not count.
 	pr, err := h.cs.TektonV1().PipelineRuns(ns).Get(context.Background(), h.runName(t, a), metav1.GetOptions{})

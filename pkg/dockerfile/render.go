@@ -50,7 +50,18 @@ type Options struct {
 	// Languages is what the platform offers per language (versions and
 	// base images). Default: the template metadata (DefaultPlatform).
 	Languages Platform
+	// CacheScope goes into the ids of the BuildKit cache mounts
+	// (slipway-<scope>-go-build…), so merge requests' builds ("untrusted")
+	// never share a compiler or package cache with trusted ones. Default:
+	// "trusted".
+	CacheScope string
 }
+
+// Cache scopes of the generated Dockerfiles' cache mounts.
+const (
+	CacheTrusted   = "trusted"
+	CacheUntrusted = "untrusted"
+)
 
 // Result is a rendered Dockerfile and what the pipeline needs around it.
 type Result struct {
@@ -101,6 +112,8 @@ type data struct {
 
 	GoMain   string
 	Vendored bool
+	// CacheScope names the cache mounts (Options.CacheScope).
+	CacheScope string
 
 	PackageManager, InstallCommand, InstallRun, PruneCommand string
 	HasBuildScript, HasTestScript                            bool
@@ -182,7 +195,16 @@ func render(dir string, rc *repoconfig.Config, o Options, lib *library) (*Result
 		return nil, fmt.Errorf("build.language %q is not supported; use one of: %s", m.Language, strings.Join(Languages, ", "))
 	}
 	offer := o.Languages[m.Language]
+	scope := o.CacheScope
+	switch scope {
+	case "":
+		scope = CacheTrusted
+	case CacheTrusted, CacheUntrusted:
+	default:
+		return nil, fmt.Errorf("cache scope %q: want %s or %s", o.CacheScope, CacheTrusted, CacheUntrusted)
+	}
 	d := &data{
+		CacheScope:   scope,
 		Language:     m.Language,
 		Port:         meta.Port,
 		GoProxy:      o.GoProxy,

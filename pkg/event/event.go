@@ -39,6 +39,10 @@ const (
 	Retest Action = "retest"
 	// Ignore records the event without starting anything; Reason says why.
 	Ignore Action = "ignore"
+	// OkToTest approves an untrusted merge request's current head SHA for
+	// one build. It comes from an "/ok-to-test" comment whose writer is in
+	// Author; the dispatcher builds only when that writer is trusted.
+	OkToTest Action = "ok_to_test"
 )
 
 // State is where an event is in the durable queue.
@@ -49,7 +53,24 @@ const (
 	Dispatched State = "dispatched"
 	Ignored    State = "ignored"
 	Failed     State = "failed"
+	// Waiting: an untrusted merge request's head waits for a trusted
+	// user's /ok-to-test; Reason says who may give it. Final: the approval
+	// comes as a new event.
+	Waiting State = "waiting"
 )
+
+// States lists every state, in the order pages offer them.
+var States = []State{Queued, Dispatched, Waiting, Ignored, Failed}
+
+// Valid reports whether s is one of States.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
 
 // Event is a verified webhook delivery, normalized.
 type Event struct {
@@ -85,8 +106,11 @@ type Event struct {
 
 	// Author is the pusher or MR author; on a "/retest" or "/cancel"
 	// comment it is the commenter, and Commented is true.
-	Author        string `json:"author,omitempty"`
-	Commented     bool   `json:"commented,omitempty"`
+	Author    string `json:"author,omitempty"`
+	Commented bool   `json:"commented,omitempty"`
+	// AuthorBot is true when the host marks Author as a bot account: bots
+	// are not trusted unless a repository's trusted list names them.
+	AuthorBot     bool   `json:"authorBot,omitempty"`
 	AuthorEmail   string `json:"authorEmail,omitempty"`
 	CommitMessage string `json:"commitMessage,omitempty"`
 	// CommitTime is the head commit's timestamp (used for reproducible image dates).

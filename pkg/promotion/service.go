@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/environment"
+	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/provenance"
@@ -285,7 +286,9 @@ func (s *Service) rollback(ctx context.Context, who Caller, appName, env string)
 // deployed is not deployed twice.
 func (s *Service) AutoDeploy(ctx context.Context, ciRun run.Run, defaultBranch string) (*release.Promotion, error) {
 	app, ok := s.cfg.AppForRepo(ciRun.Repo)
-	if !ok || ciRun.State != run.Succeeded || ciRun.Ref != "refs/heads/"+app.DeploysFrom(defaultBranch) || ciRun.ImageDigest == "" || ciRun.ImageURL == "" {
+	// A merge request's build is untrusted code, whatever its ref says:
+	// it never deploys by itself.
+	if !ok || ciRun.Kind == event.MergeRequest || ciRun.State != run.Succeeded || ciRun.Ref != "refs/heads/"+app.DeploysFrom(defaultBranch) || ciRun.ImageDigest == "" || ciRun.ImageURL == "" {
 		return nil, nil
 	}
 	first := s.cfg.First().Name

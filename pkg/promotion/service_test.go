@@ -661,6 +661,7 @@ func TestAutoDeployOnlyOnTheAppsBranch(t *testing.T) {
 		{"tag", func(r run.Run) run.Run { r.Ref = "refs/tags/v1"; return r }},
 		{"failed run", func(r run.Run) run.Run { r.State = run.Failed; return r }},
 		{"other repo", func(r run.Run) run.Run { r.Repo = "acme/other"; return r }},
+		{"merge request", func(r run.Run) run.Run { r.Kind = event.MergeRequest; return r }},
 	}
 	for _, tt := range tests {
 		if p, err := e.svc.AutoDeploy(ctx, tt.ciRun(ciRun), ""); p != nil || err != nil {

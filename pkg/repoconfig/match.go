@@ -97,3 +97,7 @@ func Match(pattern, name string) bool {
 	}
 	return next[0]
 }
+
+// CheckPatterns validates glob patterns (Match's syntax) against the caps,
+// for other lists that reuse the matcher, e.g. the repository allowlist.
+func CheckPatterns(field string, patterns []string) error { return checkPatterns(field, patterns) }

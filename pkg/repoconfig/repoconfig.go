@@ -35,6 +35,55 @@ type Config struct {
 	CancelInProgress *CancelPolicy `json:"cancelInProgress,omitempty"`
 	// Build tunes the generated Dockerfile and the unit tests.
 	Build Build `json:"build,omitempty"`
+	// Trusted names who may build merge requests without a maintainer's
+	// /ok-to-test besides those with write access. Read from the default
+	// branch only (see ForMergeRequest).
+	Trusted Trusted `json:"trusted,omitempty"`
+}
+
+// Trusted is the trusted: section of .slipway.yaml.
+type Trusted struct {
+	// Users are git host logins (GitHub) or usernames (GitLab), bots
+	// included: a bot is trusted only when named here.
+	Users []string `json:"users,omitempty"`
+	// KeepApprovals keeps a merge request's /ok-to-test across new pushes.
+	// Default false: each new head SHA waits for its own approval.
+	KeepApprovals bool `json:"keepApprovals,omitempty"`
+}
+
+// MaxTrustedUsers caps trusted.users.
+const MaxTrustedUsers = 1000
+
+// TrustsUser reports whether user is listed in trusted.users (host logins
+// compare case-insensitively, as both hosts treat them).
+func (c *Config) TrustsUser(user string) bool {
+	if user == "" {
+		return false
+	}
+	for _, u := range c.Trusted.Users {
+		if strings.EqualFold(u, user) {
+			return true
+		}
+	}
+	return false
+}
+
+// ForMergeRequest is the configuration a merge request builds with: what
+// decides where the image goes (app), who is trusted, which branches and
+// tags build and how runs cancel comes from base, the default branch's
+// .slipway.yaml; only what shapes the build itself (paths, ignorePaths and
+// build: test command, Dockerfile, context, language) comes from head,
+// the merge request's own. Either may be nil (no file): the defaults.
+func ForMergeRequest(base, head *Config) *Config {
+	out := Config{}
+	if base != nil {
+		out = *base
+	}
+	out.Paths, out.IgnorePaths, out.Build = nil, nil, Build{}
+	if head != nil {
+		out.Paths, out.IgnorePaths, out.Build = head.Paths, head.IgnorePaths, head.Build
+	}
+	return &out
 }
 
 // CancelPolicy: nil fields take the defaults (branches no, merge requests yes).
@@ -82,6 +131,14 @@ func (c *Config) Validate() error {
 	}{{"branches", c.Branches}, {"tags", c.Tags}, {"paths", c.Paths}, {"ignorePaths", c.IgnorePaths}} {
 		if err := checkPatterns(set.field, set.patterns); err != nil {
 			return err
+		}
+	}
+	if len(c.Trusted.Users) > MaxTrustedUsers {
+		return fmt.Errorf("trusted.users: %d names, more than the %d allowed", len(c.Trusted.Users), MaxTrustedUsers)
+	}
+	for i, u := range c.Trusted.Users {
+		if u == "" || len(u) > 255 || strings.ContainsAny(u, " \t\r\n/") {
+			return fmt.Errorf("trusted.users[%d]: %q is not a user name", i, u)
 		}
 	}
 	if c.Build.Port < 0 || c.Build.Port > 65535 {

@@ -7,7 +7,8 @@ import (
 )
 
 // CommentCommand returns the Slipway command in an MR comment: event.Retest
-// for a line "/retest", event.Cancel for "/cancel", "" for anything else.
+// for a line "/retest", event.Cancel for "/cancel", event.OkToTest for
+// "/ok-to-test", "" for anything else.
 // Only whole lines count (trailing words are allowed, as in "/retest
 // please"), so a quoted or inline mention does not trigger a run. The
 // first command line wins.
@@ -22,6 +23,8 @@ func CommentCommand(body string) event.Action {
 			return event.Retest
 		case "/cancel":
 			return event.Cancel
+		case "/ok-to-test":
+			return event.OkToTest
 		}
 	}
 	return ""

@@ -1,6 +1,7 @@
 package scm
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/slipway-ci/slipway/pkg/event"
@@ -19,9 +20,32 @@ func TestCommentCommand(t *testing.T) {
 		{"> /retest", ""},
 		{"/retesting", ""},
 		{"", ""},
+		{"/ok-to-test", event.OkToTest},
+		{"thanks!\n/ok-to-test\n", event.OkToTest},
+		{"/ok-to-test-please", ""},
+		{"`/ok-to-test`", ""},
 	} {
 		if got := CommentCommand(tc.body); got != tc.want {
 			t.Errorf("CommentCommand(%q) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
+}
+
+// FuzzCommentCommand: any comment body gives one of the known commands or
+// none, and a command is always a whole first field of some line.
+func FuzzCommentCommand(f *testing.F) {
+	for _, s := range []string{"/retest", "/cancel", "/ok-to-test", "LGTM\n/ok-to-test now", "\x00/retest", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		switch got := CommentCommand(body); got {
+		case "":
+		case event.Retest, event.Cancel, event.OkToTest:
+			if !strings.Contains(body, "/") {
+				t.Errorf("CommentCommand(%q) = %q without a slash", body, got)
+			}
+		default:
+			t.Errorf("CommentCommand(%q) = unknown %q", body, got)
+		}
+	})
 }

@@ -109,7 +109,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		MavenSettings:        cfg.MavenSettings,
 		MavenOffline:         cfg.MavenOffline,
 		TestMemoryLimit:      cfg.TestMemoryLimit,
+		PRImageSuffix:        cfg.PRImageSuffix,
+		PRBuildkitAddr:       cfg.PRBuildkitAddr,
 	},
+		dispatch.WithTrustGate(st, cfg.StatusContext),
 		dispatch.WithWorkers(cfg.DispatchWorkers),
 		dispatch.WithPollInterval(cfg.PollInterval),
 		dispatch.WithLogger(log.With("component", "dispatch")),
@@ -162,6 +165,21 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if cfg.GitLabWebhookToken.IsSet() {
 		hookOpts = append(hookOpts, webhook.WithGitLabToken(cfg.GitLabWebhookToken.Reveal()))
 	}
+	hosts, err := cfg.GitHosts()
+	if err != nil {
+		return nil, err
+	}
+	for p, h := range hosts {
+		hookOpts = append(hookOpts, webhook.WithGitHost(p, h))
+	}
+	repoSecrets, err := cfg.RepoSecrets()
+	if err != nil {
+		return nil, err
+	}
+	for p, m := range repoSecrets {
+		hookOpts = append(hookOpts, webhook.WithRepoSecrets(p, m))
+	}
+	hookOpts = append(hookOpts, webhook.WithAllowedRepos(cfg.AllowedRepos))
 	maxBody, maxInflight, err := cfg.WebhookLimits()
 	if err != nil {
 		return nil, err

@@ -368,9 +368,9 @@ func (s *DB) ClaimEvents(ctx context.Context, limit int, lease time.Duration) ([
 
 func (s *DB) FinishEvent(ctx context.Context, id int64, state event.State, reason string) error {
 	switch state {
-	case event.Dispatched, event.Ignored, event.Failed:
+	case event.Dispatched, event.Ignored, event.Failed, event.Waiting:
 	default:
-		return fmt.Errorf("finish event %d: state %q is not final (want dispatched, ignored or failed)", id, state)
+		return fmt.Errorf("finish event %d: state %q is not final (want dispatched, waiting, ignored or failed)", id, state)
 	}
 	err := s.rec.exec(ctx, false, stmt{q: s.qFinish, args: []any{string(state), reason, s.d.timeArg(s.ts()), id}, affected: one})
 	if err != nil {
@@ -417,7 +417,7 @@ func (s *DB) ListEvents(ctx context.Context, f EventFilter) ([]event.Event, erro
 		return nil, fmt.Errorf("list events: negative limit %d", f.Limit)
 	}
 	switch f.State {
-	case "", event.Queued, event.Dispatched, event.Ignored, event.Failed:
+	case "", event.Queued, event.Dispatched, event.Ignored, event.Failed, event.Waiting:
 	default:
 		return nil, fmt.Errorf("list events: unknown state %q", f.State)
 	}

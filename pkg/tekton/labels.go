@@ -42,4 +42,10 @@ const (
 	// AnnotationAuthorEmail is the commit author's email, for failure
 	// notifications (set by the dispatcher when the payload had one).
 	AnnotationAuthorEmail = "slipway.dev/author-email"
+	// AnnotationApprovedBy names the trusted user whose /ok-to-test or
+	// /retest started a merge request's run.
+	AnnotationApprovedBy = "slipway.dev/approved-by"
+	// LabelTrust is the run's trust level: TrustUntrusted for merge
+	// requests (sandboxed image, cache and credentials), else TrustTrusted.
+	LabelTrust = "slipway.dev/trust"
 )

@@ -23,6 +23,16 @@ import (
 // DefaultWorkspaceSize is the size of the source volume when RunOptions.Size is zero.
 const DefaultWorkspaceSize = "1Gi"
 
+// DefaultPRImageSuffix: merge requests push to <prefix>/<app>/pr.
+const DefaultPRImageSuffix = "pr"
+
+// Trust levels of a run (LabelTrust): a merge request's code is untrusted
+// even once approved, and builds sandboxed.
+const (
+	TrustTrusted   = "trusted"
+	TrustUntrusted = "untrusted"
+)
+
 // RunOptions are the cluster-side settings of every CI PipelineRun.
 type RunOptions struct {
 	// Namespace of the PipelineRuns (where Install put the Pipeline). Required.
@@ -64,6 +74,14 @@ type RunOptions struct {
 	// and the unit-test step; empty keeps the pipeline's default.
 	GoProxy, NpmRegistry, PipIndexURL, MavenSettings string
 	MavenOffline                                     bool
+	// PRImageSuffix is the path element merge request builds push under:
+	// <ImagePrefix>/<app>/<suffix>, never the app's own repository; empty
+	// means DefaultPRImageSuffix.
+	PRImageSuffix string
+	// PRBuildkitAddr, when set, is a buildkitd of its own for merge request
+	// builds, so not even a repository's own Dockerfile can reach the
+	// cache mounts of trusted builds; empty: BuildkitAddr.
+	PRBuildkitAddr string
 	// TestMemoryLimit bounds the unit-test step's memory (a quantity,
 	// "1Gi"), so a runaway test is killed as out of memory rather than
 	// starving the node; empty: no limit beyond the namespace's.
@@ -80,6 +98,8 @@ func (o RunOptions) validate() error {
 		return fmt.Errorf("run options: slipway image is required")
 	case o.Timeout < 0:
 		return fmt.Errorf("run options: negative timeout %s", o.Timeout)
+	case o.PRImageSuffix != "" && (strings.Trim(o.PRImageSuffix, "/") != o.PRImageSuffix || strings.Contains(o.PRImageSuffix, ":") || strings.Contains(o.PRImageSuffix, "@")):
+		return fmt.Errorf("run options: PR image suffix %q must be a repository path element, like \"pr\"", o.PRImageSuffix)
 	}
 	// Tekton does not check these names; a typo would only show as a run
 	// stuck on a missing object.
@@ -136,6 +156,7 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 		LabelRepoHash: RepoHash(ev.Provider, ev.Repo),
 		LabelSHA:      shaLabel(ev.SHA),
 		LabelPipeline: "ci",
+		LabelTrust:    TrustTrusted,
 	}
 	if b := ev.Branch(); b != "" && ev.Kind != event.Tag {
 		labels[LabelBranchHash] = BranchHash(b)
@@ -171,8 +192,25 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 		sc := o.StorageClass
 		pvc.Spec.StorageClassName = &sc
 	}
+	image := strings.TrimSuffix(o.ImagePrefix, "/") + "/" + app
+	sandboxed := ev.Kind == event.MergeRequest
+	var cacheRef, cacheFrom string
+	if sandboxed {
+		// A merge request's image and cache live apart from the app's: it
+		// reads main's cache and writes only its own.
+		labels[LabelTrust] = TrustUntrusted
+		suffix := o.PRImageSuffix
+		if suffix == "" {
+			suffix = DefaultPRImageSuffix
+		}
+		cacheFrom = image + ":buildcache"
+		image += "/" + suffix
+		cacheRef = image + ":buildcache"
+	}
 	ws := []pipelinev1.WorkspaceBinding{{Name: "source", VolumeClaimTemplate: &pvc}}
-	if o.GitCredentialsSecret != "" {
+	// Merge requests clone the public ref with no git credentials: their
+	// code must not be able to read them.
+	if o.GitCredentialsSecret != "" && !sandboxed {
 		ws = append(ws, pipelinev1.WorkspaceBinding{
 			Name:   "git-credentials",
 			Secret: &corev1.SecretVolumeSource{SecretName: o.GitCredentialsSecret},
@@ -194,7 +232,7 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 				str("revision", ev.SHA),
 				str("ref", FetchRef(ev)),
 				str("app", app),
-				str("image", strings.TrimSuffix(o.ImagePrefix, "/")+"/"+app),
+				str("image", image),
 				str("image-tag", short),
 				str("event-kind", string(ev.Kind)),
 				str("mr-number", mr),
@@ -209,8 +247,15 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	if o.BaseRegistry != "" {
 		pr.Spec.Params = append(pr.Spec.Params, str("base-registry", o.BaseRegistry))
 	}
-	if o.BuildkitAddr != "" {
-		pr.Spec.Params = append(pr.Spec.Params, str("buildkit-addr", o.BuildkitAddr))
+	buildkit := o.BuildkitAddr
+	if sandboxed && o.PRBuildkitAddr != "" {
+		buildkit = o.PRBuildkitAddr
+	}
+	if buildkit != "" {
+		pr.Spec.Params = append(pr.Spec.Params, str("buildkit-addr", buildkit))
+	}
+	if sandboxed {
+		pr.Spec.Params = append(pr.Spec.Params, str("cache-ref", cacheRef), str("cache-from", cacheFrom), str("cache-scope", TrustUntrusted))
 	}
 	if o.BuilderID != "" {
 		pr.Spec.Params = append(pr.Spec.Params, str("builder-id", o.BuilderID))

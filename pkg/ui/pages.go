@@ -214,11 +214,11 @@ type eventsData struct {
 
 func (u *UI) eventsPage(c echo.Context) error {
 	d := eventsData{Repo: strings.TrimSpace(c.QueryParam("repo")), StateQ: c.QueryParam("state"),
-		States: []string{string(event.Queued), string(event.Dispatched), string(event.Ignored), string(event.Failed)}}
+		States: stateNames()}
 	f := store.EventFilter{Limit: listLimit, Repo: d.Repo}
 	switch event.State(d.StateQ) {
 	case "":
-	case event.Queued, event.Dispatched, event.Ignored, event.Failed:
+	case event.Queued, event.Dispatched, event.Waiting, event.Ignored, event.Failed:
 		f.State = event.State(d.StateQ)
 	default:
 		d.Err = "Unknown state " + strconv.Quote(d.StateQ) + "."
@@ -516,4 +516,13 @@ func noticeText(code string) string {
 		return "Re-run queued."
 	}
 	return ""
+}
+
+// stateNames are the event states the events page filters by.
+func stateNames() []string {
+	out := make([]string, len(event.States))
+	for i, s := range event.States {
+		out[i] = string(s)
+	}
+	return out
 }

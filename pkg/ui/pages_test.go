@@ -288,6 +288,30 @@ func TestEventsPage(t *testing.T) {
 	}
 }
 
+// A merge request waiting for /ok-to-test is listed with who may approve.
+func TestEventsPageWaiting(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	ev := storetest.Event("d-wait")
+	id, _, err := e.st.RecordEvent(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const why = "waiting for /ok-to-test by a maintainer (drive-by is not trusted): /ok-to-test from anyone with write access to acme/web or alice starts 11111111"
+	if err := e.st.FinishEvent(ctx, id, event.Waiting, why); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.get("/events?state=waiting")
+	if code != 200 {
+		t.Fatalf("GET /events?state=waiting: %d", code)
+	}
+	for _, s := range []string{`data-state="waiting"`, "anyone with write access to acme/web or alice", `value="waiting"`} {
+		if !strings.Contains(body, s) {
+			t.Errorf("events page lacks %q", s)
+		}
+	}
+}
+
 func TestStaticAssets(t *testing.T) {
 	e := newEnv(t, nil)
 	for path, want := range map[string]string{"/ui/static/app.js": "EventSource", "/ui/static/style.css": "@media"} {

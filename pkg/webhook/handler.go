@@ -66,6 +66,10 @@ type Handler struct {
 	in           Intake
 	githubSecret []byte
 	gitlabToken  string
+	// Per-repository secrets, the allowlist and the pinned git hosts (trust.go).
+	repoSecrets  map[event.Provider]map[string]string
+	allowedRepos []string
+	gitHosts     map[event.Provider]scm.GitHost
 	wake         func()
 	wait         time.Duration
 	log          *slog.Logger
@@ -147,6 +151,9 @@ func New(rec Recorder, opts ...Option) (*Handler, error) {
 	if h.in == nil {
 		h.in = queue{rec: rec, wake: h.wake}
 	}
+	if err := h.checkTrustOptions(); err != nil {
+		return nil, fmt.Errorf("webhook handler: %w", err)
+	}
 	h.inflight = newInflight(h.maxInflight)
 	m, err := newMetrics(h.reg)
 	if err != nil {
@@ -171,8 +178,8 @@ type provider struct {
 	// precheck refuses, before the body is read, what cannot verify.
 	precheck func(r *http.Request) *refusal
 	// verify checks the sender over the body as read, before it is
-	// joined for parsing.
-	verify func(r *http.Request, b *body) error
+	// joined for parsing, and says whose secret it holds.
+	verify func(r *http.Request, b *body) (signer string, err error)
 	parse  func(eventType, delivery string, body []byte) (*event.Event, error)
 }
 
@@ -184,7 +191,7 @@ func (h *Handler) GitHub(c echo.Context) error {
 		deliveryHeader: github.DeliveryHeader,
 		validEvent:     validGitHubEvent,
 		precheck:       h.precheckGitHub,
-		verify:         h.verifyGitHub,
+		verify:         h.githubSigner,
 		parse:          github.ParseWebhook,
 	})
 }
@@ -197,8 +204,8 @@ func (h *Handler) GitLab(c echo.Context) error {
 		deliveryHeader: gitlab.DeliveryHeader,
 		validEvent:     validGitLabEvent,
 		precheck:       h.precheckGitLab,
-		verify: func(r *http.Request, _ *body) error {
-			return gitlab.VerifyToken(h.gitlabToken, r.Header.Get(gitlab.TokenHeader))
+		verify: func(r *http.Request, _ *body) (string, error) {
+			return h.gitlabSigner(r.Header.Get(gitlab.TokenHeader))
 		},
 		parse: gitlab.ParseWebhook,
 	})
@@ -255,7 +262,8 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 	}
 
 	// 2. Verify the sender before looking at the content.
-	if err := p.verify(r, raw); err != nil {
+	signer, err := p.verify(r, raw)
+	if err != nil {
 		f := refuse(http.StatusUnauthorized, ReasonBadSignature, "unauthorized", "signature does not match the payload")
 		h.denied(r, p, f)
 		return f.code, f.response(), unknown, f.result
@@ -292,6 +300,13 @@ func (h *Handler) handle(r *http.Request, p provider) (code int, resp Response, 
 		return f.code, f.response(), string(ev.Kind), f.result
 	}
 	kind = string(ev.Kind)
+	// 4. The secret must be the repository's own; then the allowlist and
+	// the pinned clone URL, whose refusals are recorded as ignored.
+	if f := h.checkSigner(p.name, ev.Repo, signer); f != nil {
+		h.denied(r, p, f)
+		return f.code, f.response(), kind, f.result
+	}
+	h.admit(p.name, ev)
 	log = log.With("repo", ev.Repo, "sha", ev.SHA, "kind", ev.Kind, "action", ev.Action)
 
 	// 5. Record in the durable queue; the intake may hand the event to a

@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -176,7 +174,7 @@ func validGitLabEvent(s string) bool {
 // body is read: no secret configured, no header, a header that is not
 // sha256=<64 hex>.
 func (h *Handler) precheckGitHub(r *http.Request) *refusal {
-	if len(h.githubSecret) == 0 {
+	if !h.configured(event.GitHub) {
 		return refuse(http.StatusUnauthorized, ReasonNotConfigured, "unauthorized", "github webhook secret is not configured")
 	}
 	sig := r.Header.Get(github.SignatureHeader)
@@ -194,10 +192,10 @@ func (h *Handler) precheckGitHub(r *http.Request) *refusal {
 // read: GitLab's check needs no body.
 func (h *Handler) precheckGitLab(r *http.Request) *refusal {
 	tok := r.Header.Get(gitlab.TokenHeader)
-	switch err := gitlab.VerifyToken(h.gitlabToken, tok); {
+	switch _, err := h.gitlabSigner(tok); {
 	case err == nil:
 		return nil
-	case h.gitlabToken == "":
+	case !h.configured(event.GitLab):
 		return refuse(http.StatusUnauthorized, ReasonNotConfigured, "unauthorized", "gitlab webhook token is not configured")
 	case tok == "":
 		return refuse(http.StatusUnauthorized, ReasonMissingToken, "unauthorized", "missing "+gitlab.TokenHeader+" header")
@@ -325,24 +323,6 @@ func (h *Handler) readBody(r *http.Request) (*body, *refusal) {
 		return b, tooLarge
 	}
 	return b, nil
-}
-
-// verifyGitHub checks the signature over the chunks as read, so a body
-// that does not verify is never joined. precheckGitHub has checked the
-// header's form and that a secret is set.
-func (h *Handler) verifyGitHub(r *http.Request, b *body) error {
-	want, err := hex.DecodeString(strings.TrimPrefix(r.Header.Get(github.SignatureHeader), "sha256="))
-	if err != nil || len(h.githubSecret) == 0 {
-		return errors.New("malformed signature")
-	}
-	mac := hmac.New(sha256.New, h.githubSecret)
-	if _, err := b.WriteTo(mac); err != nil {
-		return err
-	}
-	if !hmac.Equal(want, mac.Sum(nil)) {
-		return errors.New("signature does not match the payload")
-	}
-	return nil
 }
 
 // checkEvent validates, after verification, the fields of ev that name

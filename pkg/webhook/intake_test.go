@@ -425,13 +425,13 @@ func FuzzHandler(f *testing.F) {
 
 // Every real payload in webhooks/ passes the field checks.
 func TestIntakeAcceptsEveryFixture(t *testing.T) {
-	gh := map[string]string{"issue_comment-retest.json": "issue_comment", "ping.json": "ping", "push-branch-deleted.json": "push",
+	gh := map[string]string{"issue_comment-retest.json": "issue_comment", "issue_comment-ok-to-test.json": "issue_comment", "ping.json": "ping", "push-branch-deleted.json": "push",
 		"push-tag-deleted.json": "push", "push-tag.json": "push", "push.json": "push"}
 	for _, f := range []string{"closed", "labeled", "opened", "reopened", "synchronize"} {
 		gh["pull_request-"+f+".json"] = "pull_request"
 	}
 	gl := map[string]string{"push.json": "Push Hook", "push-branch-deleted.json": "Push Hook", "tag_push.json": "Tag Push Hook",
-		"tag_push-deleted.json": "Tag Push Hook", "note-merge_request-retest.json": "Note Hook"}
+		"tag_push-deleted.json": "Tag Push Hook", "note-merge_request-retest.json": "Note Hook", "note-merge_request-ok-to-test.json": "Note Hook"}
 	for _, f := range []string{"approved", "close", "merge", "open", "update-oldrev", "update"} {
 		gl["merge_request-"+f+".json"] = "Merge Request Hook"
 	}

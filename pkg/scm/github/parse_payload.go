@@ -163,6 +163,7 @@ func fromPullRequest(p *gh.PullRequestEvent) (*event.Event, error) {
 		TargetBranch:  base.GetRef(),
 		MRTitle:       pr.GetTitle(),
 		Author:        pr.GetUser().GetLogin(),
+		AuthorBot:     pr.GetUser().GetType() == "Bot",
 	}
 	switch {
 	case ev.Repo == "":

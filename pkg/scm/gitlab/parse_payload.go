@@ -287,7 +287,7 @@ func fromMergeComment(p *gl.MergeCommentEvent) (*event.Event, error) {
 		return nil, missing("project.git_http_url")
 	}
 	ev.Action = cmd
-	if cmd == event.Retest && mr.State != "" && mr.State != "opened" {
+	if (cmd == event.Retest || cmd == event.OkToTest) && mr.State != "" && mr.State != "opened" {
 		return ev.Ignored(fmt.Sprintf("retest on a %s merge request", mr.State)), nil
 	}
 	return ev, nil

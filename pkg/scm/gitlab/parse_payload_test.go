@@ -193,7 +193,7 @@ func FuzzParseGitLab(f *testing.F) {
 			if ev.MRNumber <= 0 {
 				t.Fatalf("cancel without merge request number: %+v", ev)
 			}
-		case event.Retest:
+		case event.Retest, event.OkToTest:
 			if ev.MRNumber <= 0 || ev.Author == "" || !ev.Commented || ev.CloneURL == "" {
 				t.Fatalf("retest without merge request number, commenter or clone URL: %+v", ev)
 			}

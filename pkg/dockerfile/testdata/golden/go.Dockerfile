@@ -10,7 +10,7 @@ WORKDIR /src
 COPY go.mod ./
 RUN go mod download
 COPY . .
-RUN --mount=type=cache,target=/root/.cache/go-build \
+RUN --mount=type=cache,id=slipway-trusted-go-build,target=/root/.cache/go-build \
     go build -trimpath -ldflags "-s -w" -o /out/app .
 
 FROM scratch

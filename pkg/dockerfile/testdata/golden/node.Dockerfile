@@ -6,7 +6,7 @@ ARG NPM_CONFIG_REGISTRY=https://registry.npmjs.org/
 WORKDIR /app
 # Dependencies first: a source-only change reuses this layer.
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --registry="$NPM_CONFIG_REGISTRY"
+RUN --mount=type=cache,id=slipway-trusted-npm,target=/root/.npm npm ci --registry="$NPM_CONFIG_REGISTRY"
 COPY . .
 # Only production dependencies go to the runtime image.
 RUN npm prune --omit=dev
