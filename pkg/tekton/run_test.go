@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/policy"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 )
 
@@ -60,6 +61,12 @@ func TestGoldenCIRun(t *testing.T) {
 				o.GoProxy, o.NpmRegistry, o.PipIndexURL = "http://athens.corp", "https://npm.corp/", "https://devpi.corp/simple"
 				o.MavenSettings, o.MavenOffline = "https://nexus.corp/maven/", true
 				o.TestMemoryLimit = "1Gi"
+				// The app web's rules are merged over the default.
+				pf, err := policy.Parse([]byte("default: {maxSeverity: medium}\napps:\n  web: {denyLicenses: [AGPL-3.0-only]}\n  other: {maxSeverity: critical}\n"))
+				if err != nil {
+					panic(err)
+				}
+				o.Policy, o.AdvisoriesConfigMap = pf, "slipway-advisories"
 				return o
 			},
 		},
