@@ -20,6 +20,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/kube"
 	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/policy"
 	"github.com/slipway-ci/slipway/pkg/report"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -87,6 +88,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
+	var pol *policy.File
+	if cfg.PolicyFile != "" {
+		// A bad policy stops the start: every run would fail on it.
+		if pol, err = policy.Load(cfg.PolicyFile); err != nil {
+			return nil, fmt.Errorf("dependency policy: %w", err)
+		}
+	}
 	d, err := dispatch.New(st, tc, scms, tekton.RunOptions{
 		Namespace:            cfg.Namespace,
 		ImagePrefix:          cfg.ImageRegistry,
@@ -108,6 +116,8 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		MavenSettings:        cfg.MavenSettings,
 		MavenOffline:         cfg.MavenOffline,
 		TestMemoryLimit:      cfg.TestMemoryLimit,
+		Policy:               pol,
+		AdvisoriesConfigMap:  cfg.AdvisoriesConfigMap,
 	},
 		dispatch.WithWorkers(cfg.DispatchWorkers),
 		dispatch.WithPollInterval(cfg.PollInterval),
