@@ -35,7 +35,7 @@ type policyCheckOptions struct {
 	result   string
 	noPolicy bool
 	insecure bool
-	clock                            clock.PassiveClock
+	clock    clock.PassiveClock
 }
 
 func newPolicyCheckCmd(clk clock.PassiveClock) *cobra.Command {

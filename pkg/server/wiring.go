@@ -149,6 +149,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		report.WithBaseURL(cfg.PublicURL),
 		report.WithRegisterer(reg),
 		report.WithLogger(log.With("component", "report")),
+		report.WithPolicyChecks(st),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("reporter: %w", err)
