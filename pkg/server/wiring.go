@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	promo, err := promotionService(cfg, st, tc, informers)
+	promo, err := promotionService(cfg, st, tc, kc, pol, informers)
 	if err != nil {
 		return nil, fmt.Errorf("promotions: %w", err)
 	}

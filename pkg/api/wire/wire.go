@@ -125,6 +125,9 @@ type PromoteRequest struct {
 	To   string `json:"to"`
 	// Digest defaults to the one running in From.
 	Digest string `json:"digest,omitempty"`
+	// PolicyOverride is an admin's reason to promote although the
+	// environment's dependency policy re-check refuses; audited.
+	PolicyOverride string `json:"policyOverride,omitempty"`
 }
 
 // RollbackRequest is the body of POST /api/v1/apps/{app}/rollback.
