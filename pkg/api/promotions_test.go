@@ -125,7 +125,7 @@ func TestPromotionsAPI(t *testing.T) {
 			wantCode: 400, wantBody: `unknown field \"digset\"`},
 		// The service decides who may override (admin); the API passes the reason on.
 		{name: "promote with a policy override", method: "POST", target: "/api/v1/promotions", token: rmToken,
-			body: `{"app":"shop","to":"prod","policyOverride":"INC-4711: not reachable"}`,
+			body:     `{"app":"shop","to":"prod","policyOverride":"INC-4711: not reachable"}`,
 			wantCode: 201, wantWho: []string{"rita promote shop →prod  override: INC-4711: not reachable"}},
 		{name: "missing to", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"shop"}`,
 			wantCode: 400, wantBody: "app and to are required"},

@@ -306,11 +306,11 @@ type runData struct {
 	// PolicyErr says why it could not be read.
 	Policy    *run.PolicyCheck
 	PolicyErr string
-	CanRerun   bool
-	CanCancel  bool
-	Request    string
-	Notice     string
-	Err        string
+	CanRerun  bool
+	CanCancel bool
+	Request   string
+	Notice    string
+	Err       string
 	// Notifications are the run's, when the UI shows them (NotesOn).
 	NotesOn       bool
 	Notifications []store.Notification
