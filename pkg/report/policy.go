@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
@@ -39,7 +40,10 @@ func WithPolicyChecks(s PolicyChecks) Option {
 // policyCheck reads the POLICY result of the run's policy TaskRun, read
 // from the TaskRun (not the PipelineRun) because a failed task's results
 // do not reach the PipelineRun's. ok is false when the run has no policy
-// result (no policy task, not run, pruned).
+// result (no policy task, not run, pruned). c.Digest is the digest the
+// step checked (its image param, repo@digest, set by the Pipeline from
+// build-push's IMAGE_DIGEST), for a failed run whose PipelineRun results
+// may lack IMAGE_DIGEST.
 func (r *Reporter) policyCheck(pr *pipelinev1.PipelineRun) (c run.PolicyCheck, ok bool, err error) {
 	for _, ref := range pr.Status.ChildReferences {
 		if ref.PipelineTaskName != policyTask || (ref.Kind != "" && ref.Kind != "TaskRun") {
@@ -54,6 +58,13 @@ func (r *Reporter) policyCheck(pr *pipelinev1.PipelineRun) (c run.PolicyCheck, o
 				continue
 			}
 			c, err := parsePolicyResult(res.Value.StringVal)
+			for _, p := range tr.Spec.Params {
+				if p.Name == "image" {
+					if _, d, ok := strings.Cut(p.Value.StringVal, "@"); ok && strings.HasPrefix(d, "sha256:") {
+						c.Digest = d
+					}
+				}
+			}
 			return c, err == nil, err
 		}
 	}
@@ -81,7 +92,7 @@ func parsePolicyResult(s string) (run.PolicyCheck, error) {
 
 // savePolicy stores the finished run's policy outcome under its digest.
 func (r *Reporter) savePolicy(ctx context.Context, ciRun *run.Run, pr *pipelinev1.PipelineRun) error {
-	if r.policyChecks == nil || ciRun.ImageDigest == "" {
+	if r.policyChecks == nil {
 		return nil
 	}
 	c, ok, err := r.policyCheck(pr)
@@ -90,10 +101,13 @@ func (r *Reporter) savePolicy(ctx context.Context, ciRun *run.Run, pr *pipelinev
 		r.log.Warn("policy result unreadable", "run", ciRun.ID, "err", err)
 		return nil
 	}
-	if !ok {
+	if ciRun.ImageDigest != "" {
+		c.Digest = ciRun.ImageDigest
+	}
+	if !ok || c.Digest == "" {
 		return nil
 	}
-	c.Digest, c.RunID = ciRun.ImageDigest, ciRun.ID
+	c.RunID = ciRun.ID
 	if err := r.policyChecks.SavePolicyCheck(ctx, &c); err != nil {
 		return fmt.Errorf("saving the policy check of %s: %w", ciRun.ID, err)
 	}

@@ -48,6 +48,7 @@ func policyTaskRun(pr *pipelinev1.PipelineRun, failed bool, result string) *pipe
 		})
 		tr = &pipelinev1.TaskRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{tekton.LabelManaged: "true"}}}
 	}
+	tr.Spec.Params = pipelinev1.Params{{Name: "image", Value: *pipelinev1.NewStructuredValues("registry.local/web@sha256:0999")}}
 	tr.Status.Results = []pipelinev1.TaskRunResult{{Name: resultPolicy, Type: pipelinev1.ResultsTypeString, Value: *pipelinev1.NewStructuredValues(result)}}
 	return tr
 }
@@ -62,11 +63,15 @@ func TestPolicyOutcome(t *testing.T) {
 	garbled := newPR("web-p3", "8888", succeeded, withResults)
 	garbled.Status.Results[1].Value = *pipelinev1.NewStructuredValues("sha256:0789")
 	garbledTR := policyTaskRun(garbled, false, `{"outcome":"fine"}`)
+	// A failed run whose PipelineRun results lack IMAGE_DIGEST: the policy
+	// step's image param names the digest.
+	noDigest := newPR("web-p4", "9999", finished(corev1.ConditionFalse, "Failed", "Tasks Completed: 5 (Failed: 1, Cancelled 0), Skipped: 0"))
+	noDigestTR := policyTaskRun(noDigest, true, violated)
 
 	checks := &memPolicyChecks{m: map[string]run.PolicyCheck{}}
-	h := newHarness(t, newMemRuns(), failed, failedTR, passed, passedTR, garbled, garbledTR)
+	h := newHarness(t, newMemRuns(), failed, failedTR, passed, passedTR, garbled, garbledTR, noDigest, noDigestTR)
 	h.start(t, WithPolicyChecks(checks))
-	for _, name := range []string{"web-p1", "web-p2", "web-p3"} {
+	for _, name := range []string{"web-p1", "web-p2", "web-p3", "web-p4"} {
 		waitFor(t, name+" reported", func() bool {
 			r, ok := h.runs.get("ci/" + name)
 			return ok && r.Reported.Terminal()
@@ -85,6 +90,8 @@ func TestPolicyOutcome(t *testing.T) {
 		"sha256:0123": {Digest: "sha256:0123", RunID: "ci/web-p1", Outcome: run.PolicyFailed, Packages: 4,
 			Violations: []run.PolicyViolation{{Package: "example.com/slipway-vuln", Version: "v1.0.0", Rule: "advisory", ID: "SLIPWAY-2026-0001", Severity: "CRITICAL", Fixed: "1.2.0"}}},
 		"sha256:0456": {Digest: "sha256:0456", RunID: "ci/web-p2", Outcome: run.PolicyNone},
+		"sha256:0999": {Digest: "sha256:0999", RunID: "ci/web-p4", Outcome: run.PolicyFailed, Packages: 4,
+			Violations: []run.PolicyViolation{{Package: "example.com/slipway-vuln", Version: "v1.0.0", Rule: "advisory", ID: "SLIPWAY-2026-0001", Severity: "CRITICAL", Fixed: "1.2.0"}}},
 	}
 	checks.mu.Lock()
 	got := checks.m
