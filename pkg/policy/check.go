@@ -34,3 +34,15 @@ func Document(rules Rules) (string, error) {
 	}
 	return string(b), nil
 }
+
+// Empty reports whether the file sets no rule at any level (an empty or
+// comment-only file): the platform configured no policy, and the CI step
+// records "no policy" instead of applying the built-in default.
+func (f *File) Empty() bool {
+	if f == nil {
+		return true
+	}
+	r := f.Default
+	return len(f.Teams) == 0 && len(f.Apps) == 0 && r.MaxSeverity == "" && r.UnknownSeverity == "" &&
+		len(r.DenyPackages) == 0 && len(r.DenyLicenses) == 0 && len(r.IgnoreAdvisories) == 0
+}

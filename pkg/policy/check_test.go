@@ -63,3 +63,25 @@ func TestDocumentRoundTrip(t *testing.T) {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
+
+func TestEmpty(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"":                                  true,
+		"# nothing yet\n":                   true,
+		"default: {}\n":                     true,
+		"default: {maxSeverity: none}\n":    false,
+		"apps: {web: {maxSeverity: low}}\n": false,
+		"teams: {a: {}}\n":                  false,
+	} {
+		f, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if got := f.Empty(); got != want {
+			t.Errorf("Empty(%q) = %v, want %v", doc, got, want)
+		}
+	}
+	if !(*File)(nil).Empty() {
+		t.Error("a nil file is not empty")
+	}
+}

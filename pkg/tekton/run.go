@@ -70,8 +70,8 @@ type RunOptions struct {
 	// starving the node; empty: no limit beyond the namespace's.
 	TestMemoryLimit string
 	// Policy is the platform's dependency policy; each run gets its app's
-	// merged rules (policy.File.For). Nil: no policy, the policy step
-	// passes and records "no policy".
+	// merged rules (policy.File.For). Nil or empty (no rule at any
+	// level): no policy, the policy step passes and records "no policy".
 	Policy *policy.File
 	// AdvisoriesConfigMap names the ConfigMap in Namespace holding the
 	// offline advisory feed (OSV JSON records), bound as the policy step's
@@ -235,7 +235,7 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 			pr.Spec.Params = append(pr.Spec.Params, str(p.name, p.v))
 		}
 	}
-	if o.Policy != nil {
+	if !o.Policy.Empty() {
 		// Teams do not exist yet: the team seam is policy.File.For's first
 		// argument, "" until runs carry a team.
 		doc, err := policy.Document(o.Policy.For("", app))

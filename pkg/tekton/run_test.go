@@ -196,3 +196,40 @@ func TestValidatePipelineRun(t *testing.T) {
 		t.Fatalf("err = %v, want a missing pipelineRef error", err)
 	}
 }
+
+// An empty policy file is no policy: the pipeline's "" default (the step
+// records "no policy"); a non-empty one hands over the app's merged rules.
+func TestCIRunPolicyParam(t *testing.T) {
+	param := func(pf string) string {
+		t.Helper()
+		o := opts
+		if pf != "-" {
+			f, err := policy.Parse([]byte(pf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Policy = f
+		}
+		pr, err := NewCIRun(pushEvent(), &repoconfig.Config{App: "web"}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pr.Spec.Params {
+			if p.Name == "policy" {
+				return p.Value.StringVal
+			}
+		}
+		return ""
+	}
+	tests := []struct{ name, file, want string }{
+		{"none", "-", ""},
+		{"empty file", "# no rules yet\n", ""},
+		{"default only", "default: {maxSeverity: high}\n", `{"default":{"maxSeverity":"high"}}`},
+		{"the app's rules merged", "default: {maxSeverity: high}\napps: {web: {maxSeverity: low}, api: {maxSeverity: critical}}\n", `{"default":{"maxSeverity":"low"}}`},
+	}
+	for _, tc := range tests {
+		if got := param(tc.file); got != tc.want {
+			t.Errorf("%s: policy param %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
