@@ -1,6 +1,7 @@
 package run
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -25,6 +26,10 @@ const MaxPolicyViolations = 10
 
 // maxField bounds each text field of a listed violation for the same reason.
 const maxField = 120
+
+// MaxPolicyResultBytes bounds a PolicyCheck's JSON: the termination message
+// of a Tekton step holds at most 4096 bytes, results and their framing.
+const MaxPolicyResultBytes = 3000
 
 // PolicyCheck is the outcome of the dependency policy for one image digest:
 // the JSON the policy step writes as its Task result, and what the store
@@ -68,6 +73,15 @@ func (c *PolicyCheck) Bound() {
 		for _, f := range []*string{&v.Package, &v.Version, &v.Rule, &v.ID, &v.Severity, &v.Fixed} {
 			*f = cut(*f, maxField)
 		}
+	}
+	// Long names can still overflow the message: drop from the end.
+	for len(c.Violations) > 1 {
+		b, err := json.Marshal(c)
+		if err != nil || len(b) <= MaxPolicyResultBytes {
+			return
+		}
+		c.Violations = c.Violations[:len(c.Violations)-1]
+		c.More++
 	}
 }
 

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -55,5 +56,21 @@ func TestPolicyCheckBound(t *testing.T) {
 	p := c.Violations[0].Package
 	if len(p) > maxField+len("…") || !strings.HasSuffix(p, "…") || strings.ContainsRune(p, '\uFFFD') {
 		t.Errorf("package not cut on a rune boundary: %q (%d bytes)", p, len(p))
+	}
+}
+
+func TestPolicyCheckBoundBytes(t *testing.T) {
+	c := PolicyCheck{Outcome: PolicyFailed, Packages: 99}
+	for range MaxPolicyViolations {
+		long := strings.Repeat("x", maxField)
+		c.Violations = append(c.Violations, PolicyViolation{Package: long, Version: long, Rule: "advisory", ID: long, Severity: "CRITICAL", Fixed: long})
+	}
+	c.Bound()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > MaxPolicyResultBytes || c.Count() != MaxPolicyViolations || len(c.Violations) == 0 {
+		t.Errorf("%d bytes, %d listed, %d counted", len(b), len(c.Violations), c.Count())
 	}
 }
