@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -57,6 +58,12 @@ func LoadDir(dir string) (*Feed, error) {
 		if err != nil {
 			return err
 		}
+		// A ConfigMap volume holds each file twice: the visible symlink and
+		// the real file in a hidden "..<timestamp>" directory; reading both
+		// would report every advisory twice. Hidden directories are skipped.
+		if d.IsDir() && path != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
 		if d.IsDir() || !strings.EqualFold(filepath.Ext(path), ".json") {
 			return nil
 		}
@@ -93,4 +100,29 @@ func (f *Feed) Match(ecosystem, name, version string) []Match {
 	}
 	sortMatches(out)
 	return out
+}
+
+// LoadFiles parses OSV records held by name, such as the data of a
+// ConfigMap; names not ending in .json are skipped. Like LoadDir, any bad
+// record fails the load, every bad one named.
+func LoadFiles(files map[string]string) (*Feed, error) {
+	var records []*Record
+	var errs []error
+	for name, data := range files {
+		if !strings.EqualFold(filepath.Ext(name), ".json") {
+			continue
+		}
+		r, err := ParseRecord([]byte(data))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		records = append(records, r)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("advisory feed: %w", errors.Join(errs...))
+	}
+	// Map order is random: index in name order so matches are stable.
+	slices.SortFunc(records, func(a, b *Record) int { return strings.Compare(a.ID, b.ID) })
+	return NewFeed(records...), nil
 }

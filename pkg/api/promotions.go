@@ -94,7 +94,7 @@ func (h *promotions) promote(c echo.Context) error {
 	if err := capped("app", req.App, "to", req.To, "from", req.From, "digest", req.Digest); err != nil {
 		return err
 	}
-	p, err := h.actions.Promote(c.Request().Context(), identity(c), promotion.Request{App: req.App, From: req.From, To: req.To, Digest: req.Digest})
+	p, err := h.actions.Promote(c.Request().Context(), identity(c), promotion.Request{App: req.App, From: req.From, To: req.To, Digest: req.Digest, PolicyOverride: req.PolicyOverride})
 	return created(c, p, err)
 }
 

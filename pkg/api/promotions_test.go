@@ -34,7 +34,11 @@ func (f *fakePromotions) note(who promotion.Caller, what string) {
 }
 
 func (f *fakePromotions) Promote(_ context.Context, who promotion.Caller, req promotion.Request) (*release.Promotion, error) {
-	f.note(who, "promote "+req.App+" "+req.From+"→"+req.To+" "+req.Digest)
+	what := "promote " + req.App + " " + req.From + "→" + req.To + " " + req.Digest
+	if req.PolicyOverride != "" {
+		what += " override: " + req.PolicyOverride
+	}
+	f.note(who, what)
 	switch req.App {
 	case "nope":
 		return nil, fmt.Errorf("%w: unknown app %q", promotion.ErrNotFound, req.App)
@@ -119,6 +123,10 @@ func TestPromotionsAPI(t *testing.T) {
 			wantCode: 422, wantBody: `"reason":"promotion refused: no readable SLSA provenance"`},
 		{name: "unknown field", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"shop","to":"prod","digset":"x"}`,
 			wantCode: 400, wantBody: `unknown field \"digset\"`},
+		// The service decides who may override (admin); the API passes the reason on.
+		{name: "promote with a policy override", method: "POST", target: "/api/v1/promotions", token: rmToken,
+			body:     `{"app":"shop","to":"prod","policyOverride":"INC-4711: not reachable"}`,
+			wantCode: 201, wantWho: []string{"rita promote shop →prod  override: INC-4711: not reachable"}},
 		{name: "missing to", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"shop"}`,
 			wantCode: 400, wantBody: "app and to are required"},
 		{name: "unknown app", method: "POST", target: "/api/v1/promotions", token: devToken, body: `{"app":"nope","to":"prod"}`,

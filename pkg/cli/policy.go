@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/advisory"
 	"github.com/slipway-ci/slipway/pkg/policy"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/sbom"
 )
 
@@ -28,8 +30,12 @@ func NewPolicyCmd() *cobra.Command {
 type policyCheckOptions struct {
 	policyFile, advisories, sbomFile string
 	team, app, output                string
-	insecure                         bool
-	clock                            clock.PassiveClock
+	// result is the file the CI policy step's Task result is written to
+	// (run.PolicyCheck JSON, bounded).
+	result   string
+	noPolicy bool
+	insecure bool
+	clock    clock.PassiveClock
 }
 
 func newPolicyCheckCmd(clk clock.PassiveClock) *cobra.Command {
@@ -57,6 +63,8 @@ packages and licenses are checked.`,
 	f.StringVar(&o.team, "team", "", "apply this team's rules over the default")
 	f.StringVar(&o.app, "app", "", "apply this app's rules (of --team) over the team's")
 	f.StringVarP(&o.output, "output", "o", "table", "table or json")
+	f.StringVar(&o.result, "result", "", "also write the outcome as bounded JSON to this file (the CI policy step's Task result)")
+	f.BoolVar(&o.noPolicy, "no-policy", false, "the platform configures no policy: check nothing, record \"no policy\" in --result and exit 0")
 	f.BoolVar(&o.insecure, "insecure", false, "the registry speaks plain HTTP")
 	return cmd
 }
@@ -67,6 +75,13 @@ func (o *policyCheckOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	if (len(args) == 1) == (o.sbomFile != "") {
 		return &exitError{code: 2, err: fmt.Errorf("give either IMAGE or --sbom FILE")}
+	}
+	if o.noPolicy {
+		if o.policyFile != "" {
+			return &exitError{code: 2, err: fmt.Errorf("--no-policy and --policy exclude each other")}
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), "no dependency policy configured: nothing checked")
+		return o.writeResult(run.PolicyCheck{Outcome: run.PolicyNone})
 	}
 	rules := policy.Rules{}
 	if o.policyFile != "" {
@@ -101,11 +116,30 @@ func (o *policyCheckOptions) run(cmd *cobra.Command, args []string) error {
 	if err := printResult(cmd.OutOrStdout(), o.output, res); err != nil {
 		return err
 	}
+	if err := o.writeResult(policy.Check(res, len(pkgs))); err != nil {
+		return err
+	}
 	if n := len(res.Violations); n > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("dependency policy: %d violation(s) in %d package(s)", n, len(pkgs))}
 	}
 	if o.output == "table" {
 		fmt.Fprintf(cmd.OutOrStdout(), "dependency policy OK (%d packages)\n", len(pkgs))
+	}
+	return nil
+}
+
+// writeResult writes c as compact JSON to --result, when given. The
+// pipeline's verdict step matches "outcome":"failed" in it.
+func (o *policyCheckOptions) writeResult(c run.PolicyCheck) error {
+	if o.result == "" {
+		return nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return &exitError{code: 3, err: fmt.Errorf("encoding the policy result: %w", err)}
+	}
+	if err := os.WriteFile(o.result, b, 0o644); err != nil {
+		return &exitError{code: 3, err: fmt.Errorf("writing the policy result: %w", err)}
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/policy"
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
+	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/sbom"
 	"github.com/slipway-ci/slipway/pkg/sbom/sbomtest"
 )
@@ -213,5 +214,55 @@ func TestPolicyCheckJSON(t *testing.T) {
 	}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// The CI policy step's Task result: written on pass, fail and no policy.
+func TestPolicyCheckResultFile(t *testing.T) {
+	vulnerable := pushSBOMImage(t, "vuln", vulnDep)
+	clean := pushSBOMImage(t, "clean", fixedDep)
+	feed := "../advisory/testdata/feed"
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     run.PolicyCheck
+	}{
+		{"violation", []string{vulnerable, "--insecure", "--advisories", feed}, 1, run.PolicyCheck{Outcome: run.PolicyFailed, Packages: 1,
+			Violations: []run.PolicyViolation{{Package: "example.com/slipway-vuln", Version: "v1.0.0", Rule: "advisory", ID: "SLIPWAY-2026-0001", Severity: "CRITICAL", Fixed: "1.2.0"}}}},
+		{"clean", []string{clean, "--insecure", "--advisories", feed}, 0, run.PolicyCheck{Outcome: run.PolicyPassed, Packages: 1}},
+		// No registry is read: the image need not even exist.
+		{"no policy", []string{"registry.invalid/app@sha256:" + strings.Repeat("0", 64), "--no-policy"}, 0, run.PolicyCheck{Outcome: run.PolicyNone}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			result := filepath.Join(t.TempDir(), "POLICY")
+			cmd := &cobra.Command{Use: "policy"}
+			cmd.AddCommand(newPolicyCheckCmd(clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))))
+			_, code, err := runCmd(t, cmd, append([]string{"check", "--result", result}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Fatalf("exit code %d (err %v), want %d", code, err, tc.wantCode)
+			}
+			b, err := os.ReadFile(result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got run.PolicyCheck
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+			// The verdict step of tasks/policy.yaml greps for exactly this.
+			if failed := strings.Contains(string(b), `"outcome":"failed"`); failed != (tc.want.Outcome == run.PolicyFailed) {
+				t.Errorf("result %s: the verdict step would read failed=%v", b, failed)
+			}
+		})
+	}
+	cmd := &cobra.Command{Use: "policy"}
+	cmd.AddCommand(newPolicyCheckCmd(clocktesting.NewFakePassiveClock(time.Now())))
+	if _, code, _ := runCmd(t, cmd, "check", vulnerable, "--no-policy", "--policy", "x.yaml"); code != 2 {
+		t.Errorf("--no-policy with --policy: code %d, want 2", code)
 	}
 }

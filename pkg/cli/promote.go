@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -68,7 +69,7 @@ func (o *apiOptions) client() (*client.Client, error) {
 
 // NewPromoteCmd is `slipway promote APP --to ENV` and `slipway promote --continue ID`.
 func NewPromoteCmd() *cobra.Command {
-	var from, to, digest string
+	var from, to, digest, override string
 	var cont int64
 	cmd := &cobra.Command{
 		Use:   "promote APP --to ENV | --continue ID",
@@ -76,7 +77,9 @@ func NewPromoteCmd() *cobra.Command {
 		Long: `Promote the digest running in --from (default: the environment before --to)
 into --to. It is gated on the image's provenance, copied by digest and rolled
 out cluster after cluster. Into an environment that needs approval a
-developer's promotion waits for 'slipway approve ID'.
+developer's promotion waits for 'slipway approve ID'. Into an environment
+that re-checks the dependency policy, an image with a violation is refused;
+an admin may pass it with --override-policy REASON (audited).
 
 --continue ID moves a canary paused "manual" to its next step.`,
 		Args: cobra.MaximumNArgs(1),
@@ -86,6 +89,7 @@ developer's promotion waits for 'slipway approve ID'.
 	f.StringVar(&to, "to", "", "target environment")
 	f.StringVar(&from, "from", "", "source environment (default: the one before --to)")
 	f.StringVar(&digest, "digest", "", "sha256:… to promote (default: the digest running in --from)")
+	f.StringVar(&override, "override-policy", "", "admin only: promote although the dependency policy re-check refuses, for this reason (audited)")
 	f.Int64Var(&cont, "continue", 0, "continue the paused rollout of this promotion")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := o.validate(); err != nil {
@@ -98,10 +102,13 @@ developer's promotion waits for 'slipway approve ID'.
 			return o.act(cmd, cont, "continue")
 		}
 		if len(args) != 1 || to == "" {
-			return &exitError{code: 2, err: errors.New("usage: slipway promote APP --to ENV [--from ENV] [--digest sha256:…]")}
+			return &exitError{code: 2, err: errors.New("usage: slipway promote APP --to ENV [--from ENV] [--digest sha256:…] [--override-policy REASON]")}
+		}
+		if cmd.Flags().Changed("override-policy") && strings.TrimSpace(override) == "" {
+			return &exitError{code: 2, err: errors.New("--override-policy needs a reason")}
 		}
 		return o.create(cmd, func(ctx context.Context, c *client.Client) (*wire.Promotion, error) {
-			return c.Promote(ctx, wire.PromoteRequest{App: args[0], To: to, From: from, Digest: digest})
+			return c.Promote(ctx, wire.PromoteRequest{App: args[0], To: to, From: from, Digest: digest, PolicyOverride: override})
 		})
 	}
 	return cmd

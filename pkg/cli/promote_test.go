@@ -174,3 +174,31 @@ func TestPromoteWaitReportsProgress(t *testing.T) {
 		t.Errorf("stdout %s: %v", out, err)
 	}
 }
+
+func TestPromotePolicyOverride(t *testing.T) {
+	runCases(t, []cliCase{
+		{
+			name: "refused by the policy re-check, naming the advisory", token: apitest.ReleaseManager,
+			args:    []string{"promote", "vulnerable", "--to", "prod"},
+			wantErr: "SLIPWAY-2026-0001 (fixed in 1.2.0)", wantCode: 1,
+		},
+		{
+			name: "only an admin may override", token: apitest.ReleaseManager,
+			args:    []string{"promote", "vulnerable", "--to", "prod", "--override-policy", "INC-4711"},
+			wantErr: "forbidden: overriding the dependency policy needs the admin role; rita is a release-manager (HTTP 403)",
+		},
+		{name: "an override needs a reason", token: apitest.Admin, args: []string{"promote", "vulnerable", "--to", "prod", "--override-policy", " "},
+			wantErr: "--override-policy needs a reason", wantCode: 2},
+		{
+			name: "an admin overrides, audited", token: apitest.Admin,
+			args:    []string{"promote", "vulnerable", "--to", "prod", "--override-policy", "INC-4711: not reachable"},
+			wantOut: "running",
+			check: func(t *testing.T, srv *apitest.Server, _ string) {
+				out, _, err := runCLI(t, srv, apitest.Admin, "audit", "--promotion", "1")
+				if err != nil || !strings.Contains(out, "policy-override") || !strings.Contains(out, "overridden: INC-4711: not reachable (refused for SLIPWAY-2026-0001)") {
+					t.Errorf("audit (%v):\n%s", err, out)
+				}
+			},
+		},
+	})
+}

@@ -138,6 +138,14 @@ type Config struct {
 	// TestMemoryLimit bounds the unit-test step's memory; empty: none.
 	TestMemoryLimit string
 
+	// PolicyFile is the dependency policy (pkg/policy); empty: no policy,
+	// the CI policy step passes and records "no policy".
+	PolicyFile string
+	// AdvisoriesConfigMap names the ConfigMap in Namespace holding the
+	// offline advisory feed (OSV JSON records): mounted into the CI policy
+	// step and read again at promotion; empty: no advisory check.
+	AdvisoriesConfigMap string
+
 	// LanguagesFile holds a languages: section (see Languages).
 	LanguagesFile string
 	// Languages is what the platform offers per language: the config
@@ -229,6 +237,8 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.MavenSettings, "maven-settings", "", "Maven repository mirror URL (or a settings.xml path inside each repository) for the unit tests and the image builds")
 	fs.BoolVar(&c.MavenOffline, "maven-offline", false, "Maven unit tests and image builds run offline against the base image's /usr/share/maven-repo (Debian's maven-repo packages)")
 	fs.StringVar(&c.TestMemoryLimit, "test-memory-limit", "", "memory limit of the unit-test step, e.g. 2Gi; a test past it fails as out of memory in the unit-test step (empty: no limit beyond the namespace's LimitRange)")
+	fs.StringVar(&c.PolicyFile, "policy-file", "", "dependency policy file (YAML; see the README): checked by the CI policy step and, for environments with policy.recheck, at promotion (empty: no policy)")
+	fs.StringVar(&c.AdvisoriesConfigMap, "advisories-configmap", "", "ConfigMap in the builds namespace holding the offline advisory feed, one OSV JSON record per key (empty: no advisory check)")
 	fs.StringVar(&c.LanguagesFile, "languages-file", "", "YAML file with a languages: section, the versions and base images offered per language (default: the config file's languages: section, else the template metadata)")
 	fs.StringVar(&c.APITokensFile, "api-tokens-file", "", "YAML/JSON list of API tokens {name, role, token or sha256}; roles: developer, release-manager, admin (empty: the API refuses every write)")
 	fs.BoolVar(&c.PublicRead, "public-read", false, "with api-tokens-file set, let anonymous callers read runs, events, notifications, step logs and UI pages (default: every read needs a token or a session)")

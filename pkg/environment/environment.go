@@ -42,6 +42,18 @@ type Environment struct {
 	// the first failure stops the promotion.
 	Clusters []Cluster `json:"clusters"`
 	Rollout  Rollout   `json:"rollout"`
+	// Policy is how the dependency policy applies to promotions into
+	// this environment.
+	Policy EnvPolicy `json:"policy,omitempty"`
+}
+
+// EnvPolicy is an environment's dependency policy setting.
+type EnvPolicy struct {
+	// Recheck: before promoting into this environment, evaluate the
+	// image's SBOM against the policy and the advisory feed as they are
+	// now, and refuse on a violation (an admin may override, with a
+	// reason, audited). Needs the server's advisory feed.
+	Recheck bool `json:"recheck,omitempty"`
 }
 
 // Cluster is one Kubernetes cluster of an environment.

@@ -86,6 +86,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "valid", yaml: base},
 		{name: "approval on the first environment is fine", yaml: strings.Replace(base, "clusters: [{name: local}]", "approval: true\n    clusters: [{name: local}]", 1)},
 		{name: "unknown key", yaml: base + "    colour: blue\n", want: []string{`unknown field "colour"`}},
+		{name: "policy recheck", yaml: strings.Replace(base, "approval: true", "approval: true\n    policy: {recheck: true}", 1)},
+		{name: "unknown policy key", yaml: strings.Replace(base, "approval: true", "approval: true\n    policy: {recheck: true, maxSeverity: high}", 1),
+			want: []string{`unknown field "maxSeverity"`}},
 		{name: "no environments", yaml: "apps: []\n", want: []string{"environments: at least one environment is required"}},
 		{name: "unknown env in app", yaml: base + "    environments:\n      staging: {deployment: web}\n",
 			want: []string{`apps[0] (web).environments.staging: unknown environment "staging"`}},
@@ -143,5 +146,18 @@ func TestMergeKeepsUnsetFields(t *testing.T) {
 	want := Rollout{Strategy: "canary", Steps: []int{25, 100}, Pause: "manual", MaxRestarts: int32p(0)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("merge (-want +got):\n%s", diff)
+	}
+}
+
+func TestPolicyRecheckParsed(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(base, "approval: true", "approval: true\n    policy: {recheck: true}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"qa": false, "prod": true} {
+		e, ok := c.Env(name)
+		if !ok || e.Policy.Recheck != want {
+			t.Errorf("%s: recheck = %v, want %v", name, e.Policy.Recheck, want)
+		}
 	}
 }

@@ -17,10 +17,13 @@ import (
 )
 
 // File is a policy file: the default rules, and per team (and per app of
-// a team) rules merged over them.
+// a team) rules merged over them. Apps holds per-app rules by app name,
+// for platforms that do not group apps into teams (yet): they are merged
+// last, over the default and any team's.
 type File struct {
-	Default Rules           `json:"default"`
-	Teams   map[string]Team `json:"teams,omitempty"`
+	Default Rules            `json:"default"`
+	Teams   map[string]Team  `json:"teams,omitempty"`
+	Apps    map[string]Rules `json:"apps,omitempty"`
 }
 
 // Team holds a team's rules and its apps' rules.
@@ -104,6 +107,12 @@ func Parse(data []byte) (*File, error) {
 		}
 		f.Teams[tn] = t
 	}
+	for an, a := range f.Apps {
+		if err := a.compile("apps." + an); err != nil {
+			return nil, err
+		}
+		f.Apps[an] = a
+	}
 	return &f, nil
 }
 
@@ -172,15 +181,19 @@ func (r *Rules) compile(where string) error {
 }
 
 // For returns the rules that apply to app of team: the default, then the
-// team's, then the app's, merged (see Rules). An unknown team or app adds
-// nothing.
+// team's, then the team's app's, then the top-level apps entry of app,
+// merged (see Rules). An unknown team or app adds nothing; team "" is
+// no team (Slipway has no teams yet: the server passes "").
 func (f *File) For(team, app string) Rules {
 	r := f.Default.clone()
-	if t, ok := f.Teams[team]; ok {
+	if t, ok := f.Teams[team]; ok && team != "" {
 		r = Merge(r, t.Rules)
 		if a, ok := t.Apps[app]; ok {
 			r = Merge(r, a)
 		}
+	}
+	if a, ok := f.Apps[app]; ok {
+		r = Merge(r, a)
 	}
 	return r
 }

@@ -26,6 +26,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"unknown key", "default:\n  maxSeverty: high\n", `unknown field "maxSeverty"`},
 		{"unknown top-level key", "defaults: {}\n", `unknown field "defaults"`},
+		{"bad top-level app", "apps:\n  web:\n    maxSeverity: severe\n", `apps.web.maxSeverity: "severe"`},
 		{"unknown key in an app", "teams:\n  a:\n    apps:\n      b:\n        denyLicense: [MIT]\n", `unknown field "denyLicense"`},
 		{"duplicate key", "default:\n  maxSeverity: high\n  maxSeverity: low\n", "maxSeverity"},
 		{"bad severity", "default:\n  maxSeverity: severe\n", `default.maxSeverity: "severe" is not one of`},
@@ -85,6 +86,13 @@ func TestFor(t *testing.T) {
 		// The app replaces the threshold again and adds an ignore; the
 		// team's and default's lists stay.
 		{"payments", "legacy-billing", summary{"high", pkgs, append(global[:3:3], "GPL-*"), []string{"CVE-2021-23337"}}},
+		// A top-level apps entry applies without a team: it replaces the
+		// threshold and adds a package; the default's lists stay.
+		{"", "web", summary{"critical", append(pkgs[:2:2], "pkg:golang/example.com/slipway-vuln"), global, nil}},
+		// ...and over a team's rules, merged last.
+		{"payments", "web", summary{"critical", append(pkgs[:2:2], "pkg:golang/example.com/slipway-vuln"), append(global[:3:3], "GPL-*"), nil}},
+		// Another app of no team gets the default only.
+		{"", "api", summary{"medium", pkgs, global, nil}},
 	}
 	for _, tc := range tests {
 		got := sum(f.For(tc.team, tc.app))

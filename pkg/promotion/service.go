@@ -92,6 +92,14 @@ type Gate interface {
 
 var _ Gate = (*promote.Gate)(nil)
 
+// PolicyGate re-checks an image's dependencies at promotion time
+// (*promote.PolicyGate): a *promote.PolicyRefusedError is a refusal.
+type PolicyGate interface {
+	Check(ctx context.Context, image name.Digest, app string) error
+}
+
+var _ PolicyGate = (*promote.PolicyGate)(nil)
+
 // Options configure a Service.
 type Options struct {
 	// Namespace is where the deploy PipelineRuns run (Slipway's namespace).
@@ -117,6 +125,9 @@ type Options struct {
 	// Clock stamps finished promotions and names deletions. Default: the
 	// wall clock.
 	Clock clock.PassiveClock
+	// Policy re-checks images promoted into environments whose
+	// policy.recheck is set; required when any is.
+	Policy PolicyGate
 }
 
 // Service runs promotions. It is a server.Component: Run resumes the
@@ -156,6 +167,13 @@ func New(cfg *environment.Config, promos Promotions, hist History, gate Gate, tc
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	if o.Policy == nil {
+		for _, e := range cfg.Environments {
+			if e.Policy.Recheck {
+				return nil, fmt.Errorf("promotion service: environment %s re-checks the dependency policy, but no advisory feed is configured", e.Name)
+			}
+		}
+	}
 	s := &Service{cfg: cfg, st: storePair{promos, hist}, gate: gate, tc: tc, o: o,
 		wake: make(chan struct{}, 1), active: map[int64]bool{}, clock: o.Clock,
 		changes: runChanges{ch: map[string]chan struct{}{}}}
@@ -172,7 +190,13 @@ type Request struct {
 	To   string `json:"to"`
 	// Digest defaults to the one running in From.
 	Digest string `json:"digest,omitempty"`
+	// PolicyOverride, when set, is an admin's reason to promote although
+	// the dependency policy re-check refuses; it is audited.
+	PolicyOverride string `json:"policyOverride,omitempty"`
 }
+
+// maxOverrideReason bounds the reason kept in the audit log.
+const maxOverrideReason = 500
 
 // Promote moves req.Digest (default: the digest running in From) into To,
 // which must be the environment right after From: an image reaches prod
@@ -189,6 +213,13 @@ func (s *Service) Promote(ctx context.Context, who Caller, req Request) (*releas
 }
 
 func (s *Service) promote(ctx context.Context, who Caller, req Request) (*release.Promotion, error) {
+	req.PolicyOverride = strings.TrimSpace(req.PolicyOverride)
+	if req.PolicyOverride != "" && !who.Admin {
+		return nil, fmt.Errorf("%w: overriding the dependency policy needs the admin role; %s is a %s", ErrForbidden, who.Name, who.Role)
+	}
+	if len(req.PolicyOverride) > maxOverrideReason {
+		return nil, fmt.Errorf("%w: the policy override reason is over %d bytes", ErrInvalid, maxOverrideReason)
+	}
 	app, ok := s.cfg.App(req.App)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown app %q", ErrNotFound, req.App)
@@ -235,12 +266,12 @@ func (s *Service) promote(ctx context.Context, who Caller, req Request) (*releas
 		// it is recorded; "never ran there" is only a request error.
 		p := &release.Promotion{Kind: release.KindPromote, App: app.Name, From: req.From, To: req.To,
 			Digest: req.Digest, SourceImage: src.Repository + "@" + req.Digest, RequestedBy: who.Name}
-		return s.startIf(ctx, who, p, src.Insecure,
+		return s.startIf(ctx, who, p, src.Insecure, req.PolicyOverride,
 			fmt.Errorf("%w: %s never ran in %s; only digests that did can be promoted from it", ErrInvalid, req.Digest, req.From))
 	}
 	p := &release.Promotion{Kind: release.KindPromote, App: app.Name, From: req.From, To: req.To,
 		Digest: from0.Digest, SourceImage: src.Repository + "@" + from0.Digest, RequestedBy: who.Name}
-	return s.start(ctx, who, p, src.Insecure)
+	return s.startIf(ctx, who, p, src.Insecure, req.PolicyOverride, nil)
 }
 
 // Rollback brings back the previous distinct digest of app in env (the
@@ -323,13 +354,14 @@ func (s *Service) AutoDeploy(ctx context.Context, ciRun run.Run, defaultBranch s
 // records it and, when it may run, queues it for its app's and
 // environment's one rollout slot (see advance).
 func (s *Service) start(ctx context.Context, who Caller, p *release.Promotion, insecure bool) (*release.Promotion, error) {
-	return s.startIf(ctx, who, p, insecure, nil)
+	return s.startIf(ctx, who, p, insecure, "", nil)
 }
 
 // startIf is start, except that when the gate lets p through, unmet (if
 // not nil) is returned instead and nothing is recorded; a refusal is
-// recorded either way.
-func (s *Service) startIf(ctx context.Context, who Caller, p *release.Promotion, insecure bool, unmet error) (*release.Promotion, error) {
+// recorded either way. override is an admin's reason to pass a refusal
+// of the dependency policy re-check ("" for none).
+func (s *Service) startIf(ctx context.Context, who Caller, p *release.Promotion, insecure bool, override string, unmet error) (*release.Promotion, error) {
 	app, _ := s.cfg.App(p.App)
 	to, _ := s.cfg.Env(p.To)
 	img, err := name.NewDigest(p.SourceImage, s.nameOpts(insecure)...)
@@ -337,13 +369,27 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *release.Promotion,
 		return nil, fmt.Errorf("%w: source image %q: %w", ErrInvalid, p.SourceImage, err)
 	}
 	st, err := s.gate.Check(ctx, img, promote.Source{Repo: app.Repo, CloneURL: app.CloneURL})
+	var overridden *promote.PolicyRefusedError
+	if err == nil && to.Policy.Recheck {
+		// After provenance: an override never passes an image Slipway did
+		// not build.
+		err = s.o.Policy.Check(ctx, img, p.App)
+		var pref *promote.PolicyRefusedError
+		if errors.As(err, &pref) {
+			if override != "" {
+				overridden, err = pref, nil
+			} else {
+				err = &pref.RefusedError
+			}
+		}
+	}
 	var refused *promote.RefusedError
 	switch {
 	case errors.As(err, &refused):
 		p.State, _ = release.Transition(release.New, release.ActionRefuse)
 		p.Reason, p.FinishedAt = refused.Error(), s.clock.Now()
 	case err != nil:
-		return nil, fmt.Errorf("checking the provenance of %s: %w", img, err)
+		return nil, fmt.Errorf("checking the provenance and dependencies of %s: %w", img, err)
 	case unmet != nil:
 		return nil, unmet
 	default:
@@ -365,6 +411,10 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *release.Promotion,
 			return nil, s.busy(ctx, p)
 		}
 		return nil, fmt.Errorf("recording the promotion: %w", err)
+	}
+	if overridden != nil {
+		s.record(ctx, who, entry("policy-override", p), release.OutcomeSucceeded,
+			fmt.Sprintf("overridden: %s (refused for %s)", override, overridden.IDs()))
 	}
 	if p.State == release.PromotionQueued {
 		if p.Kind == release.KindAutoDeploy {

@@ -153,15 +153,19 @@ apps:
 	return e
 }
 
-func (e *env) newService() *Service {
+func (e *env) newService(mods ...func(*Options)) *Service {
 	e.t.Helper()
 	gate := &promote.Gate{BuilderID: builder, Runs: promote.StoreRuns{Runs: runsFake{
 		{ID: "ci/a", Repo: "acme/shop", SHA: commitA, State: run.Succeeded},
 		{ID: "ci/b", Repo: "acme/shop", SHA: commitB, State: run.Succeeded},
 		{ID: "ci/c", Repo: "acme/shop", SHA: commitC, State: run.Succeeded},
 	}}}
-	svc, err := New(e.cfg, e.st, e.st, gate, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64),
-		Informers: e.informers, PollInterval: 5 * time.Millisecond})
+	o := Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64),
+		Informers: e.informers, PollInterval: 5 * time.Millisecond}
+	for _, m := range mods {
+		m(&o)
+	}
+	svc, err := New(e.cfg, e.st, e.st, gate, e.tc, o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

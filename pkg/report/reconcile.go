@@ -63,6 +63,12 @@ func (r *Reporter) reconcile(ctx context.Context, key string) error {
 
 	var postErr error
 	if rank(state) > rank(ciRun.Reported) {
+		if state.Terminal() {
+			// Before the post: a store error retries both.
+			if err := r.savePolicy(ctx, ciRun, pr); err != nil {
+				return err
+			}
+		}
 		desc := r.describe(ctx, pr, state, msg)
 		if state == run.Failed && desc.detail != "" {
 			ciRun.Message = desc.detail
@@ -234,6 +240,12 @@ func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, sta
 	// One explanation for the status (short), the run page, notifications
 	// and the MR comment (full, with the fix): see pkg/failure.
 	task, tr := r.failedTask(pr)
+	if task == policyTask {
+		// The violations themselves, not the step's exit code.
+		if c, ok, _ := r.policyCheck(pr); ok && c.Outcome == run.PolicyFailed {
+			return description{text: truncate(c.Summary(), maxDescription), detail: "Dependency policy failed: " + c.Summary() + "\n\n" + c.Table()}
+		}
+	}
 	e := failure.Explain(ctx, failure.Input{PipelineRun: pr, TaskRun: tr, Task: task, Logs: r.logTail})
 	if task == "" && e.Cause == failure.CauseUnknown {
 		return description{text: truncate("Build failed: "+msg, maxDescription)}

@@ -53,6 +53,7 @@ type Reporter struct {
 	maxDelay      time.Duration
 	resync        time.Duration
 	onFinished    func(context.Context, run.Run)
+	policyChecks  PolicyChecks
 	logTail       failure.LogTail
 	log           *slog.Logger
 	metrics       *metrics

@@ -9,11 +9,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-ci/slipway/pkg/auth"
 	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/environment"
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/policy"
 	"github.com/slipway-ci/slipway/pkg/promote"
 	"github.com/slipway-ci/slipway/pkg/promotion"
 	"github.com/slipway-ci/slipway/pkg/release"
@@ -45,7 +47,7 @@ func insecureRegistries(cfg *config.Config) []string {
 // promotionService assembles the promotion service from release-config.
 // Without release-config it returns a nil service: no promotions, no
 // auto-deploy.
-func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, informers promotion.Informers) (*promotion.Service, error) {
+func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, kc kubernetes.Interface, pol *policy.File, informers promotion.Informers) (*promotion.Service, error) {
 	if cfg.ReleaseConfig == "" {
 		return nil, nil
 	}
@@ -61,7 +63,12 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		return nil, err
 	}
 	gate.Signatures = gateSignatures(keys, st)
+	var polGate promotion.PolicyGate
+	if cfg.AdvisoriesConfigMap != "" {
+		polGate = &promote.PolicyGate{Policy: pol, Feed: configMapFeed{kc, cfg.Namespace, cfg.AdvisoriesConfigMap}, Remote: remoteOpts}
+	}
 	svc, err := promotion.New(rel, st, st, gate, tc, promotion.Options{
+		Policy:             polGate,
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
 		ServiceAccount:     cfg.DeployAccount,

@@ -66,7 +66,7 @@ func TestPromotionService(t *testing.T) {
 			var svc *promotion.Service
 			if err == nil {
 				tc := tektonfake.NewSimpleClientset()
-				svc, err = promotionService(cfg, st, tc, informerFactory(tc, cfg.Namespace))
+				svc, err = promotionService(cfg, st, tc, nil, nil, informerFactory(tc, cfg.Namespace))
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

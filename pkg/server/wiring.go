@@ -20,6 +20,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/failure"
 	"github.com/slipway-ci/slipway/pkg/kube"
 	"github.com/slipway-ci/slipway/pkg/logging"
+	"github.com/slipway-ci/slipway/pkg/policy"
 	"github.com/slipway-ci/slipway/pkg/report"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -88,6 +89,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
+	var pol *policy.File
+	if cfg.PolicyFile != "" {
+		// A bad policy stops the start: every run would fail on it.
+		if pol, err = policy.Load(cfg.PolicyFile); err != nil {
+			return nil, fmt.Errorf("dependency policy: %w", err)
+		}
+	}
 	d, err := dispatch.New(st, tc, scms, tekton.RunOptions{
 		Namespace:            cfg.Namespace,
 		ImagePrefix:          cfg.ImageRegistry,
@@ -111,6 +119,8 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		TestMemoryLimit:      cfg.TestMemoryLimit,
 		PRImageSuffix:        cfg.PRImageSuffix,
 		PRBuildkitAddr:       cfg.PRBuildkitAddr,
+		Policy:               pol,
+		AdvisoriesConfigMap:  cfg.AdvisoriesConfigMap,
 	},
 		dispatch.WithTrustGate(st, cfg.StatusContext),
 		dispatch.WithWorkers(cfg.DispatchWorkers),
@@ -130,7 +140,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	promo, err := promotionService(cfg, st, tc, informers)
+	promo, err := promotionService(cfg, st, tc, kc, pol, informers)
 	if err != nil {
 		return nil, fmt.Errorf("promotions: %w", err)
 	}
@@ -153,6 +163,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		report.WithBaseURL(cfg.PublicURL),
 		report.WithRegisterer(reg),
 		report.WithLogger(log.With("component", "report")),
+		report.WithPolicyChecks(st),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("reporter: %w", err)
@@ -228,6 +239,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	hooks.Register(e)
 	api.Register(e, st, acc)
 	api.RegisterNotifications(e, st, acc)
+	api.RegisterPolicy(e, st, acc)
 	api.RegisterRunActions(e, api.NewRunActions(st, st, tc, cfg.Namespace, d.Wake), acc)
 	webui.Register(e)
 	if promo != nil {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/policy"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 )
 
@@ -86,6 +87,14 @@ type RunOptions struct {
 	// "1Gi"), so a runaway test is killed as out of memory rather than
 	// starving the node; empty: no limit beyond the namespace's.
 	TestMemoryLimit string
+	// Policy is the platform's dependency policy; each run gets its app's
+	// merged rules (policy.File.For). Nil or empty (no rule at any
+	// level): no policy, the policy step passes and records "no policy".
+	Policy *policy.File
+	// AdvisoriesConfigMap names the ConfigMap in Namespace holding the
+	// offline advisory feed (OSV JSON records), bound as the policy step's
+	// advisories workspace; empty: no advisory check.
+	AdvisoriesConfigMap string
 }
 
 func (o RunOptions) validate() error {
@@ -103,7 +112,7 @@ func (o RunOptions) validate() error {
 	}
 	// Tekton does not check these names; a typo would only show as a run
 	// stuck on a missing object.
-	for what, name := range map[string]string{"service account": o.ServiceAccount, "git credentials secret": o.GitCredentialsSecret, "storage class": o.StorageClass} {
+	for what, name := range map[string]string{"service account": o.ServiceAccount, "git credentials secret": o.GitCredentialsSecret, "storage class": o.StorageClass, "advisories ConfigMap": o.AdvisoriesConfigMap} {
 		if name == "" {
 			continue
 		}
@@ -270,6 +279,21 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 		if p.v != "" {
 			pr.Spec.Params = append(pr.Spec.Params, str(p.name, p.v))
 		}
+	}
+	if !o.Policy.Empty() {
+		// Teams do not exist yet: the team seam is policy.File.For's first
+		// argument, "" until runs carry a team.
+		doc, err := policy.Document(o.Policy.For("", app))
+		if err != nil {
+			return nil, err
+		}
+		pr.Spec.Params = append(pr.Spec.Params, str("policy", doc))
+	}
+	if o.AdvisoriesConfigMap != "" {
+		pr.Spec.Workspaces = append(pr.Spec.Workspaces, pipelinev1.WorkspaceBinding{
+			Name:      "advisories",
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: o.AdvisoriesConfigMap}},
+		})
 	}
 	if o.MavenOffline {
 		pr.Spec.Params = append(pr.Spec.Params, str("maven-offline", "true"))

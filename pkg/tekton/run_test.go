@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/policy"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
 )
 
@@ -60,6 +61,12 @@ func TestGoldenCIRun(t *testing.T) {
 				o.GoProxy, o.NpmRegistry, o.PipIndexURL = "http://athens.corp", "https://npm.corp/", "https://devpi.corp/simple"
 				o.MavenSettings, o.MavenOffline = "https://nexus.corp/maven/", true
 				o.TestMemoryLimit = "1Gi"
+				// The app web's rules are merged over the default.
+				pf, err := policy.Parse([]byte("default: {maxSeverity: medium}\napps:\n  web: {denyLicenses: [AGPL-3.0-only]}\n  other: {maxSeverity: critical}\n"))
+				if err != nil {
+					panic(err)
+				}
+				o.Policy, o.AdvisoriesConfigMap = pf, "slipway-advisories"
 				return o
 			},
 		},
@@ -187,5 +194,42 @@ func TestValidatePipelineRun(t *testing.T) {
 	err = ValidatePipelineRun(context.Background(), pr)
 	if err == nil || !strings.Contains(err.Error(), "pipelineRef") {
 		t.Fatalf("err = %v, want a missing pipelineRef error", err)
+	}
+}
+
+// An empty policy file is no policy: the pipeline's "" default (the step
+// records "no policy"); a non-empty one hands over the app's merged rules.
+func TestCIRunPolicyParam(t *testing.T) {
+	param := func(pf string) string {
+		t.Helper()
+		o := opts
+		if pf != "-" {
+			f, err := policy.Parse([]byte(pf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Policy = f
+		}
+		pr, err := NewCIRun(pushEvent(), &repoconfig.Config{App: "web"}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pr.Spec.Params {
+			if p.Name == "policy" {
+				return p.Value.StringVal
+			}
+		}
+		return ""
+	}
+	tests := []struct{ name, file, want string }{
+		{"none", "-", ""},
+		{"empty file", "# no rules yet\n", ""},
+		{"default only", "default: {maxSeverity: high}\n", `{"default":{"maxSeverity":"high"}}`},
+		{"the app's rules merged", "default: {maxSeverity: high}\napps: {web: {maxSeverity: low}, api: {maxSeverity: critical}}\n", `{"default":{"maxSeverity":"low"}}`},
+	}
+	for _, tc := range tests {
+		if got := param(tc.file); got != tc.want {
+			t.Errorf("%s: policy param %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

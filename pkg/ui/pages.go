@@ -302,11 +302,15 @@ type runData struct {
 	Image      string
 	Digest     string
 	Provenance *Provenance
-	CanRerun   bool
-	CanCancel  bool
-	Request    string
-	Notice     string
-	Err        string
+	// Policy is the digest's dependency policy outcome, when stored;
+	// PolicyErr says why it could not be read.
+	Policy    *run.PolicyCheck
+	PolicyErr string
+	CanRerun  bool
+	CanCancel bool
+	Request   string
+	Notice    string
+	Err       string
 	// Notifications are the run's, when the UI shows them (NotesOn).
 	NotesOn       bool
 	Notifications []store.Notification
@@ -473,6 +477,15 @@ func (u *UI) runPage(c echo.Context) error {
 	if d.Image != "" && d.Digest != "" {
 		p := u.prov.get(ctx, d.Image, d.Digest)
 		d.Provenance = &p
+	}
+	if u.policy != nil && d.Digest != "" {
+		c, err := u.policy.PolicyCheck(ctx, d.Digest)
+		switch {
+		case err == nil:
+			d.Policy = c
+		case !errors.Is(err, store.ErrNotFound):
+			d.PolicyErr = "Cannot read the dependency policy outcome: " + err.Error()
+		}
 	}
 	if u.notes != nil {
 		d.NotesOn = true

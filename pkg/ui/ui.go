@@ -102,6 +102,7 @@ type UI struct {
 	auth      *Auth
 	notes     store.Notifications
 	insights  Insights
+	policy    PolicyChecks
 	publicURL *url.URL
 	web       map[event.Provider]string
 	wake      func()
@@ -163,6 +164,15 @@ func WithNotifications(n store.Notifications) Option {
 }
 
 // WithRecorder enables re-runs. Default: none, no re-run button.
+// PolicyChecks reads the dependency policy's outcome of an image digest.
+type PolicyChecks interface {
+	PolicyCheck(ctx context.Context, digest string) (*run.PolicyCheck, error)
+}
+
+// WithPolicyChecks shows each run's dependency policy outcome on its page.
+// Default: not shown (a failure still shows in the run's message).
+func WithPolicyChecks(p PolicyChecks) Option { return func(u *UI) error { u.policy = p; return nil } }
+
 func WithRecorder(r Recorder) Option { return func(u *UI) error { u.rec = r; return nil } }
 
 // WithWake is called after a re-run's event is recorded, to wake the

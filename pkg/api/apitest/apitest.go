@@ -137,9 +137,18 @@ func (f *Promotions) Promote(_ context.Context, who promotion.Caller, req promot
 	if digest == "" {
 		digest = "sha256:0123456789abcdef0123456789abcdef"
 	}
+	if req.PolicyOverride != "" && !who.Admin {
+		return nil, fmt.Errorf("%w: overriding the dependency policy needs the admin role; %s is a %s", promotion.ErrForbidden, who.Name, who.Role)
+	}
 	p := &release.Promotion{Kind: release.KindPromote, App: req.App, From: from, To: req.To, Digest: digest, State: release.PromotionRunning,
 		RequestedBy: who.Name, Progress: "wave 1/1 east: rolling"}
 	switch {
+	// "vulnerable" breaks the dependency policy re-check, as the service
+	// refuses it; an admin's override passes it, audited.
+	case req.App == "vulnerable" && req.PolicyOverride != "":
+		defer f.record(who, "policy-override", p, "overridden: "+req.PolicyOverride+" (refused for SLIPWAY-2026-0001)")
+	case req.App == "vulnerable":
+		p.State, p.Reason, p.Progress = release.PromotionRefused, "promotion refused: dependency policy at promotion time: 1 policy violation, first: example.com/slipway-vuln v1.0.0: SLIPWAY-2026-0001 (fixed in 1.2.0)", ""
 	case req.App == "forged":
 		p.State, p.Reason, p.Progress = release.PromotionRefused, "promotion refused: no readable SLSA provenance", ""
 	case req.To == "prod" && !who.ReleaseManager:

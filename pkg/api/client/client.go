@@ -365,3 +365,13 @@ func (c *Client) ListNotifications(ctx context.Context, f NotificationFilter) ([
 	set(q, "limit", f.Limit)
 	return list[wire.Notification](ctx, c, "/api/v1/notifications", q)
 }
+
+// PolicyCheck reads the dependency policy outcome of an image digest
+// ("sha256:…") as the CI run's policy step recorded it.
+func (c *Client) PolicyCheck(ctx context.Context, digest string) (*wire.PolicyCheck, error) {
+	var p wire.PolicyCheck
+	if _, err := c.do(ctx, http.MethodGet, "/api/v1/images/"+url.PathEscape(digest)+"/policy", nil, nil, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}

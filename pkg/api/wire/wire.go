@@ -125,6 +125,9 @@ type PromoteRequest struct {
 	To   string `json:"to"`
 	// Digest defaults to the one running in From.
 	Digest string `json:"digest,omitempty"`
+	// PolicyOverride is an admin's reason to promote although the
+	// environment's dependency policy re-check refuses; audited.
+	PolicyOverride string `json:"policyOverride,omitempty"`
 }
 
 // RollbackRequest is the body of POST /api/v1/apps/{app}/rollback.
@@ -204,4 +207,30 @@ type InsightsKeys struct {
 	TimeToRestoreSeconds *float64 `json:"timeToRestoreSeconds"`
 	Restores             int      `json:"restores"`
 	Unrestored           int      `json:"unrestored"`
+}
+
+// PolicyCheck is the dependency policy's outcome for one image digest
+// (GET /api/v1/images/{digest}/policy), as the CI run's policy step found it.
+type PolicyCheck struct {
+	Digest string `json:"digest"`
+	RunID  string `json:"runId"`
+	// Outcome is passed, failed or none (no policy configured).
+	Outcome  string `json:"outcome"`
+	Packages int    `json:"packages"`
+	// Violations lists the first ones; More counts the rest.
+	Violations []PolicyViolation `json:"violations"`
+	More       int               `json:"more,omitempty"`
+	CheckedAt  time.Time         `json:"checkedAt"`
+}
+
+// PolicyViolation is one package that breaks the policy.
+type PolicyViolation struct {
+	Package string `json:"package"`
+	Version string `json:"version,omitempty"`
+	// Rule is advisory, denied-package or denied-license; ID is the
+	// advisory id, purl pattern or license.
+	Rule     string `json:"rule"`
+	ID       string `json:"id"`
+	Severity string `json:"severity,omitempty"`
+	Fixed    string `json:"fixed,omitempty"`
 }
