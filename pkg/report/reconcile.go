@@ -63,6 +63,13 @@ func (r *Reporter) reconcile(ctx context.Context, key string) error {
 
 	var postErr error
 	if rank(state) > rank(ciRun.Reported) {
+		if state == run.Failed && r.taskRunsBehind(pr) && r.limiter.NumRequeues(key) < maxCacheWaits {
+			// The PipelineRun and TaskRun watches are separate streams: on a
+			// busy apiserver the run's failure can arrive before its
+			// TaskRun's, and the one status it gets would say only "Tasks
+			// Completed: …". Wait a few backoff steps for the TaskRun.
+			return fmt.Errorf("PipelineRun %s failed before its failed TaskRun reached the cache: %w", key, errTaskRunsBehind)
+		}
 		if state.Terminal() {
 			// Before the post: a store error retries both.
 			if err := r.savePolicy(ctx, ciRun, pr); err != nil {
@@ -251,6 +258,31 @@ func (r *Reporter) describe(ctx context.Context, pr *pipelinev1.PipelineRun, sta
 		return description{text: truncate("Build failed: "+msg, maxDescription)}
 	}
 	return description{text: truncate(e.Short, maxDescription), detail: e.Full()}
+}
+
+// maxCacheWaits bounds how often a failed run waits for its TaskRuns to
+// reach the cache (backoff 1 s, 2 s, 4 s, 8 s by default) before its
+// status falls back to the PipelineRun's own message.
+const maxCacheWaits = 4
+
+var errTaskRunsBehind = errors.New("TaskRun cache behind")
+
+// taskRunsBehind says the PipelineRun has TaskRuns but none of them is
+// failed in the cache yet (one pruned or never seen also counts: the wait
+// is bounded).
+func (r *Reporter) taskRunsBehind(pr *pipelinev1.PipelineRun) bool {
+	hasTaskRuns := false
+	for _, ref := range pr.Status.ChildReferences {
+		if ref.Kind == "" || ref.Kind == "TaskRun" {
+			hasTaskRuns = true
+			break
+		}
+	}
+	if !hasTaskRuns {
+		return false
+	}
+	task, _ := r.failedTask(pr)
+	return task == ""
 }
 
 // failedTask finds the first child TaskRun that failed, in pipeline order,

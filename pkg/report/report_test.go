@@ -561,3 +561,37 @@ func factoryOf(tc versioned.Interface) externalversions.SharedInformerFactory {
 	return externalversions.NewSharedInformerFactoryWithOptions(tc, 0, externalversions.WithNamespace(ns),
 		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = tekton.LabelManaged + "=true" }))
 }
+
+// A failed PipelineRun seen before its failed TaskRun (separate watches)
+// waits for it instead of posting the PipelineRun's bare message.
+func TestFailedRunWaitsForItsTaskRun(t *testing.T) {
+	failed := newPR("web-5", "5151", finished(corev1.ConditionFalse, "Failed", "Tasks Completed: 2 (Failed: 1, Cancelled 0), Skipped: 2"))
+	tr := failedTaskRun(failed, "generate-dockerfile", `"step-render" exited with code 1`)
+	stale := tr.DeepCopy()
+	stale.Status.Status = duckv1.Status{Conditions: duckv1.Conditions{{Type: apis.ConditionSucceeded, Status: corev1.ConditionUnknown, Reason: "Running"}}}
+
+	h := newHarness(t, newMemRuns(), stale)
+	clk := testingclock.NewFakeClock(t0)
+	r := h.startWith(t, clk)
+	h.create(t, failed)
+	waitFor(t, "the first attempt to wait", func() bool { return r.limiter.NumRequeues("ci/web-5") >= 1 })
+	if got := h.github.callsFor("5151"); len(got) != 0 {
+		t.Fatalf("posted before the TaskRun was known: %+v", got)
+	}
+
+	if _, err := h.tc.TektonV1().TaskRuns(ns).UpdateStatus(context.Background(), tr, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("updating TaskRun: %v", err)
+	}
+	waitFor(t, "the failed TaskRun in the cache", func() bool {
+		got, err := r.trLister.TaskRuns(ns).Get(tr.Name)
+		return err == nil && got.Status.GetCondition(apis.ConditionSucceeded).IsFalse()
+	})
+	waitFor(t, "the status naming the task", func() bool {
+		clk.Step(time.Second)
+		return len(h.github.callsFor("5151")) == 1
+	})
+	got := h.github.callsFor("5151")[0].Status.Description
+	if !strings.HasPrefix(got, "generate-dockerfile (step render)") {
+		t.Errorf("description %q does not name the failed task and step", got)
+	}
+}
