@@ -93,12 +93,12 @@ func TestPolicyGate(t *testing.T) {
 			err := g.Check(context.Background(), tc.image, tc.app)
 			var refused *RefusedError
 			var pref *PolicyRefusedError
-			switch {
-			case tc.wantRefused == "":
+			switch tc.wantRefused {
+			case "":
 				if err != nil {
 					t.Fatalf("Check = %v, want it to pass", err)
 				}
-			case tc.wantRefused == "error":
+			case "error":
 				if err == nil || errors.As(err, &refused) || errors.As(err, &pref) {
 					t.Fatalf("Check = %v, want an error that is no refusal", err)
 				}

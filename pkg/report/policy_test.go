@@ -29,13 +29,6 @@ func (s *memPolicyChecks) SavePolicyCheck(_ context.Context, c *run.PolicyCheck)
 	return nil
 }
 
-func (s *memPolicyChecks) get(digest string) (run.PolicyCheck, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.m[digest]
-	return c, ok
-}
-
 // policyTaskRun is the run's policy TaskRun with result as its POLICY.
 func policyTaskRun(pr *pipelinev1.PipelineRun, failed bool, result string) *pipelinev1.TaskRun {
 	var tr *pipelinev1.TaskRun

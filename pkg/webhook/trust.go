@@ -27,7 +27,7 @@ const MaxRepoSecrets = 256
 const (
 	// ReasonWrongRepoSecret: the delivery verified with a secret that is
 	// not the one of the repository it names (401).
-	ReasonWrongRepoSecret = "wrong-repo-secret"
+	ReasonWrongRepoSecret = "wrong-repo-secret" //nolint:gosec // a reason code, not a credential
 )
 
 // WithRepoSecrets sets per-repository webhook secrets of provider p
@@ -82,8 +82,11 @@ func (h *Handler) checkTrustOptions() error {
 		}
 	}
 	for i, pat := range h.allowedRepos {
-		if err := repoconfig.CheckPatterns("allowed repositories", []string{pat}); err != nil || pat == "" {
-			return fmt.Errorf("allowed repository pattern %d %q: %v", i, pat, err)
+		if pat == "" {
+			return fmt.Errorf("allowed repository pattern %d is empty", i)
+		}
+		if err := repoconfig.CheckPatterns("allowed repositories", []string{pat}); err != nil {
+			return fmt.Errorf("allowed repository pattern %d %q: %w", i, pat, err)
 		}
 	}
 	return nil
