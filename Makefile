@@ -75,7 +75,8 @@ FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab \
 	pkg/webhook:FuzzHandler pkg/repoconfig:FuzzParse pkg/repoconfig:FuzzMatch pkg/auth:FuzzParseTokens \
 	pkg/dockerfile:FuzzPythonConstraint pkg/failure:FuzzExplain pkg/api:FuzzValidName pkg/api/client:FuzzParseEvents \
 	pkg/sbom:FuzzParseStatement pkg/policy:FuzzParse pkg/policy:FuzzConstraint \
-	pkg/advisory:FuzzParseRecord pkg/advisory:FuzzVersionOrderings pkg/advisory:FuzzCVSS3
+	pkg/advisory:FuzzParseRecord pkg/advisory:FuzzVersionOrderings pkg/advisory:FuzzCVSS3 \
+	pkg/testreport:FuzzParseJUnit pkg/testreport:FuzzConvertGoTest pkg/testreport:FuzzReadSummary
 
 define run-fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -97,6 +98,7 @@ fuzz-long: ## Run every fuzz target for FUZZTIME (default 10m each); crashers la
 .PHONY: update-golden
 update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.
 	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ -run Golden -update
+	$(GO) test ./pkg/testreport/ -run ConvertGoTest -update
 
 ##@ Benchmarks
 

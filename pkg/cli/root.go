@@ -55,6 +55,7 @@ func NewRootCmd() *cobra.Command {
 		NewRerunCmd(),
 		NewCancelCmd(),
 		NewEventsCmd(),
+		NewTestReportCmd(),
 	)
 	return root
 }
