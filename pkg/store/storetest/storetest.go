@@ -54,6 +54,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"GetEvent", testGetEvent},
 		{"Retention", testRetention},
 		{"Sessions", testSessions},
+		{"TestReports", testTestReports},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
