@@ -99,6 +99,7 @@ fuzz-long: ## Run every fuzz target for FUZZTIME (default 10m each); crashers la
 update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) from the current code.
 	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ -run Golden -update
 	$(GO) test ./pkg/testreport/ -run ConvertGoTest -update
+	$(GO) test ./pkg/notify/ -run Golden -update
 
 ##@ Benchmarks
 
