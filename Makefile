@@ -100,6 +100,7 @@ update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns) fro
 	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ -run Golden -update
 	$(GO) test ./pkg/testreport/ -run ConvertGoTest -update
 	$(GO) test ./pkg/notify/ -run Golden -update
+	$(GO) test ./pkg/ui/ -run Golden -update
 
 ##@ Benchmarks
 

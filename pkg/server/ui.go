@@ -44,6 +44,7 @@ func webUI(ctx context.Context, cfg *config.Config, st *store.DB, tc versioned.I
 		ui.WithWake(wake),
 		ui.WithShutdown(ctx),
 		ui.WithNotifications(st),
+		ui.WithTestReports(st),
 		ui.WithRecorder(st),
 		ui.WithStreamLimits(cfg.SSEPerClient, cfg.SSETotal),
 	}

@@ -101,6 +101,7 @@ type UI struct {
 
 	auth      *Auth
 	notes     store.Notifications
+	tests     TestReports
 	publicURL *url.URL
 	web       map[event.Provider]string
 	wake      func()
@@ -290,6 +291,9 @@ func (u *UI) Register(e *echo.Echo) {
 	}
 	e.GET("/runs/:namespace/:name", u.runPage, read...)
 	e.GET("/runs/:namespace/:name/stream", u.stream, read...)
+	if u.tests != nil {
+		e.GET("/runs/:namespace/:name/tests/history", u.testHistoryPage, read...)
+	}
 	if u.auth == nil {
 		return
 	}
