@@ -5,12 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipway-ci/slipway/pkg/testreport"
+	"github.com/slipway-ci/slipway/tasks"
 )
 
 func runTestReport(t *testing.T, stdin string, args ...string) (string, error) {
@@ -68,5 +70,31 @@ func TestTestReportCollectBadExitCode(t *testing.T) {
 	_, err := runTestReport(t, "", "collect", "--exit-code-file", exit, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), `holds "boom"`) {
 		t.Fatalf("err = %v, want a clear error about the exit code file", err)
+	}
+}
+
+// The unit-test Task calls flags `slipway test-report collect` has.
+func TestUnitTestTaskUsesExistingFlags(t *testing.T) {
+	data, err := tasks.FS.ReadFile("unit-test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(data)
+	i := strings.Index(script, "slipway test-report collect")
+	if i < 0 {
+		t.Fatal("unit-test.yaml does not run slipway test-report collect")
+	}
+	line := script[i:]
+	line = line[:strings.IndexByte(line, '\n')]
+	flags := newTestReportCollectCmd().Flags()
+	var used []string
+	for _, m := range regexp.MustCompile(`--([a-z-]+)`).FindAllStringSubmatch(line, -1) {
+		used = append(used, m[1])
+		if flags.Lookup(m[1]) == nil {
+			t.Errorf("unit-test.yaml passes --%s, which slipway test-report collect does not have", m[1])
+		}
+	}
+	if diff := cmp.Diff([]string{"dir", "exit-code-file"}, used); diff != "" {
+		t.Errorf("flags the task passes (-want +got):\n%s", diff)
 	}
 }
