@@ -212,7 +212,7 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		switch c.Status {
 		case Failed:
 			s.Failures++
-			tc.Failure = &problem{Message: "Failed", Text: c.Output}
+			tc.Failure = &problem{Text: c.Output}
 		case Skipped:
 			s.Skipped++
 			tc.Skipped = &problem{Text: c.Output}
