@@ -75,7 +75,8 @@ FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab pk
 	pkg/webhook:FuzzHandler pkg/repoconfig:FuzzParse pkg/repoconfig:FuzzMatch pkg/auth:FuzzParseTokens \
 	pkg/dockerfile:FuzzPythonConstraint pkg/failure:FuzzExplain pkg/api:FuzzValidName pkg/api/client:FuzzParseEvents \
 	pkg/sbom:FuzzParseStatement pkg/policy:FuzzParse pkg/policy:FuzzConstraint \
-	pkg/advisory:FuzzParseRecord pkg/advisory:FuzzVersionOrderings pkg/advisory:FuzzCVSS3
+	pkg/advisory:FuzzParseRecord pkg/advisory:FuzzVersionOrderings pkg/advisory:FuzzCVSS3 \
+	pkg/testreport:FuzzParseJUnit pkg/testreport:FuzzConvertGoTest pkg/testreport:FuzzReadSummary
 
 define run-fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -95,8 +96,11 @@ fuzz-long: ## Run every fuzz target for FUZZTIME (default 10m each); crashers la
 	$(run-fuzz)
 
 .PHONY: update-golden
-update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns, the insights charts) from the current code.
-	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ ./pkg/ui/ -run Golden -update
+update-golden: ## Rewrite golden files (generated Dockerfiles, PipelineRuns, test reports, MR comments, the insights charts and pages) from the current code.
+	$(GO) test ./pkg/dockerfile/ ./pkg/tekton/ -run Golden -update
+	$(GO) test ./pkg/testreport/ -run ConvertGoTest -update
+	$(GO) test ./pkg/notify/ -run Golden -update
+	$(GO) test ./pkg/ui/ -run Golden -update
 
 ##@ Benchmarks
 

@@ -57,11 +57,14 @@ func TestMergeRequestCommentRetestAndNotifications(t *testing.T) {
 	link1 := s.URL + "/runs/" + buildsNamespace + "/" + run1
 
 	note := s.waitForComment(ctx, t, "gitlab", repo.Name, iid, func(c fakescm.Comment) bool { return strings.Contains(c.Body, run1) })
-	for _, want := range []string{scm.CommentMarker, "failed", "`unit-test`", "this test fails on purpose", "(" + link1 + ")", "/retest"} {
+	// The failing test by name, from the JUnit report Slipway made of go test -json.
+	for _, want := range []string{scm.CommentMarker, "failed", "`unit-test`", "this test fails on purpose", "(" + link1 + ")", "/retest",
+		"| Tests | 1 failed, 0 passed, 0 skipped |", "TestBroken`"} {
 		if !strings.Contains(note.Body, want) {
 			t.Errorf("MR note lacks %q:\n%s", want, note.Body)
 		}
 	}
+	s.waitForFailedTest(ctx, t, run1, "TestBroken", "this test fails on purpose")
 
 	mail := s.waitForMail(ctx, t, func(m fakescm.Mail) bool { return strings.Contains(m.Body, run1) })
 	if want := fmt.Sprintf("[slipway] %s !%d failed (%s)", repo.Name, iid, sha[:8]); mail.Subject != want {

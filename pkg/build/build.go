@@ -33,6 +33,18 @@ const (
 	ArgCreated  = "SLIPWAY_CREATED"
 )
 
+// The OCI labels every image Slipway builds carries, set through BuildKit's
+// label: frontend options so a repository's own Dockerfile gets them as
+// well as a generated one (whose LABEL instruction sets the same values).
+const (
+	LabelSource   = "org.opencontainers.image.source"
+	LabelRevision = "org.opencontainers.image.revision"
+	LabelCreated  = "org.opencontainers.image.created"
+	// LabelRun names the Slipway run (namespace/PipelineRun) that built
+	// the image.
+	LabelRun = "slipway.dev/run"
+)
+
 // DefaultBuilderID is recorded as the provenance builder.id unless the
 // request names another one; promotion checks it.
 const DefaultBuilderID = "https://slipway.dev/builder/buildkit"
@@ -54,6 +66,9 @@ type Request struct {
 	Revision  string
 	// Created is the image creation time for the OCI label; default now.
 	Created time.Time
+	// Run is the Slipway run ("namespace/name" of the PipelineRun), the
+	// slipway.dev/run label; empty leaves the label out.
+	Run string
 	// BuildArgs are extra --build-arg values; they cannot override the
 	// SLIPWAY_* arguments above.
 	BuildArgs map[string]string
@@ -215,6 +230,9 @@ func solveOpt(req Request) (client.SolveOpt, string, error) {
 	if created.IsZero() {
 		created = time.Now()
 	}
+	// mode=max puts the Dockerfile itself into the provenance (BuildKit's
+	// metadata source infos): how an own Dockerfile travels with the image
+	// (provenance.Statement.Dockerfile reads it back).
 	attest := "mode=max,builder-id=" + builderID
 	if req.ProvenanceVersion != "" {
 		attest += ",version=" + req.ProvenanceVersion
@@ -234,6 +252,9 @@ func solveOpt(req Request) (client.SolveOpt, string, error) {
 	args[ArgCreated] = created.UTC().Format(time.RFC3339)
 	for k, v := range args {
 		attrs["build-arg:"+k] = v
+	}
+	for k, v := range Labels(req.SourceURL, req.Revision, req.Run, created) {
+		attrs["label:"+k] = v
 	}
 
 	insecure := fmt.Sprint(req.Insecure)
@@ -270,6 +291,20 @@ func solveOpt(req Request) (client.SolveOpt, string, error) {
 		}}}
 	}
 	return opt, ref, nil
+}
+
+// Labels are the OCI labels of an image built from source at revision by
+// run (left out when empty) at created.
+func Labels(source, revision, run string, created time.Time) map[string]string {
+	l := map[string]string{
+		LabelSource:   source,
+		LabelRevision: revision,
+		LabelCreated:  created.UTC().Format(time.RFC3339),
+	}
+	if run != "" {
+		l[LabelRun] = run
+	}
+	return l
 }
 
 func validate(req Request) error {

@@ -75,6 +75,10 @@ func TestSolveOpt(t *testing.T) {
 			"build-arg:SLIPWAY_SOURCE":   "http://git.local/team/app.git",
 			"build-arg:SLIPWAY_REVISION": "abc1234def5678abc1234def5678abc1234def56",
 			"build-arg:SLIPWAY_CREATED":  "2026-11-22T02:00:00Z",
+			// The labels, for an own Dockerfile too.
+			"label:org.opencontainers.image.source":   "http://git.local/team/app.git",
+			"label:org.opencontainers.image.revision": "abc1234def5678abc1234def5678abc1234def56",
+			"label:org.opencontainers.image.created":  "2026-11-22T02:00:00Z",
 		}
 		for k, v := range extra {
 			m[k] = v
@@ -117,13 +121,14 @@ func TestSolveOpt(t *testing.T) {
 			r.BuilderID = "https://ci.example.com/builder"
 			r.CacheRef = "127.0.0.1:5000/cache/app:main"
 			r.ProvenanceVersion = "v0.2"
+			r.Run = "slipway-builds/app-abc1234-d00d"
 		},
 		wantRef: "127.0.0.1:5000/app:abc1234",
 		want: func() optView {
 			imp, exp := cache("127.0.0.1:5000/cache/app:main", "true")
 			return optView{
 				Frontend: "dockerfile.v0",
-				Attrs:    wantAttrs("Dockerfile.gen", "https://ci.example.com/builder,version=v0.2", map[string]string{"build-arg:GO_VERSION": "1.26"}),
+				Attrs:    wantAttrs("Dockerfile.gen", "https://ci.example.com/builder,version=v0.2", map[string]string{"build-arg:GO_VERSION": "1.26", "label:slipway.dev/run": "slipway-builds/app-abc1234-d00d"}),
 				Locals:   []string{"context", "dockerfile"}, Exports: export("127.0.0.1:5000/app:abc1234", "true"),
 				CacheImports: imp, CacheExports: exp,
 			}

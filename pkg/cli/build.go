@@ -48,6 +48,7 @@ write the pushed reference and index digest to the result files.`,
 	f.StringVar(&o.req.Revision, "revision", "", "full commit SHA recorded in provenance and labels (required)")
 	f.StringArrayVar(&o.buildArgs, "build-arg", nil, "extra build argument KEY=VALUE (repeatable)")
 	f.StringVar(&o.created, "created", "", "image creation time, RFC 3339 or unix seconds (the clone task's committer-date; default now)")
+	f.StringVar(&o.req.Run, "run", "", "the Slipway run (namespace/name) recorded in the slipway.dev/run label")
 	f.StringVar(&o.req.BuilderID, "builder-id", build.DefaultBuilderID, "provenance builder.id")
 	f.StringVar(&o.req.CacheRef, "cache-ref", "", "registry cache image (default <image>:buildcache)")
 	f.StringArrayVar(&o.req.CacheFrom, "cache-from", nil, "another registry cache to import read-only, never exported to (repeatable; empty values are skipped)")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -24,8 +25,9 @@ func NewProvenanceCmd() *cobra.Command {
 }
 
 type verifyOptions struct {
-	want     provenance.Expectations
-	insecure bool
+	want           provenance.Expectations
+	insecure       bool
+	showDockerfile bool
 }
 
 func newProvenanceVerifyCmd() *cobra.Command {
@@ -45,6 +47,7 @@ by BuildKit), print a summary, and fail listing each field that does not match.`
 	f.StringVar(&o.want.Commit, "commit", "", "expected full commit SHA (required)")
 	f.StringVar(&o.want.BuilderID, "builder", "", "expected builder id (not checked when empty)")
 	f.BoolVar(&o.insecure, "insecure", false, "the registry speaks plain HTTP")
+	f.BoolVar(&o.showDockerfile, "show-dockerfile", false, "print the Dockerfile the image was built from (recorded in the provenance)")
 	_ = cmd.MarkFlagRequired("repo")
 	_ = cmd.MarkFlagRequired("commit")
 	return cmd
@@ -64,6 +67,15 @@ func (o *verifyOptions) run(cmd *cobra.Command, image string) error {
 		return err
 	}
 	printSummary(cmd.OutOrStdout(), ref, st)
+	if o.showDockerfile {
+		if _, df, ok := st.Dockerfile(); ok {
+			fmt.Fprintf(cmd.OutOrStdout(), "--- Dockerfile ---\n%s", df)
+			if len(df) > 0 && df[len(df)-1] != '\n' {
+				fmt.Fprintln(cmd.OutOrStdout())
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "---")
+		}
+	}
 	if err := provenance.Verify(st, o.want); err != nil {
 		var me *provenance.MismatchError
 		if errors.As(err, &me) {
@@ -85,6 +97,11 @@ func printSummary(w io.Writer, ref name.Reference, st *provenance.Statement) {
 	fmt.Fprintf(w, "builder:    %s\n", orNone(st.BuilderID()))
 	fmt.Fprintf(w, "source:     %s\n", orNone(repo))
 	fmt.Fprintf(w, "revision:   %s\n", orNone(rev))
+	if n, df, ok := st.Dockerfile(); ok {
+		fmt.Fprintf(w, "dockerfile: %s (%d lines; --show-dockerfile prints it)\n", n, strings.Count(strings.TrimRight(string(df), "\n"), "\n")+1)
+	} else {
+		fmt.Fprintln(w, "dockerfile: (none recorded)")
+	}
 	for _, m := range st.Materials() {
 		fmt.Fprintf(w, "material:   %s\n", m.URI)
 	}

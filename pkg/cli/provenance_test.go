@@ -49,7 +49,11 @@ func TestProvenanceVerifyCmd(t *testing.T) {
 	}{{
 		name:    "matches",
 		args:    []string{"verify", image, "--insecure", "--repo", repo, "--commit", commit, "--builder", builder},
-		wantOut: []string{"source:     " + repo, "revision:   " + commit, "builder:    " + builder, "provenance OK"},
+		wantOut: []string{"source:     " + repo, "revision:   " + commit, "builder:    " + builder, "dockerfile: Dockerfile (2 lines", "provenance OK"},
+	}, {
+		name:    "shows the recorded Dockerfile",
+		args:    []string{"verify", image, "--insecure", "--repo", repo, "--commit", commit, "--show-dockerfile"},
+		wantOut: []string{"--- Dockerfile ---\n" + provenancetest.Dockerfile + "---\n", "provenance OK"},
 	}, {
 		name:       "wrong commit and builder",
 		args:       []string{"verify", image, "--insecure", "--repo", repo, "--commit", other, "--builder", "https://evil/b"},

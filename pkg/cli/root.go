@@ -56,6 +56,7 @@ func NewRootCmd() *cobra.Command {
 		NewRerunCmd(),
 		NewCancelCmd(),
 		NewEventsCmd(),
+		NewTestReportCmd(),
 	)
 	return root
 }

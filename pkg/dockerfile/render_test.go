@@ -19,7 +19,7 @@ func TestRenderResults(t *testing.T) {
 		app  string
 		want Result
 	}{
-		{"go", Result{Language: "go", Evidence: []string{"go.mod"}, Version: "1.26", Port: 8080, TestCommand: "go test ./...",
+		{"go", Result{Language: "go", Evidence: []string{"go.mod"}, Version: "1.26", Port: 8080, TestCommand: goTestCommand,
 			BuildImage: "127.0.0.1:5000/base/golang:1.26", RuntimeImage: "scratch"}},
 		{"java-maven", Result{Language: "java-maven", Evidence: []string{"pom.xml"}, Version: "21", Port: 8080,
 			TestCommand: "mvn -B -o -Dmaven.repo.local=/usr/share/maven-repo test",
@@ -73,7 +73,7 @@ func TestRenderOwnDockerfile(t *testing.T) {
 		t.Errorf("Dockerfile changed (-want +got)\n%s", cmp.Diff(string(want), string(got.Dockerfile)))
 	}
 	wantRes := Result{Own: true, DockerfilePath: "Dockerfile", Language: "go", Evidence: []string{"go.mod"}, Version: "1.26",
-		Port: 8080, TestCommand: "go test ./...", BuildImage: "golang:1.26"}
+		Port: 8080, TestCommand: goTestCommand, BuildImage: "golang:1.26"}
 	if diff := cmp.Diff(wantRes, *got, cmpopts.IgnoreFields(Result{}, "Dockerfile")); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
@@ -161,7 +161,7 @@ func TestRenderConfig(t *testing.T) {
 		{name: "python pyproject needs tomllib", files: map[string]string{"pyproject.toml": "[project]\nrequires-python = \"~=3.9.0\"\n", "main.py": ""},
 			wantErr: "needs Python >= 3.11"},
 		{name: "python with requirements", files: map[string]string{"requirements.txt": "flask==3.0\npytest\n", "app.py": ""},
-			wantTest: "python3 -m pip install -r requirements.txt && python3 -m pytest"},
+			wantTest: `python3 -m pip install -r requirements.txt && python3 -m pytest --junitxml="${SLIPWAY_REPORTS:-.slipway/reports}/pytest.xml"`},
 		{name: "python without entry point", files: map[string]string{"requirements.txt": "", "lib.py": ""},
 			wantErr: "no entry point: looked for main.py, app.py, server.py, __main__.py and a package with __main__.py"},
 		{name: "static in public", files: map[string]string{"public/index.html": ""}, contains: []string{"COPY public /www\n"}},
@@ -198,3 +198,7 @@ func TestRenderConfig(t *testing.T) {
 		})
 	}
 }
+
+// goTestCommand converts go test -json to JUnit with the slipway binary the
+// unit-test Task puts in $SLIPWAY_TOOLS (on PATH when run locally).
+const goTestCommand = `go test -json ./... 2>&1 | "${SLIPWAY_TOOLS:+$SLIPWAY_TOOLS/}slipway" test-report go "${SLIPWAY_REPORTS:-.slipway/reports}/go-test.xml"`

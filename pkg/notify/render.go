@@ -6,6 +6,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/run"
+	"github.com/slipway-ci/slipway/pkg/testreport"
 )
 
 // where names what was built: "!12", "#12", a branch or a tag.
@@ -50,6 +51,12 @@ func Text(s Summary) string {
 		line("Image", strings.TrimSuffix(r.ImageURL+"@"+r.ImageDigest, "@"))
 	}
 	line("Message", r.Message)
+	if s.Tests != nil {
+		line("Tests", testCounts(s.Tests))
+		for _, f := range s.Tests.Failures(MaxFailures) {
+			b.WriteString("  failed: " + testName(f) + "\n")
+		}
+	}
 	if len(s.LogTail) > 0 {
 		fmt.Fprintf(&b, "\nLast %d lines of the log:\n\n", len(s.LogTail))
 		for _, l := range s.LogTail {
@@ -84,6 +91,9 @@ func Comment(s Summary) string {
 	if s.FailedTask != "" {
 		row("Failed task", "`"+s.FailedTask+"`"+strings.TrimSuffix(" (step `"+s.FailedStep+"`)", " (step ``)"))
 	}
+	if s.Tests != nil {
+		row("Tests", testCounts(s.Tests))
+	}
 	if r.ImageDigest != "" {
 		row("Image", "`"+strings.TrimPrefix(r.ImageURL+"@"+r.ImageDigest, "@")+"`")
 	}
@@ -96,6 +106,9 @@ func Comment(s Summary) string {
 		// What went wrong and how to fix it (pkg/failure, via the reporter).
 		b.WriteString("\n" + strings.TrimSpace(r.Message) + "\n")
 	}
+	if s.Tests != nil {
+		failedTests(&b, s.Tests)
+	}
 	if len(s.LogTail) > 0 {
 		fmt.Fprintf(&b, "\n<details><summary>Last %d lines of the log</summary>\n\n```\n", len(s.LogTail))
 		for _, l := range s.LogTail {
@@ -106,4 +119,55 @@ func Comment(s Summary) string {
 	}
 	b.WriteString("\nComment `/retest` to run it again or `/cancel` to stop it.\n")
 	return b.String()
+}
+
+// MaxFailures is how many failed tests a notification lists.
+const MaxFailures = 5
+
+// failureLines is how many last lines of a failed test's output the MR
+// comment shows.
+const failureLines = 15
+
+func testCounts(r *testreport.Report) string {
+	c := r.Counts()
+	s := fmt.Sprintf("%d failed, %d passed, %d skipped", c.Failed, c.Passed, c.Skipped)
+	if r.Truncated {
+		s += " (more tests than Slipway keeps)"
+	}
+	return s
+}
+
+func testName(c testreport.Case) string {
+	if c.Suite == "" {
+		return c.Name
+	}
+	return c.Suite + " › " + c.Name
+}
+
+// failedTests lists the first failures with the end of their output.
+func failedTests(b *strings.Builder, r *testreport.Report) {
+	fails := r.Failures(MaxFailures)
+	if len(fails) == 0 {
+		return
+	}
+	b.WriteString("\n**Failed tests**\n\n")
+	for _, f := range fails {
+		// Names are the tested code's: no Markdown of theirs gets through.
+		fmt.Fprintf(b, "- `%s`\n", strings.ReplaceAll(testName(f), "`", "'"))
+		lines := strings.Split(strings.TrimSpace(f.Output), "\n")
+		if len(lines) > failureLines {
+			lines = lines[len(lines)-failureLines:]
+		}
+		if f.Output == "" {
+			continue
+		}
+		b.WriteString("  ```\n")
+		for _, l := range lines {
+			b.WriteString("  " + strings.ReplaceAll(l, "```", "`\u200b``") + "\n")
+		}
+		b.WriteString("  ```\n")
+	}
+	if n := r.Counts().Failed; n > len(fails) {
+		fmt.Fprintf(b, "- … and %d more on the run page\n", n-len(fails))
+	}
 }

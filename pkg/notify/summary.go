@@ -21,6 +21,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/steplog"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
+	"github.com/slipway-ci/slipway/pkg/testreport"
 )
 
 // DefaultLogLines is how many lines of the failed step's log a summary
@@ -42,6 +43,8 @@ type Summary struct {
 	FailedTask, FailedStep string
 	// LogTail is the last lines of the failed step's log.
 	LogTail []string
+	// Tests is the run's unit-test report, nil when it has none.
+	Tests *testreport.Report
 	// Problem says why details are missing (the run or its pods are
 	// gone); the summary is still sent.
 	Problem string
@@ -60,12 +63,18 @@ type StepLogs interface {
 	GetStepLog(ctx context.Context, runID, task, step string) (*store.StepLog, error)
 }
 
+// TestReports reads a run's parsed test report (*store.DB).
+type TestReports interface {
+	GetTestReport(ctx context.Context, runID string) (*testreport.Report, error)
+}
+
 // Summarizer collects a Summary from the cluster.
 type Summarizer struct {
 	prs     listers.PipelineRunLister
 	trs     listers.TaskRunLister
 	kube    kubernetes.Interface
 	logs    StepLogs
+	reports TestReports
 	baseURL string
 	lines   int64
 }
@@ -78,6 +87,13 @@ type SummarizerOption func(*Summarizer)
 // be gone by the time the run is summarized. Default: the pod only.
 func WithStepLogs(logs StepLogs) SummarizerOption {
 	return func(s *Summarizer) { s.logs = logs }
+}
+
+// WithTestReports adds the run's test report to the summary: the stored
+// one, else the summary line of the unit-test report step's log (the
+// collector may not have saved it yet when the run ends). Default: none.
+func WithTestReports(r TestReports) SummarizerOption {
+	return func(s *Summarizer) { s.reports = r }
 }
 
 // NewSummarizer reads PipelineRuns and TaskRuns from the server's watches
@@ -120,6 +136,7 @@ func (s *Summarizer) Summarize(ctx context.Context, ciRun run.Run) Summary {
 		return sum
 	}
 	sum.AuthorEmail = pr.Annotations[tekton.AnnotationAuthorEmail]
+	sum.Tests = s.tests(ctx, pr)
 	if ciRun.State != run.Failed {
 		return sum
 	}
@@ -160,4 +177,47 @@ func (s *Summarizer) failure(ctx context.Context, pr *pipelinev1.PipelineRun, su
 		}
 	}
 	return fmt.Errorf("reading the log of %s/%s: %w", tr.Status.PodName, steplog.Container(*step), err)
+}
+
+// tests finds pr's test report; none is normal (no tests, an older
+// pipeline), so nothing here is a Problem.
+func (s *Summarizer) tests(ctx context.Context, pr *pipelinev1.PipelineRun) *testreport.Report {
+	if s.reports == nil {
+		return nil
+	}
+	id := pr.Namespace + "/" + pr.Name
+	if rep, err := s.reports.GetTestReport(ctx, id); err == nil {
+		return rep
+	}
+	for _, ref := range pr.Status.ChildReferences {
+		if ref.PipelineTaskName != steplog.ReportTask {
+			continue
+		}
+		tr, err := s.trs.TaskRuns(pr.Namespace).Get(ref.Name)
+		if err != nil {
+			return nil
+		}
+		for _, st := range tr.Status.Steps {
+			if st.Name != steplog.ReportStep || st.Terminated == nil {
+				continue
+			}
+			var stored *store.StepLog
+			if s.logs != nil {
+				stored, _ = s.logs.GetStepLog(ctx, id, steplog.ReportTask, steplog.ReportStep)
+			}
+			if stored == nil && tr.Status.PodName == "" {
+				return nil
+			}
+			l, err := steplog.Lookup(ctx, s.kube, stored, pr.Namespace, tr.Status.PodName, steplog.Container(st), steplog.DefaultLogCap)
+			if err != nil {
+				return nil
+			}
+			rep, err := testreport.ReadSummary(l.Text)
+			if err != nil {
+				return nil
+			}
+			return rep
+		}
+	}
+	return nil
 }

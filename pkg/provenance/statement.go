@@ -52,8 +52,21 @@ type ConfigSource struct {
 
 // BuildKitMetadata is BuildKit's own metadata block; VCS holds the
 // vcs:source / vcs:revision frontend attributes ("source", "revision").
+// Source is recorded in mode=max only: the build's definition files, the
+// Dockerfile among them, with their contents.
 type BuildKitMetadata struct {
-	VCS map[string]string `json:"vcs,omitempty"`
+	VCS    map[string]string `json:"vcs,omitempty"`
+	Source struct {
+		Infos []SourceInfo `json:"infos,omitempty"`
+	} `json:"source"`
+}
+
+// SourceInfo is one file of the build definition as BuildKit recorded it.
+type SourceInfo struct {
+	Filename string `json:"filename"`
+	Language string `json:"language,omitempty"`
+	// Data is the file's content (base64 in the JSON).
+	Data []byte `json:"data,omitempty"`
 }
 
 // PredicateV02 is the subset of a SLSA v0.2 predicate Slipway reads.
@@ -152,6 +165,25 @@ func (s *Statement) Materials() []Material {
 		return s.V1.BuildDefinition.ResolvedDependencies
 	}
 	return nil
+}
+
+// Dockerfile is the Dockerfile the image was built from, as BuildKit
+// recorded it in the provenance (mode=max): its name and content. ok is
+// false when the provenance holds none (mode=min, another frontend).
+func (s *Statement) Dockerfile() (filename string, content []byte, ok bool) {
+	var infos []SourceInfo
+	switch {
+	case s.V02 != nil:
+		infos = s.V02.Metadata.BuildKit.Source.Infos
+	case s.V1 != nil:
+		infos = s.V1.RunDetails.Metadata.BuildKit.Source.Infos
+	}
+	for _, in := range infos {
+		if in.Language == "Dockerfile" && len(in.Data) > 0 {
+			return in.Filename, in.Data, true
+		}
+	}
+	return "", nil, false
 }
 
 func (s *Statement) vcs() map[string]string {

@@ -122,3 +122,31 @@ func TestParseRejects(t *testing.T) {
 		})
 	}
 }
+
+// The Dockerfile travels in BuildKit's mode=max provenance: both predicate
+// versions of a real build carry it, a statement without source infos
+// has none.
+func TestDockerfile(t *testing.T) {
+	for _, file := range []string{"buildkit-provenance-v1.json", "buildkit-provenance-v0.2.json"} {
+		t.Run(file, func(t *testing.T) {
+			st, err := Parse(readFixture(t, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, content, ok := st.Dockerfile()
+			if !ok || name != "Dockerfile" {
+				t.Fatalf("Dockerfile() = %q, %v; want the Dockerfile", name, ok)
+			}
+			if !strings.HasPrefix(string(content), "FROM ") || !strings.Contains(string(content), "LABEL org.opencontainers.image.source") {
+				t.Errorf("Dockerfile content:\n%s", content)
+			}
+		})
+	}
+	st, err := Parse([]byte(`{"predicateType":"` + PredicateSLSA1 + `","predicate":{"runDetails":{"metadata":{"buildkit_metadata":{}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := st.Dockerfile(); ok {
+		t.Error("Dockerfile() found one in a statement without source infos")
+	}
+}

@@ -24,7 +24,7 @@ import (
 func newNotifier(cfg *config.Config, st *store.DB, informers externalversions.SharedInformerFactory, kc kubernetes.Interface,
 	scms map[event.Provider]scm.Client, log *slog.Logger) (*notify.Notifier, error) {
 	prs, trs := informers.Tekton().V1().PipelineRuns(), informers.Tekton().V1().TaskRuns()
-	sum, err := notify.NewSummarizer(prs.Lister(), trs.Lister(), kc, cfg.PublicURL, notify.DefaultLogLines, notify.WithStepLogs(st))
+	sum, err := notify.NewSummarizer(prs.Lister(), trs.Lister(), kc, cfg.PublicURL, notify.DefaultLogLines, notify.WithStepLogs(st), notify.WithTestReports(st))
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func webUI(ctx context.Context, cfg *config.Config, st *store.DB, tc versioned.I
 	if err != nil {
 		return nil, nil, err
 	}
-	collector := steplog.NewCollector(informers, kc, st, cfg.Namespace, logCap)
+	collector := steplog.NewCollector(informers, kc, st, cfg.Namespace, logCap, steplog.WithTestReports(st))
 	opts := []ui.Option{
 		ui.WithLogCap(logCap),
 		ui.WithRunCache(prs, collector),
@@ -45,6 +45,7 @@ func webUI(ctx context.Context, cfg *config.Config, st *store.DB, tc versioned.I
 		ui.WithShutdown(ctx),
 		ui.WithNotifications(st),
 		ui.WithPolicyChecks(st),
+		ui.WithTestReports(st),
 		ui.WithRecorder(st),
 		ui.WithStreamLimits(cfg.SSEPerClient, cfg.SSETotal),
 	}

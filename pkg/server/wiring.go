@@ -240,6 +240,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	api.Register(e, st, acc)
 	api.RegisterNotifications(e, st, acc)
 	api.RegisterPolicy(e, st, acc)
+	api.RegisterTests(e, st, acc)
 	api.RegisterRunActions(e, api.NewRunActions(st, st, tc, cfg.Namespace, d.Wake), acc)
 	webui.Register(e)
 	if promo != nil {

@@ -23,11 +23,33 @@ import (
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
+	"github.com/slipway-ci/slipway/pkg/testreport"
 )
 
 // Saver is where the Collector keeps logs (*store.DB).
 type Saver interface {
 	SaveStepLog(ctx context.Context, l *store.StepLog) error
+}
+
+// ReportSaver is where the Collector keeps parsed test reports (*store.DB).
+type ReportSaver interface {
+	SaveTestReport(ctx context.Context, runID string, r *testreport.Report) error
+}
+
+// The unit-test Task's step whose log ends in the test report summary
+// (`slipway test-report collect`).
+const (
+	ReportTask = "unit-test"
+	ReportStep = "report"
+)
+
+// Option configures a Collector.
+type Option func(*Collector)
+
+// WithTestReports parses the test report summary from the unit-test
+// Task's report step and saves it in r. Default: reports are not parsed.
+func WithTestReports(r ReportSaver) Option {
+	return func(c *Collector) { c.reports = r }
 }
 
 // Collector saves the log of every terminated step of Slipway's TaskRuns
@@ -37,6 +59,7 @@ type Collector struct {
 	factory   externalversions.SharedInformerFactory
 	kube      kubernetes.Interface
 	logs      Saver
+	reports   ReportSaver
 	namespace string
 	cap       int
 	resync    time.Duration
@@ -58,11 +81,14 @@ type Collector struct {
 // namespace (the server's one factory: its TaskRun cache also serves the
 // run pages and notifications). capBytes bounds each saved log (its tail
 // is kept); zero means DefaultLogCap.
-func NewCollector(f externalversions.SharedInformerFactory, kc kubernetes.Interface, logs Saver, namespace string, capBytes int) *Collector {
+func NewCollector(f externalversions.SharedInformerFactory, kc kubernetes.Interface, logs Saver, namespace string, capBytes int, opts ...Option) *Collector {
 	if capBytes <= 0 {
 		capBytes = DefaultLogCap
 	}
 	c := &Collector{factory: f, kube: kc, logs: logs, namespace: namespace, cap: capBytes, resync: 10 * time.Minute, saved: map[types.UID]map[string]bool{}}
+	for _, o := range opts {
+		o(c)
+	}
 	// Asked for now, so the TaskRun informer is there before anyone starts
 	// the factory.
 	c.lister = f.Tekton().V1().TaskRuns().Lister()
@@ -192,9 +218,36 @@ func (c *Collector) Collect(ctx context.Context, tr *pipelinev1.TaskRun) error {
 			errs = append(errs, err)
 			continue
 		}
+		if task == ReportTask && s.Name == ReportStep {
+			if err := c.saveReport(ctx, l); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		c.markSaved(tr.UID, s.Name)
 	}
 	return errors.Join(errs...)
+}
+
+// saveReport parses the summary line of the report step's log. A log
+// without one (a pipeline from before reports) or with a damaged one is
+// not retried: reading it again gives the same.
+func (c *Collector) saveReport(ctx context.Context, l *store.StepLog) error {
+	if c.reports == nil {
+		return nil
+	}
+	rep, err := testreport.ReadSummary(l.Log)
+	if errors.Is(err, testreport.ErrNoReport) {
+		return nil
+	}
+	if err != nil {
+		logging.From(ctx).Warn("test report not saved", "run", l.RunID, "err", err)
+		return nil
+	}
+	if err := c.reports.SaveTestReport(ctx, l.RunID, rep); err != nil {
+		return fmt.Errorf("saving the test report of %s: %w", l.RunID, err)
+	}
+	return nil
 }
 
 func (c *Collector) markSaved(uid types.UID, step string) {

@@ -315,6 +315,8 @@ type runData struct {
 	NotesOn       bool
 	Notifications []store.Notification
 	NotesErr      string
+	// Tests is the run's test report, when the UI shows them.
+	Tests *TestsView
 }
 
 // snapshot is what the cluster and the store say about one run.
@@ -496,6 +498,12 @@ func (u *UI) runPage(c echo.Context) error {
 		// Oldest first: the order they were sent in.
 		slices.Reverse(notes)
 		d.Notifications = notes
+	}
+	if u.tests != nil {
+		// While the run goes on, no report yet says nothing.
+		if d.Tests = u.testsView(ctx, d.Run, ns, name); d.Tests.None && !s.tl.State.Done() {
+			d.Tests = nil
+		}
 	}
 	if v, ok := u.viewer(c); ok && v.CanAct {
 		d.CanCancel = s.pr != nil && !s.tl.State.Done()

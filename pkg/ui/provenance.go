@@ -22,7 +22,11 @@ type Provenance struct {
 	Started   time.Time
 	Finished  time.Time
 	Materials int
-	Err       string
+	// Dockerfile is the one recorded in the provenance (BuildKit mode=max),
+	// DockerfileName its name: how a repository's own Dockerfile is shown.
+	Dockerfile     string
+	DockerfileName string
+	Err            string
 }
 
 // provenanceCache fetches each digest's provenance once: a digest's
@@ -91,6 +95,9 @@ func (c *provenanceCache) load(ctx context.Context, image, digest string) (Prove
 func summarize(st *provenance.Statement) Provenance {
 	p := Provenance{BuilderID: st.BuilderID(), Materials: len(st.Materials())}
 	p.Repo, p.Commit = st.Source()
+	if n, df, ok := st.Dockerfile(); ok {
+		p.DockerfileName, p.Dockerfile = n, string(df)
+	}
 	var times struct {
 		Metadata struct {
 			Started  time.Time `json:"buildStartedOn"`

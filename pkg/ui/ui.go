@@ -103,6 +103,7 @@ type UI struct {
 	notes     store.Notifications
 	insights  Insights
 	policy    PolicyChecks
+	tests     TestReports
 	publicURL *url.URL
 	web       map[event.Provider]string
 	wake      func()
@@ -304,6 +305,9 @@ func (u *UI) Register(e *echo.Echo) {
 	}
 	e.GET("/runs/:namespace/:name", u.runPage, read...)
 	e.GET("/runs/:namespace/:name/stream", u.stream, read...)
+	if u.tests != nil {
+		e.GET("/runs/:namespace/:name/tests/history", u.testHistoryPage, read...)
+	}
 	if u.auth == nil {
 		return
 	}

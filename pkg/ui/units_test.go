@@ -138,6 +138,11 @@ func TestSummarize(t *testing.T) {
 		}
 		got := summarize(st)
 		got.Repo, got.Commit = "", "" // read by provenance.Statement.Source, tested there
+		// The real builds' Dockerfile, recorded by mode=max.
+		if got.DockerfileName != "Dockerfile" || !strings.HasPrefix(got.Dockerfile, "FROM ") {
+			t.Errorf("%s: Dockerfile %q: %q", file, got.DockerfileName, got.Dockerfile)
+		}
+		got.Dockerfile, got.DockerfileName = "", ""
 		if !got.Finished.IsZero() && want.Finished.IsZero() {
 			want.Finished = got.Finished
 		}
@@ -169,7 +174,8 @@ func TestProvenanceCache(t *testing.T) {
 	}
 	for range 2 {
 		got := c.get(context.Background(), host+"/apps/web:3f786850", dg.String())
-		want := Provenance{BuilderID: "https://slipway.dev/builder/buildkit", Repo: "https://git.example.com/acme/web.git", Commit: sha}
+		want := Provenance{BuilderID: "https://slipway.dev/builder/buildkit", Repo: "https://git.example.com/acme/web.git", Commit: sha,
+			Dockerfile: provenancetest.Dockerfile, DockerfileName: "Dockerfile"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("provenance (-want +got):\n%s", diff)
 		}

@@ -234,3 +234,49 @@ type PolicyViolation struct {
 	Severity string `json:"severity,omitempty"`
 	Fixed    string `json:"fixed,omitempty"`
 }
+
+// TestReport is a run's parsed unit-test results
+// (GET /api/v1/runs/{namespace}/{name}/tests): failed tests first.
+type TestReport struct {
+	Run     string `json:"run"`
+	Total   int    `json:"total"`
+	Passed  int    `json:"passed"`
+	Failed  int    `json:"failed"`
+	Skipped int    `json:"skipped"`
+	// Truncated says the report held more tests than Slipway keeps.
+	Truncated bool       `json:"truncated,omitempty"`
+	Cases     []TestCase `json:"cases"`
+}
+
+// TestCase is one test of a run.
+type TestCase struct {
+	Suite string `json:"suite"`
+	Name  string `json:"name"`
+	// Status is passed, failed or skipped.
+	Status     string `json:"status"`
+	DurationMs int64  `json:"durationMs"`
+	// Output is a failure's message and output (its tail).
+	Output string `json:"output,omitempty"`
+}
+
+// TestHistory is one test's results in the runs of a repository's app,
+// newest first (GET /api/v1/runs/{namespace}/{name}/tests/history).
+type TestHistory struct {
+	Repo  string `json:"repo"`
+	App   string `json:"app"`
+	Suite string `json:"suite"`
+	Name  string `json:"name"`
+	// Flaky: the test passed and failed on the same commit; FlakySHAs
+	// are those commits.
+	Flaky     bool          `json:"flaky"`
+	FlakySHAs []string      `json:"flakyShas"`
+	Results   []TestOutcome `json:"results"`
+}
+
+// TestOutcome is the test's result in one run.
+type TestOutcome struct {
+	Run    string    `json:"run"`
+	SHA    string    `json:"sha"`
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+}

@@ -5,6 +5,7 @@
 package provenancetest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
@@ -61,6 +62,10 @@ func Attested(predicateType string, statement func(subject v1.Hash) any) (v1.Ima
 	), nil
 }
 
+// Dockerfile is the Dockerfile Index records in the provenance, as
+// BuildKit's mode=max does.
+const Dockerfile = "FROM scratch\nCOPY app /app\n"
+
 // statement follows BuildKit v0.33's SLSA v1 output for a local context
 // (see pkg/provenance/testdata for a full real one).
 func statement(subject v1.Hash, repo, commit, builderID string) map[string]any {
@@ -84,6 +89,11 @@ func statement(subject v1.Hash, repo, commit, builderID string) map[string]any {
 				"metadata": map[string]any{
 					"buildkit_metadata": map[string]any{
 						"vcs": map[string]string{"source": repo, "revision": commit},
+						// mode=max records the Dockerfile itself.
+						"source": map[string]any{"infos": []any{map[string]any{
+							"filename": "Dockerfile", "language": "Dockerfile",
+							"data": base64.StdEncoding.EncodeToString([]byte(Dockerfile)),
+						}}},
 					},
 				},
 			},

@@ -55,6 +55,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Retention", testRetention},
 		{"Sessions", testSessions},
 		{"PolicyChecks", testPolicyChecks},
+		{"TestReports", testTestReports},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
