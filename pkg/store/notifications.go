@@ -90,9 +90,9 @@ func (s *DB) CreateNotification(ctx context.Context, n *Notification) error {
 		return fmt.Errorf("create notification: unknown state %q", n.State)
 	}
 	now := s.ts()
-	q := s.d.rebind("INSERT INTO notifications (run_id, repo, channel, target, subject, state, attempts, last_error, created_at, updated_at, claimed_until) " +
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
-	err := s.w.QueryRowContext(ctx, q, n.RunID, n.Repo, n.Channel, n.Target, n.Subject, string(n.State),
+	q := s.d.rebind("INSERT INTO notifications (run_id, repo, channel, target, recipient, subject, state, attempts, last_error, created_at, updated_at, claimed_until) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+	err := s.w.QueryRowContext(ctx, q, n.RunID, n.Repo, n.Channel, n.Target, n.Target, n.Subject, string(n.State),
 		n.Attempts, n.LastError, s.d.timeArg(now), s.d.timeArg(now), s.nullTime(n.ClaimedUntil)).Scan(&n.ID)
 	if s.d.isUnique(err) {
 		// Keyed (run, channel, target): another replica, or an earlier

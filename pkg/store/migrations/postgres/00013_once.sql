@@ -16,9 +16,10 @@ CREATE TABLE status_posts (
     sent_at       TIMESTAMPTZ,
     PRIMARY KEY (run_id, state)
 );
-DELETE FROM notifications
- WHERE id NOT IN (SELECT MIN(id) FROM notifications GROUP BY run_id, channel, target);
-CREATE UNIQUE INDEX notifications_once ON notifications (run_id, channel, target);
+-- The recipient as first recorded: target may be refined when sent (the
+-- commit author's address). NULL in older rows, which never collide.
+ALTER TABLE notifications ADD COLUMN recipient TEXT;
+CREATE UNIQUE INDEX notifications_once ON notifications (run_id, channel, recipient);
 CREATE TABLE once_keys (
     scope      TEXT    NOT NULL,
     key        TEXT    NOT NULL,
@@ -38,4 +39,5 @@ CREATE INDEX run_slots_repo ON run_slots (repo);
 DROP TABLE run_slots;
 DROP TABLE once_keys;
 DROP INDEX notifications_once;
+ALTER TABLE notifications DROP COLUMN recipient;
 DROP TABLE status_posts;
