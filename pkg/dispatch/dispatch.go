@@ -65,6 +65,7 @@ type Dispatcher struct {
 	cacheSize   int
 	registerer  prometheus.Registerer
 	maxRunning  int
+	runSlots    RunSlots
 	admitMu     sync.Mutex
 	// admitEvery is how often Run admits queued runs of every repo, a
 	// safety net for a finish the reporter missed (e.g. during a restart).

@@ -96,7 +96,9 @@ func WithEmail(m *Mailer, to []string, author bool) Option {
 
 // WithOnDuplicate calls fn for each notification not sent because the
 // store already had it (a second replica, a repeated hook). Default: none.
-func WithOnDuplicate(fn func()) Option { return func(n *Notifier) error { n.onDuplicate = fn; return nil } }
+func WithOnDuplicate(fn func()) Option {
+	return func(n *Notifier) error { n.onDuplicate = fn; return nil }
+}
 
 // WithOnSuccess sends email and chat for succeeded runs too. Default: only
 // failed runs are mailed and posted (cancelled ones never are).
