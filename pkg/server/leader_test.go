@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/slipway-ci/slipway/pkg/config"
 	"github.com/slipway-ci/slipway/pkg/logging"
 )
 
@@ -113,11 +117,18 @@ func TestLeaderElectionOneLeads(t *testing.T) {
 // errLeaseLost, so the process restarts as a follower.
 func TestLeaderElectionLostLease(t *testing.T) {
 	kc := fake.NewClientset()
+	// Installed before the elector runs: the fake is not safe to change
+	// while it serves.
+	var broken atomic.Bool
+	kc.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if broken.Load() {
+			return true, nil, errors.New("etcd unavailable")
+		}
+		return false, nil, nil
+	})
 	c := newCandidate(t, kc, "replica-a")
 	<-c.comp.started
-	kc.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, errors.New("etcd unavailable")
-	})
+	broken.Store(true)
 	err := <-c.done
 	c.done <- nil // for Cleanup
 	if !errors.Is(err, errLeaseLost) {
@@ -126,5 +137,51 @@ func TestLeaderElectionLostLease(t *testing.T) {
 	<-c.comp.stopped
 	if c.g.Leading() {
 		t.Error("still says it leads")
+	}
+}
+
+// With leader election on, the loops that must run once move under the
+// leader group; the webhook side and the dispatcher stay on every replica.
+func TestElectLeaderSplitsTheLoops(t *testing.T) {
+	names := func(m map[string]Component) []string {
+		var out []string
+		for n := range m {
+			out = append(out, n)
+		}
+		slices.Sort(out)
+		return out
+	}
+	all := func() map[string]Component {
+		m := map[string]Component{}
+		for _, n := range []string{"dispatcher", "installer", "base-images", "reporter", "notifier", "log-collector", "pruner", "retention", "promotions"} {
+			m[n] = &component{}
+		}
+		return m
+	}
+	cfg := &config.Config{LeaderElectLeaseName: "slipway-leader", LeaderElectIdentity: "pod-a",
+		LeaderElectLeaseDuration: 15 * time.Second, LeaderElectRenewDeadline: 10 * time.Second, LeaderElectRetryPeriod: 2 * time.Second}
+
+	off := &Server{Components: all()}
+	if err := electLeader(cfg, off, fake.NewClientset(), prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	if len(off.Components) != 9 || off.Leading != nil {
+		t.Errorf("leader election off: components %v, Leading set %v", names(off.Components), off.Leading != nil)
+	}
+
+	cfg.LeaderElect = true
+	on := &Server{Components: all()}
+	if err := electLeader(cfg, on, fake.NewClientset(), prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"base-images", "dispatcher", "installer", "leader"}, names(on.Components)); diff != "" {
+		t.Errorf("every replica runs (-want +got):\n%s", diff)
+	}
+	g := on.Components["leader"].(*leaderGroup)
+	if diff := cmp.Diff([]string{"log-collector", "notifier", "promotions", "pruner", "reporter", "retention"}, names(g.components)); diff != "" {
+		t.Errorf("the leader runs (-want +got):\n%s", diff)
+	}
+	if on.Leading == nil || on.Leading() {
+		t.Error("Leading should be set and false before any election")
 	}
 }
