@@ -254,7 +254,7 @@ YAML
 # this cluster; the apps demo/hello (make demo-push) and the three the
 # promotion e2e tests push; API tokens of a developer and a release
 # manager (random, kept in the state dir); the deployer's RoleBindings in
-# both namespaces (deploy/deployer-rbac.yaml).
+# both namespaces (deploy/base/deployer-rbac.yaml).
 release_files() {
   local o=$1 git=$FAKESCM_URL/git
   cat >"$o/release.yaml" <<YAML

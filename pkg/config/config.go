@@ -198,7 +198,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.DurationVar(&c.LeaderElectRenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it steps down (and restarts)")
 	fs.DurationVar(&c.LeaderElectRetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to take or renew the lease")
 	fs.IntVar(&c.MaxRunningPerRepo, "max-running-per-repo", 0, "CI runs running at once per repository; more wait queued and start oldest first (0: no limit)")
-	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns; it needs deploy/deployer-rbac.yaml's ClusterRole bound in every target namespace")
+	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns; it needs deploy/base/deployer-rbac.yaml's ClusterRole bound in every target namespace")
 	fs.IntVar(&c.PruneKeep, "prune-keep", 20, "finished PipelineRuns kept per app, CI and deploy runs counted apart; older ones are deleted (0: keep all)")
 	fs.StringVar(&c.StepLogCap, "step-log-cap", "1Mi", "bytes of each step's log kept in the store and shown (its tail; the rest is marked as cut), as a quantity: 256Ki, 1Mi, 4Mi; from 1Ki to 64Mi")
 	fs.DurationVar(&c.LogRetention, "log-retention", 30*24*time.Hour, "stored step logs of a run are deleted this long after its last step ended (0: keep forever)")

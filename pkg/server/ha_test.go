@@ -17,7 +17,9 @@ type stubQueue struct {
 	err    error
 }
 
-func (q stubQueue) QueueStats(context.Context) (int64, time.Time, error) { return q.depth, q.oldest, q.err }
+func (q stubQueue) QueueStats(context.Context) (int64, time.Time, error) {
+	return q.depth, q.oldest, q.err
+}
 
 func TestQueueMetrics(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
