@@ -133,3 +133,15 @@ func duplicatesSuppressed(reg prometheus.Registerer) (*prometheus.CounterVec, er
 	}
 	return c, nil
 }
+
+// informerStarter starts the shared Tekton informer factory on every
+// replica. The reporter and the log collector start it too, but on a
+// follower they do not run, and the UI's live pages read the same
+// informers.
+type informerStarter struct{ factory interface{ Start(<-chan struct{}) } }
+
+func (i informerStarter) Run(ctx context.Context) error {
+	i.factory.Start(ctx.Done())
+	<-ctx.Done()
+	return nil
+}

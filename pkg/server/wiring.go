@@ -247,6 +247,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if promo != nil {
 		srv.Components["promotions"] = promo
 	}
+	srv.Components["informers"] = informerStarter{informers}
 	srv.DrainDelay = cfg.ShutdownDrain
 	if err := electLeader(cfg, srv, kc, reg); err != nil {
 		return nil, err
