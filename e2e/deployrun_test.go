@@ -19,11 +19,11 @@ import (
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
-// deployerAccount runs deploy PipelineRuns (deploy/deployer-rbac.yaml).
+// deployerAccount runs deploy PipelineRuns (deploy/base/deployer-rbac.yaml).
 const deployerAccount = "slipway-deployer"
 
 // bindDeployer lets the deploy runs change ns, as an operator would with
-// the RoleBinding deploy/deployer-rbac.yaml describes.
+// the RoleBinding deploy/base/deployer-rbac.yaml describes.
 func bindDeployer(ctx context.Context, t *testing.T, ns string) {
 	t.Helper()
 	_, err := framework.Get(t).Kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{

@@ -48,7 +48,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
-// buildsNamespace is where Slipway creates PipelineRuns (deploy/config.yaml).
+// buildsNamespace is where Slipway creates PipelineRuns (deploy/base/config.yaml).
 const buildsNamespace = "slipway-builds"
 
 // pollInterval paces the waiters that poll HTTP endpoints (the fakescm, the

@@ -77,6 +77,20 @@ type Config struct {
 	CancelBranchRuns   bool
 	InsecureRegistries []string
 	ShutdownTimeout    time.Duration
+	// ShutdownDrain: on SIGTERM, /healthz and /readyz answer 503 this
+	// long before the listener closes, so the Service stops sending first.
+	ShutdownDrain time.Duration
+
+	// Leader election (issue 16): the loops that must run once (reporter,
+	// notifications, log collector, pruners, promotions) run on the
+	// replica holding a Lease.
+	LeaderElect              bool
+	LeaderElectNamespace     string
+	LeaderElectLeaseName     string
+	LeaderElectIdentity      string
+	LeaderElectLeaseDuration time.Duration
+	LeaderElectRenewDeadline time.Duration
+	LeaderElectRetryPeriod   time.Duration
 
 	// Merge requests, concurrency and notifications.
 	MaxRunningPerRepo  int
@@ -211,8 +225,16 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.BoolVar(&c.CancelBranchRuns, "cancel-branch-runs", false, "a new push to a branch cancels its older running builds (merge requests always do unless .slipway.yaml says not)")
 	fs.StringSliceVar(&c.InsecureRegistries, "insecure-registries", nil, "registries reached over plain HTTP (local development only)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "how long SIGTERM waits for in-flight work")
+	fs.DurationVar(&c.ShutdownDrain, "shutdown-drain", 0, "on SIGTERM, answer /healthz and /readyz 503 this long before closing the listener, so load balancers stop sending first (0: close at once; set it with several replicas)")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", false, "run the reporter, notifications, log collector, pruners and promotions only on the replica holding a Lease (needed with several replicas on PostgreSQL; off: this replica runs them all)")
+	fs.StringVar(&c.LeaderElectNamespace, "leader-elect-namespace", "", "namespace of the leader Lease (default: $POD_NAMESPACE, else slipway)")
+	fs.StringVar(&c.LeaderElectLeaseName, "leader-elect-lease-name", "slipway-leader", "name of the leader Lease")
+	fs.StringVar(&c.LeaderElectIdentity, "leader-elect-identity", "", "this replica's name in the Lease (default: the host name, i.e. the pod name)")
+	fs.DurationVar(&c.LeaderElectLeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long followers wait before taking over a lease its leader stopped renewing")
+	fs.DurationVar(&c.LeaderElectRenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it steps down (and restarts)")
+	fs.DurationVar(&c.LeaderElectRetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to take or renew the lease")
 	fs.IntVar(&c.MaxRunningPerRepo, "max-running-per-repo", 0, "CI runs running at once per repository; more wait queued and start oldest first (0: no limit)")
-	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns; it needs deploy/deployer-rbac.yaml's ClusterRole bound in every target namespace")
+	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns; it needs deploy/base/deployer-rbac.yaml's ClusterRole bound in every target namespace")
 	fs.IntVar(&c.PruneKeep, "prune-keep", 20, "finished PipelineRuns kept per app, CI and deploy runs counted apart; older ones are deleted (0: keep all)")
 	fs.StringVar(&c.StepLogCap, "step-log-cap", "1Mi", "bytes of each step's log kept in the store and shown (its tail; the rest is marked as cut), as a quantity: 256Ki, 1Mi, 4Mi; from 1Ki to 64Mi")
 	fs.DurationVar(&c.LogRetention, "log-retention", 30*24*time.Hour, "stored step logs of a run are deleted this long after its last step ended (0: keep forever)")
@@ -409,6 +431,13 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRunningPerRepo < 0 {
 		errs = append(errs, "max-running-per-repo must not be negative")
+	}
+	if c.ShutdownDrain < 0 {
+		errs = append(errs, "shutdown-drain must not be negative")
+	}
+	if c.LeaderElect && (c.LeaderElectRetryPeriod <= 0 || c.LeaderElectRenewDeadline <= c.LeaderElectRetryPeriod*6/5 ||
+		c.LeaderElectLeaseDuration <= c.LeaderElectRenewDeadline) {
+		errs = append(errs, "leader election wants 0 < 1.2 × leader-elect-retry-period < leader-elect-renew-deadline < leader-elect-lease-duration")
 	}
 	if strings.ContainsAny(c.Builder(), ",\"") {
 		errs = append(errs, fmt.Sprintf("builder id %q must not contain ',' or '\"' (BuildKit's attest option)", c.Builder()))

@@ -3,6 +3,9 @@ package dispatch
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,9 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/slipway-ci/slipway/pkg/event"
+	"github.com/slipway-ci/slipway/pkg/scm"
+	"github.com/slipway-ci/slipway/pkg/store/storetest"
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 const shaC = "3333333333333333333333333333333333333333"
@@ -112,5 +118,67 @@ func markStarted(t *testing.T, h *harness, name string) {
 	pr.Status.StartTime = &metav1.Time{Time: h.clock.Now()}
 	if _, err := h.cs.TektonV1().PipelineRuns(ns).UpdateStatus(context.Background(), pr, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLimitCountedAcrossReplicas: two dispatchers ("replicas") share the
+// cluster and the store's slot count (two handles on one SQLite file).
+// Admitting at the same moment, from both, never starts more than the
+// limit between them.
+func TestLimitCountedAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "slipway.db")
+	slotsA, slotsB := storetest.Open(t, url), storetest.Open(t, url)
+	const limit = 2
+	h := newHarness(t, WithMaxRunningPerRepo(limit), WithRunSlots(slotsA))
+	other, err := New(h.store, h.cs, map[event.Provider]scm.Client{event.GitHub: h.scm}, runOpts,
+		WithClock(h.clock), WithMaxRunningPerRepo(limit), WithRunSlots(slotsB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, sha := range []string{shaA, shaB, shaC, strings.Repeat("4", 40), strings.Repeat("5", 40)} {
+		h.store.add(push(fmt.Sprintf("b%d", i), sha, fmt.Sprintf("d%d", i)))
+	}
+	h.step(t) // each dispatch admits: the first two start
+	running := func() []string {
+		var out []string
+		for _, pr := range h.runs(t) {
+			if pr.Spec.Status == "" && !pr.IsDone() {
+				out = append(out, pr.Name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := running(); len(got) != limit {
+		t.Fatalf("running after dispatch: %v, want %d", got, limit)
+	}
+	// Both replicas admit at once, many times: nothing more starts.
+	admitBoth := func() {
+		var wg sync.WaitGroup
+		for _, d := range []*Dispatcher{h.d, other, h.d, other} {
+			wg.Go(func() {
+				if _, err := d.admitAll(ctx); err != nil {
+					t.Errorf("admitAll: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	admitBoth()
+	first := running()
+	if len(first) != limit {
+		t.Fatalf("running after concurrent admission: %v, want %d", first, limit)
+	}
+	// One finishes: both replicas race for its slot; one more starts,
+	// and the store's count moves the slot from the finished run to it.
+	finish(t, h, first[0])
+	admitBoth()
+	if got := running(); len(got) != limit {
+		t.Errorf("running after one finished: %v, want %d", got, limit)
+	}
+	slots, err := slotsB.RunSlots(ctx, tekton.RepoHash(event.GitHub, "acme/web"))
+	if err != nil || len(slots) != limit {
+		t.Errorf("store slots = %v, %v; want %d", slots, err, limit)
 	}
 }

@@ -71,6 +71,7 @@ type Dispatcher struct {
 	trustCache    *lru.Cache
 	registerer    prometheus.Registerer
 	maxRunning    int
+	runSlots      RunSlots
 	admitMu       sync.Mutex
 	// admitEvery is how often Run admits queued runs of every repo, a
 	// safety net for a finish the reporter missed (e.g. during a restart).

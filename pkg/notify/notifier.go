@@ -62,6 +62,10 @@ type Notifier struct {
 	sleep       func(ctx context.Context, d time.Duration) error
 	clock       clock.Clock
 
+	// onDuplicate, if set, counts notifications not sent because their
+	// key was already recorded.
+	onDuplicate func()
+
 	queue   chan job
 	started atomic.Bool
 	// stopped is set once Run returned: what finishes later is left
@@ -88,6 +92,12 @@ func WithEmail(m *Mailer, to []string, author bool) Option {
 		n.mailer, n.emailTo, n.emailAuthor = m, to, author
 		return nil
 	}
+}
+
+// WithOnDuplicate calls fn for each notification not sent because the
+// store already had it (a second replica, a repeated hook). Default: none.
+func WithOnDuplicate(fn func()) Option {
+	return func(n *Notifier) error { n.onDuplicate = fn; return nil }
 }
 
 // WithOnSuccess sends email and chat for succeeded runs too. Default: only
@@ -210,12 +220,25 @@ func (n *Notifier) Finished(ctx context.Context, run run.Run) {
 	for _, d := range dests {
 		rec := &store.Notification{RunID: run.ID, Repo: run.Repo, Channel: d.channel, Target: d.target, Subject: subject,
 			ClaimedUntil: until}
-		if err := n.records.CreateNotification(wctx, rec); err != nil {
+		err := n.records.CreateNotification(wctx, rec)
+		if errors.Is(err, store.ErrDuplicate) {
+			// Keyed (run, channel, recipient): a retry or another replica
+			// recorded it first and sends it.
+			n.log.InfoContext(ctx, "notification already recorded; not sending again", "run", run.ID, "channel", d.channel)
+			if n.onDuplicate != nil {
+				n.onDuplicate()
+			}
+			continue
+		}
+		if err != nil {
 			// Still send: the send matters more than its record.
 			n.log.ErrorContext(ctx, "recording a notification", "run", run.ID, "channel", d.channel, "err", err)
 			rec.ID = 0
 		}
 		j.recs = append(j.recs, rec)
+	}
+	if len(j.recs) == 0 {
+		return
 	}
 	if stopped {
 		n.log.WarnContext(ctx, "notifier stopped; notifications left pending for the next start", "run", run.ID)

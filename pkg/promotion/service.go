@@ -128,7 +128,20 @@ type Options struct {
 	// Policy re-checks images promoted into environments whose
 	// policy.recheck is set; required when any is.
 	Policy PolicyGate
+	// Once makes the auto-deploy of a run happen once across replicas: an
+	// insert-if-absent key per run (*store.DB). Default: none; the check
+	// of earlier promotions alone, which two replicas can both pass.
+	Once OnceKeys
 }
+
+// OnceKeys records a key once: of concurrent callers, one gets true.
+type OnceKeys interface {
+	Once(ctx context.Context, scope, key string) (bool, error)
+}
+
+// onceAutoDeploy is the OnceKeys scope of auto-deploys, keyed by run id
+// (migration 00013 fills it from earlier auto-deploys).
+const onceAutoDeploy = "auto-deploy"
 
 // Service runs promotions. It is a server.Component: Run resumes the
 // running promotions and carries out the new ones.
@@ -330,6 +343,15 @@ func (s *Service) AutoDeploy(ctx context.Context, ciRun run.Run, defaultBranch s
 	for _, p := range prev {
 		if p.Kind == release.KindAutoDeploy && p.RunID == ciRun.ID {
 			return nil, nil
+		}
+	}
+	if s.o.Once != nil {
+		first, err := s.o.Once.Once(ctx, onceAutoDeploy, ciRun.ID)
+		if err != nil {
+			return nil, fmt.Errorf("claiming the auto-deploy of %s: %w", ciRun.ID, err)
+		}
+		if !first {
+			return nil, nil // another replica (or an earlier call) deploys it
 		}
 	}
 	repo := ciRun.ImageURL

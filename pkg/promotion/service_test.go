@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,6 +163,9 @@ func (e *env) newService(mods ...func(*Options)) *Service {
 	}}}
 	o := Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64),
 		Informers: e.informers, PollInterval: 5 * time.Millisecond}
+	if once, ok := e.st.(OnceKeys); ok {
+		o.Once = once
+	}
 	for _, m := range mods {
 		m(&o)
 	}
@@ -1134,5 +1138,41 @@ func TestRollbackWaitsForAnAbortedRolloutToEnd(t *testing.T) {
 	}
 	if rb.State != release.PromotionRunning {
 		t.Errorf("rollback = %s, want running", rb.State)
+	}
+}
+
+// Two replicas told at once that the same run finished deploy it once:
+// the store's key, not the list of earlier promotions, decides.
+func TestAutoDeployOnceAcrossReplicas(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	d := e.push(e.ci+"/ci/shop", commitA, builder)
+	ciRun := run.Run{ID: "ci/a", Repo: "acme/shop", Ref: "refs/heads/main", SHA: commitA, State: run.Succeeded,
+		ImageURL: e.ci + "/ci/shop:aaaaaaa", ImageDigest: d}
+	replicas := []*Service{e.svc, e.newService()}
+	got := make([]*release.Promotion, len(replicas))
+	var wg sync.WaitGroup
+	for i, svc := range replicas {
+		wg.Go(func() {
+			p, err := svc.AutoDeploy(ctx, ciRun, "")
+			if err != nil {
+				t.Errorf("AutoDeploy: %v", err)
+			}
+			got[i] = p
+		})
+	}
+	wg.Wait()
+	started := 0
+	for _, p := range got {
+		if p != nil {
+			started++
+		}
+	}
+	all, err := e.st.ListPromotions(ctx, store.PromotionFilter{App: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if started != 1 || len(all) != 1 {
+		t.Errorf("auto-deploys: %d started, %d recorded; want 1 and 1", started, len(all))
 	}
 }

@@ -40,11 +40,15 @@ func (m *memRuns) CreateRun(_ context.Context, r *run.Run) error {
 	return nil
 }
 
-func (m *memRuns) UpdateRun(_ context.Context, r *run.Run) error {
+func (m *memRuns) UpdateRun(_ context.Context, r *run.Run, prev run.Run) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.runs[r.ID]; !ok {
+	cur, ok := m.runs[r.ID]
+	if !ok {
 		return store.ErrNotFound
+	}
+	if cur.State != prev.State || cur.Reported != prev.Reported {
+		return store.ErrConflict
 	}
 	if m.failUpdates > 0 {
 		m.failUpdates--

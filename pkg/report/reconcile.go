@@ -138,7 +138,13 @@ func (r *Reporter) update(ctx context.Context, before, run *run.Run) error {
 	if *before == *run {
 		return nil
 	}
-	if err := r.runs.UpdateRun(ctx, run); err != nil {
+	err := r.runs.UpdateRun(ctx, run, *before)
+	if errors.Is(err, store.ErrConflict) {
+		// Another replica recorded a change first: look again, from what
+		// it stored. Only the writer that won goes on to notify.
+		return retry.Transient(fmt.Errorf("updating run %s: %w", run.ID, err))
+	}
+	if err != nil {
 		return fmt.Errorf("updating run %s: %w", run.ID, err)
 	}
 	return nil
@@ -159,6 +165,23 @@ func (r *Reporter) post(ctx context.Context, run *run.Run, pr *pipelinev1.Pipeli
 		log.Warn("no SCM client for provider", "provider", run.Provider)
 		return fmt.Errorf("no SCM client for provider %q", run.Provider)
 	}
+	if r.ledger != nil {
+		switch c, err := r.ledger.ClaimStatusPost(ctx, run.ID, string(state), r.postLease); {
+		case err != nil:
+			return retry.Transient(fmt.Errorf("claiming the %s status post: %w", state, err))
+		case c == store.PostSent:
+			// A retry after a lost store write, or another replica: the
+			// host already has this status.
+			r.duplicates.Inc()
+			r.mu.Lock()
+			r.posted[run.ID] = state
+			r.mu.Unlock()
+			log.Info("status already posted; not posting again")
+			return nil
+		case c == store.PostHeld:
+			return retry.Transient(fmt.Errorf("the %s status is being posted by another replica", state))
+		}
+	}
 	st := scm.Status{
 		SHA:         run.SHA,
 		State:       scm.StatusState(state),
@@ -175,12 +198,25 @@ func (r *Reporter) post(ctx context.Context, run *run.Run, pr *pipelinev1.Pipeli
 		r.mu.Lock()
 		r.posted[run.ID] = state
 		r.mu.Unlock()
+		if r.ledger != nil {
+			if err := r.ledger.MarkStatusPosted(context.WithoutCancel(ctx), run.ID, string(state)); err != nil {
+				// The memo covers this process; another replica would post
+				// again only after the claim's lease.
+				log.Warn("recording the posted status", "err", err)
+			}
+		}
 		return nil
 	case transient:
 		r.metrics.posted(run.Provider, "retry")
 	default:
 		r.metrics.posted(run.Provider, "error")
 		log.Error("status not posted", "err", err)
+	}
+	if r.ledger != nil {
+		// Not posted: the next attempt, here or elsewhere, may claim it now.
+		if rerr := r.ledger.ReleaseStatusPost(context.WithoutCancel(ctx), run.ID, string(state)); rerr != nil {
+			log.Warn("releasing the status post claim", "err", rerr)
+		}
 	}
 	return fmt.Errorf("posting %s status: %w", state, err)
 }

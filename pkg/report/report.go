@@ -68,6 +68,11 @@ type Reporter struct {
 	queue   workqueue.TypedRateLimitingInterface[string]
 	limiter workqueue.TypedRateLimiter[string]
 
+	// ledger, when set, keys each post by (run, state) in the store.
+	ledger     PostLedger
+	postLease  time.Duration
+	duplicates prometheus.Counter
+
 	// posted remembers the last state posted per run in this process, so a
 	// failed store write after a successful post does not post it again.
 	mu     sync.Mutex
@@ -85,6 +90,33 @@ func WithLogTail(l failure.LogTail) Option {
 
 // Option configures a Reporter.
 type Option func(*Reporter) error
+
+// PostLedger keys commit status posts by (run, state) in the store
+// (*store.DB), so neither a retry nor a second replica posts one twice: a
+// post is claimed for a lease before it is sent, marked after, released
+// when it fails.
+type PostLedger interface {
+	ClaimStatusPost(ctx context.Context, runID, state string, lease time.Duration) (store.PostClaim, error)
+	MarkStatusPosted(ctx context.Context, runID, state string) error
+	ReleaseStatusPost(ctx context.Context, runID, state string) error
+}
+
+// WithPostLedger keys every status post in l. lease bounds how long a
+// sender that died mid-post keeps others from posting. duplicates, if not
+// nil, counts the posts not sent because they already were. Default: no
+// ledger; the in-process memo alone prevents reposts.
+func WithPostLedger(l PostLedger, lease time.Duration, duplicates prometheus.Counter) Option {
+	return func(r *Reporter) error {
+		if l == nil || lease <= 0 {
+			return fmt.Errorf("post ledger: want a ledger and a positive lease, got %v, %s", l, lease)
+		}
+		r.ledger, r.postLease = l, lease
+		if duplicates != nil {
+			r.duplicates = duplicates
+		}
+		return nil
+	}
+}
 
 // WithNamespace is the one namespace the informer factory watches:
 // CachedPipelineRun answers for it only. Default: all namespaces.
@@ -207,6 +239,7 @@ func New(f externalversions.SharedInformerFactory, runs store.Runs, providers ma
 		log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		clock:         clock.RealClock{},
 		posted:        map[string]run.State{},
+		duplicates:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
 	}
 	for _, o := range opts {
 		if err := o(r); err != nil {

@@ -22,7 +22,7 @@ import (
 // newNotifier builds the notifier from the MR comment, email and chat
 // settings. Its summaries read the runs from the shared informers.
 func newNotifier(cfg *config.Config, st *store.DB, informers externalversions.SharedInformerFactory, kc kubernetes.Interface,
-	scms map[event.Provider]scm.Client, log *slog.Logger) (*notify.Notifier, error) {
+	scms map[event.Provider]scm.Client, log *slog.Logger, extra ...notify.Option) (*notify.Notifier, error) {
 	prs, trs := informers.Tekton().V1().PipelineRuns(), informers.Tekton().V1().TaskRuns()
 	sum, err := notify.NewSummarizer(prs.Lister(), trs.Lister(), kc, cfg.PublicURL, notify.DefaultLogLines, notify.WithStepLogs(st), notify.WithTestReports(st))
 	if err != nil {
@@ -37,7 +37,7 @@ func newNotifier(cfg *config.Config, st *store.DB, informers externalversions.Sh
 		cancel()
 		return sum.Summarize(ctx, run)
 	}
-	opts := []notify.Option{notify.WithOnSuccess(cfg.NotifyOnSuccess), notify.WithLogger(log)}
+	opts := append([]notify.Option{notify.WithOnSuccess(cfg.NotifyOnSuccess), notify.WithLogger(log)}, extra...)
 	if cfg.MRComments {
 		commenters := map[event.Provider]scm.Commenter{}
 		for p, c := range scms {

@@ -76,6 +76,7 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		Remote:             remoteOpts,
 		InsecureRegistries: insecure,
 		Informers:          informers,
+		Once:               st,
 	})
 	if err != nil {
 		return nil, err

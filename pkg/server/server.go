@@ -15,11 +15,13 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/logging"
 )
@@ -64,6 +66,16 @@ type Server struct {
 	Gatherer prometheus.Gatherer
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight work.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long, after SIGTERM, /healthz and /readyz answer
+	// 503 while the listener still serves, so the Service's endpoints drop
+	// this replica before it stops accepting (rolling upgrades refuse no
+	// webhook). 0: close at once.
+	DrainDelay time.Duration
+	// Leading, when set (leader election on), tells /readyz whether this
+	// replica runs the leader's loops.
+	Leading func() bool
+	// Clock times the drain. Default: the real clock.
+	Clock clock.Clock
 
 	// closers release what New opened (the informers, the store), in
 	// order, once the components have stopped.
@@ -71,11 +83,18 @@ type Server struct {
 	log     *slog.Logger // Run's, for what /readyz does not say
 	mu      sync.Mutex
 	failing map[string]bool // checks failing at the last /readyz, to log changes only
+	// draining is set on SIGTERM: health answers 503 from then on.
+	draining atomic.Bool
 }
 
 // routes adds /healthz, /readyz and /metrics.
 func (s *Server) routes() {
-	s.Echo.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	s.Echo.GET("/healthz", func(c echo.Context) error {
+		if s.draining.Load() {
+			return c.String(http.StatusServiceUnavailable, "shutting down\n")
+		}
+		return c.String(http.StatusOK, "ok\n")
+	})
 	s.Echo.GET("/readyz", s.readyz)
 	if s.Gatherer != nil {
 		s.Echo.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
@@ -87,7 +106,9 @@ func (s *Server) routes() {
 // "unreachable", nothing more: it is served on
 // the public port, and error chains carry internal addresses. Why a check
 // fails goes to the log, once each time it starts failing (kubelet polls
-// every few seconds).
+// every few seconds). With leader election on, "leader" says "leading" or
+// "standby" (either is ready); once SIGTERM came, "shutdown" says
+// "draining" and the answer is 503.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
@@ -127,6 +148,16 @@ func (s *Server) readyz(c echo.Context) error {
 			code = http.StatusServiceUnavailable
 		}
 	}
+	if s.Leading != nil {
+		body["leader"] = "standby"
+		if s.Leading() {
+			body["leader"] = "leading"
+		}
+	}
+	if s.draining.Load() {
+		body["shutdown"] = "draining"
+		code = http.StatusServiceUnavailable
+	}
 	return c.JSON(code, body)
 }
 
@@ -149,6 +180,28 @@ func (s *Server) noteCheck(name string, err error) {
 		log.Warn("readiness check failing", "check", name, "err", err)
 	case err == nil && was:
 		log.Info("readiness check recovered", "check", name)
+	}
+}
+
+// drain turns health to 503 and keeps serving for DrainDelay, so the
+// endpoints controller takes this replica out of the Service before the
+// listener closes. A component failing meanwhile ends it early.
+func (s *Server) drain(log *slog.Logger, errc <-chan error) error {
+	s.draining.Store(true)
+	if s.DrainDelay <= 0 {
+		return nil
+	}
+	c := s.Clock
+	if c == nil {
+		c = clock.RealClock{}
+	}
+	log.Info("draining: health answers 503 while the listener still serves", "for", s.DrainDelay)
+	select {
+	case <-c.After(s.DrainDelay):
+		return nil
+	case err := <-errc:
+		log.Error("component failed while draining; shutting down", "err", err)
+		return err
 	}
 }
 
@@ -203,6 +256,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
+		runErr = s.drain(log, errc)
 		log.Info("shutting down: no new requests; finishing in-flight work", "timeout", s.ShutdownTimeout)
 	case runErr = <-errc:
 		log.Error("component failed; shutting down", "err", runErr)

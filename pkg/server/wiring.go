@@ -13,6 +13,7 @@ import (
 	"github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/slipway-ci/slipway/pkg/api"
 	"github.com/slipway-ci/slipway/pkg/config"
@@ -21,6 +22,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/kube"
 	"github.com/slipway-ci/slipway/pkg/logging"
 	"github.com/slipway-ci/slipway/pkg/policy"
+	"github.com/slipway-ci/slipway/pkg/notify"
 	"github.com/slipway-ci/slipway/pkg/report"
 	"github.com/slipway-ci/slipway/pkg/store"
 	"github.com/slipway-ci/slipway/pkg/tekton"
@@ -62,7 +64,12 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	}()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newQueueCollector(st, clock.RealClock{}))
+	dups, err := duplicatesSuppressed(reg)
+	if err != nil {
+		return nil, err
+	}
 
 	restCfg, err := restConfig(cfg, o.version)
 	if err != nil {
@@ -128,11 +135,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		dispatch.WithLogger(log.With("component", "dispatch")),
 		dispatch.WithMetrics(reg),
 		dispatch.WithMaxRunningPerRepo(cfg.MaxRunningPerRepo),
+		dispatch.WithRunSlots(st),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	notifier, err := newNotifier(cfg, st, informers, kc, scms, log.With("component", "notify"))
+	notifier, err := newNotifier(cfg, st, informers, kc, scms, log.With("component", "notify"),
+		notify.WithOnDuplicate(dups.WithLabelValues("notification").Inc))
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
@@ -164,6 +173,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		report.WithRegisterer(reg),
 		report.WithLogger(log.With("component", "report")),
 		report.WithPolicyChecks(st),
+		report.WithPostLedger(st, statusPostLease, dups.WithLabelValues("status")),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("reporter: %w", err)
@@ -289,6 +299,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	}
 	if promo != nil {
 		srv.Components["promotions"] = promo
+	}
+	srv.Components["informers"] = informerStarter{informers}
+	srv.DrainDelay = cfg.ShutdownDrain
+	if err := electLeader(cfg, srv, kc, reg); err != nil {
+		return nil, err
 	}
 	srv.Components["base-images"] = baseImages
 	if sig != nil {

@@ -72,7 +72,7 @@ func TestNew(t *testing.T) {
 	slices.Sort(components)
 	slices.Sort(checks)
 	// No release config: no promotions; no debug address: no profiler.
-	if diff := cmp.Diff([]string{"base-images", "dispatcher", "installer", "log-collector", "notifier", "pruner", "reporter", "retention"}, components); diff != "" {
+	if diff := cmp.Diff([]string{"base-images", "dispatcher", "informers", "installer", "log-collector", "notifier", "pruner", "reporter", "retention"}, components); diff != "" {
 		t.Errorf("components (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"base-images", "kubernetes", "pipelines", "store"}, checks); diff != "" {

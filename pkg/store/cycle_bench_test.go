@@ -83,10 +83,13 @@ func BenchmarkDispatchCycle(b *testing.B) {
 							b.Error(err)
 							return
 						}
+						prev := *r
 						for _, st := range []run.State{run.Pending, run.Failed} {
 							u := *r
 							u.State, u.Reported = st, st
-							if err := s.UpdateRun(ctx, &u); err != nil {
+							err := s.UpdateRun(ctx, &u, prev)
+							prev = u
+							if err != nil {
 								b.Error(err)
 								return
 							}

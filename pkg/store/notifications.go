@@ -49,7 +49,8 @@ type Notification struct {
 // implement it next to Store; it is separate so Store's fakes need not.
 type Notifications interface {
 	// CreateNotification records n (state pending unless set) and sets its
-	// ID and times.
+	// ID and times. A second notification of the same run, channel and
+	// target records nothing and returns ErrDuplicate: it must not be sent.
 	CreateNotification(ctx context.Context, n *Notification) error
 	// UpdateNotification stores state, attempts, last error, target,
 	// subject and lease of n. It returns ErrNotFound when there is no such
@@ -89,10 +90,15 @@ func (s *DB) CreateNotification(ctx context.Context, n *Notification) error {
 		return fmt.Errorf("create notification: unknown state %q", n.State)
 	}
 	now := s.ts()
-	q := s.d.rebind("INSERT INTO notifications (run_id, repo, channel, target, subject, state, attempts, last_error, created_at, updated_at, claimed_until) " +
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
-	err := s.w.QueryRowContext(ctx, q, n.RunID, n.Repo, n.Channel, n.Target, n.Subject, string(n.State),
+	q := s.d.rebind("INSERT INTO notifications (run_id, repo, channel, target, recipient, subject, state, attempts, last_error, created_at, updated_at, claimed_until) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+	err := s.w.QueryRowContext(ctx, q, n.RunID, n.Repo, n.Channel, n.Target, n.Target, n.Subject, string(n.State),
 		n.Attempts, n.LastError, s.d.timeArg(now), s.d.timeArg(now), s.nullTime(n.ClaimedUntil)).Scan(&n.ID)
+	if s.d.isUnique(err) {
+		// Keyed (run, channel, target): another replica, or an earlier
+		// attempt, recorded it and owns its delivery.
+		return fmt.Errorf("create %s notification for run %s: %w", n.Channel, n.RunID, ErrDuplicate)
+	}
 	if err != nil {
 		return fmt.Errorf("create notification for run %s: %w", n.RunID, err)
 	}

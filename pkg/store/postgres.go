@@ -36,6 +36,7 @@ var postgresDialect = dialect{
 	eventID:     "COALESCE(?::bigint, nextval(pg_get_serial_sequence('events', 'id')))",
 	overriding:  " OVERRIDING SYSTEM VALUE",
 	preallocate: true,
+	lockKey:     "SELECT pg_advisory_xact_lock(1936484720, hashtext($1))",
 	isUnique: func(err error) bool {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "23505"

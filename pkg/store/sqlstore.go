@@ -42,6 +42,9 @@ type dialect struct {
 	preallocate bool
 	// isUnique reports a unique index violation.
 	isUnique func(err error) bool
+	// lockKey, when set, takes a transaction-scoped lock named by its one
+	// argument (AcquireRunSlot); SQLite's single writer needs none.
+	lockKey string
 }
 
 // DB is the store over database/sql, for both engines. Open returns it
@@ -117,7 +120,7 @@ func newSQLStore(d dialect, w, r *sql.DB, c clock.PassiveClock, closeDB func() e
 	s.qCreateRun = d.rebind(`INSERT INTO runs (` + runCols + `, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	s.qUpdateRun = d.rebind(`UPDATE runs SET state = ?, reported = ?, message = ?, image_url = ?, image_digest = ?,
-		started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`)
+		started_at = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state = ? AND reported = ?`)
 	s.qCreateRunIf = d.rebind(`INSERT INTO runs (` + runCols + `, updated_at)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 		WHERE EXISTS (SELECT 1 FROM events WHERE id = ?) ON CONFLICT (id) DO NOTHING`)
@@ -483,13 +486,30 @@ func (s *DB) runArgs(r *run.Run) []any {
 		s.nullTime(created), s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(now)}
 }
 
-func (s *DB) UpdateRun(ctx context.Context, r *run.Run) error {
+// UpdateRun is a compare-and-set: it stores r's state, message, times,
+// image and Reported only if the stored run still has prev's State and
+// Reported (prev is what the caller read), else it returns ErrConflict and
+// stores nothing, so of two replicas acting on one change only one records
+// it (and only that one goes on to notify). ErrNotFound when there is no
+// run r.ID.
+func (s *DB) UpdateRun(ctx context.Context, r *run.Run, prev run.Run) error {
 	if r == nil || r.ID == "" {
 		return errors.New("update run: a run needs an ID (namespace/name)")
 	}
 	err := s.rec.exec(ctx, false, stmt{q: s.qUpdateRun, affected: one, args: []any{
 		string(r.State), string(r.Reported), r.Message, r.ImageURL, r.ImageDigest,
-		s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(s.ts()), r.ID}})
+		s.nullTime(r.StartedAt), s.nullTime(r.FinishedAt), s.d.timeArg(s.ts()), r.ID,
+		string(prev.State), string(prev.Reported)}})
+	if errors.Is(err, ErrNotFound) {
+		cur, gerr := s.GetRun(ctx, r.ID)
+		switch {
+		case gerr != nil:
+			return fmt.Errorf("update run %s: %w", r.ID, gerr)
+		default:
+			return fmt.Errorf("update run %s: it is %s (reported %s), not %s (reported %s): %w",
+				r.ID, cur.State, cur.Reported, prev.State, prev.Reported, ErrConflict)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
 	}

@@ -50,8 +50,10 @@ type EventFilter struct {
 type Runs interface {
 	// CreateRun records a new run; creating an existing ID is a no-op.
 	CreateRun(ctx context.Context, r *run.Run) error
-	// UpdateRun stores state, message, times, image and Reported of r.
-	UpdateRun(ctx context.Context, r *run.Run) error
+	// UpdateRun stores state, message, times, image and Reported of r if
+	// the stored run's State and Reported are still prev's; else
+	// ErrConflict (compare-and-set: a second replica cannot overwrite).
+	UpdateRun(ctx context.Context, r *run.Run, prev run.Run) error
 	GetRun(ctx context.Context, id string) (*run.Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]run.Run, error)
 }

@@ -98,7 +98,7 @@ func TestMixedBatch(t *testing.T) {
 					{q: s.qFinish, args: []any{"dispatched", "x", now, int64(999999)}, affected: one},
 					{q: s.qCreateRunIf, args: append(s.runArgs(ghostRun), int64(999999))},
 				}},
-				{stmts: []stmt{{q: s.qUpdateRun, affected: one, args: []any{"failure", "", "", "", "", nil, nil, now, "ns/none"}}}},
+				{stmts: []stmt{{q: s.qUpdateRun, affected: one, args: []any{"failure", "", "", "", "", nil, nil, now, "ns/none", "pending", ""}}}},
 			}
 			for _, r := range reqs {
 				r.ctx = ctx

@@ -93,7 +93,7 @@ func TestRunPageFinishedShowsDockerfileAndProvenanceError(t *testing.T) {
 	e.recordRun(run.Failed)
 	r, _ := e.st.GetRun(context.Background(), ns+"/"+runName)
 	r.ImageURL, r.ImageDigest = "127.0.0.1:1/apps/web:3f786850", "sha256:"+strings.Repeat("a", 64)
-	if err := e.st.UpdateRun(context.Background(), r); err != nil {
+	if err := e.st.UpdateRun(context.Background(), r, *r); err != nil {
 		t.Fatal(err)
 	}
 	e.setPodLog("step-clone", "ok\n")
@@ -198,7 +198,7 @@ func TestRunsPage(t *testing.T) {
 		if err := e.st.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.st.UpdateRun(ctx, r); err != nil {
+		if err := e.st.UpdateRun(ctx, r, *r); err != nil {
 			t.Fatal(err)
 		}
 	}

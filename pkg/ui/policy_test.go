@@ -39,7 +39,7 @@ func TestRunPageShowsPolicy(t *testing.T) {
 			ctx := context.Background()
 			r, _ := e.st.GetRun(ctx, ns+"/"+runName)
 			r.ImageURL, r.ImageDigest = "127.0.0.1:1/apps/web:3f786850", digest
-			if err := e.st.UpdateRun(ctx, r); err != nil {
+			if err := e.st.UpdateRun(ctx, r, *r); err != nil {
 				t.Fatal(err)
 			}
 			if tc.check != nil {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -47,8 +48,10 @@ func testRetention(t *testing.T, url string) {
 			t.Fatalf("CreateRun: %v", err)
 		}
 	}
-	for _, st := range []store.NotificationState{store.NotificationSent, store.NotificationFailed, store.NotificationPending} {
-		if err := s.CreateNotification(ctx, &store.Notification{RunID: "ci/done-a", Channel: "email", Target: "a@example.com", State: st}); err != nil {
+	for i, st := range []store.NotificationState{store.NotificationSent, store.NotificationFailed, store.NotificationPending} {
+		// One recipient each: a notification is keyed (run, channel, target).
+		target := fmt.Sprintf("a%d@example.com", i)
+		if err := s.CreateNotification(ctx, &store.Notification{RunID: "ci/done-a", Channel: "email", Target: target, State: st}); err != nil {
 			t.Fatalf("CreateNotification: %v", err)
 		}
 	}

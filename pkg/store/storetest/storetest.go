@@ -259,7 +259,7 @@ func testBadInput(t *testing.T, url string) {
 		{"list unknown state", func() error { _, err := s.ListEvents(ctx, store.EventFilter{State: "lost"}); return err }},
 		{"runs negative limit", func() error { _, err := s.ListRuns(ctx, store.RunFilter{Limit: -1}); return err }},
 		{"run without id", func() error { return s.CreateRun(ctx, &run.Run{}) }},
-		{"update run without id", func() error { return s.UpdateRun(ctx, &run.Run{}) }},
+		{"update run without id", func() error { return s.UpdateRun(ctx, &run.Run{}, run.Run{}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -441,16 +441,24 @@ func testRuns(t *testing.T, url string) {
 	}
 
 	// Finish the MR run: every updatable field changes.
+	prev1 := runs[1]
 	runs[1].State, runs[1].Reported, runs[1].Message = run.Succeeded, run.Succeeded, "Tasks Completed: 4"
 	runs[1].ImageURL, runs[1].ImageDigest = "registry.local/api:89e6c98d", "sha256:"+fmt.Sprintf("%064d", 1)
 	runs[1].StartedAt, runs[1].FinishedAt = t0.Add(2*time.Second), t0.Add(90*time.Second+123456*time.Microsecond)
-	if err := s.UpdateRun(ctx, &runs[1]); err != nil {
+	if err := s.UpdateRun(ctx, &runs[1], prev1); err != nil {
 		t.Fatalf("UpdateRun: %v", err)
+	}
+	// Compare-and-set: a writer that read the run before that update
+	// changes nothing.
+	stale := prev1
+	stale.State, stale.Reported, stale.Message = run.Failed, run.Failed, "second replica"
+	if err := s.UpdateRun(ctx, &stale, prev1); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UpdateRun(stale) err = %v, want ErrConflict", err)
 	}
 	// UpdateRun stores state and results only, never identity.
 	changedIdentity := runs[2]
 	changedIdentity.Repo, changedIdentity.SHA, changedIdentity.Message = "evil/repo", "ffff", "picked up"
-	if err := s.UpdateRun(ctx, &changedIdentity); err != nil {
+	if err := s.UpdateRun(ctx, &changedIdentity, runs[2]); err != nil {
 		t.Fatalf("UpdateRun: %v", err)
 	}
 	runs[2].Message = "picked up"
@@ -500,7 +508,7 @@ func testRunsMissing(t *testing.T, url string) {
 	if _, err := s.GetRun(ctx, "ci/nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetRun(missing) err = %v, want ErrNotFound", err)
 	}
-	if err := s.UpdateRun(ctx, &run.Run{ID: "ci/nope", State: run.Failed}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateRun(ctx, &run.Run{ID: "ci/nope", State: run.Failed}, run.Run{State: run.Pending}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateRun(missing) err = %v, want ErrNotFound", err)
 	}
 	// A run created without a time gets the store's clock.

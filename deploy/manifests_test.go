@@ -1,0 +1,160 @@
+// Package deploy_test renders the Kustomize manifests that install
+// Slipway, with the kustomize API kubectl uses, and checks what the
+// default and the HA install promise.
+package deploy_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// render builds dir and returns its objects by kind and name.
+func render(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	out := map[string][]byte{}
+	for _, r := range m.Resources() {
+		b, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[r.GetKind()+"/"+r.GetName()] = b
+	}
+	return out
+}
+
+func decode[T any](t *testing.T, objs map[string][]byte, key string) *T {
+	t.Helper()
+	b, ok := objs[key]
+	if !ok {
+		t.Fatalf("%s not rendered", key)
+	}
+	var v T
+	if err := yaml.UnmarshalStrict(b, &v); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return &v
+}
+
+func container(t *testing.T, d *appsv1.Deployment) corev1.Container {
+	t.Helper()
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == "slipway" {
+			return c
+		}
+	}
+	t.Fatal("no slipway container")
+	return corev1.Container{}
+}
+
+// The default stays one replica on SQLite, recreated on upgrade.
+func TestDefaultInstall(t *testing.T) {
+	objs := render(t, ".")
+	d := decode[appsv1.Deployment](t, objs, "Deployment/slipway")
+	if *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("default: %d replicas, strategy %s; want 1, Recreate", *d.Spec.Replicas, d.Spec.Strategy.Type)
+	}
+	if _, ok := objs["PersistentVolumeClaim/slipway-data"]; !ok {
+		t.Error("default: no SQLite volume")
+	}
+	cm := decode[corev1.ConfigMap](t, objs, "ConfigMap/slipway")
+	if cm.Data["SLIPWAY_LEADER_ELECT"] != "" {
+		t.Error("default: leader election set")
+	}
+}
+
+func TestHAOverlay(t *testing.T) {
+	objs := render(t, "ha")
+	d := decode[appsv1.Deployment](t, objs, "Deployment/slipway")
+	if *d.Spec.Replicas != 3 {
+		t.Errorf("replicas = %d, want 3", *d.Spec.Replicas)
+	}
+	zero, one := intstr.FromInt32(0), intstr.FromInt32(1)
+	want := appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &one}}
+	if diff := cmp.Diff(want, d.Spec.Strategy); diff != "" {
+		t.Errorf("strategy (-want +got):\n%s", diff)
+	}
+	spec := d.Spec.Template.Spec
+	if a := spec.Affinity; a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 ||
+		a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+		t.Errorf("no pod anti-affinity across nodes: %+v", spec.Affinity)
+	}
+	c := container(t, d)
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Fatal("no preStop sleep")
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("readiness probe %+v: want /healthz, which turns 503 on SIGTERM", c.ReadinessProbe)
+	}
+	cm := decode[corev1.ConfigMap](t, objs, "ConfigMap/slipway")
+	drain, preStop := cm.Data["SLIPWAY_SHUTDOWN_DRAIN"], c.Lifecycle.PreStop.Sleep.Seconds
+	probeWindow := c.ReadinessProbe.PeriodSeconds * c.ReadinessProbe.FailureThreshold
+	if drain != "10s" || int32(10) <= probeWindow {
+		t.Errorf("drain %q must outlast the readiness probe's window (%ds)", drain, probeWindow)
+	}
+	// preStop + drain + shutdown timeout (25s) fit in the grace period.
+	if grace := *spec.TerminationGracePeriodSeconds; grace < preStop+10+25 {
+		t.Errorf("terminationGracePeriodSeconds = %d, want >= %d", grace, preStop+10+25)
+	}
+	for k, want := range map[string]string{"SLIPWAY_LEADER_ELECT": "true", "PGPASSFILE": "/etc/slipway/postgres/pgpass"} {
+		if cm.Data[k] != want {
+			t.Errorf("ConfigMap %s = %q, want %q", k, cm.Data[k], want)
+		}
+	}
+	if s := cm.Data["SLIPWAY_STORE"]; len(s) < 11 || s[:11] != "postgres://" {
+		t.Errorf("store %q: want PostgreSQL", s)
+	}
+	if _, ok := objs["PersistentVolumeClaim/slipway-data"]; ok {
+		t.Error("the SQLite volume is still rendered")
+	}
+	for _, v := range spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			t.Errorf("volume %s still mounts a claim", v.Name)
+		}
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil
+	}) {
+		t.Error("POD_NAMESPACE not set from the pod's namespace")
+	}
+
+	pdb := decode[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget/slipway")
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 2 ||
+		pdb.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != "slipway" {
+		t.Errorf("PodDisruptionBudget = %+v", pdb.Spec)
+	}
+
+	// Leases, in Slipway's namespace only.
+	role := decode[rbacv1.Role](t, objs, "Role/slipway-leader")
+	if role.Namespace != d.Namespace {
+		t.Errorf("lease Role in %q, want Slipway's namespace %q", role.Namespace, d.Namespace)
+	}
+	for _, r := range role.Rules {
+		if !slices.Equal(r.APIGroups, []string{"coordination.k8s.io"}) || !slices.Equal(r.Resources, []string{"leases"}) || slices.Contains(r.Verbs, "delete") {
+			t.Errorf("lease Role rule %+v: want leases only, no delete", r)
+		}
+	}
+	rb := decode[rbacv1.RoleBinding](t, objs, "RoleBinding/slipway-leader")
+	if rb.Namespace != d.Namespace || rb.RoleRef.Kind != "Role" || len(rb.Subjects) != 1 || rb.Subjects[0].Name != spec.ServiceAccountName {
+		t.Errorf("lease RoleBinding = %+v", rb)
+	}
+	for key := range objs {
+		if key == "ClusterRole/slipway-leader" || key == "ClusterRoleBinding/slipway-leader" {
+			t.Errorf("%s: the lease grant must not be cluster-wide", key)
+		}
+	}
+}
