@@ -116,6 +116,9 @@ type Options struct {
 	// Clock stamps finished promotions and names deletions. Default: the
 	// wall clock.
 	Clock clock.PassiveClock
+	// GitCredentials names the Secret (.git-credentials, .gitconfig) the
+	// deploy task clones an app's manifests with; "" clones anonymously.
+	GitCredentials string
 }
 
 // Service runs promotions. It is a server.Component: Run resumes the

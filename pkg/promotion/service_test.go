@@ -1131,3 +1131,70 @@ func TestRollbackWaitsForAnAbortedRolloutToEnd(t *testing.T) {
 		t.Errorf("rollback = %s, want running", rb.State)
 	}
 }
+
+// An app whose manifests come from its repository is deployed from its
+// clone URL at the promoted commit; one without keeps the image swap; a
+// promotion that does not know its commit cannot read the manifests.
+func TestDeployRunManifestsSource(t *testing.T) {
+	sha := strings.Repeat("c", 40)
+	tests := []struct {
+		name      string
+		manifests string
+		commit    string
+		want      map[string]string // source params passed
+		wantErr   string
+	}{
+		{"manifests", "true", sha, map[string]string{"source-url": cloneURL, "source-revision": sha}, ""},
+		{"image swap", "false", sha, map[string]string{}, ""},
+		{"manifests without a commit", "true", "", nil, "full commit SHA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := environment.Parse([]byte(`
+environments:
+  - name: qa
+    namespace: apps-qa
+    registry: reg.example/qa
+    clusters: [{name: local}]
+apps:
+  - name: shop
+    repo: acme/shop
+    cloneURL: ` + cloneURL + `
+    manifests: ` + tt.manifests + `
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := fake.NewSimpleClientset()
+			svc, err := New(cfg, &memStore{}, &memStore{}, &promote.Gate{}, tc,
+				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), Informers: informersOf(tc)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := cfg.Target("shop", "qa")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &release.Promotion{ID: 3, App: "shop", To: "qa", Commit: tt.commit, TargetImage: "reg.example/qa/shop@sha256:" + strings.Repeat("1", 64)}
+			pr, err := svc.deployRun(p, tg, tg.Clusters[0], "deploy-shop-qa-3")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("deployRun = %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, prm := range pr.Spec.Params {
+				if strings.HasPrefix(prm.Name, "source-") {
+					got[prm.Name] = prm.Value.StringVal
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("source params (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

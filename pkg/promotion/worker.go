@@ -377,6 +377,11 @@ func (s *Service) deployRun(p *release.Promotion, t environment.Target, cl envir
 		Pause: r.Pause, SmokeURL: r.SmokeURL, Timeout: s.o.DeployTimeout, PrometheusURL: r.PrometheusURL,
 		Analysis: r.Analysis, HTTPRoute: r.HTTPRoute, NginxIngress: r.NginxIngress, KubeconfigSecret: cl.KubeconfigSecret,
 	}
+	if t.Source != "" {
+		// The manifests versioned with the promoted code; a promotion
+		// that does not know its commit is refused by NewDeployRun.
+		o.SourceURL, o.SourceRevision, o.GitCredentialsSecret = t.Source, p.Commit, s.o.GitCredentials
+	}
 	if r.MaxRestarts != nil {
 		o.MaxRestarts = *r.MaxRestarts
 	}

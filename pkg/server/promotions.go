@@ -64,6 +64,7 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		Remote:             remoteOpts,
 		InsecureRegistries: insecure,
 		Informers:          informers,
+		GitCredentials:     cfg.GitCredentials,
 	})
 	if err != nil {
 		return nil, err
