@@ -56,6 +56,14 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 	insecure := insecureRegistries(cfg)
 	remoteOpts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 	gate := newGate(cfg, st, remoteOpts)
+	notes, err := promotionNotifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var notifier promotion.Notifier
+	if notes != nil {
+		notifier = notes // a nil *Promotions must not become a non-nil interface
+	}
 	svc, err := promotion.New(rel, st, st, gate, tc, promotion.Options{
 		Namespace:          cfg.Namespace,
 		SlipwayImage:       cfg.SlipwayImage,
@@ -65,6 +73,7 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		InsecureRegistries: insecure,
 		Informers:          informers,
 		GitCredentials:     cfg.GitCredentials,
+		Notifier:           notifier,
 	})
 	if err != nil {
 		return nil, err
