@@ -47,6 +47,58 @@ if [ ! -d "$WORK/.git" ]; then
   fi
 fi
 
+# The app's Kubernetes manifests: a Kustomize base and a prod overlay,
+# named in .slipway.yaml. The release config marks hello `manifests: true`,
+# so its deploys apply these at the promoted commit and the first one
+# creates the app (`image: hello` is where the digest goes). Added once,
+# also to a repository made before they existed.
+if [ ! -f "$WORK/deploy/base/kustomization.yaml" ]; then
+  mkdir -p "$WORK/deploy/base" "$WORK/deploy/overlays/prod"
+  printf 'manifests: {path: deploy}\n' >>"$WORK/.slipway.yaml"
+  cat >"$WORK/deploy/base/kustomization.yaml" <<'YAML'
+resources: [deployment.yaml, service.yaml, configmap.yaml]
+YAML
+  cat >"$WORK/deploy/base/deployment.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello, labels: {app: hello}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      containers:
+        - name: hello
+          image: hello
+          envFrom: [{configMapRef: {name: hello-config}}]
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 2}
+YAML
+  cat >"$WORK/deploy/base/service.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: hello}
+spec:
+  selector: {app: hello}
+  ports: [{port: 80, targetPort: 8080}]
+YAML
+  cat >"$WORK/deploy/base/configmap.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: hello-config}
+data: {PORT: "8080"}
+YAML
+  cat >"$WORK/deploy/overlays/prod/kustomization.yaml" <<'YAML'
+resources: [../../base]
+patches:
+  - target: {kind: Deployment, name: hello}
+    patch: |
+      - {op: replace, path: /spec/replicas, value: 2}
+YAML
+  g add -A && g commit -q -m "Kubernetes manifests of hello (Kustomize base, prod overlay)"
+fi
+
 before=$(g rev-parse -q --verify HEAD 2>/dev/null || echo 0000000000000000000000000000000000000000)
 pushed_before=$(git --git-dir "$BARE" rev-parse -q --verify refs/heads/main || echo 0000000000000000000000000000000000000000)
 if [ "$before" = "$pushed_before" ]; then

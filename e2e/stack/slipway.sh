@@ -369,7 +369,8 @@ environments:
     # The feed as it is at promotion time (the policy e2e).
     policy: {recheck: true}
 apps:
-  - {name: hello, repo: demo/hello, cloneURL: "$git/demo/hello.git"}
+  # hello's objects come from the manifests in its repository (demo.sh).
+  - {name: hello, repo: demo/hello, cloneURL: "$git/demo/hello.git", manifests: true}
   - {name: promo, repo: e2e/promo, cloneURL: "$git/e2e/promo.git"}
   - name: promo-canary
     repo: e2e/promo-canary
@@ -430,37 +431,6 @@ YAML
   done
 }
 
-# demo_app_up: Deployment + Service hello in qa and prod for make demo-push's
-# app to be promoted into, created only when missing (an apply would put the
-# placeholder image back over what was deployed since).
-demo_app_up() {
-  local ns
-  for ns in qa prod; do
-    "${KUBECTL[@]}" -n "$ns" get deployment hello >/dev/null 2>&1 && continue
-    log "creating the placeholder Deployment hello in $ns (the demo's deploys replace its image)"
-    "${KUBECTL[@]}" -n "$ns" create -f - >&2 <<YAML
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: hello, labels: {app: hello}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: hello}}
-  template:
-    metadata: {labels: {app: hello}}
-    spec:
-      containers:
-        - {name: hello, image: $STACK_BUSYBOX_IMAGE, command: [sleep, "1000000"], ports: [{containerPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: hello}
-spec:
-  selector: {app: hello}
-  ports: [{port: 80, targetPort: 8080}]
-YAML
-  done
-}
-
 print_env() {
   cat <<EOF
 export SLIPWAY_URL=$SLIPWAY_URL
@@ -493,7 +463,6 @@ up() {
     die "Slipway did not roll out"
   }
   wait_for 60 "Slipway at $SLIPWAY_URL/healthz" curl -sf "$SLIPWAY_URL/healthz"
-  demo_app_up
   urls >&2
   print_env
 }

@@ -3,19 +3,25 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipway-ci/slipway/pkg/deploy"
+	"github.com/slipway-ci/slipway/pkg/manifest"
+	"github.com/slipway-ci/slipway/pkg/repoconfig"
 	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
@@ -33,6 +39,8 @@ type deployOptions struct {
 	removeCanary  bool
 	deleteApp     bool
 	mode          rollout.Mode
+	// source is the app's repository checked out at the promoted commit.
+	source string
 }
 
 // NewDeployCmd returns `slipway deploy`: one rollout, rolled back by itself
@@ -67,8 +75,18 @@ pod runs in) steer it too and receive its progress: that is how the server
 signals a rollout without reaching the target cluster. --outcome-file
 receives succeeded, rolled-back or aborted, --reason-file why (Tekton results).
 
+With --source (the app's repository checked out at the promoted commit)
+whose .slipway.yaml names manifests (a Kustomize base, overlays/ENV for
+--environment), the manifests are rendered with the digest, applied
+server-side (field manager slipway) and recorded in the applied set
+(ConfigMap slipway-applyset-APP); the strategy then rolls the image out on
+their Deployment APP (the first promotion creates it), and objects an
+earlier apply made that the manifests no longer hold are pruned. Without
+manifests the image of an existing Deployment is swapped.
+
 --remove-canary removes the canary (and its traffic share) a killed canary
-rollout left; --delete-app deletes what Slipway created for the app. Both
+rollout left; --delete-app deletes what Slipway applied and created for the app (with
+--dry-run it lists it and deletes nothing). Both
 need only --namespace and --app (and the canary's --http-route or
 --nginx-ingress); the server starts them as deploy PipelineRuns, so only
 deploy pods change workloads.`,
@@ -104,6 +122,9 @@ deploy pods change workloads.`,
 	f.StringVar(&o.spec.RunNamespace, "run-namespace", "", "namespace of the deploy PipelineRun named --rollout-id, in the cluster this runs in: it is signalled through and receives the progress too")
 	f.BoolVar(&o.removeCanary, "remove-canary", false, "remove the canary a killed canary rollout left instead of rolling out")
 	f.BoolVar(&o.deleteApp, "delete-app", false, "delete what Slipway created for the app instead of rolling out")
+	f.StringVar(&o.source, "source", "", "the app's repository checked out at the promoted commit: its .slipway.yaml manifests are rendered and applied")
+	f.StringVar(&o.spec.Env, "environment", "", "environment whose overlay (manifests/overlays/ENV) is rendered; labels what is applied")
+	f.BoolVar(&o.spec.DryRun, "dry-run", false, "--delete-app: list what would be deleted, delete nothing")
 	cmd.MarkFlagsMutuallyExclusive("remove-canary", "delete-app")
 	for _, n := range []string{"namespace", "app"} {
 		_ = cmd.MarkFlagRequired(n)
@@ -160,7 +181,39 @@ func (o *deployOptions) complete() error {
 	if o.poll <= 0 {
 		return errors.New("--poll-interval must be positive")
 	}
-	return o.spec.Validate()
+	if err := o.spec.Validate(); err != nil {
+		return err
+	}
+	return o.manifests()
+}
+
+// manifests renders the app's manifests when --source has them.
+func (o *deployOptions) manifests() error {
+	if o.source == "" {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(o.source, repoconfig.FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no .slipway.yaml: the image-swap mode
+	}
+	if err != nil {
+		return fmt.Errorf("--source: %w", err)
+	}
+	rc, err := repoconfig.Parse(data)
+	if err != nil {
+		return fmt.Errorf("--source: %w", err)
+	}
+	if rc.Manifests == nil {
+		return nil
+	}
+	if o.spec.Env == "" {
+		return errors.New("--environment is required with manifests (it picks the overlay)")
+	}
+	o.spec.Manifests, err = manifest.Render(manifest.Options{
+		Root: o.source, Path: rc.Manifests.Path, Env: o.spec.Env, App: o.spec.App,
+		Namespace: o.spec.Namespace, ImageName: rc.Manifests.Image, Image: o.spec.Image,
+	})
+	return err
 }
 
 // parseAnalysis reads "NAME=PROMQL<=MAX" or "NAME=PROMQL>=MIN"; the last
@@ -219,12 +272,14 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 		}
 		opts = append(opts, deploy.WithRunClient(runs))
 	}
-	if o.spec.HTTPRoute != "" {
+	if o.spec.HTTPRoute != "" || len(o.spec.Manifests) > 0 || o.mode == rollout.ModeDeleteApp {
 		dc, err := dynamic.NewForConfig(rc)
 		if err != nil {
 			return fmt.Errorf("kubernetes dynamic client: %w", err)
 		}
-		opts = append(opts, deploy.WithDynamic(dc))
+		// Discovery, read lazily: only the kinds the manifests use.
+		mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
+		opts = append(opts, deploy.WithDynamic(dc), deploy.WithMapper(mapper))
 	}
 	done, err := deploy.New(client, opts...).Do(cmd.Context(), o.mode, o.spec)
 	var rb *deploy.RollbackError

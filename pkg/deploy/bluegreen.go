@@ -195,7 +195,7 @@ func (d *Deployer) prepareIdle(ctx context.Context, s Spec, activeDep *appsv1.De
 		if err != nil {
 			return fmt.Errorf("deployment %s: %w", activeDep.Name, err)
 		}
-		c.Image = s.Image
+		swapImage(c, s.Image)
 		if _, err := deps.Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating deployment %s: %w", idleName, err)
 		}
@@ -212,7 +212,7 @@ func (d *Deployer) prepareIdle(ctx context.Context, s Spec, activeDep *appsv1.De
 			cerr = err
 			return
 		}
-		c.Image = s.Image
+		swapImage(c, s.Image)
 	})
 	if cerr != nil {
 		return fmt.Errorf("deployment %s: %w", idleName, cerr)

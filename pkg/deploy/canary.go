@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,10 +19,16 @@ import (
 
 const trackCanary = "canary"
 
+// AnnotationStableReplicas is on a stable Deployment a canary shrank: its
+// full replica count, to restore on abort or by RemoveCanary.
+const AnnotationStableReplicas = "slipway.dev/stable-replicas"
+
 // canary runs App-canary beside the stable Deployment (same Service,
 // traffic in proportion to pods), grows it step by step while analysing
-// it, then gives stable the new image and removes the canary. On failure
-// or abort only the canary goes; stable is not touched.
+// it and shrinks stable by as many pods, so each step's share of pods is
+// the declared one; then it gives stable the new image at full size and
+// removes the canary. On failure or abort stable gets its full size back
+// (its remaining pods were never replaced) and the canary goes.
 func (d *Deployer) canary(ctx context.Context, s Spec) error {
 	deps := d.client.AppsV1().Deployments(s.Namespace)
 	stable, err := deps.Get(ctx, s.App, metav1.GetOptions{})
@@ -55,26 +62,46 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 			return errors.Join(err, d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName))
 		}
 	}
-	abort := func(reason string, cause error) error {
-		d.status(ctx, "canary: %s failed (%s); removing %s, stable untouched", s.App, reason, canaryName)
+	total := stableReplicas(stable)
+	// Record the full size before stable shrinks, so RemoveCanary (and a
+	// rollout restarted after a kill) can give stable its pods back.
+	if err := d.update(ctx, s.Namespace, s.App, func(dep *appsv1.Deployment) {
+		if dep.Annotations == nil {
+			dep.Annotations = map[string]string{}
+		}
+		dep.Annotations[AnnotationStableReplicas] = strconv.Itoa(int(total))
+	}); err != nil {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		// Traffic first, so no request reaches a canary that is going.
-		if err := errors.Join(d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName)); err != nil {
+		return errors.Join(err, d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName))
+	}
+	abort := func(reason string, cause error) error {
+		d.status(ctx, "canary: %s failed (%s); restoring %d stable replicas, removing %s", s.App, reason, total, canaryName)
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		// Stable back to full size before the canary goes, so capacity
+		// never drops; then traffic, so no request reaches a canary that
+		// is going.
+		err := d.restoreStable(cctx, s.Namespace, s.App, total, s.ProgressDeadline)
+		if err = errors.Join(err, d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName)); err != nil {
 			return &RollbackError{Strategy: rollout.Canary, Reason: reason, Err: errors.Join(cause, err)}
 		}
 		return &RollbackError{Strategy: rollout.Canary, Reason: reason, Restored: true, Err: cause}
 	}
-	total := derefReplicas(stable)
 	check := &podCheck{image: s.Image, maxRestarts: s.Analysis.MaxRestarts}
 	for i, pct := range s.Steps {
-		n := stepReplicas(total, pct)
-		d.status(ctx, "canary %d%%: starting %d of %d replicas (step %d/%d)", pct, n, total, i+1, len(s.Steps))
+		n, rest := canarySplit(total, pct)
+		d.status(ctx, "canary %d%%: %d canary + %d stable replicas (step %d/%d)", pct, n, rest, i+1, len(s.Steps))
 		if err := d.scale(ctx, s.Namespace, canaryName, n); err != nil {
 			return abort("scaling the canary", err)
 		}
 		if err := d.waitReady(ctx, s.Namespace, canaryName, s.ProgressDeadline, check); err != nil {
 			return abort(reasonOf(err), causeOf(err))
+		}
+		// Stable shrinks only once the canary's pods are ready, and only
+		// by removing pods: the ones that stay are never replaced.
+		if err := d.scale(ctx, s.Namespace, s.App, rest); err != nil {
+			return abort("scaling stable down", err)
 		}
 		if route != nil {
 			if err := route.setWeight(ctx, pct); err != nil {
@@ -100,7 +127,9 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 			cerr = err
 			return
 		}
-		c.Image = s.Image
+		swapImage(c, s.Image)
+		dep.Spec.Replicas = &total
+		delete(dep.Annotations, AnnotationStableReplicas)
 	}); err != nil || cerr != nil {
 		return abort("updating stable", errors.Join(err, cerr))
 	}
@@ -110,7 +139,7 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 		defer cancel()
 		rerr := d.restoreTemplate(cctx, s.Namespace, s.App, prev)
 		if rerr == nil {
-			rerr = d.waitReady(cctx, s.Namespace, s.App, s.ProgressDeadline, nil)
+			rerr = d.restoreStable(cctx, s.Namespace, s.App, total, s.ProgressDeadline)
 		}
 		derr := errors.Join(d.removeRouting(cctx, s, route, canaryName), d.deleteDeployment(cctx, s.Namespace, canaryName))
 		if rerr != nil || derr != nil {
@@ -167,9 +196,10 @@ func (d *Deployer) routersFor(s Spec, canaryName string) routers {
 
 // RemoveCanary removes what a canary rollout of s.App left behind when it
 // was killed before its own cleanup could run (its deploy PipelineRun
-// timed out or was cancelled): traffic goes back to stable, then the
+// timed out or was cancelled): stable gets its full size back, traffic
+// goes back to stable, then the
 // canary Service, the ingress-nginx canary copy and the canary Deployment
-// go. The stable Deployment is not touched; nothing left is no error.
+// go. Stable keeps its pods and template; nothing left is no error.
 func (d *Deployer) RemoveCanary(ctx context.Context, s Spec) error {
 	if s.Namespace == "" || s.App == "" {
 		return errors.New("namespace and app are required")
@@ -178,7 +208,19 @@ func (d *Deployer) RemoveCanary(ctx context.Context, s Spec) error {
 		return errors.New("an HTTPRoute needs a dynamic client")
 	}
 	canaryName := s.App + "-canary"
-	// Traffic first, so no request reaches a canary that is going.
+	// Stable first gets back the pods the canary took, so capacity never
+	// drops; then traffic, so no request reaches a canary that is going.
+	stable, err := d.client.AppsV1().Deployments(s.Namespace).Get(ctx, s.App, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("reading stable deployment %s/%s: %w", s.Namespace, s.App, err)
+	case stable.Annotations[AnnotationStableReplicas] != "":
+		s.defaults()
+		if err := d.restoreStable(ctx, s.Namespace, s.App, stableReplicas(stable), s.ProgressDeadline); err != nil {
+			return err
+		}
+	}
 	return errors.Join(d.removeRouting(ctx, s, d.routersFor(s, canaryName), canaryName), d.deleteDeployment(ctx, s.Namespace, canaryName))
 }
 
@@ -204,10 +246,45 @@ func causeOf(err error) error {
 	return err
 }
 
-// stepReplicas is pct of total, rounded up, at least one.
-func stepReplicas(total int32, pct int) int32 {
-	n := (int64(total)*int64(pct) + 99) / 100
-	return int32(max(n, 1))
+// canarySplit sizes a step so the canary's share of pods is pct: the
+// canary gets pct of total rounded to the nearest pod (halves up), at
+// least one, and stable the rest. Below 100 % stable keeps at least one
+// pod, so with very few replicas a step's share is the nearest possible
+// (10 % of 1 is 1 canary + 1 stable).
+func canarySplit(total int32, pct int) (canary, stable int32) {
+	canary = int32(max((int64(total)*int64(pct)+50)/100, 1))
+	switch {
+	case pct >= 100 || total == 0:
+		return canary, 0
+	case total == 1:
+		return 1, 1
+	}
+	canary = min(canary, total-1)
+	return canary, total - canary
+}
+
+// stableReplicas is stable's full size: the one recorded before an
+// interrupted canary shrank it, else its spec.
+func stableReplicas(dep *appsv1.Deployment) int32 {
+	if v, err := strconv.ParseInt(dep.Annotations[AnnotationStableReplicas], 10, 32); err == nil && v >= 0 {
+		return int32(v)
+	}
+	return derefReplicas(dep)
+}
+
+// restoreStable gives stable its full size back, drops the recorded size
+// and waits until its pods are ready.
+func (d *Deployer) restoreStable(ctx context.Context, ns, name string, total int32, deadline time.Duration) error {
+	if err := d.update(ctx, ns, name, func(dep *appsv1.Deployment) {
+		dep.Spec.Replicas = &total
+		delete(dep.Annotations, AnnotationStableReplicas)
+	}); err != nil {
+		return fmt.Errorf("restoring %d stable replicas: %w", total, err)
+	}
+	if err := d.waitReady(ctx, ns, name, deadline, nil); err != nil {
+		return fmt.Errorf("stable not ready again: %w", err)
+	}
+	return nil
 }
 
 // canaryFrom copies stable's spec under name with the new image, zero
@@ -260,7 +337,7 @@ func canaryFrom(stable *appsv1.Deployment, name string, s Spec, svc *corev1.Serv
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s: %w", stable.Name, err)
 	}
-	c.Image = s.Image
+	swapImage(c, s.Image)
 	return dep, nil
 }
 

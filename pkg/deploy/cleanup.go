@@ -25,9 +25,19 @@ func DeleteApp(ctx context.Context, kc kubernetes.Interface, namespace, app stri
 // object a user made by hand is never touched. It returns what it deleted
 // ("deployment/web-canary"), sorted; objects already gone are skipped.
 func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, app string) ([]string, error) {
+	return appObjects(ctx, kc, namespace, app, false)
+}
+
+// AppObjects lists what DeleteAppObjects would delete, deleting nothing.
+func AppObjects(ctx context.Context, kc kubernetes.Interface, namespace, app string) ([]string, error) {
+	return appObjects(ctx, kc, namespace, app, true)
+}
+
+func appObjects(ctx context.Context, kc kubernetes.Interface, namespace, app string, dryRun bool) ([]string, error) {
 	var deleted []string
 	bg := metav1.DeletePropagationBackground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}
+
 	for _, name := range []string{app, app + "-" + blue, app + "-" + green, app + "-canary"} {
 		dep, err := kc.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -39,8 +49,10 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 		if !slipwayLabelled(dep.Labels) || !ownedBy(dep.Labels, name, app) {
 			continue
 		}
-		if err := kc.AppsV1().Deployments(namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, fmt.Errorf("deleting deployment %s/%s: %w", namespace, name, err)
+		if !dryRun {
+			if err := kc.AppsV1().Deployments(namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("deleting deployment %s/%s: %w", namespace, name, err)
+			}
 		}
 		deleted = append(deleted, "deployment/"+name)
 	}
@@ -55,8 +67,10 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 		if !slipwayLabelled(svc.Labels) || !ownedBy(svc.Labels, name, app) {
 			continue
 		}
-		if err := kc.CoreV1().Services(namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, fmt.Errorf("deleting service %s/%s: %w", namespace, name, err)
+		if !dryRun {
+			if err := kc.CoreV1().Services(namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("deleting service %s/%s: %w", namespace, name, err)
+			}
 		}
 		deleted = append(deleted, "service/"+name)
 	}
@@ -65,8 +79,10 @@ func DeleteAppObjects(ctx context.Context, kc kubernetes.Interface, namespace, a
 		return deleted, fmt.Errorf("listing ingresses of %s in %s: %w", app, namespace, err)
 	}
 	for _, ing := range ings.Items {
-		if err := kc.NetworkingV1().Ingresses(namespace).Delete(ctx, ing.Name, del); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, fmt.Errorf("deleting ingress %s/%s: %w", namespace, ing.Name, err)
+		if !dryRun {
+			if err := kc.NetworkingV1().Ingresses(namespace).Delete(ctx, ing.Name, del); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("deleting ingress %s/%s: %w", namespace, ing.Name, err)
+			}
 		}
 		deleted = append(deleted, "ingress/"+ing.Name)
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
@@ -77,6 +79,20 @@ type Spec struct {
 	NginxIngress string
 	// Analysis (canary) is what each step must satisfy.
 	Analysis Analysis
+
+	// Manifests are the app's objects rendered for this environment
+	// (pkg/manifest), the Deployment App among them. Set, they are applied
+	// (server-side, field manager "slipway", recorded in the applied set)
+	// before the strategy rolls Image out on that Deployment; the first
+	// promotion creates the app; objects an earlier apply made and the
+	// manifests no longer hold are pruned once the rollout succeeded. It
+	// needs WithDynamic and WithMapper. Empty: the image-swap mode on a
+	// Deployment that exists.
+	Manifests []*unstructured.Unstructured
+	// Env labels the applied set with its environment.
+	Env string
+	// DryRun (delete-app mode) lists what would be deleted and deletes nothing.
+	DryRun bool
 }
 
 // Analysis is the health a canary must keep during every step. Readiness
@@ -193,6 +209,8 @@ type Deployer struct {
 	metrics  MetricsQuerier
 	// runs reaches the deploy PipelineRun (Spec.RunNamespace).
 	runs dynamic.Interface
+	// mapper maps the kinds of Spec.Manifests to resources.
+	mapper meta.RESTMapper
 
 	// sig is the current rollout's signals (set on the copy Run makes).
 	sig *signals
@@ -221,6 +239,10 @@ func WithMetrics(m MetricsQuerier) Option { return func(d *Deployer) { d.metrics
 // WithDynamic is the client for Gateway API HTTPRoutes. Default: none; a
 // Spec with an HTTPRoute is then refused.
 func WithDynamic(c dynamic.Interface) Option { return func(d *Deployer) { d.dynamic = c } }
+
+// WithMapper maps manifest kinds to resources (and tells namespaced
+// ones). Default: none; a Spec with Manifests is then refused.
+func WithMapper(m meta.RESTMapper) Option { return func(d *Deployer) { d.mapper = m } }
 
 // WithRunClient is the client of the cluster the deploy PipelineRun runs
 // in (the pod's own). Default: none; a Spec with a RunNamespace is then
@@ -255,6 +277,9 @@ func (d *Deployer) Run(ctx context.Context, s Spec) error {
 	if s.HTTPRoute != "" && d.dynamic == nil {
 		return errors.New("an HTTPRoute needs a dynamic client")
 	}
+	if len(s.Manifests) > 0 && (d.dynamic == nil || d.mapper == nil) {
+		return errors.New("manifests need a dynamic client and a REST mapper")
+	}
 	if s.RunNamespace != "" && (d.runs == nil || s.RolloutID == "") {
 		return errors.New("signals through the deploy PipelineRun need its name (rollout id) and a client of its cluster")
 	}
@@ -274,14 +299,29 @@ func (d *Deployer) Run(ctx context.Context, s Spec) error {
 		return fmt.Errorf("reading the rollout signals: %w", err)
 	}
 	r.status(ctx, "%s: starting %s", s.Strategy, s.Image)
+	var mr *manifestRun
+	if len(s.Manifests) > 0 {
+		var err error
+		if mr, err = r.applyManifests(ctx, s); err != nil {
+			r.finalStatus(ctx, "failed: %v", err)
+			return err
+		}
+	}
 	var err error
-	switch s.Strategy {
-	case rollout.Rolling:
+	switch {
+	case mr != nil && mr.created:
+		err = r.create(ctx, s)
+	case s.Strategy == rollout.Rolling:
 		err = r.rolling(ctx, s)
-	case rollout.BlueGreen:
+	case s.Strategy == rollout.BlueGreen:
 		err = r.blueGreen(ctx, s)
 	default:
 		err = r.canary(ctx, s)
+	}
+	if err == nil && mr != nil {
+		if _, perr := r.pruneManifests(ctx, s, mr); perr != nil {
+			err = fmt.Errorf("rollout done, but pruning what the manifests no longer hold: %w", perr)
+		}
 	}
 	var rb *RollbackError
 	switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,15 +62,31 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestStepReplicas(t *testing.T) {
+func TestCanarySplit(t *testing.T) {
 	tests := []struct {
-		total int32
-		pct   int
-		want  int32
-	}{{10, 10, 1}, {10, 50, 5}, {10, 100, 10}, {3, 10, 1}, {3, 50, 2}, {1, 1, 1}, {0, 50, 1}}
+		total          int32
+		pct            int
+		canary, stable int32
+	}{
+		{10, 10, 1, 9},
+		{10, 50, 5, 5},
+		{10, 100, 10, 0},
+		{10, 14, 1, 9},  // 1.4 rounds down
+		{10, 15, 2, 8},  // 1.5 rounds up
+		{10, 99, 9, 1},  // stable keeps a pod below 100 %
+		{3, 10, 1, 2},   // 0.3: at least one canary
+		{3, 50, 2, 1},   // 1.5 rounds up
+		{3, 90, 2, 1},   // 2.7 would leave stable no pod
+		{4, 25, 1, 3},   // exact
+		{1, 10, 1, 1},   // one pod: the nearest share is half
+		{1, 100, 1, 0},  // one pod at 100 %
+		{0, 50, 1, 0},   // a scaled-to-zero app still gets a canary to analyse
+		{20, 33, 7, 13}, // 6.6 rounds up
+	}
 	for _, tt := range tests {
-		if got := stepReplicas(tt.total, tt.pct); got != tt.want {
-			t.Errorf("stepReplicas(%d, %d) = %d, want %d", tt.total, tt.pct, got, tt.want)
+		c, s := canarySplit(tt.total, tt.pct)
+		if c != tt.canary || s != tt.stable {
+			t.Errorf("canarySplit(%d, %d) = %d canary + %d stable, want %d + %d", tt.total, tt.pct, c, s, tt.canary, tt.stable)
 		}
 	}
 }
@@ -589,5 +606,96 @@ func TestBlueGreenSmokeWaitsForAnAnswer(t *testing.T) {
 				t.Errorf("service selects %s after a failed smoke test, want blue", got)
 			}
 		})
+	}
+}
+
+// Stable shrinks as the canary grows, so every step's share of pods is
+// the declared one (1/9, 5/5, 10/0 for 10 replicas); on abort stable gets its full size back and the pods
+// it kept throughout were never replaced.
+func TestCanaryExactShare(t *testing.T) {
+	type split struct{ Canary, Stable int32 }
+	tests := []struct {
+		name      string
+		failAt    int32 // canary size at which analysis fails; 0: never
+		want      []split
+		wantImage string
+	}{
+		// The canary grows first, then stable shrinks: capacity never drops.
+		{"promotes", 0, []split{{1, 10}, {1, 9}, {5, 9}, {5, 5}, {10, 5}, {10, 0}, {10, 10}}, newImage},
+		{"aborts at 50%", 5, []split{{1, 10}, {1, 9}, {5, 9}, {5, 5}, {5, 10}}, oldImage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t, service("shop", appLabels), deployment("shop", 10, appLabels, oldImage))
+			before := c.podUIDs("shop")
+			metrics := &fakeMetrics{values: map[string]float64{"errs": 0}}
+			maxErr := 0.05
+			var got []split
+			kept := before
+			c.onSleep = func(c *cluster) {
+				if !c.exists("shop-canary") {
+					return
+				}
+				s := split{*c.deployment("shop-canary").Spec.Replicas, *c.deployment("shop").Spec.Replicas}
+				if len(got) == 0 || got[len(got)-1] != s {
+					got = append(got, s)
+				}
+				if uids := c.podUIDs("shop"); len(uids) < len(kept) {
+					kept = uids
+				}
+				if tt.failAt != 0 && s.Canary == tt.failAt && s.Stable == 10-tt.failAt {
+					metrics.values["errs"] = 1
+				}
+			}
+			spec := Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, Pause: 30 * time.Second, ProgressDeadline: time.Minute,
+				Analysis: Analysis{Queries: []Query{{Name: "error-rate", Query: "errs", Max: &maxErr}}}}
+			err := c.deployer(WithMetrics(metrics)).Run(context.Background(), spec)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("canary + stable replicas per step (-want +got):\n%s", diff)
+			}
+			if tt.failAt == 0 && err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if tt.failAt != 0 {
+				if rb := rollback(t, err); !rb.Restored {
+					t.Fatalf("rollback not restored: %v", err)
+				}
+				// The stable pods that stayed while it shrank are still there.
+				for _, uid := range kept {
+					if !slices.Contains(c.podUIDs("shop"), uid) {
+						t.Errorf("stable pod %s was replaced", uid)
+					}
+				}
+			}
+			dep := c.deployment("shop")
+			if *dep.Spec.Replicas != 10 || image(dep) != tt.wantImage {
+				t.Errorf("stable = %d replicas of %s, want 10 of %s", *dep.Spec.Replicas, image(dep), tt.wantImage)
+			}
+			if _, ok := dep.Annotations[AnnotationStableReplicas]; ok {
+				t.Errorf("annotation %s left on stable", AnnotationStableReplicas)
+			}
+			if c.exists("shop-canary") {
+				t.Errorf("the canary deployment is still there")
+			}
+		})
+	}
+}
+
+// A canary killed mid-rollout leaves stable shrunk; RemoveCanary gives it
+// its recorded size back.
+func TestRemoveCanaryRestoresStable(t *testing.T) {
+	dep := deployment("shop", 5, appLabels, oldImage)
+	dep.Annotations = map[string]string{AnnotationStableReplicas: "10"}
+	canary := deployment("shop-canary", 5, map[string]string{"app": "shop", LabelTrack: trackCanary}, newImage)
+	c := newCluster(t, service("shop", appLabels), dep, canary)
+	if err := c.deployer().RemoveCanary(context.Background(), Spec{Namespace: testNS, App: "shop"}); err != nil {
+		t.Fatalf("RemoveCanary: %v", err)
+	}
+	got := c.deployment("shop")
+	if *got.Spec.Replicas != 10 || got.Annotations[AnnotationStableReplicas] != "" {
+		t.Errorf("stable = %d replicas, annotations %v; want 10 and no recorded size", *got.Spec.Replicas, got.Annotations)
+	}
+	if c.exists("shop-canary") {
+		t.Errorf("the canary deployment is still there")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/slipway-ci/slipway/pkg/rollout"
@@ -30,14 +31,36 @@ func (d *Deployer) Do(ctx context.Context, m rollout.Mode, s Spec) (string, erro
 		if s.Namespace == "" || s.App == "" {
 			return "", errors.New("namespace and app are required")
 		}
-		deleted, err := DeleteAppObjects(ctx, d.client, s.Namespace, s.App)
+		// What the manifests applied first (the applied set), then the
+		// copies the strategies made beside them.
+		deleted, err := d.deleteAppliedSet(ctx, s.Namespace, s.App, s.DryRun)
 		if err != nil {
 			return "", fmt.Errorf("deleting %s/%s (deleted so far: %s): %w", s.Namespace, s.App, list(deleted), err)
+		}
+		var more []string
+		if s.DryRun {
+			more, err = AppObjects(ctx, d.client, s.Namespace, s.App)
+		} else {
+			more, err = DeleteAppObjects(ctx, d.client, s.Namespace, s.App)
+		}
+		deleted = sortObjectNames(append(deleted, more...))
+		if err != nil {
+			return "", fmt.Errorf("deleting %s/%s (deleted so far: %s): %w", s.Namespace, s.App, list(deleted), err)
+		}
+		if s.DryRun {
+			return fmt.Sprintf("would delete from %s: %s", s.Namespace, list(deleted)), nil
 		}
 		return fmt.Sprintf("deleted from %s: %s", s.Namespace, list(deleted)), nil
 	default:
 		return "", fmt.Errorf("unknown mode %q (want %s, %s or %s)", m, rollout.ModeRollout, rollout.ModeRemoveCanary, rollout.ModeDeleteApp)
 	}
+}
+
+// sortObjectNames sorts "kind/name" entries and drops repeats (an object
+// both applied and named after the app).
+func sortObjectNames(objs []string) []string {
+	slices.Sort(objs)
+	return slices.Compact(objs)
 }
 
 func list(objs []string) string {

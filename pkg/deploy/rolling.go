@@ -30,7 +30,7 @@ func (d *Deployer) rolling(ctx context.Context, s Spec) error {
 	// our own progress annotation move the resourceVersion meanwhile.
 	if err := d.update(ctx, s.Namespace, s.App, func(dep *appsv1.Deployment) {
 		if c, err := container(&dep.Spec.Template, s.Container); err == nil {
-			c.Image = s.Image
+			swapImage(c, s.Image)
 		}
 	}); err != nil {
 		return err

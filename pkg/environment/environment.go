@@ -115,6 +115,12 @@ type App struct {
 	Branch string `json:"branch,omitempty"`
 	// Environments holds per-environment overrides, by environment name.
 	Environments map[string]AppEnv `json:"environments,omitempty"`
+	// Manifests: the app's Kubernetes objects come from the Kustomize
+	// manifests its .slipway.yaml names (`manifests.path`), which the
+	// deploy task clones from CloneURL at the promoted commit, renders for
+	// the environment and applies; the first promotion creates the app.
+	// False: the image of an existing Deployment is swapped.
+	Manifests bool `json:"manifests,omitempty"`
 }
 
 // AppEnv overrides an app's placement and rollout in one environment.
@@ -138,6 +144,9 @@ type Target struct {
 	Approval   bool
 	Clusters   []Cluster
 	Rollout    Rollout
+	// Source is the clone URL the deploy task reads the app's manifests
+	// from at the promoted commit; empty: the image-swap mode.
+	Source string
 }
 
 // Load reads and validates the file at path.
@@ -434,6 +443,9 @@ func (c *Config) Target(app, env string) (Target, error) {
 	}
 	if o.Deployment != "" {
 		t.Deployment = o.Deployment
+	}
+	if a.Manifests {
+		t.Source = a.CloneURL
 	}
 	return t, nil
 }

@@ -132,6 +132,17 @@ type Options struct {
 	// insert-if-absent key per run (*store.DB). Default: none; the check
 	// of earlier promotions alone, which two replicas can both pass.
 	Once OnceKeys
+	// GitCredentials names the Secret (.git-credentials, .gitconfig) the
+	// deploy task clones an app's manifests with; "" clones anonymously.
+	GitCredentials string
+	// Notifier hears when a promotion waits for approval, was rolled back
+	// or finished. Default: nobody.
+	Notifier Notifier
+}
+
+// Notifier tells the team about a promotion; it must not block.
+type Notifier interface {
+	NotifyPromotion(ctx context.Context, ev release.PromotionEvent, p release.Promotion)
 }
 
 // OnceKeys records a key once: of concurrent callers, one gets true.
@@ -457,6 +468,9 @@ func (s *Service) startIf(ctx context.Context, who Caller, p *release.Promotion,
 		result = "accepted: queued"
 	}
 	s.record(ctx, who, entry(string(p.Kind), p), outcome, result)
+	if p.State == release.PromotionAwaitingApproval && s.o.Notifier != nil {
+		s.o.Notifier.NotifyPromotion(ctx, release.EventApprovalPending, *p)
+	}
 	if p.State == release.PromotionRunning {
 		s.kick()
 	}

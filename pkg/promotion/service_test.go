@@ -1176,3 +1176,142 @@ func TestAutoDeployOnceAcrossReplicas(t *testing.T) {
 		t.Errorf("auto-deploys: %d started, %d recorded; want 1 and 1", started, len(all))
 	}
 }
+
+// An app whose manifests come from its repository is deployed from its
+// clone URL at the promoted commit; one without keeps the image swap; a
+// promotion that does not know its commit cannot read the manifests.
+func TestDeployRunManifestsSource(t *testing.T) {
+	sha := strings.Repeat("c", 40)
+	tests := []struct {
+		name      string
+		manifests string
+		commit    string
+		want      map[string]string // source params passed
+		wantErr   string
+	}{
+		{"manifests", "true", sha, map[string]string{"source-url": cloneURL, "source-revision": sha}, ""},
+		{"image swap", "false", sha, map[string]string{}, ""},
+		{"manifests without a commit", "true", "", nil, "full commit SHA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := environment.Parse([]byte(`
+environments:
+  - name: qa
+    namespace: apps-qa
+    registry: reg.example/qa
+    clusters: [{name: local}]
+apps:
+  - name: shop
+    repo: acme/shop
+    cloneURL: ` + cloneURL + `
+    manifests: ` + tt.manifests + `
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := fake.NewSimpleClientset()
+			svc, err := New(cfg, &memStore{}, &memStore{}, &promote.Gate{}, tc,
+				Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64), Informers: informersOf(tc)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := cfg.Target("shop", "qa")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &release.Promotion{ID: 3, App: "shop", To: "qa", Commit: tt.commit, TargetImage: "reg.example/qa/shop@sha256:" + strings.Repeat("1", 64)}
+			pr, err := svc.deployRun(p, tg, tg.Clusters[0], "deploy-shop-qa-3")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("deployRun = %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, prm := range pr.Spec.Params {
+				if strings.HasPrefix(prm.Name, "source-") {
+					got[prm.Name] = prm.Value.StringVal
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("source params (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// notes records the promotion events the service announces.
+type notes struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (n *notes) NotifyPromotion(_ context.Context, ev release.PromotionEvent, p release.Promotion) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, fmt.Sprintf("%s %d %s", ev, p.ID, p.State))
+}
+
+func (n *notes) list() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.got...)
+}
+
+// The team hears when a promotion waits for approval, when it was rolled
+// back and when it finished.
+func TestPromotionNotifications(t *testing.T) {
+	e := newEnv(t)
+	n := &notes{}
+	svc, err := New(e.cfg, e.st, e.st, &promote.Gate{BuilderID: builder, Runs: promote.StoreRuns{Runs: runsFake{
+		{ID: "ci/a", Repo: "acme/shop", SHA: commitA, State: run.Succeeded},
+	}}}, e.tc, Options{Namespace: ns, SlipwayImage: "reg/slipway@sha256:" + strings.Repeat("0", 64),
+		Informers: e.informers, PollInterval: 5 * time.Millisecond, Notifier: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	e.start(svc)
+	e.runningInQA(commitA, builder)
+	ctx := context.Background()
+
+	// Waits for approval, then finishes.
+	p, err := svc.Promote(ctx, dev, Request{App: "shop", From: "qa", To: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Approve(ctx, rm, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.finish(e.waitRun("prod", "east", p.ID), outcomeSucceeded, "")
+	e.finish(e.waitRun("prod", "west", p.ID), outcomeSucceeded, "")
+	e.waitState(p.ID, release.PromotionSucceeded)
+
+	// Starts at once and is rolled back.
+	q, err := svc.Promote(ctx, rm, Request{App: "shop", To: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.finish(e.waitRun("prod", "east", q.ID), outcomeRolledBack, "canary 50%: crash loop")
+	e.waitState(q.ID, release.PromotionFailed)
+
+	want := []string{
+		fmt.Sprintf("promotion.approval-pending %d awaiting-approval", p.ID),
+		fmt.Sprintf("promotion.finished %d succeeded", p.ID),
+		fmt.Sprintf("promotion.rolled-back %d failed", q.ID),
+	}
+	// The worker announces after recording the end; wait for the last one.
+	for range 200 {
+		if len(n.list()) >= len(want) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if diff := cmp.Diff(want, n.list()); diff != "" {
+		t.Errorf("notifications (-want +got):\n%s", diff)
+	}
+}

@@ -140,8 +140,19 @@ func (s *Service) carryOut(ctx context.Context, p release.Promotion) {
 		log.Error("writing the audit log", "err", err)
 	}
 	log.Info("promotion finished", "state", p.State, "reason", p.Reason)
+	if s.o.Notifier != nil {
+		ev := release.EventFinished
+		if errors.Is(err, errRolledBack) {
+			ev = release.EventRolledBack
+		}
+		s.o.Notifier.NotifyPromotion(ctx, ev, p)
+	}
 	s.advance(ctx, p.App, p.To)
 }
+
+// errRolledBack: a deploy run rolled back by itself (the environment
+// runs what it ran before).
+var errRolledBack = errors.New("rolled back")
 
 // execute returns nil when every wave succeeded and the deployment is
 // recorded, errStopped when the promotion was aborted meanwhile, another
@@ -308,7 +319,7 @@ func (s *Service) finished(wave string, pr *pipelinev1.PipelineRun) (bool, error
 	case state == run.Succeeded && (outcome == "" || outcome == outcomeSucceeded):
 		return true, nil
 	case outcome == outcomeRolledBack:
-		return true, fmt.Errorf("%s: rolled back: %s", wave, reason)
+		return true, fmt.Errorf("%s: %w: %s", wave, errRolledBack, reason)
 	case outcome == outcomeAborted:
 		return true, fmt.Errorf("%s: aborted: %s", wave, reason)
 	case state == run.Canceled:
@@ -376,6 +387,11 @@ func (s *Service) deployRun(p *release.Promotion, t environment.Target, cl envir
 		TargetNamespace: t.Namespace, Deployment: t.Deployment, Strategy: r.Strategy, Steps: r.Steps,
 		Pause: r.Pause, SmokeURL: r.SmokeURL, Timeout: s.o.DeployTimeout, PrometheusURL: r.PrometheusURL,
 		Analysis: r.Analysis, HTTPRoute: r.HTTPRoute, NginxIngress: r.NginxIngress, KubeconfigSecret: cl.KubeconfigSecret,
+	}
+	if t.Source != "" {
+		// The manifests versioned with the promoted code; a promotion
+		// that does not know its commit is refused by NewDeployRun.
+		o.SourceURL, o.SourceRevision, o.GitCredentialsSecret = t.Source, p.Commit, s.o.GitCredentials
 	}
 	if r.MaxRestarts != nil {
 		o.MaxRestarts = *r.MaxRestarts

@@ -4,6 +4,7 @@ package repoconfig
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -39,6 +40,9 @@ type Config struct {
 	// /ok-to-test besides those with write access. Read from the default
 	// branch only (see ForMergeRequest).
 	Trusted Trusted `json:"trusted,omitempty"`
+	// Manifests, when set, make the app's Kubernetes objects come from
+	// its repository: the deploy task reads them at the promoted commit.
+	Manifests *Manifests `json:"manifests,omitempty"`
 }
 
 // Trusted is the trusted: section of .slipway.yaml.
@@ -84,6 +88,17 @@ func ForMergeRequest(base, head *Config) *Config {
 		out.Paths, out.IgnorePaths, out.Build = head.Paths, head.IgnorePaths, head.Build
 	}
 	return &out
+}
+
+// Manifests locate an app's Kustomize manifests in its repository.
+type Manifests struct {
+	// Path is the directory, relative to the repository root: a
+	// kustomization (the base), or one with base/ and overlays/ENV/ (one
+	// overlay per environment; an environment without one gets the base).
+	Path string `json:"path"`
+	// Image is the image name the manifests give the app's container
+	// (`image: NAME`), replaced by the promoted digest; default the app.
+	Image string `json:"image,omitempty"`
 }
 
 // CancelPolicy: nil fields take the defaults (branches no, merge requests yes).
@@ -146,6 +161,14 @@ func (c *Config) Validate() error {
 	}
 	if c.App != "" && !validName(c.App) {
 		return fmt.Errorf("app %q: use lowercase letters, digits and '-' (max 40)", c.App)
+	}
+	if m := c.Manifests; m != nil {
+		if m.Path == "" || strings.HasPrefix(m.Path, "/") || slices.Contains(strings.Split(m.Path, "/"), "..") {
+			return fmt.Errorf("manifests.path %q must be a directory inside the repository", m.Path)
+		}
+		if last := m.Image[strings.LastIndex(m.Image, "/")+1:]; strings.ContainsAny(m.Image, "@ \t") || strings.Contains(last, ":") {
+			return fmt.Errorf("manifests.image %q: give the image name alone, without tag or digest", m.Image)
+		}
 	}
 	if strings.HasPrefix(c.Build.Dockerfile, "/") || strings.Contains(c.Build.Dockerfile, "..") {
 		return fmt.Errorf("build.dockerfile %q must be a path inside the repository", c.Build.Dockerfile)

@@ -61,6 +61,11 @@ build: {language: go, version: "1.22", port: 8080, buildArgs: {A: b}}
 		{name: "bad app", in: "app: My_App", wantErr: "lowercase"},
 		{name: "dockerfile escapes", in: "build: {dockerfile: ../x}", wantErr: "inside the repository"},
 		{name: "bad glob", in: "branches: ['[']", wantErr: "bad pattern"},
+		{name: "manifests", in: "manifests: {path: deploy, image: 10.0.0.1:5000/apps/hello}", want: &Config{Manifests: &Manifests{Path: "deploy", Image: "10.0.0.1:5000/apps/hello"}}},
+		{name: "manifests path escapes", in: "manifests: {path: deploy/../../etc}", wantErr: "inside the repository"},
+		{name: "manifests path absolute", in: "manifests: {path: /deploy}", wantErr: "inside the repository"},
+		{name: "manifests path missing", in: "manifests: {image: hello}", wantErr: "inside the repository"},
+		{name: "manifests image with tag", in: "manifests: {path: deploy, image: hello:v1}", wantErr: "without tag or digest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

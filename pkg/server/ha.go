@@ -138,7 +138,9 @@ func duplicatesSuppressed(reg prometheus.Registerer) (*prometheus.CounterVec, er
 // replica. The reporter and the log collector start it too, but on a
 // follower they do not run, and the UI's live pages read the same
 // informers.
-type informerStarter struct{ factory interface{ Start(<-chan struct{}) } }
+type informerStarter struct {
+	factory interface{ Start(<-chan struct{}) }
+}
 
 func (i informerStarter) Run(ctx context.Context) error {
 	i.factory.Start(ctx.Done())

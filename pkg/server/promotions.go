@@ -67,6 +67,14 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 	if cfg.AdvisoriesConfigMap != "" {
 		polGate = &promote.PolicyGate{Policy: pol, Feed: configMapFeed{kc, cfg.Namespace, cfg.AdvisoriesConfigMap}, Remote: remoteOpts}
 	}
+	notes, err := promotionNotifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var notifier promotion.Notifier
+	if notes != nil {
+		notifier = notes // a nil *Promotions must not become a non-nil interface
+	}
 	svc, err := promotion.New(rel, st, st, gate, tc, promotion.Options{
 		Policy:             polGate,
 		Namespace:          cfg.Namespace,
@@ -77,6 +85,8 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 		InsecureRegistries: insecure,
 		Informers:          informers,
 		Once:               st,
+		GitCredentials:     cfg.GitCredentials,
+		Notifier:           notifier,
 	})
 	if err != nil {
 		return nil, err

@@ -94,6 +94,13 @@ type DeployRunOptions struct {
 	// KubeconfigSecret (key "kubeconfig") is bound to the kubeconfig
 	// workspace; "" deploys into the cluster the PipelineRun runs in.
 	KubeconfigSecret string
+	// SourceURL and SourceRevision (a full commit SHA): the deploy task
+	// clones the app's repository at that commit and applies the manifests
+	// its .slipway.yaml names (rollout mode only). Empty: image swap.
+	SourceURL, SourceRevision string
+	// GitCredentialsSecret (.git-credentials, .gitconfig) is bound for
+	// that clone; "" clones anonymously.
+	GitCredentialsSecret string
 }
 
 func (o DeployRunOptions) validate() error {
@@ -117,6 +124,14 @@ func (o DeployRunOptions) validate() error {
 	case len(o.Analysis) > 0 && o.PrometheusURL == "":
 		return fmt.Errorf("deploy run: analysis queries need a Prometheus URL")
 	}
+	if o.SourceURL != "" {
+		if !rolls {
+			return fmt.Errorf("deploy run: %s takes no source", o.Mode)
+		}
+		if !fullSHA(o.SourceRevision) {
+			return fmt.Errorf("deploy run: source revision %q must be a full commit SHA", o.SourceRevision)
+		}
+	}
 	if o.Strategy != "" && !rollout.Strategy(o.Strategy).Valid() {
 		return fmt.Errorf("deploy run: unknown strategy %q (want rolling, bluegreen or canary)", o.Strategy)
 	}
@@ -136,7 +151,7 @@ func (o DeployRunOptions) validate() error {
 			return fmt.Errorf("deploy run: %s %q: %s", what, v, strings.Join(errs, "; "))
 		}
 	}
-	for what, v := range map[string]string{"name": o.Name, "service account": o.ServiceAccount, "kubeconfig secret": o.KubeconfigSecret, "target namespace": o.TargetNamespace} {
+	for what, v := range map[string]string{"name": o.Name, "service account": o.ServiceAccount, "kubeconfig secret": o.KubeconfigSecret, "target namespace": o.TargetNamespace, "git credentials secret": o.GitCredentialsSecret} {
 		if v == "" {
 			continue
 		}
@@ -214,6 +229,9 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 	}
 	opt("http-route", o.HTTPRoute)
 	opt("nginx-ingress", o.NginxIngress)
+	opt("environment", o.Env)
+	opt("source-url", o.SourceURL)
+	opt("source-revision", o.SourceRevision)
 
 	pr := &pipelinev1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: pipelinev1.SchemeGroupVersion.String(), Kind: "PipelineRun"},
@@ -229,10 +247,16 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 		},
 	}
 	if o.KubeconfigSecret != "" {
-		pr.Spec.Workspaces = []pipelinev1.WorkspaceBinding{{
+		pr.Spec.Workspaces = append(pr.Spec.Workspaces, pipelinev1.WorkspaceBinding{
 			Name:   "kubeconfig",
 			Secret: &corev1.SecretVolumeSource{SecretName: o.KubeconfigSecret},
-		}}
+		})
+	}
+	if o.GitCredentialsSecret != "" && o.SourceURL != "" {
+		pr.Spec.Workspaces = append(pr.Spec.Workspaces, pipelinev1.WorkspaceBinding{
+			Name:   "git-credentials",
+			Secret: &corev1.SecretVolumeSource{SecretName: o.GitCredentialsSecret},
+		})
 	}
 	if o.Timeout > 0 {
 		pr.Spec.Timeouts = &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: o.Timeout}}
@@ -292,4 +316,17 @@ func dnsLabel(s string) string {
 		}
 	}
 	return strings.Trim(b.String(), "-")
+}
+
+// fullSHA: 40 or 64 lowercase hex digits.
+func fullSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }

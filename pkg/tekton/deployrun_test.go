@@ -46,6 +46,15 @@ func TestGoldenDeployRun(t *testing.T) {
 			},
 		},
 		{
+			// An app whose manifests come from its repository.
+			name: "deploy-manifests",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.SourceURL, o.SourceRevision = "https://github.com/acme/web.git", "0123456789abcdef0123456789abcdef01234567"
+				o.GitCredentialsSecret = "git-credentials"
+				return o
+			},
+		},
+		{
 			// What the promotion worker starts after a killed canary rollout.
 			name: "deploy-remove-canary",
 			o: func(o DeployRunOptions) DeployRunOptions {
@@ -123,6 +132,7 @@ func TestDeployRunMatchesPipeline(t *testing.T) {
 	o.ScaleDownDelay, o.ProgressDeadline, o.MaxRestarts = &sec, time.Minute, 1
 	o.PrometheusURL, o.Analysis = "http://p", []string{"a=b<=1"}
 	o.HTTPRoute, o.NginxIngress, o.KubeconfigSecret = "r", "i", "s"
+	o.SourceURL, o.SourceRevision, o.GitCredentialsSecret = "http://git/acme/web.git", strings.Repeat("a", 40), "git"
 	pr, err := NewDeployRun(o)
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +180,11 @@ func TestNewDeployRunRejects(t *testing.T) {
 		{name: "mode", mutate: func(o *DeployRunOptions) { o.Mode = "explode" }, wantErr: `mode "explode"`},
 		{name: "delete with an image", mutate: func(o *DeployRunOptions) { o.Mode = rollout.ModeDeleteApp }, wantErr: "takes no image"},
 		{name: "rollout without image", mutate: func(o *DeployRunOptions) { o.Image = "" }, wantErr: "REPO@sha256"},
+		{name: "source without commit", mutate: func(o *DeployRunOptions) { o.SourceURL = "http://git/acme/web.git" }, wantErr: "full commit SHA"},
+		{name: "source at a branch", mutate: func(o *DeployRunOptions) { o.SourceURL, o.SourceRevision = "http://git/acme/web.git", "main" }, wantErr: "full commit SHA"},
+		{name: "delete with a source", mutate: func(o *DeployRunOptions) {
+			o.Mode, o.Image, o.SourceURL, o.SourceRevision = rollout.ModeDeleteApp, "", "http://git/acme/web.git", strings.Repeat("a", 40)
+		}, wantErr: "takes no source"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
