@@ -153,4 +153,3 @@ func spdxDocument(ctx context.Context, dir, name string) ([]byte, error) {
 	}
 	return doc, nil
 }
-
