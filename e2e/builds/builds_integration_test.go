@@ -338,8 +338,10 @@ func TestGoBuildCarriesSBOM(t *testing.T) {
 		switch {
 		case p.Ecosystem == "Go" && p.Name == "example.org/greet":
 			goMod = append(goMod, sbom.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version})
-		case p.Ecosystem == "Debian:12" && (p.Name == "libc6" || p.Name == "python3"):
-			debian = append(debian, sbom.Package{Ecosystem: p.Ecosystem, Name: p.Name})
+		// syft takes the point release from /etc/debian_version
+		// (distro=debian-12.15), so the ecosystem reads "Debian:12.15".
+		case strings.HasPrefix(p.Ecosystem, "Debian:12") && (p.Name == "libc6" || p.Name == "python3"):
+			debian = append(debian, sbom.Package{Ecosystem: "Debian:12", Name: p.Name})
 		}
 	}
 	if diff := cmp.Diff([]sbom.Package{{Ecosystem: "Go", Name: "example.org/greet", Version: "v1.2.3"}}, goMod); diff != "" {
