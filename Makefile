@@ -47,8 +47,9 @@ test: ## Everything CI runs: lint, unit, the abuse suite, PostgreSQL, real Build
 	$(MAKE) e2e && echo "make test: green in $$(( $$(date +%s) - t0 ))s"
 
 .PHONY: unit
-unit: ## Unit tests with the race detector.
+unit: ## Unit tests with the race detector, then the SBOM generator's (its own module; no -race, with images.sh's build flags so its cold syft build also warms the image build).
 	$(GO) test -race -count=1 ./...
+	cd images/sbom-generator && CGO_ENABLED=0 $(GO) test -trimpath -count=1 ./...
 
 .PHONY: abuse
 abuse: ## Black-box abuse suite against a real `slipway serve` (no cluster): peak RSS under 24 concurrent 25 MB uploads, absurd headers, redirects, /readyz; about 30s.
@@ -59,7 +60,7 @@ integration: ## Store tests on a real PostgreSQL started by hack/postgres.sh (in
 	@eval "$$(hack/postgres.sh up)" && $(GO) test -race -count=1 -run 'Postgres' ./pkg/store/...
 
 .PHONY: integration-build
-integration-build: ## Real builds on buildkitd + loopback registry + Debian-made base images (e2e/stack; left running): build/push/provenance, then every language template built, verified and run with runc. Root.
+integration-build: ## Real builds on buildkitd + loopback registry + Debian-made base images and the SBOM generator (e2e/stack; left running): build/push/provenance, then every language template built, verified and run with runc, and a Go build's SBOM. Root.
 	@eval "$$(e2e/stack/registry.sh up)" && eval "$$(e2e/stack/buildkit.sh up)" && \
 		$(GO) test -tags integration -count=1 ./pkg/build/... ./pkg/provenance/... $(TESTFLAGS) && \
 		REGISTRY=$$SLIPWAY_REGISTRY e2e/stack/images.sh base && \

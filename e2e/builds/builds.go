@@ -28,6 +28,10 @@ type Stack struct {
 	Registry string
 	// BuildkitHost is the buildkitd address.
 	BuildkitHost string
+	// SBOMGenerator is the image BuildKit runs for attest:sbom:
+	// $SLIPWAY_SBOM_GENERATOR, else the one images.sh pushes
+	// (Registry/slipway/sbom-generator:v1).
+	SBOMGenerator string
 }
 
 // StackFromEnv reads SLIPWAY_REGISTRY and BUILDKIT_HOST, which the stack
@@ -37,6 +41,10 @@ func StackFromEnv() (Stack, error) {
 	if s.Registry == "" || s.BuildkitHost == "" {
 		return s, errors.New("SLIPWAY_REGISTRY and BUILDKIT_HOST must be set: run `make integration-build`, " +
 			"or eval the output of e2e/stack/registry.sh up and e2e/stack/buildkit.sh up")
+	}
+	s.SBOMGenerator = os.Getenv("SLIPWAY_SBOM_GENERATOR")
+	if s.SBOMGenerator == "" {
+		s.SBOMGenerator = s.Registry + "/slipway/sbom-generator:v1"
 	}
 	return s, nil
 }

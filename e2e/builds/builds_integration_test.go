@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/dockerfile"
 	"github.com/slipway-ci/slipway/pkg/provenance"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
+	"github.com/slipway-ci/slipway/pkg/sbom"
 )
 
 const (
@@ -279,5 +281,73 @@ func TestGoUnitTestStep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A Go app built on a Debian runtime carries an SPDX SBOM made by the
+// stack's generator (images/sbom-generator): it lists the module compiled
+// into the binary (from its buildinfo) and the Debian packages of the
+// runtime (from the dpkg database), read back the way the policy step
+// reads it. The dependency is vendored, so the build needs no network.
+func TestGoBuildCarriesSBOM(t *testing.T) {
+	st := stack(t)
+	dir := t.TempDir()
+	for p, data := range map[string]string{
+		"go.mod":                        "module example.com/sbomapp\n\ngo 1.22\n\nrequire example.org/greet v1.2.3\n",
+		"main.go":                       "package main\n\nimport \"example.org/greet\"\n\nfunc main() { println(greet.Hello()) }\n",
+		"vendor/modules.txt":            "# example.org/greet v1.2.3\n## explicit\nexample.org/greet\n",
+		"vendor/example.org/greet/g.go": "package greet\n\nfunc Hello() string { return \"hello\" }\n",
+		"Dockerfile": "FROM " + st.BaseRegistry() + "/golang:" + builds.GoVersion + " AS build\n" +
+			"WORKDIR /src\nCOPY . .\nRUN go build -mod=vendor -o /out/app .\n" +
+			"FROM " + st.BaseRegistry() + "/python:3.11\n" +
+			"COPY --from=build /out/app /usr/local/bin/app\nENTRYPOINT [\"/usr/local/bin/app\"]\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	image := st.Registry + "/it/sbom-" + randomName(t)
+	req := build.Request{
+		ContextDir: dir, Image: image, Tag: commit[:7], SourceURL: sourceURL, Revision: commit, Created: created,
+		Insecure: true, NoCache: true, SBOMGenerator: st.SBOMGenerator,
+	}
+	var progress bytes.Buffer
+	out, err := builder(t, st, &progress).Build(ctx, req)
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, progress.String())
+	}
+	ref, err := name.NewDigest(image+"@"+out.Digest, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The provenance is still there beside the SBOM.
+	if _, err := provenance.Fetch(ctx, ref); err != nil {
+		t.Errorf("provenance.Fetch: %v", err)
+	}
+	pkgs, err := sbom.Fetch(ctx, ref)
+	if err != nil {
+		t.Fatalf("sbom.Fetch: %v\n%s", err, progress.String())
+	}
+	var goMod, debian []sbom.Package
+	for _, p := range pkgs {
+		switch {
+		case p.Ecosystem == "Go" && p.Name == "example.org/greet":
+			goMod = append(goMod, sbom.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version})
+		// syft takes the point release from /etc/debian_version
+		// (distro=debian-12.15), so the ecosystem reads "Debian:12.15".
+		case strings.HasPrefix(p.Ecosystem, "Debian:12") && (p.Name == "libc6" || p.Name == "python3"):
+			debian = append(debian, sbom.Package{Ecosystem: "Debian:12", Name: p.Name})
+		}
+	}
+	if diff := cmp.Diff([]sbom.Package{{Ecosystem: "Go", Name: "example.org/greet", Version: "v1.2.3"}}, goMod); diff != "" {
+		t.Errorf("the vendored Go module in the SBOM (-want +got):\n%s\nall %d packages: %v", diff, len(pkgs), pkgs)
+	}
+	if diff := cmp.Diff([]sbom.Package{{Ecosystem: "Debian:12", Name: "libc6"}, {Ecosystem: "Debian:12", Name: "python3"}}, debian); diff != "" {
+		t.Errorf("the runtime's Debian packages in the SBOM (-want +got):\n%s\nall %d packages: %v", diff, len(pkgs), pkgs)
 	}
 }

@@ -7,11 +7,14 @@
 #   e2e/stack/images.sh base            # only $REGISTRY/base/*
 #   e2e/stack/images.sh slipway         # only $REGISTRY/slipway:dev (bin/slipway from the tree)
 #   e2e/stack/images.sh busybox maven   # some base images by name
+#   e2e/stack/images.sh sbom-generator  # only $REGISTRY/slipway/sbom-generator (images/sbom-generator)
+#
+# `all` and `base` include sbom-generator: every build of the stack attaches its SBOM.
 #
 # Env: REGISTRY (127.0.0.1:5000), MIRROR / SECURITY_MIRROR (from /etc/apt/sources*),
 #      REBUILD=1 (ignore cached layers), SLIPWAY_OCI_TAR=path (also write slipway:dev as an
 #      OCI archive for `ctr images import`), SLIPWAY_TAG (dev), SLIPWAY_BIN=path (use this
-#      static binary instead of building ./cmd/slipway).
+#      static binary instead of building ./cmd/slipway), SBOM_GENERATOR_TAG (v1).
 # State lives in .cache/images: the debootstrap rootfs and one gzipped layer per image. A second
 # run only re-pushes what the registry lacks (ociimage HEADs every blob and the manifest).
 # Needs root (debootstrap, chroot, mount).
@@ -27,6 +30,7 @@ TOOLS=$ROOT/.cache/tools
 REGISTRY=${REGISTRY:-127.0.0.1:5000}
 SUITE=bookworm
 SLIPWAY_TAG=${SLIPWAY_TAG:-dev}
+SBOM_GENERATOR_TAG=${SBOM_GENERATOR_TAG:-v1}
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH=/usr/local/go/bin:$DEFAULT_PATH
 export LC_ALL=C
@@ -345,17 +349,37 @@ slipway_image() {
 		-entrypoint /usr/local/bin/slipway -cmd --help -push "$ref" "${out[@]}"
 }
 
+# --- 5. the SBOM generator BuildKit runs for attest:sbom -------------------------------------
+# images/sbom-generator is its own Go module (syft's dependency graph stays out of Slipway's).
+# One static binary, no shell: BuildKit mounts the rootfs to scan, a tmpfs on /tmp and the
+# output dir, and runs the entrypoint as root. A cold build of the binary (every syft module
+# downloaded and compiled) takes minutes; after that the Go build cache makes it a no-op.
+sbom_generator_image() {
+	local app=$CACHE/work/sbom-generator ref=$REGISTRY/slipway/sbom-generator:$SBOM_GENERATOR_TAG s
+	s=$(date +%s)
+	log "go build images/sbom-generator"
+	rm -rf "$app" && mkdir -p "$app/usr/local/bin" "$app/tmp"
+	(cd "$ROOT/images/sbom-generator" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$app/usr/local/bin/sbom-generator" .) ||
+		die "images/sbom-generator does not build (errors above); nothing pushed for $ref"
+	chmod 1777 "$app/tmp"
+	layer_from "$app" "$CACHE/layers/sbom-generator.tar.gz" --mtime=@0 --owner=0 --group=0 --pax-option=delete=atime,delete=ctime
+	"$OCIIMAGE" -layer "$CACHE/layers/sbom-generator.tar.gz" -env "PATH=$DEFAULT_PATH" -env HOME=/tmp -env TMPDIR=/tmp \
+		-entrypoint /usr/local/bin/sbom-generator -push "$ref"
+	log "sbom-generator: $ref in $(($(date +%s) - s))s"
+}
+
 main() {
 	local targets=("$@") t
 	[ ${#targets[@]} -gt 0 ] || targets=(all)
 	tools
 	for t in "${targets[@]}"; do
 		case $t in
-		all) for n in "${BASE_IMAGES[@]}"; do base_image "$n"; done; slipway_image ;;
-		base) for n in "${BASE_IMAGES[@]}"; do base_image "$n"; done ;;
+		all) for n in "${BASE_IMAGES[@]}"; do base_image "$n"; done; sbom_generator_image; slipway_image ;;
+		base) for n in "${BASE_IMAGES[@]}"; do base_image "$n"; done; sbom_generator_image ;;
 		slipway) slipway_image ;;
+		sbom-generator) sbom_generator_image ;;
 		busybox | golang | maven | gradle | jre | node | python) base_image "$t" ;;
-		*) die "unknown target $t (all, base, slipway, ${BASE_IMAGES[*]})" ;;
+		*) die "unknown target $t (all, base, slipway, sbom-generator, ${BASE_IMAGES[*]})" ;;
 		esac
 	done
 	log "done"

@@ -151,6 +151,37 @@ func TestSolveOpt(t *testing.T) {
 			}
 		},
 	}, {
+		name:    "SBOM generator beside the provenance",
+		mutate:  func(r *Request) { r.SBOMGenerator = "127.0.0.1:5000/slipway/sbom-generator:v1" },
+		wantRef: "127.0.0.1:5000/app:abc1234",
+		want: func() optView {
+			imp, exp := cache("127.0.0.1:5000/app:buildcache", "false")
+			return optView{
+				Frontend: "dockerfile.v0",
+				Attrs: wantAttrs("Dockerfile", DefaultBuilderID, map[string]string{
+					"attest:sbom": "generator=127.0.0.1:5000/slipway/sbom-generator:v1",
+				}),
+				Locals: []string{"context", "dockerfile"}, Exports: export("127.0.0.1:5000/app:abc1234", "false"),
+				CacheImports: imp, CacheExports: exp,
+			}
+		},
+	}, {
+		name: "SBOM generator by digest",
+		mutate: func(r *Request) {
+			r.SBOMGenerator = "registry.corp/slipway/sbom-generator@sha256:" + strings.Repeat("a", 64)
+			r.NoCache = true
+		},
+		wantRef: "127.0.0.1:5000/app:abc1234",
+		want: func() optView {
+			return optView{
+				Frontend: "dockerfile.v0",
+				Attrs: wantAttrs("Dockerfile", DefaultBuilderID, map[string]string{
+					"attest:sbom": "generator=registry.corp/slipway/sbom-generator@sha256:" + strings.Repeat("a", 64),
+				}),
+				Locals: []string{"context", "dockerfile"}, Exports: export("127.0.0.1:5000/app:abc1234", "false"),
+			}
+		},
+	}, {
 		name:    "no cache",
 		mutate:  func(r *Request) { r.NoCache = true },
 		wantRef: "127.0.0.1:5000/app:abc1234",
@@ -200,6 +231,8 @@ func TestSolveOptRejectsBadRequests(t *testing.T) {
 		{"missing dockerfile", func(r *Request) { r.Dockerfile = filepath.Join(dir, "Containerfile") }, []string{"dockerfile:", "Containerfile"}},
 		{"unknown provenance version", func(r *Request) { r.ProvenanceVersion = "v2" }, []string{`provenance version "v2": want v1 or v0.2`}},
 		{"builder id with a comma", func(r *Request) { r.BuilderID = "https://b,mode=min" }, []string{`builder id "https://b,mode=min" must not contain`}},
+		{"SBOM generator with a comma", func(r *Request) { r.SBOMGenerator = "registry.local/gen,scan=x" }, []string{`SBOM generator "registry.local/gen,scan=x" must not contain`}},
+		{"SBOM generator not a reference", func(r *Request) { r.SBOMGenerator = "Registry.Local/UPPER:tag" }, []string{`SBOM generator "Registry.Local/UPPER:tag" is not an image reference`}},
 		{"dockerfile is a dir", func(r *Request) { r.Dockerfile = dir }, []string{"is a directory"}},
 		{"bad cache-from", func(r *Request) { r.CacheFrom = []string{"Not A Ref"} }, []string{`cache ref "Not A Ref"`}},
 	}

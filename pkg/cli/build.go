@@ -28,10 +28,11 @@ func NewBuildCmd() *cobra.Command {
 	o := &buildOptions{}
 	cmd := &cobra.Command{
 		Use:   "build",
-		Short: "Build and push an image with BuildKit, with SLSA provenance",
+		Short: "Build and push an image with BuildKit, with SLSA provenance and an SBOM",
 		Long: `Build the context with the BuildKit daemon at --addr (default $BUILDKIT_HOST),
 push <image>:<tag> with a SLSA provenance attestation (mode=max) recording
---source and --revision, use <image>:buildcache as registry cache, and
+--source and --revision, attach an SPDX SBOM made by the --sbom-generator
+image when one is given, use <image>:buildcache as registry cache, and
 write the pushed reference and index digest to the result files.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,6 +51,7 @@ write the pushed reference and index digest to the result files.`,
 	f.StringVar(&o.created, "created", "", "image creation time, RFC 3339 or unix seconds (the clone task's committer-date; default now)")
 	f.StringVar(&o.req.Run, "run", "", "the Slipway run (namespace/name) recorded in the slipway.dev/run label")
 	f.StringVar(&o.req.BuilderID, "builder-id", build.DefaultBuilderID, "provenance builder.id")
+	f.StringVar(&o.req.SBOMGenerator, "sbom-generator", "", "image BuildKit runs to attach an SPDX SBOM attestation (attest:sbom generator=); empty: no SBOM")
 	f.StringVar(&o.req.CacheRef, "cache-ref", "", "registry cache image (default <image>:buildcache)")
 	f.StringArrayVar(&o.req.CacheFrom, "cache-from", nil, "another registry cache to import read-only, never exported to (repeatable; empty values are skipped)")
 	f.BoolVar(&o.req.NoCache, "no-cache", false, "do not import or export the registry cache")

@@ -92,7 +92,7 @@ func TestBuildPushTaskUsesExistingFlags(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"context", "file", "image", "tag", "source", "revision", "created", "insecure", "builder-id", "cache-ref", "cache-from", "run", "result-image-url", "result-image-digest"}
+	want := []string{"context", "file", "image", "tag", "source", "revision", "created", "insecure", "builder-id", "cache-ref", "cache-from", "run", "sbom-generator", "result-image-url", "result-image-digest"}
 	if diff := cmp.Diff(want, used); diff != "" {
 		t.Errorf("flags the task passes (-want +got):\n%s", diff)
 	}

@@ -92,6 +92,10 @@ type Config struct {
 	LeaderElectRenewDeadline time.Duration
 	LeaderElectRetryPeriod   time.Duration
 
+	// SBOMGeneratorImage is the image BuildKit runs to attach an SPDX SBOM
+	// to every built image (images/sbom-generator); empty: no SBOM.
+	SBOMGeneratorImage string
+
 	// Merge requests, concurrency and notifications.
 	MaxRunningPerRepo  int
 	PruneKeep          int    // finished PipelineRuns kept per app and pipeline; 0 keeps all
@@ -212,6 +216,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.Int64Var(&c.PipelineFSGroup, "pipeline-fs-group", 65532, "fsGroup of the pipeline pods, so the non-root Slipway steps can write the workspace volume (0: unset)")
 	fs.StringVar(&c.BaseRegistry, "base-registry", "", "registry prefix of the base images the generated Dockerfiles use")
 	fs.StringVar(&c.SlipwayImage, "slipway-image", "ghcr.io/slipway-ci/slipway:latest", "image the pipeline's Slipway steps (clone, render, build) run in")
+	fs.StringVar(&c.SBOMGeneratorImage, "sbom-generator-image", DefaultSBOMGeneratorImage, "image BuildKit runs to attach an SPDX SBOM attestation to every built image (images/sbom-generator; OS packages, Go, Maven, npm, pip); empty: no SBOM")
 	fs.StringVar(&c.ServiceAccount, "service-account", "", "service account of the PipelineRuns (empty: the namespace default)")
 	fs.StringVar(&c.GitCredentials, "git-credentials-secret", "", "Secret with .git-credentials and .gitconfig for cloning private repos")
 	fs.StringVar(&c.WorkspaceSize, "workspace-size", "1Gi", "size of each run's source workspace volume")
@@ -442,6 +447,9 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.Builder(), ",\"") {
 		errs = append(errs, fmt.Sprintf("builder id %q must not contain ',' or '\"' (BuildKit's attest option)", c.Builder()))
 	}
+	if strings.ContainsAny(c.SBOMGeneratorImage, ",\" \t\n") {
+		errs = append(errs, fmt.Sprintf("sbom-generator-image %q must be an image reference without ',', '\"' or spaces (BuildKit's attest option)", c.SBOMGeneratorImage))
+	}
 	if c.DeployTimeout <= 0 {
 		errs = append(errs, "deploy-timeout must be positive")
 	}
@@ -574,6 +582,11 @@ func (c *Config) StepLogCapBytes() (int, error) {
 	}
 	return int(n), nil
 }
+
+// DefaultSBOMGeneratorImage is the published image of
+// images/sbom-generator, next to the Slipway image; the local stack
+// pushes its own build and points sbom-generator-image at it.
+const DefaultSBOMGeneratorImage = "ghcr.io/slipway-ci/sbom-generator:v1"
 
 // BuilderIDFor is the default builder id of the Slipway at publicURL: its
 // own, unlike a constant any BuildKit build could claim.

@@ -150,6 +150,42 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestSBOMGeneratorImage(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{name: "default", want: DefaultSBOMGeneratorImage},
+		{name: "the stack's", env: map[string]string{"SLIPWAY_SBOM_GENERATOR_IMAGE": "10.244.0.1:5000/slipway/sbom-generator:v1"}, want: "10.244.0.1:5000/slipway/sbom-generator:v1"},
+		{name: "empty turns SBOMs off", env: map[string]string{"SLIPWAY_SBOM_GENERATOR_IMAGE": ""}, want: ""},
+		{name: "an option list smuggled in", env: map[string]string{"SLIPWAY_SBOM_GENERATOR_IMAGE": "r/gen,BUILDKIT_SCAN_X=1"}, want: "r/gen,BUILDKIT_SCAN_X=1", wantErr: "sbom-generator-image"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"SLIPWAY_GITLAB_WEBHOOK_TOKEN": "x", "SLIPWAY_GITLAB_TOKEN": "y", "SLIPWAY_IMAGE_REGISTRY": "r"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			c, err := load(t, nil, env, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SBOMGeneratorImage != tc.want {
+				t.Errorf("SBOMGeneratorImage = %q, want %q", c.SBOMGeneratorImage, tc.want)
+			}
+			err = c.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("Validate() = %v, want it to mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestSecretsDir(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "gitlab-webhook-token"), []byte("tok"), 0o600); err != nil {

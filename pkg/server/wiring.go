@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		Namespace:            cfg.Namespace,
 		ImagePrefix:          cfg.ImageRegistry,
 		SlipwayImage:         cfg.SlipwayImage,
+		SBOMGeneratorImage:   cfg.SBOMGeneratorImage,
 		ServiceAccount:       cfg.ServiceAccount,
 		GitCredentialsSecret: cfg.GitCredentials,
 		StorageClass:         cfg.StorageClass,

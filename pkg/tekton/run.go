@@ -62,6 +62,9 @@ type RunOptions struct {
 	// build's default (build.DefaultBuilderID), which the promotion gate
 	// of a configured Slipway does not accept.
 	BuilderID string
+	// SBOMGeneratorImage is the image BuildKit runs to attach an SPDX SBOM
+	// to every build; empty keeps the pipeline's default (no SBOM).
+	SBOMGeneratorImage string
 	// InsecureRegistry pushes over plain HTTP (local development only).
 	InsecureRegistry bool
 	// FSGroup is the pods' fsGroup, so the non-root Slipway steps can write
@@ -268,6 +271,9 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	}
 	if o.BuilderID != "" {
 		pr.Spec.Params = append(pr.Spec.Params, str("builder-id", o.BuilderID))
+	}
+	if o.SBOMGeneratorImage != "" {
+		pr.Spec.Params = append(pr.Spec.Params, str("sbom-generator-image", o.SBOMGeneratorImage))
 	}
 	if o.InsecureRegistry {
 		pr.Spec.Params = append(pr.Spec.Params, str("insecure-registry", "true"))

@@ -57,6 +57,7 @@ func TestGoldenCIRun(t *testing.T) {
 				o.StorageClass, o.Size, o.Timeout = "fast", "5Gi", 45*time.Minute
 				o.BaseRegistry, o.BuildkitAddr, o.InsecureRegistry = "mirror.corp/base", "tcp://10.244.0.1:1234", true
 				o.FSGroup, o.BuilderID = 65532, "https://ci.corp.example/builder"
+				o.SBOMGeneratorImage = "registry.corp/slipway/sbom-generator:v1"
 				o.Languages = `{"languages":{"node":{"default":"18","versions":["18"]}}}`
 				o.GoProxy, o.NpmRegistry, o.PipIndexURL = "http://athens.corp", "https://npm.corp/", "https://devpi.corp/simple"
 				o.MavenSettings, o.MavenOffline = "https://nexus.corp/maven/", true
