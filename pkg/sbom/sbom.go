@@ -160,7 +160,8 @@ func osvName(p packageurl.PackageURL) (ecosystem, name string) {
 }
 
 // withRelease appends the distribution release from the purl's distro
-// qualifier ("debian-12" → "Debian:12"; Alpine: "alpine-3.18.4" → "Alpine:v3.18").
+// qualifier ("debian-12.15" → "Debian:12"; "ubuntu-22.04" → "Ubuntu:22.04";
+// Alpine: "alpine-3.18.4" → "Alpine:v3.18").
 func withRelease(eco string, p packageurl.PackageURL, alpine bool) string {
 	distro := p.Qualifiers.Map()["distro"]
 	if distro == "" {
@@ -169,6 +170,11 @@ func withRelease(eco string, p packageurl.PackageURL, alpine bool) string {
 	_, rel, ok := strings.Cut(distro, "-")
 	if !ok || rel == "" {
 		return eco
+	}
+	if eco == "Debian" {
+		// OSV names Debian by major release ("Debian:12"); syft writes the
+		// point release (distro=debian-12.15).
+		rel, _, _ = strings.Cut(rel, ".")
 	}
 	if alpine {
 		parts := strings.SplitN(rel, ".", 3)

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/package-url/packageurl-go"
 )
 
 func fixture(t testing.TB) []byte {
@@ -194,4 +195,23 @@ func FuzzParseStatement(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestOSVNameReleases(t *testing.T) {
+	tests := []struct{ purl, want string }{
+		{"pkg:deb/debian/libc6@2.36-9?distro=debian-12", "Debian:12"},
+		{"pkg:deb/debian/libc6@2.36-9?distro=debian-12.15", "Debian:12"},
+		{"pkg:deb/debian/libc6@2.36-9", "Debian"},
+		{"pkg:deb/ubuntu/libc6@2.35-0?distro=ubuntu-22.04", "Ubuntu:22.04"},
+		{"pkg:apk/alpine/musl@1.2.4-r2?distro=alpine-3.18.4", "Alpine:v3.18"},
+	}
+	for _, tc := range tests {
+		p, err := packageurl.FromString(tc.purl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := osvName(p); got != tc.want {
+			t.Errorf("osvName(%s) ecosystem = %q, want %q", tc.purl, got, tc.want)
+		}
+	}
 }

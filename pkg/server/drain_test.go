@@ -80,7 +80,8 @@ func TestDrainBeforeClose(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	<-comp.stopped
-	if _, err := http.Get(base + "/healthz"); err == nil {
+	if resp, err := http.Get(base + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Error("listener still open after shutdown")
 	}
 }

@@ -53,7 +53,7 @@ func (s *DB) SaveTestReport(ctx context.Context, runID string, r *testreport.Rep
 	if err != nil {
 		return fmt.Errorf("save test report of %s: %w", runID, err)
 	}
-	defer ins.Close()
+	defer func() { _ = ins.Close() }() // the transaction's end reports what matters
 	for i, c := range r.Cases {
 		if _, err := ins.ExecContext(ctx, runID, i, text(c.Suite), text(c.Name), string(c.Status), c.Time.Milliseconds(), text(c.Output)); err != nil {
 			return fmt.Errorf("save test report of %s: test %q: %w", runID, c.Name, err)

@@ -104,7 +104,7 @@ func Gather(fsys fs.FS, dirs ...string) (rep *Report, files []string, problems [
 			problems = append(problems, err)
 			return
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read-only: nothing to lose on close
 		r, err := ParseJUnit(bufio.NewReader(f))
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
