@@ -37,6 +37,10 @@ type Client struct {
 	repos  repositoriesService
 	issues issuesService
 	pulls  pullRequestsService
+	// The hook deliveries of repository, organisation and App hooks.
+	repoHooks repoHooksService
+	orgHooks  orgHooksService
+	appHooks  appHooksService
 	// host is what String reports; never the token.
 	host string
 }
@@ -64,7 +68,8 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 			return nil, fmt.Errorf("github client: base URL %q: %w", baseURL, err)
 		}
 	}
-	return &Client{repos: c.Repositories, issues: c.Issues, pulls: c.PullRequests, host: c.BaseURL.Host}, nil
+	return &Client{repos: c.Repositories, issues: c.Issues, pulls: c.PullRequests,
+		repoHooks: c.Repositories, orgHooks: c.Organizations, appHooks: c.Apps, host: c.BaseURL.Host}, nil
 }
 
 // String names the API host, never the credentials.

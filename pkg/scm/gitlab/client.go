@@ -51,6 +51,11 @@ type Client struct {
 	users   usersService
 	members projectMembersService
 	mrs     mergeRequestsService
+	// What recovery reads (heads.go).
+	projects  projectsService
+	branches  branchesService
+	mrList    mergeRequestListService
+	commitGet commitGetter
 	// host is what String reports; never the token.
 	host string
 }
@@ -86,7 +91,9 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 	}
 	return &Client{
 		files: c.RepositoryFiles, commits: c.Commits, notes: c.Notes, users: c.Users,
-		members: c.ProjectMembers, mrs: c.MergeRequests, host: c.BaseURL().Host,
+		members: c.ProjectMembers, mrs: c.MergeRequests,
+		projects: c.Projects, branches: c.Branches, mrList: c.MergeRequests, commitGet: c.Commits,
+		host: c.BaseURL().Host,
 	}, nil
 }
 
