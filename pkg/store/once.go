@@ -183,3 +183,12 @@ func (s *DB) QueueStats(ctx context.Context) (depth int64, oldest time.Time, err
 	}
 	return depth, oldest, nil
 }
+
+// ForgetOnce removes key from scope, so that the next Once records it
+// again: for a key taken before an action that then failed.
+func (s *DB) ForgetOnce(ctx context.Context, scope, key string) error {
+	if _, err := s.w.ExecContext(ctx, s.d.rebind(`DELETE FROM once_keys WHERE scope = ? AND key = ?`), scope, key); err != nil {
+		return fmt.Errorf("forget once %s/%s: %w", scope, key, err)
+	}
+	return nil
+}

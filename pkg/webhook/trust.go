@@ -186,3 +186,9 @@ func (h *Handler) admit(p event.Provider, ev *event.Event) {
 	}
 	ev.CloneURL = pinned
 }
+
+// Admit applies to ev what a delivery of p gets after its verification:
+// the repository allowlist and the pinned clone URL. Delivery recovery
+// hands the events it rebuilds from a host's API through it, so they are
+// held to the same rules as the webhooks they replace.
+func (h *Handler) Admit(p event.Provider, ev *event.Event) { h.admit(p, ev) }
