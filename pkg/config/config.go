@@ -49,6 +49,12 @@ type Config struct {
 	PRImageSuffix          string
 	PRBuildkitAddr         string
 
+	// Missed deliveries recovered (issue 16); recovery.go.
+	RecoverInterval       time.Duration
+	RecoverWindow         time.Duration
+	GitHubRecoverHooks    string
+	GitLabRecoverProjects []string
+
 	// Webhook intake bounds, quantities ("25Mi"); see WebhookLimits.
 	WebhookMaxBodyBytes     string
 	WebhookMaxInflightBytes string
@@ -187,6 +193,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.Store, "store", "sqlite://slipway.db", "event and run store: sqlite://PATH or postgres://USER:PASS@HOST/DB")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
+	bindRecovery(fs, c)
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address of Go's profiler (net/http/pprof), e.g. 127.0.0.1:6060; empty: off. Keep it off public interfaces")
 
 	fs.Var(secretValue{&c.GitHubWebhookSecret}, "github-webhook-secret", "secret GitHub signs webhooks with (X-Hub-Signature-256)")
@@ -466,6 +473,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, "log-retention must not be negative")
 	}
 	errs = append(errs, c.edgeErrors()...)
+	errs = append(errs, c.recoveryErrors()...)
 	switch {
 	case c.SMTPAddr == "" && len(c.NotifyEmail) > 0:
 		errs = append(errs, "notify-email is set but smtp-addr is not: no server to send through")
