@@ -18,9 +18,11 @@ import (
 // leaderLoops are the components that must run once however many replicas
 // serve: what they send (statuses, comments, notifications), start
 // (promotions, auto-deploys) or delete (pruning, retention) is done by the
-// replica holding the lease. Webhooks, the dispatcher (row claims with
+// replica holding the lease; so is asking git hosts for missed deliveries
+// (recovery), which one asker is enough for. Webhooks, the dispatcher (row claims with
 // SKIP LOCKED), the installer and the base-image check run everywhere.
-var leaderLoops = []string{"reporter", "notifier", "log-collector", "pruner", "retention", "promotions"}
+var leaderLoops = []string{"reporter", "notifier", "log-collector", "pruner", "retention", "promotions",
+	"recovery-github", "recovery-gitlab"}
 
 // statusPostLease is how long a claimed commit status post keeps other
 // replicas from posting it; a replica that died mid-post is replaced

@@ -302,6 +302,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		srv.Components["promotions"] = promo
 	}
 	srv.Components["informers"] = informerStarter{informers}
+	recovered, err := recoveryLoops(cfg, st, hooks, intake, reg)
+	if err != nil {
+		return nil, err
+	}
+	for name, c := range recovered {
+		srv.Components[name] = c
+	}
 	srv.DrainDelay = cfg.ShutdownDrain
 	if err := electLeader(cfg, srv, kc, reg); err != nil {
 		return nil, err
