@@ -96,6 +96,12 @@ func (w *Webhook) Post(ctx context.Context, s Summary) error {
 	if err != nil {
 		return retry.Terminal(err)
 	}
+	return w.send(ctx, body)
+}
+
+// send posts one JSON body: 5xx, 429 and network errors are retried, other
+// non-2xx answers are final; errors name the host, never the secret path.
+func (w *Webhook) send(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return retry.Terminal(fmt.Errorf("chat webhook %s: %w", w.Target(), err))

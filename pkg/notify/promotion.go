@@ -1,14 +1,11 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,26 +227,5 @@ func (w *Webhook) postPromotion(ctx context.Context, p PromotionPayload) error {
 	if err != nil {
 		return retry.Terminal(err)
 	}
-	// Post's rules: 5xx, 429 and network errors are retried, other
-	// answers are final; errors name the host, never the secret path.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
-	if err != nil {
-		return retry.Terminal(fmt.Errorf("chat webhook %s: %w", w.Target(), err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "slipway")
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("chat webhook %s: %s", w.Target(), strings.ReplaceAll(err.Error(), w.url, w.Target()))
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode/100 == 2 {
-		return nil
-	}
-	err = fmt.Errorf("chat webhook %s: %s: %s", w.Target(), resp.Status, strings.TrimSpace(string(snippet)))
-	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-		return err
-	}
-	return retry.Terminal(err)
+	return w.send(ctx, body)
 }
