@@ -36,6 +36,7 @@ type deployOptions struct {
 	pause         string
 	outcomeFile   string
 	reasonFile    string
+	objectsFile   string
 	removeCanary  bool
 	deleteApp     bool
 	mode          rollout.Mode
@@ -119,6 +120,7 @@ deploy pods change workloads.`,
 	f.StringVar(&o.spec.NginxIngress, "nginx-ingress", "", "canary: Ingress copied as an ingress-nginx canary Ingress carrying the traffic weights")
 	f.StringVar(&o.outcomeFile, "outcome-file", "", "write succeeded, rolled-back or aborted here (a Tekton result)")
 	f.StringVar(&o.reasonFile, "reason-file", "", "write why it rolled back or was aborted here (a Tekton result)")
+	f.StringVar(&o.objectsFile, "objects-file", "", "--delete-app: write what was deleted (or, with --dry-run, would be), one kind/name a line (a Tekton result)")
 	f.StringVar(&o.spec.RunNamespace, "run-namespace", "", "namespace of the deploy PipelineRun named --rollout-id, in the cluster this runs in: it is signalled through and receives the progress too")
 	f.BoolVar(&o.removeCanary, "remove-canary", false, "remove the canary a killed canary rollout left instead of rolling out")
 	f.BoolVar(&o.deleteApp, "delete-app", false, "delete what Slipway created for the app instead of rolling out")
@@ -281,7 +283,19 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 		mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
 		opts = append(opts, deploy.WithDynamic(dc), deploy.WithMapper(mapper))
 	}
-	done, err := deploy.New(client, opts...).Do(cmd.Context(), o.mode, o.spec)
+	d := deploy.New(client, opts...)
+	var done string
+	if o.mode == rollout.ModeDeleteApp {
+		var objs []string
+		if objs, err = d.DeleteAppSet(cmd.Context(), o.spec); err == nil {
+			done = deploy.DeletedLine(o.spec, objs)
+			if werr := writeObjects(o.objectsFile, objs); werr != nil {
+				return o.result(rollout.OutcomeFailed, werr.Error(), werr)
+			}
+		}
+	} else {
+		done, err = d.Do(cmd.Context(), o.mode, o.spec)
+	}
 	var rb *deploy.RollbackError
 	switch {
 	case errors.As(err, &rb) && rb.Aborted:
@@ -295,6 +309,31 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 	}
 	fmt.Fprintln(out, done)
 	return o.result(rollout.OutcomeSucceeded, "", nil)
+}
+
+// maxObjectsResult keeps the objects result under Tekton's result size
+// limit (4 KiB per TaskRun by default), room left for outcome and reason.
+const maxObjectsResult = 3000
+
+// writeObjects writes objs one a line to file ("" = not asked for); a
+// list beyond maxObjectsResult ends with "… and N more", so the server
+// still learns that there were more.
+func writeObjects(file string, objs []string) error {
+	if file == "" {
+		return nil
+	}
+	var b strings.Builder
+	for i, o := range objs {
+		if b.Len()+len(o)+1 > maxObjectsResult {
+			fmt.Fprintf(&b, "… and %d more\n", len(objs)-i)
+			break
+		}
+		b.WriteString(o + "\n")
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	return nil
 }
 
 // result writes the outcome files (when asked for) and returns err, or

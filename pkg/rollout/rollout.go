@@ -70,6 +70,8 @@ const (
 const (
 	ResultOutcome = "outcome"
 	ResultReason  = "reason"
+	// ResultObjects (delete-app) lists what was deleted, or would be.
+	ResultObjects = "objects"
 )
 
 // Outcomes, the value of ResultOutcome.

@@ -101,6 +101,9 @@ type DeployRunOptions struct {
 	// GitCredentialsSecret (.git-credentials, .gitconfig) is bound for
 	// that clone; "" clones anonymously.
 	GitCredentialsSecret string
+	// DryRun (delete-app only) lists what would be deleted in the run's
+	// objects result and deletes nothing.
+	DryRun bool
 }
 
 func (o DeployRunOptions) validate() error {
@@ -131,6 +134,9 @@ func (o DeployRunOptions) validate() error {
 		if !fullSHA(o.SourceRevision) {
 			return fmt.Errorf("deploy run: source revision %q must be a full commit SHA", o.SourceRevision)
 		}
+	}
+	if o.DryRun && o.Mode != rollout.ModeDeleteApp {
+		return fmt.Errorf("deploy run: dry run is for %s only", rollout.ModeDeleteApp)
 	}
 	if o.Strategy != "" && !rollout.Strategy(o.Strategy).Valid() {
 		return fmt.Errorf("deploy run: unknown strategy %q (want rolling, bluegreen or canary)", o.Strategy)
@@ -232,6 +238,9 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 	opt("environment", o.Env)
 	opt("source-url", o.SourceURL)
 	opt("source-revision", o.SourceRevision)
+	if o.DryRun {
+		params = append(params, str("dry-run", "true"))
+	}
 
 	pr := &pipelinev1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: pipelinev1.SchemeGroupVersion.String(), Kind: "PipelineRun"},
