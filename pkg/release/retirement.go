@@ -1,0 +1,30 @@
+package release
+
+// Retirement is what deleting an app did (or, a dry run, would do) in
+// each cluster of each environment: the deploy pods' own lists.
+type Retirement struct {
+	App    string
+	DryRun bool
+	// Clusters are in the order of the environments, then their clusters.
+	Clusters []RetiredCluster
+}
+
+// RetiredCluster is one cluster's part of a Retirement.
+type RetiredCluster struct {
+	Env, Cluster, Namespace string
+	// Objects are "kind/name", as the deploy pod reported them; the last
+	// may be "… and N more" when the list outgrew the Task result.
+	Objects []string
+	// Error is why this cluster's run failed ("" = it succeeded).
+	Error string
+}
+
+// Failed reports whether a cluster's run failed.
+func (r Retirement) Failed() bool {
+	for _, c := range r.Clusters {
+		if c.Error != "" {
+			return true
+		}
+	}
+	return false
+}
