@@ -28,3 +28,26 @@ func (r Retirement) Failed() bool {
 	}
 	return false
 }
+
+// RemovedState is where an app removed from the release config stands.
+type RemovedState string
+
+const (
+	// RemovedPending waits for an admin (retireRemovedApps is off).
+	RemovedPending RemovedState = "pending"
+	// RemovedRetiring: its delete-app runs are under way.
+	RemovedRetiring RemovedState = "retiring"
+	// RemovedFailed: a delete-app run failed; the next start tries again.
+	RemovedFailed RemovedState = "failed"
+)
+
+// RemovedApp is an app with deployments recorded that the release config
+// no longer lists.
+type RemovedApp struct {
+	App string
+	// Envs it was deployed to, sorted.
+	Envs  []string
+	State RemovedState
+	// Error is why its retirement failed.
+	Error string
+}
