@@ -212,14 +212,21 @@ func NewPromotionsCmd() *cobra.Command {
 	return cmd
 }
 
-// NewAppCmd is `slipway app delete APP`.
+// NewAppCmd is `slipway app delete APP [--dry-run]` and `slipway app
+// removed`.
 func NewAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage apps"}
+	var dryRun bool
 	del := &cobra.Command{
 		Use:   "delete APP",
-		Short: "Remove what Slipway deployed for APP in every environment (admin)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Remove what Slipway deployed for APP in every environment and cluster (admin)",
+		Long: `Deletes, through one deploy run per cluster of every environment, what
+Slipway applied and created for APP, and forgets its deployment history;
+its images stay in the registries. --dry-run deletes nothing and lists
+what would go. APP may be one the release config no longer lists.`,
+		Args: cobra.ExactArgs(1),
 	}
+	del.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted, delete nothing")
 	o := addAPIFlags(del, false)
 	del.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := o.validate(); err != nil {
@@ -229,14 +236,72 @@ func NewAppCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if err := c.DeleteApp(cmd.Context(), args[0]); err != nil {
+		r, err := c.RetireApp(cmd.Context(), args[0], dryRun)
+		if r != nil {
+			printRetirement(cmd.OutOrStdout(), r)
+		}
+		return err
+	}
+	removed := &cobra.Command{
+		Use:   "removed",
+		Short: "List apps removed from the release config whose deployments are still recorded",
+		Args:  cobra.NoArgs,
+	}
+	ro := addAPIFlags(removed, false)
+	removed.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := ro.validate(); err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "deleted %s from every environment\n", args[0])
-		return nil
+		c, err := ro.client()
+		if err != nil {
+			return err
+		}
+		apps, err := c.RemovedApps(cmd.Context())
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "APP\tENVIRONMENTS\tSTATE\tERROR")
+		for _, a := range apps {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.App, strings.Join(a.Environments, ","), a.State, a.Error)
+		}
+		return w.Flush()
 	}
-	cmd.AddCommand(del)
+	cmd.AddCommand(del, removed)
 	return cmd
+}
+
+// printRetirement writes one block per cluster: what went (or would).
+func printRetirement(out io.Writer, r *wire.Retirement) {
+	verb := "deleted"
+	if r.DryRun {
+		verb = "would delete"
+	}
+	for _, c := range r.Clusters {
+		switch {
+		case c.Error != "":
+			fmt.Fprintf(out, "%s/%s (%s): FAILED: %s\n", c.Env, c.Cluster, c.Namespace, c.Error)
+		case len(c.Objects) == 0:
+			fmt.Fprintf(out, "%s/%s (%s): nothing to delete\n", c.Env, c.Cluster, c.Namespace)
+		default:
+			fmt.Fprintf(out, "%s/%s (%s): %s\n", c.Env, c.Cluster, c.Namespace, verb)
+			for _, o := range c.Objects {
+				fmt.Fprintf(out, "  %s\n", o)
+			}
+		}
+	}
+	if !r.DryRun && !failed(r) {
+		fmt.Fprintf(out, "deleted %s from every environment\n", r.App)
+	}
+}
+
+func failed(r *wire.Retirement) bool {
+	for _, c := range r.Clusters {
+		if c.Error != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // NewAuditCmd is `slipway audit`.
