@@ -127,9 +127,9 @@ func (s *Service) retireTargets(ctx context.Context, appName string) ([]environm
 		}
 		return out, nil
 	}
-	apps, err := s.st.DeployedApps(ctx)
+	apps, err := s.deployedApps(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the deployed apps: %w", err)
+		return nil, err
 	}
 	envs, ok := apps[appName]
 	if !ok {
@@ -146,6 +146,17 @@ func (s *Service) retireTargets(ctx context.Context, appName string) ([]environm
 	return out, nil
 }
 
+func (s *Service) deployedApps(ctx context.Context) (map[string][]string, error) {
+	if s.o.Deployed == nil {
+		return nil, nil
+	}
+	apps, err := s.o.Deployed.DeployedApps(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the deployed apps: %w", err)
+	}
+	return apps, nil
+}
+
 // removedApps tracks the retirement of apps removed from the config, for
 // RemovedApps.
 type removedApps struct {
@@ -156,9 +167,9 @@ type removedApps struct {
 // RemovedApps lists the apps with deployments recorded that the release
 // config no longer lists, and how their retirement stands.
 func (s *Service) RemovedApps(ctx context.Context) ([]release.RemovedApp, error) {
-	apps, err := s.st.DeployedApps(ctx)
+	apps, err := s.deployedApps(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the deployed apps: %w", err)
+		return nil, err
 	}
 	s.removed.mu.Lock()
 	defer s.removed.mu.Unlock()

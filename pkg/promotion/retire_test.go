@@ -142,7 +142,12 @@ func TestRetireApp(t *testing.T) {
 // An app the config no longer lists is still deleted by name, where its
 // deployments were recorded.
 func TestRetireAppRemovedFromConfig(t *testing.T) {
-	e := newEnv(t)
+	for name, newEnv := range stores {
+		t.Run(name, func(t *testing.T) { testRetireAppRemovedFromConfig(t, newEnv(t)) })
+	}
+}
+
+func testRetireAppRemovedFromConfig(t *testing.T, e *env) {
 	ctx := context.Background()
 	for _, env := range []string{"qa", "gone"} {
 		if err := e.st.RecordDeployment(ctx, &release.Deployment{App: "old", Env: env, Digest: "sha256:" + strings.Repeat("a", 64)}); err != nil {
@@ -160,7 +165,7 @@ func TestRetireAppRemovedFromConfig(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("RetireApp (-want +got):\n%s", diff)
 	}
-	if apps, _ := e.st.DeployedApps(ctx); len(apps) != 0 {
+	if apps, _ := e.svc.deployedApps(ctx); len(apps) != 0 {
 		t.Errorf("deployed apps after = %v, want none", apps)
 	}
 }

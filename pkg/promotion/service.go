@@ -137,6 +137,10 @@ type Options struct {
 	// Notifier hears when a promotion waits for approval, was rolled back
 	// or finished. Default: nobody.
 	Notifier Notifier
+	// Deployed lists the apps with deployments recorded, to find those
+	// removed from the config. Default: the History, when it can
+	// (*store.DB does); else no app outside the config is known.
+	Deployed store.DeployedApps
 }
 
 // Notifier tells the team about a promotion; it must not block.
@@ -192,6 +196,9 @@ func New(cfg *environment.Config, promos Promotions, hist History, gate Gate, tc
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
+	}
+	if d, ok := hist.(store.DeployedApps); ok && o.Deployed == nil {
+		o.Deployed = d
 	}
 	if o.Policy == nil {
 		for _, e := range cfg.Environments {

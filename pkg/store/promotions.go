@@ -59,6 +59,10 @@ type Deployments interface {
 	ListDeployments(ctx context.Context, app, env string, limit int) ([]release.Deployment, error)
 	// DeleteDeployments forgets app's history (slipway app delete).
 	DeleteDeployments(ctx context.Context, app string) error
+}
+
+// DeployedApps lists what deployments are recorded for.
+type DeployedApps interface {
 	// DeployedApps returns every app with deployments recorded, each with
 	// the environments it was deployed to, both sorted (the retirement of
 	// apps removed from the release config).
