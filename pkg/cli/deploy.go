@@ -37,6 +37,8 @@ type deployOptions struct {
 	outcomeFile   string
 	reasonFile    string
 	objectsFile   string
+	orphans       bool
+	claimed       []string
 	removeCanary  bool
 	deleteApp     bool
 	mode          rollout.Mode
@@ -90,7 +92,8 @@ rollout left; --delete-app deletes what Slipway applied and created for the app 
 --dry-run it lists it and deletes nothing). Both
 need only --namespace and --app (and the canary's --http-route or
 --nginx-ingress); the server starts them as deploy PipelineRuns, so only
-deploy pods change workloads.`,
+deploy pods change workloads. --orphans (--namespace and --claimed only)
+lists the objects labelled for an app that no claimed app owns.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.complete(); err != nil {
@@ -127,16 +130,18 @@ deploy pods change workloads.`,
 	f.StringVar(&o.source, "source", "", "the app's repository checked out at the promoted commit: its .slipway.yaml manifests are rendered and applied")
 	f.StringVar(&o.spec.Env, "environment", "", "environment whose overlay (manifests/overlays/ENV) is rendered; labels what is applied")
 	f.BoolVar(&o.spec.DryRun, "dry-run", false, "--delete-app: list what would be deleted, delete nothing")
-	cmd.MarkFlagsMutuallyExclusive("remove-canary", "delete-app")
-	for _, n := range []string{"namespace", "app"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	f.BoolVar(&o.orphans, "orphans", false, "list, changing nothing, the objects labelled slipway.dev/app in --namespace whose app is not --claimed (written to --objects-file)")
+	f.StringSliceVar(&o.claimed, "claimed", nil, "--orphans: the apps the release config lists")
+	cmd.MarkFlagsMutuallyExclusive("remove-canary", "delete-app", "orphans")
+	_ = cmd.MarkFlagRequired("namespace")
 	return cmd
 }
 
 func (o *deployOptions) complete() error {
 	o.spec.Strategy = rollout.Strategy(o.strategy)
 	switch {
+	case o.orphans:
+		o.mode = rollout.ModeOrphans
 	case o.removeCanary:
 		o.mode = rollout.ModeRemoveCanary
 	case o.deleteApp:
@@ -144,10 +149,19 @@ func (o *deployOptions) complete() error {
 	default:
 		o.mode = rollout.ModeRollout
 	}
+	if o.mode == rollout.ModeOrphans {
+		if o.spec.Namespace == "" {
+			return errors.New("--namespace is required")
+		}
+		return nil
+	}
+	if o.spec.App == "" {
+		return errors.New(`required flag(s) "app" not set`)
+	}
 	if o.mode != rollout.ModeRollout {
 		// Nothing is rolled out: only where the app is (and a canary's
 		// traffic objects) matter.
-		if o.spec.Namespace == "" || o.spec.App == "" {
+		if o.spec.Namespace == "" {
 			return errors.New("--namespace and --app are required")
 		}
 		return nil
@@ -285,7 +299,18 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 	}
 	d := deploy.New(client, opts...)
 	var done string
-	if o.mode == rollout.ModeDeleteApp {
+	if o.mode == rollout.ModeOrphans {
+		var objs []string
+		if objs, err = deploy.Orphans(cmd.Context(), client, o.spec.Namespace, o.claimed); err == nil {
+			done = fmt.Sprintf("%d objects in %s that no app claims", len(objs), o.spec.Namespace)
+			for _, obj := range objs {
+				done += "\n  " + obj
+			}
+			if werr := writeObjects(o.objectsFile, objs); werr != nil {
+				return o.result(rollout.OutcomeFailed, werr.Error(), werr)
+			}
+		}
+	} else if o.mode == rollout.ModeDeleteApp {
 		var objs []string
 		if objs, err = d.DeleteAppSet(cmd.Context(), o.spec); err == nil {
 			done = deploy.DeletedLine(o.spec, objs)

@@ -83,6 +83,15 @@ func TestGoldenDeployRun(t *testing.T) {
 			},
 		},
 		{
+			// What the orphan report starts in each cluster and namespace.
+			name: "deploy-orphans",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.Mode, o.Image, o.PromotionID, o.App, o.Deployment, o.Claimed = rollout.ModeOrphans, "", 0, "", "", []string{"api", "web"}
+				o.Name = ModeRunName(rollout.ModeOrphans, "prod", "prod", "eu-1", "1767225600")
+				return o
+			},
+		},
+		{
 			name: "deploy-bluegreen",
 			o: func(o DeployRunOptions) DeployRunOptions {
 				// An explicit 0s is passed, not replaced by the Pipeline's 30s.
@@ -153,8 +162,14 @@ func TestDeployRunMatchesPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// claimed is an orphans param.
+	orphans, err := NewDeployRun(DeployRunOptions{Mode: rollout.ModeOrphans, Claimed: []string{"web", "api"}, Namespace: "ci", Name: "o",
+		SlipwayImage: "s", Env: "prod", TargetNamespace: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	passed := map[string]pipelinev1.Param{}
-	for _, prm := range append(pr.Spec.Params, dry.Spec.Params...) {
+	for _, prm := range append(append(pr.Spec.Params, dry.Spec.Params...), orphans.Spec.Params...) {
 		passed[prm.Name] = prm
 	}
 	declared := map[string]string{}
@@ -199,6 +214,10 @@ func TestNewDeployRunRejects(t *testing.T) {
 		{name: "bad secret", mutate: func(o *DeployRunOptions) { o.KubeconfigSecret = "Not Valid" }, wantErr: `kubeconfig secret "Not Valid"`},
 		{name: "mode", mutate: func(o *DeployRunOptions) { o.Mode = "explode" }, wantErr: `mode "explode"`},
 		{name: "dry run of a rollout", mutate: func(o *DeployRunOptions) { o.DryRun = true }, wantErr: "dry run is for delete-app only"},
+		{name: "claimed apps of a rollout", mutate: func(o *DeployRunOptions) { o.Claimed = []string{"web"} }, wantErr: "claimed apps are for orphans only"},
+		{name: "a claimed app no label may carry", mutate: func(o *DeployRunOptions) {
+			o.Mode, o.Image, o.Claimed = rollout.ModeOrphans, "", []string{"web,api"}
+		}, wantErr: `claimed app "web,api"`},
 		{name: "delete with an image", mutate: func(o *DeployRunOptions) { o.Mode = rollout.ModeDeleteApp }, wantErr: "takes no image"},
 		{name: "rollout without image", mutate: func(o *DeployRunOptions) { o.Image = "" }, wantErr: "REPO@sha256"},
 		{name: "source without commit", mutate: func(o *DeployRunOptions) { o.SourceURL = "http://git/acme/web.git" }, wantErr: "full commit SHA"},
