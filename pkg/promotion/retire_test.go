@@ -73,7 +73,10 @@ func (e *env) endDelete(pr *pipelinev1.PipelineRun, failure string) {
 }
 
 // runNames are the delete-app runs' names in errors: they carry the time.
-var runNames = regexp.MustCompile(`delete-app-[a-z0-9-]+`)
+var (
+	runNames   = regexp.MustCompile(`delete-app-[a-z0-9-]+`)
+	orphanRuns = regexp.MustCompile(`orphans-[a-z0-9-]+`)
+)
 
 func TestRetireApp(t *testing.T) {
 	shop := func(suffix string) *release.Retirement {

@@ -77,11 +77,20 @@ func (s *Service) runMode(ctx context.Context, m rollout.Mode, app, env string, 
 // runModeObjects is runMode that also returns the run's objects result
 // (delete-app: what it deleted or, dryRun, would delete).
 func (s *Service) runModeObjects(ctx context.Context, m rollout.Mode, app, env string, t environment.Target, cl environment.Cluster, id string, dryRun bool) ([]string, error) {
-	prName := tekton.ModeRunName(m, app, env, cl.Name, id)
+	return s.runDeployMode(ctx, m, app, env, t, cl, id, dryRun, nil)
+}
+
+// runDeployMode is runModeObjects for any mode; name names the run (the
+// app, or the namespace of an orphans run, which has no app).
+func (s *Service) runDeployMode(ctx context.Context, m rollout.Mode, name, env string, t environment.Target, cl environment.Cluster, id string, dryRun bool, claimed []string) ([]string, error) {
+	prName := tekton.ModeRunName(m, name, env, cl.Name, id)
 	o := tekton.DeployRunOptions{
 		Mode: m, Namespace: s.o.Namespace, Name: prName, SlipwayImage: s.o.SlipwayImage, ServiceAccount: s.o.ServiceAccount,
-		App: app, Env: env, Cluster: cl.Name, TargetNamespace: t.Namespace, Deployment: t.Deployment,
-		KubeconfigSecret: cl.KubeconfigSecret, Timeout: modeRunTimeout, DryRun: dryRun,
+		App: name, Env: env, Cluster: cl.Name, TargetNamespace: t.Namespace, Deployment: t.Deployment,
+		KubeconfigSecret: cl.KubeconfigSecret, Timeout: modeRunTimeout, DryRun: dryRun, Claimed: claimed,
+	}
+	if m == rollout.ModeOrphans {
+		o.App = ""
 	}
 	if m == rollout.ModeRemoveCanary {
 		o.HTTPRoute, o.NginxIngress = t.Rollout.HTTPRoute, t.Rollout.NginxIngress

@@ -51,3 +51,10 @@ type RemovedApp struct {
 	// Error is why its retirement failed.
 	Error string
 }
+
+// OrphanReport lists, per cluster and namespace of every environment,
+// the objects labelled for an app that the release config does not
+// claim; each object is "kind/name (app APP)".
+type OrphanReport struct {
+	Clusters []RetiredCluster
+}
