@@ -40,6 +40,8 @@ type AppAdmin interface {
 	RetireApp(ctx context.Context, who promotion.Caller, app string, dryRun bool) (*release.Retirement, error)
 	// RemovedApps lists apps with deployments the config no longer lists.
 	RemovedApps(ctx context.Context) ([]release.RemovedApp, error)
+	// Orphans lists labelled objects no configured app claims.
+	Orphans(ctx context.Context, who promotion.Caller) (*release.OrphanReport, error)
 }
 
 // RegisterPromotions adds the promotion, rollback, app and audit routes;
@@ -59,6 +61,7 @@ func RegisterPromotions(e *echo.Echo, act PromotionActions, read PromotionReader
 	g.GET("/promotions/:id", h.get, reads...)
 	g.GET("/audit", h.audit, reads...)
 	g.GET("/apps/retired", h.removedApps, reads...)
+	g.GET("/orphans", h.orphans, reads...)
 	g.POST("/promotions", h.promote, writes...)
 	g.POST("/promotions/:id/approve", h.act("approve", act.Approve), writes...)
 	g.POST("/promotions/:id/abort", h.act("abort", act.Abort), writes...)
@@ -172,14 +175,35 @@ func (h *promotions) deleteApp(c echo.Context) error {
 	return c.JSON(code, retirementView(r))
 }
 
+// orphans answers like deleteApp: it waits for the orphans runs (the
+// server may not read the apps' namespaces itself); 502 when one failed.
+func (h *promotions) orphans(c echo.Context) error {
+	r, err := h.admin.Orphans(c.Request().Context(), identity(c))
+	if err != nil {
+		return httpError(err)
+	}
+	out := wire.OrphanReport{Clusters: clustersView(r.Clusters)}
+	code := http.StatusOK
+	for _, cl := range r.Clusters {
+		if cl.Error != "" {
+			code = http.StatusBadGateway
+		}
+	}
+	return c.JSON(code, out)
+}
+
 func retirementView(r *release.Retirement) wire.Retirement {
-	out := wire.Retirement{App: r.App, DryRun: r.DryRun, Clusters: []wire.RetiredCluster{}}
-	for _, c := range r.Clusters {
+	return wire.Retirement{App: r.App, DryRun: r.DryRun, Clusters: clustersView(r.Clusters)}
+}
+
+func clustersView(cs []release.RetiredCluster) []wire.RetiredCluster {
+	out := []wire.RetiredCluster{}
+	for _, c := range cs {
 		objs := c.Objects
 		if objs == nil {
 			objs = []string{}
 		}
-		out.Clusters = append(out.Clusters, wire.RetiredCluster{Env: c.Env, Cluster: c.Cluster, Namespace: c.Namespace, Objects: objs, Error: c.Error})
+		out = append(out, wire.RetiredCluster{Env: c.Env, Cluster: c.Cluster, Namespace: c.Namespace, Objects: objs, Error: c.Error})
 	}
 	return out
 }

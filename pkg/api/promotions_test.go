@@ -25,8 +25,10 @@ const (
 // fakePromotions answers like the service does, by input.
 type fakePromotions struct {
 	who []string
-	pf  store.PromotionFilter
-	af  store.AuditFilter
+	// orphansErr is the east cluster's failure in Orphans.
+	orphansErr string
+	pf         store.PromotionFilter
+	af         store.AuditFilter
 }
 
 func (f *fakePromotions) note(who promotion.Caller, what string) {
@@ -113,6 +115,18 @@ func (f *fakePromotions) RetireApp(_ context.Context, who promotion.Caller, app 
 		r.Clusters[1].Error = "cluster away"
 	}
 	return r, nil
+}
+
+// Orphans: release managers and admins; "east" failed.
+func (f *fakePromotions) Orphans(_ context.Context, who promotion.Caller) (*release.OrphanReport, error) {
+	f.note(who, "orphans")
+	if !who.ReleaseManager {
+		return nil, fmt.Errorf("%w: the orphan report needs the release-manager role", promotion.ErrForbidden)
+	}
+	return &release.OrphanReport{Clusters: []release.RetiredCluster{
+		{Env: "qa", Cluster: "local", Namespace: "apps-qa", Objects: []string{"deployment/old (app old)"}},
+		{Env: "prod", Cluster: "east", Namespace: "apps-prod", Error: f.orphansErr},
+	}}, nil
 }
 
 func (f *fakePromotions) RemovedApps(context.Context) ([]release.RemovedApp, error) {

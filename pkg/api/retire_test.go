@@ -23,6 +23,7 @@ func TestRetireAPI(t *testing.T) {
 		wantCode                    int
 		wantBody                    string
 		wantCalls                   []string
+		orphansErr                  string
 	}{
 		{name: "no token", method: "DELETE", target: "/api/v1/apps/shop?dryRun=true", wantCode: 401},
 		{name: "developer", method: "DELETE", target: "/api/v1/apps/shop", token: devToken, wantCode: 403, wantCalls: []string{"dana delete shop dry=false"}},
@@ -43,10 +44,17 @@ func TestRetireAPI(t *testing.T) {
 		{name: "removed apps", method: "GET", target: "/api/v1/apps/retired", token: devToken, wantCode: 200,
 			wantBody: `{"items":[{"app":"old","environments":["qa"],"state":"pending"}]}`},
 		{name: "removed apps without token", method: "GET", target: "/api/v1/apps/retired", wantCode: 401},
+		{name: "orphans as developer", method: "GET", target: "/api/v1/orphans", token: devToken, wantCode: 403, wantCalls: []string{"dana orphans"}},
+		{name: "orphans without token", method: "GET", target: "/api/v1/orphans", wantCode: 401},
+		{name: "orphans as release manager", method: "GET", target: "/api/v1/orphans", token: rmToken, wantCode: 200,
+			wantBody:  `{"clusters":[{"env":"qa","cluster":"local","namespace":"apps-qa","objects":["deployment/old (app old)"]},{"env":"prod","cluster":"east","namespace":"apps-prod","objects":[]}]}`,
+			wantCalls: []string{"rita orphans"}},
+		{name: "orphans, a cluster failed", method: "GET", target: "/api/v1/orphans", token: adminToken, orphansErr: "cluster away", wantCode: 502,
+			wantBody: `"error":"cluster away"`, wantCalls: []string{"ada orphans"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakePromotions{}
+			f := &fakePromotions{orphansErr: tt.orphansErr}
 			e := echo.New()
 			RegisterPromotions(e, f, f, f, Access{Tokens: tokens})
 			req := httptest.NewRequest(tt.method, tt.target, nil)

@@ -280,6 +280,15 @@ func (f *Promotions) RetireApp(_ context.Context, who promotion.Caller, app stri
 	return &release.Retirement{App: app, DryRun: dryRun}, nil
 }
 
+// Orphans implements api.AppAdmin: release managers and admins; it
+// reaches no cluster, so it finds nothing.
+func (f *Promotions) Orphans(_ context.Context, who promotion.Caller) (*release.OrphanReport, error) {
+	if !who.ReleaseManager {
+		return nil, fmt.Errorf("%w: the orphan report needs the release-manager role", promotion.ErrForbidden)
+	}
+	return &release.OrphanReport{}, nil
+}
+
 // RemovedApps implements api.AppAdmin: the fake keeps no deployments.
 func (f *Promotions) RemovedApps(context.Context) ([]release.RemovedApp, error) {
 	return nil, nil

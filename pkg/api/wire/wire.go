@@ -308,3 +308,11 @@ type RemovedApp struct {
 	State        string   `json:"state"`
 	Error        string   `json:"error,omitempty"`
 }
+
+// OrphanReport answers GET /api/v1/orphans: per cluster and namespace,
+// the objects labelled slipway.dev/app that no configured app claims, as
+// "kind/name (app APP)". 200 when every listing run succeeded, 502 (same
+// body) when one failed.
+type OrphanReport struct {
+	Clusters []RetiredCluster `json:"clusters"`
+}
