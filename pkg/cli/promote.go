@@ -271,27 +271,62 @@ what would go. APP may be one the release config no longer lists.`,
 	return cmd
 }
 
+// NewOrphansCmd is `slipway orphans`.
+func NewOrphansCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "orphans",
+		Short: "List objects labelled slipway.dev/app that no app of the release config claims (release manager)",
+		Long: `Starts one orphans deploy run per cluster and namespace of every
+environment (the server does not read the apps' namespaces itself) and
+prints what each found: objects labelled for an app the release config
+does not list. Nothing is changed; delete them with slipway app delete APP.`,
+		Args: cobra.NoArgs,
+	}
+	o := addAPIFlags(cmd, false)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.validate(); err != nil {
+			return err
+		}
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		r, err := c.Orphans(cmd.Context())
+		if r != nil {
+			printClusters(cmd.OutOrStdout(), r.Clusters, "not claimed", "none")
+		}
+		return err
+	}
+	return cmd
+}
+
 // printRetirement writes one block per cluster: what went (or would).
 func printRetirement(out io.Writer, r *wire.Retirement) {
 	verb := "deleted"
 	if r.DryRun {
 		verb = "would delete"
 	}
-	for _, c := range r.Clusters {
+	printClusters(out, r.Clusters, verb, "nothing to delete")
+	if !r.DryRun && !failed(r) {
+		fmt.Fprintf(out, "deleted %s from every environment\n", r.App)
+	}
+}
+
+// printClusters writes what each cluster's run listed under heading, or
+// none when it listed nothing.
+func printClusters(out io.Writer, cs []wire.RetiredCluster, heading, none string) {
+	for _, c := range cs {
 		switch {
 		case c.Error != "":
 			fmt.Fprintf(out, "%s/%s (%s): FAILED: %s\n", c.Env, c.Cluster, c.Namespace, c.Error)
 		case len(c.Objects) == 0:
-			fmt.Fprintf(out, "%s/%s (%s): nothing to delete\n", c.Env, c.Cluster, c.Namespace)
+			fmt.Fprintf(out, "%s/%s (%s): %s\n", c.Env, c.Cluster, c.Namespace, none)
 		default:
-			fmt.Fprintf(out, "%s/%s (%s): %s\n", c.Env, c.Cluster, c.Namespace, verb)
+			fmt.Fprintf(out, "%s/%s (%s): %s\n", c.Env, c.Cluster, c.Namespace, heading)
 			for _, o := range c.Objects {
 				fmt.Fprintf(out, "  %s\n", o)
 			}
 		}
-	}
-	if !r.DryRun && !failed(r) {
-		fmt.Fprintf(out, "deleted %s from every environment\n", r.App)
 	}
 }
 

@@ -75,3 +75,16 @@ func TestWriteObjects(t *testing.T) {
 		t.Errorf("not asked for: %v", err)
 	}
 }
+
+func TestPrintOrphans(t *testing.T) {
+	var b bytes.Buffer
+	printClusters(&b, []wire.RetiredCluster{
+		{Env: "qa", Cluster: "local", Namespace: "apps-qa", Objects: []string{"deployment/old (app old)"}},
+		{Env: "prod", Cluster: "east", Namespace: "apps-prod", Objects: []string{}},
+		{Env: "prod", Cluster: "west", Namespace: "apps-prod", Error: "cluster away"},
+	}, "not claimed", "none")
+	want := "qa/local (apps-qa): not claimed\n  deployment/old (app old)\nprod/east (apps-prod): none\nprod/west (apps-prod): FAILED: cluster away\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+}

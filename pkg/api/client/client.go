@@ -366,6 +366,21 @@ func (e *RetirementError) Error() string {
 	return fmt.Sprintf("retiring %s failed in %s", e.Retirement.App, strings.Join(failed, "; "))
 }
 
+// Orphans asks for the orphan report (release-manager and above); it
+// waits for the listing runs. When one failed, the report comes with a
+// *RetirementError naming the clusters.
+func (c *Client) Orphans(ctx context.Context) (*wire.OrphanReport, error) {
+	var r wire.OrphanReport
+	code, err := c.do(ctx, http.MethodGet, "/api/v1/orphans", nil, nil, nil, &r, http.StatusBadGateway)
+	if err != nil {
+		return nil, err
+	}
+	if code == http.StatusBadGateway {
+		return &r, &RetirementError{Retirement: &wire.Retirement{App: "the orphan report", Clusters: r.Clusters}}
+	}
+	return &r, nil
+}
+
 // RemovedApps lists apps with deployments recorded that the release
 // config no longer lists, and whether they are pending, being retired or
 // failed to be.

@@ -58,3 +58,18 @@ func TestRetireAppPartialFailure(t *testing.T) {
 		t.Errorf("RetireApp = %+v, want both clusters", r)
 	}
 }
+
+func TestOrphans(t *testing.T) {
+	srv := apitest.New(t)
+	ctx := context.Background()
+	if _, err := newClient(t, srv, apitest.Developer).Orphans(ctx); client.StatusCode(err) != http.StatusForbidden {
+		t.Errorf("developer: %v, want 403", err)
+	}
+	r, err := newClient(t, srv, apitest.ReleaseManager).Orphans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&wire.OrphanReport{Clusters: []wire.RetiredCluster{}}, r); diff != "" {
+		t.Errorf("Orphans (-want +got):\n%s", diff)
+	}
+}
