@@ -33,9 +33,15 @@ type PromotionReader interface {
 	Audit(ctx context.Context, f store.AuditFilter) ([]release.AuditEntry, error)
 }
 
-// AppAdmin deletes apps.
+// AppAdmin retires apps (*promotion.Service).
 type AppAdmin interface {
-	DeleteApp(ctx context.Context, who promotion.Caller, app string) error
+	// RetireApp deletes app everywhere (dryRun: lists what would go); the
+	// error is the request's, a cluster's failure is in the answer.
+	RetireApp(ctx context.Context, who promotion.Caller, app string, dryRun bool) (*release.Retirement, error)
+	// RemovedApps lists apps with deployments the config no longer lists.
+	RemovedApps(ctx context.Context) ([]release.RemovedApp, error)
+	// Orphans lists labelled objects no configured app claims.
+	Orphans(ctx context.Context, who promotion.Caller) (*release.OrphanReport, error)
 }
 
 // RegisterPromotions adds the promotion, rollback, app and audit routes;
@@ -54,6 +60,8 @@ func RegisterPromotions(e *echo.Echo, act PromotionActions, read PromotionReader
 	g.GET("/promotions", h.list, reads...)
 	g.GET("/promotions/:id", h.get, reads...)
 	g.GET("/audit", h.audit, reads...)
+	g.GET("/apps/retired", h.removedApps, reads...)
+	g.GET("/orphans", h.orphans, reads...)
 	g.POST("/promotions", h.promote, writes...)
 	g.POST("/promotions/:id/approve", h.act("approve", act.Approve), writes...)
 	g.POST("/promotions/:id/abort", h.act("abort", act.Abort), writes...)
@@ -139,14 +147,77 @@ func (h *promotions) act(what string, f func(context.Context, promotion.Caller, 
 	}
 }
 
+// deleteApp answers with what each cluster's run deleted (or, with
+// ?dryRun=true, would): 200 when every run succeeded, 502 with the same
+// body when one failed. It waits for the runs (minutes at most: each is
+// bounded), so the answer is the deploy pods' own report and no
+// retirement state has to be kept between requests or replicas.
 func (h *promotions) deleteApp(c echo.Context) error {
 	if err := capped("app", c.Param("app")); err != nil {
 		return err
 	}
-	if err := h.admin.DeleteApp(c.Request().Context(), identity(c), c.Param("app")); err != nil {
+	dryRun := false
+	if v := c.QueryParam("dryRun"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("dryRun %q: want true or false", v))
+		}
+		dryRun = b
+	}
+	r, err := h.admin.RetireApp(c.Request().Context(), identity(c), c.Param("app"), dryRun)
+	if err != nil {
 		return httpError(err)
 	}
-	return c.NoContent(http.StatusNoContent)
+	code := http.StatusOK
+	if r.Failed() {
+		code = http.StatusBadGateway
+	}
+	return c.JSON(code, retirementView(r))
+}
+
+// orphans answers like deleteApp: it waits for the orphans runs (the
+// server may not read the apps' namespaces itself); 502 when one failed.
+func (h *promotions) orphans(c echo.Context) error {
+	r, err := h.admin.Orphans(c.Request().Context(), identity(c))
+	if err != nil {
+		return httpError(err)
+	}
+	out := wire.OrphanReport{Clusters: clustersView(r.Clusters)}
+	code := http.StatusOK
+	for _, cl := range r.Clusters {
+		if cl.Error != "" {
+			code = http.StatusBadGateway
+		}
+	}
+	return c.JSON(code, out)
+}
+
+func retirementView(r *release.Retirement) wire.Retirement {
+	return wire.Retirement{App: r.App, DryRun: r.DryRun, Clusters: clustersView(r.Clusters)}
+}
+
+func clustersView(cs []release.RetiredCluster) []wire.RetiredCluster {
+	out := []wire.RetiredCluster{}
+	for _, c := range cs {
+		objs := c.Objects
+		if objs == nil {
+			objs = []string{}
+		}
+		out = append(out, wire.RetiredCluster{Env: c.Env, Cluster: c.Cluster, Namespace: c.Namespace, Objects: objs, Error: c.Error})
+	}
+	return out
+}
+
+func (h *promotions) removedApps(c echo.Context) error {
+	apps, err := h.admin.RemovedApps(c.Request().Context())
+	if err != nil {
+		return httpError(err)
+	}
+	out := wire.List[wire.RemovedApp]{Items: []wire.RemovedApp{}}
+	for _, a := range apps {
+		out.Items = append(out.Items, wire.RemovedApp{App: a.App, Environments: a.Envs, State: string(a.State), Error: a.Error})
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (h *promotions) get(c echo.Context) error {

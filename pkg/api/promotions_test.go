@@ -25,8 +25,10 @@ const (
 // fakePromotions answers like the service does, by input.
 type fakePromotions struct {
 	who []string
-	pf  store.PromotionFilter
-	af  store.AuditFilter
+	// orphansErr is the east cluster's failure in Orphans.
+	orphansErr string
+	pf         store.PromotionFilter
+	af         store.AuditFilter
 }
 
 func (f *fakePromotions) note(who promotion.Caller, what string) {
@@ -93,12 +95,42 @@ func (f *fakePromotions) Audit(_ context.Context, af store.AuditFilter) ([]relea
 	return []release.AuditEntry{{ID: 1, Actor: "dana", Action: "promote", Result: "succeeded"}}, nil
 }
 
-func (f *fakePromotions) DeleteApp(_ context.Context, who promotion.Caller, app string) error {
-	f.note(who, "delete "+app)
-	if !who.Admin {
-		return fmt.Errorf("%w: deleting an app needs the admin role", promotion.ErrForbidden)
+// RetireApp answers like the service by input: admins only, "nope" is
+// unknown, a name with capitals invalid, "flaky" fails in one cluster.
+func (f *fakePromotions) RetireApp(_ context.Context, who promotion.Caller, app string, dryRun bool) (*release.Retirement, error) {
+	f.note(who, fmt.Sprintf("delete %s dry=%v", app, dryRun))
+	switch {
+	case !who.Admin:
+		return nil, fmt.Errorf("%w: deleting an app needs the admin role", promotion.ErrForbidden)
+	case app == "nope":
+		return nil, fmt.Errorf("%w: unknown app %q", promotion.ErrNotFound, app)
+	case strings.ToLower(app) != app:
+		return nil, fmt.Errorf("%w: app name %q", promotion.ErrInvalid, app)
 	}
-	return nil
+	r := &release.Retirement{App: app, DryRun: dryRun, Clusters: []release.RetiredCluster{
+		{Env: "qa", Cluster: "local", Namespace: "apps-qa", Objects: []string{"deployment/" + app}},
+		{Env: "prod", Cluster: "east", Namespace: "apps-prod"},
+	}}
+	if app == "flaky" {
+		r.Clusters[1].Error = "cluster away"
+	}
+	return r, nil
+}
+
+// Orphans: release managers and admins; "east" failed.
+func (f *fakePromotions) Orphans(_ context.Context, who promotion.Caller) (*release.OrphanReport, error) {
+	f.note(who, "orphans")
+	if !who.ReleaseManager {
+		return nil, fmt.Errorf("%w: the orphan report needs the release-manager role", promotion.ErrForbidden)
+	}
+	return &release.OrphanReport{Clusters: []release.RetiredCluster{
+		{Env: "qa", Cluster: "local", Namespace: "apps-qa", Objects: []string{"deployment/old (app old)"}},
+		{Env: "prod", Cluster: "east", Namespace: "apps-prod", Error: f.orphansErr},
+	}}, nil
+}
+
+func (f *fakePromotions) RemovedApps(context.Context) ([]release.RemovedApp, error) {
+	return []release.RemovedApp{{App: "old", Envs: []string{"qa"}, State: release.RemovedPending}}, nil
 }
 
 func TestPromotionsAPI(t *testing.T) {

@@ -36,6 +36,9 @@ type deployOptions struct {
 	pause         string
 	outcomeFile   string
 	reasonFile    string
+	objectsFile   string
+	orphans       bool
+	claimed       []string
 	removeCanary  bool
 	deleteApp     bool
 	mode          rollout.Mode
@@ -89,7 +92,8 @@ rollout left; --delete-app deletes what Slipway applied and created for the app 
 --dry-run it lists it and deletes nothing). Both
 need only --namespace and --app (and the canary's --http-route or
 --nginx-ingress); the server starts them as deploy PipelineRuns, so only
-deploy pods change workloads.`,
+deploy pods change workloads. --orphans (--namespace and --claimed only)
+lists the objects labelled for an app that no claimed app owns.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.complete(); err != nil {
@@ -119,22 +123,25 @@ deploy pods change workloads.`,
 	f.StringVar(&o.spec.NginxIngress, "nginx-ingress", "", "canary: Ingress copied as an ingress-nginx canary Ingress carrying the traffic weights")
 	f.StringVar(&o.outcomeFile, "outcome-file", "", "write succeeded, rolled-back or aborted here (a Tekton result)")
 	f.StringVar(&o.reasonFile, "reason-file", "", "write why it rolled back or was aborted here (a Tekton result)")
+	f.StringVar(&o.objectsFile, "objects-file", "", "--delete-app: write what was deleted (or, with --dry-run, would be), one kind/name a line (a Tekton result)")
 	f.StringVar(&o.spec.RunNamespace, "run-namespace", "", "namespace of the deploy PipelineRun named --rollout-id, in the cluster this runs in: it is signalled through and receives the progress too")
 	f.BoolVar(&o.removeCanary, "remove-canary", false, "remove the canary a killed canary rollout left instead of rolling out")
 	f.BoolVar(&o.deleteApp, "delete-app", false, "delete what Slipway created for the app instead of rolling out")
 	f.StringVar(&o.source, "source", "", "the app's repository checked out at the promoted commit: its .slipway.yaml manifests are rendered and applied")
 	f.StringVar(&o.spec.Env, "environment", "", "environment whose overlay (manifests/overlays/ENV) is rendered; labels what is applied")
 	f.BoolVar(&o.spec.DryRun, "dry-run", false, "--delete-app: list what would be deleted, delete nothing")
-	cmd.MarkFlagsMutuallyExclusive("remove-canary", "delete-app")
-	for _, n := range []string{"namespace", "app"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	f.BoolVar(&o.orphans, "orphans", false, "list, changing nothing, the objects labelled slipway.dev/app in --namespace whose app is not --claimed (written to --objects-file)")
+	f.StringSliceVar(&o.claimed, "claimed", nil, "--orphans: the apps the release config lists")
+	cmd.MarkFlagsMutuallyExclusive("remove-canary", "delete-app", "orphans")
+	_ = cmd.MarkFlagRequired("namespace")
 	return cmd
 }
 
 func (o *deployOptions) complete() error {
 	o.spec.Strategy = rollout.Strategy(o.strategy)
 	switch {
+	case o.orphans:
+		o.mode = rollout.ModeOrphans
 	case o.removeCanary:
 		o.mode = rollout.ModeRemoveCanary
 	case o.deleteApp:
@@ -142,10 +149,19 @@ func (o *deployOptions) complete() error {
 	default:
 		o.mode = rollout.ModeRollout
 	}
+	if o.mode == rollout.ModeOrphans {
+		if o.spec.Namespace == "" {
+			return errors.New("--namespace is required")
+		}
+		return nil
+	}
+	if o.spec.App == "" {
+		return errors.New(`required flag(s) "app" not set`)
+	}
 	if o.mode != rollout.ModeRollout {
 		// Nothing is rolled out: only where the app is (and a canary's
 		// traffic objects) matter.
-		if o.spec.Namespace == "" || o.spec.App == "" {
+		if o.spec.Namespace == "" {
 			return errors.New("--namespace and --app are required")
 		}
 		return nil
@@ -281,7 +297,30 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 		mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
 		opts = append(opts, deploy.WithDynamic(dc), deploy.WithMapper(mapper))
 	}
-	done, err := deploy.New(client, opts...).Do(cmd.Context(), o.mode, o.spec)
+	d := deploy.New(client, opts...)
+	var done string
+	if o.mode == rollout.ModeOrphans {
+		var objs []string
+		if objs, err = deploy.Orphans(cmd.Context(), client, o.spec.Namespace, o.claimed); err == nil {
+			done = fmt.Sprintf("%d objects in %s that no app claims", len(objs), o.spec.Namespace)
+			for _, obj := range objs {
+				done += "\n  " + obj
+			}
+			if werr := writeObjects(o.objectsFile, objs); werr != nil {
+				return o.result(rollout.OutcomeFailed, werr.Error(), werr)
+			}
+		}
+	} else if o.mode == rollout.ModeDeleteApp {
+		var objs []string
+		if objs, err = d.DeleteAppSet(cmd.Context(), o.spec); err == nil {
+			done = deploy.DeletedLine(o.spec, objs)
+			if werr := writeObjects(o.objectsFile, objs); werr != nil {
+				return o.result(rollout.OutcomeFailed, werr.Error(), werr)
+			}
+		}
+	} else {
+		done, err = d.Do(cmd.Context(), o.mode, o.spec)
+	}
 	var rb *deploy.RollbackError
 	switch {
 	case errors.As(err, &rb) && rb.Aborted:
@@ -295,6 +334,31 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 	}
 	fmt.Fprintln(out, done)
 	return o.result(rollout.OutcomeSucceeded, "", nil)
+}
+
+// maxObjectsResult keeps the objects result under Tekton's result size
+// limit (4 KiB per TaskRun by default), room left for outcome and reason.
+const maxObjectsResult = 3000
+
+// writeObjects writes objs one a line to file ("" = not asked for); a
+// list beyond maxObjectsResult ends with "… and N more", so the server
+// still learns that there were more.
+func writeObjects(file string, objs []string) error {
+	if file == "" {
+		return nil
+	}
+	var b strings.Builder
+	for i, o := range objs {
+		if b.Len()+len(o)+1 > maxObjectsResult {
+			fmt.Fprintf(&b, "… and %d more\n", len(objs)-i)
+			break
+		}
+		b.WriteString(o + "\n")
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	return nil
 }
 
 // result writes the outcome files (when asked for) and returns err, or

@@ -212,14 +212,21 @@ func NewPromotionsCmd() *cobra.Command {
 	return cmd
 }
 
-// NewAppCmd is `slipway app delete APP`.
+// NewAppCmd is `slipway app delete APP [--dry-run]` and `slipway app
+// removed`.
 func NewAppCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage apps"}
+	var dryRun bool
 	del := &cobra.Command{
 		Use:   "delete APP",
-		Short: "Remove what Slipway deployed for APP in every environment (admin)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Remove what Slipway deployed for APP in every environment and cluster (admin)",
+		Long: `Deletes, through one deploy run per cluster of every environment, what
+Slipway applied and created for APP, and forgets its deployment history;
+its images stay in the registries. --dry-run deletes nothing and lists
+what would go. APP may be one the release config no longer lists.`,
+		Args: cobra.ExactArgs(1),
 	}
+	del.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted, delete nothing")
 	o := addAPIFlags(del, false)
 	del.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := o.validate(); err != nil {
@@ -229,14 +236,107 @@ func NewAppCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if err := c.DeleteApp(cmd.Context(), args[0]); err != nil {
+		r, err := c.RetireApp(cmd.Context(), args[0], dryRun)
+		if r != nil {
+			printRetirement(cmd.OutOrStdout(), r)
+		}
+		return err
+	}
+	removed := &cobra.Command{
+		Use:   "removed",
+		Short: "List apps removed from the release config whose deployments are still recorded",
+		Args:  cobra.NoArgs,
+	}
+	ro := addAPIFlags(removed, false)
+	removed.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := ro.validate(); err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "deleted %s from every environment\n", args[0])
-		return nil
+		c, err := ro.client()
+		if err != nil {
+			return err
+		}
+		apps, err := c.RemovedApps(cmd.Context())
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "APP\tENVIRONMENTS\tSTATE\tERROR")
+		for _, a := range apps {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.App, strings.Join(a.Environments, ","), a.State, a.Error)
+		}
+		return w.Flush()
 	}
-	cmd.AddCommand(del)
+	cmd.AddCommand(del, removed)
 	return cmd
+}
+
+// NewOrphansCmd is `slipway orphans`.
+func NewOrphansCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "orphans",
+		Short: "List objects labelled slipway.dev/app that no app of the release config claims (release manager)",
+		Long: `Starts one orphans deploy run per cluster and namespace of every
+environment (the server does not read the apps' namespaces itself) and
+prints what each found: objects labelled for an app the release config
+does not list. Nothing is changed; delete them with slipway app delete APP.`,
+		Args: cobra.NoArgs,
+	}
+	o := addAPIFlags(cmd, false)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.validate(); err != nil {
+			return err
+		}
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		r, err := c.Orphans(cmd.Context())
+		if r != nil {
+			printClusters(cmd.OutOrStdout(), r.Clusters, "not claimed", "none")
+		}
+		return err
+	}
+	return cmd
+}
+
+// printRetirement writes one block per cluster: what went (or would).
+func printRetirement(out io.Writer, r *wire.Retirement) {
+	verb := "deleted"
+	if r.DryRun {
+		verb = "would delete"
+	}
+	printClusters(out, r.Clusters, verb, "nothing to delete")
+	if !r.DryRun && !failed(r) {
+		fmt.Fprintf(out, "deleted %s from every environment\n", r.App)
+	}
+}
+
+// printClusters writes what each cluster's run listed under heading, or
+// none when it listed nothing.
+func printClusters(out io.Writer, cs []wire.RetiredCluster, heading, none string) {
+	for _, c := range cs {
+		switch {
+		case c.Error != "":
+			fmt.Fprintf(out, "%s/%s (%s): FAILED: %s\n", c.Env, c.Cluster, c.Namespace, c.Error)
+		case len(c.Objects) == 0:
+			fmt.Fprintf(out, "%s/%s (%s): %s\n", c.Env, c.Cluster, c.Namespace, none)
+		default:
+			fmt.Fprintf(out, "%s/%s (%s): %s\n", c.Env, c.Cluster, c.Namespace, heading)
+			for _, o := range c.Objects {
+				fmt.Fprintf(out, "  %s\n", o)
+			}
+		}
+	}
+}
+
+func failed(r *wire.Retirement) bool {
+	for _, c := range r.Clusters {
+		if c.Error != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // NewAuditCmd is `slipway audit`.

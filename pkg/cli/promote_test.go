@@ -134,6 +134,12 @@ func TestPromotionCommands(t *testing.T) {
 		},
 		{name: "app delete", token: apitest.Admin, args: []string{"app", "delete", "shop"}, wantOut: "deleted shop from every environment\n"},
 		{name: "app delete needs admin", token: apitest.ReleaseManager, args: []string{"app", "delete", "shop"}, wantErr: "needs the admin role (HTTP 403)"},
+		{name: "app delete dry run needs admin", token: apitest.Developer, args: []string{"app", "delete", "shop", "--dry-run"}, wantErr: "needs the admin role (HTTP 403)"},
+		{name: "app delete dry run", token: apitest.Admin, args: []string{"app", "delete", "shop", "--dry-run"}, wantOut: ""},
+		{name: "app delete without token", args: []string{"app", "delete", "shop"}, wantErr: "HTTP 401"},
+		{name: "orphans need a release manager", token: apitest.Developer, args: []string{"orphans"}, wantErr: "release-manager role (HTTP 403)"},
+		{name: "orphans", token: apitest.ReleaseManager, args: []string{"orphans"}, wantOut: ""},
+		{name: "removed apps", token: apitest.Developer, args: []string{"app", "removed"}, wantOut: "APP  ENVIRONMENTS  STATE  ERROR\n"},
 		{
 			name: "list", token: apitest.Developer, args: []string{"promotions", "--app", "shop", "--state", "awaiting-approval"},
 			setup: func(t *testing.T, srv *apitest.Server) {

@@ -50,6 +50,7 @@ func NewRootCmd() *cobra.Command {
 		NewRollbackCmd(),
 		NewPromotionsCmd(),
 		NewAppCmd(),
+		NewOrphansCmd(),
 		NewAuditCmd(),
 		NewRunsCmd(),
 		NewLogsCmd(),

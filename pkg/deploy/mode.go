@@ -28,32 +28,47 @@ func (d *Deployer) Do(ctx context.Context, m rollout.Mode, s Spec) (string, erro
 		}
 		return fmt.Sprintf("removed the canary of %s/%s, stable untouched", s.Namespace, s.App), nil
 	case rollout.ModeDeleteApp:
-		if s.Namespace == "" || s.App == "" {
-			return "", errors.New("namespace and app are required")
-		}
-		// What the manifests applied first (the applied set), then the
-		// copies the strategies made beside them.
-		deleted, err := d.deleteAppliedSet(ctx, s.Namespace, s.App, s.DryRun)
+		deleted, err := d.DeleteAppSet(ctx, s)
 		if err != nil {
-			return "", fmt.Errorf("deleting %s/%s (deleted so far: %s): %w", s.Namespace, s.App, list(deleted), err)
+			return "", err
 		}
-		var more []string
-		if s.DryRun {
-			more, err = AppObjects(ctx, d.client, s.Namespace, s.App)
-		} else {
-			more, err = DeleteAppObjects(ctx, d.client, s.Namespace, s.App)
-		}
-		deleted = sortObjectNames(append(deleted, more...))
-		if err != nil {
-			return "", fmt.Errorf("deleting %s/%s (deleted so far: %s): %w", s.Namespace, s.App, list(deleted), err)
-		}
-		if s.DryRun {
-			return fmt.Sprintf("would delete from %s: %s", s.Namespace, list(deleted)), nil
-		}
-		return fmt.Sprintf("deleted from %s: %s", s.Namespace, list(deleted)), nil
+		return DeletedLine(s, deleted), nil
 	default:
 		return "", fmt.Errorf("unknown mode %q (want %s, %s or %s)", m, rollout.ModeRollout, rollout.ModeRemoveCanary, rollout.ModeDeleteApp)
 	}
+}
+
+// DeleteAppSet deletes what Slipway applied and created for s.App in
+// s.Namespace (s.DryRun: lists it, deleting nothing) and returns those
+// objects as sorted "kind/name" entries: first the applied set the
+// manifests recorded, then the copies the strategies made beside them.
+func (d *Deployer) DeleteAppSet(ctx context.Context, s Spec) ([]string, error) {
+	if s.Namespace == "" || s.App == "" {
+		return nil, errors.New("namespace and app are required")
+	}
+	deleted, err := d.deleteAppliedSet(ctx, s.Namespace, s.App, s.DryRun)
+	if err != nil {
+		return nil, fmt.Errorf("deleting %s/%s (deleted so far: %s): %w", s.Namespace, s.App, list(deleted), err)
+	}
+	var more []string
+	if s.DryRun {
+		more, err = AppObjects(ctx, d.client, s.Namespace, s.App)
+	} else {
+		more, err = DeleteAppObjects(ctx, d.client, s.Namespace, s.App)
+	}
+	deleted = sortObjectNames(append(deleted, more...))
+	if err != nil {
+		return nil, fmt.Errorf("deleting %s/%s (deleted so far: %s): %w", s.Namespace, s.App, list(deleted), err)
+	}
+	return deleted, nil
+}
+
+// DeletedLine says in one line what DeleteAppSet deleted (or would).
+func DeletedLine(s Spec, objs []string) string {
+	if s.DryRun {
+		return fmt.Sprintf("would delete from %s: %s", s.Namespace, list(objs))
+	}
+	return fmt.Sprintf("deleted from %s: %s", s.Namespace, list(objs))
 }
 
 // sortObjectNames sorts "kind/name" entries and drops repeats (an object

@@ -23,6 +23,12 @@ type Config struct {
 	// CI run on an app's branch deploys automatically.
 	Environments []Environment `json:"environments"`
 	Apps         []App         `json:"apps"`
+	// RetireRemovedApps: at start, an app with deployments recorded but
+	// no longer listed here is deleted from every cluster. Off by
+	// default, so a typo in this file cannot delete production: such
+	// apps are only reported (GET /api/v1/apps/retired) until an admin
+	// runs `slipway app delete`.
+	RetireRemovedApps bool `json:"retireRemovedApps,omitempty"`
 }
 
 // Environment is one stage (qa, prod) with its clusters and rollout.

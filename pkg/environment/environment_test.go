@@ -161,3 +161,22 @@ func TestPolicyRecheckParsed(t *testing.T) {
 		}
 	}
 }
+
+// Retiring apps removed from the config is off unless the config says so.
+func TestRetireRemovedAppsParsed(t *testing.T) {
+	for _, tt := range []struct {
+		extra string
+		want  bool
+	}{{"", false}, {"retireRemovedApps: false\n", false}, {"retireRemovedApps: true\n", true}} {
+		c, err := Parse([]byte(tt.extra + base))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.extra, err)
+		}
+		if c.RetireRemovedApps != tt.want {
+			t.Errorf("%q: RetireRemovedApps = %v, want %v", tt.extra, c.RetireRemovedApps, tt.want)
+		}
+	}
+	if _, err := Parse([]byte("retireRemovedApps: yes please\n" + base)); err == nil {
+		t.Error("a retireRemovedApps that is no boolean was accepted")
+	}
+}

@@ -132,6 +132,21 @@ func (m *memStore) DeleteDeployments(_ context.Context, app string) error {
 	return nil
 }
 
+func (m *memStore) DeployedApps(context.Context) (map[string][]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]string{}
+	for _, d := range m.deps {
+		if !slices.Contains(out[d.App], d.Env) {
+			out[d.App] = append(out[d.App], d.Env)
+		}
+	}
+	for _, envs := range out {
+		slices.Sort(envs)
+	}
+	return out, nil
+}
+
 func (m *memStore) AppendAudit(_ context.Context, e *release.AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -70,33 +70,71 @@ const modeRunTimeout = 5 * time.Minute
 // tells it from other runs of the same mode) and waits for its end; the
 // error is its reason when it did not succeed.
 func (s *Service) runMode(ctx context.Context, m rollout.Mode, app, env string, t environment.Target, cl environment.Cluster, id string) error {
-	prName := tekton.ModeRunName(m, app, env, cl.Name, id)
+	_, err := s.runModeObjects(ctx, m, app, env, t, cl, id, false)
+	return err
+}
+
+// runModeObjects is runMode that also returns the run's objects result
+// (delete-app: what it deleted or, dryRun, would delete).
+func (s *Service) runModeObjects(ctx context.Context, m rollout.Mode, app, env string, t environment.Target, cl environment.Cluster, id string, dryRun bool) ([]string, error) {
+	return s.runDeployMode(ctx, m, app, env, t, cl, id, dryRun, nil)
+}
+
+// runDeployMode is runModeObjects for any mode; name names the run (the
+// app, or the namespace of an orphans run, which has no app).
+func (s *Service) runDeployMode(ctx context.Context, m rollout.Mode, name, env string, t environment.Target, cl environment.Cluster, id string, dryRun bool, claimed []string) ([]string, error) {
+	prName := tekton.ModeRunName(m, name, env, cl.Name, id)
 	o := tekton.DeployRunOptions{
 		Mode: m, Namespace: s.o.Namespace, Name: prName, SlipwayImage: s.o.SlipwayImage, ServiceAccount: s.o.ServiceAccount,
-		App: app, Env: env, Cluster: cl.Name, TargetNamespace: t.Namespace, Deployment: t.Deployment,
-		KubeconfigSecret: cl.KubeconfigSecret, Timeout: modeRunTimeout,
+		App: name, Env: env, Cluster: cl.Name, TargetNamespace: t.Namespace, Deployment: t.Deployment,
+		KubeconfigSecret: cl.KubeconfigSecret, Timeout: modeRunTimeout, DryRun: dryRun, Claimed: claimed,
+	}
+	if m == rollout.ModeOrphans {
+		o.App = ""
 	}
 	if m == rollout.ModeRemoveCanary {
 		o.HTTPRoute, o.NginxIngress = t.Rollout.HTTPRoute, t.Rollout.NginxIngress
 	}
 	pr, err := tekton.NewDeployRun(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	runs := s.tc.TektonV1().PipelineRuns(s.o.Namespace)
 	if _, err := runs.Create(ctx, pr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating PipelineRun %s/%s: %w", s.o.Namespace, prName, err)
+		return nil, fmt.Errorf("creating PipelineRun %s/%s: %w", s.o.Namespace, prName, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, modeRunTimeout+time.Minute)
 	defer cancel()
 	what := string(m) + " " + prName
+	var objects []string
 	err = s.follow(ctx, what, prName, func(pr *pipelinev1.PipelineRun) (bool, error) {
-		return s.finished(what, pr)
+		done, err := s.finished(what, pr)
+		if done {
+			objects = objectsOf(pr)
+		}
+		return done, err
 	})
 	if ctx.Err() != nil {
-		return fmt.Errorf("waiting for PipelineRun %s/%s: %w", s.o.Namespace, prName, ctx.Err())
+		return nil, fmt.Errorf("waiting for PipelineRun %s/%s: %w", s.o.Namespace, prName, ctx.Err())
 	}
-	return err
+	return objects, err
+}
+
+// objectsOf reads the objects result of a finished deploy run: one
+// "kind/name" a line.
+func objectsOf(pr *pipelinev1.PipelineRun) []string {
+	var out []string
+	for _, r := range pr.Status.Results {
+		if r.Name != rollout.ResultObjects {
+			continue
+		}
+		for _, l := range strings.Split(r.Value.StringVal, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 // progressOf is the progress line the deploy pod wrote on its PipelineRun.

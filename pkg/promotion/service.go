@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -138,6 +137,10 @@ type Options struct {
 	// Notifier hears when a promotion waits for approval, was rolled back
 	// or finished. Default: nobody.
 	Notifier Notifier
+	// Deployed lists the apps with deployments recorded, to find those
+	// removed from the config. Default: the History, when it can
+	// (*store.DB does); else no app outside the config is known.
+	Deployed store.DeployedApps
 }
 
 // Notifier tells the team about a promotion; it must not block.
@@ -173,6 +176,9 @@ type Service struct {
 	lister  listers.PipelineRunLister
 	synced  cache.InformerSynced
 	changes runChanges
+
+	// Apps removed from the config, as retireRemoved left them.
+	removed removedApps
 }
 
 // New builds the service. It reaches no target cluster: rollouts, canary
@@ -191,6 +197,9 @@ func New(cfg *environment.Config, promos Promotions, hist History, gate Gate, tc
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	if d, ok := hist.(store.DeployedApps); ok && o.Deployed == nil {
+		o.Deployed = d
+	}
 	if o.Policy == nil {
 		for _, e := range cfg.Environments {
 			if e.Policy.Recheck {
@@ -200,7 +209,7 @@ func New(cfg *environment.Config, promos Promotions, hist History, gate Gate, tc
 	}
 	s := &Service{cfg: cfg, st: storePair{promos, hist}, gate: gate, tc: tc, o: o,
 		wake: make(chan struct{}, 1), active: map[int64]bool{}, clock: o.Clock,
-		changes: runChanges{ch: map[string]chan struct{}{}}}
+		changes: runChanges{ch: map[string]chan struct{}{}}, removed: removedApps{state: map[string]release.RemovedApp{}}}
 	if err := s.watchRuns(o.Informers); err != nil {
 		return nil, err
 	}
@@ -705,57 +714,6 @@ func (s *Service) continueRollout(ctx context.Context, who Caller, p *release.Pr
 	}
 	if err := s.signal(ctx, prName, rollout.SignalContinue, ""); err != nil {
 		return fmt.Errorf("signalling the rollout of promotion %d: %w", p.ID, err)
-	}
-	return nil
-}
-
-// DeleteApp removes app from every cluster of every environment and
-// forgets its deployment history; admins only.
-func (s *Service) DeleteApp(ctx context.Context, who Caller, appName string) error {
-	err := s.deleteApp(ctx, who, appName)
-	s.audit(ctx, who, &release.AuditEntry{Action: "app-delete", App: appName}, err)
-	return err
-}
-
-func (s *Service) deleteApp(ctx context.Context, who Caller, appName string) error {
-	if !who.Admin {
-		return fmt.Errorf("%w: deleting an app needs the admin role; %s is a %s", ErrForbidden, who.Name, who.Role)
-	}
-	if _, ok := s.cfg.App(appName); !ok {
-		return fmt.Errorf("%w: unknown app %q", ErrNotFound, appName)
-	}
-	// One delete-app deploy run per cluster of every environment, all at
-	// once; id tells this deletion's runs from an earlier one's.
-	id := strconv.FormatInt(s.clock.Now().Unix(), 10)
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for _, e := range s.cfg.Environments {
-		t, err := s.cfg.Target(appName, e.Name)
-		if err != nil {
-			return err
-		}
-		for _, cl := range t.Clusters {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := s.runMode(ctx, rollout.ModeDeleteApp, appName, e.Name, t, cl, id); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("%s/%s: %w", e.Name, cl.Name, err))
-					mu.Unlock()
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		// The history stays while something may still run.
-		return fmt.Errorf("deleting %s: %w", appName, err)
-	}
-	if err := s.st.DeleteDeployments(ctx, appName); err != nil {
-		return fmt.Errorf("forgetting the deployments of %s: %w", appName, err)
 	}
 	return nil
 }

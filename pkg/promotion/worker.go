@@ -47,6 +47,13 @@ func (s *Service) Run(ctx context.Context) error {
 	// Returning only once every promotion goroutine has: they write to the
 	// store, which closes after the components stop.
 	defer s.running.Wait()
+	// Apps removed from the config, beside the promotions: their runs
+	// take minutes.
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		s.retireRemoved(ctx)
+	}()
 	for {
 		s.resume(ctx)
 		select {

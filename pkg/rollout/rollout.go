@@ -35,10 +35,15 @@ const (
 	ModeRemoveCanary Mode = "remove-canary"
 	// ModeDeleteApp deletes what Slipway created for an app.
 	ModeDeleteApp Mode = "delete-app"
+	// ModeOrphans lists, changing nothing, the objects labelled for an
+	// app that no app of the release config claims.
+	ModeOrphans Mode = "orphans"
 )
 
 // Valid reports whether m is one of the modes.
-func (m Mode) Valid() bool { return m == ModeRollout || m == ModeRemoveCanary || m == ModeDeleteApp }
+func (m Mode) Valid() bool {
+	return m == ModeRollout || m == ModeRemoveCanary || m == ModeDeleteApp || m == ModeOrphans
+}
 
 // PauseManual as a canary pause makes each step wait for a continue signal.
 const PauseManual = "manual"
@@ -70,6 +75,8 @@ const (
 const (
 	ResultOutcome = "outcome"
 	ResultReason  = "reason"
+	// ResultObjects (delete-app) lists what was deleted, or would be.
+	ResultObjects = "objects"
 )
 
 // Outcomes, the value of ResultOutcome.

@@ -61,6 +61,14 @@ type Deployments interface {
 	DeleteDeployments(ctx context.Context, app string) error
 }
 
+// DeployedApps lists what deployments are recorded for.
+type DeployedApps interface {
+	// DeployedApps returns every app with deployments recorded, each with
+	// the environments it was deployed to, both sorted (the retirement of
+	// apps removed from the release config).
+	DeployedApps(ctx context.Context) (map[string][]string, error)
+}
+
 // AuditFilter narrows ListAudit. Zero fields match everything.
 type AuditFilter struct {
 	Limit       int

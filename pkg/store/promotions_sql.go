@@ -302,6 +302,26 @@ func (s *DB) DeleteDeployments(ctx context.Context, app string) error {
 	return nil
 }
 
+func (s *DB) DeployedApps(ctx context.Context) (map[string][]string, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT app, env FROM deployments ORDER BY app, env")
+	if err != nil {
+		return nil, fmt.Errorf("list deployed apps: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var app, env string
+		if err := rows.Scan(&app, &env); err != nil {
+			return nil, fmt.Errorf("list deployed apps: %w", err)
+		}
+		out[app] = append(out[app], env)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list deployed apps: %w", err)
+	}
+	return out, nil
+}
+
 const auditCols = "id, at, actor, role, action, app, from_env, to_env, digest, promotion_id, outcome, result"
 
 func (s *DB) AppendAudit(ctx context.Context, e *release.AuditEntry) error {

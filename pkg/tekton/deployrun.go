@@ -101,6 +101,12 @@ type DeployRunOptions struct {
 	// GitCredentialsSecret (.git-credentials, .gitconfig) is bound for
 	// that clone; "" clones anonymously.
 	GitCredentialsSecret string
+	// DryRun (delete-app only) lists what would be deleted in the run's
+	// objects result and deletes nothing.
+	DryRun bool
+	// Claimed (orphans only) are the apps the release config lists; the
+	// run reports the objects labelled for any other app.
+	Claimed []string
 }
 
 func (o DeployRunOptions) validate() error {
@@ -113,9 +119,9 @@ func (o DeployRunOptions) validate() error {
 		return fmt.Errorf("deploy run: namespace and name are required")
 	case o.SlipwayImage == "":
 		return fmt.Errorf("deploy run: slipway image is required")
-	case o.App == "" || o.Env == "":
+	case (o.App == "" && o.Mode != rollout.ModeOrphans) || o.Env == "":
 		return fmt.Errorf("deploy run: app and env are required")
-	case o.TargetNamespace == "" || o.Deployment == "":
+	case o.TargetNamespace == "" || (o.Deployment == "" && o.Mode != rollout.ModeOrphans):
 		return fmt.Errorf("deploy run: target namespace and deployment are required")
 	case rolls && !strings.Contains(o.Image, "@sha256:"):
 		return fmt.Errorf("deploy run: image %q must be REPO@sha256:<digest>", o.Image)
@@ -130,6 +136,17 @@ func (o DeployRunOptions) validate() error {
 		}
 		if !fullSHA(o.SourceRevision) {
 			return fmt.Errorf("deploy run: source revision %q must be a full commit SHA", o.SourceRevision)
+		}
+	}
+	if o.DryRun && o.Mode != rollout.ModeDeleteApp {
+		return fmt.Errorf("deploy run: dry run is for %s only", rollout.ModeDeleteApp)
+	}
+	if len(o.Claimed) > 0 && o.Mode != rollout.ModeOrphans {
+		return fmt.Errorf("deploy run: claimed apps are for %s only", rollout.ModeOrphans)
+	}
+	for _, a := range o.Claimed {
+		if errs := validation.IsDNS1123Label(a); len(errs) > 0 {
+			return fmt.Errorf("deploy run: claimed app %q: %s", a, strings.Join(errs, "; "))
 		}
 	}
 	if o.Strategy != "" && !rollout.Strategy(o.Strategy).Valid() {
@@ -232,6 +249,10 @@ func NewDeployRun(o DeployRunOptions) (*pipelinev1.PipelineRun, error) {
 	opt("environment", o.Env)
 	opt("source-url", o.SourceURL)
 	opt("source-revision", o.SourceRevision)
+	if o.DryRun {
+		params = append(params, str("dry-run", "true"))
+	}
+	opt("claimed", strings.Join(o.Claimed, ","))
 
 	pr := &pipelinev1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: pipelinev1.SchemeGroupVersion.String(), Kind: "PipelineRun"},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
@@ -69,6 +70,24 @@ func TestGoldenDeployRun(t *testing.T) {
 			o: func(o DeployRunOptions) DeployRunOptions {
 				o.Mode, o.Image, o.PromotionID = rollout.ModeDeleteApp, "", 0
 				o.Name = ModeRunName(rollout.ModeDeleteApp, "web", "prod", "eu-1", "1767225600")
+				return o
+			},
+		},
+		{
+			// What `slipway app delete --dry-run` starts: the listing only.
+			name: "deploy-delete-app-dry-run",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.Mode, o.Image, o.PromotionID, o.DryRun = rollout.ModeDeleteApp, "", 0, true
+				o.Name = ModeRunName(rollout.ModeDeleteApp, "web", "prod", "eu-1", "dry-1767225600")
+				return o
+			},
+		},
+		{
+			// What the orphan report starts in each cluster and namespace.
+			name: "deploy-orphans",
+			o: func(o DeployRunOptions) DeployRunOptions {
+				o.Mode, o.Image, o.PromotionID, o.App, o.Deployment, o.Claimed = rollout.ModeOrphans, "", 0, "", "", []string{"api", "web"}
+				o.Name = ModeRunName(rollout.ModeOrphans, "prod", "prod", "eu-1", "1767225600")
 				return o
 			},
 		},
@@ -137,11 +156,27 @@ func TestDeployRunMatchesPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// dry-run is a delete-app param: a rollout cannot pass it.
+	dry, err := NewDeployRun(DeployRunOptions{Mode: rollout.ModeDeleteApp, DryRun: true, Namespace: "ci", Name: "d",
+		SlipwayImage: "s", App: "web", Env: "prod", TargetNamespace: "prod", Deployment: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// claimed is an orphans param.
+	orphans, err := NewDeployRun(DeployRunOptions{Mode: rollout.ModeOrphans, Claimed: []string{"web", "api"}, Namespace: "ci", Name: "o",
+		SlipwayImage: "s", Env: "prod", TargetNamespace: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passed := map[string]pipelinev1.Param{}
+	for _, prm := range append(append(pr.Spec.Params, dry.Spec.Params...), orphans.Spec.Params...) {
+		passed[prm.Name] = prm
+	}
 	declared := map[string]string{}
 	for _, ps := range p.Spec.Params {
 		declared[ps.Name] = string(ps.Type)
 	}
-	for _, prm := range pr.Spec.Params {
+	for _, prm := range passed {
 		typ, ok := declared[prm.Name]
 		if !ok {
 			t.Errorf("param %q is not declared by the Pipeline", prm.Name)
@@ -151,14 +186,14 @@ func TestDeployRunMatchesPipeline(t *testing.T) {
 			t.Errorf("param %q is %s, the Pipeline declares %s", prm.Name, prm.Value.Type, typ)
 		}
 	}
-	if len(p.Spec.Params) != len(pr.Spec.Params) {
-		t.Errorf("the run passes %d params, the Pipeline declares %d: a new Pipeline param is not settable", len(pr.Spec.Params), len(p.Spec.Params))
+	if len(p.Spec.Params) != len(passed) {
+		t.Errorf("the runs pass %d params, the Pipeline declares %d: a new Pipeline param is not settable", len(passed), len(p.Spec.Params))
 	}
 	results := map[string]bool{}
 	for _, r := range p.Spec.Results {
 		results[r.Name] = true
 	}
-	if !results["outcome"] || !results["reason"] {
+	if !results["outcome"] || !results["reason"] || !results[rollout.ResultObjects] {
 		t.Errorf("Pipeline results %v, want outcome and reason", results)
 	}
 }
@@ -178,6 +213,11 @@ func TestNewDeployRunRejects(t *testing.T) {
 		{name: "bad env label", mutate: func(o *DeployRunOptions) { o.Env = "prod/eu" }, wantErr: `env "prod/eu"`},
 		{name: "bad secret", mutate: func(o *DeployRunOptions) { o.KubeconfigSecret = "Not Valid" }, wantErr: `kubeconfig secret "Not Valid"`},
 		{name: "mode", mutate: func(o *DeployRunOptions) { o.Mode = "explode" }, wantErr: `mode "explode"`},
+		{name: "dry run of a rollout", mutate: func(o *DeployRunOptions) { o.DryRun = true }, wantErr: "dry run is for delete-app only"},
+		{name: "claimed apps of a rollout", mutate: func(o *DeployRunOptions) { o.Claimed = []string{"web"} }, wantErr: "claimed apps are for orphans only"},
+		{name: "a claimed app no label may carry", mutate: func(o *DeployRunOptions) {
+			o.Mode, o.Image, o.Claimed = rollout.ModeOrphans, "", []string{"web,api"}
+		}, wantErr: `claimed app "web,api"`},
 		{name: "delete with an image", mutate: func(o *DeployRunOptions) { o.Mode = rollout.ModeDeleteApp }, wantErr: "takes no image"},
 		{name: "rollout without image", mutate: func(o *DeployRunOptions) { o.Image = "" }, wantErr: "REPO@sha256"},
 		{name: "source without commit", mutate: func(o *DeployRunOptions) { o.SourceURL = "http://git/acme/web.git" }, wantErr: "full commit SHA"},

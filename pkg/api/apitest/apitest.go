@@ -264,13 +264,32 @@ func (f *Promotions) Audit(_ context.Context, af store.AuditFilter) ([]release.A
 	return out, nil
 }
 
-// DeleteApp implements api.AppAdmin.
-func (f *Promotions) DeleteApp(_ context.Context, who promotion.Caller, app string) error {
+// RetireApp implements api.AppAdmin: admins only; it reaches no cluster,
+// so every retirement lists nothing.
+func (f *Promotions) RetireApp(_ context.Context, who promotion.Caller, app string, dryRun bool) (*release.Retirement, error) {
 	if !who.Admin {
-		return fmt.Errorf("%w: deleting an app needs the admin role", promotion.ErrForbidden)
+		return nil, fmt.Errorf("%w: deleting an app needs the admin role", promotion.ErrForbidden)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record(who, "app-delete", &release.Promotion{App: app}, "succeeded")
-	return nil
+	action := "app-delete"
+	if dryRun {
+		action = "app-delete-dry-run"
+	}
+	f.record(who, action, &release.Promotion{App: app}, "succeeded")
+	return &release.Retirement{App: app, DryRun: dryRun}, nil
+}
+
+// Orphans implements api.AppAdmin: release managers and admins; it
+// reaches no cluster, so it finds nothing.
+func (f *Promotions) Orphans(_ context.Context, who promotion.Caller) (*release.OrphanReport, error) {
+	if !who.ReleaseManager {
+		return nil, fmt.Errorf("%w: the orphan report needs the release-manager role", promotion.ErrForbidden)
+	}
+	return &release.OrphanReport{}, nil
+}
+
+// RemovedApps implements api.AppAdmin: the fake keeps no deployments.
+func (f *Promotions) RemovedApps(context.Context) ([]release.RemovedApp, error) {
+	return nil, nil
 }

@@ -326,10 +326,66 @@ func (c *Client) promotion(ctx context.Context, method, path string, body any, a
 }
 
 // DeleteApp removes app from every environment and forgets its history
-// (admin).
+// (admin); see RetireApp for what went where.
 func (c *Client) DeleteApp(ctx context.Context, app string) error {
-	_, err := c.do(ctx, http.MethodDelete, "/api/v1/apps/"+url.PathEscape(app), nil, nil, nil, nil)
+	_, err := c.RetireApp(ctx, app, false)
 	return err
+}
+
+// RetireApp deletes app from every cluster of every environment and
+// forgets its history (admin); dryRun deletes nothing and answers what
+// would go. It waits for the deploy runs. When a cluster's run failed,
+// the answer comes with a *RetirementError (HTTP 502) naming them.
+func (c *Client) RetireApp(ctx context.Context, app string, dryRun bool) (*wire.Retirement, error) {
+	q := url.Values{}
+	if dryRun {
+		q.Set("dryRun", "true")
+	}
+	var r wire.Retirement
+	code, err := c.do(ctx, http.MethodDelete, "/api/v1/apps/"+url.PathEscape(app), q, nil, nil, &r, http.StatusBadGateway)
+	if err != nil {
+		return nil, err
+	}
+	if code == http.StatusBadGateway {
+		return &r, &RetirementError{Retirement: &r}
+	}
+	return &r, nil
+}
+
+// RetirementError: some clusters' runs failed; Retirement says which and
+// what the others deleted.
+type RetirementError struct{ Retirement *wire.Retirement }
+
+func (e *RetirementError) Error() string {
+	var failed []string
+	for _, c := range e.Retirement.Clusters {
+		if c.Error != "" {
+			failed = append(failed, c.Env+"/"+c.Cluster+": "+c.Error)
+		}
+	}
+	return fmt.Sprintf("retiring %s failed in %s", e.Retirement.App, strings.Join(failed, "; "))
+}
+
+// Orphans asks for the orphan report (release-manager and above); it
+// waits for the listing runs. When one failed, the report comes with a
+// *RetirementError naming the clusters.
+func (c *Client) Orphans(ctx context.Context) (*wire.OrphanReport, error) {
+	var r wire.OrphanReport
+	code, err := c.do(ctx, http.MethodGet, "/api/v1/orphans", nil, nil, nil, &r, http.StatusBadGateway)
+	if err != nil {
+		return nil, err
+	}
+	if code == http.StatusBadGateway {
+		return &r, &RetirementError{Retirement: &wire.Retirement{App: "the orphan report", Clusters: r.Clusters}}
+	}
+	return &r, nil
+}
+
+// RemovedApps lists apps with deployments recorded that the release
+// config no longer lists, and whether they are pending, being retired or
+// failed to be.
+func (c *Client) RemovedApps(ctx context.Context) ([]wire.RemovedApp, error) {
+	return list[wire.RemovedApp](ctx, c, "/api/v1/apps/retired", nil)
 }
 
 // AuditFilter narrows Audit; zero fields match everything.

@@ -280,3 +280,39 @@ type TestOutcome struct {
 	Status string    `json:"status"`
 	At     time.Time `json:"at"`
 }
+
+// Retirement answers DELETE /api/v1/apps/{app}: per cluster, what was
+// deleted, or with dryRun what would be. 200 when every cluster's deploy
+// run succeeded, 502 (same body) when one failed.
+type Retirement struct {
+	App      string           `json:"app"`
+	DryRun   bool             `json:"dryRun"`
+	Clusters []RetiredCluster `json:"clusters"`
+}
+
+// RetiredCluster is one cluster's part of a Retirement.
+type RetiredCluster struct {
+	Env       string   `json:"env"`
+	Cluster   string   `json:"cluster"`
+	Namespace string   `json:"namespace"`
+	Objects   []string `json:"objects"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// RemovedApp is an app with deployments recorded but no longer in the
+// release config (GET /api/v1/apps/retired): pending when
+// retire-removed-apps is off, else being or already retired.
+type RemovedApp struct {
+	App          string   `json:"app"`
+	Environments []string `json:"environments"`
+	State        string   `json:"state"`
+	Error        string   `json:"error,omitempty"`
+}
+
+// OrphanReport answers GET /api/v1/orphans: per cluster and namespace,
+// the objects labelled slipway.dev/app that no configured app claims, as
+// "kind/name (app APP)". 200 when every listing run succeeded, 502 (same
+// body) when one failed.
+type OrphanReport struct {
+	Clusters []RetiredCluster `json:"clusters"`
+}

@@ -419,6 +419,13 @@ func testDeployments(t *testing.T, url string) {
 		}
 	}
 
+	apps, err := s.DeployedApps(ctx)
+	if err != nil {
+		t.Fatalf("DeployedApps: %v", err)
+	}
+	if diff := cmp.Diff(map[string][]string{"api": {"qa"}, "web": {"prod", "qa"}}, apps); diff != "" {
+		t.Errorf("DeployedApps (-want +got):\n%s", diff)
+	}
 	if err := s.DeleteDeployments(ctx, "web"); err != nil {
 		t.Fatalf("DeleteDeployments: %v", err)
 	}
@@ -430,6 +437,9 @@ func testDeployments(t *testing.T, url string) {
 	}
 	if got, err := s.ListDeployments(ctx, "api", "", 0); err != nil || !cmp.Equal([]release.Deployment{apiQA}, got) {
 		t.Errorf("after deleting web: api has %v, %v; want it untouched", got, err)
+	}
+	if apps, err := s.DeployedApps(ctx); err != nil || !cmp.Equal(map[string][]string{"api": {"qa"}}, apps) {
+		t.Errorf("DeployedApps after deleting web = %v, %v; want api in qa only", apps, err)
 	}
 
 	for _, bad := range []*release.Deployment{
