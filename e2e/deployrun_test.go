@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,9 +67,10 @@ func waitProgress(ctx context.Context, t *testing.T, ns, app, want string) {
 }
 
 // The deploy Pipeline as a promotion runs it: a canary that waits for
-// continue signals at each step, then an abort signal. The stable pods are
-// untouched, the canary goes, and the PipelineRun's results say aborted
-// and why.
+// continue signals at each step, then an abort signal. The canary takes its
+// exact share (1 of 2 pods at 25 % and 50 %: stable shrinks to 1), the stable
+// pod kept through the canary is never replaced, stable is restored to 2 on
+// abort, the canary goes, and the PipelineRun's results say aborted and why.
 func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 	t.Parallel()
 	slipway(t) // installs the Pipeline and the deployer account
@@ -80,13 +82,11 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 	v2 := pushWebApp(t, "run v2", true)
 	labels := map[string]string{"app": "web"}
 	deployFixture(ctx, t, ns, webDeployment(ns, "web", 2, labels, v1), webService(ns, "web", labels))
-	stableBefore, _ := podsOf(ctx, t, ns, "app=web,!"+deploy.LabelTrack)
-
 	pr, err := tekton.NewDeployRun(tekton.DeployRunOptions{
 		Namespace: buildsNamespace, Name: tekton.DeployRunName("web", ns, "local", time.Now().UnixNano()%1_000_000),
 		SlipwayImage: slipwayToolsImage(ctx, t), ServiceAccount: deployerAccount,
 		App: "web", Env: "e2e", Cluster: "local", Image: v2, TargetNamespace: ns, Deployment: "web",
-		Strategy: "canary", Steps: []int{50, 100}, Pause: tekton.PauseManual, ProgressDeadline: 2 * time.Minute, Timeout: 8 * time.Minute,
+		Strategy: "canary", Steps: []int{25, 50, 100}, Pause: tekton.PauseManual, ProgressDeadline: 2 * time.Minute, Timeout: 8 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,11 +103,15 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 	})
 
 	kube := framework.Get(t).Kube
-	waitProgress(ctx, t, ns, "web", "paused at canary 50%: waiting for continue")
+	waitProgress(ctx, t, ns, "web", "paused at canary 25%: waiting for continue")
+	stableKept, _ := podsOf(ctx, t, ns, "app=web,!"+deploy.LabelTrack)
+	if len(stableKept) != 1 {
+		t.Errorf("stable pods at 25%% of 2 = %v, want 1 (the canary's exact share is 1 pod)", stableKept)
+	}
 	if err := deploy.Signal(ctx, kube, ns, "web", rollout.SignalContinue, "", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitProgress(ctx, t, ns, "web", "paused at canary 100%: waiting for continue")
+	waitProgress(ctx, t, ns, "web", "paused at canary 50%: waiting for continue")
 	if err := deploy.Signal(ctx, kube, ns, "web", rollout.SignalAbort, "", "e2e says no"); err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +126,18 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 	if got := deploymentImage(ctx, t, ns, "web"); got != v1 {
 		t.Errorf("stable image = %s, want untouched %s", got, v1)
 	}
-	if after, _ := podsOf(ctx, t, ns, "app=web,!"+deploy.LabelTrack); strings.Join(after, ",") != strings.Join(stableBefore, ",") {
-		t.Errorf("stable pods replaced: %v → %v", stableBefore, after)
+	var after []string
+	_ = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(context.Context) (bool, error) {
+		after, _ = podsOf(ctx, t, ns, "app=web,!"+deploy.LabelTrack)
+		return len(after) == 2, nil
+	})
+	if len(after) != 2 {
+		t.Errorf("stable pods after the abort = %v, want 2 (restored)", after)
+	}
+	for _, uid := range stableKept {
+		if !slices.Contains(after, uid) {
+			t.Errorf("stable pod %s kept through the canary was replaced: %v → %v", uid, stableKept, after)
+		}
 	}
 	if _, err := kube.AppsV1().Deployments(ns).Get(ctx, "web-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("web-canary is still there (err %v)", err)

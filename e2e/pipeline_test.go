@@ -139,7 +139,7 @@ func checkTargetURLs(t *testing.T, s *slipwayStack, sts []fakescm.Status, run st
 	}
 }
 
-// checkImage: every task ran, the registry serves the digest the run
+// checkImage: every task ran (the policy step included), the registry serves the digest the run
 // reported under the expected name, and the image's provenance names the
 // repository and the commit.
 func checkImage(ctx context.Context, t *testing.T, pr *pipelinev1.PipelineRun, cloneURL, repo, sha string) {
@@ -150,7 +150,7 @@ func checkImage(ctx context.Context, t *testing.T, pr *pipelinev1.PipelineRun, c
 // checkImageAt is checkImage for an image expected at want (repo:tag).
 func checkImageAt(ctx context.Context, t *testing.T, pr *pipelinev1.PipelineRun, cloneURL, want, sha string) {
 	t.Helper()
-	if diff := cmp.Diff([]string{"build-push", "clone", "generate-dockerfile", "unit-test"}, pipelineTasks(pr)); diff != "" {
+	if diff := cmp.Diff([]string{"build-push", "clone", "generate-dockerfile", "policy", "unit-test"}, pipelineTasks(pr)); diff != "" {
 		t.Errorf("tasks of the run (-want +got)\n%s", diff)
 	}
 	url, digest := result(pr, "IMAGE_URL"), result(pr, "IMAGE_DIGEST")
