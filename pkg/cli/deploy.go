@@ -299,7 +299,8 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 	}
 	d := deploy.New(client, opts...)
 	var done string
-	if o.mode == rollout.ModeOrphans {
+	switch o.mode {
+	case rollout.ModeOrphans:
 		var objs []string
 		if objs, err = deploy.Orphans(cmd.Context(), client, o.spec.Namespace, o.claimed); err == nil {
 			done = fmt.Sprintf("%d objects in %s that no app claims", len(objs), o.spec.Namespace)
@@ -310,7 +311,7 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 				return o.result(rollout.OutcomeFailed, werr.Error(), werr)
 			}
 		}
-	} else if o.mode == rollout.ModeDeleteApp {
+	case rollout.ModeDeleteApp:
 		var objs []string
 		if objs, err = d.DeleteAppSet(cmd.Context(), o.spec); err == nil {
 			done = deploy.DeletedLine(o.spec, objs)
@@ -318,7 +319,7 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 				return o.result(rollout.OutcomeFailed, werr.Error(), werr)
 			}
 		}
-	} else {
+	default:
 		done, err = d.Do(cmd.Context(), o.mode, o.spec)
 	}
 	var rb *deploy.RollbackError
