@@ -77,7 +77,8 @@ FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab pk
 	pkg/dockerfile:FuzzPythonConstraint pkg/failure:FuzzExplain pkg/api:FuzzValidName pkg/api/client:FuzzParseEvents \
 	pkg/sbom:FuzzParseStatement pkg/policy:FuzzParse pkg/policy:FuzzConstraint \
 	pkg/advisory:FuzzParseRecord pkg/advisory:FuzzVersionOrderings pkg/advisory:FuzzCVSS3 \
-	pkg/testreport:FuzzParseJUnit pkg/testreport:FuzzConvertGoTest pkg/testreport:FuzzReadSummary
+	pkg/testreport:FuzzParseJUnit pkg/testreport:FuzzConvertGoTest pkg/testreport:FuzzReadSummary \
+	pkg/rollout:FuzzParseQuery
 
 define run-fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -185,7 +184,7 @@ func (o *deployOptions) complete() error {
 		return errors.New("--http-route and --nginx-ingress apply to --strategy canary only")
 	}
 	for _, a := range o.analysis {
-		q, err := parseAnalysis(a)
+		q, err := rollout.ParseQuery(a)
 		if err != nil {
 			return err
 		}
@@ -230,28 +229,6 @@ func (o *deployOptions) manifests() error {
 		Namespace: o.spec.Namespace, ImageName: rc.Manifests.Image, Image: o.spec.Image,
 	})
 	return err
-}
-
-// parseAnalysis reads "NAME=PROMQL<=MAX" or "NAME=PROMQL>=MIN"; the last
-// comparison operator splits, so PromQL may contain its own.
-func parseAnalysis(s string) (deploy.Query, error) {
-	name, rest, ok := strings.Cut(s, "=")
-	le, ge := strings.LastIndex(rest, "<="), strings.LastIndex(rest, ">=")
-	if !ok || name == "" || max(le, ge) <= 0 {
-		return deploy.Query{}, fmt.Errorf("--analysis %q: want NAME=PROMQL<=MAX or NAME=PROMQL>=MIN", s)
-	}
-	i := max(le, ge)
-	v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+2:]), 64)
-	if err != nil {
-		return deploy.Query{}, fmt.Errorf("--analysis %q: threshold: %w", s, err)
-	}
-	q := deploy.Query{Name: name, Query: strings.TrimSpace(rest[:i])}
-	if i == le {
-		q.Max = &v
-	} else {
-		q.Min = &v
-	}
-	return q, nil
 }
 
 func (o *deployOptions) run(cmd *cobra.Command) error {

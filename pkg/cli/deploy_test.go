@@ -11,39 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"github.com/slipway-ci/slipway/pkg/deploy"
 )
-
-func floatPtr(v float64) *float64 { return &v }
-
-func TestParseAnalysis(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    deploy.Query
-		wantErr bool
-	}{
-		{in: `errors=sum(rate(http_requests_total{code=~"5.."}[1m]))<=0.05`,
-			want: deploy.Query{Name: "errors", Query: `sum(rate(http_requests_total{code=~"5.."}[1m]))`, Max: floatPtr(0.05)}},
-		{in: "up=min(up{job='shop'}) >= 1", want: deploy.Query{Name: "up", Query: "min(up{job='shop'})", Min: floatPtr(1)}},
-		{in: "ratio=a >= b <= 2", want: deploy.Query{Name: "ratio", Query: "a >= b", Max: floatPtr(2)}},
-		{in: "noop=up", wantErr: true},
-		{in: "=up<=1", wantErr: true},
-		{in: "x=up<=many", wantErr: true},
-		{in: "x=<=1", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseAnalysis(tt.in)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("parseAnalysis error = %v, want error %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseAnalysis (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
 
 func TestDeployCmdRefusesBadFlags(t *testing.T) {
 	digest := "registry.test/shop@sha256:" + strings.Repeat("a", 64)

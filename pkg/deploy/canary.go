@@ -344,6 +344,13 @@ func canaryFrom(stable *appsv1.Deployment, name string, s Spec, svc *corev1.Serv
 // analyse watches the canary for the step's pause (at least one look),
 // or with a manual pause until one more continue was signalled, and
 // returns why it is unhealthy or aborted, or "".
+//
+// Each look runs the analysis queries. A value out of bounds is a
+// failure, and failures beyond a query's FailureLimit abort the step. No
+// data, NaN or an unanswered query is inconclusive: beyond the query's
+// InconclusiveLimit the step holds, paused for a human, until a continue
+// (which clears the counts and resumes the step's remaining time) or an
+// abort; the pods are still watched while it holds.
 func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podCheck, pct int) (string, error) {
 	end := d.clock.Now().Add(s.Pause)
 	if s.ManualPause {
@@ -351,6 +358,9 @@ func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podC
 	} else {
 		d.status(ctx, "canary %d%%: analysing %s", pct, s.Pause)
 	}
+	failures := make([]int, len(s.Analysis.Queries))
+	inconclusive := make([]int, len(s.Analysis.Queries))
+	held, left := false, time.Duration(0)
 	for {
 		continues, err := d.signalled(ctx)
 		if err != nil {
@@ -370,25 +380,49 @@ func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podC
 		if why := podTrouble(pods, check.maxRestarts); why != "" {
 			return fmt.Sprintf("canary %s: %s", name, why), nil
 		}
-		for _, q := range s.Analysis.Queries {
-			v, err := d.metrics.Query(ctx, q.Query)
-			if err != nil {
-				return "", fmt.Errorf("analysis query %s: %w", q.Name, err)
-			}
-			if q.Min != nil && v < *q.Min {
-				return fmt.Sprintf("analysis %s = %g, below the minimum %g", q.Name, v, *q.Min), nil
-			}
-			if q.Max != nil && v > *q.Max {
-				return fmt.Sprintf("analysis %s = %g, above the maximum %g", q.Name, v, *q.Max), nil
+		if held && continues > d.sig.waited {
+			d.sig.waited++
+			held, end = false, d.clock.Now().Add(left)
+			clear(failures)
+			clear(inconclusive)
+			d.status(ctx, "canary %d%%: analysing again after a continue, %s left", pct, left.Round(time.Second))
+			continue
+		}
+		if !held {
+			for i, q := range s.Analysis.Queries {
+				v, err := d.metrics.Query(ctx, q.Query)
+				if ctx.Err() != nil {
+					return "", fmt.Errorf("analysis query %s: %w", q.Name, ctx.Err())
+				}
+				if err != nil {
+					if inconclusive[i]++; inconclusive[i] > q.InconclusiveLimit {
+						held, left = true, max(end.Sub(d.clock.Now()), 0)
+						d.status(ctx, "paused at canary %d%%: analysis %s inconclusive %d times (%v); continue to go on, abort to roll back", pct, q.Name, inconclusive[i], err)
+						break
+					}
+					d.logf("canary %d%%: analysis %s inconclusive (%d of %d allowed): %v", pct, q.Name, inconclusive[i], q.InconclusiveLimit, err)
+					continue
+				}
+				if why := breach(q, v); why != "" {
+					if failures[i]++; failures[i] > q.FailureLimit {
+						if q.FailureLimit > 0 {
+							why += fmt.Sprintf(" (%d failures, %d allowed)", failures[i], q.FailureLimit)
+						}
+						return why, nil
+					}
+					d.logf("canary %d%%: %s (%d of %d failures allowed)", pct, why, failures[i], q.FailureLimit)
+				}
 			}
 		}
 		wait := d.poll
-		if s.ManualPause {
+		switch {
+		case held:
+		case s.ManualPause:
 			if continues > d.sig.waited {
 				d.sig.waited++
 				return "", nil
 			}
-		} else {
+		default:
 			if !d.clock.Now().Before(end) {
 				return "", nil
 			}
@@ -398,6 +432,17 @@ func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podC
 			return "", fmt.Errorf("pausing: %w", err)
 		}
 	}
+}
+
+// breach says how v breaks q's bounds, or "".
+func breach(q Query, v float64) string {
+	if q.Min != nil && v < *q.Min {
+		return fmt.Sprintf("analysis %s = %g, below the minimum %g", q.Name, v, *q.Min)
+	}
+	if q.Max != nil && v > *q.Max {
+		return fmt.Sprintf("analysis %s = %g, above the maximum %g", q.Name, v, *q.Max)
+	}
+	return ""
 }
 
 // deleteDeployment removes a Deployment and waits until it and its pods

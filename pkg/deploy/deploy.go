@@ -105,14 +105,10 @@ type Analysis struct {
 	Queries []Query
 }
 
-// Query is a Prometheus instant query whose scalar value must stay within
-// [Min, Max] (a nil bound is not checked).
-type Query struct {
-	Name  string
-	Query string
-	Min   *float64
-	Max   *float64
-}
+// Query is a Prometheus threshold with its failure and inconclusive
+// limits (rollout.ParseQuery reads it from the command line and the
+// release configuration).
+type Query = rollout.Query
 
 // Validate reports the first problem with s, with defaults applied.
 func (s *Spec) Validate() error {

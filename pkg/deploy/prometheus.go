@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -31,6 +32,11 @@ func NewPrometheus(url string, c *http.Client) (*Prometheus, error) {
 	return &Prometheus{api: promv1.NewAPI(client)}, nil
 }
 
+// ErrNoData is an empty result or NaN: nothing to judge by yet (a new
+// canary with no traffic, a rate over no requests). The analysis counts it
+// as inconclusive, not as a failure.
+var ErrNoData = errors.New("no data")
+
 // Query runs an instant query at the server's current time. The result
 // must be a scalar or a vector of exactly one sample, so a threshold
 // compares one number.
@@ -44,6 +50,9 @@ func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
 	case *model.Scalar:
 		v = r.Value
 	case model.Vector:
+		if len(r) == 0 {
+			return 0, fmt.Errorf("prometheus query %q: %w", query, ErrNoData)
+		}
 		if len(r) != 1 {
 			return 0, fmt.Errorf("prometheus query %q: %d series, want exactly 1", query, len(r))
 		}
@@ -53,7 +62,7 @@ func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
 	}
 	// NaN fails every comparison, so it would pass any threshold.
 	if math.IsNaN(float64(v)) {
-		return 0, fmt.Errorf("prometheus query %q: value is NaN (no data?)", query)
+		return 0, fmt.Errorf("prometheus query %q: NaN: %w", query, ErrNoData)
 	}
 	return float64(v), nil
 }

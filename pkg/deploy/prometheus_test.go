@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,15 +15,16 @@ func TestPrometheusQuery(t *testing.T) {
 		body    string
 		want    float64
 		wantErr string
+		noData  bool // errors.Is(err, ErrNoData): inconclusive, not failed
 	}{
-		{"vector of one", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.1,"0.25"]}]}}`, 0.25, ""},
-		{"scalar", `{"status":"success","data":{"resultType":"scalar","result":[1700000000.1,"3"]}}`, 3, ""},
-		{"empty vector", `{"status":"success","data":{"resultType":"vector","result":[]}}`, 0, "0 series, want exactly 1"},
-		{"two series", `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`, 0, "2 series"},
-		{"matrix", `{"status":"success","data":{"resultType":"matrix","result":[]}}`, 0, `result type "matrix"`},
-		{"error", `{"status":"error","errorType":"bad_data","error":"parse error"}`, 0, "bad_data: parse error"},
-		{"not json", `<html>`, 0, "bad_response"},
-		{"NaN", `{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}`, 0, "NaN"},
+		{"vector of one", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.1,"0.25"]}]}}`, 0.25, "", false},
+		{"scalar", `{"status":"success","data":{"resultType":"scalar","result":[1700000000.1,"3"]}}`, 3, "", false},
+		{"empty vector", `{"status":"success","data":{"resultType":"vector","result":[]}}`, 0, "no data", true},
+		{"two series", `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`, 0, "2 series", false},
+		{"matrix", `{"status":"success","data":{"resultType":"matrix","result":[]}}`, 0, `result type "matrix"`, false},
+		{"error", `{"status":"error","errorType":"bad_data","error":"parse error"}`, 0, "bad_data: parse error", false},
+		{"not json", `<html>`, 0, "bad_response", false},
+		{"NaN", `{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}`, 0, "NaN", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +55,9 @@ func TestPrometheusQuery(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Query = %v, %v; want error containing %q", got, err, tt.wantErr)
+				}
+				if errors.Is(err, ErrNoData) != tt.noData {
+					t.Errorf("errors.Is(%v, ErrNoData) = %v, want %v", err, !tt.noData, tt.noData)
 				}
 				return
 			}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-ci/slipway/pkg/rollout"
 )
 
 // PauseManual is the canary pause that waits for `slipway promote --continue`.
@@ -331,9 +333,8 @@ func (r Rollout) validate() []error {
 		errs = append(errs, fmt.Errorf("maxRestarts %d must not be negative", *r.MaxRestarts))
 	}
 	for _, a := range r.Analysis {
-		name, rest, ok := strings.Cut(a, "=")
-		if !ok || name == "" || max(strings.LastIndex(rest, "<="), strings.LastIndex(rest, ">=")) <= 0 {
-			errs = append(errs, fmt.Errorf("analysis %q: want NAME=PROMQL<=MAX or NAME=PROMQL>=MIN", a))
+		if _, err := rollout.ParseQuery(a); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(r.Analysis) > 0 && r.PrometheusURL == "" {

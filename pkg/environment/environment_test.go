@@ -34,7 +34,7 @@ func TestExample(t *testing.T) {
 			Strategy: "bluegreen", Steps: []int{10, 50, 100}, Pause: "manual", SmokeURL: "http://{preview}/healthz",
 			ScaleDownDelay: "5m", ProgressDeadline: "10m", MaxRestarts: int32p(1),
 			PrometheusURL: "http://prometheus.monitoring.svc:9090",
-			Analysis:      []string{`error-rate=sum(rate(http_requests_total{code=~"5.."}[1m]))/sum(rate(http_requests_total[1m]))<=0.01`},
+			Analysis:      []string{`error-rate=sum(rate(http_requests_total{code=~"5.."}[1m]))/sum(rate(http_requests_total[1m]))<=0.01 failureLimit=1 inconclusiveLimit=2`},
 			HTTPRoute:     "apps-prod/shop",
 		},
 	}
@@ -110,6 +110,8 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`apps[0] (web).environments.prod.rollout: strategy "yolo"`}},
 		{name: "analysis without prometheus", yaml: strings.Replace(base, "approval: true", "approval: true\n    rollout: {analysis: [\"err=rate(x[1m])<=0.1\", \"broken\"]}", 1),
 			want: []string{`analysis "broken": want NAME=PROMQL<=MAX`, "analysis needs prometheusURL"}},
+		{name: "analysis limits", yaml: strings.Replace(base, "approval: true", "approval: true\n    rollout: {prometheusURL: \"http://p:9090\", analysis: [\"err=x<=0.1 failureLimit=-1\", \"up=y>=1 retries=3\"]}", 1),
+			want: []string{"failureLimit must be a whole number from 0 to 1000", `unknown option "retries=3"`}},
 		{name: "both traffic routers", yaml: strings.Replace(base, "approval: true", "approval: true\n    rollout: {httpRoute: r, nginxIngress: i}", 1),
 			want: []string{"httpRoute and nginxIngress are exclusive"}},
 		{name: "bad app fields", yaml: strings.NewReplacer("repo: acme/web", "repo: https://git.example/web", "cloneURL: https://git.example/acme/web.git", "cloneURL: acme/web").Replace(base) + "    image: Web:1\n",
