@@ -181,7 +181,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(&b, "- %d pushes per burst. Load c=N: closed loop, N senders each sending its next push when answered (saturation; latency is mostly queueing once Slipway or the floor falls behind). Load open R/s: a push starts every 1/R s whatever the answers, latency from its scheduled start (no coordinated omission). Slipway ran as a `slipway serve` subprocess with --dispatch-workers %d, %s, default --kube-qps/--kube-burst, --install-pipelines=false in a fresh `bench-dispatch-*` namespace (the floor in another, so Slipway's reporter ignores its runs) whose slipway-ci Pipeline needs a parameter no run passes, so Tekton fails each run in one reconcile and starts no pod. `.slipway.yaml` reads are real HTTP calls to an in-process fakescm (GitHub API; answers 404, so defaults apply). Before each burst the bench waits (at most 5 s) for Tekton's controller to reconcile the runs of the bursts before, and an engine's namespaces are gone before the next engine starts.\n", o.events, o.workers, waitNote(o.dispatchWait))
 	b.WriteString("- floor: the same PipelineRuns (built beforehand with pkg/tekton.NewCIRun) created with client-go (QPS unlimited), c in flight; its \"create\" column is Create's round trip. visible: request start → ADDED on a watch opened before the bursts. lost: accepted (2xx / created) but never seen (30 s without a new run ends the wait); dup: more than one PipelineRun for one push. Slipway CPU is the process's user+system time during its burst and wait; RSS is its VmHWM.\n")
 	if trig != nil {
-		b.WriteString(triggersNote)
+		fmt.Fprintf(&b, triggersNote, triggersVersion(o.triggersConfig))
 	}
 	b.WriteString("- bad signature →: the status answered to one push signed with the wrong secret, sent just before the burst, and whether a PipelineRun was made from it.\n\n")
 	if err := dispatch.WriteTable(&b, results, trig); err != nil {
@@ -264,4 +264,13 @@ func waitNote(d time.Duration) string {
 }
 
 // triggersNote says how the Triggers rows were made.
-const triggersNote = "- triggers: Tekton Triggers v0.37.0 (bench/triggers/go.mod), its `cmd/eventlistenersink` and `cmd/interceptors` run out of cluster as processes against the same apiserver with the bench's kubeconfig, args and env as the Triggers controller renders them (no Triggers controller runs; the bench sets the ClusterInterceptors' status.address.url to the local interceptors). The core `github` ClusterInterceptor over HTTPS (a CA and certificate the bench makes) with `secretRef` and `eventTypes: [push]`; a TriggerBinding and TriggerTemplate make the floor's v1 PipelineRun (same Pipeline, params, labels; image-tag is the full SHA and the event-id label Triggers' event id). Measured once per run, not per store, in its own namespace with its own floor before each burst: \"installed\" is the sink as rendered (client-go's default QPS 5, burst 10), \"tuned\" adds KUBE_API_QPS=1000 KUBE_API_BURST=2000 to its environment. Its 2xx is the sink's answer (it answers before the interceptor runs); CPU and RSS are the sink's and the interceptors' together.\n"
+const triggersNote = "- triggers: Tekton Triggers %s (bench/triggers/go.mod), its `cmd/eventlistenersink` and `cmd/interceptors` run out of cluster as processes against the same apiserver with the bench's kubeconfig, args and env as the Triggers controller renders them (no Triggers controller runs; the bench sets the ClusterInterceptors' status.address.url to the local interceptors). The core `github` ClusterInterceptor over HTTPS (a CA and certificate the bench makes) with `secretRef` and `eventTypes: [push]`; a TriggerBinding and TriggerTemplate make the floor's v1 PipelineRun (same Pipeline, params, labels; image-tag is the full SHA and the event-id label Triggers' event id). Measured once per run, not per store, in its own namespace with its own floor before each burst: \"installed\" is the sink as rendered (client-go's default QPS 5, burst 10), \"tuned\" adds KUBE_API_QPS=1000 KUBE_API_BURST=2000 to its environment. Its 2xx is the sink's answer (it answers before the interceptor runs); CPU and RSS are the sink's and the interceptors' together.\n"
+
+// triggersVersion reads the Triggers version from its config dir's path in
+// the module cache (…/triggers@v0.37.0/config), the version that was built.
+func triggersVersion(configDir string) string {
+	if _, v, ok := strings.Cut(filepath.Base(filepath.Dir(filepath.Clean(configDir))), "@"); ok {
+		return v
+	}
+	return "(version unknown: --triggers-config is not in the module cache)"
+}

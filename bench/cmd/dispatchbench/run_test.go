@@ -50,3 +50,16 @@ func TestParseRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestTriggersVersion(t *testing.T) {
+	tests := []struct{ dir, want string }{
+		{"/root/go/pkg/mod/github.com/tektoncd/triggers@v0.37.0/config", "v0.37.0"},
+		{"/root/go/pkg/mod/github.com/tektoncd/triggers@v0.37.0/config/", "v0.37.0"},
+		{"/src/triggers/config", "(version unknown: --triggers-config is not in the module cache)"},
+	}
+	for _, tt := range tests {
+		if got := triggersVersion(tt.dir); got != tt.want {
+			t.Errorf("triggersVersion(%q) = %q, want %q", tt.dir, got, tt.want)
+		}
+	}
+}
