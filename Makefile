@@ -126,10 +126,14 @@ bench-build: ## Build benchmark: cold build, source-only rebuild and image size 
 DISPATCH_FLAGS ?=
 
 .PHONY: bench-dispatch
-bench-dispatch: ## Webhook → PipelineRun through a real `slipway serve` vs the client-go floor, on the local stack's apiserver (bench-* namespaces, no pods), SQLite and PostgreSQL, plus the SIGTERM/restart burst; writes bench/RESULTS.md.
+bench-dispatch: ## Webhook → PipelineRun through a real `slipway serve` and a Tekton Triggers EventListener vs the client-go floor, on the local stack's apiserver (bench-* namespaces, no pods), SQLite and PostgreSQL, plus the SIGTERM/restart burst; writes bench/RESULTS.md.
 	$(GO) build -o $(BIN)/slipway ./cmd/slipway
 	$(GO) build -o $(BIN)/dispatchbench ./bench/cmd/dispatchbench
+# Triggers from its own module (bench/triggers/go.mod pins the version), so Slipway's go.mod stays out of its graph.
+	cd bench/triggers && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ github.com/tektoncd/triggers/cmd/eventlistenersink github.com/tektoncd/triggers/cmd/interceptors
 	@. e2e/stack/env.sh && eval "$$(hack/postgres.sh up)" && $(BIN)/dispatchbench --slipway $(BIN)/slipway \
+		--triggers-sink $(BIN)/eventlistenersink --triggers-interceptors $(BIN)/interceptors \
+		--triggers-config "$$(cd bench/triggers && $(GO) list -m -f '{{.Dir}}' github.com/tektoncd/triggers)/config" \
 		--engines sqlite,postgres --events $(BENCH_EVENTS) --concurrency $(BENCH_CONCURRENCY) --out bench/RESULTS.md $(DISPATCH_FLAGS)
 
 ##@ Quality

@@ -106,6 +106,11 @@ type Row struct {
 	// Creates are its PipelineRun creates: from Slipway's histogram (N,
 	// Mean) or, with Config.Proxy, as the proxy timed them.
 	Creates Creates
+	// BadSignature is the status Slipway answered a push signed with the
+	// wrong secret, sent just before the burst; BadSignatureRun whether a
+	// PipelineRun was made from it all the same.
+	BadSignature    int
+	BadSignatureRun bool
 }
 
 // Shutdown is the SIGTERM burst.
@@ -236,54 +241,26 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	defer func() { err = errors.Join(err, sw.stop()) }()
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: time.Minute}
-	runOpts := tekton.RunOptions{Namespace: floorNS, ImagePrefix: imagePrefix, SlipwayImage: "ghcr.io/slipway-ci/slipway:latest", Size: "1Gi",
-		Timeout: time.Hour, BuildkitAddr: "tcp://buildkitd.slipway.svc:1234"}
-	type level struct {
-		row  Row
-		name string
-		load func(n int, do func(i int) (bool, error)) []answer
-	}
-	var levels []level
-	for _, c := range cfg.Concurrency {
-		levels = append(levels, level{Row{Engine: cfg.Engine, Concurrency: c}, fmt.Sprintf("%d", c),
-			func(n int, do func(int) (bool, error)) []answer { return burst(n, c, do) }})
-	}
-	for _, r := range cfg.Rates {
-		levels = append(levels, level{Row{Engine: cfg.Engine, Rate: r}, fmt.Sprintf("r%g", r),
-			func(n int, do func(int) (bool, error)) []answer { return openBurst(n, r, do) }})
-	}
-	// settle lets the controller finish reconciling earlier runs first.
-	settle := func() {
-		if n := seen.waitReconciled(ctx, 5*time.Second); n > 0 {
-			fmt.Fprintf(os.Stderr, "dispatch bench: %d runs still not reconciled by Tekton after 5s; measuring anyway\n", n)
-		}
-	}
-	for _, lv := range levels {
-		row := lv.row
+	client := benchClient()
+	runOpts := benchRunOptions(floorNS)
+	settle := func() { settleTekton(ctx, seen) }
+	for _, lv := range loadLevels(cfg.Concurrency, cfg.Rates) {
+		row := Row{Engine: cfg.Engine, Concurrency: lv.concurrency, Rate: lv.rate}
 		settle()
-		// The floor: the same runs straight from client-go.
-		ds, fx, err := pushDeliveries(cfg.Events, []byte(secret), "floor-"+lv.name)
+		if row.Floor, err = floorBurst(ctx, tc, lv, cfg.Events, runOpts, seen, cfg.Quiet); err != nil {
+			return res, err
+		}
+
+		// Slipway.
+		ds, _, err := pushDeliveries(cfg.Events, []byte(secret), "slipway-"+lv.name)
 		if err != nil {
 			return res, err
 		}
-		prs := make([]*pipelinev1.PipelineRun, len(ds))
-		for i, d := range ds {
-			if prs[i], err = tekton.NewCIRun(floorEvent(d, fx, int64(1_000_000+i)), &repoconfig.Config{}, runOpts); err != nil {
-				return res, fmt.Errorf("floor PipelineRun: %w", err)
-			}
-		}
-		answers := lv.load(len(ds), func(i int) (bool, error) {
-			_, err := tc.TektonV1().PipelineRuns(floorNS).Create(ctx, prs[i], metav1.CreateOptions{})
-			return err == nil, err
-		})
-		row.Floor = measure(ctx, ds, answers, seen, cfg.Quiet)
-
-		// Slipway.
-		if ds, _, err = pushDeliveries(cfg.Events, []byte(secret), "slipway-"+lv.name); err != nil {
+		settle()
+		bad, err := badSignature(ctx, client, sw.url+"/hooks/github", "slipway-"+lv.name)
+		if err != nil {
 			return res, err
 		}
-		settle()
 		before, err := readProc(sw.pid())
 		if err != nil {
 			return res, err
@@ -299,8 +276,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if err != nil {
 			return res, err
 		}
-		answers = lv.load(len(ds), func(i int) (bool, error) { return post(ctx, client, sw.url, ds[i]) })
+		answers := lv.run(len(ds), func(i int) (bool, error) { return post(ctx, client, sw.url+"/hooks/github", ds[i]) })
 		row.Slipway = measure(ctx, ds, answers, seen, cfg.Quiet)
+		row.BadSignature, row.BadSignatureRun = bad.status, seen.runs(bad.sha) > 0
 		after, err := readProc(sw.pid())
 		if err != nil {
 			return res, err
@@ -443,11 +421,12 @@ func openBurst(n int, rate float64, do func(i int) (bool, error)) []answer {
 	return out
 }
 
-// post sends one delivery and reports whether Slipway accepted it.
-func post(ctx context.Context, client *http.Client, base string, d delivery) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/hooks/github", bytes.NewReader(d.body))
+// send posts one delivery to url as GitHub would and returns the answer's
+// status code.
+func send(ctx context.Context, client *http.Client, url string, d delivery) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.body))
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
@@ -455,14 +434,109 @@ func post(ctx context.Context, client *http.Client, base string, d delivery) (bo
 	req.Header.Set("X-Hub-Signature-256", d.signature)
 	resp, err := client.Do(req)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return false, fmt.Errorf("answered %s", resp.Status)
+	return resp.StatusCode, nil
+}
+
+// post sends one delivery and reports whether it was accepted (2xx).
+func post(ctx context.Context, client *http.Client, url string, d delivery) (bool, error) {
+	code, err := send(ctx, client, url, d)
+	if err != nil {
+		return false, err
+	}
+	if code/100 != 2 {
+		return false, fmt.Errorf("answered %d %s", code, http.StatusText(code))
 	}
 	return true, nil
+}
+
+// badPush is a push signed with the wrong secret and what it was answered.
+type badPush struct {
+	sha    string
+	status int
+}
+
+// badSignature sends one push signed with the wrong secret. Its SHA is its
+// own, so a run made from it anyway is seen on the watch.
+func badSignature(ctx context.Context, client *http.Client, url, tag string) (badPush, error) {
+	ds, _, err := pushDeliveries(1, []byte("not-"+secret), "badsig-"+tag)
+	if err != nil {
+		return badPush{}, err
+	}
+	code, err := send(ctx, client, url, ds[0])
+	if err != nil {
+		return badPush{}, fmt.Errorf("bad-signature push: %w", err)
+	}
+	return badPush{sha: ds[0].sha, status: code}, nil
+}
+
+// level is one load: closed loop at concurrency, or open loop at rate.
+type level struct {
+	concurrency int
+	rate        float64
+	name        string // tells bursts' SHAs apart
+}
+
+// loadLevels is each closed-loop level, then each open-loop rate.
+func loadLevels(concurrency []int, rates []float64) []level {
+	var out []level
+	for _, c := range concurrency {
+		out = append(out, level{concurrency: c, name: strconv.Itoa(c)})
+	}
+	for _, r := range rates {
+		out = append(out, level{rate: r, name: fmt.Sprintf("r%g", r)})
+	}
+	return out
+}
+
+// run runs do(0..n-1) at this load.
+func (l level) run(n int, do func(i int) (bool, error)) []answer {
+	if l.rate > 0 {
+		return openBurst(n, l.rate, do)
+	}
+	return burst(n, l.concurrency, do)
+}
+
+// floorBurst creates, at load lv, the PipelineRuns Slipway would make for
+// n pushes, straight from client-go, and measures them.
+func floorBurst(ctx context.Context, tc versioned.Interface, lv level, n int, runOpts tekton.RunOptions, seen *sightings, quiet time.Duration) (Stats, error) {
+	ds, fx, err := pushDeliveries(n, []byte(secret), "floor-"+runOpts.Namespace+"-"+lv.name)
+	if err != nil {
+		return Stats{}, err
+	}
+	prs := make([]*pipelinev1.PipelineRun, len(ds))
+	for i, d := range ds {
+		if prs[i], err = tekton.NewCIRun(floorEvent(d, fx, int64(1_000_000+i)), &repoconfig.Config{}, runOpts); err != nil {
+			return Stats{}, fmt.Errorf("floor PipelineRun: %w", err)
+		}
+	}
+	answers := lv.run(len(ds), func(i int) (bool, error) {
+		_, err := tc.TektonV1().PipelineRuns(runOpts.Namespace).Create(ctx, prs[i], metav1.CreateOptions{})
+		return err == nil, err
+	})
+	return measure(ctx, ds, answers, seen, quiet), nil
+}
+
+// benchRunOptions are the options of every bench run in ns.
+func benchRunOptions(ns string) tekton.RunOptions {
+	return tekton.RunOptions{Namespace: ns, ImagePrefix: imagePrefix, SlipwayImage: "ghcr.io/slipway-ci/slipway:latest", Size: "1Gi",
+		Timeout: time.Hour, BuildkitAddr: "tcp://buildkitd.slipway.svc:1234"}
+}
+
+// benchClient sends the pushes: enough keep-alive connections for the
+// highest concurrency, as GitHub opens many.
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: time.Minute}
+}
+
+// settleTekton lets the controller finish reconciling earlier runs first.
+func settleTekton(ctx context.Context, seen *sightings) {
+	if n := seen.waitReconciled(ctx, 5*time.Second); n > 0 {
+		fmt.Fprintf(os.Stderr, "dispatch bench: %d runs still not reconciled by Tekton after 5s; measuring anyway\n", n)
+	}
 }
 
 // measure waits for the accepted deliveries' runs and computes the stats.

@@ -63,19 +63,46 @@ func verdict(ok bool, s string) string {
 	return "**not met**: " + s
 }
 
-// WriteTable writes the rows and the shutdown bursts as Markdown.
-func WriteTable(w io.Writer, results []Result) error {
+// tableRow is one line of the main table.
+func tableRow(store, load, who string, st Stats, cpu time.Duration, rssKiB int64, badSig string) string {
+	events, cpus, rss := "—", "", ""
+	if who != "floor" {
+		events = fmt.Sprintf("%.0f", st.EventsPerSec)
+		cpus, rss = fmt.Sprintf("%.2f", cpu.Seconds()), fmt.Sprintf("%.0f", float64(rssKiB)/1024)
+	}
+	return fmt.Sprintf("| %s | %s | %s | %d/%d | %s | %s | %s | %s | %s | %.0f | %d | %d | %s | %s | %s |\n",
+		store, load, who, st.Accepted, st.Events, ms(st.AnswerP50), ms(st.AnswerP99), ms(st.VisibleP50), ms(st.VisibleP99), events, st.RunsPerSec,
+		st.Lost, st.Duplicates, cpus, rss, badSig)
+}
+
+// badSig is the bad-signature column: the status answered, and whether a
+// run was made from the push anyway.
+func badSig(status int, run bool) string {
+	if status == 0 {
+		return ""
+	}
+	if run {
+		return fmt.Sprintf("%d, **run made**", status)
+	}
+	return fmt.Sprintf("%d, no run", status)
+}
+
+// WriteTable writes the rows, the Triggers rows (trig may be nil) and the
+// shutdown bursts as Markdown.
+func WriteTable(w io.Writer, results []Result, trig *TriggersResult) error {
 	var b bytes.Buffer
-	b.WriteString("| store | load | who | accepted | 2xx/create p50 | p99 ms | visible p50 | p99 ms | events/s | runs/s | lost | dup | CPU s | peak RSS MiB |\n")
-	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| store | load | who | accepted | 2xx/create p50 | p99 ms | visible p50 | p99 ms | events/s | runs/s | lost | dup | CPU s | peak RSS MiB | bad signature → |\n")
+	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, res := range results {
 		for _, r := range res.Rows {
-			f, s := r.Floor, r.Slipway
-			fmt.Fprintf(&b, "| %s | %s | floor | %d/%d | %s | %s | %s | %s | — | %.0f | %d | %d | | |\n",
-				r.Engine, r.Load(), f.Accepted, f.Events, ms(f.AnswerP50), ms(f.AnswerP99), ms(f.VisibleP50), ms(f.VisibleP99), f.RunsPerSec, f.Lost, f.Duplicates)
-			fmt.Fprintf(&b, "| %s | %s | slipway | %d/%d | %s | %s | %s | %s | %.0f | %.0f | %d | %d | %.2f | %.0f |\n",
-				r.Engine, r.Load(), s.Accepted, s.Events, ms(s.AnswerP50), ms(s.AnswerP99), ms(s.VisibleP50), ms(s.VisibleP99), s.EventsPerSec, s.RunsPerSec, s.Lost, s.Duplicates,
-				r.CPU.Seconds(), float64(r.PeakRSSKiB)/1024)
+			b.WriteString(tableRow(r.Engine, r.Load(), "floor", r.Floor, 0, 0, ""))
+			b.WriteString(tableRow(r.Engine, r.Load(), "slipway", r.Slipway, r.CPU, r.PeakRSSKiB, badSig(r.BadSignature, r.BadSignatureRun)))
+		}
+	}
+	if trig != nil {
+		for _, r := range trig.Rows {
+			b.WriteString(tableRow("—", r.Load(), "floor", r.Floor, 0, 0, ""))
+			b.WriteString(tableRow("—", r.Load(), "triggers "+r.Variant, r.Triggers, r.CPU, r.PeakRSSKiB, badSig(r.BadSignature, r.BadSignatureRun)))
 		}
 	}
 	b.WriteString("\nAims per row:\n\n")
@@ -144,6 +171,13 @@ func WriteTable(w io.Writer, results []Result) error {
 		if res.Shutdown != nil {
 			for _, e := range res.Shutdown.Errors {
 				fmt.Fprintf(&b, "\n- %s SIGTERM burst error: `%s`", res.Engine, e)
+			}
+		}
+	}
+	if trig != nil {
+		for _, r := range trig.Rows {
+			for _, e := range append(r.Floor.Errors, r.Triggers.Errors...) {
+				fmt.Fprintf(&b, "\n- triggers %s %s error: `%s`", r.Variant, r.Load(), e)
 			}
 		}
 	}

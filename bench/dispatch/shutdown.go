@@ -29,7 +29,7 @@ func shutdownBurst(ctx context.Context, cfg Config, sw *slipwayProc, client *htt
 	var termErr error
 	termDone := make(chan struct{})
 	answers := burst(len(ds), shutdownConcurrency, func(i int) (bool, error) {
-		ok, err := post(ctx, client, sw.url, ds[i])
+		ok, err := post(ctx, client, sw.url+"/hooks/github", ds[i])
 		if answered.Add(1) == int64(len(ds)/2) {
 			once.Do(func() {
 				go func() {
@@ -60,7 +60,7 @@ func shutdownBurst(ctx context.Context, cfg Config, sw *slipwayProc, client *htt
 	if err := sw.start(ctx); err != nil {
 		return sd, fmt.Errorf("restarting slipway: %w", err)
 	}
-	redo := burst(len(again), shutdownConcurrency, func(j int) (bool, error) { return post(ctx, client, sw.url, ds[again[j]]) })
+	redo := burst(len(again), shutdownConcurrency, func(j int) (bool, error) { return post(ctx, client, sw.url+"/hooks/github", ds[again[j]]) })
 	errs := map[string]bool{}
 	for j, a := range redo {
 		answers[again[j]] = a

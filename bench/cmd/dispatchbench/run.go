@@ -41,6 +41,10 @@ type options struct {
 	proxy        bool
 	dispatchWait time.Duration
 	out          string
+	// triggers adds the Tekton Triggers rows: sink and interceptors are
+	// its binaries, triggersConfig the Triggers module's config/ dir.
+	triggers                           bool
+	sink, interceptors, triggersConfig string
 }
 
 func parse(args []string) (options, error) {
@@ -56,6 +60,10 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.dispatchWait, "dispatch-wait", -1, "Slipway's --dispatch-wait (negative: its default)")
 	fs.BoolVar(&o.sigterm, "sigterm", true, "also run the SIGTERM/restart burst on each store")
 	fs.BoolVar(&o.proxy, "proxy", false, "send Slipway's API requests through a counting, timing loopback proxy (an extra hop the floor does not take)")
+	fs.BoolVar(&o.triggers, "triggers", true, "also measure a Tekton Triggers EventListener (installed and tuned) on the same apiserver, once per run")
+	fs.StringVar(&o.sink, "triggers-sink", "bin/eventlistenersink", "path of Triggers' cmd/eventlistenersink (make bench-dispatch builds it from bench/triggers)")
+	fs.StringVar(&o.interceptors, "triggers-interceptors", "bin/interceptors", "path of Triggers' cmd/interceptors")
+	fs.StringVar(&o.triggersConfig, "triggers-config", "", "the config/ dir of the github.com/tektoncd/triggers module (required with --triggers; make bench-dispatch finds it with go mod download)")
 	fs.StringVar(&o.out, "out", "", "Markdown file to write the results section into (replaced between markers, else appended); empty: stdout only")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -110,6 +118,9 @@ func parse(args []string) (options, error) {
 	if len(o.concurrency) == 0 && len(o.rates) == 0 {
 		return o, errors.New("--concurrency and --rate are both empty: nothing to measure")
 	}
+	if o.triggers && o.triggersConfig == "" {
+		return o, errors.New("--triggers needs --triggers-config: the config/ dir of the Triggers module (or --triggers=false)")
+	}
 	return o, nil
 }
 
@@ -150,6 +161,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "dispatchbench: %s %s: %s\n", engine, r.Load(), strings.Join(r.Met(), "; "))
 		}
 	}
+	var trig *dispatch.TriggersResult
+	if o.triggers {
+		tr, err := dispatch.RunTriggers(ctx, dispatch.TriggersConfig{Sink: o.sink, Interceptors: o.interceptors, ConfigDir: o.triggersConfig,
+			Rest: rc, Kubeconfig: o.kubeconfig, Events: o.events, Concurrency: o.concurrency, Rates: o.rates, Dir: dir})
+		if err != nil {
+			return fmt.Errorf("triggers: %w (logs in %s)", err, dir)
+		}
+		trig = &tr
+	}
 	if machine.LoadAfter, err = intake.LoadAverage(); err != nil {
 		return err
 	}
@@ -159,8 +179,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		machine.CPUs, machine.CPUModel, machine.MemoryMiB, machine.Go, machine.Commit, sv.GitVersion)
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after\n", machine.LoadBefore, machine.LoadAfter)
 	fmt.Fprintf(&b, "- %d pushes per burst. Load c=N: closed loop, N senders each sending its next push when answered (saturation; latency is mostly queueing once Slipway or the floor falls behind). Load open R/s: a push starts every 1/R s whatever the answers, latency from its scheduled start (no coordinated omission). Slipway ran as a `slipway serve` subprocess with --dispatch-workers %d, %s, default --kube-qps/--kube-burst, --install-pipelines=false in a fresh `bench-dispatch-*` namespace (the floor in another, so Slipway's reporter ignores its runs) whose slipway-ci Pipeline needs a parameter no run passes, so Tekton fails each run in one reconcile and starts no pod. `.slipway.yaml` reads are real HTTP calls to an in-process fakescm (GitHub API; answers 404, so defaults apply). Before each burst the bench waits (at most 5 s) for Tekton's controller to reconcile the runs of the bursts before, and an engine's namespaces are gone before the next engine starts.\n", o.events, o.workers, waitNote(o.dispatchWait))
-	b.WriteString("- floor: the same PipelineRuns (built beforehand with pkg/tekton.NewCIRun) created with client-go (QPS unlimited), c in flight; its \"create\" column is Create's round trip. visible: request start → ADDED on a watch opened before the bursts. lost: accepted (2xx / created) but never seen (30 s without a new run ends the wait); dup: more than one PipelineRun for one push. Slipway CPU is the process's user+system time during its burst and wait; RSS is its VmHWM.\n\n")
-	if err := dispatch.WriteTable(&b, results); err != nil {
+	b.WriteString("- floor: the same PipelineRuns (built beforehand with pkg/tekton.NewCIRun) created with client-go (QPS unlimited), c in flight; its \"create\" column is Create's round trip. visible: request start → ADDED on a watch opened before the bursts. lost: accepted (2xx / created) but never seen (30 s without a new run ends the wait); dup: more than one PipelineRun for one push. Slipway CPU is the process's user+system time during its burst and wait; RSS is its VmHWM.\n")
+	if trig != nil {
+		fmt.Fprintf(&b, triggersNote, triggersVersion(o.triggersConfig))
+	}
+	b.WriteString("- bad signature →: the status answered to one push signed with the wrong secret, sent just before the burst, and whether a PipelineRun was made from it.\n\n")
+	if err := dispatch.WriteTable(&b, results, trig); err != nil {
 		return err
 	}
 	if _, err := stdout.Write(b.Bytes()); err != nil {
@@ -237,4 +261,16 @@ func waitNote(d time.Duration) string {
 		return "--dispatch-wait 0 (webhooks answered once the event is recorded)"
 	}
 	return "--dispatch-wait " + d.String()
+}
+
+// triggersNote says how the Triggers rows were made.
+const triggersNote = "- triggers: Tekton Triggers %s (bench/triggers/go.mod), its `cmd/eventlistenersink` and `cmd/interceptors` run out of cluster as processes against the same apiserver with the bench's kubeconfig, args and env as the Triggers controller renders them (no Triggers controller runs; the bench sets the ClusterInterceptors' status.address.url to the local interceptors). The core `github` ClusterInterceptor over HTTPS (a CA and certificate the bench makes) with `secretRef` and `eventTypes: [push]`; a TriggerBinding and TriggerTemplate make the floor's v1 PipelineRun (same Pipeline, params, labels; image-tag is the full SHA and the event-id label Triggers' event id). Measured once per run, not per store, in its own namespace with its own floor before each burst: \"installed\" is the sink as rendered (client-go's default QPS 5, burst 10), \"tuned\" adds KUBE_API_QPS=1000 KUBE_API_BURST=2000 to its environment. Its 2xx is the sink's answer (it answers before the interceptor runs); CPU and RSS are the sink's and the interceptors' together.\n"
+
+// triggersVersion reads the Triggers version from its config dir's path in
+// the module cache (…/triggers@v0.37.0/config), the version that was built.
+func triggersVersion(configDir string) string {
+	if _, v, ok := strings.Cut(filepath.Base(filepath.Dir(filepath.Clean(configDir))), "@"); ok {
+		return v
+	}
+	return "(version unknown: --triggers-config is not in the module cache)"
 }
