@@ -168,15 +168,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = 30 * time.Second
 	}
-	floorCfg := rest.CopyConfig(cfg.Rest)
-	floorCfg.QPS, floorCfg.Burst = 1e6, 1e6
-	tc, err := versioned.NewForConfig(floorCfg)
+	floorCfg := unlimited(cfg.Rest)
+	tc, kc, err := floorClients(floorCfg)
 	if err != nil {
-		return res, fmt.Errorf("tekton client: %w", err)
-	}
-	kc, err := kubernetes.NewForConfig(floorCfg)
-	if err != nil {
-		return res, fmt.Errorf("kubernetes client: %w", err)
+		return res, err
 	}
 	// The floor gets its own namespace: Slipway's reporter watches only
 	// its namespace, so it does no work for the floor's runs.
@@ -706,4 +701,26 @@ func (s *slipwayProc) stop() error {
 		return fmt.Errorf("slipway exited with %w; see %s", err, s.logPath)
 	}
 	return err
+}
+
+// unlimited is cfg without client-side rate limits: the floor is the
+// apiserver's own pace, not client-go's.
+func unlimited(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.QPS, c.Burst = 1e6, 1e6
+	return c
+}
+
+// floorClients are the Tekton and Kubernetes clients the floor creates and
+// watches with.
+func floorClients(cfg *rest.Config) (versioned.Interface, kubernetes.Interface, error) {
+	tc, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tekton client: %w", err)
+	}
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return tc, kc, nil
 }

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -127,15 +126,10 @@ func RunTriggers(ctx context.Context, cfg TriggersConfig) (res TriggersResult, e
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = 30 * time.Second
 	}
-	floorCfg := rest.CopyConfig(cfg.Rest)
-	floorCfg.QPS, floorCfg.Burst = 1e6, 1e6
-	tc, err := versioned.NewForConfig(floorCfg)
+	floorCfg := unlimited(cfg.Rest)
+	tc, kc, err := floorClients(floorCfg)
 	if err != nil {
-		return res, fmt.Errorf("tekton client: %w", err)
-	}
-	kc, err := kubernetes.NewForConfig(floorCfg)
-	if err != nil {
-		return res, fmt.Errorf("kubernetes client: %w", err)
+		return res, err
 	}
 	dyn, err := dynamic.NewForConfig(floorCfg)
 	if err != nil {
