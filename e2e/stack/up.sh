@@ -47,7 +47,9 @@ done
 {
   echo "stack up:"
   printf '%s\n' "${summary[@]}"
-  echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY (prod: $PROD_REGISTRY), buildkitd $BUILDKIT_ADDR, no cluster DNS, NetworkPolicies enforced (kube-router's firewall)"
+  np="NetworkPolicies NOT enforced (up.sh netpol)"
+  [ -f "$STACK_CACHE/run/kube-router.pid" ] && np="NetworkPolicies enforced (kube-router's firewall)"
+  echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY (prod: $PROD_REGISTRY), buildkitd $BUILDKIT_ADDR, no cluster DNS, $np"
 } >&2
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "# or: . $HERE/env.sh"
