@@ -4,18 +4,26 @@
 package deploy_test
 
 import (
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 // render builds dir and returns its objects by kind and name.
@@ -157,4 +165,141 @@ func TestHAOverlay(t *testing.T) {
 			t.Errorf("%s: the lease grant must not be cluster-wide", key)
 		}
 	}
+}
+
+// The pods of the builds namespace as Tekton labels them: Slipway's
+// PipelineRun labels are copied to every TaskRun pod, and Tekton adds the
+// Task's name.
+var (
+	unitTestPod  = labels.Set{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-unit-test", "tekton.dev/pipelineTask": "unit-test"}
+	buildPushPod = labels.Set{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-build-push", "tekton.dev/pipelineTask": "build-push"}
+	deployPod    = labels.Set{tekton.LabelPipeline: tekton.KindDeploy, "tekton.dev/task": "slipway-deploy", "tekton.dev/pipelineTask": "deploy"}
+	// unlabelledPod is a pod of the builds namespace without Slipway's
+	// labels: it must be confined too (fail closed).
+	unlabelledPod = labels.Set{"tekton.dev/task": "slipway-unit-test"}
+)
+
+// The NetworkPolicies of the builds namespace, in both installs: CI pods
+// are denied everything but their destinations, buildkitd only from the
+// build step, nothing in Slipway's namespace but buildkitd, no
+// kube-apiserver (no rule without ports, no rule to any address), and
+// deploy pods are left alone.
+func TestNetworkPolicies(t *testing.T) {
+	for _, dir := range []string{".", "ha"} {
+		t.Run(dir, func(t *testing.T) {
+			var pols []*networkingv1.NetworkPolicy
+			for key, b := range render(t, dir) {
+				if !strings.HasPrefix(key, "NetworkPolicy/") {
+					continue
+				}
+				var p networkingv1.NetworkPolicy
+				if err := yaml.UnmarshalStrict(b, &p); err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				if p.Namespace != "slipway-builds" {
+					t.Errorf("%s in namespace %q, want slipway-builds", key, p.Namespace)
+				}
+				pols = append(pols, &p)
+			}
+			for _, pod := range []struct {
+				name      string
+				labels    labels.Set
+				buildkitd bool
+			}{{"unit-test", unitTestPod, false}, {"build-push", buildPushPod, true}, {"unlabelled", unlabelledPod, false}} {
+				sel := selecting(t, pols, pod.labels)
+				if !deniesBoth(sel) {
+					t.Errorf("%s pod: no policy denies both ingress and egress (selected by %v)", pod.name, names(sel))
+				}
+				var peers []string
+				for _, p := range sel {
+					if len(p.Spec.Ingress) > 0 {
+						t.Errorf("%s pod: %s allows ingress", pod.name, p.Name)
+					}
+					for i, r := range p.Spec.Egress {
+						where := fmt.Sprintf("%s pod: %s egress[%d]", pod.name, p.Name, i)
+						if len(r.To) == 0 || len(r.Ports) == 0 {
+							t.Errorf("%s: a rule without peers or ports allows every address or port", where)
+						}
+						for _, to := range r.To {
+							peers = append(peers, checkPeer(t, where, to, r.Ports))
+						}
+					}
+				}
+				if got := slices.Contains(peers, "buildkitd"); got != pod.buildkitd {
+					t.Errorf("%s pod: reaches buildkitd = %v, want %v (peers %v)", pod.name, got, pod.buildkitd, peers)
+				}
+			}
+			if sel := selecting(t, pols, deployPod); len(sel) > 0 {
+				t.Errorf("deploy pods are selected by %v: they need the kube-apiserver", names(sel))
+			}
+		})
+	}
+}
+
+func selecting(t *testing.T, pols []*networkingv1.NetworkPolicy, pod labels.Set) []*networkingv1.NetworkPolicy {
+	t.Helper()
+	var out []*networkingv1.NetworkPolicy
+	for _, p := range pols {
+		s, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		if s.Matches(pod) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func deniesBoth(pols []*networkingv1.NetworkPolicy) bool {
+	return slices.ContainsFunc(pols, func(p *networkingv1.NetworkPolicy) bool {
+		return slices.Equal(p.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}) &&
+			len(p.Spec.Ingress) == 0 && len(p.Spec.Egress) == 0
+	})
+}
+
+func names(pols []*networkingv1.NetworkPolicy) []string {
+	var out []string
+	for _, p := range pols {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// checkPeer returns what an egress peer is ("dns", "buildkitd", or its
+// CIDR) and fails on one that reaches too far: another namespace but the
+// DNS (port 53) and Slipway's buildkitd (port 1234), a CIDR wider than one
+// address of the placeholders, or a pod selector in the builds namespace.
+func checkPeer(t *testing.T, where string, to networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort) string {
+	t.Helper()
+	portsAre := func(want ...int) bool {
+		for _, p := range ports {
+			if p.Port == nil || p.EndPort != nil || !slices.Contains(want, p.Port.IntValue()) {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case to.IPBlock != nil:
+		if to.NamespaceSelector != nil || to.PodSelector != nil {
+			t.Errorf("%s: ipBlock with selectors", where)
+		}
+		if !strings.HasSuffix(to.IPBlock.CIDR, "/32") {
+			t.Errorf("%s: %s is wider than one address", where, to.IPBlock.CIDR)
+		}
+		return to.IPBlock.CIDR
+	case to.NamespaceSelector == nil:
+		t.Errorf("%s: a pod selector in the builds namespace (%v): CI pods must not reach each other", where, to.PodSelector)
+	case to.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "kube-system" &&
+		to.PodSelector != nil && to.PodSelector.MatchLabels["k8s-app"] == "kube-dns" && portsAre(53):
+		return "dns"
+	case to.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "slipway" &&
+		to.PodSelector != nil && maps.Equal(to.PodSelector.MatchLabels, map[string]string{"app.kubernetes.io/name": "buildkitd"}) &&
+		len(to.PodSelector.MatchExpressions) == 0 && portsAre(1234):
+		return "buildkitd"
+	default:
+		t.Errorf("%s: peer %+v reaches another namespace", where, to)
+	}
+	return ""
 }

@@ -178,6 +178,9 @@ func anyNodeReady(nodes []corev1.Node) bool {
 var stackProcesses = []string{
 	"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
 	"containerd", "kubelet", "kube-proxy", "tekton-controller",
+	// The NetworkPolicy enforcer (netpol.sh): without it the policies of
+	// deploy/ are accepted and not enforced.
+	"kube-router",
 }
 
 // stackProcessesAlive catches a half-dead stack (say, the Tekton controller

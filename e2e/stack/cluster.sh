@@ -16,7 +16,8 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES="etcd-server openssl containerd runc containernetworking-plugins busybox-static iptables conntrack iproute2"
+# ipset: kube-router's firewall (netpol.sh) keeps the policies' peers in ipsets.
+APT_PACKAGES="etcd-server openssl containerd runc containernetworking-plugins busybox-static iptables ipset conntrack iproute2"
 BUSYBOX_IMAGE=$STACK_BUSYBOX_IMAGE
 PAUSE_IMAGE=stack.slipway.local/pause:v1
 TEKTON_IMAGE_PREFIX=stack.slipway.local/tekton
@@ -25,7 +26,7 @@ HOST_DIRS="/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/
 
 install_packages() {
   local missing=0 c
-  for c in etcd openssl containerd runc ctr iptables conntrack ip /bin/busybox /usr/lib/cni/bridge; do
+  for c in etcd openssl containerd runc ctr iptables ipset conntrack ip /bin/busybox /usr/lib/cni/bridge; do
     command -v "$c" >/dev/null 2>&1 || missing=1
   done
   [ $missing = 0 ] && return 0
@@ -564,6 +565,9 @@ up() {
 }
 
 down() {
+  # The NetworkPolicy enforcer first (its own down removes its chains and
+  # ipsets); down.sh stops it before the cluster anyway.
+  if pid_alive kube-router; then "$(dirname "${BASH_SOURCE[0]}")/netpol.sh" down || true; fi
   stop tekton-controller
   if pid_alive kubelet && pid_alive kube-apiserver; then
     # Let the kubelet tear the pod sandboxes down through CRI (CNI DEL, netns) first.
