@@ -239,6 +239,15 @@ func TestGoUnitTestStep(t *testing.T) {
 	if err := builds.Unpack(img, rootfs); err != nil {
 		t.Fatal(err)
 	}
+	// The task's tools step copies the slipway binary to /slipway/bin; the
+	// template's test command pipes go test -json through its test-report.
+	toolsDir := filepath.Join(tmp, "tools")
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(toolsDir, "slipway"), "./cmd/slipway")
+	build.Dir = filepath.Join("..", "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the slipway tools binary: %v\n%s", err, out)
+	}
 
 	for _, tc := range []struct {
 		name, src string
@@ -259,15 +268,26 @@ func TestGoUnitTestStep(t *testing.T) {
 				t.Fatal("the Go template has no test command")
 			}
 			// The task's script: `exec sh -c "$TEST_COMMAND"` in the workspace.
+			reports := filepath.Join(tmp, tc.name+"-reports")
+			if err := os.MkdirAll(reports, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// Writable by the build image's user, as the task's chmod 1777.
+			if err := os.Chmod(reports, 0o1777); err != nil {
+				t.Fatal(err)
+			}
 			proc := builds.Process{
 				Args: []string{"sh", "-c", `exec sh -c "$TEST_COMMAND"`},
-				Env:  append(append([]string{}, cf.Config.Env...), "TEST_COMMAND="+res.TestCommand),
+				Env: append(append([]string{}, cf.Config.Env...), "TEST_COMMAND="+res.TestCommand,
+					"SLIPWAY_TOOLS=/slipway/bin", "SLIPWAY_REPORTS=/slipway/reports"),
 				User: cf.Config.User, Cwd: "/workspace/source",
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			out, err := builds.Run(ctx, filepath.Join(tmp, tc.name+"-bundle"), rootfs, "slipway-it-test-"+tc.name+"-"+randomName(t),
-				proc, builds.Mount{Source: checkout + "-src", Destination: "/workspace/source"})
+				proc, builds.Mount{Source: checkout + "-src", Destination: "/workspace/source"},
+				builds.Mount{Source: toolsDir, Destination: "/slipway/bin"},
+				builds.Mount{Source: reports, Destination: "/slipway/reports"})
 			var exit *exec.ExitError
 			switch {
 			case tc.wantFail && !errors.As(err, &exit):
@@ -279,6 +299,14 @@ func TestGoUnitTestStep(t *testing.T) {
 				if !strings.Contains(out, want) {
 					t.Errorf("output of %q lacks %q:\n%s", res.TestCommand, want, out)
 				}
+			}
+			// The JUnit report the run page and MR comment are made from.
+			xml, err := os.ReadFile(filepath.Join(reports, "go-test.xml"))
+			if err != nil {
+				t.Fatalf("the test command wrote no JUnit report: %v\n%s", err, out)
+			}
+			if wantFailure := tc.wantFail; strings.Contains(string(xml), "<failure") != wantFailure {
+				t.Errorf("JUnit report has a failure = %v, want %v:\n%s", !wantFailure, wantFailure, xml)
 			}
 		})
 	}
