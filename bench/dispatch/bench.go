@@ -187,20 +187,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	defer func() { err = errors.Join(err, deleteNamespace(ctx, kc, floorNS)) }()
 
-	for _, n := range []string{ns, floorNS} {
-		if err := failingPipeline(ctx, tc, n); err != nil {
-			return res, err
-		}
+	seen, stopWatch, err := watchedNamespaces(ctx, tc, ns, floorNS)
+	if err != nil {
+		return res, err
 	}
-
-	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	seen := newSightings()
-	for _, n := range []string{ns, floorNS} {
-		if err := watchRuns(wctx, tc, n, seen); err != nil {
-			return res, err
-		}
-	}
 
 	scm := httptest.NewServer(fakescm.New(filepath.Join(cfg.Dir, "repos")).Handler())
 	defer scm.Close()
@@ -723,4 +714,23 @@ func floorClients(cfg *rest.Config) (versioned.Interface, kubernetes.Interface, 
 		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return tc, kc, nil
+}
+
+// watchedNamespaces gives each namespace the failing slipway-ci Pipeline
+// and watches the PipelineRuns made in them until stop is called.
+func watchedNamespaces(ctx context.Context, tc versioned.Interface, namespaces ...string) (*sightings, context.CancelFunc, error) {
+	for _, n := range namespaces {
+		if err := failingPipeline(ctx, tc, n); err != nil {
+			return nil, nil, err
+		}
+	}
+	wctx, stop := context.WithCancel(ctx)
+	seen := newSightings()
+	for _, n := range namespaces {
+		if err := watchRuns(wctx, tc, n, seen); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
+	return seen, stop, nil
 }

@@ -202,20 +202,11 @@ func RunTriggers(ctx context.Context, cfg TriggersConfig) (res TriggersResult, e
 	if err := apply(ctx, dyn, append([]*unstructured.Unstructured{interceptorTLSSecret(ns, tlsm)}, user...)); err != nil {
 		return res, err
 	}
-	for _, n := range []string{ns, floorNS} {
-		if err := failingPipeline(ctx, tc, n); err != nil {
-			return res, err
-		}
+	seen, stopWatch, err := watchedNamespaces(ctx, tc, ns, floorNS)
+	if err != nil {
+		return res, err
 	}
-
-	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	seen := newSightings()
-	for _, n := range []string{ns, floorNS} {
-		if err := watchRuns(wctx, tc, n, seen); err != nil {
-			return res, err
-		}
-	}
 
 	ic, err := startInterceptors(ctx, dyn, cfg, ns, tlsm, cis)
 	if err != nil {
