@@ -608,13 +608,13 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// slipwayProc is a running `slipway serve`.
+// slipwayProc is a running `slipway serve`, restartable on the same
+// address (the SIGTERM burst).
 type slipwayProc struct {
 	bin, addr, logPath string
 	args               []string
 	url                string
-	cmd                *exec.Cmd
-	exited             chan error
+	*child
 }
 
 func startSlipway(ctx context.Context, bin string, args []string, addr, logPath string) (*slipwayProc, error) {
@@ -622,67 +622,44 @@ func startSlipway(ctx context.Context, bin string, args []string, addr, logPath 
 	return s, s.start(ctx)
 }
 
-// start runs the process and waits until /readyz answers 200.
+// start runs the process (in the bench's environment) and waits until
+// /readyz answers 200.
 func (s *slipwayProc) start(ctx context.Context) error {
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	c, err := startChild(s.bin, s.args, nil, s.logPath)
 	if err != nil {
-		return fmt.Errorf("slipway log: %w", err)
+		return err
 	}
-	s.cmd = exec.Command(s.bin, s.args...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("starting slipway: %w", err)
-	}
-	s.exited = make(chan error, 1)
-	go func() {
-		s.exited <- s.cmd.Wait()
-		logf.Close()
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.exited:
-			s.exited <- err
-			return fmt.Errorf("slipway exited at start (%w); see %s", err, s.logPath)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	s.child = c
+	return c.waitFor(ctx, "ready (/readyz 200)", 30*time.Second, func() bool {
 		resp, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return false
 		}
-	}
-	return fmt.Errorf("slipway not ready within 30 s; see %s", s.logPath)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
-func (s *slipwayProc) pid() int { return s.cmd.Process.Pid }
-
-// term sends SIGTERM and waits for the process to exit, at most grace+10 s.
+// term sends SIGTERM and waits for the process to exit, at most grace+10
+// s; it returns how long the exit took and the exit's error.
 func (s *slipwayProc) term() (time.Duration, error) {
 	start := time.Now()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return 0, fmt.Errorf("SIGTERM: %w", err)
 	}
 	select {
-	case err := <-s.exited:
-		s.exited <- err
-		return time.Since(start), err
+	case <-s.exited:
+		return time.Since(start), s.err
 	case <-time.After(grace + 10*time.Second):
 		_ = s.cmd.Process.Kill()
 		return time.Since(start), fmt.Errorf("slipway did not exit within %s of SIGTERM; killed", grace+10*time.Second)
 	}
 }
 
-// stop ends the process if it still runs.
+// stop ends the process if it still runs; a non-zero exit is an error.
 func (s *slipwayProc) stop() error {
 	select {
-	case err := <-s.exited:
-		s.exited <- err
+	case <-s.exited:
 		return nil
 	default:
 	}

@@ -385,8 +385,8 @@ type child struct {
 	err     error      // Wait's result, once exited is closed
 }
 
-// startChild runs bin with exactly env: the bench's own environment
-// (GOMAXPROCS, proxies) must not change what is measured.
+// startChild runs bin with exactly env (nil: the bench's own), so a
+// Triggers process's environment is the one its controller would give it.
 func startChild(bin string, args, env []string, logPath string) (*child, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

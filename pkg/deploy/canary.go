@@ -389,29 +389,13 @@ func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podC
 			continue
 		}
 		if !held {
-			for i, q := range s.Analysis.Queries {
-				v, err := d.metrics.Query(ctx, q.Query)
-				if ctx.Err() != nil {
-					return "", fmt.Errorf("analysis query %s: %w", q.Name, ctx.Err())
-				}
-				if err != nil {
-					if inconclusive[i]++; inconclusive[i] > q.InconclusiveLimit {
-						held, left = true, max(end.Sub(d.clock.Now()), 0)
-						d.status(ctx, "paused at canary %d%%: analysis %s inconclusive %d times (%v); continue to go on, abort to roll back", pct, q.Name, inconclusive[i], err)
-						break
-					}
-					d.logf("canary %d%%: analysis %s inconclusive (%d of %d allowed): %v", pct, q.Name, inconclusive[i], q.InconclusiveLimit, err)
-					continue
-				}
-				if why := breach(q, v); why != "" {
-					if failures[i]++; failures[i] > q.FailureLimit {
-						if q.FailureLimit > 0 {
-							why += fmt.Sprintf(" (%d failures, %d allowed)", failures[i], q.FailureLimit)
-						}
-						return why, nil
-					}
-					d.logf("canary %d%%: %s (%d of %d failures allowed)", pct, why, failures[i], q.FailureLimit)
-				}
+			why, hold, err := d.look(ctx, s.Analysis.Queries, pct, failures, inconclusive)
+			if err != nil || why != "" {
+				return why, err
+			}
+			if hold != "" {
+				held, left = true, max(end.Sub(d.clock.Now()), 0)
+				d.status(ctx, "%s", hold)
 			}
 		}
 		wait := d.poll
@@ -432,6 +416,38 @@ func (d *Deployer) analyse(ctx context.Context, s Spec, name string, check *podC
 			return "", fmt.Errorf("pausing: %w", err)
 		}
 	}
+}
+
+// look runs each query once, counting into failures and inconclusive (one
+// slot per query). It returns why the step fails (a query's failures
+// beyond its limit), or the progress line of a hold (its inconclusive
+// looks beyond their limit), or neither.
+func (d *Deployer) look(ctx context.Context, qs []Query, pct int, failures, inconclusive []int) (why, hold string, err error) {
+	for i, q := range qs {
+		v, err := d.metrics.Query(ctx, q.Query)
+		if ctx.Err() != nil {
+			return "", "", fmt.Errorf("analysis query %s: %w", q.Name, ctx.Err())
+		}
+		if err != nil {
+			if inconclusive[i]++; inconclusive[i] > q.InconclusiveLimit {
+				return "", fmt.Sprintf("paused at canary %d%%: analysis %s inconclusive %d times (%v); continue to go on, abort to roll back", pct, q.Name, inconclusive[i], err), nil
+			}
+			d.logf("canary %d%%: analysis %s inconclusive (%d of %d allowed): %v", pct, q.Name, inconclusive[i], q.InconclusiveLimit, err)
+			continue
+		}
+		why := breach(q, v)
+		if why == "" {
+			continue
+		}
+		if failures[i]++; failures[i] > q.FailureLimit {
+			if q.FailureLimit > 0 {
+				why += fmt.Sprintf(" (%d failures, %d allowed)", failures[i], q.FailureLimit)
+			}
+			return why, "", nil
+		}
+		d.logf("canary %d%%: %s (%d of %d failures allowed)", pct, why, failures[i], q.FailureLimit)
+	}
+	return "", "", nil
 }
 
 // breach says how v breaks q's bounds, or "".
