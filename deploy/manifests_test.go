@@ -197,7 +197,8 @@ func TestNetworkPolicies(t *testing.T) {
 					t.Fatalf("%s: %v", key, err)
 				}
 				if p.Namespace != "slipway-builds" {
-					t.Errorf("%s in namespace %q, want slipway-builds", key, p.Namespace)
+					// buildkitd's own ingress policy, checked in TestBuildkitd.
+					continue
 				}
 				pols = append(pols, &p)
 			}
@@ -302,4 +303,46 @@ func checkPeer(t *testing.T, where string, to networkingv1.NetworkPolicyPeer, po
 		t.Errorf("%s: peer %+v reaches another namespace", where, to)
 	}
 	return ""
+}
+
+// buildkitd takes only TLS clients with a certificate of its CA, from
+// build steps only, and Slipway hands the build step that certificate.
+func TestBuildkitd(t *testing.T) {
+	for _, dir := range []string{".", "ha"} {
+		t.Run(dir, func(t *testing.T) {
+			objs := render(t, dir)
+			d := decode[appsv1.Deployment](t, objs, "Deployment/buildkitd")
+			var tlsSecret string
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				if v.Name == "tls" && v.Secret != nil {
+					tlsSecret = v.Secret.SecretName
+				}
+			}
+			if tlsSecret != "buildkitd-tls" {
+				t.Errorf("buildkitd's tls volume is Secret %q, want buildkitd-tls", tlsSecret)
+			}
+			conf := decode[corev1.ConfigMap](t, objs, "ConfigMap/buildkitd").Data["buildkitd.toml"]
+			for _, want := range []string{`"tcp://0.0.0.0:1234"`, "[grpc.tls]", `ca = "/etc/buildkit/tls/ca.crt"`} {
+				if !strings.Contains(conf, want) {
+					t.Errorf("buildkitd.toml lacks %s: without a CA buildkitd takes any client", want)
+				}
+			}
+			if got := d.Spec.Template.Labels["app.kubernetes.io/name"]; got != "buildkitd" {
+				t.Errorf("buildkitd pods labelled %q: slipway-ci-buildkitd lets build steps reach app.kubernetes.io/name=buildkitd", got)
+			}
+			cm := decode[corev1.ConfigMap](t, objs, "ConfigMap/slipway")
+			if got := cm.Data["SLIPWAY_BUILDKIT_TLS_SECRET"]; got != "buildkit-client-tls" {
+				t.Errorf("SLIPWAY_BUILDKIT_TLS_SECRET = %q, want buildkit-client-tls: build steps would dial buildkitd without a certificate", got)
+			}
+			np := decode[networkingv1.NetworkPolicy](t, objs, "NetworkPolicy/buildkitd")
+			if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 1 {
+				t.Fatalf("buildkitd ingress: %+v, want one rule from build steps", np.Spec.Ingress)
+			}
+			from := np.Spec.Ingress[0].From[0]
+			if from.PodSelector == nil || from.PodSelector.MatchLabels["tekton.dev/task"] != "slipway-build-push" ||
+				from.NamespaceSelector == nil || from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "slipway-builds" {
+				t.Errorf("buildkitd ingress from %+v, want build-push pods of slipway-builds only", from)
+			}
+		})
+	}
 }

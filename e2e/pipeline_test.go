@@ -48,6 +48,7 @@ func TestGitHubPushBuildsAndPushes(t *testing.T) {
 	}
 	checkTargetURLs(t, s, sts, run)
 	checkImage(ctx, t, pr, s.cloneURL(repo), repo.Name, sha)
+	checkSecretWorkspaces(ctx, t, pr)
 }
 
 // A GitLab merge request runs the same pipeline from the MR's head ref, and

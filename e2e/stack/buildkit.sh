@@ -4,7 +4,12 @@
 #   e2e/stack/buildkit.sh down   # stops only the daemon this script started (PID file), unmounts its state
 # Env: SLIPWAY_BUILDKIT_TCP   TCP listener pipeline pods use (default tcp://127.0.0.1:1234)
 #      SLIPWAY_REGISTRY_ADDR  registry marked http/insecure (default 127.0.0.1:5000, see registry.sh)
-# Prints `export BUILDKIT_HOST=...` lines on success so callers can eval them.
+# The TCP listener takes only clients with a certificate of the stack's
+# buildkitd CA (mutual TLS, made by deploy/buildkitd/certs.sh into
+# .cache/buildkit/certs), as deploy/buildkitd runs it; the unix socket,
+# root's only, stays plain for the integration tests.
+# Prints `export BUILDKIT_HOST=...` lines on success so callers can eval them,
+# BUILDKIT_TLS_DIR among them: the client certificate's directory.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -15,6 +20,7 @@ BK_VERSION=v0.33.1
 TCP=${SLIPWAY_BUILDKIT_TCP:-tcp://127.0.0.1:1234}
 REGISTRY=${SLIPWAY_REGISTRY_ADDR:-127.0.0.1:5000}
 SOCK=$STATE/buildkitd.sock
+CERTS=$STATE/certs
 PIDFILE=$STATE/buildkitd.pid
 LOG=$STATE/buildkitd.log
 BUILDKITD=$TOOLS/buildkitd-$BK_VERSION
@@ -72,6 +78,13 @@ root = "$STATE/root"
 [grpc]
   address = ["unix://$SOCK", "$TCP"]
 
+# TLS on the TCP listener; with ca set, buildkitd requires and verifies
+# client certificates.
+[grpc.tls]
+  cert = "$CERTS/server/tls.crt"
+  key = "$CERTS/server/tls.key"
+  ca = "$CERTS/server/ca.crt"
+
 [worker.oci]
   enabled = true
   binary = "$(command -v runc)"
@@ -92,7 +105,14 @@ up() {
 	build_binaries
 	ensure_runc
 	mkdir -p "$STATE/root"
+	local host=${TCP#tcp://}
+	host=${host%:*}
+	"$ROOT/deploy/buildkitd/certs.sh" "$CERTS" "$host" 127.0.0.1 >/dev/null
 	ln -sf "$(basename "$BUILDCTL")" "$TOOLS/buildctl"
+	if running && ! grep -q "^export BUILDKIT_TLS_DIR=$CERTS/client$" "$STATE/env" 2>/dev/null; then
+		log "restarting: running without mutual TLS"
+		down
+	fi
 	if running; then
 		# Explicitly requested addresses must match what it was started
 		# with. It is ours (PID file), so restart it with what is asked;
@@ -111,10 +131,10 @@ up() {
 		log "already running (pid $(cat "$PIDFILE")): $(tr '\n' ' ' <"$STATE/env")"
 	else
 		write_config
-		log "starting buildkitd $BK_VERSION on unix://$SOCK and $TCP, registry $REGISTRY as http (log $LOG)"
+		log "starting buildkitd $BK_VERSION on unix://$SOCK and $TCP (mutual TLS), registry $REGISTRY as http (log $LOG)"
 		nohup "$BUILDKITD" --config "$STATE/buildkitd.toml" >"$LOG" 2>&1 &
 		echo $! >"$PIDFILE"
-		printf 'export BUILDKIT_HOST=unix://%s\nexport SLIPWAY_BUILDKIT_TCP=%s\nexport SLIPWAY_BUILDKIT_REGISTRY=%s\n' "$SOCK" "$TCP" "$REGISTRY" >"$STATE/env"
+		printf 'export BUILDKIT_HOST=unix://%s\nexport SLIPWAY_BUILDKIT_TCP=%s\nexport SLIPWAY_BUILDKIT_REGISTRY=%s\nexport BUILDKIT_TLS_DIR=%s\n' "$SOCK" "$TCP" "$REGISTRY" "$CERTS/client" >"$STATE/env"
 	fi
 	for _ in $(seq 150); do
 		if ready; then

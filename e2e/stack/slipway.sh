@@ -57,6 +57,7 @@ SLIPWAY_API_TOKENS_FILE=/etc/slipway/secrets/api-tokens.yaml
 SLIPWAY_API_RATE=100
 SLIPWAY_API_BURST=400
 SLIPWAY_BUILDKIT_ADDR=$BUILDKIT_ADDR
+SLIPWAY_BUILDKIT_TLS_SECRET=buildkit-client-tls
 SLIPWAY_SLIPWAY_IMAGE=$1
 SLIPWAY_SBOM_GENERATOR_IMAGE=$REGISTRY/slipway/sbom-generator:${SBOM_GENERATOR_TAG:-v1}
 SLIPWAY_GITHUB_API_URL=$FAKESCM_URL/github/api/v3/
@@ -210,6 +211,7 @@ write_overlay() { # $1 = image digest
   release_files "$o"
   languages_file "$o/languages.yaml"
   policy_files "$o"
+  buildkit_client_cert "$o"
   # Failed runs post their JSON summary to the fakescm's chat sink.
   echo "$FAKESCM_URL/_fake/chat/team" >"$o/secrets/chat-webhook-url"
   base=$(realpath --relative-to="$o" "$ROOT/deploy")
@@ -284,11 +286,23 @@ $storage_patch
   - path: netpol-git.yaml
   - path: netpol-registry.yaml
   - path: netpol-buildkitd.yaml
+  # buildkitd runs on the host (e2e/stack/buildkit.sh, with the same
+  # mutual TLS), not as deploy/buildkitd's pod: no image pulls here.
+$(for k in apps/v1:Deployment v1:Service v1:ConfigMap networking.k8s.io/v1:NetworkPolicy; do
+    printf '  - patch: |-\n      $patch: delete\n      apiVersion: %s\n      kind: %s\n      metadata: {name: buildkitd, namespace: slipway}\n' "${k%:*}" "${k##*:}"
+  done)
 images:
   - name: slipway
     newName: $IMAGE_REPO
     digest: $1
 secretGenerator:
+  - name: buildkit-client-tls
+    namespace: slipway-builds
+    options: {disableNameSuffixHash: true}
+    files:
+      - buildkit-tls/ca.crt
+      - buildkit-tls/tls.crt
+      - buildkit-tls/tls.key
   - name: slipway-secrets
     namespace: slipway
     options: {disableNameSuffixHash: true}
@@ -329,6 +343,16 @@ configMapGenerator:
 $(for f in "$o"/advisories/*.json; do echo "      - advisories/$(basename "$f")"; done)
 YAML
   echo "$o"
+}
+
+# buildkit_client_cert DIR: the build step's client certificate for the
+# stack's buildkitd (buildkit.sh made it with deploy/buildkitd/certs.sh),
+# as the buildkit-client-tls Secret's files.
+buildkit_client_cert() {
+  local src=$CACHE/buildkit/certs/client f
+  [ -s "$src/tls.crt" ] || die "no buildkitd client certificate in $src: run e2e/stack/buildkit.sh up"
+  mkdir -p "$1/buildkit-tls"
+  for f in ca.crt tls.crt tls.key; do install -m 0600 "$src/$f" "$1/buildkit-tls/$f"; done
 }
 
 # netpol_patches DIR: what CI pods may reach in the stack, over the

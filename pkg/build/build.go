@@ -115,6 +115,7 @@ type Builder struct {
 	solver   solver
 	progress io.Writer
 	session  []session.Attachable
+	tls      *TLS
 }
 
 // Option configures a Builder.
@@ -138,11 +139,17 @@ func New(ctx context.Context, addr string, opts ...Option) (*Builder, io.Closer,
 	if addr == "" {
 		return nil, nil, errors.New("buildkit address is empty")
 	}
-	c, err := client.New(ctx, addr)
+	b := newBuilder(nil, opts...)
+	copts, err := b.tls.clientOpts()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(ctx, addr, copts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to buildkitd at %s: %w", addr, err)
 	}
-	return newBuilder(c, opts...), c, nil
+	b.solver = c
+	return b, c, nil
 }
 
 func newBuilder(s solver, opts ...Option) *Builder {

@@ -385,3 +385,43 @@ func BenchmarkBuildPush(b *testing.B) {
 		})
 	}
 }
+
+// The TCP listener the build steps use takes only clients with a
+// certificate of the stack's buildkitd CA (e2e/stack/buildkit.sh runs it
+// as deploy/buildkitd does): a build with the client certificate pushes,
+// one without TLS is refused before anything is built.
+func TestBuildOverMutualTLS(t *testing.T) {
+	e := setup(t)
+	tcp, dir := os.Getenv("SLIPWAY_BUILDKIT_TCP"), os.Getenv("BUILDKIT_TLS_DIR")
+	if tcp == "" || dir == "" {
+		t.Fatal("SLIPWAY_BUILDKIT_TCP and BUILDKIT_TLS_DIR must be set (e2e/stack/buildkit.sh up prints them); run `make integration-build`")
+	}
+	base := pushBusybox(t, e.registry)
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo tls > /tls.txt\n"})
+	req := build.Request{ContextDir: ctxDir, Image: e.registry + "/it/tls-" + randomName(t), Tag: "v1",
+		SourceURL: sourceURL, Revision: commit, Insecure: true, NoCache: true}
+
+	tlsCfg, err := build.TLSFromDir(dir, tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	b, closer, err := build.New(context.Background(), tcp, build.WithTLS(tlsCfg), build.WithProgress(&progress))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	if _, err := b.Build(buildContext(t), req); err != nil {
+		t.Fatalf("Build with the client certificate: %v\n%s", err, progress.String())
+	}
+
+	plain, closer2, err := build.New(context.Background(), tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer2.Close()
+	req.Image += "-plain"
+	if _, err := plain.Build(buildContext(t), req); err == nil {
+		t.Fatal("Build over TCP without a client certificate succeeded: the daemon takes any client")
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 type buildOptions struct {
 	addr         string
+	tlsDir       string
 	req          build.Request
 	buildArgs    []string
 	created      string
@@ -41,6 +42,7 @@ write the pushed reference and index digest to the result files.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", os.Getenv("BUILDKIT_HOST"), "BuildKit daemon address (unix://... or tcp://...)")
+	f.StringVar(&o.tlsDir, "tls-dir", os.Getenv("BUILDKIT_TLS_DIR"), "directory with ca.crt, tls.crt and tls.key (a Kubernetes TLS Secret) for a buildkitd that requires mutual TLS; empty: plain")
 	f.StringVar(&o.req.ContextDir, "context", ".", "build context directory")
 	f.StringVarP(&o.req.Dockerfile, "file", "f", "", "Dockerfile path (default <context>/Dockerfile)")
 	f.StringVar(&o.req.Image, "image", "", "image repository to push, without tag (required)")
@@ -80,8 +82,16 @@ func (o *buildOptions) run(cmd *cobra.Command) error {
 		}
 		o.req.Created = t
 	}
+	opts := []build.Option{build.WithProgress(cmd.ErrOrStderr())}
+	if o.tlsDir != "" {
+		t, err := build.TLSFromDir(o.tlsDir, o.addr)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, build.WithTLS(t))
+	}
 	ctx := cmd.Context()
-	b, closer, err := build.New(ctx, o.addr, build.WithProgress(cmd.ErrOrStderr()))
+	b, closer, err := build.New(ctx, o.addr, opts...)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,8 @@ func TestBuildCmdRejectsBadFlags(t *testing.T) {
 		{"no daemon address", []string{"--addr="}, "--addr or BUILDKIT_HOST is required"},
 		{"build arg without value", []string{"--addr=tcp://127.0.0.1:1", "--build-arg", "GO_VERSION"}, `--build-arg "GO_VERSION": want KEY=VALUE`},
 		{"bad created", []string{"--addr=tcp://127.0.0.1:1", "--created", "soon"}, `--created "soon"`},
+		{"TLS on a unix socket", []string{"--addr=unix:///run/buildkitd.sock", "--tls-dir", "/nonexistent"}, "TLS needs a tcp:// address"},
+		{"TLS files missing", []string{"--addr=tcp://127.0.0.1:1", "--tls-dir", "/nonexistent"}, "buildkit client certificate in /nonexistent"},
 		{"positional args", []string{"--addr=tcp://127.0.0.1:1", "extra"}, `unknown command "extra"`},
 	}
 	for _, tc := range tests {
@@ -92,7 +94,7 @@ func TestBuildPushTaskUsesExistingFlags(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"context", "file", "image", "tag", "source", "revision", "created", "insecure", "builder-id", "cache-ref", "cache-from", "run", "sbom-generator", "result-image-url", "result-image-digest"}
+	want := []string{"tls-dir", "context", "file", "image", "tag", "source", "revision", "created", "insecure", "builder-id", "cache-ref", "cache-from", "run", "sbom-generator", "result-image-url", "result-image-digest"}
 	if diff := cmp.Diff(want, used); diff != "" {
 		t.Errorf("flags the task passes (-want +got):\n%s", diff)
 	}

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipway-ci/slipway/pkg/dockerfile"
@@ -68,6 +70,7 @@ type Config struct {
 	RegistryInsecure   bool
 	BaseRegistry       string
 	BuildkitAddr       string
+	BuildkitTLSSecret  string
 	PipelineFSGroup    int64
 	SlipwayImage       string
 	ServiceAccount     string
@@ -220,6 +223,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.ImageRegistry, "image-registry", "", "registry and path prefix images are pushed to, e.g. registry.corp/team")
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "the image registry speaks plain HTTP (local development only)")
 	fs.StringVar(&c.BuildkitAddr, "buildkit-addr", "tcp://buildkitd.slipway.svc:1234", "address of the shared buildkitd the build step uses")
+	fs.StringVar(&c.BuildkitTLSSecret, "buildkit-tls-secret", "", "Secret in the builds namespace with ca.crt, tls.crt and tls.key: the client certificate of a buildkitd that requires mutual TLS (deploy/buildkitd), mounted into the build step only (empty: plain TCP)")
 	fs.Int64Var(&c.PipelineFSGroup, "pipeline-fs-group", 65532, "fsGroup of the pipeline pods, so the non-root Slipway steps can write the workspace volume (0: unset)")
 	fs.StringVar(&c.BaseRegistry, "base-registry", "", "registry prefix of the base images the generated Dockerfiles use")
 	fs.StringVar(&c.SlipwayImage, "slipway-image", "ghcr.io/slipway-ci/slipway:latest", "image the pipeline's Slipway steps (clone, render, build) run in")
@@ -488,6 +492,7 @@ func (c *Config) Validate() error {
 	if c.SMTPPassword.IsSet() && c.SMTPUsername == "" {
 		errs = append(errs, "smtp-password is set but smtp-username is not")
 	}
+	errs = append(errs, c.buildkitErrors()...)
 	if c.TestMemoryLimit != "" {
 		if _, err := resource.ParseQuantity(c.TestMemoryLimit); err != nil {
 			errs = append(errs, fmt.Sprintf("test-memory-limit %q: want a size such as 1Gi", c.TestMemoryLimit))
@@ -500,6 +505,27 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// buildkitErrors: with mutual TLS both daemons are reached over tcp://
+// (TLS has no meaning on a unix socket, and the build step would fail
+// on every run rather than here).
+func (c *Config) buildkitErrors() []string {
+	var errs []string
+	for flag, addr := range map[string]string{"buildkit-addr": c.BuildkitAddr, "pr-buildkit-addr": c.PRBuildkitAddr} {
+		if addr != "" && !strings.HasPrefix(addr, "tcp://") && !strings.HasPrefix(addr, "unix://") {
+			errs = append(errs, fmt.Sprintf("%s %q: want tcp://HOST:PORT or unix://PATH", flag, addr))
+		} else if c.BuildkitTLSSecret != "" && addr != "" && !strings.HasPrefix(addr, "tcp://") {
+			errs = append(errs, fmt.Sprintf("%s %q: buildkit-tls-secret needs a tcp:// address", flag, addr))
+		}
+	}
+	if c.BuildkitTLSSecret != "" {
+		if e := validation.IsDNS1123Subdomain(c.BuildkitTLSSecret); len(e) > 0 {
+			errs = append(errs, fmt.Sprintf("buildkit-tls-secret %q: %s", c.BuildkitTLSSecret, strings.Join(e, "; ")))
+		}
+	}
+	slices.Sort(errs)
+	return errs
 }
 
 // LanguagesKey is the config file's section of languages (dockerfile.Platform).

@@ -330,3 +330,37 @@ func TestEdgeSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildkitTLSSecret(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "plain (default)"},
+		{name: "mutual TLS", env: map[string]string{"SLIPWAY_BUILDKIT_TLS_SECRET": "buildkit-client-tls"}},
+		{name: "not a Secret name", env: map[string]string{"SLIPWAY_BUILDKIT_TLS_SECRET": "../client"}, wantErr: `buildkit-tls-secret "../client"`},
+		{name: "TLS on a unix socket", env: map[string]string{"SLIPWAY_BUILDKIT_TLS_SECRET": "c", "SLIPWAY_BUILDKIT_ADDR": "unix:///run/buildkitd.sock"}, wantErr: "buildkit-tls-secret needs a tcp:// address"},
+		{name: "TLS on the PR daemon's unix socket", env: map[string]string{"SLIPWAY_BUILDKIT_TLS_SECRET": "c", "SLIPWAY_PR_BUILDKIT_ADDR": "unix:///run/pr.sock"}, wantErr: `pr-buildkit-addr "unix:///run/pr.sock"`},
+		{name: "no scheme", env: map[string]string{"SLIPWAY_BUILDKIT_ADDR": "buildkitd:1234"}, wantErr: "want tcp://HOST:PORT or unix://PATH"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"SLIPWAY_GITLAB_WEBHOOK_TOKEN": "x", "SLIPWAY_GITLAB_TOKEN": "y", "SLIPWAY_IMAGE_REGISTRY": "r"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			c, err := load(t, nil, env, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("Validate() = %v, want it to mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}

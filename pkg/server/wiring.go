@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		Timeout:              cfg.PipelineTimeout,
 		BaseRegistry:         cfg.BaseRegistry,
 		BuildkitAddr:         cfg.BuildkitAddr,
+		BuildkitTLSSecret:    cfg.BuildkitTLSSecret,
 		BuilderID:            cfg.Builder(),
 		InsecureRegistry:     cfg.RegistryInsecure,
 		FSGroup:              cfg.PipelineFSGroup,

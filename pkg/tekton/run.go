@@ -58,6 +58,11 @@ type RunOptions struct {
 	BaseRegistry string
 	// BuildkitAddr is the shared buildkitd; empty keeps the pipeline's default.
 	BuildkitAddr string
+	// BuildkitTLSSecret, when set, names the Secret (ca.crt, tls.crt,
+	// tls.key) holding the client certificate of a buildkitd that requires
+	// mutual TLS; it is bound as the buildkit-tls workspace, which the
+	// Pipeline passes to the build step alone.
+	BuildkitTLSSecret string
 	// BuilderID is recorded as the provenance builder id; empty keeps the
 	// build's default (build.DefaultBuilderID), which the promotion gate
 	// of a configured Slipway does not accept.
@@ -115,7 +120,7 @@ func (o RunOptions) validate() error {
 	}
 	// Tekton does not check these names; a typo would only show as a run
 	// stuck on a missing object.
-	for what, name := range map[string]string{"service account": o.ServiceAccount, "git credentials secret": o.GitCredentialsSecret, "storage class": o.StorageClass, "advisories ConfigMap": o.AdvisoriesConfigMap} {
+	for what, name := range map[string]string{"service account": o.ServiceAccount, "git credentials secret": o.GitCredentialsSecret, "buildkit TLS secret": o.BuildkitTLSSecret, "storage class": o.StorageClass, "advisories ConfigMap": o.AdvisoriesConfigMap} {
 		if name == "" {
 			continue
 		}
@@ -226,6 +231,14 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 		ws = append(ws, pipelinev1.WorkspaceBinding{
 			Name:   "git-credentials",
 			Secret: &corev1.SecretVolumeSource{SecretName: o.GitCredentialsSecret},
+		})
+	}
+	// Merge requests build too, so they hold it as well; what keeps their
+	// code from the daemon is that only the build step mounts it.
+	if o.BuildkitTLSSecret != "" {
+		ws = append(ws, pipelinev1.WorkspaceBinding{
+			Name:   "buildkit-tls",
+			Secret: &corev1.SecretVolumeSource{SecretName: o.BuildkitTLSSecret},
 		})
 	}
 

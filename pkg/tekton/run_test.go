@@ -54,6 +54,7 @@ func TestGoldenCIRun(t *testing.T) {
 			rc: &repoconfig.Config{App: "web"},
 			o: func(o RunOptions) RunOptions {
 				o.ServiceAccount, o.GitCredentialsSecret = "slipway-builder", "git-creds"
+				o.BuildkitTLSSecret = "buildkit-client-tls"
 				o.StorageClass, o.Size, o.Timeout = "fast", "5Gi", 45*time.Minute
 				o.BaseRegistry, o.BuildkitAddr, o.InsecureRegistry = "mirror.corp/base", "tcp://10.244.0.1:1234", true
 				o.FSGroup, o.BuilderID = 65532, "https://ci.corp.example/builder"
@@ -139,6 +140,7 @@ func TestNewCIRunRejects(t *testing.T) {
 		{name: "no tools image", mutate: func(_ *event.Event, _ *repoconfig.Config, o *RunOptions) { o.SlipwayImage = "" }, wantErr: "slipway image is required"},
 		{name: "bad size", mutate: func(_ *event.Event, _ *repoconfig.Config, o *RunOptions) { o.Size = "lots" }, wantErr: `size "lots"`},
 		{name: "bad service account", mutate: func(_ *event.Event, _ *repoconfig.Config, o *RunOptions) { o.ServiceAccount = "Not Valid" }, wantErr: `service account "Not Valid"`},
+		{name: "bad buildkit TLS secret", mutate: func(_ *event.Event, _ *repoconfig.Config, o *RunOptions) { o.BuildkitTLSSecret = "../tls" }, wantErr: `buildkit TLS secret "../tls"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"sigs.k8s.io/yaml"
 
+	"github.com/slipway-ci/slipway/pipelines"
 	"github.com/slipway-ci/slipway/pkg/event"
 )
 
@@ -14,6 +17,7 @@ import (
 func TestSandboxedRuns(t *testing.T) {
 	o := opts
 	o.GitCredentialsSecret = "git-creds"
+	o.BuildkitTLSSecret = "buildkit-client-tls"
 	o.BuildkitAddr = "tcp://buildkitd:1234"
 	o.PRBuildkitAddr = "tcp://buildkitd-pr:1234"
 	mrEv := pushEvent()
@@ -55,11 +59,11 @@ func TestSandboxedRuns(t *testing.T) {
 		o    RunOptions
 		want view
 	}{
-		{"push", pushEvent(), o, view{Trust: TrustTrusted, Image: prefix, Buildkit: "tcp://buildkitd:1234", Workspaces: []string{"source", "git-credentials"}}},
+		{"push", pushEvent(), o, view{Trust: TrustTrusted, Image: prefix, Buildkit: "tcp://buildkitd:1234", Workspaces: []string{"source", "git-credentials", "buildkit-tls"}}},
 		{"merge request", mrEv, o, view{Trust: TrustUntrusted, Image: prefix + "/pr", CacheRef: prefix + "/pr:buildcache",
-			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", Workspaces: []string{"source"}}},
+			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", Workspaces: []string{"source", "buildkit-tls"}}},
 		{"merge request, own suffix", mrEv, suffixed, view{Trust: TrustUntrusted, Image: prefix + "/untrusted", CacheRef: prefix + "/untrusted:buildcache",
-			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", Workspaces: []string{"source"}}},
+			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", Workspaces: []string{"source", "buildkit-tls"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, viewOf(t, tc.ev, tc.o)); diff != "" {
@@ -73,5 +77,31 @@ func TestSandboxedRuns(t *testing.T) {
 		if _, err := NewCIRun(mrEv, nil, b); err == nil || !strings.Contains(err.Error(), "PR image suffix") {
 			t.Errorf("suffix %q: error %v, want a PR image suffix error", bad, err)
 		}
+	}
+}
+
+// Secrets reach only the tasks that need them: the buildkitd client
+// certificate the build step, git credentials the clone; the tasks that
+// run the repository's code (unit tests) get neither.
+func TestPipelineSecretWorkspacesPerTask(t *testing.T) {
+	data, err := pipelines.FS.ReadFile("ci.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p pipelinev1.Pipeline
+	if err := yaml.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, task := range p.Spec.Tasks {
+		for _, w := range task.Workspaces {
+			if w.Workspace == "buildkit-tls" || w.Workspace == "git-credentials" {
+				got[w.Workspace] = append(got[w.Workspace], task.Name)
+			}
+		}
+	}
+	want := map[string][]string{"buildkit-tls": {"build-push"}, "git-credentials": {"clone"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tasks given secret workspaces (-want +got)\n%s", diff)
 	}
 }
