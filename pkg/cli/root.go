@@ -58,6 +58,7 @@ func NewRootCmd() *cobra.Command {
 		NewCancelCmd(),
 		NewEventsCmd(),
 		NewTestReportCmd(),
+		NewCacheCmd(),
 	)
 	return root
 }

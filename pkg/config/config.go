@@ -71,6 +71,7 @@ type Config struct {
 	BaseRegistry       string
 	BuildkitAddr       string
 	BuildkitTLSSecret  string
+	TestCache          bool
 	PipelineFSGroup    int64
 	SlipwayImage       string
 	ServiceAccount     string
@@ -223,6 +224,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.ImageRegistry, "image-registry", "", "registry and path prefix images are pushed to, e.g. registry.corp/team")
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "the image registry speaks plain HTTP (local development only)")
 	fs.StringVar(&c.BuildkitAddr, "buildkit-addr", "tcp://buildkitd.slipway.svc:1234", "address of the shared buildkitd the build step uses")
+	fs.BoolVar(&c.TestCache, "test-cache", true, "keep the unit-test step's dependency caches (Go, npm, pip, Maven, Gradle) in the registry at <image-registry>/<app>/depcache, keyed by the dependency manifests; saved by trusted builds only")
 	fs.StringVar(&c.BuildkitTLSSecret, "buildkit-tls-secret", "", "Secret in the builds namespace with ca.crt, tls.crt and tls.key: the client certificate of a buildkitd that requires mutual TLS (deploy/buildkitd), mounted into the build step only (empty: plain TCP)")
 	fs.Int64Var(&c.PipelineFSGroup, "pipeline-fs-group", 65532, "fsGroup of the pipeline pods, so the non-root Slipway steps can write the workspace volume (0: unset)")
 	fs.StringVar(&c.BaseRegistry, "base-registry", "", "registry prefix of the base images the generated Dockerfiles use")

@@ -116,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		BaseRegistry:         cfg.BaseRegistry,
 		BuildkitAddr:         cfg.BuildkitAddr,
 		BuildkitTLSSecret:    cfg.BuildkitTLSSecret,
+		TestCache:            cfg.TestCache,
 		BuilderID:            cfg.Builder(),
 		InsecureRegistry:     cfg.RegistryInsecure,
 		FSGroup:              cfg.PipelineFSGroup,

@@ -91,6 +91,11 @@ type RunOptions struct {
 	// builds, so not even a repository's own Dockerfile can reach the
 	// cache mounts of trusted builds; empty: BuildkitAddr.
 	PRBuildkitAddr string
+	// TestCache keeps the unit-test step's dependency caches in the
+	// registry, at <ImagePrefix>/<app>/depcache (pkg/depcache): restored
+	// by every run, saved by trusted ones only, so a merge request reads
+	// main's cache and never writes it.
+	TestCache bool
 	// TestMemoryLimit bounds the unit-test step's memory (a quantity,
 	// "1Gi"), so a runaway test is killed as out of memory rather than
 	// starving the node; empty: no limit beyond the namespace's.
@@ -281,6 +286,12 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	}
 	if sandboxed {
 		pr.Spec.Params = append(pr.Spec.Params, str("cache-ref", cacheRef), str("cache-from", cacheFrom), str("cache-scope", TrustUntrusted))
+	}
+	if o.TestCache {
+		pr.Spec.Params = append(pr.Spec.Params, str("cache-repo", strings.TrimSuffix(o.ImagePrefix, "/")+"/"+app+"/depcache"))
+		if !sandboxed {
+			pr.Spec.Params = append(pr.Spec.Params, str("cache-save", "true"))
+		}
 	}
 	if o.BuilderID != "" {
 		pr.Spec.Params = append(pr.Spec.Params, str("builder-id", o.BuilderID))

@@ -55,6 +55,7 @@ func TestGoldenCIRun(t *testing.T) {
 			o: func(o RunOptions) RunOptions {
 				o.ServiceAccount, o.GitCredentialsSecret = "slipway-builder", "git-creds"
 				o.BuildkitTLSSecret = "buildkit-client-tls"
+				o.TestCache = true
 				o.StorageClass, o.Size, o.Timeout = "fast", "5Gi", 45*time.Minute
 				o.BaseRegistry, o.BuildkitAddr, o.InsecureRegistry = "mirror.corp/base", "tcp://10.244.0.1:1234", true
 				o.FSGroup, o.BuilderID = 65532, "https://ci.corp.example/builder"

@@ -18,12 +18,14 @@ func TestSandboxedRuns(t *testing.T) {
 	o := opts
 	o.GitCredentialsSecret = "git-creds"
 	o.BuildkitTLSSecret = "buildkit-client-tls"
+	o.TestCache = true
 	o.BuildkitAddr = "tcp://buildkitd:1234"
 	o.PRBuildkitAddr = "tcp://buildkitd-pr:1234"
 	mrEv := pushEvent()
 	mrEv.Kind, mrEv.MRNumber, mrEv.SourceBranch, mrEv.TargetBranch = event.MergeRequest, 7, "feature", "main"
 	type view struct {
 		Trust, Image, CacheRef, CacheFrom, Buildkit string
+		TestCache, TestCacheSave                    string
 		Workspaces                                  []string
 	}
 	viewOf := func(t *testing.T, ev *event.Event, o RunOptions) view {
@@ -43,6 +45,10 @@ func TestSandboxedRuns(t *testing.T) {
 				v.CacheFrom = p.Value.StringVal
 			case "buildkit-addr":
 				v.Buildkit = p.Value.StringVal
+			case "cache-repo":
+				v.TestCache = p.Value.StringVal
+			case "cache-save":
+				v.TestCacheSave = p.Value.StringVal
 			}
 		}
 		for _, w := range pr.Spec.Workspaces {
@@ -59,11 +65,11 @@ func TestSandboxedRuns(t *testing.T) {
 		o    RunOptions
 		want view
 	}{
-		{"push", pushEvent(), o, view{Trust: TrustTrusted, Image: prefix, Buildkit: "tcp://buildkitd:1234", Workspaces: []string{"source", "git-credentials", "buildkit-tls"}}},
+		{"push", pushEvent(), o, view{Trust: TrustTrusted, Image: prefix, Buildkit: "tcp://buildkitd:1234", TestCache: prefix + "/depcache", TestCacheSave: "true", Workspaces: []string{"source", "git-credentials", "buildkit-tls"}}},
 		{"merge request", mrEv, o, view{Trust: TrustUntrusted, Image: prefix + "/pr", CacheRef: prefix + "/pr:buildcache",
-			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", Workspaces: []string{"source", "buildkit-tls"}}},
+			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", TestCache: prefix + "/depcache", Workspaces: []string{"source", "buildkit-tls"}}},
 		{"merge request, own suffix", mrEv, suffixed, view{Trust: TrustUntrusted, Image: prefix + "/untrusted", CacheRef: prefix + "/untrusted:buildcache",
-			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", Workspaces: []string{"source", "buildkit-tls"}}},
+			CacheFrom: prefix + ":buildcache", Buildkit: "tcp://buildkitd-pr:1234", TestCache: prefix + "/depcache", Workspaces: []string{"source", "buildkit-tls"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, viewOf(t, tc.ev, tc.o)); diff != "" {
