@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"sigs.k8s.io/yaml"
 )
 
 // MaxApps caps apps: each app of a push is a PipelineRun, a run record and
@@ -207,4 +209,41 @@ func checkImage(img string) error {
 func (b *Build) empty() bool {
 	return b.Language == "" && b.Version == "" && b.Port == 0 && len(b.BuildArgs) == 0 &&
 		b.TestCommand == "" && b.Dockerfile == "" && b.Context == ""
+}
+
+// Validate checks an app built from outside a parsed file (the dispatcher
+// hands AppList's apps to the PipelineRun builder).
+func (a App) Validate() error {
+	if !validName(a.Name) {
+		return fmt.Errorf("app %q: use lowercase letters, digits and '-' (max 40)", a.Name)
+	}
+	if err := checkDir(a.Dir); err != nil {
+		return fmt.Errorf("app %s: dir: %w", a.Name, err)
+	}
+	if err := checkImage(a.Image); err != nil {
+		return fmt.Errorf("app %s: image: %w", a.Name, err)
+	}
+	if a.Build.Context != "" {
+		return fmt.Errorf("app %s: build.context: an app's context is its dir", a.Name)
+	}
+	return a.Build.validate("app " + a.Name + " build")
+}
+
+// ParseBuild reads one app's build: section as the dispatcher hands it to
+// the pipeline (JSON, from AppList), for `slipway render --build-config`.
+func ParseBuild(data []byte) (*Build, error) {
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("build settings are %d bytes, more than the %d allowed", len(data), MaxFileBytes)
+	}
+	var b Build
+	if err := yaml.UnmarshalStrict(data, &b); err != nil {
+		return nil, fmt.Errorf("parsing build settings: %w", err)
+	}
+	if b.Context != "" {
+		return nil, fmt.Errorf("build settings: context is not allowed: an app's context is its dir")
+	}
+	if err := b.validate("build"); err != nil {
+		return nil, err
+	}
+	return &b, nil
 }
