@@ -142,8 +142,8 @@ func TestForMergeRequestApps(t *testing.T) {
 	}
 	// A head still in the single-app layout builds the default branch's apps.
 	old := ForMergeRequest(base, &Config{Build: Build{TestCommand: "true"}, Paths: []string{"x/**"}})
-	if diff := cmp.Diff(base.Apps, old.Apps); diff != "" || !old.Build.empty() || old.Paths != nil {
-		t.Errorf("an old-layout head: apps (-want +got)\n%s build %+v paths %v", diff, old.Build, old.Paths)
+	if diff := cmp.Diff(base.Apps, old.Apps); diff != "" || !old.Build.empty() || old.Paths != nil || !cmp.Equal(old.SharedPaths, base.SharedPaths) {
+		t.Errorf("an old-layout head: apps (-want +got)\n%s build %+v paths %v shared paths %v", diff, old.Build, old.Paths, old.SharedPaths)
 	}
 	if err := old.Validate(); err != nil {
 		t.Errorf("the merge request's configuration does not validate: %v", err)

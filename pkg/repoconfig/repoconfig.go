@@ -85,19 +85,27 @@ func (c *Config) TrustsUser(user string) bool {
 // .slipway.yaml; only what shapes the build itself (paths, ignorePaths and
 // build: test command, Dockerfile, context, language) comes from head,
 // the merge request's own (an app's dir, paths and build: the head's entry
-// of the same name; sharedPaths). Either may be nil (no file): the defaults.
+// of the same name; sharedPaths, when the head lists apps). Either may be
+// nil (no file): the defaults.
 func ForMergeRequest(base, head *Config) *Config {
 	out := Config{}
 	if base != nil {
 		out = *base
 	}
-	out.Paths, out.IgnorePaths, out.Build, out.SharedPaths = nil, nil, Build{}, nil
+	out.Paths, out.IgnorePaths, out.Build = nil, nil, Build{}
+	if !out.Multi() {
+		out.SharedPaths = nil
+	}
 	switch {
 	case head == nil:
 	case out.Multi():
 		// A monorepo's build settings are per app; a head still in the
-		// single-app layout has none that apply.
-		out.IgnorePaths, out.SharedPaths = head.IgnorePaths, head.SharedPaths
+		// single-app layout (or without a file) has none that apply and
+		// keeps the default branch's sharedPaths.
+		out.IgnorePaths = head.IgnorePaths
+		if head.Multi() {
+			out.SharedPaths = head.SharedPaths
+		}
 	default:
 		out.Paths, out.IgnorePaths, out.Build = head.Paths, head.IgnorePaths, head.Build
 	}
