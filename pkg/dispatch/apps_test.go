@@ -182,7 +182,7 @@ sharedPaths: ["libs/**"]
 		{name: "an app the MR adds is not built", files: []string{"miner/main.go"}, complete: true,
 			want: map[string]string{}, reason: "no changed path matches the paths of any app"},
 		{name: "more files than the cap build everything", files: []string{"services/api/main.go"}, complete: false,
-			want: map[string]string{"api": "services/api registry.local:5000/team/api/pr", "web": "services/web registry.local:5000/team/shop/web/pr"},
+			want:   map[string]string{"api": "services/api registry.local:5000/team/api/pr", "web": "services/web registry.local:5000/team/shop/web/pr"},
 			reason: "apps api, web: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
