@@ -147,4 +147,3 @@ func TestMRCommentListsEveryApp(t *testing.T) {
 		})
 	}
 }
-
