@@ -270,7 +270,7 @@ func TestMonorepoInvalidConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, config, reason string
 	}{
-		{"app and apps", "app: web\napps: [{name: api, dir: api}]", "invalid .slipway.yaml: app: and apps: are exclusive: name each app in apps:"},
+		{"app and apps", "app: web\napps: [{name: api, dir: api}]", "invalid .slipway.yaml: app: and apps: are exclusive: name each app in its apps entry"},
 		{"duplicate names", "apps: [{name: api, dir: a}, {name: api, dir: b}]", `invalid .slipway.yaml: apps[1].name "api": apps[0] has the same name`},
 		{"name not DNS-1123", "apps: [{name: Api_1, dir: a}]", `invalid .slipway.yaml: apps[0].name "Api_1": use lowercase letters, digits and '-' (max 40)`},
 		{"too many", "apps: [" + strings.Repeat("{name: a, dir: a},", 20) + "{name: b, dir: b}]", "invalid .slipway.yaml: apps: 21 apps, more than the 20 allowed"},

@@ -111,21 +111,21 @@ func mergeRequestApps(base []AppConfig, head *Config) []AppConfig {
 func (c *Config) validateApps() error {
 	if len(c.Apps) == 0 {
 		if len(c.SharedPaths) > 0 {
-			return fmt.Errorf("sharedPaths: only with apps:")
+			return fmt.Errorf("sharedPaths: allowed only with apps")
 		}
 		return nil
 	}
 	switch {
 	case c.App != "":
-		return fmt.Errorf("app: and apps: are exclusive: name each app in apps:")
+		return fmt.Errorf("app: and apps: are exclusive: name each app in its apps entry")
 	case len(c.Apps) > MaxApps:
 		return fmt.Errorf("apps: %d apps, more than the %d allowed", len(c.Apps), MaxApps)
 	case len(c.Paths) > 0:
 		return fmt.Errorf("paths: with apps:, give each app its paths (and sharedPaths for every app)")
 	case !c.Build.empty():
-		return fmt.Errorf("build: with apps:, give each app its build:")
+		return fmt.Errorf("build: with apps:, give each app its own build section")
 	case c.Manifests != nil:
-		return fmt.Errorf("manifests: is for a single app; it cannot be combined with apps:")
+		return fmt.Errorf("manifests: is for a single app; it cannot be combined with an apps list")
 	}
 	names := map[string]int{}
 	images := map[string]int{}

@@ -74,7 +74,7 @@ func TestParseAppsInvalid(t *testing.T) {
 		{"dir with control character", "apps: [{name: api, dir: \"a\\nb\"}]", "control characters"},
 		{"bad app paths", "apps: [{name: api, dir: api, paths: ['[']}]", "apps[0].paths[0]: bad pattern"},
 		{"bad shared paths", "apps: [{name: api, dir: api}]\nsharedPaths: ['[']", "sharedPaths[0]: bad pattern"},
-		{"shared paths alone", "sharedPaths: [libs/**]", "sharedPaths: only with apps:"},
+		{"shared paths alone", "sharedPaths: [libs/**]", "sharedPaths: allowed only with apps"},
 		{"image with tag", "apps: [{name: api, dir: api, image: api:v1}]", "without host, tag or digest"},
 		{"image with host", "apps: [{name: api, dir: api, image: \"registry:5000/api\"}]", "without host, tag or digest"},
 		{"image with digest", "apps: [{name: api, dir: api, image: \"api@sha256:00\"}]", "without host, tag or digest"},
@@ -85,8 +85,8 @@ func TestParseAppsInvalid(t *testing.T) {
 		{"build context", "apps: [{name: api, dir: api, build: {context: other}}]", "apps[0].build.context: an app's context is its dir"},
 		{"build port", "apps: [{name: api, dir: api, build: {port: 70000}}]", "apps[0].build.port 70000 out of range"},
 		{"build dockerfile escapes", "apps: [{name: api, dir: api, build: {dockerfile: ../Dockerfile}}]", "apps[0].build.dockerfile"},
-		{"unknown app field", "apps: [{name: api, dir: api, langauge: go}]", "unknown field"},
-		{"top-level build with apps", "build: {language: go}\napps: [{name: api, dir: api}]", "build: with apps:"},
+		{"unknown app field", "apps: [{name: api, dir: api, langauge: go}]", "unknown field"}, //nolint:misspell // the typo is the test
+		{"top-level build with apps", "build: {language: go}\napps: [{name: api, dir: api}]", "build: with apps:, give each app its own build section"},
 		{"top-level paths with apps", "paths: [src/**]\napps: [{name: api, dir: api}]", "paths: with apps:"},
 		{"manifests with apps", "manifests: {path: deploy}\napps: [{name: api, dir: api}]", "manifests: is for a single app"},
 	} {
