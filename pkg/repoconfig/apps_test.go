@@ -1,11 +1,13 @@
 package repoconfig
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 const monorepo = `apps:
@@ -148,4 +150,34 @@ func TestForMergeRequestApps(t *testing.T) {
 	if err := old.Validate(); err != nil {
 		t.Errorf("the merge request's configuration does not validate: %v", err)
 	}
+}
+
+// FuzzParseBuild: what `slipway render --build-config` accepts validates as
+// an app's build (no context), and the dispatcher's own encoding of a
+// valid build parses back to the same build.
+func FuzzParseBuild(f *testing.F) {
+	f.Add([]byte(`{"language":"go","version":"1.22","buildArgs":{"A":"b"},"testCommand":"go test ./..."}`))
+	f.Add([]byte(`{"dockerfile":"Dockerfile.prod","port":3000}`))
+	f.Add([]byte(`{"context":"x"}`))
+	f.Add([]byte("language: node\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBuild(data)
+		if err != nil {
+			return
+		}
+		if b.Context != "" || b.validate("build") != nil {
+			t.Fatalf("accepted %+v", b)
+		}
+		enc, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseBuild(enc)
+		if err != nil {
+			t.Fatalf("its own encoding %s does not parse: %v", enc, err)
+		}
+		if diff := cmp.Diff(b, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("round trip (-first +again)\n%s", diff)
+		}
+	})
 }
