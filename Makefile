@@ -74,7 +74,7 @@ build-stack-down: ## Stop the buildkitd and registry started by integration-buil
 
 # Every fuzz target, as package:Func.
 FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab pkg/scm:FuzzCommentCommand pkg/scm:FuzzPinCloneURL \
-	pkg/webhook:FuzzHandler pkg/repoconfig:FuzzParse pkg/repoconfig:FuzzMatch pkg/auth:FuzzParseTokens \
+	pkg/webhook:FuzzHandler pkg/repoconfig:FuzzParse pkg/repoconfig:FuzzParseBuild pkg/repoconfig:FuzzMatch pkg/auth:FuzzParseTokens \
 	pkg/dockerfile:FuzzPythonConstraint pkg/failure:FuzzExplain pkg/api:FuzzValidName pkg/api/client:FuzzParseEvents \
 	pkg/depcache:FuzzUnpack pkg/sbom:FuzzParseStatement pkg/policy:FuzzParse pkg/policy:FuzzConstraint \
 	pkg/advisory:FuzzParseRecord pkg/advisory:FuzzVersionOrderings pkg/advisory:FuzzCVSS3 \

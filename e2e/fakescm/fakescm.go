@@ -208,6 +208,8 @@ var (
 	ghComment  = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$`)
 	ghPerm     = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/collaborators/([^/]+)/permission$`)
 	ghPull     = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/pulls/(\d+)$`)
+	ghFiles    = regexp.MustCompile(`^/github/api/v3/repos/([^/]+)/([^/]+)/pulls/(\d+)/files$`)
+	glDiffs    = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)/diffs$`)
 	glRaw      = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/repository/files/([^/]+)/raw$`)
 	glStatus   = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/statuses/([0-9a-f]{40})$`)
 	glNotes    = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes$`)
@@ -373,6 +375,29 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"number": n, "state": state, "title": pr.Title,
 			"head": map[string]string{"sha": pr.SHA, "ref": pr.Source}, "base": map[string]string{"ref": pr.Target}})
+	case r.Method == http.MethodGet && ghFiles.MatchString(p):
+		m := ghFiles.FindStringSubmatch(p)
+		n, _ := strconv.Atoi(m[3])
+		files, ok := s.pullFiles(m[1]+"/"+m[2], n)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+			return
+		}
+		page, next := paginate(r, files, 30)
+		out := []map[string]any{}
+		for _, f := range page {
+			doc := map[string]any{"filename": f.path, "status": f.status}
+			if f.old != "" {
+				doc["previous_filename"] = f.old
+			}
+			out = append(out, doc)
+		}
+		if next > 0 {
+			q := r.URL.Query()
+			q.Set("page", strconv.Itoa(next))
+			w.Header().Set("Link", fmt.Sprintf(`<http://%s%s?%s>; rel="next"`, r.Host, r.URL.Path, q.Encode()))
+		}
+		writeJSON(w, http.StatusOK, out)
 	case r.Method == http.MethodGet && ghComments.MatchString(p):
 		m := ghComments.FindStringSubmatch(p)
 		n, _ := strconv.Atoi(m[3])
@@ -524,6 +549,29 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"id": id, "username": user, "state": "active", "access_level": gitlabAccess[lvl]})
+	case r.Method == http.MethodGet && glDiffs.MatchString(p):
+		m := glDiffs.FindStringSubmatch(p)
+		repo, _ := s.project(m[1])
+		n, _ := strconv.Atoi(m[2])
+		files, ok := s.pullFiles(repo, n)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not found"})
+			return
+		}
+		page, next := paginate(r, files, 20)
+		out := []map[string]any{}
+		for _, f := range page {
+			old := f.path
+			if f.old != "" {
+				old = f.old
+			}
+			out = append(out, map[string]any{"old_path": old, "new_path": f.path, "new_file": f.status == "added",
+				"renamed_file": f.status == "renamed", "deleted_file": f.status == "removed", "diff": ""})
+		}
+		if next > 0 {
+			w.Header().Set("X-Next-Page", strconv.Itoa(next))
+		}
+		writeJSON(w, http.StatusOK, out)
 	case r.Method == http.MethodGet && glMR.MatchString(p):
 		m := glMR.FindStringSubmatch(p)
 		repo, _ := s.project(m[1])
@@ -591,6 +639,69 @@ func (s *Server) project(id string) (string, bool) {
 		return p, ok
 	}
 	return id, true
+}
+
+// changedFile is one file a pull request changes, as both hosts list it.
+type changedFile struct {
+	path, status string
+	// old is a renamed file's previous path.
+	old string
+}
+
+// pullFiles lists what registered pull request n of repo changes: the
+// diff of its head from where it left its target branch (`git diff
+// target...head`), as the hosts compute it. false when there is no such
+// pull request or the diff fails.
+func (s *Server) pullFiles(repo string, n int) ([]changedFile, bool) {
+	pr, ok := s.pull(repo, n)
+	if !ok || strings.Contains(repo, "..") || strings.HasPrefix(pr.Target, "-") || strings.HasPrefix(pr.SHA, "-") {
+		return nil, false
+	}
+	dir := filepath.Join(s.ReposDir, repo+".git")
+	out, err := exec.Command("git", "--git-dir", dir, "diff", "--name-status", "-M", "-z", "refs/heads/"+pr.Target+"..."+pr.SHA).Output()
+	if err != nil {
+		return nil, false
+	}
+	fields := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	files := []changedFile{}
+	for i := 0; i+1 < len(fields); {
+		st := fields[i]
+		f := changedFile{path: fields[i+1]}
+		i += 2
+		switch {
+		case strings.HasPrefix(st, "R") && i < len(fields):
+			f.old, f.path, f.status = f.path, fields[i], "renamed"
+			i++
+		case st == "A":
+			f.status = "added"
+		case st == "D":
+			f.status = "removed"
+		default:
+			f.status = "modified"
+		}
+		files = append(files, f)
+	}
+	return files, true
+}
+
+// paginate cuts files to the page asked for (page, per_page, at most 100
+// a page, as both hosts do); next is the next page, 0 for none.
+func paginate(r *http.Request, files []changedFile, perDefault int) (page []changedFile, next int) {
+	per, err := strconv.Atoi(r.URL.Query().Get("per_page"))
+	if err != nil || per <= 0 {
+		per = perDefault
+	}
+	per = min(per, 100)
+	n, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil || n <= 0 {
+		n = 1
+	}
+	from := min((n-1)*per, len(files))
+	to := min(from+per, len(files))
+	if to < len(files) {
+		next = n + 1
+	}
+	return files[from:to], next
 }
 
 // show returns the file at ref in the repository, like `git show ref:path`.

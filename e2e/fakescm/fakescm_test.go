@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -329,3 +330,91 @@ func getJSON(t *testing.T, u string, v any) {
 		t.Fatalf("GET %s: %v", u, err)
 	}
 }
+
+// A pull request's changed files, through the real clients: what its head
+// changes since it left the target branch (a rename under both names),
+// paginated as the hosts do.
+func TestMergeRequestFiles(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	root := t.TempDir()
+	files := map[string]string{"services/web/old.js": "x\n", "services/api/main.go": "package main\n", "README.md": "hi\n"}
+	makeRepo(t, root, "acme/shop", files)
+	bare := filepath.Join(root, "acme/shop.git")
+	work := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("clone", "-q", bare, ".")
+	git("checkout", "-q", "-b", "feature")
+	git("mv", "services/web/old.js", "services/web/new.js")
+	git("rm", "-q", "README.md")
+	want := []string{"services/web/new.js", "services/web/old.js", "README.md"}
+	for i := range 120 {
+		p := filepath.Join(work, "libs", strings.Repeat("x", i%3+1), "f"+strings.Repeat("0", 3-len(itoa(i)))+itoa(i)+".go")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("package libs\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(work, p)
+		want = append(want, filepath.ToSlash(rel))
+	}
+	git("add", "-A")
+	git("commit", "-q", "-m", "feature")
+	git("push", "-q", "origin", "feature")
+	head := git("rev-parse", "HEAD")
+	// main moves on meanwhile: what it changes is not the pull request's.
+	git("checkout", "-q", "main")
+	if err := os.WriteFile(filepath.Join(work, "services/api/main.go"), []byte("package main // changed on main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("commit", "-q", "-am", "main moves")
+	git("push", "-q", "origin", "main")
+
+	fake := New(root)
+	fake.AddGitLabProject(43, "acme/shop")
+	fake.AddPullRequest(PullRequest{Repo: "acme/shop", Number: 3, SHA: head, Source: "feature", Target: "main"})
+	srv := httptest.NewServer(fake.Handler())
+	defer srv.Close()
+	ghc, err := github.NewClient("token", srv.URL+"/github/api/v3/", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	glc, err := gitlab.NewClient("token", srv.URL+"/gitlab/api/v4", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type lister interface {
+		MergeRequestFiles(ctx context.Context, repo scm.Repo, mr, limit int) ([]string, bool, error)
+	}
+	sorted := cmpopts.SortSlices(func(a, b string) bool { return a < b })
+	for name, c := range map[string]lister{"github": ghc, "gitlab": glc} {
+		repo := scm.Repo{FullName: "acme/shop", ProjectID: 43}
+		got, complete, err := c.MergeRequestFiles(context.Background(), repo, 3, 1000)
+		if err != nil || !complete {
+			t.Fatalf("%s: complete %v, err %v", name, complete, err)
+		}
+		if diff := cmp.Diff(want, got, sorted); diff != "" {
+			t.Errorf("%s files (-want +got)\n%s", name, diff)
+		}
+		if _, complete, err := c.MergeRequestFiles(context.Background(), repo, 3, 50); err != nil || complete {
+			t.Errorf("%s with a limit of 50: complete %v, err %v; want incomplete", name, complete, err)
+		}
+		if _, _, err := c.MergeRequestFiles(context.Background(), repo, 4, 50); err == nil {
+			t.Errorf("%s: an unknown pull request listed files", name)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -29,6 +29,8 @@ func NewRenderCmd() *cobra.Command {
 		langFile  string
 		check     bool
 		insecure  bool
+		// buildConfig is one app's build: section (JSON or YAML).
+		buildConfig string
 	)
 	cmd := &cobra.Command{
 		Use:   "render [DIR]",
@@ -52,6 +54,14 @@ it copies itself from there into the image at /.slipway/Dockerfile.`,
 				dir = args[0]
 			}
 			rc, err := renderRepoConfig(dir)
+			if buildConfig != "" {
+				// A monorepo's app: the dispatcher resolved its build
+				// settings; a .slipway.yaml in DIR is not the app's.
+				var b *repoconfig.Build
+				if b, err = repoconfig.ParseBuild([]byte(buildConfig)); err == nil {
+					rc = &repoconfig.Config{Build: *b}
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -120,6 +130,7 @@ it copies itself from there into the image at /.slipway/Dockerfile.`,
 	f.BoolVar(&insecure, "insecure-registry", false, "with --check: reach the base registry over plain HTTP (local development only)")
 	f.BoolVar(&printTest, "print-test-command", false, "print only the unit test command")
 	f.StringVar(&o.CacheScope, "cache-scope", dockerfile.CacheTrusted, "id scope of the BuildKit cache mounts: trusted, or untrusted for merge requests (never shared with trusted builds)")
+	f.StringVar(&buildConfig, "build-config", "", "the build settings (a build: section, JSON or YAML) instead of DIR/.slipway.yaml's; the pipeline passes a monorepo app's")
 	f.BoolVar(&asJSON, "json", false, "print the render result (language, version, port, test command, images) as JSON")
 	cmd.MarkFlagsMutuallyExclusive("print-test-command", "json")
 	cmd.MarkFlagsMutuallyExclusive("languages", "languages-file")

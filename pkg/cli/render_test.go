@@ -181,3 +181,33 @@ func TestRenderCheckUnreachableWarns(t *testing.T) {
 		t.Errorf("stderr %q lacks the warning", errOut.String())
 	}
 }
+
+// A monorepo's app is rendered with the build settings the pipeline hands
+// over, not with a .slipway.yaml in its directory (which may not be the
+// app's, or may be broken).
+func TestRenderCmdBuildConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".slipway.yaml"), []byte("build: {langauge: go}\n"), 0o644); err != nil { //nolint:misspell // the typo is the test
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>hi</h1>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := runRender(t, "--print-test-command", "--build-config", `{"language":"static","testCommand":"echo app tests"}`, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(got) != "echo app tests" {
+		t.Errorf("test command %q, want the one of --build-config", got)
+	}
+	for _, tc := range []struct{ cfg, wantErr string }{
+		{`{"langauge":"go"}`, `unknown field "langauge"`}, //nolint:misspell // the typo is the test
+		{`{"context":"other"}`, "context is not allowed"},
+		{`{"dockerfile":"../Dockerfile"}`, "inside the repository"},
+		{`{"port":-1}`, "out of range"},
+	} {
+		if _, err := runRender(t, "--build-config", tc.cfg, dir); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("--build-config %s: error %v, want one with %q", tc.cfg, err, tc.wantErr)
+		}
+	}
+}

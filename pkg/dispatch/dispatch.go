@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,9 @@ type Dispatcher struct {
 	metrics     *metrics
 	configs     *configCache
 	cacheSize   int
+	// changedFiles reads merge requests' changed files (apps.go).
+	changedFiles map[event.Provider]ChangedFiles
+	maxMRFiles   int
 	// The trust gate (trust.go); off while approvals is nil.
 	approvals     Approvals
 	statusContext string
@@ -479,34 +483,52 @@ func (d *Dispatcher) dispatch(ctx context.Context, ev *event.Event, recorded rec
 	}
 }
 
-// build starts ev's pipeline. approvedBy is the trusted user who asked
-// for it by comment, if any: the trust gate lets it through.
+// build starts ev's pipeline: one PipelineRun, or one per app of a
+// monorepo that the change concerns. approvedBy is the trusted user who
+// asked for it by comment, if any: the trust gate lets it through.
 func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded recordedFunc, approvedBy string) (event.State, string, error) {
 	if event.IsDeletion(ev.SHA) {
 		return event.Ignored, "the ref was deleted", nil
 	}
 	rc, err := d.config(ctx, ev)
 	if err != nil {
-		return "", "", err
+		return d.failConfig(ctx, ev, err)
 	}
 	var base *repoconfig.Config
 	if ev.Kind == event.MergeRequest {
-		// Where the image goes, who is trusted and which branches build
-		// are the default branch's to say, not the merge request's.
+		// Where the image goes, who is trusted, which branches build and
+		// which apps there are are the default branch's to say, not the
+		// merge request's.
 		if base, err = d.defaultBranchConfig(ctx, ev); err != nil {
-			return "", "", err
+			return d.failConfig(ctx, ev, err)
 		}
 		rc = repoconfig.ForMergeRequest(base, rc)
 	}
-	why, err := filter(ctx, ev, rc)
+	changed, notes, err := d.changedPaths(ctx, ev, rc)
+	if err != nil {
+		return "", "", err
+	}
+	why, err := filter(ctx, ev, rc, changed)
 	if err != nil {
 		return "", "", err
 	}
 	if why != "" {
 		return event.Ignored, why, nil
 	}
+	var apps []repoconfig.App
+	if rc.Multi() {
+		var note string
+		apps, why, note, err = selectApps(ctx, ev, rc, changed)
+		if err != nil {
+			return "", "", err
+		}
+		if why != "" {
+			return event.Ignored, why, nil
+		}
+		notes = joinNotes(notes, note)
+	}
 	if base != nil {
-		waiting, err := d.gate(ctx, ev, base, approvedBy)
+		waiting, err := d.gate(ctx, ev, base, approvedBy, d.statusContexts(apps))
 		if err != nil {
 			return "", "", err
 		}
@@ -514,54 +536,43 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 			return event.Waiting, waiting, nil
 		}
 	}
-	pr, err := tekton.NewCIRun(ev, rc, d.run)
+	var prs []*pipelinev1.PipelineRun
+	if len(apps) == 0 {
+		pr, err := tekton.NewCIRun(ev, rc, d.run)
+		if err != nil {
+			return "", "", fmt.Errorf("building PipelineRun: %w", err)
+		}
+		prs = append(prs, pr)
+	}
+	for _, a := range apps {
+		pr, err := tekton.NewAppRun(ev, a, d.run)
+		if err != nil {
+			return "", "", fmt.Errorf("building the PipelineRun of app %s: %w", a.Name, err)
+		}
+		prs = append(prs, pr)
+	}
+	note, err := d.startRuns(ctx, ev, recorded, prs, approvedBy)
 	if err != nil {
-		return "", "", fmt.Errorf("building PipelineRun: %w", err)
-	}
-	if ev.AuthorEmail != "" {
-		pr.Annotations[tekton.AnnotationAuthorEmail] = ev.AuthorEmail
-	}
-	if approvedBy != "" {
-		pr.Annotations[tekton.AnnotationApprovedBy] = approvedBy
-	}
-	if d.maxRunning > 0 {
-		pr.Spec.Status = pipelinev1.PipelineRunSpecStatusPending
-	}
-	id := pr.Namespace + "/" + pr.Name
-	note := "created PipelineRun " + id
-	err = createRun(ctx, d.rest, pr)
-	created := err == nil
-	switch {
-	case apierrors.IsAlreadyExists(err):
-		// An earlier attempt created it and then failed to record it.
-		note = "PipelineRun " + id + " already existed"
-	case err != nil:
-		return "", "", fmt.Errorf("creating PipelineRun %s: %w", id, err)
-	default:
-		d.metrics.latency(d.clock.Since(ev.ReceivedAt))
-	}
-	// The create may have overlapped the event's commit; what follows needs it.
-	if err := d.afterCommit(ctx, ev, recorded, pr, created); err != nil {
 		return "", "", err
 	}
-	r := &run.Run{
-		ID: id, EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind, Repo: ev.Repo, ProjectID: ev.ProjectID,
-		App: pr.Labels[tekton.LabelApp], Ref: ev.Ref, SHA: ev.SHA, MRNumber: ev.MRNumber,
-		State: run.Pending, CreatedAt: d.clock.Now(),
+	if len(apps) > 0 {
+		note = fmt.Sprintf("apps %s: %s", appNames(apps), note)
 	}
-	if err := d.store.CreateRun(ctx, r); err != nil {
-		return "", "", retry.Transient(fmt.Errorf("recording run %s: %w", id, err))
-	}
-	n, err := d.supersede(ctx, ev, rc)
-	if err != nil {
-		if ok, _ := retry.IsTransient(err); ok {
-			return "", "", err // the retry finds the run created and recorded
+	note = joinNotes(note, notes)
+	var cancelled int
+	for _, app := range supersedeScopes(ev, apps) {
+		n, err := d.supersede(ctx, ev, rc, app)
+		if err != nil {
+			if ok, _ := retry.IsTransient(err); ok {
+				return "", "", err // the retry finds the runs created and recorded
+			}
+			// The runs exist; failing the event would misreport them.
+			return event.Dispatched, note + "; cancelling older runs failed: " + err.Error(), nil
 		}
-		// The run exists; failing the event would misreport it.
-		return event.Dispatched, note + "; cancelling older runs failed: " + err.Error(), nil
+		cancelled += n
 	}
-	if n > 0 {
-		note += fmt.Sprintf(", cancelled %d older runs", n)
+	if cancelled > 0 {
+		note += fmt.Sprintf(", cancelled %d older runs", cancelled)
 	}
 	if d.maxRunning > 0 {
 		started, err := d.Admit(ctx, ev.Provider, ev.Repo)
@@ -576,12 +587,104 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	return event.Dispatched, note, nil
 }
 
+// startRuns creates prs, all of one event, and records them as runs; the
+// note says what it did. A PipelineRun that exists already was created by
+// an earlier attempt at this event (same names): it is recorded as is.
+func (d *Dispatcher) startRuns(ctx context.Context, ev *event.Event, recorded recordedFunc, prs []*pipelinev1.PipelineRun, approvedBy string) (string, error) {
+	created := make([]bool, len(prs))
+	var notes []string
+	for i, pr := range prs {
+		if ev.AuthorEmail != "" {
+			pr.Annotations[tekton.AnnotationAuthorEmail] = ev.AuthorEmail
+		}
+		if approvedBy != "" {
+			pr.Annotations[tekton.AnnotationApprovedBy] = approvedBy
+		}
+		if d.maxRunning > 0 {
+			pr.Spec.Status = pipelinev1.PipelineRunSpecStatusPending
+		}
+		id := pr.Namespace + "/" + pr.Name
+		err := createRun(ctx, d.rest, pr)
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			// An earlier attempt created it and then failed to record it.
+			notes = append(notes, "PipelineRun "+id+" already existed")
+		case err != nil:
+			// The ones created so far stay: the retry finds them.
+			if aerr := d.afterCommitAll(ctx, ev, recorded, prs[:i], created); aerr != nil {
+				return "", aerr
+			}
+			return "", fmt.Errorf("creating PipelineRun %s: %w", id, err)
+		default:
+			created[i] = true
+			notes = append(notes, "created PipelineRun "+id)
+			d.metrics.latency(d.clock.Since(ev.ReceivedAt))
+		}
+	}
+	// The creates may have overlapped the event's commit; what follows needs it.
+	if err := d.afterCommitAll(ctx, ev, recorded, prs, created); err != nil {
+		return "", err
+	}
+	for _, pr := range prs {
+		id := pr.Namespace + "/" + pr.Name
+		r := &run.Run{
+			ID: id, EventID: ev.ID, Provider: ev.Provider, Kind: ev.Kind, Repo: ev.Repo, ProjectID: ev.ProjectID,
+			App: pr.Labels[tekton.LabelApp], Ref: ev.Ref, SHA: ev.SHA, MRNumber: ev.MRNumber,
+			State: run.Pending, CreatedAt: d.clock.Now(),
+		}
+		if err := d.store.CreateRun(ctx, r); err != nil {
+			return "", retry.Transient(fmt.Errorf("recording run %s: %w", id, err))
+		}
+	}
+	return strings.Join(notes, ", "), nil
+}
+
+// afterCommitAll is afterCommit for each of prs, so that when the event's
+// record failed every PipelineRun created for it is deleted.
+func (d *Dispatcher) afterCommitAll(ctx context.Context, ev *event.Event, recorded recordedFunc, prs []*pipelinev1.PipelineRun, created []bool) error {
+	var first error
+	for i, pr := range prs {
+		if err := d.afterCommit(ctx, ev, recorded, pr, created[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// supersedeScopes are the apps whose older runs ev may cancel, one
+// supersede each: "" (every app) for a repository's single app and for a
+// merge request, whose newer head replaces all of its runs; each app
+// built for a monorepo's push, whose other apps' runs are not replaced.
+func supersedeScopes(ev *event.Event, apps []repoconfig.App) []string {
+	if len(apps) == 0 || ev.Kind == event.MergeRequest {
+		return []string{""}
+	}
+	out := make([]string, len(apps))
+	for i, a := range apps {
+		out[i] = a.Name
+	}
+	return out
+}
+
+func joinNotes(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
 // supersede cancels the unfinished runs that an MR push or (when enabled)
-// a branch push makes obsolete: same repo and MR/branch, other SHA, from an
-// older event. Comparing event ids, not creation times, keeps a retried
+// a branch push makes obsolete: same repo and MR/branch (and app, when
+// set), other SHA, from an older event. Comparing event ids, not creation times, keeps a retried
 // old event from cancelling the newer run.
-func (d *Dispatcher) supersede(ctx context.Context, ev *event.Event, rc *repoconfig.Config) (int, error) {
+func (d *Dispatcher) supersede(ctx context.Context, ev *event.Event, rc *repoconfig.Config, app string) (int, error) {
 	sel := labels.Set{tekton.LabelRepoHash: tekton.RepoHash(ev.Provider, ev.Repo), tekton.LabelPipeline: "ci"}
+	if app != "" {
+		sel[tekton.LabelApp] = app
+	}
 	switch {
 	case ev.Kind == event.MergeRequest && rc.CancelMergeRequests():
 		sel[tekton.LabelMR] = strconv.Itoa(ev.MRNumber)
@@ -645,7 +748,10 @@ func (d *Dispatcher) config(ctx context.Context, ev *event.Event) (*repoconfig.C
 			return configResult{err: fmt.Errorf("reading %s at %s: %w", repoconfig.FileName, ev.ShortSHA(), err)}, false
 		}
 		cfg, err := repoconfig.Parse(data)
-		return configResult{cfg: cfg, err: err}, true
+		if err != nil {
+			return configResult{err: &configError{err}}, true
+		}
+		return configResult{cfg: cfg}, true
 	})
 	return res.cfg, res.err
 }

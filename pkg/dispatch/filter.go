@@ -14,7 +14,8 @@ var skipMarkers = []string{"[skip ci]", "[ci skip]"}
 
 // filter returns why the repository's configuration does not build ev, or
 // "" when it does; an error only when ctx ends while matching paths.
-func filter(ctx context.Context, ev *event.Event, rc *repoconfig.Config) (string, error) {
+// changed are ev's changed files (changedPaths), nil when unknown.
+func filter(ctx context.Context, ev *event.Event, rc *repoconfig.Config, changed []string) (string, error) {
 	switch ev.Kind {
 	case event.Push:
 		if b := ev.Branch(); len(rc.Branches) > 0 && !repoconfig.MatchAny(rc.Branches, b) {
@@ -25,10 +26,10 @@ func filter(ctx context.Context, ev *event.Event, rc *repoconfig.Config) (string
 			return fmt.Sprintf("tag %s does not match tags %v", tag, rc.Tags), nil
 		}
 	}
-	// Nil ChangedPaths means the payload did not say: build.
-	if ev.ChangedPaths != nil {
+	// Nil means the payload (or the host) did not say: build.
+	if changed != nil {
 		if len(rc.Paths) > 0 {
-			ok, err := anyMatch(ctx, rc.Paths, ev.ChangedPaths)
+			ok, err := anyMatch(ctx, rc.Paths, changed)
 			if err != nil {
 				return "", err
 			}
@@ -37,7 +38,7 @@ func filter(ctx context.Context, ev *event.Event, rc *repoconfig.Config) (string
 			}
 		}
 		if len(rc.IgnorePaths) > 0 {
-			all, err := allMatch(ctx, rc.IgnorePaths, ev.ChangedPaths)
+			all, err := allMatch(ctx, rc.IgnorePaths, changed)
 			if err != nil {
 				return "", err
 			}

@@ -50,7 +50,7 @@ func TestFilterHonoursContext(t *testing.T) {
 	ev := push("main", shaA, "d1")
 	ev.ChangedPaths = []string{"src/a.go"}
 	for _, rc := range []*repoconfig.Config{{Paths: []string{"src/**"}}, {IgnorePaths: []string{"docs/**"}}} {
-		why, err := filter(ctx, &ev, rc)
+		why, err := filter(ctx, &ev, rc, ev.ChangedPaths)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("filter(%+v) = %q, %v; want context.Canceled", rc, why, err)
 		}

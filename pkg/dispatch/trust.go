@@ -120,7 +120,7 @@ func (d *Dispatcher) defaultBranchConfig(ctx context.Context, ev *event.Event) (
 	}
 	cfg, err := repoconfig.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s on the default branch %s: %w", repoconfig.FileName, branch, err)
+		return nil, &configError{fmt.Errorf("%s on the default branch %s: %w", repoconfig.FileName, branch, err)}
 	}
 	return cfg, nil
 }
@@ -135,9 +135,10 @@ func whoMayApprove(ev *event.Event, base *repoconfig.Config) string {
 }
 
 // gate decides whether merge request ev may build: "" when it may, else
-// the waiting reason, after posting the pending status. approvedBy is the
-// trusted user who asked for this build (/ok-to-test, /retest), if any.
-func (d *Dispatcher) gate(ctx context.Context, ev *event.Event, base *repoconfig.Config, approvedBy string) (string, error) {
+// the waiting reason, after posting the pending status on each of
+// contexts (one per app of a monorepo). approvedBy is the trusted user who
+// asked for this build (/ok-to-test, /retest), if any.
+func (d *Dispatcher) gate(ctx context.Context, ev *event.Event, base *repoconfig.Config, approvedBy string, contexts []string) (string, error) {
 	if d.approvals == nil || ev.Kind != event.MergeRequest || approvedBy != "" {
 		return "", nil
 	}
@@ -156,9 +157,11 @@ func (d *Dispatcher) gate(ctx context.Context, ev *event.Event, base *repoconfig
 	if approver != "" {
 		return "", nil
 	}
-	st := scm.Status{SHA: ev.SHA, State: scm.StatePending, Context: d.statusContext, Description: WaitingStatus, Ref: ev.SourceBranch}
-	if err := d.scms[ev.Provider].SetStatus(ctx, scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}, st); err != nil {
-		return "", fmt.Errorf("posting the waiting status on %s: %w", ev.ShortSHA(), err)
+	for _, c := range contexts {
+		st := scm.Status{SHA: ev.SHA, State: scm.StatePending, Context: c, Description: WaitingStatus, Ref: ev.SourceBranch}
+		if err := d.scms[ev.Provider].SetStatus(ctx, scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}, st); err != nil {
+			return "", fmt.Errorf("posting the waiting status on %s: %w", ev.ShortSHA(), err)
+		}
 	}
 	author := ev.Author
 	if author == "" {

@@ -32,6 +32,9 @@ type Records interface {
 	UpdateNotification(ctx context.Context, n *store.Notification) error
 	ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]store.Notification, error)
 	GetRun(ctx context.Context, id string) (*run.Run, error)
+	// ListRuns finds the other apps' runs of a merge request head, for
+	// a monorepo's MR comment.
+	ListRuns(ctx context.Context, f store.RunFilter) ([]run.Run, error)
 }
 
 // Notifier sends the notifications of finished runs on its own goroutines.
@@ -67,6 +70,7 @@ type Notifier struct {
 	onDuplicate func()
 
 	queue   chan job
+	mrLocks mrLocks
 	started atomic.Bool
 	// stopped is set once Run returned: what finishes later is left
 	// pending without a lease, for the next notifier to send at once.
@@ -116,7 +120,8 @@ func WithWebhooks(hooks ...*Webhook) Option {
 }
 
 // WithMRComments keeps one comment per merge request up to date with the
-// last run's result, through the commenter of the run's provider.
+// last run's result (a monorepo's: each app's last run on the head),
+// through the commenter of the run's provider.
 // Default: no comments.
 func WithMRComments(c map[event.Provider]scm.Commenter) Option {
 	return func(n *Notifier) error { n.commenters = c; return nil }
@@ -389,7 +394,9 @@ func (n *Notifier) dests(ciRun run.Run) []dest {
 		out = append(out, dest{channel: "mr-comment", target: fmt.Sprintf("%s#%d", ciRun.Repo, ciRun.MRNumber),
 			bind: func(s Summary, _ *store.Notification) func(context.Context) error {
 				return func(ctx context.Context) error {
-					return c.UpsertComment(ctx, repo, ciRun.MRNumber, scm.CommentMarker, Comment(s))
+					unlock := n.mrLocks.lock(ciRun.Repo, ciRun.MRNumber)
+					defer unlock()
+					return c.UpsertComment(ctx, repo, ciRun.MRNumber, scm.CommentMarker, n.mrComment(ctx, s))
 				}
 			}})
 	}

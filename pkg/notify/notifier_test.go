@@ -34,6 +34,8 @@ type memRecords struct {
 	next int64
 	recs map[int64]store.Notification
 	done chan store.Notification
+	// runs are what ListRuns finds, newest first, filtered as the store does.
+	runs []run.Run
 }
 
 func newMemRecords() *memRecords {
@@ -73,6 +75,18 @@ func (m *memRecords) ClaimNotifications(context.Context, int, time.Duration) ([]
 
 func (m *memRecords) GetRun(_ context.Context, id string) (*run.Run, error) {
 	return nil, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+}
+
+func (m *memRecords) ListRuns(_ context.Context, f store.RunFilter) ([]run.Run, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []run.Run
+	for _, r := range m.runs {
+		if r.Repo == f.Repo && r.SHA == f.SHA && r.MRNumber == f.MRNumber {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // wait returns the next n final outcomes, sorted by channel.

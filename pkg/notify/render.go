@@ -72,16 +72,27 @@ func Text(s Summary) string {
 	return b.String()
 }
 
+// stateIcons mark a run's result in the MR comment.
+var stateIcons = map[run.State]string{run.Succeeded: "✅", run.Failed: "❌", run.Canceled: "⏹️", run.Running: "⏳", run.Pending: "⏳"}
+
 // Comment is the Markdown of the MR comment (without the marker).
 func Comment(s Summary) string {
 	var b strings.Builder
 	r := s.Run
-	icon := map[run.State]string{run.Succeeded: "✅", run.Failed: "❌", run.Canceled: "⏹️"}[r.State]
-	fmt.Fprintf(&b, "### %s Slipway CI %s\n\n", strings.TrimSpace(icon+" "), r.State.Word())
+	fmt.Fprintf(&b, "### %s Slipway CI %s\n\n", strings.TrimSpace(stateIcons[r.State]+" "), r.State.Word())
+	details(&b, s)
+	b.WriteString("\nComment `/retest` to run it again or `/cancel` to stop it.\n")
+	return b.String()
+}
+
+// details is one run's part of the MR comment: its table, what went wrong,
+// failed tests and log tail.
+func details(b *strings.Builder, s Summary) {
+	r := s.Run
 	b.WriteString("| | |\n|---|---|\n")
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(&b, "| %s | %s |\n", k, v)
+			fmt.Fprintf(b, "| %s | %s |\n", k, v)
 		}
 	}
 	row("Commit", "`"+r.ShortSHA()+"`")
@@ -107,18 +118,16 @@ func Comment(s Summary) string {
 		b.WriteString("\n" + strings.TrimSpace(r.Message) + "\n")
 	}
 	if s.Tests != nil {
-		failedTests(&b, s.Tests)
+		failedTests(b, s.Tests)
 	}
 	if len(s.LogTail) > 0 {
-		fmt.Fprintf(&b, "\n<details><summary>Last %d lines of the log</summary>\n\n```\n", len(s.LogTail))
+		fmt.Fprintf(b, "\n<details><summary>Last %d lines of the log</summary>\n\n```\n", len(s.LogTail))
 		for _, l := range s.LogTail {
 			// A fence inside the log must not end the code block.
 			b.WriteString(strings.ReplaceAll(l, "```", "`\u200b``") + "\n")
 		}
 		b.WriteString("```\n</details>\n")
 	}
-	b.WriteString("\nComment `/retest` to run it again or `/cancel` to stop it.\n")
-	return b.String()
 }
 
 // MaxFailures is how many failed tests a notification lists.

@@ -95,6 +95,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("app: web\nbuild: {language: go, port: 8080}\n"))
 	f.Add([]byte("paths: [\"" + strings.Repeat("**/", 8) + "x\"]"))
 	f.Add([]byte("a: &a [*a]"))
+	f.Add([]byte(monorepo))
+	f.Add([]byte("apps: [{name: site, dir: ., image: a/b.c}, {name: x, dir: x/y, paths: [\"x/**\"]}]\nsharedPaths: [\"go.*\"]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -105,6 +107,22 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, set := range [][]string{c.Branches, c.Tags, c.Paths, c.IgnorePaths} {
 			MatchAny(set, "a/b/c.go")
+		}
+		// Apps: every one has a name, a dir and an image, its triggers
+		// match, and a merge request built on the file validates too.
+		images := map[string]bool{}
+		for _, a := range c.AppList() {
+			if !validName(a.Name) || checkDir(a.Dir) != nil || checkImage(a.Image) != nil || len(a.Triggers) == 0 {
+				t.Fatalf("accepted app %+v", a)
+			}
+			if images[a.Image] {
+				t.Fatalf("two apps push to %s", a.Image)
+			}
+			images[a.Image] = true
+			MatchAny(a.Triggers, "a/b/c.go")
+		}
+		if err := ForMergeRequest(c, c).Validate(); err != nil {
+			t.Fatalf("ForMergeRequest of a valid file does not validate: %v", err)
 		}
 	})
 }

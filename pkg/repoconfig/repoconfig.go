@@ -21,8 +21,14 @@ const MaxFileBytes = 64 << 10
 // every branch, tag and merge request.
 type Config struct {
 	// App names the image and the PipelineRuns; default: the repo's last
-	// path element.
+	// path element. Exclusive with Apps.
 	App string `json:"app,omitempty"`
+	// Apps, when set, make the repository a monorepo: each app builds on
+	// its own from its directory, only when its paths changed (apps.go).
+	Apps []AppConfig `json:"apps,omitempty"`
+	// SharedPaths are patterns whose changes build every app of Apps
+	// (a shared library, the lockfile at the root). Only with Apps.
+	SharedPaths []string `json:"sharedPaths,omitempty"`
 	// Branches are glob patterns of branches whose pushes build; empty = all.
 	Branches []string `json:"branches,omitempty"`
 	// Tags are glob patterns of tags that build; empty = all.
@@ -73,20 +79,37 @@ func (c *Config) TrustsUser(user string) bool {
 }
 
 // ForMergeRequest is the configuration a merge request builds with: what
-// decides where the image goes (app), who is trusted, which branches and
+// decides where the image goes (app; the list of apps, their names and
+// images), who is trusted, which branches and
 // tags build and how runs cancel comes from base, the default branch's
 // .slipway.yaml; only what shapes the build itself (paths, ignorePaths and
 // build: test command, Dockerfile, context, language) comes from head,
-// the merge request's own. Either may be nil (no file): the defaults.
+// the merge request's own (an app's dir, paths and build: the head's entry
+// of the same name; sharedPaths, when the head lists apps). Either may be
+// nil (no file): the defaults.
 func ForMergeRequest(base, head *Config) *Config {
 	out := Config{}
 	if base != nil {
 		out = *base
 	}
 	out.Paths, out.IgnorePaths, out.Build = nil, nil, Build{}
-	if head != nil {
+	if !out.Multi() {
+		out.SharedPaths = nil
+	}
+	switch {
+	case head == nil:
+	case out.Multi():
+		// A monorepo's build settings are per app; a head still in the
+		// single-app layout (or without a file) has none that apply and
+		// keeps the default branch's sharedPaths.
+		out.IgnorePaths = head.IgnorePaths
+		if head.Multi() {
+			out.SharedPaths = head.SharedPaths
+		}
+	default:
 		out.Paths, out.IgnorePaths, out.Build = head.Paths, head.IgnorePaths, head.Build
 	}
+	out.Apps = mergeRequestApps(out.Apps, head)
 	return &out
 }
 
@@ -143,7 +166,7 @@ func (c *Config) Validate() error {
 	for _, set := range []struct {
 		field    string
 		patterns []string
-	}{{"branches", c.Branches}, {"tags", c.Tags}, {"paths", c.Paths}, {"ignorePaths", c.IgnorePaths}} {
+	}{{"branches", c.Branches}, {"tags", c.Tags}, {"paths", c.Paths}, {"ignorePaths", c.IgnorePaths}, {"sharedPaths", c.SharedPaths}} {
 		if err := checkPatterns(set.field, set.patterns); err != nil {
 			return err
 		}
@@ -156,8 +179,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("trusted.users[%d]: %q is not a user name", i, u)
 		}
 	}
-	if c.Build.Port < 0 || c.Build.Port > 65535 {
-		return fmt.Errorf("build.port %d out of range", c.Build.Port)
+	if err := c.Build.validate("build"); err != nil {
+		return err
+	}
+	if err := c.validateApps(); err != nil {
+		return err
 	}
 	if c.App != "" && !validName(c.App) {
 		return fmt.Errorf("app %q: use lowercase letters, digits and '-' (max 40)", c.App)
@@ -170,8 +196,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("manifests.image %q: give the image name alone, without tag or digest", m.Image)
 		}
 	}
-	if strings.HasPrefix(c.Build.Dockerfile, "/") || strings.Contains(c.Build.Dockerfile, "..") {
-		return fmt.Errorf("build.dockerfile %q must be a path inside the repository", c.Build.Dockerfile)
+	return nil
+}
+
+// validate checks one build: section; field names it in errors.
+func (b *Build) validate(field string) error {
+	if b.Port < 0 || b.Port > 65535 {
+		return fmt.Errorf("%s.port %d out of range", field, b.Port)
+	}
+	if strings.HasPrefix(b.Dockerfile, "/") || strings.Contains(b.Dockerfile, "..") {
+		return fmt.Errorf("%s.dockerfile %q must be a path inside the repository", field, b.Dockerfile)
 	}
 	return nil
 }

@@ -185,7 +185,7 @@ func (r *Reporter) post(ctx context.Context, run *run.Run, pr *pipelinev1.Pipeli
 	st := scm.Status{
 		SHA:         run.SHA,
 		State:       scm.StatusState(state),
-		Context:     r.statusContext,
+		Context:     tekton.StatusContext(r.statusContext, pr),
 		Description: desc,
 		TargetURL:   r.targetURL(pr),
 		Ref:         statusRef(pr),

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -593,5 +594,32 @@ func TestFailedRunWaitsForItsTaskRun(t *testing.T) {
 	got := h.github.callsFor("5151")[0].Status.Description
 	if !strings.HasPrefix(got, "generate-dockerfile (step render)") {
 		t.Errorf("description %q does not name the failed task and step", got)
+	}
+}
+
+// Each app of a monorepo reports on its own context, slipway/ci/<app>;
+// a repository's single app keeps slipway/ci.
+func TestMonorepoStatusContexts(t *testing.T) {
+	api := newPR("api-11", "1111aaaa", running, func(pr *pipelinev1.PipelineRun) {
+		pr.Labels[tekton.LabelApp] = "api"
+		pr.Annotations[tekton.AnnotationMonorepo] = "true"
+	})
+	web := newPR("web-11", "1111aaaa", running, func(pr *pipelinev1.PipelineRun) {
+		pr.Annotations[tekton.AnnotationMonorepo] = "true"
+	})
+	single := newPR("site-11", "2222bbbb", running)
+	h := newHarness(t, newMemRuns(), api, web, single)
+	h.start(t)
+	waitFor(t, "three statuses", func() bool {
+		return len(h.github.callsFor("1111aaaa")) == 2 && len(h.github.callsFor("2222bbbb")) == 1
+	})
+	var got []string
+	for _, c := range append(h.github.callsFor("1111aaaa"), h.github.callsFor("2222bbbb")...) {
+		got = append(got, c.Status.SHA+" "+c.Status.Context)
+	}
+	sort.Strings(got)
+	want := []string{"1111aaaa slipway/ci/api", "1111aaaa slipway/ci/web", "2222bbbb slipway/ci"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("status contexts (-want +got):\n%s", diff)
 	}
 }

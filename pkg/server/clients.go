@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipway-ci/slipway/pkg/config"
+	"github.com/slipway-ci/slipway/pkg/dispatch"
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/scm"
 	"github.com/slipway-ci/slipway/pkg/scm/github"
@@ -62,6 +63,23 @@ func scmClients(cfg *config.Config) (map[event.Provider]scm.Client, error) {
 		out[event.GitLab] = c
 	}
 	return out, nil
+}
+
+var (
+	_ dispatch.ChangedFiles = (*github.Client)(nil)
+	_ dispatch.ChangedFiles = (*gitlab.Client)(nil)
+)
+
+// changedFiles are the clients that list a merge request's changed files
+// (both hosts' do), for the dispatcher's path filters.
+func changedFiles(scms map[event.Provider]scm.Client) map[event.Provider]dispatch.ChangedFiles {
+	out := map[event.Provider]dispatch.ChangedFiles{}
+	for p, c := range scms {
+		if cf, ok := c.(dispatch.ChangedFiles); ok {
+			out[p] = cf
+		}
+	}
+	return out
 }
 
 func providerNames(m map[event.Provider]scm.Client) []string {

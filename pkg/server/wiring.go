@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		AdvisoriesConfigMap:  cfg.AdvisoriesConfigMap,
 	},
 		dispatch.WithTrustGate(st, cfg.StatusContext),
+		dispatch.WithChangedFiles(changedFiles(scms), 0),
 		dispatch.WithWorkers(cfg.DispatchWorkers),
 		dispatch.WithPollInterval(cfg.PollInterval),
 		dispatch.WithLogger(log.With("component", "dispatch")),

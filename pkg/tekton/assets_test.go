@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/slipway-ci/slipway/pipelines"
+	"github.com/slipway-ci/slipway/pkg/repoconfig"
 	"github.com/slipway-ci/slipway/tasks"
 )
 
@@ -42,8 +43,12 @@ func TestCIPipelineParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	app, err := NewAppRun(pushEvent(), repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	set := map[string]bool{}
-	for _, x := range pr.Spec.Params {
+	for _, x := range append(pr.Spec.Params, app.Spec.Params...) {
 		set[x.Name] = true
 	}
 	var problems []string

@@ -45,6 +45,10 @@ const (
 	// AnnotationApprovedBy names the trusted user whose /ok-to-test or
 	// /retest started a merge request's run.
 	AnnotationApprovedBy = "slipway.dev/approved-by"
+	// AnnotationMonorepo is "true" on the run of one app of a monorepo
+	// (.slipway.yaml apps:): its commit status context is the app's own
+	// (StatusContext).
+	AnnotationMonorepo = "slipway.dev/monorepo"
 	// LabelTrust is the run's trust level: TrustUntrusted for merge
 	// requests (sandboxed image, cache and credentials), else TrustTrusted.
 	LabelTrust = "slipway.dev/trust"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -155,6 +156,41 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	} else if err := rc.Validate(); err != nil {
 		return nil, err
 	}
+	return newCIRun(ev, ciApp{name: app, image: app}, o)
+}
+
+// NewAppRun builds the PipelineRun of one app of a monorepo (.slipway.yaml
+// apps:): the same pipeline, built, tested and rendered in app.Dir with
+// app.Build, pushed to the app's own image, named and labelled after the
+// app, and marked (AnnotationMonorepo) so its commit status is the app's
+// own context. Like NewCIRun it is pure; a redelivery gets the same name.
+func NewAppRun(ev *event.Event, app repoconfig.App, o RunOptions) (*pipelinev1.PipelineRun, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, err
+	}
+	if err := app.Validate(); err != nil {
+		return nil, err
+	}
+	build, err := json.Marshal(app.Build)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: encoding its build settings: %w", app.Name, err)
+	}
+	return newCIRun(ev, ciApp{name: app.Name, image: app.Image, dir: app.Dir, build: string(build)}, o)
+}
+
+// ciApp is what one CI PipelineRun builds: the single app of a repository
+// (dir empty: the generate step reads .slipway.yaml from the checkout) or
+// one app of apps: (dir and build set by the dispatcher).
+type ciApp struct {
+	name, image string
+	dir, build  string
+}
+
+func newCIRun(ev *event.Event, a ciApp, o RunOptions) (*pipelinev1.PipelineRun, error) {
+	app := a.name
 	size := o.Size
 	if size == "" {
 		size = DefaultWorkspaceSize
@@ -198,6 +234,9 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	if ev.ProjectID != 0 {
 		annotations[AnnotationProjectID] = strconv.FormatInt(ev.ProjectID, 10)
 	}
+	if a.dir != "" {
+		annotations[AnnotationMonorepo] = "true"
+	}
 
 	str := func(name, v string) pipelinev1.Param {
 		return pipelinev1.Param{Name: name, Value: *pipelinev1.NewStructuredValues(v)}
@@ -214,7 +253,7 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 		sc := o.StorageClass
 		pvc.Spec.StorageClassName = &sc
 	}
-	image := strings.TrimSuffix(o.ImagePrefix, "/") + "/" + app
+	image := strings.TrimSuffix(o.ImagePrefix, "/") + "/" + a.image
 	sandboxed := ev.Kind == event.MergeRequest
 	var cacheRef, cacheFrom string
 	if sandboxed {
@@ -274,6 +313,9 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	}
 	// Optional params are set only when configured, so the Pipeline's own
 	// defaults stay the single place that defines them.
+	if a.dir != "" {
+		pr.Spec.Params = append(pr.Spec.Params, str("app-dir", a.dir), str("build-config", a.build))
+	}
 	if o.BaseRegistry != "" {
 		pr.Spec.Params = append(pr.Spec.Params, str("base-registry", o.BaseRegistry))
 	}
@@ -460,3 +502,16 @@ func AppName(repo string) string {
 	}
 	return s
 }
+
+// StatusContext is the commit status context of pr's result: base (the
+// server's, "slipway/ci") for a repository's single app, base/<app> for
+// one app of a monorepo, so each app reports on its own line.
+func StatusContext(base string, pr *pipelinev1.PipelineRun) string {
+	if pr != nil && pr.Annotations[AnnotationMonorepo] == "true" && pr.Labels[LabelApp] != "" {
+		return AppStatusContext(base, pr.Labels[LabelApp])
+	}
+	return base
+}
+
+// AppStatusContext is the status context of app of a monorepo.
+func AppStatusContext(base, app string) string { return base + "/" + app }

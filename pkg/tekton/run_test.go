@@ -42,6 +42,8 @@ func TestGoldenCIRun(t *testing.T) {
 		ev   func() *event.Event
 		rc   *repoconfig.Config
 		o    func(RunOptions) RunOptions
+		// app, when set, makes it one app of a monorepo (NewAppRun).
+		app *repoconfig.App
 	}{
 		{name: "push", ev: pushEvent},
 		{
@@ -83,6 +85,22 @@ func TestGoldenCIRun(t *testing.T) {
 			},
 		},
 		{
+			name: "monorepo-app",
+			ev:   pushEvent,
+			app: &repoconfig.App{Name: "api", Dir: "services/api", Image: "shop/api", Triggers: []string{"services/api/**"},
+				Build: repoconfig.Build{Language: "go", TestCommand: "go test ./...", BuildArgs: map[string]string{"A": "b"}}},
+		},
+		{
+			name: "monorepo-app-mr",
+			ev: func() *event.Event {
+				e := pushEvent()
+				e.Kind, e.Ref, e.MRNumber = event.MergeRequest, "refs/heads/feature/x", 7
+				e.SourceBranch, e.TargetBranch = "feature/x", "main"
+				return e
+			},
+			app: &repoconfig.App{Name: "web", Dir: ".", Image: "web"},
+		},
+		{
 			name: "gitlab-mr",
 			ev: func() *event.Event {
 				return &event.Event{
@@ -101,6 +119,9 @@ func TestGoldenCIRun(t *testing.T) {
 				o = tt.o(o)
 			}
 			pr, err := NewCIRun(tt.ev(), tt.rc, o)
+			if tt.app != nil {
+				pr, err = NewAppRun(tt.ev(), *tt.app, o)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,6 +255,74 @@ func TestCIRunPolicyParam(t *testing.T) {
 	for _, tc := range tests {
 		if got := param(tc.file); got != tc.want {
 			t.Errorf("%s: policy param %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestNewAppRunRejects(t *testing.T) {
+	good := repoconfig.App{Name: "api", Dir: "services/api", Image: "api"}
+	for _, tc := range []struct {
+		name    string
+		mutate  func(*repoconfig.App)
+		wantErr string
+	}{
+		{"bad name", func(a *repoconfig.App) { a.Name = "API" }, "lowercase"},
+		{"dir escapes", func(a *repoconfig.App) { a.Dir = "../x" }, "inside the repository"},
+		{"no dir", func(a *repoconfig.App) { a.Dir = "" }, "required"},
+		{"image with host", func(a *repoconfig.App) { a.Image = "evil.example:5000/x" }, "without host"},
+		{"context", func(a *repoconfig.App) { a.Build.Context = "x" }, "context is its dir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := good
+			tc.mutate(&a)
+			if _, err := NewAppRun(pushEvent(), a, opts); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// Each app of one delivery gets its own run name, and a redelivery the
+// same names again.
+func TestAppRunNames(t *testing.T) {
+	ev := pushEvent()
+	api, err := NewAppRun(ev, repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := NewAppRun(ev, repoconfig.App{Name: "web", Dir: "web", Image: "web"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewAppRun(pushEvent(), repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api.Name == web.Name || api.Name != again.Name || !strings.HasPrefix(api.Name, "api-") {
+		t.Errorf("run names api %s, web %s, api again %s", api.Name, web.Name, again.Name)
+	}
+}
+
+func TestStatusContext(t *testing.T) {
+	single, err := NewCIRun(pushEvent(), &repoconfig.Config{App: "web"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := NewAppRun(pushEvent(), repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"single app keeps the context", StatusContext("slipway/ci", single), "slipway/ci"},
+		{"monorepo app", StatusContext("slipway/ci", app), "slipway/ci/api"},
+		{"nil run", StatusContext("slipway/ci", nil), "slipway/ci"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, tc.got, tc.want)
 		}
 	}
 }

@@ -30,6 +30,7 @@ type issuesService interface {
 
 type pullRequestsService interface {
 	Get(ctx context.Context, owner string, repo string, number int) (*gh.PullRequest, *gh.Response, error)
+	ListFiles(ctx context.Context, owner string, repo string, number int, opts *gh.ListOptions) ([]*gh.CommitFile, *gh.Response, error)
 }
 
 // Client implements scm.Client against github.com or GitHub Enterprise.

@@ -41,6 +41,7 @@ type projectMembersService interface {
 
 type mergeRequestsService interface {
 	GetMergeRequest(pid interface{}, mergeRequest int, opt *gl.GetMergeRequestsOptions, options ...gl.RequestOptionFunc) (*gl.MergeRequest, *gl.Response, error)
+	ListMergeRequestDiffs(pid interface{}, mergeRequest int, opt *gl.ListMergeRequestDiffsOptions, options ...gl.RequestOptionFunc) ([]*gl.MergeRequestDiff, *gl.Response, error)
 }
 
 // Client implements scm.Client against gitlab.com or a self-hosted GitLab.
