@@ -487,16 +487,18 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	}
 	rc, err := d.config(ctx, ev)
 	if err != nil {
-		return "", "", err
+		return d.failConfig(ctx, ev, err)
 	}
 	var base *repoconfig.Config
 	if ev.Kind == event.MergeRequest {
 		// Where the image goes, who is trusted and which branches build
 		// are the default branch's to say, not the merge request's.
 		if base, err = d.defaultBranchConfig(ctx, ev); err != nil {
-			return "", "", err
+			return d.failConfig(ctx, ev, err)
 		}
-		rc = repoconfig.ForMergeRequest(base, rc)
+		if rc, err = repoconfig.ForMergeRequest(base, rc); err != nil {
+			return d.failConfig(ctx, ev, invalidConfig(fmt.Errorf("%s: %w", repoconfig.FileName, err)))
+		}
 	}
 	why, err := filter(ctx, ev, rc)
 	if err != nil {
@@ -504,6 +506,11 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 	}
 	if why != "" {
 		return event.Ignored, why, nil
+	}
+	// Before the trust gate: an MR that could never build says so now
+	// rather than after a maintainer's /ok-to-test.
+	if err := rc.CheckAllowed(ev.Repo, d.run.Steps); err != nil {
+		return d.failConfig(ctx, ev, invalidConfig(fmt.Errorf("%s: %w", repoconfig.FileName, err)))
 	}
 	if base != nil {
 		waiting, err := d.gate(ctx, ev, base, approvedBy)
@@ -645,7 +652,7 @@ func (d *Dispatcher) config(ctx context.Context, ev *event.Event) (*repoconfig.C
 			return configResult{err: fmt.Errorf("reading %s at %s: %w", repoconfig.FileName, ev.ShortSHA(), err)}, false
 		}
 		cfg, err := repoconfig.Parse(data)
-		return configResult{cfg: cfg, err: err}, true
+		return configResult{cfg: cfg, err: invalidConfig(err)}, true
 	})
 	return res.cfg, res.err
 }

@@ -98,6 +98,10 @@ type RunOptions struct {
 	// offline advisory feed (OSV JSON records), bound as the policy step's
 	// advisories workspace; empty: no advisory check.
 	AdvisoriesConfigMap string
+	// Steps is the platform's allowlist of the images and Secrets
+	// .slipway.yaml's steps and services may use; the zero value: the
+	// app's build image only, no Secret.
+	Steps repoconfig.StepPolicy
 }
 
 func (o RunOptions) validate() error {
@@ -112,6 +116,9 @@ func (o RunOptions) validate() error {
 		return fmt.Errorf("run options: negative timeout %s", o.Timeout)
 	case o.PRImageSuffix != "" && (strings.Trim(o.PRImageSuffix, "/") != o.PRImageSuffix || strings.Contains(o.PRImageSuffix, ":") || strings.Contains(o.PRImageSuffix, "@")):
 		return fmt.Errorf("run options: PR image suffix %q must be a repository path element, like \"pr\"", o.PRImageSuffix)
+	}
+	if err := o.Steps.Validate(); err != nil {
+		return fmt.Errorf("run options: %w", err)
 	}
 	// Tekton does not check these names; a typo would only show as a run
 	// stuck on a missing object.
@@ -139,11 +146,17 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	if err := checkEvent(ev); err != nil {
 		return nil, err
 	}
+	if err := rc.Validate(); err != nil {
+		return nil, err
+	}
+	// Dispatch checked this already and failed the event with the reason;
+	// checked again so no caller builds a run the platform does not allow.
+	if err := rc.CheckAllowed(ev.Repo, o.Steps); err != nil {
+		return nil, err
+	}
 	app := rc.App
 	if app == "" {
 		app = AppName(ev.Repo)
-	} else if err := rc.Validate(); err != nil {
-		return nil, err
 	}
 	size := o.Size
 	if size == "" {
@@ -323,6 +336,9 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	}
 	if o.Timeout > 0 {
 		pr.Spec.Timeouts = &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: o.Timeout}}
+	}
+	if err := withStepsAndServices(pr, rc, o); err != nil {
+		return nil, err
 	}
 	if err := ValidatePipelineRun(context.Background(), pr); err != nil {
 		return nil, err
