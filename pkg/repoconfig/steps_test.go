@@ -2,6 +2,7 @@ package repoconfig
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -238,5 +239,34 @@ func TestForMergeRequestSteps(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// The README's examples of steps and services parse as they stand.
+func TestReadmeStepsExamples(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for _, part := range strings.Split(string(data), "```yaml\n")[1:] {
+		block, _, _ := strings.Cut(part, "```")
+		if strings.Contains(block, "\nservices:") || strings.HasPrefix(block, "steps:") {
+			blocks = append(blocks, block)
+		}
+	}
+	if len(blocks) < 2 {
+		t.Fatalf("found %d README examples with steps or services, want at least 2", len(blocks))
+	}
+	policy := StepPolicy{Images: []string{"registry.corp/**"}, Secrets: []SecretGrant{{Name: "coverage-token", Repos: []string{"**"}}}}
+	for i, b := range blocks {
+		c, err := Parse([]byte(b))
+		if err != nil {
+			t.Errorf("example %d: %v\n%s", i, err, b)
+			continue
+		}
+		if err := c.CheckAllowed("acme/web", policy); err != nil {
+			t.Errorf("example %d: %v", i, err)
+		}
 	}
 }
