@@ -1,6 +1,8 @@
 package dispatch
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -8,6 +10,8 @@ import (
 
 	"github.com/slipway-ci/slipway/pkg/event"
 	"github.com/slipway-ci/slipway/pkg/repoconfig"
+	"github.com/slipway-ci/slipway/pkg/retry"
+	"github.com/slipway-ci/slipway/pkg/scm"
 )
 
 const (
@@ -104,5 +108,48 @@ func TestBadConfigPostsFailureStatus(t *testing.T) {
 	st := f.statusLines()
 	if len(st) != 1 || !strings.Contains(st[0], `failure slipway/ci: parsing .slipway.yaml: error unmarshaling JSON: while decoding JSON: json: unknown field "brnches"`) {
 		t.Errorf("statuses %q, want one failure naming the unknown field", st)
+	}
+}
+
+// statusFails is an SCM whose commit status posts fail with err.
+type statusFails struct {
+	*mrSCM
+	err error
+}
+
+func (f statusFails) SetStatus(context.Context, scm.Repo, scm.Status) error { return f.err }
+
+// A failure status the host could not take now is retried with the event
+// (the retry fails the same way and posts again); one it refuses for good
+// still fails the event, and the reason says the status was not posted.
+func TestInvalidConfigStatusPostFails(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		err       error
+		wantState event.State
+		wantText  string
+	}{
+		{"transient", retry.Transient(errors.New("502 bad gateway")), event.Queued, "posting the failure status"},
+		{"refused", errors.New("422 unprocessable"), event.Failed, "posting the failure status failed: 422 unprocessable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, f := newMRHarness(t)
+			failing := statusFails{f, tc.err}
+			h.d.scms = map[event.Provider]scm.Client{event.GitHub: failing, event.GitLab: failing}
+			f.files[shaA] = postgresService
+			id := h.store.add(push("main", shaA, "d1"))
+			h.step(t)
+			ev := h.store.get(id)
+			text := ev.Reason
+			if tc.wantState == event.Queued {
+				text = ev.LastError
+			}
+			if ev.State != tc.wantState || !strings.Contains(text, tc.wantText) || !strings.Contains(text, "is not one the platform allows") {
+				t.Errorf("event %s, reason %q, last error %q: want %s with %q", ev.State, ev.Reason, ev.LastError, tc.wantState, tc.wantText)
+			}
+			if n := len(h.runs(t)); n != 0 {
+				t.Errorf("%d PipelineRuns, want none", n)
+			}
+		})
 	}
 }
