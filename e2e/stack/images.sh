@@ -7,6 +7,7 @@
 #   e2e/stack/images.sh base            # only $REGISTRY/base/*
 #   e2e/stack/images.sh slipway         # only $REGISTRY/slipway:dev (bin/slipway from the tree)
 #   e2e/stack/images.sh busybox maven   # some base images by name
+#   e2e/stack/images.sh postgres        # PostgreSQL for .slipway.yaml services (not a language image)
 #   e2e/stack/images.sh sbom-generator  # only $REGISTRY/slipway/sbom-generator (images/sbom-generator)
 #
 # `all` and `base` include sbom-generator: every build of the stack attaches its SBOM.
@@ -35,7 +36,7 @@ DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH=/usr/local/go/bin:$DEFAULT_PATH
 export LC_ALL=C
 
-BASE_IMAGES=(busybox golang maven gradle jre node python)
+BASE_IMAGES=(busybox golang maven gradle jre node python postgres)
 
 t0=$(date +%s)
 log() { echo "[images $(($(date +%s) - t0))s] $*" >&2; }
@@ -253,6 +254,52 @@ configure_python() {
 	rm -f "$1/usr/lib/python$v/EXTERNALLY-MANAGED"
 	echo "$v"
 }
+# PostgreSQL for service containers: Debian's server, started by an entrypoint
+# that makes a fresh cluster in /tmp on every start, as the image's non-root user.
+configure_postgres() {
+	local r=$1 v
+	v=$(find "$r/usr/lib/postgresql" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -n | tail -1)
+	[ -n "$v" ] && [ -x "$r/usr/lib/postgresql/$v/bin/postgres" ] || return 1
+	# postgresql-common's postinst made a cluster "main" no container uses.
+	rm -rf "$r/var/lib/postgresql/$v" "$r/etc/postgresql/$v"
+	# A version-free path for PATH, so the image config does not depend on it.
+	mkdir -p "$r/usr/local/lib/postgresql"
+	ln -sfn "/usr/lib/postgresql/$v/bin" "$r/usr/local/lib/postgresql/bin"
+	cat >"$r/usr/local/bin/slipway-postgres" <<-'EOF'
+		#!/bin/sh
+		# A throwaway PostgreSQL for tests: a new cluster in $PGDATA on every start, listening on
+		# all addresses (port $PGPORT, default 5432). POSTGRES_USER (postgres) is the superuser;
+		# with POSTGRES_PASSWORD set, connections need it (scram-sha-256), without it every
+		# connection is trusted. POSTGRES_DB, when set, is created. Extra arguments go to postgres.
+		set -eu
+		: "${PGDATA:=/tmp/pgdata}" "${PGPORT:=5432}" "${POSTGRES_USER:=postgres}"
+		export PGDATA PGPORT
+		rm -rf "$PGDATA"
+		mkdir -p "$PGDATA"
+		chmod 700 "$PGDATA"
+		auth=trust
+		set -- -c listen_addresses='*' -c unix_socket_directories=/tmp -c port="$PGPORT" "$@"
+		if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+			auth=scram-sha-256
+			pw=$(mktemp)
+			printf '%s\n' "$POSTGRES_PASSWORD" >"$pw"
+			initdb -D "$PGDATA" -U "$POSTGRES_USER" -E UTF8 --no-locale --auth="$auth" --pwfile="$pw" >/dev/null
+			rm -f "$pw"
+		else
+			initdb -D "$PGDATA" -U "$POSTGRES_USER" -E UTF8 --no-locale --auth="$auth" >/dev/null
+		fi
+		printf 'host all all 0.0.0.0/0 %s\nhost all all ::/0 %s\n' "$auth" "$auth" >>"$PGDATA/pg_hba.conf"
+		if [ -n "${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != postgres ]; then
+			printf 'CREATE DATABASE "%s";\n' "$(printf '%s' "$POSTGRES_DB" | sed 's/"/""/g')" |
+				postgres --single -D "$PGDATA" postgres >/dev/null
+		fi
+		echo "slipway-postgres: $(postgres --version), superuser $POSTGRES_USER, $auth authentication, port $PGPORT"
+		exec postgres -D "$PGDATA" "$@"
+	EOF
+	chmod 0755 "$r/usr/local/bin/slipway-postgres"
+	in_root "$r" "/usr/lib/postgresql/$v/bin/postgres" --version >/dev/null
+	echo "$v"
+}
 configure_slipway_base() {
 	in_root "$1" git --version >/dev/null
 	echo base
@@ -266,6 +313,7 @@ declare -A PKGS=(
 	[jre]="openjdk-17-jre-headless"
 	[node]="nodejs npm"
 	[python]="python3 python3-venv python3-pip"
+	[postgres]="postgresql"
 	[slipway-base]="git ca-certificates"
 )
 
@@ -308,6 +356,8 @@ image_args() { # $1 = name
 	jre) echo "-env PATH=$DEFAULT_PATH -env JAVA_HOME=$JAVA_HOME -cmd java -cmd -version" ;;
 	node) echo "-env PATH=$DEFAULT_PATH -cmd node" ;;
 	python) echo "-env PATH=$DEFAULT_PATH -env PYTHONDONTWRITEBYTECODE=1 -cmd python3" ;;
+	# Non-root: initdb refuses to run as root. PGHOST for pg_isready and psql in the container.
+	postgres) echo "-env PATH=/usr/local/lib/postgresql/bin:$DEFAULT_PATH -env PGDATA=/tmp/pgdata -env PGHOST=127.0.0.1 -env HOME=/home/nonroot -user 65532:65532 -entrypoint /usr/local/bin/slipway-postgres" ;;
 	*) die "unknown image $1" ;;
 	esac
 }
@@ -378,7 +428,7 @@ main() {
 		base) for n in "${BASE_IMAGES[@]}"; do base_image "$n"; done; sbom_generator_image ;;
 		slipway) slipway_image ;;
 		sbom-generator) sbom_generator_image ;;
-		busybox | golang | maven | gradle | jre | node | python) base_image "$t" ;;
+		busybox | golang | maven | gradle | jre | node | python | postgres) base_image "$t" ;;
 		*) die "unknown target $t (all, base, slipway, sbom-generator, ${BASE_IMAGES[*]})" ;;
 		esac
 	done

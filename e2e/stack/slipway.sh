@@ -43,6 +43,9 @@ STORAGE_CLASS=slipway-local
 # The settings of the stack: the ConfigMap values the overlay writes.
 # Every e2e test reaches the API from the one host address, in parallel,
 # so the per-client rate limit is raised above what they poll together.
+# .slipway.yaml services may run the stack's PostgreSQL (images.sh
+# postgres), and the e2e/steps-* repositories' steps may read the Secret
+# e2e-step-secret, which the test creates (e2e/steps_test.go).
 config_values() {
   cat <<EOF
 SLIPWAY_PUBLIC_URL=$SLIPWAY_URL
@@ -76,6 +79,8 @@ SLIPWAY_POLICY_FILE=/etc/slipway/release/policy.yaml
 SLIPWAY_ADVISORIES_CONFIGMAP=slipway-advisories
 SLIPWAY_MAVEN_OFFLINE=true
 SLIPWAY_TEST_MEMORY_LIMIT=1Gi
+SLIPWAY_STEP_IMAGES=$REGISTRY/base/postgres:*
+SLIPWAY_STEP_SECRETS=e2e-step-secret=e2e/steps-*
 SLIPWAY_SIGNING_KEY_FILE=/etc/slipway/signing/cosign.key
 SLIPWAY_SIGNING_KEY_PASSWORD_FILE=/etc/slipway/signing/cosign.password
 SLIPWAY_VERIFY_KEYS=/etc/slipway/verify-keys/cosign.pub

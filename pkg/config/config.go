@@ -165,6 +165,11 @@ type Config struct {
 	MavenOffline  bool
 	// TestMemoryLimit bounds the unit-test step's memory; empty: none.
 	TestMemoryLimit string
+	// StepImages and StepSecrets: what .slipway.yaml's steps and services
+	// may run and read (StepPolicy); empty: the app's build image only,
+	// no Secret.
+	StepImages  []string
+	StepSecrets []string
 
 	// PolicyFile is the dependency policy (pkg/policy); empty: no policy,
 	// the CI policy step passes and records "no policy".
@@ -277,6 +282,8 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.MavenSettings, "maven-settings", "", "Maven repository mirror URL (or a settings.xml path inside each repository) for the unit tests and the image builds")
 	fs.BoolVar(&c.MavenOffline, "maven-offline", false, "Maven unit tests and image builds run offline against the base image's /usr/share/maven-repo (Debian's maven-repo packages)")
 	fs.StringVar(&c.TestMemoryLimit, "test-memory-limit", "", "memory limit of the unit-test step, e.g. 2Gi; a test past it fails as out of memory in the unit-test step (empty: no limit beyond the namespace's LimitRange)")
+	fs.StringSliceVar(&c.StepImages, "step-images", nil, "images .slipway.yaml's steps and services may run, globs like registry.corp/ci/* or registry.corp/base/postgres:* (empty: only the app's own build image)")
+	fs.StringSliceVar(&c.StepSecrets, "step-secrets", nil, "Secrets of the builds namespace .slipway.yaml's steps and services may read, as SECRET=REPOSITORIES (a glob: sonar-token=acme/*; list a Secret again for more repositories; empty: none)")
 	fs.StringVar(&c.PolicyFile, "policy-file", "", "dependency policy file (YAML; see the README): checked by the CI policy step and, for environments with policy.recheck, at promotion (empty: no policy)")
 	fs.StringVar(&c.AdvisoriesConfigMap, "advisories-configmap", "", "ConfigMap in the builds namespace holding the offline advisory feed, one OSV JSON record per key (empty: no advisory check)")
 	fs.StringVar(&c.LanguagesFile, "languages-file", "", "YAML file with a languages: section, the versions and base images offered per language (default: the config file's languages: section, else the template metadata)")
@@ -501,6 +508,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.RenderOptions().Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if _, err := c.StepPolicy(); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {

@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -40,30 +39,6 @@ func WithChangedFiles(c map[event.Provider]ChangedFiles, limit int) Option {
 			d.maxMRFiles = DefaultMaxMRFiles
 		}
 	}
-}
-
-// configError is a .slipway.yaml that does not parse or validate: the
-// event fails with it, and the commit says so.
-type configError struct{ err error }
-
-func (e *configError) Error() string { return e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
-
-// failConfig fails ev for its invalid .slipway.yaml and posts the reason
-// as a failed commit status (the repository's one context: with the file
-// unreadable, which apps it lists is unknown). Other errors pass through.
-func (d *Dispatcher) failConfig(ctx context.Context, ev *event.Event, err error) (event.State, string, error) {
-	var ce *configError
-	if !errors.As(err, &ce) {
-		return "", "", err
-	}
-	client := d.scms[ev.Provider]
-	st := scm.Status{SHA: ev.SHA, State: scm.StateFailure, Context: d.statusContext, Description: ce.Error(), Ref: statusRef(ev)}
-	if serr := client.SetStatus(ctx, scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}, st); serr != nil {
-		// Retried: the failure is worth telling the committer.
-		return "", "", fmt.Errorf("posting the failed status for %s (%s): %w", repoconfig.FileName, ce.Error(), serr)
-	}
-	return event.Failed, ce.Error(), nil
 }
 
 // statusRef is the branch a status of ev belongs to (GitLab shows MR

@@ -502,7 +502,9 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 		if base, err = d.defaultBranchConfig(ctx, ev); err != nil {
 			return d.failConfig(ctx, ev, err)
 		}
-		rc = repoconfig.ForMergeRequest(base, rc)
+		if rc, err = repoconfig.ForMergeRequest(base, rc); err != nil {
+			return d.failConfig(ctx, ev, invalidConfig(fmt.Errorf("%s: %w", repoconfig.FileName, err)))
+		}
 	}
 	changed, notes, err := d.changedPaths(ctx, ev, rc)
 	if err != nil {
@@ -527,6 +529,11 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 		}
 		notes = joinNotes(notes, note)
 	}
+	// Before the trust gate: an MR that could never build says so now
+	// rather than after a maintainer's /ok-to-test.
+	if err := rc.CheckAllowed(ev.Repo, d.run.Steps); err != nil {
+		return d.failConfig(ctx, ev, invalidConfig(fmt.Errorf("%s: %w", repoconfig.FileName, err)))
+	}
 	if base != nil {
 		waiting, err := d.gate(ctx, ev, base, approvedBy, d.statusContexts(apps))
 		if err != nil {
@@ -545,7 +552,7 @@ func (d *Dispatcher) build(ctx context.Context, ev *event.Event, recorded record
 		prs = append(prs, pr)
 	}
 	for _, a := range apps {
-		pr, err := tekton.NewAppRun(ev, a, d.run)
+		pr, err := tekton.NewAppRun(ev, rc, a, d.run)
 		if err != nil {
 			return "", "", fmt.Errorf("building the PipelineRun of app %s: %w", a.Name, err)
 		}
@@ -748,10 +755,7 @@ func (d *Dispatcher) config(ctx context.Context, ev *event.Event) (*repoconfig.C
 			return configResult{err: fmt.Errorf("reading %s at %s: %w", repoconfig.FileName, ev.ShortSHA(), err)}, false
 		}
 		cfg, err := repoconfig.Parse(data)
-		if err != nil {
-			return configResult{err: &configError{err}}, true
-		}
-		return configResult{cfg: cfg}, true
+		return configResult{cfg: cfg, err: invalidConfig(err)}, true
 	})
 	return res.cfg, res.err
 }

@@ -120,7 +120,7 @@ func (d *Dispatcher) defaultBranchConfig(ctx context.Context, ev *event.Event) (
 	}
 	cfg, err := repoconfig.Parse(data)
 	if err != nil {
-		return nil, &configError{fmt.Errorf("%s on the default branch %s: %w", repoconfig.FileName, branch, err)}
+		return nil, invalidConfig(fmt.Errorf("%s on the default branch %s: %w", repoconfig.FileName, branch, err))
 	}
 	return cfg, nil
 }

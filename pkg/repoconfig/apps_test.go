@@ -119,7 +119,10 @@ func TestForMergeRequestApps(t *testing.T) {
 		},
 		SharedPaths: []string{"common/**"}, IgnorePaths: []string{"docs/**"}, Branches: []string{"*"},
 	}
-	got := ForMergeRequest(base, head)
+	got, err := ForMergeRequest(base, head)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := &Config{
 		Apps: []AppConfig{
 			{Name: "api", Dir: "api", Paths: []string{"api/**"}, Build: Build{TestCommand: "go test ./..."}},
@@ -138,12 +141,18 @@ func TestForMergeRequestApps(t *testing.T) {
 	}
 
 	// The default branch has one app; a head listing apps adds none.
-	single := ForMergeRequest(&Config{App: "web"}, head)
+	single, err := ForMergeRequest(&Config{App: "web"}, head)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if single.Multi() || single.App != "web" {
 		t.Errorf("a head with apps on a single-app default branch: apps %v, app %q; want no apps, app web", single.Apps, single.App)
 	}
 	// A head still in the single-app layout builds the default branch's apps.
-	old := ForMergeRequest(base, &Config{Build: Build{TestCommand: "true"}, Paths: []string{"x/**"}})
+	old, err := ForMergeRequest(base, &Config{Build: Build{TestCommand: "true"}, Paths: []string{"x/**"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if diff := cmp.Diff(base.Apps, old.Apps); diff != "" || !old.Build.empty() || old.Paths != nil || !cmp.Equal(old.SharedPaths, base.SharedPaths) {
 		t.Errorf("an old-layout head: apps (-want +got)\n%s build %+v paths %v shared paths %v", diff, old.Build, old.Paths, old.SharedPaths)
 	}

@@ -97,6 +97,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a]"))
 	f.Add([]byte(monorepo))
 	f.Add([]byte("apps: [{name: site, dir: ., image: a/b.c}, {name: x, dir: x/y, paths: [\"x/**\"]}]\nsharedPaths: [\"go.*\"]"))
+	f.Add([]byte("steps:\n  - {name: lint, command: [go, vet, ./...]}\n  - name: up\n    when: after-tests\n    image: r/ci/up:1\n    script: ./up.sh\n    env: [{name: T, secretRef: {name: tok, key: t}}]\n"))
+	f.Add([]byte("services:\n  - {name: db, image: r/base/postgres:15, ports: [5432], env: [{name: POSTGRES_PASSWORD, value: x}], readiness: {command: [pg_isready], timeoutSeconds: 30}}\n"))
+	policy := StepPolicy{Images: []string{"r/base/*", "r/ci/**"}, Secrets: []SecretGrant{{Name: "tok", Repos: []string{"acme/*"}}}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -121,8 +124,14 @@ func FuzzParse(f *testing.F) {
 			images[a.Image] = true
 			MatchAny(a.Triggers, "a/b/c.go")
 		}
-		if err := ForMergeRequest(c, c).Validate(); err != nil {
-			t.Fatalf("ForMergeRequest of a valid file does not validate: %v", err)
+		_ = c.CheckAllowed("acme/web", policy)
+		// The default branch's own steps are always a merge request's to run.
+		mr, err := ForMergeRequest(c, c)
+		if err != nil {
+			t.Fatalf("ForMergeRequest(c, c): %v", err)
+		}
+		if err := mr.Validate(); err != nil {
+			t.Fatalf("ForMergeRequest made an invalid config: %v", err)
 		}
 	})
 }

@@ -1,5 +1,6 @@
 // Package repoconfig reads a repository's .slipway.yaml: which pushes build
-// (filters), how superseded runs are cancelled, and how the image is built.
+// (filters), how superseded runs are cancelled, how the image is built, and
+// the steps and services the unit tests get.
 package repoconfig
 
 import (
@@ -49,6 +50,10 @@ type Config struct {
 	// Manifests, when set, make the app's Kubernetes objects come from
 	// its repository: the deploy task reads them at the promoted commit.
 	Manifests *Manifests `json:"manifests,omitempty"`
+	// Steps run in the unit-test task before or after the tests.
+	Steps []Step `json:"steps,omitempty"`
+	// Services run beside the unit tests (Tekton sidecars).
+	Services []Service `json:"services,omitempty"`
 }
 
 // Trusted is the trusted: section of .slipway.yaml.
@@ -80,21 +85,28 @@ func (c *Config) TrustsUser(user string) bool {
 
 // ForMergeRequest is the configuration a merge request builds with: what
 // decides where the image goes (app; the list of apps, their names and
-// images), who is trusted, which branches and
-// tags build and how runs cancel comes from base, the default branch's
-// .slipway.yaml; only what shapes the build itself (paths, ignorePaths and
-// build: test command, Dockerfile, context, language) comes from head,
-// the merge request's own (an app's dir, paths and build: the head's entry
-// of the same name; sharedPaths, when the head lists apps). Either may be
-// nil (no file): the defaults.
-func ForMergeRequest(base, head *Config) *Config {
+// images), who is trusted, which branches and tags build and how runs
+// cancel comes from base, the default branch's .slipway.yaml; only what
+// shapes the build itself (paths, ignorePaths and build: test command,
+// Dockerfile, context, language; steps and services) comes from head, the
+// merge request's own (an app's dir, paths and build: the head's entry of
+// the same name; sharedPaths, when the head lists apps). Either may be nil
+// (no file): the defaults. A step or service of head that reads a Secret
+// must be base's, unchanged: an error says which is not.
+func ForMergeRequest(base, head *Config) (*Config, error) {
 	out := Config{}
 	if base != nil {
 		out = *base
 	}
-	out.Paths, out.IgnorePaths, out.Build = nil, nil, Build{}
+	out.Paths, out.IgnorePaths, out.Build, out.Steps, out.Services = nil, nil, Build{}, nil, nil
 	if !out.Multi() {
 		out.SharedPaths = nil
+	}
+	if head != nil {
+		if err := checkMergeRequestSecrets(base, head); err != nil {
+			return nil, err
+		}
+		out.Steps, out.Services = head.Steps, head.Services
 	}
 	switch {
 	case head == nil:
@@ -110,7 +122,7 @@ func ForMergeRequest(base, head *Config) *Config {
 		out.Paths, out.IgnorePaths, out.Build = head.Paths, head.IgnorePaths, head.Build
 	}
 	out.Apps = mergeRequestApps(out.Apps, head)
-	return &out
+	return &out, nil
 }
 
 // Manifests locate an app's Kustomize manifests in its repository.
@@ -183,6 +195,12 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateApps(); err != nil {
+		return err
+	}
+	if err := c.validateSteps(); err != nil {
+		return err
+	}
+	if err := c.validateServices(); err != nil {
 		return err
 	}
 	if c.App != "" && !validName(c.App) {

@@ -72,7 +72,11 @@ func TestForMergeRequest(t *testing.T) {
 		{"neither", nil, nil, &Config{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, ForMergeRequest(tc.base, tc.head)); diff != "" {
+			got, err := ForMergeRequest(tc.base, tc.head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("ForMergeRequest (-want +got):\n%s", diff)
 			}
 		})

@@ -103,6 +103,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 			return nil, fmt.Errorf("dependency policy: %w", err)
 		}
 	}
+	steps, err := cfg.StepPolicy()
+	if err != nil {
+		return nil, err
+	}
 	d, err := dispatch.New(st, tc, scms, tekton.RunOptions{
 		Namespace:            cfg.Namespace,
 		ImagePrefix:          cfg.ImageRegistry,
@@ -131,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		PRBuildkitAddr:       cfg.PRBuildkitAddr,
 		Policy:               pol,
 		AdvisoriesConfigMap:  cfg.AdvisoriesConfigMap,
+		Steps:                steps,
 	},
 		dispatch.WithTrustGate(st, cfg.StatusContext),
 		dispatch.WithChangedFiles(changedFiles(scms), 0),

@@ -43,7 +43,7 @@ func TestCIPipelineParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := NewAppRun(pushEvent(), repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	app, err := NewAppRun(pushEvent(), nil, repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

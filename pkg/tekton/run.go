@@ -109,6 +109,10 @@ type RunOptions struct {
 	// offline advisory feed (OSV JSON records), bound as the policy step's
 	// advisories workspace; empty: no advisory check.
 	AdvisoriesConfigMap string
+	// Steps is the platform's allowlist of the images and Secrets
+	// .slipway.yaml's steps and services may use; the zero value: the
+	// app's build image only, no Secret.
+	Steps repoconfig.StepPolicy
 }
 
 func (o RunOptions) validate() error {
@@ -123,6 +127,9 @@ func (o RunOptions) validate() error {
 		return fmt.Errorf("run options: negative timeout %s", o.Timeout)
 	case o.PRImageSuffix != "" && (strings.Trim(o.PRImageSuffix, "/") != o.PRImageSuffix || strings.Contains(o.PRImageSuffix, ":") || strings.Contains(o.PRImageSuffix, "@")):
 		return fmt.Errorf("run options: PR image suffix %q must be a repository path element, like \"pr\"", o.PRImageSuffix)
+	}
+	if err := o.Steps.Validate(); err != nil {
+		return fmt.Errorf("run options: %w", err)
 	}
 	// Tekton does not check these names; a typo would only show as a run
 	// stuck on a missing object.
@@ -150,21 +157,29 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 	if err := checkEvent(ev); err != nil {
 		return nil, err
 	}
+	if err := rc.Validate(); err != nil {
+		return nil, err
+	}
+	// Dispatch checked this already and failed the event with the reason;
+	// checked again so no caller builds a run the platform does not allow.
+	if err := rc.CheckAllowed(ev.Repo, o.Steps); err != nil {
+		return nil, err
+	}
 	app := rc.App
 	if app == "" {
 		app = AppName(ev.Repo)
-	} else if err := rc.Validate(); err != nil {
-		return nil, err
 	}
-	return newCIRun(ev, ciApp{name: app, image: app}, o)
+	return newCIRun(ev, ciApp{name: app, image: app, rc: rc}, o)
 }
 
 // NewAppRun builds the PipelineRun of one app of a monorepo (.slipway.yaml
 // apps:): the same pipeline, built, tested and rendered in app.Dir with
 // app.Build, pushed to the app's own image, named and labelled after the
 // app, and marked (AnnotationMonorepo) so its commit status is the app's
-// own context. Like NewCIRun it is pure; a redelivery gets the same name.
-func NewAppRun(ev *event.Event, app repoconfig.App, o RunOptions) (*pipelinev1.PipelineRun, error) {
+// own context. rc, the repository's whole file, brings its steps and
+// services (nil: none). Like NewCIRun it is pure; a redelivery gets the
+// same name.
+func NewAppRun(ev *event.Event, rc *repoconfig.Config, app repoconfig.App, o RunOptions) (*pipelinev1.PipelineRun, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -174,11 +189,17 @@ func NewAppRun(ev *event.Event, app repoconfig.App, o RunOptions) (*pipelinev1.P
 	if err := app.Validate(); err != nil {
 		return nil, err
 	}
+	if rc == nil {
+		rc = &repoconfig.Config{}
+	}
+	if err := rc.CheckAllowed(ev.Repo, o.Steps); err != nil {
+		return nil, err
+	}
 	build, err := json.Marshal(app.Build)
 	if err != nil {
 		return nil, fmt.Errorf("app %s: encoding its build settings: %w", app.Name, err)
 	}
-	return newCIRun(ev, ciApp{name: app.Name, image: app.Image, dir: app.Dir, build: string(build)}, o)
+	return newCIRun(ev, ciApp{name: app.Name, image: app.Image, dir: app.Dir, build: string(build), rc: rc}, o)
 }
 
 // ciApp is what one CI PipelineRun builds: the single app of a repository
@@ -187,6 +208,8 @@ func NewAppRun(ev *event.Event, app repoconfig.App, o RunOptions) (*pipelinev1.P
 type ciApp struct {
 	name, image string
 	dir, build  string
+	// rc brings the steps and services; never nil.
+	rc *repoconfig.Config
 }
 
 func newCIRun(ev *event.Event, a ciApp, o RunOptions) (*pipelinev1.PipelineRun, error) {
@@ -389,6 +412,9 @@ func newCIRun(ev *event.Event, a ciApp, o RunOptions) (*pipelinev1.PipelineRun, 
 	}
 	if o.Timeout > 0 {
 		pr.Spec.Timeouts = &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: o.Timeout}}
+	}
+	if err := withStepsAndServices(pr, a.rc, o); err != nil {
+		return nil, err
 	}
 	if err := ValidatePipelineRun(context.Background(), pr); err != nil {
 		return nil, err

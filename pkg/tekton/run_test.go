@@ -120,7 +120,7 @@ func TestGoldenCIRun(t *testing.T) {
 			}
 			pr, err := NewCIRun(tt.ev(), tt.rc, o)
 			if tt.app != nil {
-				pr, err = NewAppRun(tt.ev(), *tt.app, o)
+				pr, err = NewAppRun(tt.ev(), nil, *tt.app, o)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -275,7 +275,7 @@ func TestNewAppRunRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := good
 			tc.mutate(&a)
-			if _, err := NewAppRun(pushEvent(), a, opts); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			if _, err := NewAppRun(pushEvent(), nil, a, opts); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
 			}
 		})
@@ -286,15 +286,15 @@ func TestNewAppRunRejects(t *testing.T) {
 // same names again.
 func TestAppRunNames(t *testing.T) {
 	ev := pushEvent()
-	api, err := NewAppRun(ev, repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	api, err := NewAppRun(ev, nil, repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	web, err := NewAppRun(ev, repoconfig.App{Name: "web", Dir: "web", Image: "web"}, opts)
+	web, err := NewAppRun(ev, nil, repoconfig.App{Name: "web", Dir: "web", Image: "web"}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := NewAppRun(pushEvent(), repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	again, err := NewAppRun(pushEvent(), nil, repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestStatusContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := NewAppRun(pushEvent(), repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
+	app, err := NewAppRun(pushEvent(), nil, repoconfig.App{Name: "api", Dir: "api", Image: "api"}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
