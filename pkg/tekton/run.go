@@ -167,7 +167,7 @@ func NewCIRun(ev *event.Event, rc *repoconfig.Config, o RunOptions) (*pipelinev1
 		LabelApp:      app,
 		LabelRepoHash: RepoHash(ev.Provider, ev.Repo),
 		LabelSHA:      shaLabel(ev.SHA),
-		LabelPipeline: "ci",
+		LabelPipeline: KindCI,
 		LabelTrust:    TrustTrusted,
 	}
 	if b := ev.Branch(); b != "" && ev.Kind != event.Tag {
