@@ -173,17 +173,20 @@ func TestHAOverlay(t *testing.T) {
 var (
 	unitTestPod  = labels.Set{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-unit-test", "tekton.dev/pipelineTask": "unit-test"}
 	buildPushPod = labels.Set{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-build-push", "tekton.dev/pipelineTask": "build-push"}
-	deployPod    = labels.Set{tekton.LabelPipeline: tekton.KindDeploy, "tekton.dev/task": "slipway-deploy", "tekton.dev/pipelineTask": "deploy"}
+	// A pod labelled as a deploy run's: deploy runs run in the deploy
+	// namespace, so one in the builds namespace is confined like any other.
+	deployPod = labels.Set{tekton.LabelPipeline: tekton.KindDeploy, "tekton.dev/task": "slipway-deploy", "tekton.dev/pipelineTask": "deploy"}
 	// unlabelledPod is a pod of the builds namespace without Slipway's
 	// labels: it must be confined too (fail closed).
 	unlabelledPod = labels.Set{"tekton.dev/task": "slipway-unit-test"}
 )
 
-// The NetworkPolicies of the builds namespace, in both installs: CI pods
-// are denied everything but their destinations, buildkitd only from the
-// build step, nothing in Slipway's namespace but buildkitd, no
-// kube-apiserver (no rule without ports, no rule to any address), and
-// deploy pods are left alone.
+// The NetworkPolicies of the builds namespace, in both installs: every pod
+// there, whatever its labels, is denied everything but the CI
+// destinations, buildkitd only from the build step, nothing in Slipway's
+// namespace but buildkitd, no kube-apiserver (no rule without ports, no
+// rule to any address). The deploy namespace, where deploy pods need the
+// kube-apiserver, has no policy.
 func TestNetworkPolicies(t *testing.T) {
 	for _, dir := range []string{".", "ha"} {
 		t.Run(dir, func(t *testing.T) {
@@ -206,7 +209,7 @@ func TestNetworkPolicies(t *testing.T) {
 				name      string
 				labels    labels.Set
 				buildkitd bool
-			}{{"unit-test", unitTestPod, false}, {"build-push", buildPushPod, true}, {"unlabelled", unlabelledPod, false}} {
+			}{{"unit-test", unitTestPod, false}, {"build-push", buildPushPod, true}, {"unlabelled", unlabelledPod, false}, {"deploy-labelled", deployPod, false}} {
 				sel := selecting(t, pols, pod.labels)
 				if !deniesBoth(sel) {
 					t.Errorf("%s pod: no policy denies both ingress and egress (selected by %v)", pod.name, names(sel))
@@ -229,9 +232,6 @@ func TestNetworkPolicies(t *testing.T) {
 				if got := slices.Contains(peers, "buildkitd"); got != pod.buildkitd {
 					t.Errorf("%s pod: reaches buildkitd = %v, want %v (peers %v)", pod.name, got, pod.buildkitd, peers)
 				}
-			}
-			if sel := selecting(t, pols, deployPod); len(sel) > 0 {
-				t.Errorf("deploy pods are selected by %v: they need the kube-apiserver", names(sel))
 			}
 		})
 	}
@@ -342,6 +342,79 @@ func TestBuildkitd(t *testing.T) {
 			if from.PodSelector == nil || from.PodSelector.MatchLabels["tekton.dev/task"] != "slipway-build-push" ||
 				from.NamespaceSelector == nil || from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "slipway-builds" {
 				t.Errorf("buildkitd ingress from %+v, want build-push pods of slipway-builds only", from)
+			}
+		})
+	}
+}
+
+// Deploy runs live in the deploy namespace, Slipway's own, in both
+// installs: the server is told so, the deployer account and its Role on
+// its own PipelineRun are there, and the server's Role there covers the
+// deploy pipeline and its runs and nothing else. No Role or ClusterRole
+// of deploy/ grants Secrets to anyone, and the builds namespace, where CI
+// pods run, holds nothing of the deployer's.
+func TestDeployNamespace(t *testing.T) {
+	for _, dir := range []string{".", "ha"} {
+		t.Run(dir, func(t *testing.T) {
+			objs := render(t, dir)
+			d := decode[appsv1.Deployment](t, objs, "Deployment/slipway")
+			cm := decode[corev1.ConfigMap](t, objs, "ConfigMap/slipway")
+			deployNS, buildsNS := cm.Data["SLIPWAY_DEPLOY_NAMESPACE"], cm.Data["SLIPWAY_NAMESPACE"]
+			if deployNS != d.Namespace || buildsNS == deployNS || buildsNS == "" {
+				t.Fatalf("deploy namespace %q, builds namespace %q: want Slipway's own (%q) and a separate builds namespace", deployNS, buildsNS, d.Namespace)
+			}
+			if sa := decode[corev1.ServiceAccount](t, objs, "ServiceAccount/slipway-deployer"); sa.Namespace != deployNS {
+				t.Errorf("deployer account in %q, want %q", sa.Namespace, deployNS)
+			}
+			runs := decode[rbacv1.Role](t, objs, "Role/slipway-deployer-runs")
+			runsRB := decode[rbacv1.RoleBinding](t, objs, "RoleBinding/slipway-deployer-runs")
+			if runs.Namespace != deployNS || runsRB.Namespace != deployNS ||
+				!cmp.Equal(runsRB.Subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "slipway-deployer", Namespace: deployNS}}) {
+				t.Errorf("deployer's run Role in %q, bound in %q to %+v; want both in %q, to slipway-deployer there", runs.Namespace, runsRB.Namespace, runsRB.Subjects, deployNS)
+			}
+
+			role := decode[rbacv1.Role](t, objs, "Role/slipway-deploys")
+			rb := decode[rbacv1.RoleBinding](t, objs, "RoleBinding/slipway-deploys")
+			if role.Namespace != deployNS || rb.Namespace != deployNS || rb.RoleRef.Name != role.Name ||
+				!cmp.Equal(rb.Subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: d.Spec.Template.Spec.ServiceAccountName, Namespace: d.Namespace}}) {
+				t.Errorf("server's deploy Role in %q, binding %+v; want it in %q, bound to the server's account", role.Namespace, rb, deployNS)
+			}
+			grants := map[string][]string{}
+			for _, r := range role.Rules {
+				for _, g := range r.APIGroups {
+					for _, res := range r.Resources {
+						grants[g+"/"+res] = append(grants[g+"/"+res], r.Verbs...)
+					}
+				}
+			}
+			want := map[string][]string{
+				"tekton.dev/tasks":        {"get", "create", "patch"},
+				"tekton.dev/pipelines":    {"get", "create", "patch"},
+				"tekton.dev/pipelineruns": {"get", "list", "watch", "create", "patch", "delete"},
+			}
+			if diff := cmp.Diff(want, grants); diff != "" {
+				t.Errorf("server's grants in the deploy namespace (-want +got):\n%s", diff)
+			}
+
+			for key, b := range objs {
+				kind, _, _ := strings.Cut(key, "/")
+				if kind != "Role" && kind != "ClusterRole" {
+					continue
+				}
+				var r rbacv1.ClusterRole // a Role's fields are a subset
+				if err := yaml.Unmarshal(b, &r); err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				for _, rule := range r.Rules {
+					for _, res := range rule.Resources {
+						if res == "secrets" || res == "*" {
+							t.Errorf("%s grants %s %v", key, res, rule.Verbs)
+						}
+					}
+				}
+				if kind == "Role" && r.Namespace == buildsNS && strings.Contains(key, "deployer") {
+					t.Errorf("%s is in the builds namespace", key)
+				}
 			}
 		})
 	}

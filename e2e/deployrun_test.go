@@ -20,7 +20,8 @@ import (
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
-// deployerAccount runs deploy PipelineRuns (deploy/base/deployer-rbac.yaml).
+// deployerAccount runs deploy PipelineRuns in deployNamespace
+// (deploy/base/deployer-rbac.yaml).
 const deployerAccount = "slipway-deployer"
 
 // bindDeployer lets the deploy runs change ns, as an operator would with
@@ -30,7 +31,7 @@ func bindDeployer(ctx context.Context, t *testing.T, ns string) {
 	_, err := framework.Get(t).Kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: deployerAccount},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: deployerAccount},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: deployerAccount, Namespace: buildsNamespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: deployerAccount, Namespace: deployNamespace}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("binding the deployer in %s: %v", ns, err)
@@ -83,7 +84,7 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 	labels := map[string]string{"app": "web"}
 	deployFixture(ctx, t, ns, webDeployment(ns, "web", 2, labels, v1), webService(ns, "web", labels))
 	pr, err := tekton.NewDeployRun(tekton.DeployRunOptions{
-		Namespace: buildsNamespace, Name: tekton.DeployRunName("web", ns, "local", time.Now().UnixNano()%1_000_000),
+		Namespace: deployNamespace, Name: tekton.DeployRunName("web", ns, "local", time.Now().UnixNano()%1_000_000),
 		SlipwayImage: slipwayToolsImage(ctx, t), ServiceAccount: deployerAccount,
 		App: "web", Env: "e2e", Cluster: "local", Image: v2, TargetNamespace: ns, Deployment: "web",
 		Strategy: "canary", Steps: []int{25, 50, 100}, Pause: tekton.PauseManual, ProgressDeadline: 2 * time.Minute, Timeout: 8 * time.Minute,
@@ -91,13 +92,13 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := framework.Get(t).Tekton.TektonV1().PipelineRuns(buildsNamespace)
+	runs := framework.Get(t).Tekton.TektonV1().PipelineRuns(deployNamespace)
 	if _, err := runs.Create(ctx, pr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			framework.DumpPipelineRun(t, buildsNamespace, pr.Name)
+			framework.DumpPipelineRun(t, deployNamespace, pr.Name)
 		}
 		_ = runs.Delete(context.Background(), pr.Name, metav1.DeleteOptions{})
 	})
@@ -115,7 +116,7 @@ func TestDeployPipelineRunCanaryManualPauseAbortedBySignal(t *testing.T) {
 	if err := deploy.Signal(ctx, kube, ns, "web", rollout.SignalAbort, "", "e2e says no"); err != nil {
 		t.Fatal(err)
 	}
-	done := framework.WaitForPipelineRun(ctx, t, buildsNamespace, pr.Name, framework.PipelineRunFailed)
+	done := framework.WaitForPipelineRun(ctx, t, deployNamespace, pr.Name, framework.PipelineRunFailed)
 
 	if got := result(done, "outcome"); got != "aborted" {
 		t.Errorf("result outcome = %q, want aborted", got)
@@ -161,24 +162,24 @@ func TestDeployPipelineRunRollingSucceededOutcome(t *testing.T) {
 	deployFixture(ctx, t, ns, webDeployment(ns, "web", 1, labels, v1))
 
 	pr, err := tekton.NewDeployRun(tekton.DeployRunOptions{
-		Namespace: buildsNamespace, Name: tekton.DeployRunName("web", ns, "", time.Now().UnixNano()%1_000_000),
+		Namespace: deployNamespace, Name: tekton.DeployRunName("web", ns, "", time.Now().UnixNano()%1_000_000),
 		SlipwayImage: slipwayToolsImage(ctx, t), ServiceAccount: deployerAccount,
 		App: "web", Env: "e2e", Image: v2, TargetNamespace: ns, Deployment: "web", ProgressDeadline: 2 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := framework.Get(t).Tekton.TektonV1().PipelineRuns(buildsNamespace)
+	runs := framework.Get(t).Tekton.TektonV1().PipelineRuns(deployNamespace)
 	if _, err := runs.Create(ctx, pr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			framework.DumpPipelineRun(t, buildsNamespace, pr.Name)
+			framework.DumpPipelineRun(t, deployNamespace, pr.Name)
 		}
 		_ = runs.Delete(context.Background(), pr.Name, metav1.DeleteOptions{})
 	})
-	done := framework.WaitForPipelineRun(ctx, t, buildsNamespace, pr.Name, framework.PipelineRunSucceeded)
+	done := framework.WaitForPipelineRun(ctx, t, deployNamespace, pr.Name, framework.PipelineRunSucceeded)
 	if got := result(done, "outcome"); got != "succeeded" {
 		t.Errorf("result outcome = %q, want succeeded", got)
 	}

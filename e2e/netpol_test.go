@@ -5,9 +5,11 @@ package e2e
 // The NetworkPolicies of deploy/ (deploy/base/networkpolicy.yaml, with the
 // stack's addresses from slipway.sh), enforced by kube-router's firewall
 // (e2e/stack/netpol.sh): pods labelled as a CI run's unit-test and
-// build-push pods try TCP connections to everything on the stack, and a
-// pod labelled as a deploy run's, which no policy selects, shows each
-// destination is up, so a missing enforcer fails the test.
+// build-push pods try TCP connections to everything on the stack, so does
+// a pod labelled as a deploy run's in the builds namespace (confined like
+// any pod there: deploy runs do not run there), and a deploy run's pod in
+// the deploy namespace, which no policy selects, shows each destination
+// is up, so a missing enforcer fails the test.
 
 import (
 	"context"
@@ -75,25 +77,29 @@ func TestNetworkPolicyConfinesCIPods(t *testing.T) {
 		allOpen[k] = "open"
 	}
 
+	deployPod := map[string]string{tekton.LabelPipeline: tekton.KindDeploy, "tekton.dev/task": "slipway-deploy", "tekton.dev/pipelineTask": "deploy"}
 	for _, tc := range []struct {
-		name   string
-		labels map[string]string
+		name, ns string
+		labels   map[string]string
 		// confined pods first wait for the enforcer to have programmed
 		// their chain (the apiserver turns unreachable), then probe.
 		confined bool
 		want     map[string]string
 	}{
-		{"unit-test", map[string]string{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-unit-test", "tekton.dev/pipelineTask": "unit-test"},
+		{"unit-test", buildsNamespace, map[string]string{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-unit-test", "tekton.dev/pipelineTask": "unit-test"},
 			true, closedBut("registry", "git")},
-		{"build-push", map[string]string{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-build-push", "tekton.dev/pipelineTask": "build-push"},
+		{"build-push", buildsNamespace, map[string]string{tekton.LabelPipeline: "ci", "tekton.dev/task": "slipway-build-push", "tekton.dev/pipelineTask": "build-push"},
 			true, closedBut("registry", "git", "buildkitd")},
-		// The control: deploy pods are not selected, and reach everything.
-		{"deploy", map[string]string{tekton.LabelPipeline: tekton.KindDeploy, "tekton.dev/task": "slipway-deploy", "tekton.dev/pipelineTask": "deploy"},
-			false, allOpen},
+		// A pod of the builds namespace labelled as a deploy run's gets no
+		// way out: the policies select every pod there.
+		{"deploy-labelled-in-builds", buildsNamespace, deployPod, true, closedBut("registry", "git")},
+		// The control: deploy pods, in the deploy namespace, are not
+		// selected, and reach everything.
+		{"deploy", deployNamespace, deployPod, false, allOpen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := probeFrom(ctx, t, tc.labels, tc.confined, targets)
+			got := probeFrom(ctx, t, tc.ns, tc.labels, tc.confined, targets)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("reachable from a %s pod (-want +got):\n%s", tc.name, diff)
 			}
@@ -101,13 +107,12 @@ func TestNetworkPolicyConfinesCIPods(t *testing.T) {
 	}
 }
 
-// probeFrom runs a busybox pod with labels in the builds namespace that
-// tries a TCP connection to each target and returns "open" or "closed"
-// for each.
-func probeFrom(ctx context.Context, t *testing.T, labels map[string]string, confined bool, targets []probeTarget) map[string]string {
+// probeFrom runs a busybox pod with labels in namespace ns that tries a
+// TCP connection to each target and returns "open" or "closed" for each.
+func probeFrom(ctx context.Context, t *testing.T, ns string, labels map[string]string, confined bool, targets []probeTarget) map[string]string {
 	t.Helper()
 	c := framework.Get(t)
-	pods := c.Kube.CoreV1().Pods(buildsNamespace)
+	pods := c.Kube.CoreV1().Pods(ns)
 	var script strings.Builder
 	// Open when one of three connects succeeds: a connection the policy
 	// allows may still meet a rare transient failure while the firewall
@@ -144,11 +149,11 @@ func probeFrom(ctx context.Context, t *testing.T, labels map[string]string, conf
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			framework.DumpPod(t, buildsNamespace, pod.Name)
+			framework.DumpPod(t, ns, pod.Name)
 		}
 		_ = pods.Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
 	})
-	framework.WaitForPod(ctx, t, buildsNamespace, pod.Name, framework.PodSucceeded)
+	framework.WaitForPod(ctx, t, ns, pod.Name, framework.PodSucceeded)
 	out, err := pods.GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil {
 		t.Fatalf("probe logs: %v", err)

@@ -751,6 +751,9 @@ func TestPromotionBlueGreenProdProvenanceGateAndPreviewSmokeTest(t *testing.T) {
 		t.Fatalf("pipeline runs %v, want one wave", done.PipelineRuns)
 	}
 	ns, name, _ := strings.Cut(done.PipelineRuns[0], "/")
+	if ns != deployNamespace {
+		t.Errorf("deploy PipelineRun %s: want it in the deploy namespace %s, never where CI pods run", done.PipelineRuns[0], deployNamespace)
+	}
 	pr, err := framework.Get(t).Tekton.TektonV1().PipelineRuns(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -48,8 +48,13 @@ import (
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
-// buildsNamespace is where Slipway creates PipelineRuns (deploy/base/config.yaml).
-const buildsNamespace = "slipway-builds"
+// buildsNamespace is where Slipway creates CI PipelineRuns, deployNamespace
+// its deploy PipelineRuns, beside the kubeconfig Secrets they mount
+// (deploy/base/config.yaml).
+const (
+	buildsNamespace = "slipway-builds"
+	deployNamespace = "slipway"
+)
 
 // pollInterval paces the waiters that poll HTTP endpoints (the fakescm, the
 // registry); Kubernetes objects are watched instead.

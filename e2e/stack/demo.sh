@@ -142,6 +142,7 @@ cat <<EOF
 pushed $REPO ${after:0:12} (delivery $delivery); Slipway accepted it (202). Watch:
   runs:      curl -s $SLIPWAY_URL/api/v1/runs | jq
   pipeline:  kubectl -n slipway-builds get pipelineruns -w      (. e2e/stack/env.sh; PATH=\$PATH:$STACK_CACHE/bin)
+  deploys:   kubectl -n slipway get pipelineruns -w             (the automatic deploy to qa after CI)
   statuses:  curl -s '$SLIPWAY_FAKESCM_URL/_fake/statuses?repo=$REPO&sha=$after' | jq
   image:     $REGISTRY/apps/<app>:${after:0:8}
 EOF

@@ -406,7 +406,9 @@ YAML
 # this cluster; the apps demo/hello (make demo-push) and the three the
 # promotion e2e tests push; API tokens of a developer and a release
 # manager (random, kept in the state dir); the deployer's RoleBindings in
-# both namespaces (deploy/base/deployer-rbac.yaml).
+# both namespaces (deploy/base/deployer-rbac.yaml), to its account in the
+# deploy namespace, slipway. Both environments are this cluster (no
+# kubeconfigSecret); a remote cluster's Secret would go into slipway too.
 release_files() {
   local o=$1 git=$FAKESCM_URL/git
   cat >"$o/release.yaml" <<YAML
@@ -485,10 +487,21 @@ kind: RoleBinding
 metadata: {name: slipway-deployer, namespace: $ns}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: slipway-deployer}
 subjects:
-  - {kind: ServiceAccount, name: slipway-deployer, namespace: slipway-builds}
+  - {kind: ServiceAccount, name: slipway-deployer, namespace: slipway}
 ---
 YAML
   done
+}
+
+# retire_builds_deployer: what an older deploy/ put into slipway-builds
+# before deploy runs moved to the deploy namespace (slipway), removed as
+# README "Upgrading: deploy runs leave the builds namespace" tells
+# operators to: apply does not prune, and a deployer account left where CI
+# pods run is what the move is about.
+retire_builds_deployer() {
+  "${KUBECTL[@]}" -n slipway-builds delete --ignore-not-found \
+    serviceaccount/slipway-deployer role/slipway-deployer-runs rolebinding/slipway-deployer-runs \
+    pipelines.tekton.dev/slipway-deploy tasks.tekton.dev/slipway-deploy >&2
 }
 
 print_env() {
@@ -517,6 +530,7 @@ up() {
   overlay=$(write_overlay "$digest")
   log "kubectl apply -k $overlay (image $IMAGE_REPO@$digest)"
   "${KUBECTL[@]}" apply -k "$overlay" >&2
+  retire_builds_deployer
   "${KUBECTL[@]}" -n slipway rollout status deployment/slipway --timeout=300s >&2 || {
     "${KUBECTL[@]}" -n slipway get pods -o wide >&2
     "${KUBECTL[@]}" -n slipway logs deployment/slipway --tail=40 >&2 || true
@@ -529,7 +543,7 @@ up() {
 
 urls() {
   cat <<EOF
-Slipway runs in namespace slipway (builds in slipway-builds):
+Slipway runs in namespace slipway, with its deploy runs (CI runs in slipway-builds):
   GitHub webhook  $SLIPWAY_URL/hooks/github   (secret in $(secret github-webhook-secret))
   GitLab webhook  $SLIPWAY_URL/hooks/gitlab   (token in $(secret gitlab-webhook-token))
   runs (API)      curl -s $SLIPWAY_URL/api/v1/runs

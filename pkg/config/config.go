@@ -61,8 +61,12 @@ type Config struct {
 	WebhookMaxBodyBytes     string
 	WebhookMaxInflightBytes string
 
-	Kubeconfig         string
+	Kubeconfig string
+	// Namespace is the builds namespace: CI PipelineRuns, whose pods run
+	// untrusted code. DeployNamespace holds the deploy PipelineRuns and
+	// the kubeconfig Secrets they mount; it must differ (namespaces.go).
 	Namespace          string
+	DeployNamespace    string
 	KubeQPS            float64
 	KubeBurst          int
 	InstallPipelines   bool
@@ -222,10 +226,11 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.StringVar(&c.WebhookMaxInflightBytes, "webhook-max-inflight-bytes", "64Mi", "webhook body bytes held at once across all deliveries, as a size; a delivery beyond it gets 503 with Retry-After instead of memory (at least twice webhook-max-body-bytes: a body is read, then copied for parsing)")
 
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig path; empty means in-cluster, then $KUBECONFIG")
-	fs.StringVar(&c.Namespace, "namespace", "slipway-builds", "namespace of the PipelineRuns")
+	fs.StringVar(&c.Namespace, "namespace", "slipway-builds", "builds namespace: the CI PipelineRuns (their pods run the pushed code)")
+	fs.StringVar(&c.DeployNamespace, "deploy-namespace", "slipway", "namespace of the deploy PipelineRuns and of the environments' kubeconfig Secrets they mount; Slipway's own, never the builds namespace")
 	fs.Float64Var(&c.KubeQPS, "kube-qps", 200, "Kubernetes client queries per second (client-go's default of 5 throttles dispatch)")
 	fs.IntVar(&c.KubeBurst, "kube-burst", 400, "Kubernetes client burst")
-	fs.BoolVar(&c.InstallPipelines, "install-pipelines", true, "server-side apply the embedded Tasks and Pipelines into the namespace at start")
+	fs.BoolVar(&c.InstallPipelines, "install-pipelines", true, "server-side apply the embedded Tasks and Pipelines at start: the CI ones into namespace, the deploy ones into deploy-namespace")
 	fs.StringVar(&c.ImageRegistry, "image-registry", "", "registry and path prefix images are pushed to, e.g. registry.corp/team")
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "the image registry speaks plain HTTP (local development only)")
 	fs.StringVar(&c.BuildkitAddr, "buildkit-addr", "tcp://buildkitd.slipway.svc:1234", "address of the shared buildkitd the build step uses")
@@ -257,7 +262,7 @@ func Bind(fs *pflag.FlagSet) *Config {
 	fs.DurationVar(&c.LeaderElectRenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it steps down (and restarts)")
 	fs.DurationVar(&c.LeaderElectRetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to take or renew the lease")
 	fs.IntVar(&c.MaxRunningPerRepo, "max-running-per-repo", 0, "CI runs running at once per repository; more wait queued and start oldest first (0: no limit)")
-	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns; it needs deploy/base/deployer-rbac.yaml's ClusterRole bound in every target namespace")
+	fs.StringVar(&c.DeployAccount, "deploy-service-account", "slipway-deployer", "service account of the deploy PipelineRuns, in deploy-namespace; it needs deploy/base/deployer-rbac.yaml's ClusterRole bound in every target namespace")
 	fs.IntVar(&c.PruneKeep, "prune-keep", 20, "finished PipelineRuns kept per app, CI and deploy runs counted apart; older ones are deleted (0: keep all)")
 	fs.StringVar(&c.StepLogCap, "step-log-cap", "1Mi", "bytes of each step's log kept in the store and shown (its tail; the rest is marked as cut), as a quantity: 256Ki, 1Mi, 4Mi; from 1Ki to 64Mi")
 	fs.DurationVar(&c.LogRetention, "log-retention", 30*24*time.Hour, "stored step logs of a run are deleted this long after its last step ended (0: keep forever)")
@@ -433,6 +438,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Sprintf("store %q: want sqlite://PATH or postgres://…", redactURL(c.Store)))
 	}
 	errs = append(errs, c.validateTrust()...)
+	errs = append(errs, c.namespaceErrors()...)
 	if !c.GitHubWebhookSecret.IsSet() && !c.GitLabWebhookToken.IsSet() && c.RepoWebhookSecretsFile == "" {
 		errs = append(errs, "neither github-webhook-secret nor gitlab-webhook-token is set: no webhook could be verified")
 	}

@@ -67,8 +67,10 @@ type EnvPolicy struct {
 // Cluster is one Kubernetes cluster of an environment.
 type Cluster struct {
 	Name string `json:"name"`
-	// KubeconfigSecret is a Secret in Slipway's namespace whose key
-	// "kubeconfig" reaches the cluster; empty = the cluster Slipway runs in.
+	// KubeconfigSecret is a Secret in the deploy namespace (serve's
+	// deploy-namespace, Slipway's own; never the builds namespace, where
+	// CI pods could mount it) whose key "kubeconfig" reaches the cluster;
+	// empty = the cluster Slipway runs in.
 	KubeconfigSecret string `json:"kubeconfigSecret,omitempty"`
 }
 

@@ -258,11 +258,11 @@ func (e *env) modeRuns(m rollout.Mode) []modeRun {
 	return out
 }
 
-// informersOf is a factory like the server's shared one over tc: its
-// namespace, CI and deploy runs.
+// informersOf is a factory like the server's of the deploy namespace
+// over tc: deploy runs in ns.
 func informersOf(tc *fake.Clientset) externalversions.SharedInformerFactory {
 	return externalversions.NewSharedInformerFactoryWithOptions(tc, 0, externalversions.WithNamespace(ns),
 		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = tekton.LabelPipeline + " in (ci," + tekton.KindDeploy + ")"
+			o.LabelSelector = tekton.LabelPipeline + "=" + tekton.KindDeploy
 		}))
 }

@@ -101,7 +101,9 @@ var _ PolicyGate = (*promote.PolicyGate)(nil)
 
 // Options configure a Service.
 type Options struct {
-	// Namespace is where the deploy PipelineRuns run (Slipway's namespace).
+	// Namespace is where the deploy PipelineRuns run: the deploy
+	// namespace (Slipway's own), where the kubeconfig Secrets they mount
+	// live, never the builds namespace.
 	Namespace string
 	// SlipwayImage runs the deploy step; ServiceAccount the deploy TaskRuns.
 	SlipwayImage   string
@@ -114,8 +116,8 @@ type Options struct {
 	// InsecureRegistries are spoken to over plain HTTP (CI's image registry
 	// in local development; environments say so themselves).
 	InsecureRegistries []string
-	// Informers is the server's shared Tekton informer factory, the one
-	// place deploy PipelineRuns are read from while they run; required.
+	// Informers is the server's Tekton informer factory of Namespace, the
+	// one place deploy PipelineRuns are read from while they run; required.
 	Informers Informers
 	// PollInterval is how often a followed rollout re-reads its promotion
 	// (an abort through another replica) and its cached run; a change of

@@ -44,7 +44,10 @@ import (
 const (
 	builder  = "https://slipway.example/builder"
 	cloneURL = "https://git.example/acme/shop.git"
-	ns       = "slipway-builds"
+	// ns is the deploy namespace the service runs deploy PipelineRuns in;
+	// buildsNS the CI runs' (the server's other informer factory).
+	ns       = "slipway"
+	buildsNS = "slipway-builds"
 	commitA  = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	commitB  = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	commitC  = "cccccccccccccccccccccccccccccccccccccccc"

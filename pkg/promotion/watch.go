@@ -16,10 +16,11 @@ import (
 	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
-// Informers is the part of the server's one Tekton informer factory the
-// service reads deploy PipelineRuns from (an
-// externalversions.SharedInformerFactory). It must watch Options.Namespace
-// and select deploy runs (they do not carry tekton.LabelManaged).
+// Informers is the part of a Tekton informer factory the service reads
+// deploy PipelineRuns from (an externalversions.SharedInformerFactory):
+// the server's factory of the deploy namespace. It must watch
+// Options.Namespace and select deploy runs (they do not carry
+// tekton.LabelManaged).
 type Informers interface {
 	Tekton() pipeline.Interface
 	Start(stop <-chan struct{})

@@ -2,13 +2,17 @@ package promotion
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+	"knative.dev/pkg/apis"
 
 	"github.com/slipway-ci/slipway/pkg/release"
 	"github.com/slipway-ci/slipway/pkg/run"
@@ -110,5 +114,48 @@ func TestRunChangesWakesOnlyFollowersOfThatDeployRun(t *testing.T) {
 				t.Errorf("woken (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// Deploy runs are created in, and followed from, the deploy namespace
+// only: none appears in the builds namespace, and a run of the same name
+// there, finished succeeded (say, left from an older install or made by
+// anyone who may create runs there), does not decide the promotion.
+func TestDeployRunsLiveInTheDeployNamespace(t *testing.T) {
+	e := newEnv(t)
+	eventsOnly(e)
+	e.start(e.svc)
+	p, pr := autoDeploy(t, e)
+	e.markRunning(pr)
+	e.setProgress(pr.Name, "rolling 1/2")
+	e.waitFor(p.ID, "reporting the deploy pod's progress", func(p *release.Promotion) bool {
+		return p.Progress == "wave 1/1 local: rolling 1/2"
+	})
+	if pr.Namespace != ns {
+		t.Errorf("deploy run in namespace %q, want the deploy namespace %q", pr.Namespace, ns)
+	}
+	ctx := context.Background()
+	decoy := pr.DeepCopy()
+	decoy.Namespace, decoy.ResourceVersion, decoy.UID = buildsNS, "", ""
+	decoy, err := e.tc.TektonV1().PipelineRuns(buildsNS).Create(ctx, decoy, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoy.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue, Reason: "Done"})
+	decoy.Status.Results = []pipelinev1.PipelineRunResult{{Name: "outcome", Value: *pipelinev1.NewStructuredValues(outcomeSucceeded)}}
+	if _, err := e.tc.TektonV1().PipelineRuns(buildsNS).UpdateStatus(ctx, decoy, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if pr, err = e.tc.TektonV1().PipelineRuns(ns).Get(ctx, pr.Name, metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.finish(pr, outcomeRolledBack, "pods crash-looped")
+	if got := e.waitFor(p.ID, "ended", func(p *release.Promotion) bool { return p.State.Terminal() }); got.State != release.PromotionFailed ||
+		!strings.Contains(got.Reason, "rolled back") || !strings.Contains(got.Reason, "pods crash-looped") {
+		t.Errorf("promotion %s (%s), want failed by its own run's roll back in %s, not decided by the builds namespace's", got.State, got.Reason, ns)
+	}
+	if got := e.svc.o.Namespace + "/" + pr.Name; !slices.Contains(e.waitFor(p.ID, "recorded its run", func(*release.Promotion) bool { return true }).PipelineRuns, got) {
+		t.Errorf("promotion's runs do not name %s", got)
 	}
 }

@@ -136,7 +136,7 @@ func duplicatesSuppressed(reg prometheus.Registerer) (*prometheus.CounterVec, er
 	return c, nil
 }
 
-// informerStarter starts the shared Tekton informer factory on every
+// informerStarter starts a shared Tekton informer factory on every
 // replica. The reporter and the log collector start it too, but on a
 // follower they do not run, and the UI's live pages read the same
 // informers.

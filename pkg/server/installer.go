@@ -22,11 +22,12 @@ var installBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Cap: time.Mi
 
 // installer applies the embedded Tasks and Pipelines once the cluster
 // answers, retrying with backoff: serve must start (and accept webhooks)
-// while the cluster is down.
+// while the cluster is down. Each namespace gets its own pipelines: the
+// builds namespace the CI pipeline, the deploy namespace the deploy one.
 type installer struct {
-	client    versioned.Interface
-	namespace string
-	enabled   bool
+	client  versioned.Interface
+	targets []installTarget
+	enabled bool
 	// backoff and clock default to installBackoff and the real clock.
 	backoff *wait.Backoff
 	clock   clock.Clock
@@ -37,6 +38,31 @@ type installer struct {
 }
 
 var _ Component = (*installer)(nil)
+
+// installTarget is a namespace and the Pipelines (with their Tasks)
+// installed there.
+type installTarget struct {
+	namespace string
+	pipelines []string
+}
+
+// install applies every target's part of the embedded bundle, in order.
+func (i *installer) install(ctx context.Context) error {
+	b, err := tekton.Load(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range i.targets {
+		part, err := b.Only(t.pipelines...)
+		if err != nil {
+			return err
+		}
+		if err := part.Install(ctx, i.client, t.namespace); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (i *installer) setErr(err error) {
 	i.mu.Lock()
@@ -75,9 +101,11 @@ func (i *installer) Run(ctx context.Context) error {
 		clk = clock.RealClock{}
 	}
 	for {
-		err := tekton.Install(ctx, i.client, i.namespace)
+		err := i.install(ctx)
 		if err == nil {
-			log.Info("pipelines installed", "namespace", i.namespace)
+			for _, t := range i.targets {
+				log.Info("pipelines installed", "namespace", t.namespace, "pipelines", t.pipelines)
+			}
 			i.setErr(nil)
 			return nil
 		}

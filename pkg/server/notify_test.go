@@ -61,7 +61,7 @@ func TestOnFinished(t *testing.T) {
 	defer hook.Close()
 	cfg := &config.Config{PublicURL: "https://ci.example.com", ChatWebhookURL: config.NewSecret(hook.URL), MRComments: true}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	informers := informerFactory(tc, "ci")
+	informers := informerFactory(tc, "ci", tekton.KindCI)
 	n, err := newNotifier(cfg, st, informers, kubefake.NewSimpleClientset(), map[event.Provider]scm.Client{}, log)
 	if err != nil {
 		t.Fatal(err)

@@ -44,9 +44,10 @@ func insecureRegistries(cfg *config.Config) []string {
 	return insecure
 }
 
-// promotionService assembles the promotion service from release-config.
-// Without release-config it returns a nil service: no promotions, no
-// auto-deploy.
+// promotionService assembles the promotion service from release-config:
+// its deploy runs go to the deploy namespace, followed through informers
+// (the deploy namespace's factory). Without release-config it returns a
+// nil service: no promotions, no auto-deploy.
 func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, kc kubernetes.Interface, pol *policy.File, informers promotion.Informers) (*promotion.Service, error) {
 	if cfg.ReleaseConfig == "" {
 		return nil, nil
@@ -77,7 +78,7 @@ func promotionService(cfg *config.Config, st *store.DB, tc versioned.Interface, 
 	}
 	svc, err := promotion.New(rel, st, st, gate, tc, promotion.Options{
 		Policy:             polGate,
-		Namespace:          cfg.Namespace,
+		Namespace:          cfg.DeployNamespace,
 		SlipwayImage:       cfg.SlipwayImage,
 		ServiceAccount:     cfg.DeployAccount,
 		DeployTimeout:      cfg.DeployTimeout,

@@ -28,26 +28,35 @@ import (
 	"github.com/slipway-ci/slipway/webhooks"
 )
 
-// finishedRun is a finished CI PipelineRun of app created at minute min.
-func finishedRun(app string, min int) *pipelinev1.PipelineRun {
+// finishedRun is a finished PipelineRun of app created at minute min: a
+// CI run in the builds namespace "ci", a deploy run (deploy true) in the
+// deploy namespace "slipway".
+func finishedRun(app string, min int, deploy bool) *pipelinev1.PipelineRun {
+	ns, pipeline, name := "ci", tekton.KindCI, fmt.Sprintf("%s-%02d", app, min)
+	if deploy {
+		ns, pipeline, name = "slipway", tekton.KindDeploy, "deploy-"+name
+	}
 	pr := &pipelinev1.PipelineRun{ObjectMeta: metav1.ObjectMeta{
-		Name: fmt.Sprintf("%s-%02d", app, min), Namespace: "ci",
-		Labels:            map[string]string{tekton.LabelApp: app, tekton.LabelPipeline: "ci"},
+		Name: name, Namespace: ns,
+		Labels:            map[string]string{tekton.LabelApp: app, tekton.LabelPipeline: pipeline},
 		CreationTimestamp: metav1.NewTime(time.Date(2026, 11, 22, 10, min, 0, 0, time.UTC)),
 	}}
 	pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue})
 	return pr
 }
 
+// runNames are the runs of both namespaces, "namespace/name".
 func runNames(t *testing.T, tc *tektonfake.Clientset) []string {
 	t.Helper()
-	l, err := tc.TektonV1().PipelineRuns("ci").List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, pr := range l.Items {
-		out = append(out, pr.Name)
+	for _, ns := range []string{"ci", "slipway"} {
+		l, err := tc.TektonV1().PipelineRuns(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range l.Items {
+			out = append(out, ns+"/"+pr.Name)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -68,21 +77,25 @@ func waitRuns(t *testing.T, tc *tektonfake.Clientset, want []string) {
 	}
 }
 
-// The pruner prunes at start and again on every tick, until its context
-// ends; prune-keep 0 keeps everything.
+// The pruner prunes the builds and the deploy namespace, at start and
+// again on every tick, until its context ends; prune-keep 0 keeps
+// everything.
 func TestPrunerLoop(t *testing.T) {
-	tc := tektonfake.NewSimpleClientset(finishedRun("web", 1), finishedRun("web", 2), finishedRun("web", 3), finishedRun("api", 1))
+	tc := tektonfake.NewSimpleClientset(finishedRun("web", 1, false), finishedRun("web", 2, false), finishedRun("web", 3, false), finishedRun("api", 1, false),
+		finishedRun("web", 1, true), finishedRun("web", 2, true), finishedRun("web", 3, true))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- (&pruner{tc: tc, namespace: "ci", keep: 2, every: 10 * time.Millisecond}).Run(ctx) }()
-	waitRuns(t, tc, []string{"api-01", "web-02", "web-03"})
+	go func() {
+		done <- (&pruner{tc: tc, namespaces: []string{"ci", "slipway"}, keep: 2, every: 10 * time.Millisecond}).Run(ctx)
+	}()
+	waitRuns(t, tc, []string{"ci/api-01", "ci/web-02", "ci/web-03", "slipway/deploy-web-02", "slipway/deploy-web-03"})
 	// Later runs are pruned by a later tick.
-	for _, pr := range []*pipelinev1.PipelineRun{finishedRun("web", 4), finishedRun("web", 5)} {
-		if _, err := tc.TektonV1().PipelineRuns("ci").Create(ctx, pr, metav1.CreateOptions{}); err != nil {
+	for _, pr := range []*pipelinev1.PipelineRun{finishedRun("web", 4, false), finishedRun("web", 5, false), finishedRun("web", 4, true)} {
+		if _, err := tc.TektonV1().PipelineRuns(pr.Namespace).Create(ctx, pr, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitRuns(t, tc, []string{"api-01", "web-04", "web-05"})
+	waitRuns(t, tc, []string{"ci/api-01", "ci/web-04", "ci/web-05", "slipway/deploy-web-03", "slipway/deploy-web-04"})
 	cancel()
 	select {
 	case err := <-done:
@@ -93,11 +106,11 @@ func TestPrunerLoop(t *testing.T) {
 		t.Fatal("the pruner did not stop with its context")
 	}
 
-	keepAll := tektonfake.NewSimpleClientset(finishedRun("web", 1), finishedRun("web", 2))
-	if err := (&pruner{tc: keepAll, namespace: "ci", keep: 0, every: time.Millisecond}).Run(context.Background()); err != nil {
+	keepAll := tektonfake.NewSimpleClientset(finishedRun("web", 1, false), finishedRun("web", 2, false), finishedRun("web", 1, true))
+	if err := (&pruner{tc: keepAll, namespaces: []string{"ci", "slipway"}, keep: 0, every: time.Millisecond}).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"web-01", "web-02"}, runNames(t, keepAll)); diff != "" {
+	if diff := cmp.Diff([]string{"ci/web-01", "ci/web-02", "slipway/deploy-web-01"}, runNames(t, keepAll)); diff != "" {
 		t.Errorf("prune-keep 0 (-want +got):\n%s", diff)
 	}
 }

@@ -11,11 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipway-ci/slipway/pkg/build"
 	"github.com/slipway-ci/slipway/pkg/config"
@@ -24,6 +28,7 @@ import (
 	"github.com/slipway-ci/slipway/pkg/provenance/provenancetest"
 	"github.com/slipway-ci/slipway/pkg/run"
 	"github.com/slipway-ci/slipway/pkg/store"
+	"github.com/slipway-ci/slipway/pkg/tekton"
 )
 
 func TestPromotionService(t *testing.T) {
@@ -60,13 +65,13 @@ func TestPromotionService(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := &config.Config{ReleaseConfig: tt.release, APITokensFile: tt.tokens, Namespace: "slipway-builds",
+			cfg := &config.Config{ReleaseConfig: tt.release, APITokensFile: tt.tokens, Namespace: "slipway-builds", DeployNamespace: "slipway",
 				SlipwayImage: "reg/slipway:dev", ImageRegistry: "10.244.0.1:5000/apps", RegistryInsecure: true}
 			tok, err := apiTokens(cfg)
 			var svc *promotion.Service
 			if err == nil {
 				tc := tektonfake.NewSimpleClientset()
-				svc, err = promotionService(cfg, st, tc, nil, nil, informerFactory(tc, cfg.Namespace))
+				svc, err = promotionService(cfg, st, tc, nil, nil, informerFactory(tc, cfg.DeployNamespace, tekton.KindDeploy))
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -157,4 +162,69 @@ func (f fakeRuns) ListRuns(_ context.Context, rf store.RunFilter) ([]run.Run, er
 		}
 	}
 	return out, nil
+}
+
+// The service serve wires starts its deploy runs in the deploy
+// namespace, where the environments' kubeconfig Secrets live, and follows
+// them through that namespace's informer factory: the orphans report's
+// run for each cluster, the remote clusters' with their Secret bound.
+func TestPromotionServiceRunsInTheDeployNamespace(t *testing.T) {
+	st, err := store.Open(context.Background(), "sqlite://"+t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := &config.Config{ReleaseConfig: "../environment/testdata/example.yaml", Namespace: "slipway-builds", DeployNamespace: "slipway",
+		SlipwayImage: "reg/slipway:dev", DeployAccount: "slipway-deployer", ImageRegistry: "10.244.0.1:5000/apps"}
+	tc := tektonfake.NewSimpleClientset()
+	deployInformers := informerFactory(tc, cfg.DeployNamespace, tekton.KindDeploy)
+	svc, err := promotionService(cfg, st, tc, nil, nil, deployInformers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	deployInformers.Start(ctx.Done())
+	defer deployInformers.Shutdown()
+
+	// No deploy pod runs here: the report follows its runs until they
+	// are all created, then gives up with its context (each cluster's
+	// entry an error; what matters is where the runs went).
+	go func() {
+		for len(runsIn(t, tc, cfg.DeployNamespace)) < 3 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	_, _ = svc.Orphans(ctx, promotion.Caller{Name: "rita", Role: "release-manager", ReleaseManager: true})
+	got := map[string]string{} // cluster → kubeconfig Secret
+	for _, pr := range runsIn(t, tc, cfg.DeployNamespace) {
+		secret := "-"
+		for _, w := range pr.Spec.Workspaces {
+			if w.Name == "kubeconfig" && w.Secret != nil {
+				secret = w.Secret.SecretName
+			}
+		}
+		if sa := pr.Spec.TaskRunTemplate.ServiceAccountName; sa != cfg.DeployAccount {
+			t.Errorf("%s runs as %q, want %q", pr.Name, sa, cfg.DeployAccount)
+		}
+		got[pr.Labels[tekton.LabelCluster]] = secret
+	}
+	want := map[string]string{"local": "-", "dc-east": "prod-dc-east-kubeconfig", "dc-west": "prod-dc-west-kubeconfig"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("orphans runs in %s per cluster, their kubeconfig Secret (-want +got):\n%s", cfg.DeployNamespace, diff)
+	}
+	if builds := runsIn(t, tc, cfg.Namespace); len(builds) > 0 {
+		t.Errorf("%d deploy runs in the builds namespace", len(builds))
+	}
+}
+
+func runsIn(t *testing.T, tc *tektonfake.Clientset, ns string) []pipelinev1.PipelineRun {
+	t.Helper()
+	l, err := tc.TektonV1().PipelineRuns(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	return l.Items
 }

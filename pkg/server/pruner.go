@@ -15,11 +15,12 @@ type stepLogPruner interface {
 	PruneStepLogs(ctx context.Context, olderThan time.Duration) (int64, error)
 }
 
-// pruner deletes old finished PipelineRuns per app (prune-keep).
+// pruner deletes old finished PipelineRuns per app (prune-keep) in each
+// of its namespaces: the CI runs' and the deploy runs'.
 type pruner struct {
-	tc        versioned.Interface
-	namespace string
-	keep      int // finished PipelineRuns kept per app; 0 keeps all
+	tc         versioned.Interface
+	namespaces []string
+	keep       int // finished PipelineRuns kept per app; 0 keeps all
 	// logs and logAge prune the stored step logs of runs older than logAge;
 	// 0 keeps them.
 	logs   stepLogPruner
@@ -37,11 +38,15 @@ func (p *pruner) Run(ctx context.Context) error {
 	tick := time.NewTicker(p.every)
 	defer tick.Stop()
 	for {
-		if p.keep > 0 {
-			if n, err := tekton.Prune(ctx, p.tc, p.namespace, p.keep); err != nil {
-				log.Warn("pruning PipelineRuns", "err", err)
+		for _, ns := range p.namespaces {
+			if p.keep < 1 {
+				break
+			}
+			// One namespace failing does not keep the other from its pruning.
+			if n, err := tekton.Prune(ctx, p.tc, ns, p.keep); err != nil {
+				log.Warn("pruning PipelineRuns", "namespace", ns, "err", err)
 			} else if n > 0 {
-				log.Info("pruned PipelineRuns", "deleted", n, "keep", p.keep)
+				log.Info("pruned PipelineRuns", "namespace", ns, "deleted", n, "keep", p.keep)
 			}
 		}
 		if p.logAge > 0 {

@@ -90,7 +90,8 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	informers := informerFactory(tc, cfg.Namespace)
+	informers := informerFactory(tc, cfg.Namespace, tekton.KindCI)
+	deployInformers := informerFactory(tc, cfg.DeployNamespace, tekton.KindDeploy)
 
 	languagesParam, baseImages, err := languageChecks(cfg)
 	if err != nil {
@@ -158,7 +159,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	promo, err := promotionService(cfg, st, tc, kc, pol, informers)
+	promo, err := promotionService(cfg, st, tc, kc, pol, deployInformers)
 	if err != nil {
 		return nil, fmt.Errorf("promotions: %w", err)
 	}
@@ -276,7 +277,14 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	inst := &installer{client: tc, namespace: cfg.Namespace, enabled: cfg.InstallPipelines}
+	// Deploy runs, their pipeline and their pruning exist with promotions
+	// only (release-config), in the deploy namespace.
+	inst := &installer{client: tc, enabled: cfg.InstallPipelines, targets: []installTarget{{cfg.Namespace, []string{tekton.CIPipeline}}}}
+	pruned := []string{cfg.Namespace}
+	if promo != nil {
+		inst.targets = append(inst.targets, installTarget{cfg.DeployNamespace, []string{tekton.DeployPipeline}})
+		pruned = append(pruned, cfg.DeployNamespace)
+	}
 	srv := &Server{
 		Echo: e,
 		Addr: cfg.Addr,
@@ -286,7 +294,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 			"installer":     inst,
 			"notifier":      notifier,
 			"log-collector": logCollector,
-			"pruner": &pruner{tc: tc, namespace: cfg.Namespace, keep: cfg.PruneKeep,
+			"pruner": &pruner{tc: tc, namespaces: pruned, keep: cfg.PruneKeep,
 				logs: st, logAge: cfg.LogRetention, every: 10 * time.Minute},
 			"retention": ret,
 		},
@@ -304,10 +312,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		// The components have stopped when these run: the informers' watches
 		// end with them, then the store drains its writes.
-		closers: []func() error{func() error { informers.Shutdown(); return nil }, st.Close},
+		closers: []func() error{func() error { informers.Shutdown(); deployInformers.Shutdown(); return nil }, st.Close},
 	}
 	if promo != nil {
 		srv.Components["promotions"] = promo
+		// On every replica: a follower's API follows the delete-app and
+		// orphans runs it starts.
+		srv.Components["deploy-informers"] = informerStarter{deployInformers}
 	}
 	srv.Components["informers"] = informerStarter{informers}
 	recovered, err := recoveryLoops(cfg, st, hooks, intake, reg)
@@ -330,24 +341,25 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Server, er
 		srv.Components["profiler"] = &Profiler{Addr: cfg.DebugAddr}
 	}
 	log.Info("starting slipway", "version", o.version, "addr", cfg.Addr, "store", cfg.RedactedStore(),
-		"namespace", cfg.Namespace, "providers", providerNames(scms))
+		"namespace", cfg.Namespace, "deploy-namespace", cfg.DeployNamespace, "providers", providerNames(scms))
 	return srv, nil
 }
 
-// informerFactory is the server's one Tekton informer factory: the CI
-// and deploy PipelineRuns Slipway creates in its namespace, and their
-// TaskRuns (they carry their PipelineRun's labels). Deploy runs do not
-// carry tekton.LabelManaged, so consumers that want CI runs only (the
-// reporter, the log collector) select them by that label. Each consumer
-// starts the factory once it has asked for its informers (Start is
-// idempotent); Run shuts it down.
-func informerFactory(tc versioned.Interface, namespace string) externalversions.SharedInformerFactory {
+// informerFactory is the server's Tekton informer factory of one
+// namespace, one per namespace: the PipelineRuns of one of Slipway's
+// pipelines (tekton.KindCI in the builds namespace, tekton.KindDeploy in
+// the deploy namespace) and their TaskRuns (they carry their
+// PipelineRun's labels). The reporter, the log collector, notifications
+// and the UI share the builds one; the promotion service reads the deploy
+// one. Each consumer starts its factory once it has asked for its
+// informers (Start is idempotent); Run shuts both down.
+func informerFactory(tc versioned.Interface, namespace, pipeline string) externalversions.SharedInformerFactory {
 	return externalversions.NewSharedInformerFactoryWithOptions(tc, 0,
 		externalversions.WithNamespace(namespace),
 		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = informerSelector
+			o.LabelSelector = informerSelector(pipeline)
 		}))
 }
 
-// informerSelector selects the runs of both of Slipway's pipelines.
-var informerSelector = tekton.LabelPipeline + " in (ci," + tekton.KindDeploy + ")"
+// informerSelector selects the runs of one of Slipway's pipelines.
+func informerSelector(pipeline string) string { return tekton.LabelPipeline + "=" + pipeline }

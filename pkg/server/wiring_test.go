@@ -131,3 +131,36 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// With promotions, deploy runs get the deploy namespace: its pipeline
+// installed there, its runs pruned there, and its informer factory
+// started on every replica; the builds namespace keeps CI only.
+func TestNewDeployNamespace(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DeployNamespace = "cd"
+	cfg.ReleaseConfig = "../environment/testdata/example.yaml"
+	srv, err := New(context.Background(), cfg, WithVersion("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, ok := srv.Components["installer"].(*installer)
+	if !ok {
+		t.Fatalf("installer is %T", srv.Components["installer"])
+	}
+	want := []installTarget{{"ci", []string{"slipway-ci"}}, {"cd", []string{"slipway-deploy"}}}
+	if diff := cmp.Diff(want, inst.targets, cmp.AllowUnexported(installTarget{})); diff != "" {
+		t.Errorf("installed (-want +got):\n%s", diff)
+	}
+	p, ok := srv.Components["pruner"].(*pruner)
+	if !ok {
+		t.Fatalf("pruner is %T", srv.Components["pruner"])
+	}
+	if diff := cmp.Diff([]string{"ci", "cd"}, p.namespaces); diff != "" {
+		t.Errorf("pruned namespaces (-want +got):\n%s", diff)
+	}
+	for _, c := range []string{"promotions", "deploy-informers", "informers"} {
+		if _, ok := srv.Components[c]; !ok {
+			t.Errorf("no %s component", c)
+		}
+	}
+}

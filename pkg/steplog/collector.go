@@ -103,8 +103,8 @@ func (c *Collector) Run(ctx context.Context) error {
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-logs"})
 	enqueue := func(obj any) {
-		// The shared factory also watches deploy runs; their TaskRuns'
-		// logs are the deploy pod's, not a CI step's.
+		// CI runs' TaskRuns only: a deploy run's (in a factory that
+		// watches them) logs the deploy pod, not a CI step.
 		if m, ok := obj.(metav1.Object); !ok || m.GetLabels()[tekton.LabelManaged] != "true" {
 			return
 		}

@@ -78,6 +78,37 @@ func (b *Bundle) Pipeline(name string) *pipelinev1.Pipeline {
 	return nil
 }
 
+// Only is the part of b one namespace needs to run pipelines: those
+// Pipelines and the Tasks they refer to, in b's order. The CI and the
+// deploy pipeline are installed apart (the builds and the deploy
+// namespace), so neither namespace holds the other's Tasks.
+func (b *Bundle) Only(pipelines ...string) (*Bundle, error) {
+	out := &Bundle{}
+	tasks := map[string]bool{}
+	for _, name := range pipelines {
+		p := b.Pipeline(name)
+		if p == nil {
+			return nil, fmt.Errorf("no Pipeline %q in the bundle", name)
+		}
+		out.Pipelines = append(out.Pipelines, p)
+		for _, pt := range append(append([]pipelinev1.PipelineTask(nil), p.Spec.Tasks...), p.Spec.Finally...) {
+			if pt.TaskRef == nil {
+				continue
+			}
+			if b.Task(pt.TaskRef.Name) == nil {
+				return nil, fmt.Errorf("Pipeline %s refers to Task %q, which is not in the bundle", name, pt.TaskRef.Name)
+			}
+			tasks[pt.TaskRef.Name] = true
+		}
+	}
+	for _, t := range b.Tasks {
+		if tasks[t.Name] {
+			out.Tasks = append(out.Tasks, t)
+		}
+	}
+	return out, nil
+}
+
 func (b *Bundle) add(ctx context.Context, data []byte) error {
 	var tm metav1.TypeMeta
 	if err := yaml.Unmarshal(data, &tm); err != nil {

@@ -50,7 +50,8 @@ type DeployRunOptions struct {
 	// Mode is what the run does; empty = a rollout. Removing a canary
 	// and deleting an app need no Image and no rollout settings.
 	Mode rollout.Mode
-	// Namespace and Name of the PipelineRun (Slipway's builds namespace);
+	// Namespace and Name of the PipelineRun (the deploy namespace, never
+	// the builds one: it holds the kubeconfig Secrets the run mounts);
 	// Name is deterministic, given by the caller (see DeployRunName).
 	Namespace, Name string
 	// SlipwayImage runs the deploy step; ServiceAccount runs the TaskRun

@@ -2,9 +2,11 @@ package tekton
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -105,5 +107,64 @@ func TestInstall(t *testing.T) {
 func TestInstallNeedsNamespace(t *testing.T) {
 	if err := Install(context.Background(), applyClientset(t), ""); err == nil {
 		t.Fatal("want an error for an empty namespace")
+	}
+}
+
+// The builds namespace gets the CI pipeline and its Tasks, the deploy
+// namespace the deploy pipeline and its Task: nothing of one in the
+// other, and nothing embedded left out of both.
+func TestBundleOnly(t *testing.T) {
+	b, err := Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(o *Bundle) []string {
+		var out []string
+		for _, x := range o.Tasks {
+			out = append(out, "task/"+x.Name)
+		}
+		for _, x := range o.Pipelines {
+			out = append(out, "pipeline/"+x.Name)
+		}
+		return out
+	}
+	ci, err := b.Only(CIPipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy, err := b.Only(DeployPipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"task/slipway-build-push", "task/slipway-generate-dockerfile", "task/slipway-git-clone",
+		"task/slipway-policy", "task/slipway-unit-test", "pipeline/" + CIPipeline}
+	if diff := cmp.Diff(want, names(ci)); diff != "" {
+		t.Errorf("CI bundle (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"task/slipway-deploy", "pipeline/" + DeployPipeline}, names(deploy)); diff != "" {
+		t.Errorf("deploy bundle (-want +got)\n%s", diff)
+	}
+	if got, all := len(ci.Tasks)+len(deploy.Tasks), len(b.Tasks); got != all {
+		t.Errorf("the two bundles hold %d Tasks, the embedded bundle %d: a Task no pipeline uses is never installed", got, all)
+	}
+	if _, err := b.Only("slipway-nope"); err == nil || !strings.Contains(err.Error(), `no Pipeline "slipway-nope"`) {
+		t.Errorf("Only(unknown) = %v, want it named", err)
+	}
+	broken := &Bundle{Pipelines: []*pipelinev1.Pipeline{{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: pipelinev1.PipelineSpec{Tasks: []pipelinev1.PipelineTask{{Name: "x", TaskRef: &pipelinev1.TaskRef{Name: "missing"}}}}}}}
+	if _, err := broken.Only("p"); err == nil || !strings.Contains(err.Error(), `Task "missing"`) {
+		t.Errorf("Only(a Pipeline missing its Task) = %v, want the Task named", err)
+	}
+
+	ctx := context.Background()
+	cs := applyClientset(t)
+	if err := deploy.Install(ctx, cs, "slipway"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.TektonV1().Pipelines("slipway").Get(ctx, DeployPipeline, metav1.GetOptions{}); err != nil {
+		t.Errorf("deploy Pipeline not installed: %v", err)
+	}
+	if _, err := cs.TektonV1().Tasks("slipway").Get(ctx, "slipway-build-push", metav1.GetOptions{}); err == nil {
+		t.Error("a CI Task was installed into the deploy namespace")
 	}
 }

@@ -1,5 +1,8 @@
 package tekton
 
+// KindCI is the LabelPipeline value of CI runs (KindDeploy: deploy runs).
+const KindCI = "ci"
+
 // Labels and annotations Slipway puts on the PipelineRuns it creates. Label
 // values must be valid Kubernetes label values, so anything that may hold
 // "/" (repo paths, refs) goes in an annotation.
@@ -23,7 +26,7 @@ const (
 	LabelMR = "slipway.dev/mr"
 	// LabelSHA is the full commit SHA.
 	LabelSHA = "slipway.dev/sha"
-	// LabelPipeline names the pipeline: "ci" or "deploy".
+	// LabelPipeline names the pipeline: KindCI or KindDeploy.
 	LabelPipeline = "slipway.dev/pipeline"
 
 	// AnnotationRepo is the full repo path ("owner/name").

@@ -236,7 +236,7 @@ func newCIRun(ev *event.Event, a ciApp, o RunOptions) (*pipelinev1.PipelineRun, 
 		LabelApp:      app,
 		LabelRepoHash: RepoHash(ev.Provider, ev.Repo),
 		LabelSHA:      shaLabel(ev.SHA),
-		LabelPipeline: "ci",
+		LabelPipeline: KindCI,
 		LabelTrust:    TrustTrusted,
 	}
 	if b := ev.Branch(); b != "" && ev.Kind != event.Tag {
