@@ -95,6 +95,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("app: web\nbuild: {language: go, port: 8080}\n"))
 	f.Add([]byte("paths: [\"" + strings.Repeat("**/", 8) + "x\"]"))
 	f.Add([]byte("a: &a [*a]"))
+	f.Add([]byte("trusted: {users: [alice], groups: [acme/core, top/sub/team.x], keepApprovals: true}\n"))
+	f.Add([]byte("trusted: {groups: [\"acme/../x\", \"a//b\", \"a/b?c\"]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -102,6 +104,15 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Fatalf("Parse accepted what Validate refuses: %v", err)
+		}
+		// A trusted group goes into an API URL path: nothing that could
+		// step out of it or add a query gets through.
+		for _, g := range c.Trusted.Groups {
+			for _, seg := range strings.Split(g, "/") {
+				if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, "?#%@ \t\r\n\\") {
+					t.Fatalf("accepted trusted group %q", g)
+				}
+			}
 		}
 		for _, set := range [][]string{c.Branches, c.Tags, c.Paths, c.IgnorePaths} {
 			MatchAny(set, "a/b/c.go")
