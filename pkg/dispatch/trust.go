@@ -33,17 +33,16 @@ const WaitingStatus = "waiting for /ok-to-test by a maintainer"
 // WithTrustGate makes merge requests build only when their author is
 // trusted (write access on the host, or listed in trusted.users or a
 // member of one of trusted.groups of the default branch's .slipway.yaml)
-// or a trusted user approved the head SHA
-// with "/ok-to-test", kept in a. Others end "waiting" with a pending
-// commit status named statusContext. Default: off, every merge request
+// or a trusted user approved the head SHA with "/ok-to-test", kept in a.
+// Others end "waiting" with a pending commit status named statusContext. Default: off, every merge request
 // builds (Slipway's server always turns it on).
 func WithTrustGate(a Approvals, statusContext string) Option {
 	return func(d *Dispatcher) { d.approvals, d.statusContext = a, statusContext }
 }
 
 // WithTrustCacheTTL sets how long a host's answer about a user's write
-// access or group membership is reused. Default 30 s: a comment storm costs one lookup, and a
-// revoked maintainer loses the gate within the TTL.
+// access or group membership is reused. Default 30 s: a comment storm
+// costs one lookup, and a revoked maintainer loses the gate within the TTL.
 func WithTrustCacheTTL(ttl time.Duration) Option { return func(d *Dispatcher) { d.trustTTL = ttl } }
 
 // trustEntry is a cached CanWrite or MemberOf answer.
