@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -23,7 +24,8 @@ import (
 // /ok-to-test is refused; a maintainer's starts a run for that head SHA
 // only, built as the default branch's app (the PR renames it) into the PR
 // namespace, with its own cache and main's untouched; a new push waits
-// again.
+// again. (trusted.groups: TestTrustedTeamMemberPullRequest and
+// TestTrustedGroupMemberMergeRequest.)
 func TestForkPullRequestGate(t *testing.T) {
 	t.Parallel()
 	s := slipway(t)
@@ -96,6 +98,106 @@ func TestForkPullRequestGate(t *testing.T) {
 	}
 }
 
+// trusted.groups on GitHub: the default branch trusts an organisation
+// team. A PR by an outsider who is an active member of it builds at once,
+// with no /ok-to-test and no waiting status; one by an outsider whose
+// invitation to the team is still pending waits, and so does one by a
+// stranger, each told the team may approve.
+func TestTrustedTeamMemberPullRequest(t *testing.T) {
+	t.Parallel()
+	s := slipway(t)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	app := "team-" + randomHex(t, 3)
+	team := "e2e-org/reviewers-" + randomHex(t, 3) // fresh: the fakescm is shared by the suite
+	repo, _ := newRepo(t, s, "gh-team", map[string]string{".slipway.yaml": "app: " + app + "\ntrusted:\n  groups: [" + team + "]\n"})
+	s.fakePost(t, "/_fake/groups", fmt.Sprintf(`{"group": %q, "user": "teammate", "level": "member"}`, team))
+	s.fakePost(t, "/_fake/groups", fmt.Sprintf(`{"group": %q, "user": "invitee", "level": "pending"}`, team))
+
+	prs := map[string]struct {
+		number int
+		sha    string
+	}{}
+	for i, author := range []string{"teammate", "invitee", "stranger"} {
+		number := 21 + i
+		branch := "topic-" + author
+		sha := repo.commit(t, branch, "Change by "+author, map[string]string{"CHANGES": author + "\n"})
+		repo.setRef(t, fmt.Sprintf("refs/pull/%d/head", number), sha)
+		s.fakePost(t, "/_fake/pulls", fmt.Sprintf(`{"repo": %q, "number": %d, "sha": %q, "source": %q, "target": "main", "title": "by %s"}`, repo.Name, number, sha, branch, author))
+		mustAccept(t, s.sendGitHub(t, "pull_request", "e2e-"+randomHex(t, 8), s.githubPRBy(repo, number, "opened", branch, sha, author)))
+		prs[author] = struct {
+			number int
+			sha    string
+		}{number, sha}
+	}
+
+	member := prs["teammate"].sha
+	run := waitForRunOf(ctx, t, member)
+	pr := framework.WaitForPipelineRun(ctx, t, buildsNamespace, run, framework.PipelineRunSucceeded)
+	if pr.Labels[tekton.LabelApp] != app || pr.Labels[tekton.LabelTrust] != tekton.TrustUntrusted || pr.Annotations[tekton.AnnotationApprovedBy] != "" {
+		t.Errorf("run labels %v annotations %v: want app %s, untrusted (a PR is sandboxed whoever opened it), approved by nobody", pr.Labels, pr.Annotations, app)
+	}
+	sts, err := s.statuses(ctx, repo.Name, member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(sts, func(st fakescm.Status) bool { return st.Description == dispatch.WaitingStatus }) {
+		t.Errorf("the team member's PR got the waiting status: %+v", sts)
+	}
+
+	for _, who := range []string{"invitee", "stranger"} {
+		sha := prs[who].sha
+		evs := s.waitForEvents(ctx, t, repo.Name, func(evs []apiEvent) bool { return hasState(evs, sha, "waiting") })
+		for _, ev := range evs {
+			if ev.SHA == sha && (!strings.Contains(ev.Reason, who+" is not trusted") || !strings.Contains(ev.Reason, "members of "+team)) {
+				t.Errorf("%s's waiting reason %q: want who is not trusted and that %s may approve", who, ev.Reason, team)
+			}
+		}
+		if runs, err := runsOf(ctx, t, sha); err != nil || len(runs) != 0 {
+			t.Errorf("%s's PR: %d runs of %s (err %v), want none", who, len(runs), sha, err)
+		}
+	}
+}
+
+// trusted.groups on GitLab: the default branch trusts a subgroup; a
+// member of its parent group (GitLab's inherited membership) opens an MR
+// and it builds without /ok-to-test; a stranger's MR waits.
+func TestTrustedGroupMemberMergeRequest(t *testing.T) {
+	t.Parallel()
+	s := slipway(t)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	app := "group-" + randomHex(t, 3)
+	parent := "e2e-group-" + randomHex(t, 3)
+	group := parent + "/reviewers"
+	repo, _ := newRepo(t, s, "gl-group", map[string]string{".slipway.yaml": "app: " + app + "\ntrusted:\n  groups: [" + group + "]\n"})
+	pid := 1000 + rand.Int64N(1_000_000)
+	s.fakePost(t, "/_fake/gitlab/projects", fmt.Sprintf(`{"id": %d, "path": %q}`, pid, repo.Name))
+	s.fakePost(t, "/_fake/groups", fmt.Sprintf(`{"group": %q, "user": "gl-teammate", "level": "member"}`, parent))
+
+	member := repo.commit(t, "topic-member", "Change by a group member", map[string]string{"CHANGES": "member\n"})
+	repo.setRef(t, "refs/merge-requests/31/head", member)
+	stranger := repo.commit(t, "topic-stranger", "Change by a stranger", map[string]string{"CHANGES": "stranger\n"})
+	repo.setRef(t, "refs/merge-requests/32/head", stranger)
+	mustAccept(t, s.sendGitLab(t, "Merge Request Hook", "e2e-"+randomHex(t, 8), s.gitlabMRBy(repo, pid, 31, "topic-member", member, "gl-teammate")))
+	mustAccept(t, s.sendGitLab(t, "Merge Request Hook", "e2e-"+randomHex(t, 8), s.gitlabMRBy(repo, pid, 32, "topic-stranger", stranger, "gl-stranger")))
+
+	run := waitForRunOf(ctx, t, member)
+	pr := framework.WaitForPipelineRun(ctx, t, buildsNamespace, run, framework.PipelineRunSucceeded)
+	if pr.Labels[tekton.LabelApp] != app || pr.Annotations[tekton.AnnotationApprovedBy] != "" {
+		t.Errorf("run labels %v annotations %v: want app %s, approved by nobody", pr.Labels, pr.Annotations, app)
+	}
+	evs := s.waitForEvents(ctx, t, repo.Name, func(evs []apiEvent) bool { return hasState(evs, stranger, "waiting") })
+	for _, ev := range evs {
+		if ev.SHA == stranger && !strings.Contains(ev.Reason, "members of "+group) {
+			t.Errorf("waiting reason %q: want %s named among who may approve", ev.Reason, group)
+		}
+	}
+	if runs, err := runsOf(ctx, t, stranger); err != nil || len(runs) != 0 {
+		t.Errorf("the stranger's MR: %d runs of %s (err %v), want none", len(runs), stranger, err)
+	}
+}
+
 // Forged and foreign events, no build: a clone URL on another host or
 // scheme is refused, a repository outside the stack's allowlist (e2e/*,
 // demo/*) is ignored with the reason; both are recorded, neither runs.
@@ -140,6 +242,15 @@ func (s *slipwayStack) githubPRBy(r *gitRepo, number int, action, head, sha, aut
 	m["action"] = action
 	m["sender"] = map[string]string{"login": author}
 	m["pull_request"].(map[string]any)["user"] = map[string]string{"login": author, "type": "User"}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// gitlabMRBy is a merge request hook "open" of sha, sent as author.
+func (s *slipwayStack) gitlabMRBy(r *gitRepo, projectID int64, iid int, source, sha, author string) []byte {
+	var m map[string]any
+	_ = json.Unmarshal(s.gitlabMR(r, projectID, iid, "open", source, sha, ""), &m)
+	m["user"] = map[string]string{"username": author, "email": author + "@slipway.local"}
 	out, _ := json.Marshal(m)
 	return out
 }

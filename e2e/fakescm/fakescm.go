@@ -79,7 +79,10 @@ type Server struct {
 	nextID   int64
 	// perms: repo → user → "admin", "write" or "read"; absent users are
 	// not collaborators (GitHub 404, GitLab not a member).
-	perms   map[string]map[string]string
+	perms map[string]map[string]string
+	// groups: GitHub team "org/slug" or GitLab group path → user →
+	// "maintainer", "member" or "pending"; absent users are not members.
+	groups  map[string]map[string]string
 	userIDs map[string]int // GitLab user ids, made on first mention
 	pulls   map[string]PullRequest
 	chats   []ChatMessage
@@ -94,7 +97,7 @@ type Server struct {
 // New serves the bare repositories under reposDir.
 func New(reposDir string) *Server {
 	return &Server{ReposDir: reposDir, projects: map[int64]string{}, nextID: 1,
-		perms: map[string]map[string]string{}, userIDs: map[string]int{}, pulls: map[string]PullRequest{}}
+		perms: map[string]map[string]string{}, groups: map[string]map[string]string{}, userIDs: map[string]int{}, pulls: map[string]PullRequest{}}
 }
 
 // SetPermission gives user level ("admin", "write" or "read") on repo, for
@@ -119,6 +122,52 @@ func (s *Server) SetPermission(repo, user, level string) error {
 		s.userIDs[user] = 100 + len(s.userIDs)
 	}
 	return nil
+}
+
+// SetGroupMember makes user a member of group, for both hosts: a GitHub
+// organisation team "org/team-slug" or a GitLab group's full path. level
+// "maintainer" or "member" is an active member (GitHub team maintainer or
+// member; GitLab Maintainer or Developer), "pending" an invitation not yet
+// accepted (GitHub state pending; GitLab state awaiting, at Developer);
+// "" removes the user. On GitLab a member of a group is a member of its
+// subgroups too (/members/all), as on the real host.
+func (s *Server) SetGroupMember(group, user, level string) error {
+	switch level {
+	case "", "maintainer", "member", "pending":
+	default:
+		return fmt.Errorf("group membership %q: want maintainer, member, pending or empty", level)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.groups[group] == nil {
+		s.groups[group] = map[string]string{}
+	}
+	if level == "" {
+		delete(s.groups[group], user)
+	} else {
+		s.groups[group][user] = level
+	}
+	if _, ok := s.userIDs[user]; !ok {
+		s.userIDs[user] = 100 + len(s.userIDs)
+	}
+	return nil
+}
+
+// groupLevel is user's level in group; with inherit, the nearest parent
+// group's when group itself has none (GitLab's inherited members).
+func (s *Server) groupLevel(group, user string, inherit bool) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if lvl := s.groups[group][user]; lvl != "" || !inherit {
+			return lvl
+		}
+		i := strings.LastIndex(group, "/")
+		if i < 0 {
+			return ""
+		}
+		group = group[:i]
+	}
 }
 
 func (s *Server) permission(repo, user string) string {
@@ -216,11 +265,19 @@ var (
 	glNote     = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes/(\d+)$`)
 	glMR       = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/merge_requests/(\d+)$`)
 	glMember   = regexp.MustCompile(`^/gitlab/api/v4/projects/([^/]+)/members/all/(\d+)$`)
+	// A team is named by its organisation and slug; a GitLab group by its
+	// URL-encoded full path (a%2Fb), one segment.
+	ghTeamMember  = regexp.MustCompile(`^/github/api/v3/orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)$`)
+	glGroupMember = regexp.MustCompile(`^/gitlab/api/v4/groups/([^/]+)/members/all/(\d+)$`)
 )
 
 // gitlabAccess maps a permission to GitLab's access levels (Reporter 20,
 // Developer 30, Maintainer 40).
 var gitlabAccess = map[string]int{"read": 20, "write": 30, "admin": 40}
+
+// gitlabGroupAccess maps a group membership to GitLab's access levels: a
+// member is a Developer, the level Slipway trusts.
+var gitlabGroupAccess = map[string]int{"member": 30, "pending": 30, "maintainer": 40}
 
 // Handler serves /git/ (git over HTTP), /github/api/v3/, /gitlab/api/v4/
 // and /_fake/ (recorded calls as JSON).
@@ -264,6 +321,22 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		if err := s.SetPermission(in.Repo, in.User, in.Level); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_fake/groups", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Group string `json:"group"`
+			User  string `json:"user"`
+			Level string `json:"level"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Group == "" || in.User == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": `want {"group": "org/team or group/subgroup", "user": "login", "level": "maintainer|member|pending|"}`})
+			return
+		}
+		if err := s.SetGroupMember(in.Group, in.User, in.Level); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
 		}
@@ -361,6 +434,21 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"permission": lvl, "user": map[string]string{"login": user}})
+	case r.Method == http.MethodGet && ghTeamMember.MatchString(p):
+		m := ghTeamMember.FindStringSubmatch(p)
+		org, _ := url.PathUnescape(m[1])
+		slug, _ := url.PathUnescape(m[2])
+		user, _ := url.PathUnescape(m[3])
+		lvl := s.groupLevel(org+"/"+slug, user, false)
+		if lvl == "" {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+			return
+		}
+		role, state := lvl, "active"
+		if lvl == "pending" {
+			role, state = "member", "pending"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"role": role, "state": state})
 	case r.Method == http.MethodGet && ghPull.MatchString(p):
 		m := ghPull.FindStringSubmatch(p)
 		n, _ := strconv.Atoi(m[3])
@@ -572,6 +660,28 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Next-Page", strconv.Itoa(next))
 		}
 		writeJSON(w, http.StatusOK, out)
+	case r.Method == http.MethodGet && glGroupMember.MatchString(p):
+		m := glGroupMember.FindStringSubmatch(p)
+		group, _ := url.PathUnescape(m[1])
+		id, _ := strconv.Atoi(m[2])
+		var user string
+		s.mu.Lock()
+		for u, uid := range s.userIDs {
+			if uid == id {
+				user = u
+			}
+		}
+		s.mu.Unlock()
+		lvl := s.groupLevel(group, user, true)
+		if user == "" || lvl == "" {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not found"})
+			return
+		}
+		state := "active"
+		if lvl == "pending" {
+			state = "awaiting"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "username": user, "state": state, "access_level": gitlabGroupAccess[lvl]})
 	case r.Method == http.MethodGet && glMR.MatchString(p):
 		m := glMR.FindStringSubmatch(p)
 		repo, _ := s.project(m[1])

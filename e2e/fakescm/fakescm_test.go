@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -266,6 +267,84 @@ func TestPermissionsPullsAndNotes(t *testing.T) {
 			t.Errorf("%s comments on #4 (-want +got)\n%s", name, diff)
 		}
 	}
+}
+
+// Slipway's real clients ask the fake about team and group membership as
+// they ask GitHub and GitLab: active members only, a pending invitation is
+// not one; on GitLab a parent group's member belongs to its subgroups.
+// The control endpoint sets membership and refuses bad input.
+func TestGroupMembership(t *testing.T) {
+	fake := New(t.TempDir())
+	srv := httptest.NewServer(fake.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	ghc, err := github.NewClient("token", srv.URL+"/github/api/v3/", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	glc, err := gitlab.NewClient("token", srv.URL+"/gitlab/api/v4", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ group, user, level string }{
+		{"acme/core", "alice", "member"}, {"acme/core", "carol", "maintainer"}, {"acme/core", "pat", "pending"},
+		{"acme/core", "gone", "member"}, {"acme/core", "gone", ""}, {"acme/release", "rita", "member"},
+	} {
+		body := fmt.Sprintf(`{"group": %q, "user": %q, "level": %q}`, m.group, m.user, m.level)
+		if code := post(t, srv.URL+"/_fake/groups", body); code != http.StatusNoContent {
+			t.Fatalf("POST /_fake/groups %s: %d", body, code)
+		}
+	}
+	if err := fake.SetGroupMember("acme", "olga", "member"); err != nil { // a GitLab parent group
+		t.Fatal(err)
+	}
+	users := []string{"alice", "carol", "pat", "gone", "rita", "olga", "nobody"}
+	for name, tc := range map[string]struct {
+		c     scm.Permissions
+		group string
+		want  map[string]bool
+	}{
+		"github": {ghc, "acme/core", map[string]bool{"alice": true, "carol": true}},
+		"gitlab": {glc, "acme/core", map[string]bool{"alice": true, "carol": true, "olga": true}},
+	} {
+		got := map[string]bool{}
+		for _, u := range users {
+			ok, err := tc.c.MemberOf(ctx, tc.group, u)
+			if err != nil {
+				t.Errorf("%s MemberOf(%s, %s): %v", name, tc.group, u, err)
+			}
+			if ok {
+				got[u] = true
+			}
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s members of %s (-want +got)\n%s", name, tc.group, diff)
+		}
+	}
+	if ok, err := ghc.MemberOf(ctx, "acme/nonexistent", "alice"); ok || err != nil {
+		t.Errorf("github MemberOf(unknown team) = %v, %v; want false, nil", ok, err)
+	}
+
+	for _, body := range []string{
+		`{"user": "alice", "level": "member"}`,
+		`{"group": "acme/core", "level": "member"}`,
+		`{"group": "acme/core", "user": "alice", "level": "owner"}`,
+		`not json`,
+	} {
+		if code := post(t, srv.URL+"/_fake/groups", body); code != http.StatusBadRequest {
+			t.Errorf("POST /_fake/groups %s: %d, want 400", body, code)
+		}
+	}
+}
+
+func post(t *testing.T, u, body string) int {
+	t.Helper()
+	resp, err := http.Post(u, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // Slipway's mailer and chat webhook deliver to the fake's SMTP sink and

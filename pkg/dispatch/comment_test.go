@@ -28,6 +28,26 @@ type mrSCM struct {
 	comments []string
 	statuses []scm.Status
 	canWrite int
+	// members: group → user → member; groupErr: group → the host's error.
+	members  map[string]map[string]bool
+	groupErr map[string]error
+	memberOf []string // "group user" of each MemberOf call
+}
+
+func (f *mrSCM) MemberOf(_ context.Context, group, user string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.memberOf = append(f.memberOf, group+" "+user)
+	if err := f.groupErr[group]; err != nil {
+		return false, err
+	}
+	return f.members[group][user], nil
+}
+
+func (f *mrSCM) memberOfCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.memberOf...)
 }
 
 func (f *mrSCM) CanWrite(_ context.Context, _ scm.Repo, user string) (bool, error) {

@@ -31,21 +31,21 @@ var _ Approvals = (*store.DB)(nil)
 const WaitingStatus = "waiting for /ok-to-test by a maintainer"
 
 // WithTrustGate makes merge requests build only when their author is
-// trusted (write access on the host, or listed in trusted.users of the
-// default branch's .slipway.yaml) or a trusted user approved the head SHA
-// with "/ok-to-test", kept in a. Others end "waiting" with a pending
-// commit status named statusContext. Default: off, every merge request
+// trusted (write access on the host, or listed in trusted.users or a
+// member of one of trusted.groups of the default branch's .slipway.yaml)
+// or a trusted user approved the head SHA with "/ok-to-test", kept in a.
+// Others end "waiting" with a pending commit status named statusContext. Default: off, every merge request
 // builds (Slipway's server always turns it on).
 func WithTrustGate(a Approvals, statusContext string) Option {
 	return func(d *Dispatcher) { d.approvals, d.statusContext = a, statusContext }
 }
 
 // WithTrustCacheTTL sets how long a host's answer about a user's write
-// access is reused. Default 30 s: a comment storm costs one lookup, and a
-// revoked maintainer loses the gate within the TTL.
+// access or group membership is reused. Default 30 s: a comment storm
+// costs one lookup, and a revoked maintainer loses the gate within the TTL.
 func WithTrustCacheTTL(ttl time.Duration) Option { return func(d *Dispatcher) { d.trustTTL = ttl } }
 
-// trustEntry is a cached CanWrite answer.
+// trustEntry is a cached CanWrite or MemberOf answer.
 type trustEntry struct {
 	ok      bool
 	expires time.Time
@@ -73,8 +73,32 @@ func (d *Dispatcher) canWrite(ctx context.Context, ev *event.Event, user string)
 	return allowed, nil
 }
 
+// memberOf asks the host whether user belongs to group, reusing an answer
+// younger than the TTL. Membership does not depend on the repository, so
+// the answer serves every repository that trusts the group.
+func (d *Dispatcher) memberOf(ctx context.Context, ev *event.Event, group, user string) (bool, error) {
+	perms, ok := d.scms[ev.Provider].(scm.Permissions)
+	if !ok {
+		return false, fmt.Errorf("the %s client cannot check group membership", ev.Provider)
+	}
+	key := "member\x00" + string(ev.Provider) + "\x00" + strings.ToLower(group) + "\x00" + strings.ToLower(user)
+	now := d.clock.Now()
+	if v, hit := d.trustCache.Get(key); hit {
+		if e := v.(trustEntry); now.Before(e.expires) {
+			return e.ok, nil
+		}
+	}
+	member, err := perms.MemberOf(ctx, group, user)
+	if err != nil {
+		return false, fmt.Errorf("checking %s's membership of %s (trusted.groups of %s): %w", user, group, ev.Repo, err)
+	}
+	d.trustCache.Add(key, trustEntry{ok: member, expires: now.Add(d.trustTTL)})
+	return member, nil
+}
+
 // trusted reports whether user may build untrusted code: listed in the
-// default branch's trusted.users, or (not a bot) with write access.
+// default branch's trusted.users, or (not a bot) with write access or a
+// member of one of its trusted.groups.
 func (d *Dispatcher) trusted(ctx context.Context, ev *event.Event, base *repoconfig.Config, user string, bot bool) (bool, error) {
 	if user == "" {
 		return false, nil
@@ -82,10 +106,30 @@ func (d *Dispatcher) trusted(ctx context.Context, ev *event.Event, base *repocon
 	if base.TrustsUser(user) {
 		return true, nil
 	}
+	// A bot is trusted by name only. Its access vouches for nothing it
+	// opens, and group membership least of all: GitLab's group and
+	// project access tokens act as bot users who are members of their
+	// group, so trusting a group would trust every such token.
 	if bot {
 		return false, nil
 	}
-	return d.canWrite(ctx, ev, user)
+	if ok, err := d.canWrite(ctx, ev, user); err != nil || ok {
+		return ok, err
+	}
+	// One group saying yes is enough; a failed lookup of another does
+	// not make the user trusted, and when none says yes it is the error.
+	var errs []error
+	for _, g := range base.Trusted.Groups {
+		ok, err := d.memberOf(ctx, ev, g, user)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, errors.Join(errs...)
 }
 
 // defaultBranchConfig is the .slipway.yaml of ev's default branch (the
@@ -130,6 +174,9 @@ func whoMayApprove(ev *event.Event, base *repoconfig.Config) string {
 	who := "anyone with write access to " + ev.Repo
 	if len(base.Trusted.Users) > 0 {
 		who += " or " + strings.Join(base.Trusted.Users, ", ")
+	}
+	if len(base.Trusted.Groups) > 0 {
+		who += " or members of " + strings.Join(base.Trusted.Groups, ", ")
 	}
 	return who
 }

@@ -100,6 +100,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("steps:\n  - {name: lint, command: [go, vet, ./...]}\n  - name: up\n    when: after-tests\n    image: r/ci/up:1\n    script: ./up.sh\n    env: [{name: T, secretRef: {name: tok, key: t}}]\n"))
 	f.Add([]byte("services:\n  - {name: db, image: r/base/postgres:15, ports: [5432], env: [{name: POSTGRES_PASSWORD, value: x}], readiness: {command: [pg_isready], timeoutSeconds: 30}}\n"))
 	policy := StepPolicy{Images: []string{"r/base/*", "r/ci/**"}, Secrets: []SecretGrant{{Name: "tok", Repos: []string{"acme/*"}}}}
+	f.Add([]byte("trusted: {users: [alice], groups: [acme/core, top/sub/team.x], keepApprovals: true}\n"))
+	f.Add([]byte("trusted: {groups: [\"acme/../x\", \"a//b\", \"a/b?c\"]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -107,6 +109,15 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Fatalf("Parse accepted what Validate refuses: %v", err)
+		}
+		// A trusted group goes into an API URL path: nothing that could
+		// step out of it or add a query gets through.
+		for _, g := range c.Trusted.Groups {
+			for _, seg := range strings.Split(g, "/") {
+				if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, "?#%@ \t\r\n\\") {
+					t.Fatalf("accepted trusted group %q", g)
+				}
+			}
 		}
 		for _, set := range [][]string{c.Branches, c.Tags, c.Paths, c.IgnorePaths} {
 			MatchAny(set, "a/b/c.go")

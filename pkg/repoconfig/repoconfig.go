@@ -61,6 +61,11 @@ type Trusted struct {
 	// Users are git host logins (GitHub) or usernames (GitLab), bots
 	// included: a bot is trusted only when named here.
 	Users []string `json:"users,omitempty"`
+	// Groups trust their members (people, not bots): GitHub organisation
+	// teams as "org/team-slug" (active members; a pending invitation does
+	// not count), GitLab groups by full path "group/subgroup" (members,
+	// inherited ones included, with Developer access or more).
+	Groups []string `json:"groups,omitempty"`
 	// KeepApprovals keeps a merge request's /ok-to-test across new pushes.
 	// Default false: each new head SHA waits for its own approval.
 	KeepApprovals bool `json:"keepApprovals,omitempty"`
@@ -68,6 +73,15 @@ type Trusted struct {
 
 // MaxTrustedUsers caps trusted.users.
 const MaxTrustedUsers = 1000
+
+// MaxTrustedGroups caps trusted.groups: each group costs the host one
+// lookup per untrusted author (per cache TTL), so a merge request by an
+// outsider asks about every group before it waits.
+const MaxTrustedGroups = 20
+
+// maxGroupDepth is GitLab's limit on nested subgroups (20 levels below
+// the top-level group).
+const maxGroupDepth = 21
 
 // TrustsUser reports whether user is listed in trusted.users (host logins
 // compare case-insensitively, as both hosts treat them).
@@ -191,6 +205,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("trusted.users[%d]: %q is not a user name", i, u)
 		}
 	}
+	if len(c.Trusted.Groups) > MaxTrustedGroups {
+		return fmt.Errorf("trusted.groups: %d groups, more than the %d allowed", len(c.Trusted.Groups), MaxTrustedGroups)
+	}
+	for i, g := range c.Trusted.Groups {
+		if !validGroup(g) {
+			return fmt.Errorf("trusted.groups[%d]: %q is not a group: want org/team-slug (GitHub) or a group's full path (GitLab) of letters, digits, '.', '_' and '-'", i, g)
+		}
+	}
 	if err := c.Build.validate("build"); err != nil {
 		return err
 	}
@@ -226,6 +248,28 @@ func (b *Build) validate(field string) error {
 		return fmt.Errorf("%s.dockerfile %q must be a path inside the repository", field, b.Dockerfile)
 	}
 	return nil
+}
+
+// validGroup accepts a team or group path: "/"-separated segments of
+// letters, digits, '.', '_' and '-', none starting with '.' or '-' (so no
+// "." or ".."), as the hosts allow in org, team-slug and group paths. The
+// name ends up in an API URL path, so nothing else gets through.
+func validGroup(g string) bool {
+	segs := strings.Split(g, "/")
+	if len(g) > 255 || len(segs) > maxGroupDepth {
+		return false
+	}
+	for _, s := range segs {
+		if s == "" || s[0] == '.' || s[0] == '-' {
+			return false
+		}
+		for _, r := range s {
+			if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '.' && r != '_' && r != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func validName(s string) bool {

@@ -16,11 +16,19 @@ type Commenter interface {
 	CreateComment(ctx context.Context, repo Repo, mr int, body string) error
 }
 
-// Permissions answers who may drive CI from MR comments.
+// Permissions answers who may drive CI from MR comments and whose merge
+// requests build without a maintainer's /ok-to-test.
 type Permissions interface {
 	// CanWrite reports whether user (a login / username) may push to repo:
 	// GitHub write, maintain or admin; GitLab Developer (30) or above.
 	CanWrite(ctx context.Context, repo Repo, user string) (bool, error)
+	// MemberOf reports whether user belongs to group: on GitHub an
+	// organisation team "org/team-slug" (active membership; a pending
+	// invitation is not), on GitLab a group's full path (membership
+	// inherited from parent groups counts, at Developer (30) or above,
+	// the level CanWrite asks of a project member). A user or group the
+	// host does not know is not a member, with no error.
+	MemberOf(ctx context.Context, group, user string) (bool, error)
 }
 
 // MergeRequestHead is the current state of a merge request's source.

@@ -38,6 +38,7 @@ type Client struct {
 	repos  repositoriesService
 	issues issuesService
 	pulls  pullRequestsService
+	teams  teamsService
 	// The hook deliveries of repository, organisation and App hooks.
 	repoHooks repoHooksService
 	orgHooks  orgHooksService
@@ -69,7 +70,7 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 			return nil, fmt.Errorf("github client: base URL %q: %w", baseURL, err)
 		}
 	}
-	return &Client{repos: c.Repositories, issues: c.Issues, pulls: c.PullRequests,
+	return &Client{repos: c.Repositories, issues: c.Issues, pulls: c.PullRequests, teams: c.Teams,
 		repoHooks: c.Repositories, orgHooks: c.Organizations, appHooks: c.Apps, host: c.BaseURL.Host}, nil
 }
 

@@ -39,6 +39,11 @@ type projectMembersService interface {
 	GetInheritedProjectMember(pid interface{}, user int, options ...gl.RequestOptionFunc) (*gl.ProjectMember, *gl.Response, error)
 }
 
+// groupMembersService answers trusted.groups (groups.go).
+type groupMembersService interface {
+	GetInheritedGroupMember(gid interface{}, user int, options ...gl.RequestOptionFunc) (*gl.GroupMember, *gl.Response, error)
+}
+
 type mergeRequestsService interface {
 	GetMergeRequest(pid interface{}, mergeRequest int, opt *gl.GetMergeRequestsOptions, options ...gl.RequestOptionFunc) (*gl.MergeRequest, *gl.Response, error)
 	ListMergeRequestDiffs(pid interface{}, mergeRequest int, opt *gl.ListMergeRequestDiffsOptions, options ...gl.RequestOptionFunc) ([]*gl.MergeRequestDiff, *gl.Response, error)
@@ -51,6 +56,7 @@ type Client struct {
 	notes   notesService
 	users   usersService
 	members projectMembersService
+	groups  groupMembersService
 	mrs     mergeRequestsService
 	// What recovery reads (heads.go).
 	projects  projectsService
@@ -92,7 +98,7 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*Client, error) 
 	}
 	return &Client{
 		files: c.RepositoryFiles, commits: c.Commits, notes: c.Notes, users: c.Users,
-		members: c.ProjectMembers, mrs: c.MergeRequests,
+		members: c.ProjectMembers, groups: c.GroupMembers, mrs: c.MergeRequests,
 		projects: c.Projects, branches: c.Branches, mrList: c.MergeRequests, commitGet: c.Commits,
 		host: c.BaseURL().Host,
 	}, nil

@@ -86,18 +86,9 @@ func (c *Client) CanWrite(ctx context.Context, repo scm.Repo, user string) (bool
 	if user == "" {
 		return false, errors.New("gitlab permission: empty user")
 	}
-	users, resp, err := c.users.ListUsers(&gl.ListUsersOptions{Username: gl.Ptr(user)}, gl.WithContext(ctx))
-	if err != nil {
-		return false, classify(fmt.Sprintf("gitlab look up user %s", user), resp, err)
-	}
-	var id int
-	for _, u := range users {
-		if u != nil && strings.EqualFold(u.Username, user) {
-			id = u.ID
-		}
-	}
-	if id == 0 {
-		return false, nil
+	id, err := c.userID(ctx, user)
+	if err != nil || id == 0 {
+		return false, err
 	}
 	m, resp, err := c.members.GetInheritedProjectMember(pid, id, gl.WithContext(ctx))
 	if err != nil {
@@ -107,6 +98,21 @@ func (c *Client) CanWrite(ctx context.Context, repo scm.Repo, user string) (bool
 		return false, classify(fmt.Sprintf("gitlab membership of %s in %s", user, name(repo)), resp, err)
 	}
 	return m.State != "blocked" && m.AccessLevel >= gl.DeveloperPermissions, nil
+}
+
+// userID is the numeric id of the account named user, 0 when there is none:
+// the members APIs take ids, the webhooks name usernames.
+func (c *Client) userID(ctx context.Context, user string) (int, error) {
+	users, resp, err := c.users.ListUsers(&gl.ListUsersOptions{Username: gl.Ptr(user)}, gl.WithContext(ctx))
+	if err != nil {
+		return 0, classify(fmt.Sprintf("gitlab look up user %s", user), resp, err)
+	}
+	for _, u := range users {
+		if u != nil && strings.EqualFold(u.Username, user) {
+			return u.ID, nil
+		}
+	}
+	return 0, nil
 }
 
 // MergeRequestHead returns the MR's head commit and branches.
