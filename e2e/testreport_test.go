@@ -67,4 +67,14 @@ func (s *slipwayStack) waitForFailedTest(ctx context.Context, t *testing.T, run,
 			t.Errorf("run page's tests section lacks %q:\n%s", want, section)
 		}
 	}
+	// And as a reader sees it, in Chromium: the failed test first, by
+	// name, with its output.
+	p := newPage(ctx, t, pageOptions{}).signIn(s)
+	p.open(base)
+	got := eval[[]string](p, `(() => { const li = document.querySelector('#tests li.test, li.test'); if (!li) return [];`+
+		` return [li.dataset.status || "", ((li.querySelector('.name') || {}).textContent || "").trim(), li.textContent || ""]; })()`)
+	if len(got) != 3 || got[0] != "failed" || got[1] != test || !strings.Contains(got[2], output) {
+		t.Errorf("in Chromium, the run page's first test reads %q; want %s failed with %q in its output", got, test, output)
+	}
+	p.screenshot("run-page-failed-test")
 }
