@@ -100,7 +100,7 @@ func TestMergeRequestCommentRetestAndNotifications(t *testing.T) {
 		return strings.HasPrefix(c.Body, "Sorry @visitor") && strings.Contains(c.Body, "`/retest`")
 	})
 	evs := s.waitForEvents(ctx, t, repo.Name, func(evs []apiEvent) bool { return len(evs) > 0 && evs[0].State == "ignored" })
-	if want := "retest by visitor refused: no write access"; evs[0].Reason != want {
+	if want := "retest by visitor refused: no write access, not a trusted user or group member"; evs[0].Reason != want {
 		t.Errorf("refused retest recorded with reason %q, want %q", evs[0].Reason, want)
 	}
 	if runs, err := runsOf(ctx, t, sha); err != nil || len(runs) != 1 {

@@ -12,7 +12,7 @@ import (
 )
 
 // refusal is the reply to a command from someone without write access.
-const refusal = "Sorry @%s, only people with write access to this repository can use `%s`. " +
+const refusal = "Sorry @%s, only people with write access to this repository, or its trusted users and groups, can use `%s`. " +
 	"Ask a maintainer to run it for you."
 
 // checkCommenter reports whether the writer of a "/retest" or "/cancel"
@@ -43,7 +43,7 @@ func (d *Dispatcher) checkCommenter(ctx context.Context, ev *event.Event) (bool,
 	if allowed {
 		return true, "", nil
 	}
-	reason := fmt.Sprintf("%s by %s refused: no write access", ev.Action, ev.Author)
+	reason := fmt.Sprintf("%s by %s refused: no write access, not a trusted user or group member", ev.Action, ev.Author)
 	if c, ok := client.(scm.Commenter); ok {
 		if err := c.CreateComment(ctx, repo, ev.MRNumber, fmt.Sprintf(refusal, ev.Author, commandName(ev.Action))); err != nil {
 			return false, "", fmt.Errorf("posting refusal on %s#%d: %w", ev.Repo, ev.MRNumber, err)

@@ -186,11 +186,11 @@ func TestCommandRefused(t *testing.T) {
 			running := h.store.add(mr(7, shaA, "d1"))
 			id := h.store.add(comment(action, 7, "drive-by", "d2"))
 			h.step(t)
-			want := outcome{State: event.Ignored, Reason: string(action) + " by drive-by refused: no write access", Attempts: 1}
+			want := outcome{State: event.Ignored, Reason: string(action) + " by drive-by refused: no write access, not a trusted user or group member", Attempts: 1}
 			if diff := cmp.Diff(want, h.outcome(id)); diff != "" {
 				t.Errorf("event (-want +got)\n%s", diff)
 			}
-			wantComments := []string{"Sorry @drive-by, only people with write access to this repository can use `/" + string(action) + "`. Ask a maintainer to run it for you."}
+			wantComments := []string{"Sorry @drive-by, only people with write access to this repository, or its trusted users and groups, can use `/" + string(action) + "`. Ask a maintainer to run it for you."}
 			if diff := cmp.Diff(wantComments, f.comments); diff != "" {
 				t.Errorf("comments (-want +got)\n%s", diff)
 			}

@@ -166,7 +166,7 @@ func TestOkToTest(t *testing.T) {
 	if got := h.outcome(waiting).State; got != event.Waiting {
 		t.Fatalf("the outsider's MR is %s, want waiting", got)
 	}
-	want := outcome{State: event.Ignored, Reason: "ok_to_test by drive-by refused: no write access", Attempts: 1}
+	want := outcome{State: event.Ignored, Reason: "ok_to_test by drive-by refused: no write access, not a trusted user or group member", Attempts: 1}
 	if diff := cmp.Diff(want, h.outcome(outsider)); diff != "" {
 		t.Errorf("outsider's /ok-to-test (-want +got)\n%s", diff)
 	}
