@@ -255,7 +255,7 @@ func (s *Store) Save(ctx context.Context, key, dir string) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	defer tmp.Close()
 	if err := pack(tmp, dir, s.max(), &st); err != nil {
 		return st, err

@@ -227,7 +227,7 @@ func TestRestoreRefusesHostileEntries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := tarOf(t, tc.entries)
-			layer, err := tarball.LayerFromReader(bytes.NewReader(data))
+			layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 			if err != nil {
 				t.Fatal(err)
 			}

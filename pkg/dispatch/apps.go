@@ -41,15 +41,6 @@ func WithChangedFiles(c map[event.Provider]ChangedFiles, limit int) Option {
 	}
 }
 
-// statusRef is the branch a status of ev belongs to (GitLab shows MR
-// pipelines by their source branch).
-func statusRef(ev *event.Event) string {
-	if ev.Kind == event.MergeRequest {
-		return ev.SourceBranch
-	}
-	return ev.Branch()
-}
-
 // changedPaths is what ev changed, for the path filters: a push's from its
 // payload; a merge request's from the host's API when rc filters by path
 // at all. nil means unknown (build as if everything changed), and note
