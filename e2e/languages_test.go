@@ -31,13 +31,17 @@ type languageSample struct {
 	// template has no version to pin (a static site without a build).
 	pinned    map[string]string
 	pinnedAsk string
+	// junit: the run's tests arrive as a parsed JUnit report (Go through
+	// slipway test-report, Maven's Surefire). The stack's Node 18 has no
+	// junit reporter, and the Python samples test with unittest.
+	junit bool
 }
 
 var languageSamples = []languageSample{
-	{name: "go", app: "go",
+	{name: "go", app: "go", junit: true,
 		loose:  map[string]string{"go.mod": "module example.com/hello\n\ngo 1.21\n"},
 		pinned: map[string]string{"go.mod": "module example.com/hello\n\ngo 1.99\n"}, pinnedAsk: "Go 1.99 (go.mod go directive)"},
-	{name: "maven", app: "java-maven",
+	{name: "maven", app: "java-maven", junit: true,
 		// The sample's maven.compiler.release 17 is a minimum: any JDK >= 17.
 		pinned: map[string]string{"pom.xml": "replace:<maven.compiler.release>17<|<maven.compiler.release>25<"}, pinnedAsk: "Java (JDK) 25 (pom.xml maven.compiler.release)"},
 	{name: "node", app: "node",
@@ -107,6 +111,9 @@ func TestLanguagesGoGreen(t *testing.T) {
 			pr := framework.WaitForPipelineRun(ctx, t, buildsNamespace, run, framework.PipelineRunSucceeded)
 			s.waitForStatus(ctx, t, repo.Name, sha, "success")
 			checkImage(ctx, t, pr, s.cloneURL(repo), repo.Name, sha)
+			if ls.junit {
+				s.waitForPassedTests(ctx, t, run)
+			}
 		})
 	}
 }

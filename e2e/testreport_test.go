@@ -78,3 +78,32 @@ func (s *slipwayStack) waitForFailedTest(ctx context.Context, t *testing.T, run,
 	}
 	p.screenshot("run-page-failed-test")
 }
+
+// waitForPassedTests waits until the run's parsed test report lists
+// tests, all passed, through the API.
+func (s *slipwayStack) waitForPassedTests(ctx context.Context, t *testing.T, run string) {
+	t.Helper()
+	var last wire.TestReport
+	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v1/runs/"+buildsNamespace+"/"+run+"/tests", nil)
+		if err != nil {
+			return false, err
+		}
+		s.authorize(req)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&last) != nil {
+			return false, nil
+		}
+		return last.Total > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("run %s: no parsed test report through the API (last %+v): %v", run, last, err)
+	}
+	if last.Failed != 0 || last.Passed == 0 {
+		t.Errorf("test report of %s: %d passed, %d failed; want the sample's tests all passed", run, last.Passed, last.Failed)
+	}
+}
