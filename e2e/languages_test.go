@@ -32,8 +32,9 @@ type languageSample struct {
 	pinned    map[string]string
 	pinnedAsk string
 	// junit: the run's tests arrive as a parsed JUnit report (Go through
-	// slipway test-report, Maven's Surefire). The stack's Node 18 has no
-	// junit reporter, and the Python samples test with unittest.
+	// slipway test-report, Maven's Surefire, pytest). The stack's Node 18
+	// has no junit reporter, and a Python sample without pytest.ini tests
+	// with unittest.
 	junit bool
 }
 
@@ -47,7 +48,10 @@ var languageSamples = []languageSample{
 	{name: "node", app: "node",
 		loose:  map[string]string{"package.json": "replace:\">=20\"|\">=18\""},
 		pinned: map[string]string{"package.json": "replace:\">=20\"|\"24.x\""}, pinnedAsk: "Node.js 24.x (package.json engines.node)"},
-	{name: "python-requirements", app: "python",
+	// pytest.ini makes the template test with pytest (Debian's, in the
+	// stack's python image) and its --junitxml report.
+	{name: "python-requirements", app: "python", junit: true,
+		loose: map[string]string{"pytest.ini": "[pytest]\n"},
 		pinned: map[string]string{".python-version": "3.13\n"}, pinnedAsk: "Python 3.13 (.python-version)"},
 	{name: "python-pyproject", app: "python-pyproject",
 		loose:  map[string]string{"pyproject.toml": "replace:\">=3.12\"|\"~=3.10\""},

@@ -198,6 +198,7 @@ debian_layer() { # $1 = name, $2 = "packages", $3 = configure function (gets roo
 	strip_rootfs "$r"
 	layer_from "$r" "$CACHE/layers/$name.tar.gz"
 	echo "$tag" >"$CACHE/layers/$name.tag"
+	echo "$pkgs" >"$CACHE/layers/$name.pkgs"
 	rm -rf "$r"
 	log "$name:$tag layer $(du -h "$CACHE/layers/$name.tar.gz" | cut -f1) in $(($(date +%s) - s))s"
 }
@@ -312,7 +313,7 @@ declare -A PKGS=(
 	[gradle]="openjdk-17-jdk-headless gradle"
 	[jre]="openjdk-17-jre-headless"
 	[node]="nodejs npm"
-	[python]="python3 python3-venv python3-pip"
+	[python]="python3 python3-venv python3-pip python3-pytest"
 	[postgres]="postgresql"
 	[slipway-base]="git ca-certificates"
 )
@@ -344,7 +345,11 @@ busybox_layer() {
 }
 
 # --- 4. push ----------------------------------------------------------------------------------
-layer_ready() { [ "${REBUILD:-0}" != 1 ] && [ -s "$CACHE/layers/$1.tar.gz" ] && [ -s "$CACHE/layers/$1.tag" ]; }
+# A Debian layer is rebuilt when its package list changed since it was made.
+layer_ready() {
+	[ "${REBUILD:-0}" != 1 ] && [ -s "$CACHE/layers/$1.tar.gz" ] && [ -s "$CACHE/layers/$1.tag" ] || return 1
+	[ -z "${PKGS[$1]:-}" ] || [ "$(cat "$CACHE/layers/$1.pkgs" 2>/dev/null)" = "${PKGS[$1]}" ]
+}
 
 # Image config per name; PATH always first so every image can find its tools.
 image_args() { # $1 = name
