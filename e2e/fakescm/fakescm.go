@@ -108,19 +108,7 @@ func (s *Server) SetPermission(repo, user, level string) error {
 	default:
 		return fmt.Errorf("permission %q: want admin, write, read or empty", level)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perms[repo] == nil {
-		s.perms[repo] = map[string]string{}
-	}
-	if level == "" {
-		delete(s.perms[repo], user)
-	} else {
-		s.perms[repo][user] = level
-	}
-	if _, ok := s.userIDs[user]; !ok {
-		s.userIDs[user] = 100 + len(s.userIDs)
-	}
+	s.setLevel(s.perms, repo, user, level)
 	return nil
 }
 
@@ -137,20 +125,26 @@ func (s *Server) SetGroupMember(group, user, level string) error {
 	default:
 		return fmt.Errorf("group membership %q: want maintainer, member, pending or empty", level)
 	}
+	s.setLevel(s.groups, group, user, level)
+	return nil
+}
+
+// setLevel sets (or with "" removes) user's level under key in m, and
+// gives user a numeric id the GitLab API answers with.
+func (s *Server) setLevel(m map[string]map[string]string, key, user, level string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.groups[group] == nil {
-		s.groups[group] = map[string]string{}
+	if m[key] == nil {
+		m[key] = map[string]string{}
 	}
 	if level == "" {
-		delete(s.groups[group], user)
+		delete(m[key], user)
 	} else {
-		s.groups[group][user] = level
+		m[key][user] = level
 	}
 	if _, ok := s.userIDs[user]; !ok {
 		s.userIDs[user] = 100 + len(s.userIDs)
 	}
-	return nil
 }
 
 // groupLevel is user's level in group; with inherit, the nearest parent
