@@ -78,7 +78,7 @@ FUZZ_TARGETS := pkg/scm/github:FuzzParseGitHub pkg/scm/gitlab:FuzzParseGitLab pk
 	pkg/dockerfile:FuzzPythonConstraint pkg/failure:FuzzExplain pkg/api:FuzzValidName pkg/api/client:FuzzParseEvents \
 	pkg/depcache:FuzzUnpack pkg/sbom:FuzzParseStatement pkg/policy:FuzzParse pkg/policy:FuzzConstraint \
 	pkg/advisory:FuzzParseRecord pkg/advisory:FuzzVersionOrderings pkg/advisory:FuzzCVSS3 \
-	pkg/testreport:FuzzParseJUnit pkg/testreport:FuzzConvertGoTest pkg/testreport:FuzzReadSummary \
+	pkg/testreport:FuzzParseTAP pkg/testreport:FuzzParseJUnit pkg/testreport:FuzzConvertGoTest pkg/testreport:FuzzReadSummary \
 	pkg/rollout:FuzzParseQuery
 
 define run-fuzz

@@ -31,10 +31,10 @@ type languageSample struct {
 	// template has no version to pin (a static site without a build).
 	pinned    map[string]string
 	pinnedAsk string
-	// junit: the run's tests arrive as a parsed JUnit report (Go through
-	// slipway test-report, Maven's Surefire, pytest). The stack's Node 18
-	// has no junit reporter, and a Python sample without pytest.ini tests
-	// with unittest.
+	// junit: the run's tests arrive as a parsed report (Go through slipway
+	// test-report, Maven's Surefire, pytest's JUnit, the stack's Node 18's
+	// TAP). A Python sample without pytest.ini tests with unittest, which
+	// writes no report.
 	junit bool
 }
 
@@ -45,7 +45,7 @@ var languageSamples = []languageSample{
 	{name: "maven", app: "java-maven", junit: true,
 		// The sample's maven.compiler.release 17 is a minimum: any JDK >= 17.
 		pinned: map[string]string{"pom.xml": "replace:<maven.compiler.release>17<|<maven.compiler.release>25<"}, pinnedAsk: "Java (JDK) 25 (pom.xml maven.compiler.release)"},
-	{name: "node", app: "node",
+	{name: "node", app: "node", junit: true,
 		loose:  map[string]string{"package.json": "replace:\">=20\"|\">=18\""},
 		pinned: map[string]string{"package.json": "replace:\">=20\"|\"24.x\""}, pinnedAsk: "Node.js 24.x (package.json engines.node)"},
 	// pytest.ini makes the template test with pytest (Debian's, in the

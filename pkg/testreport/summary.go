@@ -86,8 +86,8 @@ func ReadSummary(log string) (*Report, error) {
 const MaxFiles = 1000
 
 // Gather reads every JUnit file under fsys that a toolchain writes by
-// itself or a test command dropped in dirs: *.xml directly in each of
-// dirs, Maven Surefire's and Failsafe's target/*-reports/TEST-*.xml and
+// itself or a test command dropped in dirs: *.xml (and Node's TAP, *.tap)
+// directly in each of dirs, Maven Surefire's and Failsafe's target/*-reports/TEST-*.xml and
 // Gradle's build/test-results/*/TEST-*.xml at any depth (multi-module
 // builds), skipping .git and node_modules. A file that cannot be read or
 // parsed is reported in problems and the others still count.
@@ -105,7 +105,12 @@ func Gather(fsys fs.FS, dirs ...string) (rep *Report, files []string, problems [
 			return
 		}
 		defer func() { _ = f.Close() }() // read-only: nothing to lose on close
-		r, err := ParseJUnit(bufio.NewReader(f))
+		var r *Report
+		if base := path.Base(name); strings.HasSuffix(base, ".tap") {
+			r, err = ParseTAP(f, strings.TrimSuffix(base, ".tap"))
+		} else {
+			r, err = ParseJUnit(bufio.NewReader(f))
+		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
 			return
@@ -114,12 +119,14 @@ func Gather(fsys fs.FS, dirs ...string) (rep *Report, files []string, problems [
 		rep.Merge(r)
 	}
 	for _, d := range dirs {
-		ms, err := fs.Glob(fsys, path.Join(d, "*.xml"))
-		if err != nil {
-			problems = append(problems, err)
-		}
-		for _, m := range ms {
-			read(m)
+		for _, pattern := range []string{"*.xml", "*.tap"} {
+			ms, err := fs.Glob(fsys, path.Join(d, pattern))
+			if err != nil {
+				problems = append(problems, err)
+			}
+			for _, m := range ms {
+				read(m)
+			}
 		}
 	}
 	err := fs.WalkDir(fsys, ".", func(p string, e fs.DirEntry, err error) error {

@@ -318,9 +318,10 @@ func TestGather(t *testing.T) {
 		return b
 	}
 	fsys := fstest.MapFS{
-		"reports/pytest.xml": {Data: read("pytest.xml")},
-		"reports/broken.xml": {Data: []byte("<html>")},
-		"reports/notes.txt":  {Data: []byte("ignored")},
+		"reports/pytest.xml":    {Data: read("pytest.xml")},
+		"reports/node-test.tap": {Data: read("node18.tap")},
+		"reports/broken.xml":    {Data: []byte("<html>")},
+		"reports/notes.txt":     {Data: []byte("ignored")},
 		"svc/target/surefire-reports/TEST-com.example.AppTest.xml": {Data: read("surefire.xml")},
 		"svc/target/surefire-reports/com.example.AppTest.txt":      {Data: []byte("ignored")},
 		"lib/build/test-results/test/TEST-Lib.xml":                 {Data: read("node.xml")},
@@ -328,14 +329,14 @@ func TestGather(t *testing.T) {
 		"docs/TEST-plan.xml": {Data: []byte("<html>")},
 	}
 	rep, files, problems := Gather(fsys, "reports", "missing")
-	wantFiles := []string{"reports/pytest.xml", "lib/build/test-results/test/TEST-Lib.xml", "svc/target/surefire-reports/TEST-com.example.AppTest.xml"}
+	wantFiles := []string{"reports/pytest.xml", "reports/node-test.tap", "lib/build/test-results/test/TEST-Lib.xml", "svc/target/surefire-reports/TEST-com.example.AppTest.xml"}
 	if diff := cmp.Diff(wantFiles, files); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
 	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "reports/broken.xml") {
 		t.Errorf("problems = %v, want one naming reports/broken.xml", problems)
 	}
-	if diff := cmp.Diff(Counts{Total: 8, Passed: 3, Failed: 3, Skipped: 2}, rep.Counts()); diff != "" {
+	if diff := cmp.Diff(Counts{Total: 12, Passed: 5, Failed: 4, Skipped: 3}, rep.Counts()); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
 }
