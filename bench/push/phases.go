@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
@@ -55,8 +56,8 @@ const (
 	buildTask     = "build-push"
 	statusContext = "slipway/ci"
 	// Labels Tekton puts on the TaskRuns and pods of a PipelineRun.
-	labelPipelineRun   = "tekton.dev/pipelineRun"
-	labelPipelineTask  = "tekton.dev/pipelineTask"
+	labelPipelineRun   = pipeline.PipelineRunLabelKey
+	labelPipelineTask  = pipeline.PipelineTaskLabelKey
 	runningDescription = "Running" // GitHub has no running state: Slipway says pending "Running…"
 )
 
