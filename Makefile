@@ -137,6 +137,17 @@ bench-dispatch: ## Webhook → PipelineRun through a real `slipway serve` and a 
 		--triggers-config "$$(cd bench/triggers && $(GO) list -m -f '{{.Dir}}' github.com/tektoncd/triggers)/config" \
 		--engines sqlite,postgres --events $(BENCH_EVENTS) --concurrency $(BENCH_CONCURRENCY) --out bench/RESULTS.md $(DISPATCH_FLAGS)
 
+PUSH_SAMPLES ?= go
+PUSH_COUNT   ?= 5
+PUSH_FLAGS   ?=
+
+.PHONY: bench-push
+bench-push: ## Push → first step → green on the local stack (starts it, as `make e2e`, and deploys Slipway): PUSH_COUNT consecutive pushes of each of PUSH_SAMPLES (go,node,python), per-phase cold and warm p50/p90 from Tekton's timestamps and the fakescm's status log; writes bench/RESULTS.md.
+	e2e/stack/up.sh
+	$(GO) build -o $(BIN)/pushbench ./bench/cmd/pushbench
+	@. e2e/stack/env.sh && eval "$$(e2e/stack/slipway.sh up)" && $(BIN)/pushbench \
+		--samples $(PUSH_SAMPLES) --pushes $(PUSH_COUNT) --out bench/RESULTS.md $(PUSH_FLAGS)
+
 ##@ Quality
 
 .PHONY: lint
