@@ -38,7 +38,7 @@ func TestNetworkPolicyConfinesCIPods(t *testing.T) {
 	s := slipway(t) // applies deploy/, its NetworkPolicies included
 	c := framework.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel) // after the parallel subtests, unlike a defer
+	defer cancel()
 
 	svc, err := c.Kube.CoreV1().Services("slipway").Get(ctx, "slipway", metav1.GetOptions{})
 	if err != nil {
@@ -99,6 +99,11 @@ func TestNetworkPolicyConfinesCIPods(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// Its own deadline from when it runs: parallel subtests wait
+			// for a free slot (-parallel) after the parent returns, which
+			// on a busy suite is longer than any deadline set above.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
 			got := probeFrom(ctx, t, tc.ns, tc.labels, tc.confined, targets)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("reachable from a %s pod (-want +got):\n%s", tc.name, diff)
