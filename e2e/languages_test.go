@@ -51,7 +51,7 @@ var languageSamples = []languageSample{
 	// pytest.ini makes the template test with pytest (Debian's, in the
 	// stack's python image) and its --junitxml report.
 	{name: "python-requirements", app: "python", junit: true,
-		loose: map[string]string{"pytest.ini": "[pytest]\n"},
+		loose:  map[string]string{"pytest.ini": "[pytest]\n"},
 		pinned: map[string]string{".python-version": "3.13\n"}, pinnedAsk: "Python 3.13 (.python-version)"},
 	{name: "python-pyproject", app: "python-pyproject",
 		loose:  map[string]string{"pyproject.toml": "replace:\">=3.12\"|\"~=3.10\""},
