@@ -33,11 +33,11 @@ type Options struct {
 	// BaseRegistry prefixes every base image, e.g. "registry.corp/mirror"
 	// or "127.0.0.1:5000/base". Default: none (Docker Hub names).
 	BaseRegistry string
-	// GoProxy is the GOPROXY ARG default. Default: "https://proxy.golang.org,direct".
+	// GoProxy is the GOPROXY ARG default. Default: none (Go's own).
 	GoProxy string
-	// NpmRegistry is the NPM_CONFIG_REGISTRY ARG default. Default: "https://registry.npmjs.org/".
+	// NpmRegistry is the NPM_CONFIG_REGISTRY ARG default. Default: none (npm's own).
 	NpmRegistry string
-	// PipIndexURL is the PIP_INDEX_URL ARG default. Default: "https://pypi.org/simple".
+	// PipIndexURL is the PIP_INDEX_URL ARG default. Default: none (pip's own).
 	// An app without requirement lines never runs pip, so it builds offline.
 	PipIndexURL string
 	// MavenSettings is either the path of a settings.xml inside the build
@@ -382,15 +382,6 @@ func (o Options) complete() (Options, error) {
 	o.BaseRegistry = strings.TrimRight(strings.TrimSpace(o.BaseRegistry), "/")
 	if strings.Contains(o.BaseRegistry, "://") {
 		return o, fmt.Errorf("base registry %q: give a registry prefix like registry.corp/mirror, without a scheme", o.BaseRegistry)
-	}
-	if o.GoProxy == "" {
-		o.GoProxy = "https://proxy.golang.org,direct"
-	}
-	if o.NpmRegistry == "" {
-		o.NpmRegistry = "https://registry.npmjs.org/"
-	}
-	if o.PipIndexURL == "" {
-		o.PipIndexURL = "https://pypi.org/simple"
 	}
 	p, err := CompletePlatform(o.Languages)
 	if err != nil {

@@ -2,7 +2,7 @@
 # Written to .slipway/Dockerfile in the build context; built with BuildKit's
 # builtin Dockerfile frontend (no syntax directive on purpose).
 FROM golang:1.26 AS build
-ARG GOPROXY=https://proxy.golang.org,direct
+ARG GOPROXY
 # GOTOOLCHAIN=local: never download another Go toolchain during the build.
 ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOCACHE=/root/.cache/go-build
 WORKDIR /src

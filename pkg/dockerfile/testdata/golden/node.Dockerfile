@@ -2,7 +2,7 @@
 # Written to .slipway/Dockerfile in the build context; built with BuildKit's
 # builtin Dockerfile frontend (no syntax directive on purpose).
 FROM node:24 AS build
-ARG NPM_CONFIG_REGISTRY=https://registry.npmjs.org/
+ARG NPM_CONFIG_REGISTRY
 WORKDIR /app
 # Dependencies first: a source-only change reuses this layer.
 COPY package.json package-lock.json ./

@@ -11,7 +11,7 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.tom
 # without any package index.
 RUN mkdir -p /deps && \
     if grep -qvE '^[[:space:]]*(#|$)' /tmp/requirements.txt; then \
-      python3 -m pip install --no-cache-dir --target /deps --index-url "$PIP_INDEX_URL" -r /tmp/requirements.txt; \
+      python3 -m pip install --no-cache-dir --target /deps -r /tmp/requirements.txt; \
     fi
 
 FROM python:3.13

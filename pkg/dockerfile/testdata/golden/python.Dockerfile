@@ -2,7 +2,7 @@
 # Written to .slipway/Dockerfile in the build context; built with BuildKit's
 # builtin Dockerfile frontend (no syntax directive on purpose).
 FROM python:3.11 AS build
-ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_INDEX_URL
 WORKDIR /app
 # Dependencies first: a source-only change reuses this layer.
 COPY requirements.txt ./
@@ -10,7 +10,7 @@ COPY requirements.txt ./
 # without any package index.
 RUN mkdir -p /deps && \
     if grep -qvE '^[[:space:]]*(#|$)' requirements.txt; then \
-      python3 -m pip install --no-cache-dir --target /deps --index-url "$PIP_INDEX_URL" -r requirements.txt; \
+      python3 -m pip install --no-cache-dir --target /deps -r requirements.txt; \
     fi
 
 FROM python:3.11
