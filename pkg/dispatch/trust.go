@@ -59,18 +59,30 @@ func (d *Dispatcher) canWrite(ctx context.Context, ev *event.Event, user string)
 		return false, fmt.Errorf("the %s client cannot check permissions", ev.Provider)
 	}
 	key := string(ev.Provider) + "\x00" + ev.Repo + "\x00" + strings.ToLower(user)
+	return d.cachedTrust(key, func() (bool, error) {
+		allowed, err := perms.CanWrite(ctx, scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}, user)
+		if err != nil {
+			return false, fmt.Errorf("checking %s's access to %s: %w", user, ev.Repo, err)
+		}
+		return allowed, nil
+	})
+}
+
+// cachedTrust is the host's answer under key, asked only when there is
+// none younger than the TTL; errors are not cached.
+func (d *Dispatcher) cachedTrust(key string, ask func() (bool, error)) (bool, error) {
 	now := d.clock.Now()
 	if v, hit := d.trustCache.Get(key); hit {
 		if e := v.(trustEntry); now.Before(e.expires) {
 			return e.ok, nil
 		}
 	}
-	allowed, err := perms.CanWrite(ctx, scm.Repo{FullName: ev.Repo, ProjectID: ev.ProjectID}, user)
+	ok, err := ask()
 	if err != nil {
-		return false, fmt.Errorf("checking %s's access to %s: %w", user, ev.Repo, err)
+		return false, err
 	}
-	d.trustCache.Add(key, trustEntry{ok: allowed, expires: now.Add(d.trustTTL)})
-	return allowed, nil
+	d.trustCache.Add(key, trustEntry{ok: ok, expires: now.Add(d.trustTTL)})
+	return ok, nil
 }
 
 // memberOf asks the host whether user belongs to group, reusing an answer
@@ -82,18 +94,13 @@ func (d *Dispatcher) memberOf(ctx context.Context, ev *event.Event, group, user 
 		return false, fmt.Errorf("the %s client cannot check group membership", ev.Provider)
 	}
 	key := "member\x00" + string(ev.Provider) + "\x00" + strings.ToLower(group) + "\x00" + strings.ToLower(user)
-	now := d.clock.Now()
-	if v, hit := d.trustCache.Get(key); hit {
-		if e := v.(trustEntry); now.Before(e.expires) {
-			return e.ok, nil
+	return d.cachedTrust(key, func() (bool, error) {
+		member, err := perms.MemberOf(ctx, group, user)
+		if err != nil {
+			return false, fmt.Errorf("checking %s's membership of %s (trusted.groups of %s): %w", user, group, ev.Repo, err)
 		}
-	}
-	member, err := perms.MemberOf(ctx, group, user)
-	if err != nil {
-		return false, fmt.Errorf("checking %s's membership of %s (trusted.groups of %s): %w", user, group, ev.Repo, err)
-	}
-	d.trustCache.Add(key, trustEntry{ok: member, expires: now.Add(d.trustTTL)})
-	return member, nil
+		return member, nil
+	})
 }
 
 // trusted reports whether user may build untrusted code: listed in the
