@@ -182,13 +182,7 @@ dev: ## One command on a fresh machine: the stack, the images, Slipway in the cl
 	e2e/stack/up.sh >/dev/null && \
 	e2e/stack/slipway.sh up >/dev/null && \
 	echo && echo "make dev: ready in $$(( $$(date +%s) - t0 ))s" && \
-	echo "  try:    make demo-push   (commits to demo/hello on the fake git server, sends a signed GitHub push)" && \
-	echo "          then hello runs in namespace qa, created from its manifests (deploy/ in the repo, .slipway.yaml)," && \
-	echo "          and slipway promote hello --to prod brings the same digest to prod (approve it as the release manager)" && \
-	echo "  watch:  http://10.96.80.80/runs in a browser (live build pages), or curl -s http://10.96.80.80/api/v1/runs | jq" && \
-	echo "          . e2e/stack/env.sh; PATH=\$$PATH:$(CACHE)/stack/bin kubectl -n slipway-builds get pipelineruns -w" && \
-	echo "  logs:   kubectl -n slipway logs deploy/slipway -f" && \
-	echo "  stop:   make dev-down"
+	e2e/stack/slipway.sh next
 
 .PHONY: demo-push
 demo-push: ## Commit to the sample repo demo/hello and send Slipway a signed GitHub push webhook (after make dev).

@@ -5,6 +5,7 @@
 #   e2e/stack/slipway.sh down             # delete Slipway's objects, stop the fakescm (caches stay)
 #   e2e/stack/slipway.sh status           # what runs, and the webhook URLs
 #   e2e/stack/slipway.sh env              # `export` lines the e2e tests and demo.sh read
+#   e2e/stack/slipway.sh next             # the newcomer's path (make dev prints it; e2e/readme_test.go runs it)
 #   e2e/stack/slipway.sh apiserver-stop   # stop only kube-apiserver (its PID file), remembering its command line
 #   e2e/stack/slipway.sh apiserver-start  # start it again with that command line, wait for /readyz
 #   HA=1 HA_STORE_URL=postgres://… e2e/stack/slipway.sh up
@@ -541,6 +542,25 @@ up() {
   print_env
 }
 
+# next_steps: the newcomer's path after make dev, the same commands the
+# README-path e2e test (e2e/readme_test.go) runs, so what is printed and
+# what is tested cannot drift apart.
+next_steps() {
+  cat <<EOF
+  try:    make demo-push   (commits to demo/hello on the fake git server, sends a signed GitHub push)
+          then hello runs in namespace qa, created from its manifests (deploy/ in the repo, .slipway.yaml):
+            kubectl -n qa get deploy,svc,cm -l slipway.dev/app=hello
+          and the same digest goes to prod, approved by the release manager (bin/slipway: make build):
+            export SLIPWAY_SERVER=$SLIPWAY_URL
+            slipway promote hello --to prod --token "\$(cat $(secret dev-token))"
+            slipway approve ID --wait --token "\$(cat $(secret release-token))"
+  watch:  $SLIPWAY_URL/runs in a browser (live build pages), or curl -s $SLIPWAY_URL/api/v1/runs | jq
+          . e2e/stack/env.sh; PATH=\$PATH:$STACK_CACHE/bin kubectl -n slipway-builds get pipelineruns -w
+  logs:   kubectl -n slipway logs deploy/slipway -f
+  stop:   make dev-down
+EOF
+}
+
 urls() {
   cat <<EOF
 Slipway runs in namespace slipway, with its deploy runs (CI runs in slipway-builds):
@@ -608,6 +628,7 @@ case ${1:-} in
   down) down ;;
   status) status ;;
   env) print_env ;;
+  next) next_steps ;;
   apiserver-stop) apiserver_stop ;;
   apiserver-start) apiserver_start ;;
   *) echo "usage: $0 up|down|status|env|apiserver-stop|apiserver-start" >&2; exit 2 ;;
