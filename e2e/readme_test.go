@@ -36,7 +36,7 @@ func TestReadmePathDemoPushQAThenCLIPromoteToProd(t *testing.T) {
 	defer cancel()
 	kube := framework.Get(t).Kube
 
-	next := stackScript(t, "slipway.sh", "next")
+	next := runStackScript(t, "slipway.sh", "next")
 	for _, want := range []string{
 		"make demo-push",
 		"kubectl -n qa get deploy,svc,cm -l slipway.dev/app=hello",
@@ -49,7 +49,7 @@ func TestReadmePathDemoPushQAThenCLIPromoteToProd(t *testing.T) {
 	}
 
 	// make demo-push is demo.sh: a new commit on demo/hello and its push.
-	t.Log(stackScript(t, "demo.sh"))
+	t.Log(runStackScript(t, "demo.sh"))
 	sha := strings.TrimSpace(gitOut(t, "--git-dir", filepath.Join(s.ReposDir, "demo/hello.git"), "rev-parse", "refs/heads/main"))
 	s.waitForStatus(ctx, t, "demo/hello", sha, "success")
 	run := waitForRunOf(ctx, t, sha)
@@ -174,8 +174,8 @@ func promotionID(t *testing.T, table string) int64 {
 	return 0
 }
 
-// stackScript runs e2e/stack/<name> args and returns its standard output.
-func stackScript(t *testing.T, name string, args ...string) string {
+// runStackScript runs e2e/stack/<name> args and returns its standard output.
+func runStackScript(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(framework.RepoRoot(), "e2e", "stack", name), args...)
 	var out, stderr bytes.Buffer
