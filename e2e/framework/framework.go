@@ -42,6 +42,9 @@ const (
 	HostIP       = "10.244.0.1"
 	Registry     = HostIP + ":5000"
 	BuildkitAddr = "tcp://" + HostIP + ":1234"
+	// PrometheusURL is the stack's Prometheus (prometheus.sh), which
+	// scrapes the pods annotated prometheus.io/scrape: "true".
+	PrometheusURL = "http://" + HostIP + ":9090"
 	// BusyboxImage is imported into the node's containerd by cluster.sh.
 	BusyboxImage = "stack.slipway.local/busybox:v1"
 )
@@ -181,6 +184,8 @@ var stackProcesses = []string{
 	// The NetworkPolicy enforcer (netpol.sh): without it the policies of
 	// deploy/ are accepted and not enforced.
 	"kube-router",
+	// Prometheus and its pod discovery (prometheus.sh), for canary analysis.
+	"prometheus", "podsd",
 }
 
 // stackProcessesAlive catches a half-dead stack (say, the Tekton controller

@@ -66,14 +66,17 @@ spec:
   replicas: 1
   selector: {matchLabels: {app: hello}}
   template:
-    metadata: {labels: {app: hello}}
+    metadata:
+      labels: {app: hello}
+      # The stack's Prometheus scrapes /metrics (e2e/stack/prometheus.sh).
+      annotations: {prometheus.io/scrape: "true", prometheus.io/port: "8080"}
     spec:
       containers:
         - name: hello
           image: hello
           envFrom: [{configMapRef: {name: hello-config}}]
           ports: [{containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 2}
+          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 2}
 YAML
   cat >"$WORK/deploy/base/service.yaml" <<'YAML'
 apiVersion: v1
@@ -87,6 +90,7 @@ YAML
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: hello-config}
+# FAIL_PERCENT: "20" here makes 20 % of the greetings answer 500.
 data: {PORT: "8080"}
 YAML
   cat >"$WORK/deploy/overlays/prod/kustomization.yaml" <<'YAML'

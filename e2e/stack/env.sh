@@ -15,4 +15,5 @@ export KUBECONFIG=$STACK_CACHE/run/kubeconfig
 export REGISTRY=$STACK_HOST_IP:5000
 export PROD_REGISTRY=$STACK_HOST_IP:5001   # the "prod" environment's registry (promotions copy into it)
 export BUILDKIT_ADDR=tcp://$STACK_HOST_IP:1234
+export PROMETHEUS_ADDR=$STACK_HOST_IP:9090   # prometheus.sh: what canary analysis queries (--prometheus-url http://$PROMETHEUS_ADDR)
 unset _slipway_root

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # up.sh - bring the local Slipway stack up: the cluster first, its
 # NetworkPolicy enforcer, then the registry, buildkitd and the images when
-# their scripts are present.
+# their scripts are present, and Prometheus last (its pod discovery,
+# e2e/cmd/podsd, links the client-go the Slipway image's build compiled).
 #
 #   e2e/stack/up.sh                 # every part
-#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol registry registry-prod buildkit images)
+#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol registry registry-prod buildkit images prometheus)
 #
 # Idempotent: on a running stack each part only verifies itself. Prints
 # `export KUBECONFIG=...` and how long each part took.
@@ -16,20 +17,22 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export SLIPWAY_REGISTRY_ADDR=$REGISTRY SLIPWAY_BUILDKIT_TCP=$BUILDKIT_ADDR
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(cluster netpol registry registry-prod buildkit images)
+[ ${#parts[@]} -gt 0 ] || parts=(cluster netpol registry registry-prod buildkit images prometheus)
 summary=()
 for p in "${parts[@]}"; do
   case $p in
     cluster) cmd=("$HERE/cluster.sh" up) ;;
     # kube-router's firewall: the bridge CNI enforces no NetworkPolicy (netpol.sh).
     netpol) cmd=("$HERE/netpol.sh" up) ;;
+    # What canary analysis queries; it scrapes annotated pods (prometheus.sh).
+    prometheus) cmd=("$HERE/prometheus.sh" up) ;;
     registry) cmd=(env SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
     # A second registry, so a promotion's copy by digest crosses registries.
     registry-prod) cmd=(env SLIPWAY_REGISTRY_ADDR="$PROD_REGISTRY" SLIPWAY_REGISTRY_NAME=registry-prod
       SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
     buildkit) cmd=("$HERE/buildkit.sh" up) ;;
     images) cmd=("$HERE/images.sh") ;;
-    *) echo "up.sh: unknown part $p (want cluster netpol registry registry-prod buildkit images)" >&2; exit 2 ;;
+    *) echo "up.sh: unknown part $p (want cluster netpol registry registry-prod buildkit images prometheus)" >&2; exit 2 ;;
   esac
   # The script is the first word that is not env or an assignment.
   script=
@@ -49,7 +52,7 @@ done
   printf '%s\n' "${summary[@]}"
   np="NetworkPolicies NOT enforced (up.sh netpol)"
   [ -f "$STACK_CACHE/run/kube-router.pid" ] && np="NetworkPolicies enforced (kube-router's firewall)"
-  echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY (prod: $PROD_REGISTRY), buildkitd $BUILDKIT_ADDR, no cluster DNS, $np"
+  echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY (prod: $PROD_REGISTRY), buildkitd $BUILDKIT_ADDR, prometheus http://$PROMETHEUS_ADDR, no cluster DNS, $np"
 } >&2
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "# or: . $HERE/env.sh"

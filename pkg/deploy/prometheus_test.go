@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPrometheusQuery(t *testing.T) {
@@ -63,6 +64,30 @@ func TestPrometheusQuery(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("Query = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// No answer is an error too (the canary counts it as inconclusive), never
+// a value: a closed port, and a Prometheus that answers 503 while it
+// starts or replays its write-ahead log.
+func TestPrometheusNoAnswer(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	starting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+	}))
+	defer starting.Close()
+	for name, url := range map[string]string{"closed port": closed.URL, "503": starting.URL} {
+		t.Run(name, func(t *testing.T) {
+			p, err := NewPrometheus(url, &http.Client{Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := p.Query(context.Background(), "up")
+			if err == nil || !strings.Contains(err.Error(), `prometheus query "up"`) {
+				t.Fatalf("Query = %v, %v; want an error naming the query", v, err)
 			}
 		})
 	}
