@@ -94,6 +94,13 @@ type HookExchange struct {
 	Payload json.RawMessage   `json:"payload"`
 }
 
+// Attempt is a delivery as POST /_fake/github/deliver answers it: with
+// the hook it went to (GitHub's own API names the hook in the path).
+type Attempt struct {
+	HookID int64 `json:"hookId"`
+	Delivery
+}
+
 // summary is d as a list of deliveries shows it.
 func (d Delivery) summary() Delivery {
 	d.Request, d.Response = nil, nil
@@ -182,7 +189,7 @@ var errNoHook = errors.New("no hook receives the events of this repository")
 // organisation hooks, the app hook), one GUID per hook, and returns the
 // attempts as recorded. A hook that does not answer 2xx gets no second
 // attempt: GitHub's hooks do not retry.
-func (s *Server) Deliver(ctx context.Context, repo, event string, payload []byte) ([]Delivery, error) {
+func (s *Server) Deliver(ctx context.Context, repo, event string, payload []byte) ([]Attempt, error) {
 	owner, name, ok := strings.Cut(repo, "/")
 	if !ok || !hookName.MatchString(owner) || !hookName.MatchString(name) {
 		return nil, fmt.Errorf("repo %q: want owner/name", repo)
@@ -214,13 +221,13 @@ func (s *Server) Deliver(ctx context.Context, repo, event string, payload []byte
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("%s: %w", repo, errNoHook)
 	}
-	var out []Delivery
+	var out []Attempt
 	for _, h := range targets {
 		guid, err := newGUID()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s.attempt(ctx, h, guid, event, action, payload, false))
+		out = append(out, Attempt{HookID: h.ID, Delivery: s.attempt(ctx, h, guid, event, action, payload, false)})
 	}
 	return out, nil
 }

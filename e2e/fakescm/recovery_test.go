@@ -183,17 +183,18 @@ func TestGitHubHookDeliveries(t *testing.T) {
 	// hook) receive them, and the org hook's URL does not answer.
 	var failed, app []Delivery
 	for i := range 3 {
-		var ds []Delivery
+		var ds []Attempt
 		body := fmt.Sprintf(`{"repo": "e2e/app", "event": "push", "payload": {"ref": "refs/heads/main", "n": %d}}`, i)
-		if got := postJSON(t, srv.URL+"/_fake/github/deliver", body, &ds); got != 200 || len(ds) != 2 {
-			t.Fatalf("deliver %s = %d, %+v; want two deliveries (org and app hook)", body, got, ds)
+		if got := postJSON(t, srv.URL+"/_fake/github/deliver", body, &ds); got != 200 || len(ds) != 2 || ds[0].HookID != 7 || ds[1].HookID != 9 {
+			t.Fatalf("deliver %s = %d, %+v; want two deliveries (org hook 7, app hook 9)", body, got, ds)
 		}
-		failed, app = append(failed, ds[0]), append(app, ds[1])
+		failed, app = append(failed, ds[0].Delivery), append(app, ds[1].Delivery)
 	}
-	var ok []Delivery
-	if got := postJSON(t, srv.URL+"/_fake/github/deliver", `{"repo": "acme/web", "event": "pull_request", "payload": {"action": "opened"}}`, &ok); got != 200 || len(ok) != 2 {
-		t.Fatalf("deliver to acme/web = %d, %+v", got, ok)
+	var okAttempts []Attempt
+	if got := postJSON(t, srv.URL+"/_fake/github/deliver", `{"repo": "acme/web", "event": "pull_request", "payload": {"action": "opened"}}`, &okAttempts); got != 200 || len(okAttempts) != 2 {
+		t.Fatalf("deliver to acme/web = %d, %+v", got, okAttempts)
 	}
+	ok := []Delivery{okAttempts[0].Delivery, okAttempts[1].Delivery}
 	opened := "opened"
 	ignore := cmpopts.IgnoreFields(Delivery{}, "ID", "GUID", "DeliveredAt", "Duration", "Request", "Response")
 	if diff := cmp.Diff(Delivery{Status: "failed to connect to host", Event: "push"}, failed[0], ignore, cmp.AllowUnexported(Delivery{})); diff != "" {
@@ -406,7 +407,7 @@ func TestGitHubRecoveryAgainstFake(t *testing.T) {
 		if err != nil || len(ds) != 1 {
 			t.Fatalf("Deliver(%s) = %+v, %v", repo, ds, err)
 		}
-		return ds[0]
+		return ds[0].Delivery
 	}
 	delivered := deliver("e2e/app", "push") // taken
 	rc.setDown(true)
