@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
@@ -280,10 +281,11 @@ var errNotFound = errors.New("not found")
 
 // attempt posts one delivery to h and records it.
 func (s *Server) attempt(ctx context.Context, h Hook, guid, event string, action *string, payload []byte, redelivery bool) Delivery {
-	target, targetType := h.Owner, map[string]string{RepoHook: "repository", OrgHook: "organization", AppHook: "integration"}[h.Kind]
-	if h.Kind == RepoHook {
-		target += "/" + h.Repo
-	}
+	targetType := map[string]string{RepoHook: "repository", OrgHook: "organization", AppHook: "integration"}[h.Kind]
+	// GitHub names the target by its numeric id; the fake's is a stable
+	// number made from its name.
+	target := fnv.New32a()
+	_, _ = target.Write([]byte(h.Kind + "/" + h.Owner + "/" + h.Repo))
 	headers := map[string]string{
 		"Accept":                                 "*/*",
 		"Content-Type":                           "application/json",
@@ -292,7 +294,7 @@ func (s *Server) attempt(ctx context.Context, h Hook, guid, event string, action
 		"X-GitHub-Event":                         event,
 		"X-GitHub-Hook-ID":                       strconv.FormatInt(h.ID, 10),
 		"X-GitHub-Hook-Installation-Target-Type": targetType,
-		"X-GitHub-Hook-Installation-Target-ID":   target,
+		"X-GitHub-Hook-Installation-Target-ID":   strconv.FormatUint(uint64(target.Sum32()), 10),
 	}
 	if h.Secret != "" {
 		headers["X-Hub-Signature"] = "sha1=" + hexMAC(sha1.New, h.Secret, payload)
