@@ -322,7 +322,11 @@ func eventsOf(evs []apiEvent, sha string) []apiEvent {
 func recoveredTotal(ctx context.Context, t *testing.T, provider, how string) float64 {
 	t.Helper()
 	kube := framework.Get(t).Kube
-	pods, err := kube.CoreV1().Pods("slipway").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=slipway"})
+	dep, err := kube.AppsV1().Deployments("slipway").Get(ctx, "slipway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Slipway's Deployment: %v", err)
+	}
+	pods, err := kube.CoreV1().Pods("slipway").List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(dep.Spec.Selector)})
 	if err != nil {
 		t.Fatal(err)
 	}
