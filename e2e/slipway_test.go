@@ -201,6 +201,15 @@ func initRepo(t *testing.T, s *slipwayStack, prefix string) *gitRepo {
 func newRepo(t *testing.T, s *slipwayStack, prefix string, files map[string]string) (*gitRepo, string) {
 	t.Helper()
 	r := initRepo(t, s, prefix)
+	// Tests commit the same files within the same second; the repo's name in
+	// the message keeps their SHAs (and so runsOf) apart.
+	return r, r.commit(t, "main", "Initial import of "+r.Name, goSample(t, files))
+}
+
+// goSample is the Go sample app's files plus files (which may override
+// the sample's).
+func goSample(t *testing.T, files map[string]string) map[string]string {
+	t.Helper()
 	sample := filepath.Join(framework.RepoRoot(), "pkg", "dockerfile", "testdata", "apps", "go")
 	entries, err := os.ReadDir(sample)
 	if err != nil {
@@ -220,9 +229,7 @@ func newRepo(t *testing.T, s *slipwayStack, prefix string, files map[string]stri
 	for k, v := range files {
 		all[k] = v
 	}
-	// Tests commit the same files within the same second; the repo's name in
-	// the message keeps their SHAs (and so runsOf) apart.
-	return r, r.commit(t, "main", "Initial import of "+r.Name, all)
+	return all
 }
 
 // commit writes files on branch (created from the current HEAD when new),

@@ -57,6 +57,12 @@ type PullRequest struct {
 	Title  string `json:"title"`
 	// Closed makes it closed (GitHub) / closed (GitLab) instead of open.
 	Closed bool `json:"closed,omitempty"`
+	// Author is who opened it (GitLab's list shows it); default "e2e".
+	Author string `json:"author,omitempty"`
+	// CreatedAt is when it was first registered and UpdatedAt when last
+	// (GitLab's list filters and orders by them); the fake sets both.
+	CreatedAt time.Time `json:"createdAt,omitzero"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
 }
 
 // ChatMessage is one JSON document posted to /_fake/chat/<channel>.
@@ -92,12 +98,20 @@ type Server struct {
 	// readsDown makes file reads answer 503, so an accepted event cannot be
 	// dispatched yet (the e2e crash-recovery test holds events this way).
 	readsDown bool
+
+	// GitHub webhooks (hooks.go): the hooks, every delivery attempt made
+	// to them, oldest first, and the redeliveries under way.
+	hooks      []*Hook
+	deliveries []Delivery
+	hookClient *http.Client
+	pending    sync.WaitGroup
 }
 
 // New serves the bare repositories under reposDir.
 func New(reposDir string) *Server {
 	return &Server{ReposDir: reposDir, projects: map[int64]string{}, nextID: 1,
-		perms: map[string]map[string]string{}, groups: map[string]map[string]string{}, userIDs: map[string]int{}, pulls: map[string]PullRequest{}}
+		perms: map[string]map[string]string{}, groups: map[string]map[string]string{}, userIDs: map[string]int{}, pulls: map[string]PullRequest{},
+		hookClient: newHookClient()}
 }
 
 // SetPermission gives user level ("admin", "write" or "read") on repo, for
@@ -170,11 +184,21 @@ func (s *Server) permission(repo, user string) string {
 	return s.perms[repo][user]
 }
 
-// AddPullRequest registers a PR/MR so API lookups of its head answer.
+// AddPullRequest registers a PR/MR so API lookups of its head answer; a
+// second registration of the same number updates it (a new head, say).
 func (s *Server) AddPullRequest(pr PullRequest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pulls[pr.Repo+"#"+strconv.Itoa(pr.Number)] = pr
+	key := pr.Repo + "#" + strconv.Itoa(pr.Number)
+	now := time.Now().UTC()
+	pr.CreatedAt, pr.UpdatedAt = now, now
+	if old, ok := s.pulls[key]; ok {
+		pr.CreatedAt = old.CreatedAt
+	}
+	if pr.Author == "" {
+		pr.Author = "e2e"
+	}
+	s.pulls[key] = pr
 }
 
 func (s *Server) pull(repo string, n int) (PullRequest, bool) {
@@ -284,6 +308,8 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("/github/", s.github)
 	mux.HandleFunc("/gitlab/", s.gitlab)
+	s.hookRoutes(mux)
+	s.headRoutes(mux)
 	mux.HandleFunc("/_fake/statuses", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Statuses(r.URL.Query().Get("repo"), r.URL.Query().Get("sha")))
 	})
@@ -790,7 +816,7 @@ func (s *Server) pullFiles(repo string, n int) ([]changedFile, bool) {
 
 // paginate cuts files to the page asked for (page, per_page, at most 100
 // a page, as both hosts do); next is the next page, 0 for none.
-func paginate(r *http.Request, files []changedFile, perDefault int) (page []changedFile, next int) {
+func paginate[T any](r *http.Request, files []T, perDefault int) (page []T, next int) {
 	per, err := strconv.Atoi(r.URL.Query().Get("per_page"))
 	if err != nil || per <= 0 {
 		per = perDefault

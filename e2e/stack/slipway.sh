@@ -40,6 +40,13 @@ CRANE=$CACHE/tools/crane
 # Volumes of this class are `local` PVs, which the kubelet chowns to the
 # pod's fsGroup like any production CSI volume; see e2e/cmd/localpv.
 STORAGE_CLASS=slipway-local
+# Delivery recovery (README "Missed deliveries recovered"): the fakescm's
+# organisation hook for e2e/*, which delivers to Slipway's Service only
+# when a test asks it to (POST /_fake/github/deliver), and the GitLab
+# project whose heads are reconciled; a pass every few seconds, so the
+# recovery tests (e2e/recovery_test.go) wait seconds, not minutes.
+GITHUB_HOOK_ID=1
+RECOVER_PROJECT=e2e/recovered
 
 # The settings of the stack: the ConfigMap values the overlay writes.
 # Every e2e test reaches the API from the one host address, in parallel,
@@ -85,6 +92,10 @@ SLIPWAY_STEP_SECRETS=e2e-step-secret=e2e/steps-*
 SLIPWAY_SIGNING_KEY_FILE=/etc/slipway/signing/cosign.key
 SLIPWAY_SIGNING_KEY_PASSWORD_FILE=/etc/slipway/signing/cosign.password
 SLIPWAY_VERIFY_KEYS=/etc/slipway/verify-keys/cosign.pub
+SLIPWAY_RECOVER_INTERVAL=5s
+SLIPWAY_RECOVER_WINDOW=15m
+SLIPWAY_GITHUB_RECOVER_HOOKS=org:e2e:$GITHUB_HOOK_ID
+SLIPWAY_GITLAB_RECOVER_PROJECTS=$RECOVER_PROJECT
 EOF
   if [ "${HA:-0}" = 1 ]; then
     # deploy/ha: PostgreSQL (reachable from pods), leader election on.
@@ -181,6 +192,22 @@ fakescm_up() {
     start fakescm "$BIN/fakescm" --addr "$FAKESCM_ADDR" --repos "$REPOS" --smtp-addr "$FAKESCM_SMTP"
   fi
   wait_for 30 "fakescm on $FAKESCM_ADDR" curl -sf "$FAKESCM_URL/_fake/statuses"
+}
+
+# recovery_up: what delivery recovery reads on the fakescm. The org hook
+# is registered again on every up (the fakescm keeps it in memory; a
+# restart forgets it), with Slipway's webhook URL and secret; the GitLab
+# project is an empty bare repository until a test pushes a branch to it.
+recovery_up() {
+  local secret
+  secret=$(cat "$(secret github-webhook-secret)")
+  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' "$FAKESCM_URL/_fake/github/hooks" \
+    -d "{\"kind\": \"org\", \"owner\": \"e2e\", \"id\": $GITHUB_HOOK_ID, \"url\": \"$SLIPWAY_URL/hooks/github\", \"secret\": \"$secret\"}" ||
+    die "cannot register the e2e organisation hook on the fakescm"
+  if [ ! -d "$REPOS/$RECOVER_PROJECT.git" ]; then
+    mkdir -p "$(dirname "$REPOS/$RECOVER_PROJECT.git")"
+    git init -q --bare -b main "$REPOS/$RECOVER_PROJECT.git" || die "cannot create $REPOS/$RECOVER_PROJECT.git"
+  fi
 }
 
 localpv_up() {
@@ -527,6 +554,7 @@ up() {
   local digest overlay
   digest=$(image_digest)
   fakescm_up
+  recovery_up
   localpv_up
   overlay=$(write_overlay "$digest")
   log "kubectl apply -k $overlay (image $IMAGE_REPO@$digest)"
@@ -569,6 +597,8 @@ Slipway runs in namespace slipway, with its deploy runs (CI runs in slipway-buil
   runs (API)      curl -s $SLIPWAY_URL/api/v1/runs
   web UI          $SLIPWAY_URL/runs   (each run's live page: $SLIPWAY_URL/runs/<namespace>/<name>)
   fake SCM        git $FAKESCM_URL/git/<owner>/<name>.git, statuses $FAKESCM_URL/_fake/statuses
+  recovery        every 5s: the fakescm's hook org:e2e:$GITHUB_HOOK_ID (deliveries: POST $FAKESCM_URL/_fake/github/deliver),
+                  the heads of GitLab project $RECOVER_PROJECT
 Promotions (environments qa -> prod, apps hello, promo, promo-canary; $STATE/overlay/release.yaml):
   tokens          developer \$(cat $(secret dev-token)), release manager \$(cat $(secret release-token))
   promote         curl -s -H "Authorization: Bearer \$(cat $(secret release-token))" -H 'Content-Type: application/json' \\
