@@ -197,9 +197,6 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("the stream stopped: %w", err)
 	}
-	for _, f := range res.Faults {
-		res.StreamEnd = maxTime(res.StreamEnd, f.End)
-	}
 
 	// The drain: until every acknowledged event is run, reported and
 	// notified, or nothing new came for Settle.
@@ -268,11 +265,4 @@ func waitFor(ctx context.Context, d time.Duration, what string, cond func(contex
 			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
 		}
 	}
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
