@@ -216,7 +216,7 @@ e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway
 
 .PHONY: e2e-ha
 e2e-ha: ## The HA tests alone (TestHA*: statuses and notifications once, the leader killed in a burst, a rolling restart under 20 webhooks/s): Slipway redeployed as deploy/ha, HA_REPLICAS (2) replicas on the stack's PostgreSQL with leader election, then the single-replica default put back, pass or fail. Needs the stack (make e2e runs it after the main suite).
-	@rc=0; HA=1 SLIPWAY_E2E_HA=1 $(GO) test -tags e2e -count=1 -timeout 30m -run '^TestHA' ./e2e/ || rc=$$?; \
+	@rc=0; HA=1 SLIPWAY_E2E_HA=1 $(GO) test -tags e2e -count=1 -timeout 40m -run '^TestHA' ./e2e/ || rc=$$?; \
 	echo "make e2e-ha: putting the default deployment (one replica, SQLite) back"; \
 	HA=0 e2e/stack/slipway.sh up >/dev/null || rc=1; \
 	exit $$rc
