@@ -39,7 +39,7 @@ func WriteSection(w io.Writer, when time.Time, m intake.Machine, r Result) error
 	if !r.Drained {
 		drain = fmt.Sprintf("gave up after %s without anything new", c.Settle)
 	}
-	fmt.Fprintf(&b, "- Counted after the drain (%s, %s after the stream): PipelineRuns by their `slipway.dev/sha` label (each event has its own SHA), the fakescm's record of statuses (`%s`), chat messages (by run id), emails (by the run id in the body) and comments (by pull/merge request).\n\n",
+	fmt.Fprintf(&b, "- Counted after the drain (%s, %s s after the stream): PipelineRuns by their `slipway.dev/sha` label (each event has its own SHA), the fakescm's record of statuses (`%s`), chat messages (by run id), emails (by the run id in the body) and comments (by pull/merge request).\n\n",
 		drain, secs(r.DrainEnd.Sub(r.StreamEnd)), StatusContext)
 
 	b.WriteString("| events | sends | distinct | acknowledged | refused ≥ 1× | never acknowledged | PipelineRuns | lost | duplicate runs | no final status | > 1 final status | chat missing / dup | email missing / dup | comment missing / dup |\n")
@@ -69,7 +69,7 @@ func WriteSection(w io.Writer, when time.Time, m intake.Machine, r Result) error
 		for i, rc := range r.Recoveries {
 			f := rc.Fault
 			if f.Start.IsZero() {
-				fmt.Fprintf(&b, "| %d | %s | — | not done: %v | | | | | | |\n", i+1, f.Kind, f.Err)
+				fmt.Fprintf(&b, "| %d | %s | — | %v | | | | | | |\n", i+1, f.Kind, f.Err)
 				continue
 			}
 			name := string(f.Kind)

@@ -47,7 +47,7 @@ func TestWriteSection(t *testing.T) {
 		"| GitLab merge request | 25 | 24 | 24 | 0 | 0 | 24 | 0 | 0 | 0 | 0 | 0 / 0 | 0 / 0 | 0 / 0 |",
 		"| all | 100 | 95 | 95 |",
 		"| 1 | leader SIGKILLed | 60.0 | 0.0 | 2 | 1.2 | 16.1 (slipway-b) | 9.0 | 20.0 | **never** |",
-		"| 2 | PostgreSQL restarted | — | not done: not done: context canceled |",
+		"| 2 | PostgreSQL restarted | — | not done: context canceled |",
 		"- +60.0 leader SIGKILLed: container x of slipway-a (the leader)",
 		"**not met**: fault \"PostgreSQL restarted\" failed",
 	} {
