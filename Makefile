@@ -148,6 +148,15 @@ bench-push: ## Push → first step → green on the local stack (starts it, as `
 	@. e2e/stack/env.sh && eval "$$(e2e/stack/slipway.sh up)" && $(BIN)/pushbench \
 		--samples $(PUSH_SAMPLES) --pushes $(PUSH_COUNT) --out bench/RESULTS.md $(PUSH_FLAGS)
 
+FAULT_EVENTS ?= 10000
+FAULT_FLAGS  ?=
+
+.PHONY: bench-faults
+bench-faults: ## Fault run on the local stack (starts it, as make e2e): FAULT_EVENTS signed GitHub and GitLab pushes, PRs/MRs and redeliveries against 3 HA replicas on the stack's PostgreSQL while the leader is SIGKILLed twice, the kube-apiserver is stopped for 30 s and PostgreSQL is restarted; counts runs, final statuses and notifications, times each recovery, writes bench/RESULTS.md and puts the default deployment back. Root.
+	e2e/stack/up.sh
+	$(GO) build -o $(BIN)/faultbench ./bench/cmd/faultbench
+	@. e2e/stack/env.sh && $(BIN)/faultbench --events $(FAULT_EVENTS) --out bench/RESULTS.md $(FAULT_FLAGS)
+
 ##@ Quality
 
 .PHONY: lint
@@ -177,11 +186,13 @@ dev-down: ## Stop the local stack and clean what it added to the host (caches st
 	e2e/stack/down.sh
 
 .PHONY: dev
-dev: ## One command on a fresh machine: the stack, the images, Slipway in the cluster (from deploy/), the fake GitHub/GitLab; prints the webhook URLs.
+dev: ## One command on a fresh machine: the stack, the images, Slipway in the cluster (from deploy/), the fake GitHub/GitLab; prints the webhook URLs. HA=1: deploy/ha instead, HA_REPLICAS (2) replicas on the stack's PostgreSQL (e2e/stack/postgres.sh, on the host) with leader election.
 	@t0=$$(date +%s); \
 	e2e/stack/up.sh >/dev/null && \
 	e2e/stack/slipway.sh up >/dev/null && \
 	echo && echo "make dev: ready in $$(( $$(date +%s) - t0 ))s" && \
+	{ [ "$(HA)" != 1 ] || { e2e/stack/slipway.sh ha-status && \
+	  echo "  logs of every replica: kubectl -n slipway logs -l app.kubernetes.io/name=slipway -f --prefix"; }; } && \
 	e2e/stack/slipway.sh next
 
 .PHONY: demo-push
@@ -189,7 +200,17 @@ demo-push: ## Commit to the sample repo demo/hello and send Slipway a signed Git
 	@e2e/stack/demo.sh
 
 .PHONY: e2e
-e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway image from the tree when it runs); the web UI tests use Debian's chromium (hack/chromium.sh installs it).
+e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway image from the tree when it runs); the web UI tests use Debian's chromium (hack/chromium.sh installs it). Then the HA phase (e2e-ha).
 	e2e/stack/up.sh
 	hack/chromium.sh >/dev/null
-	$(GO) test -tags e2e -count=1 -parallel 4 -timeout 75m ./e2e/...
+	@# One replica on SQLite, whatever HA the caller's environment has; the
+	@# TestHA* tests skip here (SLIPWAY_E2E_HA unset) and run in e2e-ha.
+	HA=0 SLIPWAY_E2E_HA= $(GO) test -tags e2e -count=1 -parallel 4 -timeout 75m ./e2e/...
+	$(MAKE) e2e-ha
+
+.PHONY: e2e-ha
+e2e-ha: ## The HA tests alone (TestHA*: statuses and notifications once, the leader killed in a burst, a rolling restart under 20 webhooks/s): Slipway redeployed as deploy/ha, HA_REPLICAS (2) replicas on the stack's PostgreSQL with leader election, then the single-replica default put back, pass or fail. Needs the stack (make e2e runs it after the main suite).
+	@rc=0; HA=1 SLIPWAY_E2E_HA=1 $(GO) test -tags e2e -count=1 -timeout 40m -run '^TestHA' ./e2e/ || rc=$$?; \
+	echo "make e2e-ha: putting the default deployment (one replica, SQLite) back"; \
+	HA=0 e2e/stack/slipway.sh up >/dev/null || rc=1; \
+	exit $$rc

@@ -347,8 +347,13 @@ func randomHex(t *testing.T, n int) string {
 
 // githubPush is the body of a GitHub push of sha onto branch.
 func (s *slipwayStack) githubPush(r *gitRepo, branch, before, sha string) []byte {
+	return s.githubPushMessage(r, branch, before, sha, "e2e commit")
+}
+
+// githubPushMessage is githubPush with msg as the head commit's message.
+func (s *slipwayStack) githubPushMessage(r *gitRepo, branch, before, sha, msg string) []byte {
 	owner, repoName, _ := strings.Cut(r.Name, "/")
-	commit := map[string]any{"id": sha, "message": "e2e commit", "timestamp": time.Now().UTC().Format(time.RFC3339),
+	commit := map[string]any{"id": sha, "message": msg, "timestamp": time.Now().UTC().Format(time.RFC3339),
 		"author": map[string]string{"name": "e2e", "email": "e2e@slipway.local"}, "added": []string{}, "removed": []string{}, "modified": []string{"main.go"}}
 	body, _ := json.Marshal(map[string]any{
 		"ref": "refs/heads/" + branch, "before": before, "after": sha, "created": false, "deleted": false,

@@ -293,13 +293,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	return res, nil
 }
 
-// failingPipeline installs a slipway-ci Pipeline in ns that every run
+// FailingPipeline installs a slipway-ci Pipeline in ns that every run
 // fails validation against (a required parameter no run passes): Tekton
 // fails each run in one reconcile and starts nothing. With no Pipeline at
 // all, Tekton retried the lookup for about half a second per run and fell
 // thousands of runs behind, loading the apiserver through every later
 // burst (the floor's backlog landed on Slipway's bursts).
-func failingPipeline(ctx context.Context, tc versioned.Interface, ns string) error {
+func FailingPipeline(ctx context.Context, tc versioned.Interface, ns string) error {
 	p := &pipelinev1.Pipeline{
 		ObjectMeta: metav1.ObjectMeta{Name: tekton.CIPipeline, Namespace: ns},
 		Spec: pipelinev1.PipelineSpec{
@@ -697,7 +697,7 @@ func floorClients(cfg *rest.Config) (versioned.Interface, kubernetes.Interface, 
 // and watches the PipelineRuns made in them until stop is called.
 func watchedNamespaces(ctx context.Context, tc versioned.Interface, namespaces ...string) (*sightings, context.CancelFunc, error) {
 	for _, n := range namespaces {
-		if err := failingPipeline(ctx, tc, n); err != nil {
+		if err := FailingPipeline(ctx, tc, n); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -8,9 +8,17 @@
 #   e2e/stack/slipway.sh next             # the newcomer's path (make dev prints it; e2e/readme_test.go runs it)
 #   e2e/stack/slipway.sh apiserver-stop   # stop only kube-apiserver (its PID file), remembering its command line
 #   e2e/stack/slipway.sh apiserver-start  # start it again with that command line, wait for /readyz
-#   HA=1 HA_STORE_URL=postgres://… e2e/stack/slipway.sh up
-#                                         # deploy/ha instead: HA_REPLICAS (2) replicas on that PostgreSQL,
-#                                         # leader election on; run the e2e tests with SLIPWAY_E2E_HA=1
+#   e2e/stack/slipway.sh ha-status        # replicas, store and which replica leads (HA=1)
+#   HA=1 e2e/stack/slipway.sh up          # deploy/ha instead: HA_REPLICAS (2) replicas on the stack's
+#                                         # PostgreSQL (postgres.sh up, on the host), leader election on;
+#                                         # run the e2e tests with SLIPWAY_E2E_HA=1
+#   HA=1 HA_STORE_URL=postgres://… HA_PGPASS=… e2e/stack/slipway.sh up
+#                                         # the same on another PostgreSQL pods reach (HA_PGPASS: its pgpass line)
+#
+# Without HA=1 it deploys (back) the default, one replica on SQLite, and
+# removes what only the HA deployment has (PodDisruptionBudget, leader
+# Role and Lease, the PostgreSQL Secret): the e2e suite's HA phase and the
+# fault bench end that way.
 #
 # The overlay (.cache/stack/slipway/overlay) keeps deploy/ a production base:
 # it only sets the image (by digest, so a rebuilt image rolls out), the
@@ -20,6 +28,9 @@
 # Needs the cluster (cluster.sh), the registry with slipway:dev (images.sh
 # slipway) and buildkitd up; `make dev` runs them all in order.
 # Env: SLIPWAY_TAG (dev) deploys $REGISTRY/slipway:$SLIPWAY_TAG instead.
+# STACK_CONFIG_EXTRA: SLIPWAY_*=VALUE lines set over the stack's settings
+# below (bench/cmd/faultbench points Slipway at a builds namespace of its
+# own with them).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
@@ -101,6 +112,29 @@ EOF
     # deploy/ha: PostgreSQL (reachable from pods), leader election on.
     echo "SLIPWAY_STORE=$HA_STORE_URL"
   fi
+}
+
+# override_values: config_values' lines with STACK_CONFIG_EXTRA's over
+# them, a key given there replacing the stack's.
+override_values() {
+  local line
+  while IFS= read -r line; do
+    [ -z "$line" ] && continue
+    [[ $line =~ ^SLIPWAY_[A-Z0-9_]+=[^\"]*$ ]] || die "STACK_CONFIG_EXTRA: want SLIPWAY_NAME=VALUE lines (no double quotes), got: $line"
+  done <<<"${STACK_CONFIG_EXTRA:-}"
+  awk '
+    BEGIN {
+      n = split(ENVIRON["STACK_CONFIG_EXTRA"], lines, "\n")
+      for (i = 1; i <= n; i++) {
+        j = index(lines[i], "=")
+        if (j < 2) continue
+        k = substr(lines[i], 1, j - 1)
+        if (!(k in over)) keys[++m] = k
+        over[k] = lines[i]
+      }
+    }
+    { k = substr($0, 1, index($0, "=") - 1); if (!(k in over)) print }
+    END { for (i = 1; i <= m; i++) print over[keys[i]] }'
 }
 
 # base_tags NAME [PREFIX]: the tags of $REGISTRY/base/NAME, one a line,
@@ -272,7 +306,8 @@ write_overlay() { # $1 = image digest
     echo "kind: ConfigMap"
     echo "metadata: {name: slipway, namespace: slipway}"
     echo "data:"
-    config_values "$image" | while IFS='=' read -r k v; do printf '  %s: "%s"\n' "$k" "$v"; done
+    config_values "$image" | STACK_CONFIG_EXTRA=${STACK_CONFIG_EXTRA:-} override_values |
+      while IFS='=' read -r k v; do printf '  %s: "%s"\n' "$k" "$v"; done
   } >"$o/config.yaml"
   cat >"$o/service.yaml" <<YAML
 apiVersion: v1
@@ -549,10 +584,30 @@ export SLIPWAY_VERIFY_KEY_FILE=$STATE/overlay/verify-keys/cosign.pub
 EOF
 }
 
+# ha_store: HA=1 without HA_STORE_URL is the stack's own PostgreSQL
+# (postgres.sh, on the host), started here; its pgpass line goes into the
+# slipway-postgres Secret.
+ha_store() {
+  [ "${HA:-0}" = 1 ] && [ -z "${HA_STORE_URL:-}" ] || return 0
+  "$HERE/postgres.sh" up >/dev/null || die "the stack's PostgreSQL did not start (e2e/stack/postgres.sh up)"
+  HA_STORE_URL=$("$HERE/postgres.sh" url)
+  HA_PGPASS=$("$HERE/postgres.sh" pgpass)
+}
+
+# retire_ha: what only deploy/ha has, removed once the default (one
+# replica, SQLite) is back, as `kubectl apply` does not prune: the
+# PodDisruptionBudget (two of one replica), the leader Lease and its
+# Role, the PostgreSQL password.
+retire_ha() {
+  "${KUBECTL[@]}" -n slipway delete --ignore-not-found poddisruptionbudget/slipway \
+    role/slipway-leader rolebinding/slipway-leader lease.coordination.k8s.io/slipway-leader secret/slipway-postgres >&2
+}
+
 up() {
   cluster_ready || die "the cluster is not up: run e2e/stack/up.sh first"
   local digest overlay
   digest=$(image_digest)
+  ha_store
   fakescm_up
   recovery_up
   localpv_up
@@ -566,6 +621,11 @@ up() {
     die "Slipway did not roll out"
   }
   wait_for 60 "Slipway at $SLIPWAY_URL/healthz" curl -sf "$SLIPWAY_URL/healthz"
+  if [ "${HA:-0}" = 1 ]; then
+    ha_status >&2
+  else
+    retire_ha
+  fi
   urls >&2
   print_env
 }
@@ -587,6 +647,33 @@ next_steps() {
   logs:   kubectl -n slipway logs deploy/slipway -f
   stop:   make dev-down
 EOF
+}
+
+# ha_status: the replicas, the store and the leader (the Lease's holder,
+# waited for a little: the first election follows the rollout).
+ha_status() {
+  local want store holder=
+  want=$("${KUBECTL[@]}" -n slipway get deployment slipway -o jsonpath='{.spec.replicas}')
+  store=$("${KUBECTL[@]}" -n slipway get configmap slipway -o jsonpath='{.data.SLIPWAY_STORE}')
+  if [ "$("${KUBECTL[@]}" -n slipway get configmap slipway -o jsonpath='{.data.SLIPWAY_LEADER_ELECT}')" != true ]; then
+    echo "Slipway runs $want replica(s) on $store, leader election off (not HA: deploy with HA=1 e2e/stack/slipway.sh up)"
+    return 0
+  fi
+  for _ in $(seq 1 30); do
+    holder=$("${KUBECTL[@]}" -n slipway get lease slipway-leader -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)
+    [ -n "$holder" ] && break
+    sleep 1
+  done
+  echo "Slipway is HA: $want replicas on $store, leader election on"
+  "${KUBECTL[@]}" -n slipway get pods -l app.kubernetes.io/name=slipway --no-headers \
+    -o custom-columns='NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,RESTARTS:.status.containerStatuses[0].restartCount' |
+    while read -r pod ready restarts; do
+      role=standby
+      [ "$pod" = "$holder" ] && role="leader (holds Lease slipway-leader)"
+      printf '  %-36s ready=%-5s restarts=%-3s %s\n' "$pod" "$ready" "$restarts" "$role"
+    done
+  [ -n "$holder" ] || echo "  no replica holds the Lease yet"
+  echo "  leader: kubectl -n slipway get lease slipway-leader    loops it runs: README, \"Highly available\""
 }
 
 urls() {
@@ -628,6 +715,7 @@ status() {
     if pid_alive "$p"; then echo "  $p running (pid $(cat "$RUN/$p.pid"))"; else echo "  $p NOT running"; rc=1; fi
   done
   "${KUBECTL[@]}" -n slipway get deployment,pods -o wide || rc=1
+  ha_status || rc=1
   curl -sf "$SLIPWAY_URL/healthz" >/dev/null || { echo "  $SLIPWAY_URL/healthz does not answer"; rc=1; }
   urls
   return $rc
@@ -661,5 +749,6 @@ case ${1:-} in
   next) next_steps ;;
   apiserver-stop) apiserver_stop ;;
   apiserver-start) apiserver_start ;;
-  *) echo "usage: $0 up|down|status|env|apiserver-stop|apiserver-start" >&2; exit 2 ;;
+  ha-status) ha_status ;;
+  *) echo "usage: $0 up|down|status|env|ha-status|apiserver-stop|apiserver-start" >&2; exit 2 ;;
 esac

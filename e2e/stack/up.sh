@@ -5,7 +5,10 @@
 # e2e/cmd/podsd, links the client-go the Slipway image's build compiled).
 #
 #   e2e/stack/up.sh                 # every part
-#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol registry registry-prod buildkit images prometheus)
+#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol registry registry-prod buildkit images prometheus postgres)
+#
+# postgres (the HA deployment's store, postgres.sh) is not a default part:
+# HA=1 e2e/stack/slipway.sh up starts it.
 #
 # Idempotent: on a running stack each part only verifies itself. Prints
 # `export KUBECONFIG=...` and how long each part took.
@@ -32,7 +35,8 @@ for p in "${parts[@]}"; do
       SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
     buildkit) cmd=("$HERE/buildkit.sh" up) ;;
     images) cmd=("$HERE/images.sh") ;;
-    *) echo "up.sh: unknown part $p (want cluster netpol registry registry-prod buildkit images prometheus)" >&2; exit 2 ;;
+    postgres) cmd=("$HERE/postgres.sh" up) ;;
+    *) echo "up.sh: unknown part $p (want cluster netpol registry registry-prod buildkit images prometheus postgres)" >&2; exit 2 ;;
   esac
   # The script is the first word that is not env or an assignment.
   script=
