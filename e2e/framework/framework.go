@@ -44,7 +44,7 @@ const (
 	BuildkitAddr = "tcp://" + HostIP + ":1234"
 	// PrometheusURL is the stack's Prometheus (prometheus.sh), which
 	// scrapes the pods annotated prometheus.io/scrape: "true".
-	PrometheusURL = "http://" + HostIP + ":9090"
+	PrometheusURL = "http://" + HostIP + ":9095"
 	// BusyboxImage is imported into the node's containerd by cluster.sh.
 	BusyboxImage = "stack.slipway.local/busybox:v1"
 )

@@ -15,6 +15,6 @@ export KUBECONFIG=$STACK_CACHE/run/kubeconfig
 export REGISTRY=$STACK_HOST_IP:5000
 export PROD_REGISTRY=$STACK_HOST_IP:5001   # the "prod" environment's registry (promotions copy into it)
 export BUILDKIT_ADDR=tcp://$STACK_HOST_IP:1234
-export PROMETHEUS_ADDR=$STACK_HOST_IP:9090   # prometheus.sh: what canary analysis queries (--prometheus-url http://$PROMETHEUS_ADDR)
+export PROMETHEUS_ADDR=$STACK_HOST_IP:9095   # prometheus.sh (9090 is the Tekton controller's metrics port on the host): what canary analysis queries (--prometheus-url http://$PROMETHEUS_ADDR)
 export STACK_POSTGRES_PORT=55433            # the HA deployment's PostgreSQL (postgres.sh), on $STACK_HOST_IP
 unset _slipway_root
