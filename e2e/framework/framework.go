@@ -181,6 +181,8 @@ var stackProcesses = []string{
 	// The NetworkPolicy enforcer (netpol.sh): without it the policies of
 	// deploy/ are accepted and not enforced.
 	"kube-router",
+	// The Gateway API implementation (gateway.sh) the traffic tests go through.
+	"traefik",
 }
 
 // stackProcessesAlive catches a half-dead stack (say, the Tekton controller

@@ -568,6 +568,8 @@ down() {
   # The NetworkPolicy enforcer first (its own down removes its chains and
   # ipsets); down.sh stops it before the cluster anyway.
   if pid_alive kube-router; then "$(dirname "${BASH_SOURCE[0]}")/netpol.sh" down || true; fi
+  # Traefik too (gateway.sh): its PID file goes with run/ below.
+  if pid_alive traefik; then "$(dirname "${BASH_SOURCE[0]}")/gateway.sh" down || true; fi
   stop tekton-controller
   if pid_alive kubelet && pid_alive kube-apiserver; then
     # Let the kubelet tear the pod sandboxes down through CRI (CNI DEL, netns) first.

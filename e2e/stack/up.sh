@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # up.sh - bring the local Slipway stack up: the cluster first, its
-# NetworkPolicy enforcer, then the registry, buildkitd and the images when
-# their scripts are present.
+# NetworkPolicy enforcer and its Gateway API implementation (Traefik), then
+# the registry, buildkitd and the images when their scripts are present.
 #
 #   e2e/stack/up.sh                 # every part
-#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol registry registry-prod buildkit images)
+#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol gateway registry registry-prod buildkit images)
 #
 # Idempotent: on a running stack each part only verifies itself. Prints
 # `export KUBECONFIG=...` and how long each part took.
@@ -16,20 +16,22 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export SLIPWAY_REGISTRY_ADDR=$REGISTRY SLIPWAY_BUILDKIT_TCP=$BUILDKIT_ADDR
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(cluster netpol registry registry-prod buildkit images)
+[ ${#parts[@]} -gt 0 ] || parts=(cluster netpol gateway registry registry-prod buildkit images)
 summary=()
 for p in "${parts[@]}"; do
   case $p in
     cluster) cmd=("$HERE/cluster.sh" up) ;;
     # kube-router's firewall: the bridge CNI enforces no NetworkPolicy (netpol.sh).
     netpol) cmd=("$HERE/netpol.sh" up) ;;
+    # Traefik's Gateway API provider: HTTPRoutes served on $STACK_HOST_IP:8000 (gateway.sh).
+    gateway) cmd=("$HERE/gateway.sh" up) ;;
     registry) cmd=(env SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
     # A second registry, so a promotion's copy by digest crosses registries.
     registry-prod) cmd=(env SLIPWAY_REGISTRY_ADDR="$PROD_REGISTRY" SLIPWAY_REGISTRY_NAME=registry-prod
       SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
     buildkit) cmd=("$HERE/buildkit.sh" up) ;;
     images) cmd=("$HERE/images.sh") ;;
-    *) echo "up.sh: unknown part $p (want cluster netpol registry registry-prod buildkit images)" >&2; exit 2 ;;
+    *) echo "up.sh: unknown part $p (want cluster netpol gateway registry registry-prod buildkit images)" >&2; exit 2 ;;
   esac
   # The script is the first word that is not env or an assignment.
   script=
@@ -50,6 +52,8 @@ done
   np="NetworkPolicies NOT enforced (up.sh netpol)"
   [ -f "$STACK_CACHE/run/kube-router.pid" ] && np="NetworkPolicies enforced (kube-router's firewall)"
   echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY (prod: $PROD_REGISTRY), buildkitd $BUILDKIT_ADDR, no cluster DNS, $np"
+  [ -f "$STACK_CACHE/run/traefik.pid" ] &&
+    echo "  Gateway API: Gateway slipway-gateway/slipway (class traefik) on http://$STACK_HOST_IP:8000, Traefik's API on 127.0.0.1:8001"
 } >&2
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "# or: . $HERE/env.sh"
