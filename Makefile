@@ -33,12 +33,12 @@ image: build ## Build the Slipway image (Debian minbase + git + bin/slipway, uid
 .PHONY: test
 test: ## Everything CI runs: lint, unit, the abuse suite, PostgreSQL, real BuildKit builds, end-to-end on the local cluster. Root.
 	@# The cold path is dominated by building Kubernetes and Tekton (cluster.sh
-	@# build, then kube-router: netpol.sh build); it needs no other part, so it
-	@# runs beside lint, unit and the BuildKit integration tests instead of
-	@# after them. Its log is kept; if it failed, e2e's up.sh runs it again in
-	@# the foreground, where it shows.
+	@# build, then kube-router: netpol.sh build, then Traefik: gateway.sh
+	@# build); it needs no other part, so it runs beside lint, unit and the
+	@# BuildKit integration tests instead of after them. Its log is kept; if
+	@# it failed, e2e's up.sh runs it again in the foreground, where it shows.
 	@mkdir -p $(CACHE); t0=$$(date +%s); \
-	setsid sh -c 'e2e/stack/cluster.sh build && e2e/stack/netpol.sh build' >$(CACHE)/cluster-build.log 2>&1 & bpid=$$!; \
+	setsid sh -c 'e2e/stack/cluster.sh build && e2e/stack/netpol.sh build && e2e/stack/gateway.sh build' >$(CACHE)/cluster-build.log 2>&1 & bpid=$$!; \
 	$(MAKE) lint unit abuse integration integration-build; rc=$$?; \
 	$(MAKE) build-stack-down || rc=1; \
 	[ $$rc -eq 0 ] || kill -- -$$bpid 2>/dev/null; \

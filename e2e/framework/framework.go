@@ -186,6 +186,8 @@ var stackProcesses = []string{
 	"kube-router",
 	// Prometheus and its pod discovery (prometheus.sh), for canary analysis.
 	"prometheus", "podsd",
+	// The Gateway API implementation (gateway.sh) the traffic tests go through.
+	"traefik",
 }
 
 // stackProcessesAlive catches a half-dead stack (say, the Tekton controller

@@ -570,6 +570,8 @@ down() {
   if pid_alive kube-router; then "$(dirname "${BASH_SOURCE[0]}")/netpol.sh" down || true; fi
   # Prometheus too: its data lives in the run state removed below.
   if pid_alive prometheus || pid_alive podsd; then "$(dirname "${BASH_SOURCE[0]}")/prometheus.sh" down || true; fi
+  # Traefik too (gateway.sh): its PID file goes with run/ below.
+  if pid_alive traefik; then "$(dirname "${BASH_SOURCE[0]}")/gateway.sh" down || true; fi
   stop tekton-controller
   if pid_alive kubelet && pid_alive kube-apiserver; then
     # Let the kubelet tear the pod sandboxes down through CRI (CNI DEL, netns) first.

@@ -14,15 +14,15 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export SLIPWAY_REGISTRY_ADDR=$REGISTRY SLIPWAY_BUILDKIT_TCP=$BUILDKIT_ADDR
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(postgres prometheus buildkit registry-prod registry netpol cluster)
+[ ${#parts[@]} -gt 0 ] || parts=(postgres prometheus buildkit registry-prod registry gateway netpol cluster)
 rc=0
 for p in "${parts[@]}"; do
   env=()
   case $p in
-    cluster|registry|buildkit|netpol|prometheus|postgres) script=$HERE/$p.sh ;;
+    cluster|registry|buildkit|netpol|prometheus|postgres|gateway) script=$HERE/$p.sh ;;
     registry-prod) script=$HERE/registry.sh env=(SLIPWAY_REGISTRY_ADDR="$PROD_REGISTRY" SLIPWAY_REGISTRY_NAME=registry-prod) ;;
     images) continue ;; # images.sh starts nothing
-    *) echo "down.sh: unknown part $p (want postgres cluster netpol prometheus registry registry-prod buildkit)" >&2; exit 2 ;;
+    *) echo "down.sh: unknown part $p (want postgres cluster netpol gateway prometheus registry registry-prod buildkit)" >&2; exit 2 ;;
   esac
   [ -x "$script" ] || continue
   t=$(date +%s)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # up.sh - bring the local Slipway stack up: the cluster first, its
-# NetworkPolicy enforcer, then the registry, buildkitd and the images when
-# their scripts are present, and Prometheus last (its pod discovery,
-# e2e/cmd/podsd, links the client-go the Slipway image's build compiled).
+# NetworkPolicy enforcer and its Gateway API implementation (Traefik), then
+# the registry, buildkitd and the images when their scripts are present,
+# and Prometheus last (its pod discovery, e2e/cmd/podsd, links the
+# client-go the Slipway image's build compiled).
 #
 #   e2e/stack/up.sh                 # every part
-#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol registry registry-prod buildkit images prometheus postgres)
+#   e2e/stack/up.sh cluster         # only the named parts (cluster netpol gateway registry registry-prod buildkit images prometheus postgres)
 #
 # postgres (the HA deployment's store, postgres.sh) is not a default part:
 # HA=1 e2e/stack/slipway.sh up starts it.
@@ -20,7 +21,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export SLIPWAY_REGISTRY_ADDR=$REGISTRY SLIPWAY_BUILDKIT_TCP=$BUILDKIT_ADDR
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(cluster netpol registry registry-prod buildkit images prometheus)
+[ ${#parts[@]} -gt 0 ] || parts=(cluster netpol gateway registry registry-prod buildkit images prometheus)
 summary=()
 for p in "${parts[@]}"; do
   case $p in
@@ -29,6 +30,8 @@ for p in "${parts[@]}"; do
     netpol) cmd=("$HERE/netpol.sh" up) ;;
     # What canary analysis queries; it scrapes annotated pods (prometheus.sh).
     prometheus) cmd=("$HERE/prometheus.sh" up) ;;
+    # Traefik's Gateway API provider: HTTPRoutes served on $STACK_HOST_IP:8000 (gateway.sh).
+    gateway) cmd=("$HERE/gateway.sh" up) ;;
     registry) cmd=(env SLIPWAY_REGISTRY_CERTS_D="$STACK_CACHE/run/containerd/certs.d" "$HERE/registry.sh" up) ;;
     # A second registry, so a promotion's copy by digest crosses registries.
     registry-prod) cmd=(env SLIPWAY_REGISTRY_ADDR="$PROD_REGISTRY" SLIPWAY_REGISTRY_NAME=registry-prod
@@ -36,7 +39,7 @@ for p in "${parts[@]}"; do
     buildkit) cmd=("$HERE/buildkit.sh" up) ;;
     images) cmd=("$HERE/images.sh") ;;
     postgres) cmd=("$HERE/postgres.sh" up) ;;
-    *) echo "up.sh: unknown part $p (want cluster netpol registry registry-prod buildkit images prometheus postgres)" >&2; exit 2 ;;
+    *) echo "up.sh: unknown part $p (want cluster netpol gateway registry registry-prod buildkit images prometheus postgres)" >&2; exit 2 ;;
   esac
   # The script is the first word that is not env or an assignment.
   script=
@@ -57,6 +60,8 @@ done
   np="NetworkPolicies NOT enforced (up.sh netpol)"
   [ -f "$STACK_CACHE/run/kube-router.pid" ] && np="NetworkPolicies enforced (kube-router's firewall)"
   echo "  host (pods reach it at) $STACK_HOST_IP, registry $REGISTRY (prod: $PROD_REGISTRY), buildkitd $BUILDKIT_ADDR, prometheus http://$PROMETHEUS_ADDR, no cluster DNS, $np"
+  [ -f "$STACK_CACHE/run/traefik.pid" ] &&
+    echo "  Gateway API: Gateway slipway-gateway/slipway (class traefik) on http://$STACK_HOST_IP:8000, Traefik's API on 127.0.0.1:8001"
 } >&2
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "# or: . $HERE/env.sh"

@@ -98,15 +98,20 @@ func (d *Deployer) canary(ctx context.Context, s Spec) error {
 		if err := d.waitReady(ctx, s.Namespace, canaryName, s.ProgressDeadline, check); err != nil {
 			return abort(reasonOf(err), causeOf(err))
 		}
-		// Stable shrinks only once the canary's pods are ready, and only
-		// by removing pods: the ones that stay are never replaced.
-		if err := d.scale(ctx, s.Namespace, s.App, rest); err != nil {
-			return abort("scaling stable down", err)
-		}
+		// With weighted routing the weight moves before stable shrinks: a
+		// gateway drops terminating pods from its backends at once, so
+		// stable scaled to 0 while the route still gave it a share would
+		// answer that share with errors until the weight followed (Traefik
+		// does: 503, no available server).
 		if route != nil {
 			if err := route.setWeight(ctx, pct); err != nil {
 				return abort("setting the traffic weight", err)
 			}
+		}
+		// Stable shrinks only once the canary's pods are ready, and only
+		// by removing pods: the ones that stay are never replaced.
+		if err := d.scale(ctx, s.Namespace, s.App, rest); err != nil {
+			return abort("scaling stable down", err)
 		}
 		why, err := d.analyse(ctx, s, canaryName, check, pct)
 		if err != nil {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipway-ci/slipway/pkg/rollout"
@@ -183,6 +185,42 @@ func TestCanaryTrafficWeights(t *testing.T) {
 	}
 	if diff := cmp.Diff(stableBefore, c.podUIDs("shop")); diff == "" {
 		t.Errorf("stable pods were not replaced by the promoted image")
+	}
+}
+
+// A gateway drops a shrinking Deployment's terminating pods from its
+// backends at once: the weight must leave stable before its pods do, or
+// stable's share has no backend (at 100 % stable goes to 0 replicas).
+func TestCanaryTrafficMovesBeforeStableShrinks(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, service("shop", appLabels), deployment("shop", 10, appLabels, oldImage))
+	dc, _ := newRoute(t)
+	var seen []string
+	dc.PrependReactor("update", "httproutes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		u := a.(k8stesting.UpdateAction).GetObject().(*unstructured.Unstructured)
+		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
+		refs, _, _ := unstructured.NestedSlice(rules[0].(map[string]any), "backendRefs")
+		w := "-"
+		if v, ok, _ := unstructured.NestedInt64(refs[0].(map[string]any), "weight"); ok {
+			w = strconv.FormatInt(v, 10)
+		}
+		seen = append(seen, fmt.Sprintf("stable weight %s, stable replicas %d", w, derefReplicas(c.deployment("shop"))))
+		return false, nil, nil
+	})
+	spec := Spec{Strategy: rollout.Canary, Namespace: testNS, App: "shop", Image: newImage, Steps: []int{10, 50, 100}, Pause: 10 * time.Second,
+		HTTPRoute: "shop"}
+	if err := c.deployer(WithDynamic(dc)).Run(ctx, spec); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := []string{
+		"stable weight 100, stable replicas 10", // the canary Service joins at 0
+		"stable weight 90, stable replicas 10",  // 10 %: then 1 canary + 9 stable
+		"stable weight 50, stable replicas 9",   // 50 %: then 5 + 5
+		"stable weight 0, stable replicas 5",    // 100 %: then 10 + 0
+		"stable weight -, stable replicas 10",   // promoted: stable alone again
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("route updates (-want +got):\n%s", diff)
 	}
 }
 
