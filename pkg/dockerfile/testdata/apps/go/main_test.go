@@ -28,7 +28,7 @@ func TestFailPercent(t *testing.T) {
 		t.Run(fmt.Sprint(p), func(t *testing.T) {
 			h := newServer(p).handler()
 			failed := 0
-			for range 100 {
+			for i := 0; i < 100; i++ {
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 				if rec.Code == http.StatusInternalServerError {
