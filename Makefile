@@ -200,16 +200,17 @@ demo-push: ## Commit to the sample repo demo/hello and send Slipway a signed Git
 	@e2e/stack/demo.sh
 
 .PHONY: e2e
-e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway image from the tree when it runs); the web UI tests use Debian's chromium (hack/chromium.sh installs it). Then the HA phase (e2e-ha).
+e2e: ## End-to-end tests on the local stack (starts it, or refreshes the Slipway image from the tree when it runs); the web UI tests use Debian's chromium (hack/chromium.sh installs it).
 	e2e/stack/up.sh
 	hack/chromium.sh >/dev/null
 	@# One replica on SQLite, whatever HA the caller's environment has; the
-	@# TestHA* tests skip here (SLIPWAY_E2E_HA unset) and run in e2e-ha.
+	@# TestHA* tests skip here (SLIPWAY_E2E_HA unset); make e2e-ha runs them.
+	@# Not yet part of make test: their 20 real CI runs per test took over
+	@# 15 min on two cores when first run (session 9); to be made cheaper.
 	HA=0 SLIPWAY_E2E_HA= $(GO) test -tags e2e -count=1 -parallel 4 -timeout 75m ./e2e/...
-	$(MAKE) e2e-ha
 
 .PHONY: e2e-ha
-e2e-ha: ## The HA tests alone (TestHA*: statuses and notifications once, the leader killed in a burst, a rolling restart under 20 webhooks/s): Slipway redeployed as deploy/ha, HA_REPLICAS (2) replicas on the stack's PostgreSQL with leader election, then the single-replica default put back, pass or fail. Needs the stack (make e2e runs it after the main suite).
+e2e-ha: ## The HA tests alone (TestHA*: statuses and notifications once, the leader killed in a burst, a rolling restart under 20 webhooks/s): Slipway redeployed as deploy/ha, HA_REPLICAS (2) replicas on the stack's PostgreSQL with leader election, then the single-replica default put back, pass or fail. Needs the stack; not yet part of make test.
 	@rc=0; HA=1 SLIPWAY_E2E_HA=1 $(GO) test -tags e2e -count=1 -timeout 40m -run '^TestHA' ./e2e/ || rc=$$?; \
 	echo "make e2e-ha: putting the default deployment (one replica, SQLite) back"; \
 	HA=0 e2e/stack/slipway.sh up >/dev/null || rc=1; \

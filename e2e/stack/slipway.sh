@@ -5,7 +5,7 @@
 #   e2e/stack/slipway.sh down             # delete Slipway's objects, stop the fakescm (caches stay)
 #   e2e/stack/slipway.sh status           # what runs, and the webhook URLs
 #   e2e/stack/slipway.sh env              # `export` lines the e2e tests and demo.sh read
-#   e2e/stack/slipway.sh next             # the newcomer's path (make dev prints it; e2e/readme_test.go runs it)
+#   e2e/stack/slipway.sh next             # the newcomer's path (make dev prints it; hack/wip/readme-test.patch tests it)
 #   e2e/stack/slipway.sh apiserver-stop   # stop only kube-apiserver (its PID file), remembering its command line
 #   e2e/stack/slipway.sh apiserver-start  # start it again with that command line, wait for /readyz
 #   e2e/stack/slipway.sh ha-status        # replicas, store and which replica leads (HA=1)
@@ -631,7 +631,7 @@ up() {
 }
 
 # next_steps: the newcomer's path after make dev, the same commands the
-# README-path e2e test (e2e/readme_test.go) runs, so what is printed and
+# README-path e2e test (hack/wip/readme-test.patch) runs, so what is printed and
 # what is tested cannot drift apart.
 next_steps() {
   cat <<EOF
